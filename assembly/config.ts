@@ -1,0 +1,278 @@
+// The plugin configuration: JSON schema, validation with field-path errors, and the immutable
+// in-memory form the request path reads. Parsed in proxy_on_configure only.
+import { JValue, JsonParser, J_ARR, J_BOOL, J_NUM, J_OBJ, J_STR } from "./json";
+import { Bytes, FNV_OFFSET, fnv1a, mix64 } from "./bytes";
+
+export const MAX_COMPONENTS = 64;
+export const MAX_LIST = 32;
+
+export class ReadRule {
+  methods: Array<Bytes> = [];
+  pathPrefixes: Array<Bytes> = [];
+  headerName: Bytes | null = null;
+  headerValue: Bytes | null = null; // null: presence is enough
+}
+
+export class ComponentConfig {
+  name: string = "";
+  index: i32 = 0;
+  authorities: Array<Bytes> = [];
+  isDefault: bool = false;
+  primaryCluster: Bytes = new Bytes("");
+  shadowCluster: Bytes = new Bytes("");
+  writeToShadow: bool = false;
+  read: ReadRule = new ReadRule();
+  mirrorFractionPpm: u32 = 0;
+  mirrorMaxPerSecond: u32 = 10;
+  mirrorMaxInFlight: u32 = 8;
+  mirrorTimeoutMs: u32 = 1000;
+  mirrorRemoveHeaders: Array<Bytes> = [];
+  compareBodyMaxBytes: u32 = 1048576;
+  shadowWeightBp: u32 = 0;
+  stickyHeader: Bytes | null = null;
+  stickyCookie: Bytes | null = null;
+  routingHeader: Bytes = new Bytes("x-shadowmesh-cluster");
+  /** Per-component salt so one client's placement is independent across components. */
+  salt: u64 = 0;
+}
+
+export class PluginConfig {
+  components: Array<ComponentConfig> = [];
+  defaultComponent: i32 = -1;
+  telemetryCluster: Bytes | null = null;
+  telemetryIntervalMs: u32 = 1000;
+  telemetryTimeoutMs: u32 = 2000;
+  markerHeader: Bytes = new Bytes("x-shadowmesh-mirror");
+  nodeId: string = "";
+}
+
+/** Parses and validates; on failure returns null and sets `configError` to "<field>: <why>". */
+export let configError: string = "";
+
+class Ctx {
+  err: string = "";
+  fail(path: string, why: string): void { if (this.err.length == 0) this.err = path + ": " + why; }
+  ok(): bool { return this.err.length == 0; }
+}
+
+function checkKeys(c: Ctx, v: JValue, path: string, allowed: Array<string>): void {
+  for (let i = 0; i < v.keys.length; i++) {
+    const k = v.keys[i];
+    if (!allowed.includes(k)) c.fail(path.length > 0 ? path + "." + k : k, "unknown field (allowed: " + allowed.join(", ") + ")");
+  }
+}
+
+function fieldPath(path: string, key: string): string { return path.length > 0 ? path + "." + key : key; }
+
+function getObj(c: Ctx, v: JValue, path: string, key: string, required: bool): JValue | null {
+  const f = v.get(key);
+  if (f === null) { if (required) c.fail(fieldPath(path, key), "is required"); return null; }
+  if (f.kind != J_OBJ) { c.fail(fieldPath(path, key), "must be an object, got " + f.kindName()); return null; }
+  return f;
+}
+
+function getStr(c: Ctx, v: JValue, path: string, key: string, required: bool, def: string): string {
+  const f = v.get(key);
+  if (f === null) { if (required) c.fail(fieldPath(path, key), "is required"); return def; }
+  if (f.kind != J_STR) { c.fail(fieldPath(path, key), "must be a string, got " + f.kindName()); return def; }
+  if (f.s.length == 0) { c.fail(fieldPath(path, key), "must not be empty"); return def; }
+  if (f.s.length > 256) { c.fail(fieldPath(path, key), "is longer than 256 characters"); return def; }
+  return f.s;
+}
+
+function getNum(c: Ctx, v: JValue, path: string, key: string, lo: f64, hi: f64, integer: bool, def: f64): f64 {
+  const f = v.get(key);
+  if (f === null) return def;
+  const p = fieldPath(path, key);
+  if (f.kind != J_NUM) { c.fail(p, "must be a number, got " + f.kindName()); return def; }
+  if (!(f.n >= lo && f.n <= hi)) { c.fail(p, "must be between " + lo.toString() + " and " + hi.toString() + ", got " + f.n.toString()); return def; }
+  if (integer && Math.floor(f.n) != f.n) { c.fail(p, "must be an integer, got " + f.n.toString()); return def; }
+  return f.n;
+}
+
+function getBool(c: Ctx, v: JValue, path: string, key: string, def: bool): bool {
+  const f = v.get(key);
+  if (f === null) return def;
+  if (f.kind != J_BOOL) { c.fail(fieldPath(path, key), "must be a boolean, got " + f.kindName()); return def; }
+  return f.b;
+}
+
+function isToken(s: string, lower: bool): bool {
+  // RFC 9110 token characters; header names must also be lower-case (HTTP/2 and Envoy store them so).
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    const alnum = (ch >= 0x30 && ch <= 0x39) || (ch >= 0x61 && ch <= 0x7a) || (!lower && ch >= 0x41 && ch <= 0x5a);
+    if (!alnum && "!#$%&'*+-.^_`|~".indexOf(String.fromCharCode(ch)) < 0) return false;
+  }
+  return s.length > 0;
+}
+
+function getStrList(c: Ctx, v: JValue, path: string, key: string, headerNames: bool): Array<string> | null {
+  const f = v.get(key);
+  if (f === null) return null;
+  const p = fieldPath(path, key);
+  if (f.kind != J_ARR) { c.fail(p, "must be an array of strings, got " + f.kindName()); return null; }
+  if (f.items.length > MAX_LIST) { c.fail(p, "has more than " + MAX_LIST.toString() + " entries"); return null; }
+  const out = new Array<string>();
+  for (let i = 0; i < f.items.length; i++) {
+    const it = f.items[i];
+    const ip = p + "[" + i.toString() + "]";
+    if (it.kind != J_STR || it.s.length == 0) { c.fail(ip, "must be a non-empty string"); return null; }
+    if (headerNames && !isToken(it.s, true)) { c.fail(ip, "must be a lower-case HTTP header name, got \"" + it.s + "\""); return null; }
+    out.push(it.s);
+  }
+  return out;
+}
+
+function toBytes(list: Array<string>): Array<Bytes> {
+  const out = new Array<Bytes>();
+  for (let i = 0; i < list.length; i++) out.push(new Bytes(list[i]));
+  return out;
+}
+
+function headerName(c: Ctx, v: JValue, path: string, key: string, def: string): string {
+  const s = getStr(c, v, path, key, false, def);
+  if (c.ok() && !isToken(s, true)) c.fail(fieldPath(path, key), "must be a lower-case HTTP header name, got \"" + s + "\"");
+  return s;
+}
+
+function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentConfig {
+  const cc = new ComponentConfig();
+  cc.index = index;
+  checkKeys(c, v, path, ["name", "authorities", "default", "primary_cluster", "shadow_cluster", "write_target",
+    "read_rule", "mirror", "shadow_weight_bp", "sticky", "routing_header"]);
+  cc.name = getStr(c, v, path, "name", true, "");
+  cc.salt = mix64(fnv1a(FNV_OFFSET, changetype<usize>(String.UTF8.encode(cc.name)), <usize>String.UTF8.byteLength(cc.name)));
+  const auth = getStrList(c, v, path, "authorities", false);
+  if (auth !== null) cc.authorities = toBytes(auth);
+  cc.isDefault = getBool(c, v, path, "default", false);
+  if (c.ok() && cc.authorities.length == 0 && !cc.isDefault) c.fail(fieldPath(path, "authorities"), "is required unless \"default\" is true");
+  cc.primaryCluster = new Bytes(getStr(c, v, path, "primary_cluster", true, ""));
+  cc.shadowCluster = new Bytes(getStr(c, v, path, "shadow_cluster", true, ""));
+  const wt = getStr(c, v, path, "write_target", false, "primary");
+  if (wt == "shadow") cc.writeToShadow = true;
+  else if (wt != "primary") c.fail(fieldPath(path, "write_target"), "must be \"primary\" or \"shadow\", got \"" + wt + "\"");
+
+  const rr = getObj(c, v, path, "read_rule", false);
+  if (rr !== null) {
+    const rp = fieldPath(path, "read_rule");
+    checkKeys(c, rr, rp, ["methods", "path_prefixes", "header"]);
+    const methods = getStrList(c, rr, rp, "methods", false);
+    if (methods !== null) {
+      for (let i = 0; i < methods.length; i++) {
+        if (!isToken(methods[i], false) || methods[i].toUpperCase() != methods[i]) {
+          c.fail(rp + ".methods[" + i.toString() + "]", "must be an upper-case HTTP method, got \"" + methods[i] + "\"");
+        }
+      }
+      if (methods.length == 0) c.fail(rp + ".methods", "must list at least one method");
+      cc.read.methods = toBytes(methods);
+    }
+    const prefixes = getStrList(c, rr, rp, "path_prefixes", false);
+    if (prefixes !== null) {
+      for (let i = 0; i < prefixes.length; i++) {
+        if (prefixes[i].charCodeAt(0) != 0x2f) c.fail(rp + ".path_prefixes[" + i.toString() + "]", "must start with '/'");
+      }
+      cc.read.pathPrefixes = toBytes(prefixes);
+    }
+    const hm = getObj(c, rr, rp, "header", false);
+    if (hm !== null) {
+      const hp = rp + ".header";
+      checkKeys(c, hm, hp, ["name", "value"]);
+      const hn = getStr(c, hm, hp, "name", true, "");
+      if (c.ok() && !isToken(hn, true)) c.fail(hp + ".name", "must be a lower-case HTTP header name, got \"" + hn + "\"");
+      cc.read.headerName = new Bytes(hn);
+      const hv = hm.get("value");
+      if (hv !== null) {
+        if (hv.kind != J_STR) c.fail(hp + ".value", "must be a string, got " + hv.kindName());
+        else cc.read.headerValue = new Bytes(hv.s);
+      }
+    }
+  }
+  if (cc.read.methods.length == 0) cc.read.methods = [new Bytes("GET"), new Bytes("HEAD")];
+
+  const m = getObj(c, v, path, "mirror", false);
+  if (m !== null) {
+    const mp = fieldPath(path, "mirror");
+    checkKeys(c, m, mp, ["fraction", "max_per_second", "max_in_flight", "timeout_ms", "remove_headers", "compare_body_max_bytes"]);
+    cc.mirrorFractionPpm = <u32>Math.round(getNum(c, m, mp, "fraction", 0, 1, false, 0) * 1e6);
+    cc.mirrorMaxPerSecond = <u32>getNum(c, m, mp, "max_per_second", 0, 1e6, true, 10);
+    cc.mirrorMaxInFlight = <u32>getNum(c, m, mp, "max_in_flight", 0, 1024, true, 8);
+    cc.mirrorTimeoutMs = <u32>getNum(c, m, mp, "timeout_ms", 1, 600000, true, 1000);
+    const rm = getStrList(c, m, mp, "remove_headers", true);
+    if (rm !== null) {
+      for (let i = 0; i < rm.length; i++) {
+        if (rm[i].charCodeAt(0) == 0x3a) c.fail(mp + ".remove_headers[" + i.toString() + "]", "pseudo-headers cannot be removed");
+      }
+      cc.mirrorRemoveHeaders = toBytes(rm);
+    }
+    cc.compareBodyMaxBytes = <u32>getNum(c, m, mp, "compare_body_max_bytes", 0, 1073741824.0, true, 1048576);
+  }
+  cc.shadowWeightBp = <u32>getNum(c, v, path, "shadow_weight_bp", 0, 10000, true, 0);
+
+  const st = getObj(c, v, path, "sticky", false);
+  if (st !== null) {
+    const sp = fieldPath(path, "sticky");
+    checkKeys(c, st, sp, ["header", "cookie"]);
+    const hasH = st.get("header") !== null, hasC = st.get("cookie") !== null;
+    if (hasH == hasC) c.fail(sp, "must set exactly one of \"header\" or \"cookie\"");
+    else if (hasH) cc.stickyHeader = new Bytes(headerName(c, st, sp, "header", ""));
+    else cc.stickyCookie = new Bytes(getStr(c, st, sp, "cookie", true, ""));
+  }
+  cc.routingHeader = new Bytes(headerName(c, v, path, "routing_header", "x-shadowmesh-cluster"));
+  return cc;
+}
+
+export function parseConfig(ptr: usize, len: usize): PluginConfig | null {
+  configError = "";
+  const parser = new JsonParser();
+  const root = parser.parse(ptr, len);
+  if (root === null) { configError = "configuration: invalid JSON: " + parser.error; return null; }
+  const c = new Ctx();
+  if (root.kind != J_OBJ) { configError = "configuration: must be a JSON object, got " + root.kindName(); return null; }
+  const cfg = new PluginConfig();
+  checkKeys(c, root, "", ["components", "telemetry", "mirror_marker_header", "node_id"]);
+  cfg.markerHeader = new Bytes(headerName(c, root, "", "mirror_marker_header", "x-shadowmesh-mirror"));
+  const nid = root.get("node_id");
+  if (nid !== null) cfg.nodeId = getStr(c, root, "", "node_id", false, "");
+
+  const tel = getObj(c, root, "", "telemetry", false);
+  if (tel !== null) {
+    checkKeys(c, tel, "telemetry", ["cluster", "interval_ms", "timeout_ms"]);
+    cfg.telemetryCluster = new Bytes(getStr(c, tel, "telemetry", "cluster", true, ""));
+    cfg.telemetryIntervalMs = <u32>getNum(c, tel, "telemetry", "interval_ms", 100, 3600000, true, 1000);
+    cfg.telemetryTimeoutMs = <u32>getNum(c, tel, "telemetry", "timeout_ms", 10, 600000, true, 2000);
+  }
+
+  const comps = root.get("components");
+  if (comps === null) c.fail("components", "is required");
+  else if (comps.kind != J_ARR) c.fail("components", "must be an array, got " + comps.kindName());
+  else if (comps.items.length == 0) c.fail("components", "must list at least one component");
+  else if (comps.items.length > MAX_COMPONENTS) c.fail("components", "has more than " + MAX_COMPONENTS.toString() + " entries");
+  else {
+    for (let i = 0; i < comps.items.length && c.ok(); i++) {
+      const p = "components[" + i.toString() + "]";
+      const item = comps.items[i];
+      if (item.kind != J_OBJ) { c.fail(p, "must be an object, got " + item.kindName()); break; }
+      const cc = parseComponent(c, item, p, i);
+      if (!c.ok()) break;
+      for (let j = 0; j < cfg.components.length; j++) {
+        const other = cfg.components[j];
+        if (other.name == cc.name) c.fail(p + ".name", "duplicates components[" + j.toString() + "].name \"" + cc.name + "\"");
+        for (let a = 0; a < cc.authorities.length; a++) {
+          for (let b = 0; b < other.authorities.length; b++) {
+            if (other.authorities[b].equals(cc.authorities[a].ptr, cc.authorities[a].len)) {
+              c.fail(p + ".authorities[" + a.toString() + "]", "is already claimed by components[" + j.toString() + "]");
+            }
+          }
+        }
+      }
+      if (cc.isDefault) {
+        if (cfg.defaultComponent >= 0) c.fail(p + ".default", "only one component can be the default (components[" + cfg.defaultComponent.toString() + "] is)");
+        cfg.defaultComponent = i;
+      }
+      cfg.components.push(cc);
+    }
+  }
+  if (!c.ok()) { configError = c.err; return null; }
+  return cfg;
+}

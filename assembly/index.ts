@@ -1,0 +1,58 @@
+// Module entry: the proxy-wasm v0.2.1 exports. Each callback resets the per-callback arena on the
+// outermost entry (a host may re-enter, e.g. fail an http call synchronously) and delegates.
+import { arenaReset } from "./abi";
+import * as f from "./filter";
+
+let depth = 0;
+@inline function enter(): void { if (depth++ == 0) arenaReset(); }
+@inline function leave(): void { depth--; }
+
+export function proxy_abi_version_0_2_1(): void {}
+
+export function proxy_on_memory_allocate(size: usize): usize { return f.allocate(size); }
+
+export function proxy_on_context_create(ctx: u32, parent: u32): void { enter(); f.onContextCreate(ctx, parent); leave(); }
+
+export function proxy_on_vm_start(root: u32, size: usize): bool { enter(); const r = f.onVmStart(); leave(); return r; }
+
+export function proxy_on_configure(root: u32, size: usize): bool { enter(); const r = f.onConfigure(size); leave(); return r; }
+
+export function proxy_on_request_headers(ctx: u32, n: u32, eos: bool): i32 {
+  enter(); const r = f.onRequestHeaders(ctx); leave(); return r;
+}
+
+export function proxy_on_request_body(ctx: u32, size: usize, eos: bool): i32 { return 0; }
+
+export function proxy_on_request_trailers(ctx: u32, n: u32): i32 { return 0; }
+
+export function proxy_on_response_headers(ctx: u32, n: u32, eos: bool): i32 {
+  enter(); const r = f.onResponseHeaders(ctx, eos); leave(); return r;
+}
+
+export function proxy_on_response_body(ctx: u32, size: usize, eos: bool): i32 {
+  enter(); const r = f.onResponseBody(ctx, size, eos); leave(); return r;
+}
+
+export function proxy_on_response_trailers(ctx: u32, n: u32): i32 { return 0; }
+
+export function proxy_on_log(ctx: u32): void { enter(); f.onLog(ctx); leave(); }
+
+export function proxy_on_done(ctx: u32): bool { return true; }
+
+export function proxy_on_delete(ctx: u32): void { enter(); f.onDelete(ctx); leave(); }
+
+export function proxy_on_tick(root: u32): void { enter(); f.onTick(); leave(); }
+
+export function proxy_on_http_call_response(ctx: u32, token: u32, headers: u32, bodySize: usize, trailers: u32): void {
+  enter(); f.onHttpCallResponse(token, headers, bodySize); leave();
+}
+
+export function proxy_on_grpc_receive(ctx: u32, token: u32, size: usize): void { enter(); f.onGrpcReceive(token); leave(); }
+
+export function proxy_on_grpc_close(ctx: u32, token: u32, status: u32): void { enter(); f.onGrpcClose(token, status); leave(); }
+
+export function proxy_on_grpc_receive_initial_metadata(ctx: u32, token: u32, n: u32): void {}
+
+export function proxy_on_grpc_receive_trailing_metadata(ctx: u32, token: u32, n: u32): void {}
+
+export function proxy_on_queue_ready(root: u32, queue: u32): void {}

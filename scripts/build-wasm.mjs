@@ -1,0 +1,25 @@
+// Builds the filter (optimized + debug) and the sketch benchmark module with asc.
+import { main } from "assemblyscript/asc";
+import { mkdirSync } from "node:fs";
+
+mkdirSync("build", { recursive: true });
+const common = [
+  "--lib", "assembly/lib",
+  "--use", "abort=shadowmesh_abort",
+  "--exportStart", "_initialize",
+  "--runtime", "incremental",
+];
+const targets = [
+  ["assembly/index.ts", "build/shadowmesh.wasm", ["-O3", "--noAssert", "--converge"]],
+  ["assembly/index.ts", "build/shadowmesh.debug.wasm", ["--debug", "--sourceMap"]],
+  ["assembly/sketch-bench.ts", "build/sketch-bench.wasm", ["-O3", "--noAssert"]],
+];
+for (const [entry, out, flags] of targets) {
+  const { error, stderr } = await main([entry, "--outFile", out, "--textFile", out.replace(/\.wasm$/, ".wat"), ...common, ...flags]);
+  if (error) {
+    console.error(stderr.toString());
+    console.error(`build failed: ${entry} -> ${out}: ${error.message}`);
+    process.exit(1);
+  }
+  console.log(`built ${out}`);
+}
