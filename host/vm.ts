@@ -1,0 +1,797 @@
+// One Wasm VM (one Envoy worker): the module instance, its contexts, and the `env` host functions
+// of proxy-wasm ABI v0.2.1. Host functions act on the *effective* context (the callback's context
+// unless proxy_set_effective_context changed it) and only see the buffers and maps the spec makes
+// available in the running callback. Every guest pointer is bounds-checked; failures return the
+// spec's status codes. Callbacks never re-enter the VM: replies that arrive while the VM is running
+// are queued and delivered when the outermost callback returns.
+import {
+  Action, BufferType, LOG_LEVEL_NAMES, LogLevel, LogLevelValue, MapType, MetricType, Status, StreamType,
+} from "./abi.js";
+import { GuestMemory } from "./memory.js";
+import { HeaderMap, MapParseError, parsePairs } from "./headers.js";
+import { encodeProperty, propertyPathToKey, PropertyValue } from "./properties.js";
+import { ProcExit, wasiImports } from "./wasi.js";
+import type { Timer } from "./clock.js";
+import type { GrpcStreamSink } from "./callouts.js";
+import type { PluginHost } from "./plugin.js";
+import type { HttpStream } from "./stream.js";
+
+type Fn = (...args: number[]) => number | void;
+
+/** Which callback is running: decides which buffers and maps exist (spec "Buffers", "HTTP fields"). */
+export interface CallbackScope {
+  name: string;
+  buffers?: Partial<Record<number, Uint8Array>>;
+  maps?: Partial<Record<number, HeaderMap>>;
+  status?: { code: number; message: string };
+}
+
+interface Context {
+  id: number;
+  rootId: number; // 0 for a root context
+  stream?: HttpStream;
+  pendingFinalize: boolean;
+  httpCalls: Map<number, () => void>;
+  grpcCalls: Map<number, () => void>;
+  tickTimer?: Timer;
+  tickMs: number;
+  properties: Map<string, Uint8Array>;
+}
+
+export class VmTrap extends Error {}
+
+export class WasmVm {
+  readonly instance: WebAssembly.Instance;
+  readonly memory: GuestMemory;
+  readonly rootContextId: number;
+  failed = false;
+  failure?: Error;
+  /** Host calls made by the module (the filter benchmark reports calls per request). */
+  hostCalls = 0;
+
+  private readonly exportsFns: Record<string, Function>;
+  private readonly contexts = new Map<number, Context>();
+  private nextContextId = 1;
+  private nextToken = 1;
+  private depth = 0;
+  private current: Context | undefined;
+  private effective: Context | undefined;
+  private scope: CallbackScope = { name: "none" };
+  private readonly deferred: (() => void)[] = [];
+  private readonly metricIds = new Map<number, string>();
+  private nextMetricId = 1;
+  private readonly grpcStreams = new Map<number, { ctx: Context; sink: GrpcStreamSink }>();
+  private readonly alloc: (size: number) => number;
+
+  constructor(readonly plugin: PluginHost, readonly index: number, module: WebAssembly.Module) {
+    const wasi = wasiImports({
+      mem: () => this.memory,
+      clock: plugin.clock,
+      env: plugin.env,
+      log: (lvl, msg) => plugin.log(lvl, msg, index),
+    });
+    const counted = (fns: Record<string, Fn>): Record<string, Fn> => {
+      const out: Record<string, Fn> = {};
+      for (const [k, f] of Object.entries(fns)) out[k] = (...a: number[]) => { this.hostCalls++; return f(...a); };
+      return out;
+    };
+    this.instance = new WebAssembly.Instance(module, {
+      env: counted(this.envImports()),
+      wasi_snapshot_preview1: counted(wasi),
+    });
+    const ex = this.instance.exports as Record<string, unknown>;
+    if (!(ex.memory instanceof WebAssembly.Memory)) throw new Error("module does not export its memory");
+    this.memory = new GuestMemory(ex.memory);
+    this.exportsFns = ex as Record<string, Function>;
+    const allocFn = (ex.proxy_on_memory_allocate ?? ex.malloc) as ((n: number) => number) | undefined;
+    if (!allocFn) throw new Error("module exports neither proxy_on_memory_allocate nor malloc");
+    this.alloc = allocFn;
+    // Integration (spec): _initialize then main when _initialize exists, otherwise _start.
+    this.guard("_initialize", () => {
+      if (typeof ex._initialize === "function") {
+        (ex._initialize as Function)();
+        if (typeof ex.main === "function") (ex.main as Function)(0, 0);
+      } else if (typeof ex._start === "function") (ex._start as Function)();
+    });
+    this.rootContextId = this.newContextId();
+    this.contexts.set(this.rootContextId, this.makeContext(this.rootContextId, 0));
+    this.callback("proxy_on_context_create", this.contexts.get(this.rootContextId)!, { name: "context_create" }, this.rootContextId, 0);
+  }
+
+  private makeContext(id: number, rootId: number, stream?: HttpStream): Context {
+    return { id, rootId, stream, pendingFinalize: false, httpCalls: new Map(), grpcCalls: new Map(), tickMs: 0, properties: new Map() };
+  }
+
+  private newContextId(): number { return this.nextContextId++; }
+
+  // ---------------------------------------------------------------- calling into the module
+
+  hasExport(name: string): boolean { return typeof this.exportsFns[name] === "function"; }
+
+  private guard<T>(what: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      this.fail(what, e as Error);
+      return undefined;
+    }
+  }
+
+  private fail(what: string, e: Error): void {
+    if (!this.failed) {
+      this.failed = true;
+      this.failure = e;
+      const why = e instanceof ProcExit ? `the module called proc_exit(${e.code})` : `trap: ${e.message}`;
+      this.plugin.log(LogLevel.Critical, `wasm VM failed in ${what}: ${why}`, this.index);
+    }
+  }
+
+  /**
+   * Calls export `name` for context `ctx` with `scope` available. Returns the export's result, or
+   * undefined when the export is missing or the VM has failed (the caller applies fail-open/closed).
+   */
+  callback(name: string, ctx: Context, scope: CallbackScope, ...args: number[]): number | undefined {
+    const fn = this.exportsFns[name];
+    if (this.failed || typeof fn !== "function") return undefined;
+    const prev = [this.current, this.effective, this.scope] as const;
+    this.current = ctx; this.effective = ctx; this.scope = scope;
+    this.depth++;
+    let r: number | undefined;
+    try {
+      r = fn(...args) as number | undefined;
+    } catch (e) {
+      this.fail(name, e as Error);
+      r = undefined;
+    } finally {
+      this.depth--;
+      [this.current, this.effective, this.scope] = prev;
+    }
+    if (this.depth === 0) this.drain();
+    return typeof r === "number" ? r : r === undefined ? undefined : Number(r);
+  }
+
+  /** Runs fn now when the VM is idle, else right after the running callback returns. */
+  private deliver(fn: () => void): void {
+    if (this.depth > 0) this.deferred.push(fn); else fn();
+  }
+
+  private drain(): void {
+    while (this.deferred.length > 0 && this.depth === 0) this.deferred.shift()!();
+  }
+
+  // ---------------------------------------------------------------- lifecycle (used by plugin/stream)
+
+  get root(): Context { return this.contexts.get(this.rootContextId)!; }
+
+  startVm(vmConfig: Uint8Array): boolean {
+    const r = this.callback("proxy_on_vm_start", this.root, { name: "vm_start", buffers: { [BufferType.VmConfiguration]: vmConfig } },
+      this.rootContextId, vmConfig.length);
+    return r === undefined ? !this.failed : r !== 0;
+  }
+
+  configure(pluginConfig: Uint8Array): boolean {
+    const r = this.callback("proxy_on_configure", this.root, { name: "configure", buffers: { [BufferType.PluginConfiguration]: pluginConfig } },
+      this.rootContextId, pluginConfig.length);
+    return r === undefined ? !this.failed : r !== 0;
+  }
+
+  createStreamContext(stream: HttpStream): number {
+    const id = this.newContextId();
+    const ctx = this.makeContext(id, this.rootContextId, stream);
+    this.contexts.set(id, ctx);
+    this.callback("proxy_on_context_create", ctx, { name: "context_create" }, id, this.rootContextId);
+    return id;
+  }
+
+  /** Calls a stream callback; `stream` is passed only so the scope can name it. */
+  streamCallback(name: string, contextId: number, ...args: number[]): number | undefined {
+    const ctx = this.contexts.get(contextId);
+    if (!ctx) return undefined;
+    return this.callback(name, ctx, { name }, contextId, ...args);
+  }
+
+  /** on_done; when it returns true, on_log and on_delete (spec order). False waits for proxy_done. */
+  finishContext(contextId: number): void {
+    const ctx = this.contexts.get(contextId);
+    if (!ctx) return;
+    const r = this.callback("proxy_on_done", ctx, { name: "done" }, contextId);
+    if (r === 0 && !this.failed) { ctx.pendingFinalize = true; return; }
+    this.finalize(ctx);
+  }
+
+  private finalize(ctx: Context): void {
+    this.callback("proxy_on_log", ctx, { name: "log" }, ctx.id);
+    this.callback("proxy_on_delete", ctx, { name: "delete" }, ctx.id);
+    // Envoy cancels a context's outstanding callouts when the context goes away.
+    for (const cancel of ctx.httpCalls.values()) cancel();
+    for (const cancel of ctx.grpcCalls.values()) cancel();
+    for (const [tok, s] of this.grpcStreams) if (s.ctx === ctx) { s.sink.cancel(); this.grpcStreams.delete(tok); }
+    if (ctx.tickTimer) this.plugin.clock.clearTimer(ctx.tickTimer);
+    this.contexts.delete(ctx.id);
+    ctx.stream?.onContextFinalized();
+  }
+
+  get liveContexts(): number { return this.contexts.size; }
+
+  // ---------------------------------------------------------------- helpers for host functions
+
+  private get mem(): GuestMemory { return this.memory; }
+
+  /** Copies data into memory the module allocates, and writes (ptr, len) to the return slots. */
+  private returnBytes(data: Uint8Array, retPtr: number, retLen: number): number {
+    const m = this.mem;
+    if (!m.check(retPtr, 4) || !m.check(retLen, 4)) return Status.InvalidMemoryAccess;
+    if (data.length === 0) { m.setU32(retPtr, 0); m.setU32(retLen, 0); return Status.Ok; }
+    const p = this.allocate(data.length);
+    if (p === 0) return Status.InvalidMemoryAccess;
+    m.setBytes(p, data);
+    m.setU32(retPtr, p);
+    m.setU32(retLen, data.length);
+    return Status.Ok;
+  }
+
+  private allocate(size: number): number {
+    const p = (this.alloc(size) as number) >>> 0;
+    if (p === 0 || !this.mem.check(p, size)) return 0;
+    return p;
+  }
+
+  private stream(): HttpStream | undefined { return this.effective?.stream; }
+
+  /** The map `type` as visible from the running callback, or undefined (BAD_ARGUMENT). */
+  private getMap(type: number): HeaderMap | undefined {
+    const scoped = this.scope.maps?.[type];
+    if (scoped) return scoped;
+    const s = this.stream();
+    if (!s) return undefined;
+    switch (type) {
+      case MapType.HttpRequestHeaders: return s.requestHeadersMap;
+      case MapType.HttpRequestTrailers: return s.requestTrailersMap;
+      case MapType.HttpResponseHeaders: return s.responseHeadersMap;
+      case MapType.HttpResponseTrailers: return s.responseTrailersMap;
+      default: return undefined;
+    }
+  }
+
+  /** A map the running callback may modify (request maps only until they were sent on). */
+  private getWritableMap(type: number): HeaderMap | undefined {
+    const s = this.stream();
+    if (!s) return undefined;
+    if (!s.mayModifyMap(type)) return undefined;
+    return this.getMap(type);
+  }
+
+  private getBuffer(type: number): Uint8Array | undefined {
+    const scoped = this.scope.buffers?.[type];
+    if (scoped) return scoped;
+    const s = this.stream();
+    if (!s) return undefined;
+    if (type === BufferType.HttpRequestBody) return s.requestBodyBuffer;
+    if (type === BufferType.HttpResponseBody) return s.responseBodyBuffer;
+    return undefined;
+  }
+
+  private readMap(ptr: number, len: number): HeaderMap | number {
+    const m = this.mem;
+    if (!m.check(ptr, len)) return Status.InvalidMemoryAccess;
+    try {
+      return new HeaderMap(parsePairs(m.readBytes(ptr, len)));
+    } catch (e) {
+      if (e instanceof MapParseError) return Status.BadArgument;
+      throw e;
+    }
+  }
+
+  /** Property lookup: the stream's own values, then the plugin's, then what the module set. */
+  private property(key: string): PropertyValue | Uint8Array | undefined {
+    const ctx = this.effective;
+    const own = ctx?.properties.get(key) ?? this.root.properties.get(key);
+    if (own) return own;
+    const s = ctx?.stream;
+    if (s) { const v = s.property(key); if (v !== undefined) return v; }
+    return this.plugin.property(key, this.index);
+  }
+
+  // ---------------------------------------------------------------- env imports
+
+  private envImports(): Record<string, Fn> {
+    const v = this;
+    const S = Status;
+    return {
+      // ---- logging and time
+      proxy_log(level: number, ptr: number, len: number): number {
+        if (level < 0 || level > 5) return S.BadArgument;
+        if (!v.mem.check(ptr, len)) return S.InvalidMemoryAccess;
+        v.plugin.log(level as LogLevelValue, v.mem.readString(ptr, len), v.index);
+        return S.Ok;
+      },
+      proxy_get_log_level(ret: number): number {
+        if (!v.mem.check(ret, 4)) return S.InvalidMemoryAccess;
+        v.mem.setU32(ret, v.plugin.logLevel);
+        return S.Ok;
+      },
+      proxy_get_current_time_nanoseconds(ret: number): number {
+        if (!v.mem.check(ret, 8)) return S.InvalidMemoryAccess;
+        v.mem.setU64(ret, v.plugin.clock.realtimeNs());
+        return S.Ok;
+      },
+      proxy_set_tick_period_milliseconds(period: number): number {
+        const ctx = v.effective;
+        if (!ctx || ctx.rootId !== 0) return S.BadArgument;
+        if (ctx.tickTimer) v.plugin.clock.clearTimer(ctx.tickTimer);
+        ctx.tickTimer = undefined;
+        ctx.tickMs = period >>> 0;
+        if (ctx.tickMs > 0) v.scheduleTick(ctx);
+        return S.Ok;
+      },
+
+      // ---- lifecycle
+      proxy_done(): number {
+        const ctx = v.effective;
+        if (!ctx || !ctx.pendingFinalize) return S.NotFound;
+        ctx.pendingFinalize = false;
+        v.deliver(() => v.finalize(ctx));
+        return S.Ok;
+      },
+      proxy_set_effective_context(id: number): number {
+        const ctx = v.contexts.get(id >>> 0);
+        if (!ctx) return S.BadArgument;
+        v.effective = ctx;
+        return S.Ok;
+      },
+
+      // ---- buffers
+      proxy_get_buffer_bytes(type: number, start: number, maxSize: number, retPtr: number, retLen: number): number {
+        if (type < 0 || type > BufferType.ForeignFunctionArguments) return S.BadArgument;
+        const buf = v.getBuffer(type);
+        if (!buf) return S.NotFound;
+        const st = start >>> 0, mx = maxSize >>> 0;
+        if (st + mx > 0xffffffff || st > buf.length) return S.BadArgument;
+        return v.returnBytes(buf.subarray(st, Math.min(buf.length, st + mx)), retPtr, retLen);
+      },
+      proxy_get_buffer_status(type: number, retSize: number, retFlags: number): number {
+        if (type < 0 || type > BufferType.ForeignFunctionArguments) return S.BadArgument;
+        const buf = v.getBuffer(type);
+        if (!buf) return S.NotFound;
+        if (!v.mem.check(retSize, 4) || !v.mem.check(retFlags, 4)) return S.InvalidMemoryAccess;
+        v.mem.setU32(retSize, buf.length);
+        v.mem.setU32(retFlags, 0);
+        return S.Ok;
+      },
+      proxy_set_buffer_bytes(type: number, start: number, size: number, ptr: number, len: number): number {
+        if (type < 0 || type > BufferType.ForeignFunctionArguments) return S.BadArgument;
+        const s = v.stream();
+        const modifiable = s && (type === BufferType.HttpRequestBody || type === BufferType.HttpResponseBody);
+        if (!modifiable || !v.getBuffer(type)) return S.NotFound;
+        if (!v.mem.check(ptr, len)) return S.InvalidMemoryAccess;
+        s!.spliceBody(type, start >>> 0, size >>> 0, v.mem.readBytes(ptr, len));
+        return S.Ok;
+      },
+
+      // ---- header maps
+      proxy_get_header_map_size(type: number, ret: number): number {
+        const map = v.getMap(type);
+        if (!map) return S.BadArgument;
+        if (!v.mem.check(ret, 4)) return S.InvalidMemoryAccess;
+        v.mem.setU32(ret, map.serializedSize());
+        return S.Ok;
+      },
+      proxy_get_header_map_pairs(type: number, retPtr: number, retLen: number): number {
+        const map = v.getMap(type);
+        if (!map) return S.BadArgument;
+        const m = v.mem;
+        if (!m.check(retPtr, 4) || !m.check(retLen, 4)) return S.InvalidMemoryAccess;
+        const size = map.serializedSize();
+        if (size === 0) { m.setU32(retPtr, 0); m.setU32(retLen, 0); return S.Ok; }
+        const p = v.allocate(size);
+        if (p === 0) return S.InvalidMemoryAccess;
+        map.serializeInto(m.bytes, p);
+        m.setU32(retPtr, p);
+        m.setU32(retLen, size);
+        return S.Ok;
+      },
+      proxy_set_header_map_pairs(type: number, ptr: number, len: number): number {
+        const map = v.getWritableMap(type);
+        if (!map) return S.BadArgument;
+        const parsed = v.readMap(ptr, len);
+        if (typeof parsed === "number") return parsed;
+        map.replaceAll(parsed.entries());
+        v.stream()?.headersModified(type);
+        return S.Ok;
+      },
+      proxy_get_header_map_value(type: number, kp: number, kl: number, retPtr: number, retLen: number): number {
+        const map = v.getMap(type);
+        if (!map) return S.BadArgument;
+        if (!v.mem.check(kp, kl)) return S.InvalidMemoryAccess;
+        const value = map.get(v.mem.readKey(kp, kl));
+        if (value === undefined) return S.NotFound;
+        const m = v.mem;
+        if (!m.check(retPtr, 4) || !m.check(retLen, 4)) return S.InvalidMemoryAccess;
+        const size = Buffer.byteLength(value);
+        if (size === 0) { m.setU32(retPtr, 0); m.setU32(retLen, 0); return S.Ok; }
+        const p = v.allocate(size);
+        if (p === 0) return S.InvalidMemoryAccess;
+        m.writeString(p, value);
+        m.setU32(retPtr, p);
+        m.setU32(retLen, size);
+        return S.Ok;
+      },
+      proxy_add_header_map_value(type: number, kp: number, kl: number, vp: number, vl: number): number {
+        const map = v.getWritableMap(type);
+        if (!map) return S.BadArgument;
+        if (!v.mem.check(kp, kl) || !v.mem.check(vp, vl)) return S.InvalidMemoryAccess;
+        map.add(v.mem.readKey(kp, kl), v.mem.readString(vp, vl));
+        v.stream()?.headersModified(type);
+        return S.Ok;
+      },
+      proxy_replace_header_map_value(type: number, kp: number, kl: number, vp: number, vl: number): number {
+        const map = v.getWritableMap(type);
+        if (!map) return S.BadArgument;
+        if (!v.mem.check(kp, kl) || !v.mem.check(vp, vl)) return S.InvalidMemoryAccess;
+        map.set(v.mem.readKey(kp, kl), v.mem.readKey(vp, vl));
+        v.stream()?.headersModified(type);
+        return S.Ok;
+      },
+      proxy_remove_header_map_value(type: number, kp: number, kl: number): number {
+        const map = v.getWritableMap(type);
+        if (!map) return S.BadArgument;
+        if (!v.mem.check(kp, kl)) return S.InvalidMemoryAccess;
+        map.remove(v.mem.readKey(kp, kl));
+        v.stream()?.headersModified(type);
+        return S.Ok;
+      },
+
+      // ---- stream control
+      proxy_continue_stream(type: number): number {
+        const s = v.stream();
+        if (type < 0 || type > StreamType.Upstream) return S.BadArgument;
+        if (type > StreamType.HttpResponse) return S.Unimplemented;
+        if (!s) return S.NotFound;
+        v.deliver(() => s.resume(type));
+        return S.Ok;
+      },
+      proxy_close_stream(type: number): number {
+        const s = v.stream();
+        if (type < 0 || type > StreamType.Upstream) return S.BadArgument;
+        if (!s) return S.NotFound;
+        v.deliver(() => s.reset(type));
+        return S.Ok;
+      },
+      proxy_continue_request(): number { return v.stream() ? (v.deliver(() => v.stream()?.resume(StreamType.HttpRequest)), S.Ok) : S.NotFound; },
+      proxy_continue_response(): number { return v.stream() ? (v.deliver(() => v.stream()?.resume(StreamType.HttpResponse)), S.Ok) : S.NotFound; },
+      proxy_clear_route_cache(): number { v.stream()?.headersModified(MapType.HttpRequestHeaders); return S.Ok; },
+      proxy_get_configuration(retPtr: number, retLen: number): number {
+        return v.returnBytes(v.plugin.pluginConfig, retPtr, retLen);
+      },
+      proxy_send_local_response(code: number, dp: number, dl: number, bp: number, bl: number, hp: number, hl: number, grpc: number): number {
+        const s = v.stream();
+        if (!s) return S.NotFound;
+        const m = v.mem;
+        if (!m.check(dp, dl) || !m.check(bp, bl)) return S.InvalidMemoryAccess;
+        const headers = v.readMap(hp, hl);
+        if (typeof headers === "number") return headers;
+        if (s.responseStarted) return S.BadArgument;
+        s.sendLocalResponse(code >>> 0, m.readString(dp, dl), m.readBytes(bp, bl), headers, grpc | 0);
+        return S.Ok;
+      },
+      proxy_get_status(retCode: number, retPtr: number, retLen: number): number {
+        const st = v.scope.status;
+        if (!st) return S.NotFound;
+        if (!v.mem.check(retCode, 4)) return S.InvalidMemoryAccess;
+        v.mem.setU32(retCode, st.code);
+        return v.returnBytes(Buffer.from(st.message, "utf8"), retPtr, retLen);
+      },
+
+      // ---- callouts
+      proxy_http_call(up: number, ul: number, hp: number, hl: number, bp: number, bl: number,
+        tp: number, tl: number, timeout: number, retToken: number): number {
+        const m = v.mem;
+        if (!m.check(up, ul) || !m.check(bp, bl) || !m.check(retToken, 4)) return S.InvalidMemoryAccess;
+        const headers = v.readMap(hp, hl);
+        if (typeof headers === "number") return headers === S.BadArgument ? S.BadArgument : headers;
+        const trailers = v.readMap(tp, tl);
+        if (typeof trailers === "number") return trailers;
+        const cluster = m.readString(up, ul);
+        if (!v.plugin.callouts.hasUpstream(cluster)) return S.BadArgument;
+        if (!headers.get(":method") || !headers.get(":path") || !headers.get(":authority")) return S.BadArgument;
+        const ctx = v.effective!;
+        const token = v.nextToken++;
+        const body = m.readBytes(bp, bl);
+        let settled = false;
+        let timer: Timer | undefined;
+        const settle = (headersOut: HeaderMap | null, bodyOut: Uint8Array, trailersOut: HeaderMap) => {
+          if (settled) return;
+          settled = true;
+          if (timer) v.plugin.clock.clearTimer(timer);
+          ctx.httpCalls.delete(token);
+          v.deliver(() => {
+            if (!v.contexts.has(ctx.id)) return; // context gone: the call was cancelled
+            const n = headersOut ? headersOut.size : 0;
+            const scope: CallbackScope = {
+              name: "http_call_response",
+              buffers: { [BufferType.HttpCallResponseBody]: bodyOut },
+              maps: { [MapType.HttpCallResponseHeaders]: headersOut ?? new HeaderMap(), [MapType.HttpCallResponseTrailers]: trailersOut },
+              status: { code: headersOut ? Number(headersOut.get(":status") ?? 0) : 0, message: headersOut ? "" : "failed" },
+            };
+            v.callback("proxy_on_http_call_response", ctx, scope, ctx.id, token, n, bodyOut.length, trailersOut.size);
+          });
+        };
+        let cancel: (() => void) | void;
+        try {
+          cancel = v.plugin.callouts.httpCall(
+            { worker: v.index, contextId: ctx.id, token, cluster, headers, body, trailers, timeoutMs: timeout >>> 0 },
+            (res) => {
+              if (!res) { settle(null, new Uint8Array(0), new HeaderMap()); return; }
+              const b = typeof res.body === "string" ? Buffer.from(res.body, "utf8") : (res.body ?? new Uint8Array(0));
+              settle(new HeaderMap(res.headers), b, new HeaderMap(res.trailers ?? []));
+            });
+        } catch (e) {
+          v.plugin.log(LogLevel.Error, `http call to ${cluster} could not start: ${(e as Error).message}`, v.index);
+          return S.InternalFailure;
+        }
+        ctx.httpCalls.set(token, () => { settled = true; if (timer) v.plugin.clock.clearTimer(timer); if (cancel) cancel(); });
+        if ((timeout >>> 0) > 0) {
+          timer = v.plugin.clock.setTimer(timeout >>> 0, () => {
+            timer = undefined;
+            if (!settled && cancel) cancel();
+            settle(null, new Uint8Array(0), new HeaderMap());
+          });
+        }
+        m.setU32(retToken, token);
+        return S.Ok;
+      },
+      proxy_grpc_call(up: number, ul: number, sp: number, sl: number, mp: number, ml: number,
+        ip: number, il: number, msgp: number, msgl: number, timeout: number, retToken: number): number {
+        const m = v.mem;
+        if (!m.check(up, ul) || !m.check(sp, sl) || !m.check(mp, ml) || !m.check(msgp, msgl) || !m.check(retToken, 4)) {
+          return S.InvalidMemoryAccess;
+        }
+        const md = v.readMap(ip, il);
+        if (typeof md === "number") return md;
+        const upstream = m.readString(up, ul);
+        if (!v.plugin.callouts.hasUpstream(upstream)) return S.ParseFailure;
+        const ctx = v.effective!;
+        const token = v.nextToken++;
+        let settled = false;
+        let timer: Timer | undefined;
+        const settle = (status: number, message: Uint8Array | undefined, statusMessage: string) => {
+          if (settled) return;
+          settled = true;
+          if (timer) v.plugin.clock.clearTimer(timer);
+          ctx.grpcCalls.delete(token);
+          v.deliver(() => {
+            if (!v.contexts.has(ctx.id)) return;
+            // Envoy: a unary success is one proxy_on_grpc_receive; a failure is proxy_on_grpc_close.
+            if (status === 0 && message) {
+              v.callback("proxy_on_grpc_receive", ctx, { name: "grpc_receive", buffers: { [BufferType.GrpcReceiveBuffer]: message } },
+                ctx.id, token, message.length);
+            } else {
+              v.callback("proxy_on_grpc_close", ctx, { name: "grpc_close", status: { code: status, message: statusMessage } },
+                ctx.id, token, status);
+            }
+          });
+        };
+        let cancel: (() => void) | void;
+        try {
+          cancel = v.plugin.callouts.grpcCall({
+            worker: v.index, contextId: ctx.id, token, upstream, service: m.readString(sp, sl), method: m.readString(mp, ml),
+            initialMetadata: md, message: m.readBytes(msgp, msgl), timeoutMs: timeout >>> 0,
+          }, (res) => settle(res.status, res.message, res.statusMessage ?? ""));
+        } catch (e) {
+          v.plugin.log(LogLevel.Error, `gRPC call to ${upstream} could not start: ${(e as Error).message}`, v.index);
+          return S.InternalFailure;
+        }
+        ctx.grpcCalls.set(token, () => { settled = true; if (timer) v.plugin.clock.clearTimer(timer); if (cancel) cancel(); });
+        if ((timeout >>> 0) > 0) {
+          timer = v.plugin.clock.setTimer(timeout >>> 0, () => {
+            timer = undefined;
+            if (!settled && cancel) cancel();
+            settle(4, undefined, "deadline exceeded"); // DEADLINE_EXCEEDED
+          });
+        }
+        m.setU32(retToken, token);
+        return S.Ok;
+      },
+      proxy_grpc_stream(up: number, ul: number, sp: number, sl: number, mp: number, ml: number,
+        ip: number, il: number, retToken: number): number {
+        const m = v.mem;
+        if (!m.check(up, ul) || !m.check(sp, sl) || !m.check(mp, ml) || !m.check(retToken, 4)) return S.InvalidMemoryAccess;
+        const md = v.readMap(ip, il);
+        if (typeof md === "number") return md;
+        const upstream = m.readString(up, ul);
+        if (!v.plugin.callouts.hasUpstream(upstream)) return S.ParseFailure;
+        if (!v.plugin.callouts.grpcStream) return S.Unimplemented;
+        const ctx = v.effective!;
+        const token = v.nextToken++;
+        const alive = () => v.grpcStreams.has(token) && v.contexts.has(ctx.id);
+        const sink = v.plugin.callouts.grpcStream({
+          worker: v.index, contextId: ctx.id, token, upstream, service: m.readString(sp, sl), method: m.readString(mp, ml),
+          initialMetadata: md, timeoutMs: 0,
+        }, {
+          initialMetadata: (list) => v.deliver(() => {
+            if (!alive()) return;
+            const map = new HeaderMap(list);
+            v.callback("proxy_on_grpc_receive_initial_metadata", ctx, { name: "grpc_initial_metadata", maps: { [MapType.GrpcReceiveInitialMetadata]: map } }, ctx.id, token, map.size);
+          }),
+          message: (msg) => v.deliver(() => {
+            if (!alive()) return;
+            v.callback("proxy_on_grpc_receive", ctx, { name: "grpc_receive", buffers: { [BufferType.GrpcReceiveBuffer]: msg } }, ctx.id, token, msg.length);
+          }),
+          trailingMetadata: (list) => v.deliver(() => {
+            if (!alive()) return;
+            const map = new HeaderMap(list);
+            v.callback("proxy_on_grpc_receive_trailing_metadata", ctx, { name: "grpc_trailing_metadata", maps: { [MapType.GrpcReceiveTrailingMetadata]: map } }, ctx.id, token, map.size);
+          }),
+          close: (status, message) => v.deliver(() => {
+            if (!alive()) return;
+            v.grpcStreams.delete(token);
+            v.callback("proxy_on_grpc_close", ctx, { name: "grpc_close", status: { code: status, message } }, ctx.id, token, status);
+          }),
+        });
+        v.grpcStreams.set(token, { ctx, sink });
+        m.setU32(retToken, token);
+        return S.Ok;
+      },
+      proxy_grpc_send(token: number, p: number, l: number, end: number): number {
+        const s = v.grpcStreams.get(token >>> 0);
+        if (!s) return S.NotFound;
+        if (!v.mem.check(p, l)) return S.InvalidMemoryAccess;
+        s.sink.send(v.mem.readBytes(p, l), end !== 0);
+        return S.Ok;
+      },
+      proxy_grpc_cancel(token: number): number {
+        const t = token >>> 0;
+        const s = v.grpcStreams.get(t);
+        if (s) { v.grpcStreams.delete(t); s.sink.cancel(); return S.Ok; }
+        for (const ctx of v.contexts.values()) {
+          const c = ctx.grpcCalls.get(t);
+          if (c) { ctx.grpcCalls.delete(t); c(); return S.Ok; }
+        }
+        return S.NotFound;
+      },
+      proxy_grpc_close(token: number): number {
+        const t = token >>> 0;
+        const s = v.grpcStreams.get(t);
+        if (s) { s.sink.close(); return S.Ok; }
+        for (const ctx of v.contexts.values()) {
+          const c = ctx.grpcCalls.get(t);
+          if (c) { ctx.grpcCalls.delete(t); c(); return S.Ok; } // closing a unary call cancels it
+        }
+        return S.NotFound;
+      },
+
+      // ---- shared data and queues
+      proxy_get_shared_data(kp: number, kl: number, retPtr: number, retLen: number, retCas: number): number {
+        const m = v.mem;
+        if (!m.check(kp, kl) || !m.check(retCas, 4)) return S.InvalidMemoryAccess;
+        const e = v.plugin.sharedData.get(m.readString(kp, kl));
+        if (!e) return S.NotFound;
+        const st = v.returnBytes(e.value, retPtr, retLen);
+        if (st === S.Ok) m.setU32(retCas, e.cas);
+        return st;
+      },
+      proxy_set_shared_data(kp: number, kl: number, vp: number, vl: number, cas: number): number {
+        const m = v.mem;
+        if (!m.check(kp, kl) || !m.check(vp, vl)) return S.InvalidMemoryAccess;
+        return v.plugin.setSharedData(m.readString(kp, kl), m.readBytes(vp, vl), cas >>> 0) ? S.Ok : S.CasMismatch;
+      },
+      proxy_register_shared_queue(np: number, nl: number, retId: number): number {
+        const m = v.mem;
+        if (!m.check(np, nl) || !m.check(retId, 4)) return S.InvalidMemoryAccess;
+        const ctx = v.effective ?? v.root;
+        m.setU32(retId, v.plugin.registerQueue(m.readString(np, nl), v.index, ctx.rootId === 0 ? ctx.id : ctx.rootId));
+        return S.Ok;
+      },
+      proxy_resolve_shared_queue(vp: number, vl: number, np: number, nl: number, retId: number): number {
+        const m = v.mem;
+        if (!m.check(vp, vl) || !m.check(np, nl) || !m.check(retId, 4)) return S.InvalidMemoryAccess;
+        const id = v.plugin.resolveQueue(m.readString(vp, vl), m.readString(np, nl));
+        if (id === undefined) return S.NotFound;
+        m.setU32(retId, id);
+        return S.Ok;
+      },
+      proxy_enqueue_shared_queue(id: number, p: number, l: number): number {
+        if (!v.mem.check(p, l)) return S.InvalidMemoryAccess;
+        return v.plugin.enqueue(id >>> 0, v.mem.readBytes(p, l)) ? S.Ok : S.NotFound;
+      },
+      proxy_dequeue_shared_queue(id: number, retPtr: number, retLen: number): number {
+        const r = v.plugin.dequeue(id >>> 0);
+        if (r === "missing") return S.NotFound;
+        if (r === "empty") return S.Empty;
+        return v.returnBytes(r, retPtr, retLen);
+      },
+
+      // ---- metrics
+      proxy_define_metric(type: number, np: number, nl: number, retId: number): number {
+        if (type < MetricType.Counter || type > MetricType.Histogram) return S.BadArgument;
+        const m = v.mem;
+        if (!m.check(np, nl) || !m.check(retId, 4)) return S.InvalidMemoryAccess;
+        const name = m.readString(np, nl);
+        if (!v.plugin.defineMetric(name, type)) return S.BadArgument;
+        const id = v.nextMetricId++;
+        v.metricIds.set(id, name);
+        m.setU32(retId, id);
+        return S.Ok;
+      },
+      proxy_increment_metric(id: number, delta: bigint | number): number {
+        const name = v.metricIds.get(id >>> 0);
+        if (name === undefined) return S.NotFound;
+        return v.plugin.incrementMetric(name, Number(BigInt.asIntN(64, BigInt(delta)))) ? S.Ok : S.BadArgument;
+      },
+      proxy_record_metric(id: number, value: bigint | number): number {
+        const name = v.metricIds.get(id >>> 0);
+        if (name === undefined) return S.NotFound;
+        return v.plugin.recordMetric(name, Number(BigInt.asUintN(64, BigInt(value)))) ? S.Ok : S.BadArgument;
+      },
+      proxy_get_metric(id: number, ret: number): number {
+        const name = v.metricIds.get(id >>> 0);
+        if (name === undefined) return S.NotFound;
+        if (!v.mem.check(ret, 8)) return S.InvalidMemoryAccess;
+        const val = v.plugin.metricValue(name);
+        if (val === undefined) return S.BadArgument; // histograms have no single value
+        v.mem.setU64(ret, BigInt(val));
+        return S.Ok;
+      },
+
+      // ---- properties
+      proxy_get_property(pp: number, pl: number, retPtr: number, retLen: number): number {
+        if (!v.mem.check(pp, pl)) return S.InvalidMemoryAccess;
+        const key = propertyPathToKey(v.mem.readKey(pp, pl));
+        const val = v.property(key);
+        if (val === undefined) return S.NotFound;
+        if (typeof val === "bigint" && v.mem.check(retPtr, 4) && v.mem.check(retLen, 4)) {
+          // Fast path for integers and durations: no intermediate buffer.
+          const p = v.allocate(8);
+          if (p === 0) return S.InvalidMemoryAccess;
+          v.mem.setU64(p, val);
+          v.mem.setU32(retPtr, p);
+          v.mem.setU32(retLen, 8);
+          return S.Ok;
+        }
+        return v.returnBytes(val instanceof Uint8Array ? val : encodeProperty(val), retPtr, retLen);
+      },
+      proxy_set_property(pp: number, pl: number, vp: number, vl: number): number {
+        if (!v.mem.check(pp, pl) || !v.mem.check(vp, vl)) return S.InvalidMemoryAccess;
+        const key = propertyPathToKey(v.mem.readString(pp, pl));
+        if (key.length === 0) return S.BadArgument;
+        const ctx = v.effective ?? v.root;
+        ctx.properties.set(key, v.mem.readBytes(vp, vl));
+        return S.Ok;
+      },
+
+      // ---- foreign functions
+      proxy_call_foreign_function(np: number, nl: number, ap: number, al: number, retPtr: number, retLen: number): number {
+        if (!v.mem.check(np, nl) || !v.mem.check(ap, al)) return S.InvalidMemoryAccess;
+        const fn = v.plugin.foreignFunctions[v.mem.readString(np, nl)];
+        if (!fn) return S.NotFound;
+        const out = fn(v.mem.readBytes(ap, al));
+        return v.returnBytes(out ?? new Uint8Array(0), retPtr, retLen);
+      },
+    };
+  }
+
+  private scheduleTick(ctx: Context): void {
+    const period = ctx.tickMs;
+    ctx.tickTimer = this.plugin.clock.setTimer(period, () => {
+      ctx.tickTimer = undefined;
+      if (!this.contexts.has(ctx.id) || ctx.tickMs !== period) return;
+      this.scheduleTick(ctx); // next tick first, so the callback may change the period
+      this.deliver(() => this.callback("proxy_on_tick", ctx, { name: "tick" }, ctx.id));
+    });
+  }
+
+  /** Notifies the root context that registered a queue (proxy_on_queue_ready). */
+  queueReady(rootId: number, queueId: number): void {
+    const ctx = this.contexts.get(rootId);
+    if (!ctx) return;
+    this.deliver(() => this.callback("proxy_on_queue_ready", ctx, { name: "queue_ready" }, rootId, queueId));
+  }
+
+  stopTicks(): void {
+    for (const ctx of this.contexts.values()) if (ctx.tickTimer) { this.plugin.clock.clearTimer(ctx.tickTimer); ctx.tickTimer = undefined; }
+  }
+
+  logLevelName(l: number): string { return LOG_LEVEL_NAMES[l] ?? String(l); }
+}
+
+export { Action };

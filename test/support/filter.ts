@@ -1,0 +1,67 @@
+// Shared fixtures for filter tests: the compiled module, a baseline configuration, and a plugin
+// wired to a manual clock and recording callouts.
+import { readFileSync, existsSync } from "node:fs";
+import { ManualClock, PluginHost, RecordingCallouts, type PluginOptions } from "../../host/index.js";
+
+export const WASM_PATH = new URL("../../build/shadowmesh.wasm", import.meta.url);
+export const DEBUG_WASM_PATH = new URL("../../build/shadowmesh.debug.wasm", import.meta.url);
+
+let cached: WebAssembly.Module | undefined;
+export function filterModule(): WebAssembly.Module {
+  if (!cached) {
+    if (!existsSync(WASM_PATH)) throw new Error("build/shadowmesh.wasm is missing: run `npm run build`");
+    cached = new WebAssembly.Module(readFileSync(WASM_PATH));
+  }
+  return cached;
+}
+
+export type Component = Record<string, unknown>;
+
+export function component(over: Component = {}): Component {
+  return {
+    name: "orders",
+    authorities: ["orders.svc"],
+    primary_cluster: "orders-primary",
+    shadow_cluster: "orders-shadow",
+    ...over,
+  };
+}
+
+export function config(components: Component[] = [component()], extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ telemetry: { cluster: "controller", interval_ms: 1000 }, components, ...extra });
+}
+
+export interface Rig {
+  host: PluginHost;
+  clock: ManualClock;
+  callouts: RecordingCallouts;
+}
+
+export async function rig(cfg: string = config(), opts: Partial<PluginOptions> = {}): Promise<Rig> {
+  const clock = new ManualClock();
+  const callouts = new RecordingCallouts();
+  const host = await PluginHost.create({
+    wasm: filterModule(), pluginConfig: cfg, clock, callouts,
+    properties: { "node.id": "sidecar-1" }, ...opts,
+  });
+  return { host, clock, callouts };
+}
+
+export function get(path = "/item/1", extra: [string, string][] = [], authority = "orders.svc"): [string, string][] {
+  return [[":method", "GET"], [":path", path], [":authority", authority], [":scheme", "http"], ...extra];
+}
+
+export function post(path = "/item/1", extra: [string, string][] = [], authority = "orders.svc"): [string, string][] {
+  return [[":method", "POST"], [":path", path], [":authority", authority], [":scheme", "http"], ...extra];
+}
+
+/** Runs one full request: headers (no body), a response with `status` and `body`, then completes it after `latencyMs`. */
+export function roundTrip(r: Rig, headers: [string, string][], opts: { status?: number; body?: string; latencyMs?: number; worker?: number } = {}) {
+  const s = r.host.newHttpStream({ worker: opts.worker });
+  s.sendRequestHeaders(headers, true);
+  r.clock.advance(opts.latencyMs ?? 5);
+  s.sendResponseHeaders([[":status", String(opts.status ?? 200)]], opts.body === undefined);
+  if (opts.body !== undefined) s.sendResponseBody(opts.body, true);
+  s.complete();
+  return s;
+}
