@@ -13,6 +13,8 @@ const targets = [
   ["assembly/index.ts", "build/shadowmesh.wasm", ["-O3", "--noAssert", "--converge"]],
   ["assembly/index.ts", "build/shadowmesh.debug.wasm", ["--debug", "--sourceMap"]],
   ["assembly/sketch-bench.ts", "build/sketch-bench.wasm", ["-O3", "--noAssert"]],
+  // Test-only: a scriptable module that checks the host against the spec without our filter.
+  ["test/wasm/probe.ts", "build/probe.wasm", ["-O1"]],
 ];
 for (const [entry, out, flags] of targets) {
   const { error, stderr } = await main([entry, "--outFile", out, "--textFile", out.replace(/\.wasm$/, ".wat"), ...common, ...flags]);

@@ -1,0 +1,104 @@
+// Decoding and merging the filter's FilterReport messages (proto/shadowmesh/telemetry/v1).
+// Merging is associative: reports from many workers and proxies add up to the same totals as one
+// worker that saw every request.
+import protobuf from "protobufjs";
+import { fileURLToPath } from "node:url";
+import { LatencySketch, SketchDecodeError } from "./sketch.js";
+
+const PROTO = fileURLToPath(new URL("../../proto/shadowmesh/telemetry/v1/telemetry.proto", import.meta.url));
+let root: protobuf.Root | undefined;
+
+export function telemetryRoot(): protobuf.Root {
+  if (!root) root = protobuf.loadSync(PROTO);
+  return root;
+}
+
+export const TARGETS = ["TARGET_UNSPECIFIED", "PRIMARY", "SHADOW_LIVE", "SHADOW_MIRROR"] as const;
+export type TargetName = (typeof TARGETS)[number];
+
+export interface TargetTotals {
+  latency: LatencySketch;
+  status: [number, number, number, number, number]; // 1xx..5xx
+  resets: number;
+  timeouts: number;
+  requests: number;
+}
+
+export interface ComponentTotals {
+  targets: Map<TargetName, TargetTotals>;
+  consistency: Record<string, number>;
+  reads: number;
+  writes: number;
+  shadowWeightBp: number;
+}
+
+export interface DecodedReport {
+  nodeId: string;
+  workerId: bigint;
+  sequence: number;
+  windowStartUnixNanos: bigint;
+  windowEndUnixNanos: bigint;
+  filterErrors: number;
+  configGeneration: number;
+  components: Map<string, ComponentTotals>;
+}
+
+const CONSISTENCY_FIELDS = ["mirrored", "match", "statusMismatch", "bodyMismatch", "shadowError", "shadowTimeout", "skippedCap", "abandoned"] as const;
+
+function emptyTarget(): TargetTotals {
+  return { latency: new LatencySketch(), status: [0, 0, 0, 0, 0], resets: 0, timeouts: 0, requests: 0 };
+}
+
+function emptyComponent(): ComponentTotals {
+  return { targets: new Map(), consistency: Object.fromEntries(CONSISTENCY_FIELDS.map((f) => [f, 0])), reads: 0, writes: 0, shadowWeightBp: 0 };
+}
+
+const n = (v: unknown): number => (v === undefined || v === null ? 0 : typeof v === "number" ? v : Number(String(v)));
+
+/** Decodes a FilterReport; throws an Error naming the field when it is malformed. */
+export function decodeReport(bytes: Uint8Array): DecodedReport {
+  const T = telemetryRoot().lookupType("shadowmesh.telemetry.v1.FilterReport");
+  const msg = T.toObject(T.decode(bytes), { longs: String, enums: String, defaults: true }) as Record<string, any>;
+  const out: DecodedReport = {
+    nodeId: msg.nodeId, workerId: BigInt(msg.workerId), sequence: n(msg.sequence),
+    windowStartUnixNanos: BigInt(msg.windowStartUnixNanos), windowEndUnixNanos: BigInt(msg.windowEndUnixNanos),
+    filterErrors: n(msg.filterErrors), configGeneration: n(msg.configGeneration), components: new Map(),
+  };
+  (msg.components as any[]).forEach((c, ci) => {
+    const where = `components[${ci}]`;
+    if (!c.component) throw new SketchDecodeError(`${where}.component: must not be empty`);
+    const comp = emptyComponent();
+    comp.reads = n(c.reads); comp.writes = n(c.writes); comp.shadowWeightBp = n(c.shadowWeightBp);
+    if (c.consistency) for (const f of CONSISTENCY_FIELDS) comp.consistency[f] = n(c.consistency[f]);
+    (c.targets as any[]).forEach((t, ti) => {
+      const name = t.target as TargetName;
+      if (!TARGETS.includes(name) || name === "TARGET_UNSPECIFIED") throw new SketchDecodeError(`${where}.targets[${ti}].target: unknown target ${t.target}`);
+      const tt = emptyTarget();
+      if (t.latency && n(t.latency.count) > 0) {
+        tt.latency = LatencySketch.fromMessage({ ...t.latency, zeroCount: n(t.latency.zeroCount), count: n(t.latency.count) }, `${where}.targets[${ti}].latency`);
+      }
+      tt.status = [n(t.status_1xx), n(t.status_2xx), n(t.status_3xx), n(t.status_4xx), n(t.status_5xx)];
+      tt.resets = n(t.resets); tt.timeouts = n(t.timeouts); tt.requests = n(t.requests);
+      comp.targets.set(name, tt);
+    });
+    out.components.set(c.component, comp);
+  });
+  return out;
+}
+
+/** Adds `from` into `into` (component by component, target by target). */
+export function mergeComponents(into: Map<string, ComponentTotals>, from: Map<string, ComponentTotals>): void {
+  for (const [name, c] of from) {
+    let acc = into.get(name);
+    if (!acc) { acc = emptyComponent(); into.set(name, acc); }
+    acc.reads += c.reads; acc.writes += c.writes; acc.shadowWeightBp = c.shadowWeightBp;
+    for (const f of CONSISTENCY_FIELDS) acc.consistency[f]! += c.consistency[f]!;
+    for (const [tn, t] of c.targets) {
+      let at = acc.targets.get(tn);
+      if (!at) { at = emptyTarget(); acc.targets.set(tn, at); }
+      at.latency.merge(t.latency);
+      for (let i = 0; i < 5; i++) at.status[i]! += t.status[i]!;
+      at.resets += t.resets; at.timeouts += t.timeouts; at.requests += t.requests;
+    }
+  }
+}

@@ -1,0 +1,124 @@
+// The controller's view of the filter's latency sketch (assembly/sketch.ts): same mapping, decoded
+// from LatencySketch messages, mergeable, with quantiles. A report whose mapping constants differ
+// from ours is refused: merging sketches with different mappings would silently be wrong.
+
+export const RELATIVE_ACCURACY = 0.01;
+export const MULTIPLIER = 1 / Math.log((1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY));
+export const MAX_OCTAVES = 32;
+export const NUM_BUCKETS = Math.ceil(MAX_OCTAVES * MULTIPLIER) + 1;
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+
+/** The bucket of v >= 1 (us), exactly as the filter computes it. */
+export function bucketIndex(v: number): number {
+  f64[0] = v;
+  const hi = u32[1]!, lo = u32[0]!;
+  const e = (hi >>> 20) - 1023;
+  const m = ((hi & 0xfffff) * 4294967296 + lo) * 2.220446049250313e-16;
+  const i = Math.trunc((e + m) * MULTIPLIER);
+  return i < NUM_BUCKETS ? i : NUM_BUCKETS - 1;
+}
+
+/** Smallest value of bucket i: the inverse of the mapping at i / MULTIPLIER. */
+export function bucketLowerBound(i: number): number {
+  const y = i / MULTIPLIER;
+  const e = Math.floor(y);
+  return 2 ** e * (1 + (y - e));
+}
+
+/** The value reported for bucket i: the harmonic mean of its bounds, within RELATIVE_ACCURACY of any value in it. */
+export function bucketValue(i: number): number {
+  const lo = bucketLowerBound(i), hi = bucketLowerBound(i + 1);
+  return (2 * lo * hi) / (lo + hi);
+}
+
+export interface LatencySketchMessage {
+  relativeAccuracy?: number;
+  indexMultiplier?: number;
+  indexOffset?: number;
+  counts?: number[];
+  zeroCount?: number | Long;
+  sum?: number;
+  min?: number;
+  max?: number;
+  count?: number | Long;
+}
+
+interface Long { toNumber(): number }
+const num = (v: number | Long | undefined) => (v === undefined ? 0 : typeof v === "number" ? v : v.toNumber());
+
+export class SketchDecodeError extends Error {}
+
+export class LatencySketch {
+  readonly counts = new Float64Array(NUM_BUCKETS);
+  count = 0;
+  zeroCount = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+
+  add(v: number): void {
+    this.count++;
+    this.sum += v;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    if (!(v >= 1)) { this.zeroCount++; return; }
+    this.counts[bucketIndex(v)]!++;
+  }
+
+  /** Decodes a LatencySketch message; throws SketchDecodeError naming the field that is wrong. */
+  static fromMessage(msg: LatencySketchMessage, where = "latency"): LatencySketch {
+    const s = new LatencySketch();
+    if (Math.abs((msg.relativeAccuracy ?? 0) - RELATIVE_ACCURACY) > 1e-12) {
+      throw new SketchDecodeError(`${where}.relative_accuracy: expected ${RELATIVE_ACCURACY}, got ${msg.relativeAccuracy}`);
+    }
+    if (Math.abs((msg.indexMultiplier ?? 0) - MULTIPLIER) > 1e-9) {
+      throw new SketchDecodeError(`${where}.index_multiplier: expected ${MULTIPLIER}, got ${msg.indexMultiplier}`);
+    }
+    const off = msg.indexOffset ?? 0;
+    const counts = msg.counts ?? [];
+    if (counts.length > 0 && (off < 0 || off + counts.length > NUM_BUCKETS)) {
+      throw new SketchDecodeError(`${where}.index_offset: buckets ${off}..${off + counts.length - 1} outside 0..${NUM_BUCKETS - 1}`);
+    }
+    let total = 0;
+    for (let i = 0; i < counts.length; i++) { s.counts[off + i] = counts[i]!; total += counts[i]!; }
+    s.zeroCount = num(msg.zeroCount);
+    s.count = num(msg.count);
+    if (total + s.zeroCount !== s.count) {
+      throw new SketchDecodeError(`${where}.count: ${s.count} does not equal the bucket counts (${total}) plus zero_count (${s.zeroCount})`);
+    }
+    s.sum = msg.sum ?? 0;
+    s.min = s.count > 0 ? (msg.min ?? 0) : Infinity;
+    s.max = s.count > 0 ? (msg.max ?? 0) : -Infinity;
+    return s;
+  }
+
+  merge(o: LatencySketch): void {
+    for (let i = 0; i < NUM_BUCKETS; i++) if (o.counts[i]) this.counts[i]! += o.counts[i]!;
+    this.count += o.count;
+    this.zeroCount += o.zeroCount;
+    this.sum += o.sum;
+    if (o.min < this.min) this.min = o.min;
+    if (o.max > this.max) this.max = o.max;
+  }
+
+  /** The q-quantile (0..1) of the values added, in microseconds; NaN when empty. */
+  quantile(q: number): number {
+    if (this.count === 0 || !(q >= 0 && q <= 1)) return NaN;
+    const rank = q * (this.count - 1);
+    let seen = this.zeroCount;
+    if (seen > rank) return Math.max(this.min, 0);
+    for (let i = 0; i < NUM_BUCKETS; i++) {
+      seen += this.counts[i]!;
+      if (seen > rank) return Math.min(this.max, Math.max(this.min, bucketValue(i)));
+    }
+    return this.max;
+  }
+
+  equals(o: LatencySketch): boolean {
+    if (this.count !== o.count || this.zeroCount !== o.zeroCount) return false;
+    for (let i = 0; i < NUM_BUCKETS; i++) if (this.counts[i] !== o.counts[i]) return false;
+    return this.min === o.min && this.max === o.max && Math.abs(this.sum - o.sum) <= 1e-9 * Math.max(1, Math.abs(this.sum));
+  }
+}
