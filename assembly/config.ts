@@ -80,13 +80,17 @@ function getStr(c: Ctx, v: JValue, path: string, key: string, required: bool, de
   return f.s;
 }
 
+function fmt(n: f64): string {
+  return Math.floor(n) == n && Math.abs(n) < 9.0e15 ? (<i64>n).toString() : n.toString();
+}
+
 function getNum(c: Ctx, v: JValue, path: string, key: string, lo: f64, hi: f64, integer: bool, def: f64): f64 {
   const f = v.get(key);
   if (f === null) return def;
   const p = fieldPath(path, key);
   if (f.kind != J_NUM) { c.fail(p, "must be a number, got " + f.kindName()); return def; }
-  if (!(f.n >= lo && f.n <= hi)) { c.fail(p, "must be between " + lo.toString() + " and " + hi.toString() + ", got " + f.n.toString()); return def; }
-  if (integer && Math.floor(f.n) != f.n) { c.fail(p, "must be an integer, got " + f.n.toString()); return def; }
+  if (!(f.n >= lo && f.n <= hi)) { c.fail(p, "must be between " + fmt(lo) + " and " + fmt(hi) + ", got " + fmt(f.n)); return def; }
+  if (integer && Math.floor(f.n) != f.n) { c.fail(p, "must be an integer, got " + fmt(f.n)); return def; }
   return f.n;
 }
 
@@ -198,10 +202,12 @@ function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentC
     cc.mirrorMaxPerSecond = <u32>getNum(c, m, mp, "max_per_second", 0, 1e6, true, 10);
     cc.mirrorMaxInFlight = <u32>getNum(c, m, mp, "max_in_flight", 0, 1024, true, 8);
     cc.mirrorTimeoutMs = <u32>getNum(c, m, mp, "timeout_ms", 1, 600000, true, 1000);
-    const rm = getStrList(c, m, mp, "remove_headers", true);
+    const rm = getStrList(c, m, mp, "remove_headers", false);
     if (rm !== null) {
       for (let i = 0; i < rm.length; i++) {
-        if (rm[i].charCodeAt(0) == 0x3a) c.fail(mp + ".remove_headers[" + i.toString() + "]", "pseudo-headers cannot be removed");
+        const ip = mp + ".remove_headers[" + i.toString() + "]";
+        if (rm[i].charCodeAt(0) == 0x3a) c.fail(ip, "pseudo-headers cannot be removed");
+        else if (!isToken(rm[i], true)) c.fail(ip, "must be a lower-case HTTP header name, got \"" + rm[i] + "\"");
       }
       cc.mirrorRemoveHeaders = toBytes(rm);
     }

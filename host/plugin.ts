@@ -68,6 +68,8 @@ export class PluginHost {
   readonly foreignFunctions: Record<string, (args: Uint8Array) => Uint8Array | null>;
   readonly vms: WasmVm[] = [];
   readonly failOpen: boolean;
+  /** Host functions forced to return a status (fault injection for fail-open tests). */
+  readonly faults = new Map<string, number>();
   logLevel: LogLevelValue;
   pluginConfig: Uint8Array;
   readonly vmConfig: Uint8Array;
@@ -143,6 +145,11 @@ export class PluginHost {
   newHttpStream(opts: StreamOptions & { worker?: number } = {}): HttpStream {
     const w = opts.worker ?? (this.nextWorker++ % this.vms.length);
     return new HttpStream(this.worker(w), opts);
+  }
+
+  /** Makes host function `name` return `status` without running (undefined clears it). */
+  injectFault(name: string, status: number | undefined): void {
+    if (status === undefined) this.faults.delete(name); else this.faults.set(name, status);
   }
 
   /** Stops tick timers so a process can exit. */

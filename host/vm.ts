@@ -72,7 +72,13 @@ export class WasmVm {
     });
     const counted = (fns: Record<string, Fn>): Record<string, Fn> => {
       const out: Record<string, Fn> = {};
-      for (const [k, f] of Object.entries(fns)) out[k] = (...a: number[]) => { this.hostCalls++; return f(...a); };
+      for (const [k, f] of Object.entries(fns)) {
+        out[k] = (...a: number[]) => {
+          this.hostCalls++;
+          const injected = plugin.faults.get(k);
+          return injected === undefined ? f(...a) : injected;
+        };
+      }
       return out;
     };
     this.instance = new WebAssembly.Instance(module, {

@@ -65,3 +65,31 @@ export function roundTrip(r: Rig, headers: [string, string][], opts: { status?: 
   s.complete();
   return s;
 }
+
+import { decodeReport, mergeComponents, type ComponentTotals, type DecodedReport } from "../../controller/telemetry/report.js";
+
+/** Advances to the next telemetry tick, acknowledges (or fails) every report sent, and returns them decoded. */
+export function tickReports(r: Rig, opts: { ok?: boolean; intervalMs?: number } = {}): DecodedReport[] {
+  r.clock.advance(opts.intervalMs ?? 1000);
+  const calls = r.callouts.takeGrpc();
+  const out: DecodedReport[] = [];
+  for (const c of calls) {
+    if (c.req.service !== "shadowmesh.telemetry.v1.Telemetry" || c.req.method !== "Report") continue;
+    out.push(decodeReport(c.req.message!));
+    if (opts.ok === false) c.reply({ status: 14, statusMessage: "unavailable" });
+    else c.reply({ status: 0, message: new Uint8Array(0) });
+  }
+  return out;
+}
+
+/** The totals across reports (all workers). */
+export function totals(reports: DecodedReport[]): Map<string, ComponentTotals> {
+  const acc = new Map<string, ComponentTotals>();
+  for (const rep of reports) mergeComponents(acc, rep.components);
+  return acc;
+}
+
+/** Envoy stat value for component `c` (the filter flushes them on tick). */
+export function stat(r: Rig, c: string, name: string): number {
+  return r.host.metricValue(`shadowmesh.${c}.${name}`) ?? NaN;
+}

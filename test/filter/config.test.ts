@@ -1,0 +1,71 @@
+// Plugin configuration: what is accepted, what is rejected (with the field named), and that a
+// rejected configuration leaves the previous one in force.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { LogLevel } from "../../host/index.js";
+import { component, config, get, post, rig, roundTrip } from "../support/filter.js";
+
+test("a full configuration is accepted", async () => {
+  const r = await rig(config([
+    component({
+      authorities: ["orders.svc", "orders.svc.cluster.local"], write_target: "primary",
+      read_rule: { methods: ["GET", "HEAD", "POST"], path_prefixes: ["/v1/"], header: { name: "x-read-only", value: "true" } },
+      mirror: { fraction: 0.05, max_per_second: 50, max_in_flight: 8, timeout_ms: 800, remove_headers: ["authorization"], compare_body_max_bytes: 65536 },
+      shadow_weight_bp: 100, sticky: { cookie: "session" }, routing_header: "x-route",
+    }),
+    component({ name: "catalog", authorities: [], default: true, primary_cluster: "cat-a", shadow_cluster: "cat-b", sticky: { header: "x-user" } }),
+  ], { mirror_marker_header: "x-mirror", node_id: "node-a", telemetry: { cluster: "controller", interval_ms: 500, timeout_ms: 300 } }));
+  assert.ok(r.host.logsAt(LogLevel.Info).some((m) => /configuration accepted \(2 components/.test(m)));
+});
+
+const rejected: [string, unknown, RegExp][] = [
+  ["not JSON", "{components: []", /invalid JSON: expected a string key at byte 1/],
+  ["not an object", "[1,2]", /configuration: must be a JSON object, got an array/],
+  ["no components", {}, /components: is required/],
+  ["empty components", { components: [] }, /components: must list at least one component/],
+  ["unknown top-level field", { components: [component()], telemtry: {} }, /telemtry: unknown field/],
+  ["unknown component field", { components: [component({ weight: 5 })] }, /components\[0\]\.weight: unknown field/],
+  ["missing primary", { components: [{ name: "a", authorities: ["a"], shadow_cluster: "s" }] }, /components\[0\]\.primary_cluster: is required/],
+  ["fraction above 1", { components: [component({ mirror: { fraction: 2 } })] }, /components\[0\]\.mirror\.fraction: must be between 0 and 1, got 2/],
+  ["fraction as string", { components: [component({ mirror: { fraction: "0.1" } })] }, /mirror\.fraction: must be a number, got a string/],
+  ["weight above 10000", { components: [component({ shadow_weight_bp: 10001 })] }, /shadow_weight_bp: must be between 0 and 10000/],
+  ["fractional weight", { components: [component({ shadow_weight_bp: 1.5 })] }, /shadow_weight_bp: must be an integer/],
+  ["upper-case header", { components: [component({ routing_header: "X-Route" })] }, /routing_header: must be a lower-case HTTP header name/],
+  ["lower-case method", { components: [component({ read_rule: { methods: ["get"] } })] }, /read_rule\.methods\[0\]: must be an upper-case HTTP method/],
+  ["prefix without slash", { components: [component({ read_rule: { path_prefixes: ["v1"] } })] }, /path_prefixes\[0\]: must start with '\/'/],
+  ["pseudo-header removal", { components: [component({ mirror: { remove_headers: [":path"] } })] }, /remove_headers\[0\]: pseudo-headers cannot be removed/],
+  ["sticky with both", { components: [component({ sticky: { header: "a", cookie: "b" } })] }, /sticky: must set exactly one/],
+  ["bad write target", { components: [component({ write_target: "both" })] }, /write_target: must be "primary" or "shadow", got "both"/],
+  ["duplicate name", { components: [component(), component({ authorities: ["x"] })] }, /components\[1\]\.name: duplicates components\[0\]\.name "orders"/],
+  ["shared authority", { components: [component(), component({ name: "b" })] }, /components\[1\]\.authorities\[0\]: is already claimed by components\[0\]/],
+  ["two defaults", { components: [component({ default: true }), component({ name: "b", authorities: ["b"], default: true })] }, /components\[1\]\.default: only one component/],
+  ["no authority, not default", { components: [component({ authorities: [] })] }, /authorities: is required unless "default" is true/],
+  ["telemetry interval too small", { components: [component()], telemetry: { cluster: "c", interval_ms: 5 } }, /telemetry\.interval_ms: must be between 100/],
+  ["duplicate key", '{"components": [], "components": []}', /duplicate key "components"/],
+  ["deep nesting", "[".repeat(100), /nesting deeper than 32/],
+  ["empty", "", /configuration: is empty/],
+];
+
+for (const [name, cfg, why] of rejected) {
+  test(`rejected (${name}), with the field and reason logged, and the previous configuration kept`, async () => {
+    const r = await rig(config([component({ shadow_weight_bp: 10000 })]));
+    const ok = r.host.reconfigure(typeof cfg === "string" ? cfg : JSON.stringify(cfg));
+    assert.not.ok(ok, "the filter rejects it");
+    const errors = r.host.logsAt(LogLevel.Error);
+    assert.ok(errors.some((m) => why.test(m) && /keeping the previous one/.test(m)), `logged: ${errors.join(" | ")}`);
+    const s = roundTrip(r, get());
+    assert.is(s.requestHeadersMap!.get("x-shadowmesh-cluster"), "orders-shadow", "the previous configuration still routes");
+    assert.not.ok(r.host.worker(0).failed);
+  });
+}
+
+test("an accepted reconfiguration takes effect on the next request", async () => {
+  const r = await rig();
+  assert.is(roundTrip(r, get()).requestHeadersMap!.get("x-shadowmesh-cluster"), "orders-primary");
+  assert.ok(r.host.reconfigure(config([component({ shadow_weight_bp: 10000, routing_header: "x-route" })])));
+  const s = roundTrip(r, get());
+  assert.is(s.requestHeadersMap!.get("x-route"), "orders-shadow");
+  assert.is(roundTrip(r, post()).requestHeadersMap!.get("x-route"), "orders-primary", "writes stay on the primary");
+});
+
+test.run();
