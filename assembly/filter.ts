@@ -49,6 +49,7 @@ let nodeId: Bytes = new Bytes("");
 
 let errorsLive: u64 = 0;
 let errorsPending: u64 = 0;
+let errorsSent: u64 = 0;
 let mFilterErrors: i32 = -1;
 let mTelemetrySent: i32 = -1;
 let mTelemetryFailed: i32 = -1;
@@ -121,6 +122,7 @@ let reportInFlight = false;
 let reportSentNs: u64 = 0;
 let reportSequence: u64 = 0;
 let windowStartNs: u64 = 0;
+let reportWindowEnd: u64 = 0;
 
 // ======================= lifecycle and configuration =======================
 
@@ -519,42 +521,45 @@ function compareAndFree(m: i32): void {
 // ============================ telemetry ============================
 
 export function onTick(): void {
-  for (let i = 0, n = statsList.length; i < n; i++) unchecked(statsList[i]).flushMetrics();
-  bump(mFilterErrors, errorsLive);
-  const cfg = config;
-  const now = monotonicNs();
-  if (reportInFlight && cfg !== null && now - reportSentNs > <u64>cfg.telemetryTimeoutMs * 3000000) {
-    reportInFlight = false; // the host never answered: give up on it, the data is still pending
-    bump(mTelemetryFailed, 1);
-  }
-  // While a report is in flight, live keeps accumulating: pending must stay exactly what was sent.
-  if (reportInFlight) return;
   for (let i = 0, n = statsList.length; i < n; i++) {
     const s = unchecked(statsList[i]);
+    s.flushMetrics(); // live holds exactly the delta since the previous tick
     s.pending.merge(s.live);
     s.live.clear();
   }
+  bump(mFilterErrors, errorsLive);
   errorsPending += errorsLive;
   errorsLive = 0;
-  if (cfg === null || cfg.telemetryCluster === null) { clearPending(); return; }
-  const len = encodeReport();
-  if (len == 0) { internalError("telemetry report could not be encoded"); return; }
+  const cfg = config;
+  if (cfg === null) return;
+  const now = monotonicNs();
+  if (reportInFlight && now - reportSentNs > <u64>cfg.telemetryTimeoutMs * 3000000) {
+    reportDone(false); // the host never answered: its data goes back to pending
+  }
+  if (reportInFlight) return;
+  if (cfg.telemetryCluster === null) {
+    for (let i = 0, n = statsList.length; i < n; i++) unchecked(statsList[i]).pending.clear();
+    errorsPending = 0;
+    return;
+  }
+  // Sent even when empty: an empty report tells the controller this worker is alive.
+  for (let i = 0, n = statsList.length; i < n; i++) unchecked(statsList[i]).beginSend();
+  errorsSent = errorsPending;
+  errorsPending = 0;
+  const windowEnd = wallNs();
+  const len = encodeReport(windowEnd);
   const tc = cfg.telemetryCluster!;
-  const tok = grpcCall(tc.ptr, tc.len, TELEMETRY_SERVICE.ptr, TELEMETRY_SERVICE.len,
+  const tok = len == 0 ? -1 : grpcCall(tc.ptr, tc.len, TELEMETRY_SERVICE.ptr, TELEMETRY_SERVICE.len,
     TELEMETRY_METHOD.ptr, TELEMETRY_METHOD.len, reportBuf, len, cfg.telemetryTimeoutMs);
-  if (tok < 0) { bump(mTelemetryFailed, 1); return; }
-  reportToken = <u32>tok;
+  if (len == 0) internalError("telemetry report could not be encoded");
   reportInFlight = true;
   reportSentNs = now;
+  reportWindowEnd = windowEnd;
+  if (tok < 0) { reportDone(false); return; }
+  reportToken = <u32>tok;
 }
 
-function clearPending(): void {
-  for (let i = 0, n = statsList.length; i < n; i++) unchecked(statsList[i]).pending.clear();
-  errorsPending = 0;
-  windowStartNs = wallNs();
-}
-
-function encodeReport(): usize {
+function encodeReport(windowEnd: u64): usize {
   for (let attempt = 0; attempt < 2; attempt++) {
     const w = proto;
     w.reset(reportBuf, reportCap);
@@ -562,12 +567,12 @@ function encodeReport(): usize {
     w.fixed64(2, workerId);
     w.uint(3, reportSequence + 1);
     w.uint(4, windowStartNs);
-    w.uint(5, wallNs());
+    w.uint(5, windowEnd);
     for (let i = 0, n = statsList.length; i < n; i++) {
       const s = unchecked(statsList[i]);
-      if (!s.pending.isEmpty()) s.encode(w, MULTIPLIER, RELATIVE_ACCURACY);
+      if (!s.sent.isEmpty()) s.encode(w, MULTIPLIER, RELATIVE_ACCURACY);
     }
-    w.uint(7, errorsPending);
+    w.uint(7, errorsSent);
     w.uint(8, <u64>configGeneration);
     if (!w.overflow) { reportSequence++; return w.length; }
     // Grow once to a bound that always fits: at tick time, never on the request path.
@@ -579,8 +584,16 @@ function encodeReport(): usize {
 
 function reportDone(ok: bool): void {
   reportInFlight = false;
-  if (ok) { clearPending(); bump(mTelemetrySent, 1); }
-  else bump(mTelemetryFailed, 1);
+  for (let i = 0, n = statsList.length; i < n; i++) unchecked(statsList[i]).endSend(ok);
+  if (ok) {
+    errorsSent = 0;
+    windowStartNs = reportWindowEnd;
+    bump(mTelemetrySent, 1);
+  } else {
+    errorsPending += errorsSent;
+    errorsSent = 0;
+    bump(mTelemetryFailed, 1);
+  }
 }
 
 export function onGrpcReceive(token: u32): void {

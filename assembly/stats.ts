@@ -111,8 +111,11 @@ export class Counters {
 export class ComponentStats {
   name: string;
   nameBytes: Bytes;
+  // live: what requests record now; pending: folded from live on every tick, not yet sent;
+  // sent: the report in flight (merged back into pending if it fails).
   live: Counters = new Counters();
   pending: Counters = new Counters();
+  sent: Counters = new Counters();
   weightBp: u32 = 0;
   // Mirror caps (per worker): token bucket and in-flight count.
   tokens: f64 = 0;
@@ -142,8 +145,20 @@ export class ComponentStats {
     if (this.mWeight >= 0) proxy_record_metric(<u32>this.mWeight, <u64>this.weightBp);
   }
 
+  /** Moves pending into sent (sent must be empty: no report in flight). */
+  beginSend(): void {
+    const t = this.sent;
+    this.sent = this.pending;
+    this.pending = t;
+  }
+
+  endSend(ok: bool): void {
+    if (!ok) this.pending.merge(this.sent);
+    this.sent.clear();
+  }
+
   encode(w: ProtoWriter, multiplier: f64, accuracy: f64): void {
-    const c = this.pending;
+    const c = this.sent;
     w.begin(6);
     w.bytes(1, this.nameBytes.ptr, this.nameBytes.len);
     for (let t = 0; t < 3; t++) {
