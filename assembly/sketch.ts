@@ -13,6 +13,10 @@ export const MULTIPLIER: f64 = 1.0 / Math.log((1.0 + RELATIVE_ACCURACY) / (1.0 -
 /** Values below 1 us are counted as zero; values at or above 2^32 us (~71 min) land in the last bucket. */
 export const MAX_OCTAVES: i32 = 32;
 export const NUM_BUCKETS: i32 = <i32>Math.ceil(<f64>MAX_OCTAVES * MULTIPLIER) + 1;
+// For v >= 1 the bits of v, read as an integer, are (e + 1023) * 2^52 + mantissa, so
+// bits * 2^-52 - 1023 = e + m: one integer-to-float conversion gives the mapping.
+export const INDEX_SCALE: f64 = MULTIPLIER * 2.220446049250313e-16;
+export const INDEX_SHIFT: f64 = 1023.0 * MULTIPLIER;
 
 export class Sketch {
   counts: StaticArray<u32> = new StaticArray<u32>(NUM_BUCKETS);
@@ -25,14 +29,11 @@ export class Sketch {
   hi: i32 = -1;          // highest non-empty bucket
 
   @inline static index(v: f64): i32 {
-    const bits = reinterpret<u64>(v);
-    const e = <f64>(<i32>(bits >> 52) - 1023);
-    const m = <f64>(bits & 0x000fffffffffffff) * 2.220446049250313e-16; // 2^-52
-    const i = <i32>((e + m) * MULTIPLIER);
+    const i = <i32>(<f64>reinterpret<i64>(v) * INDEX_SCALE - INDEX_SHIFT);
     return i < NUM_BUCKETS ? i : NUM_BUCKETS - 1;
   }
 
-  add(v: f64): void {
+  @inline add(v: f64): void {
     this.count++;
     this.sum += v;
     if (v < this.min) this.min = v;

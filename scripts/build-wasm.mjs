@@ -7,7 +7,7 @@ const common = [
   "--lib", "assembly/lib",
   "--use", "abort=shadowmesh_abort",
   "--exportStart", "_initialize",
-  "--runtime", "incremental",
+  "--runtime", "minimal",
 ];
 const targets = [
   ["assembly/index.ts", "build/shadowmesh.wasm", ["-O3", "--noAssert", "--converge"]],

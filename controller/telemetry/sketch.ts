@@ -6,6 +6,10 @@ export const RELATIVE_ACCURACY = 0.01;
 export const MULTIPLIER = 1 / Math.log((1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY));
 export const MAX_OCTAVES = 32;
 export const NUM_BUCKETS = Math.ceil(MAX_OCTAVES * MULTIPLIER) + 1;
+// The filter's formula (assembly/sketch.ts): the bits of v as a number, scaled. hi * 2^32 + lo
+// rounds exactly as wasm's i64 -> f64 conversion does, so both sides pick the same bucket.
+const INDEX_SCALE = MULTIPLIER * 2.220446049250313e-16;
+const INDEX_SHIFT = 1023 * MULTIPLIER;
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
@@ -13,10 +17,7 @@ const u32 = new Uint32Array(f64.buffer);
 /** The bucket of v >= 1 (us), exactly as the filter computes it. */
 export function bucketIndex(v: number): number {
   f64[0] = v;
-  const hi = u32[1]!, lo = u32[0]!;
-  const e = (hi >>> 20) - 1023;
-  const m = ((hi & 0xfffff) * 4294967296 + lo) * 2.220446049250313e-16;
-  const i = Math.trunc((e + m) * MULTIPLIER);
+  const i = Math.trunc((u32[1]! * 4294967296 + u32[0]!) * INDEX_SCALE - INDEX_SHIFT);
   return i < NUM_BUCKETS ? i : NUM_BUCKETS - 1;
 }
 

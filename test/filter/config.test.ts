@@ -68,4 +68,17 @@ test("an accepted reconfiguration takes effect on the next request", async () =>
   assert.is(roundTrip(r, post()).requestHeadersMap!.get("x-route"), "orders-primary", "writes stay on the primary");
 });
 
+
+test("reconfiguring many times does not grow memory: configuration garbage is collected", async () => {
+  const { rig: mk, config: cfg, component: comp } = await import("../support/filter.js");
+  const r = await mk();
+  const mem = () => (r.host.worker(0).instance.exports.memory as WebAssembly.Memory).buffer.byteLength;
+  for (let i = 0; i < 50; i++) r.host.reconfigure(cfg([comp({ shadow_weight_bp: i })]));
+  const settled = mem();
+  for (let i = 0; i < 2000; i++) {
+    assert.ok(r.host.reconfigure(cfg([comp({ shadow_weight_bp: i % 10001, mirror: { fraction: 0.1, remove_headers: ["a", "b", "c"] } })])));
+  }
+  assert.is(mem(), settled, "no memory.grow over 2000 reconfigurations");
+});
+
 test.run();
