@@ -217,6 +217,12 @@ export class PairReader {
     return true;
   }
 
+  /** Starts over on the map open() validated. */
+  rewind(): void {
+    this.index = 0;
+    this.cursor = this.sizes + (<usize>this.count << 3);
+  }
+
   next(): bool {
     if (this.index >= this.count) return false;
     const p = this.sizes + (<usize>this.index << 3);

@@ -41,8 +41,9 @@ let config: PluginConfig | null = null;
 let configGeneration: u32 = 0;
 let rootContextId: u32 = 0;
 const statsList = new Array<ComponentStats>();
-/** statsFor[i] = stats of config.components[i]. */
+/** statsFor[i] = stats of config.components[i]; statsIndexFor[i] = its index in statsList. */
 let statsFor = new Array<ComponentStats>();
+let statsIndexFor = new Array<i32>();
 const rng = new Rng();
 let workerId: u64 = 0;
 let nodeId: Bytes = new Bytes("");
@@ -162,6 +163,7 @@ export function onConfigure(size: usize): bool {
     return false;
   }
   const mapped = new Array<ComponentStats>();
+  const mappedIndex = new Array<i32>();
   for (let i = 0; i < cfg.components.length; i++) {
     const cc = cfg.components[i];
     let st: ComponentStats | null = null;
@@ -169,6 +171,7 @@ export function onConfigure(size: usize): bool {
     if (st === null) { st = new ComponentStats(cc.name); statsList.push(st); }
     st.weightBp = cc.shadowWeightBp;
     mapped.push(st);
+    mappedIndex.push(statsList.indexOf(st));
   }
   if (cfg.nodeId.length > 0) nodeId = new Bytes(cfg.nodeId);
   else if (getProperty(P_NODE_ID.ptr, P_NODE_ID.len) == OK && resultLen > 0) {
@@ -176,6 +179,7 @@ export function onConfigure(size: usize): bool {
   }
   config = cfg;
   statsFor = mapped;
+  statsIndexFor = mappedIndex;
   configGeneration++;
   proxy_set_tick_period_milliseconds(cfg.telemetryIntervalMs);
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");
@@ -183,11 +187,6 @@ export function onConfigure(size: usize): bool {
 }
 
 // ============================ request path ============================
-
-function indexOfStats(st: ComponentStats): i32 {
-  for (let i = 0, n = statsList.length; i < n; i++) if (unchecked(statsList[i]) === st) return i;
-  return -1;
-}
 
 function findComponent(cfg: PluginConfig, p: usize, l: usize): i32 {
   const comps = cfg.components;
@@ -269,7 +268,7 @@ export function onRequestHeaders(ctx: u32): i32 {
   let keyP: usize = 0, keyL: usize = 0, haveKey = false;
   if ((isRead && rh !== null) || sh !== null || sc !== null) {
     let headerOk = rh === null;
-    r.open(resultPtr, resultLen);
+    r.rewind();
     while (r.next()) {
       const kp = r.keyPtr, kl = r.keyLen;
       if (rh !== null && rh.equals(kp, kl)) {
@@ -305,7 +304,7 @@ export function onRequestHeaders(ctx: u32): i32 {
   }
   if (marked) return ACTION_CONTINUE; // not live traffic: no stats, no mirror
 
-  const statsIdx = indexOfStats(st);
+  const statsIdx = unchecked(statsIndexFor[ci]);
   unchecked(sStats[slot] = statsIdx);
   let flags: u32 = 0;
   if (isRead) { flags |= F_READ; st.live.reads++; } else st.live.writes++;
@@ -335,7 +334,7 @@ function mirror(ctx: u32, slot: i32, comp: ComponentConfig, st: ComponentStats, 
   const w = writer;
   w.begin(MIRROR_HDR_BUF, MIRROR_HDR_CAP);
   const r = reader;
-  r.open(resultPtr, resultLen);
+  r.rewind();
   const cfg = config!;
   while (r.next()) {
     const kp = r.keyPtr, kl = r.keyLen;

@@ -58,7 +58,7 @@ for (let i = 0; i < 1000; i++) {
   if (i === 998) r.callouts.takeGrpc().forEach((c) => c.reply({ status: 0, message: new Uint8Array(0) }));
 }
 r.callouts.takeGrpc().forEach((c) => c.reply({ status: 0, message: new Uint8Array(0) }));
-r.clock.advance(1000 - (Number(r.clock.monotonicNs() / 1_000_000n) % 1000));
+r.clock.advance(1000 - (Math.floor(r.clock.monotonicNs() / 1e6) % 1000));
 const report = r.callouts.takeGrpc().at(-1)!;
 const deltaBytes = report.req.message!.length;
 

@@ -4,7 +4,9 @@
 export interface Timer { readonly id: number }
 
 export interface Clock {
-  monotonicNs(): bigint;
+  /** Monotonic nanoseconds from an arbitrary origin, as a double (exact to the ns for 104 days). */
+  monotonicNs(): number;
+  /** Wall-clock nanoseconds since the Unix epoch (a bigint: too large for a double's precision). */
   realtimeNs(): bigint;
   setTimer(delayMs: number, fn: () => void): Timer;
   clearTimer(t: Timer): void;
@@ -13,7 +15,7 @@ export interface Clock {
 export class SystemClock implements Clock {
   private next = 1;
   private readonly handles = new Map<number, NodeJS.Timeout>();
-  monotonicNs(): bigint { return process.hrtime.bigint(); }
+  monotonicNs(): number { return performance.now() * 1e6; }
   realtimeNs(): bigint { return BigInt(Date.now()) * 1_000_000n; }
   setTimer(delayMs: number, fn: () => void): Timer {
     const id = this.next++;
@@ -28,25 +30,25 @@ export class SystemClock implements Clock {
   }
 }
 
-interface Pending { id: number; at: bigint; seq: number; fn: () => void }
+interface Pending { id: number; at: number; seq: number; fn: () => void }
 
 /** Deterministic clock: time moves only through advance(); due timers fire in time order. */
 export class ManualClock implements Clock {
-  private mono: bigint;
-  private wallOffset: bigint;
+  private mono: number;
+  private readonly wallOffset: bigint;
   private next = 1;
   private seq = 0;
   private timers: Pending[] = [];
 
   constructor(startWallMs = 1_700_000_000_000) {
-    this.mono = 1_000_000_000n;
-    this.wallOffset = BigInt(startWallMs) * 1_000_000n - this.mono;
+    this.mono = 1_000_000_000;
+    this.wallOffset = BigInt(startWallMs) * 1_000_000n - BigInt(this.mono);
   }
-  monotonicNs(): bigint { return this.mono; }
-  realtimeNs(): bigint { return this.mono + this.wallOffset; }
+  monotonicNs(): number { return this.mono; }
+  realtimeNs(): bigint { return BigInt(Math.round(this.mono)) + this.wallOffset; }
   setTimer(delayMs: number, fn: () => void): Timer {
     const id = this.next++;
-    this.timers.push({ id, at: this.mono + BigInt(Math.max(0, Math.round(delayMs * 1e6))), seq: this.seq++, fn });
+    this.timers.push({ id, at: this.mono + Math.max(0, Math.round(delayMs * 1e6)), seq: this.seq++, fn });
     return { id };
   }
   clearTimer(t: Timer): void { this.timers = this.timers.filter((p) => p.id !== t.id); }
@@ -54,7 +56,7 @@ export class ManualClock implements Clock {
 
   /** Moves time forward by ms, firing every timer that falls due (timers may add timers). */
   advance(ms: number): void {
-    const target = this.mono + BigInt(Math.round(ms * 1e6));
+    const target = this.mono + Math.round(ms * 1e6);
     for (;;) {
       let best: Pending | undefined;
       for (const p of this.timers) {

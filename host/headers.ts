@@ -10,7 +10,12 @@ export class HeaderMap {
   version = 0;
 
   constructor(pairs: HeaderList = [], private readonly lowerCase = true) {
-    for (const [k, v] of pairs) this.add(k, v);
+    const names = this.names, values = this.values;
+    for (let i = 0; i < pairs.length; i++) {
+      const p = pairs[i]!;
+      names.push(lowerCase ? p[0].toLowerCase() : p[0]);
+      values.push(p[1]);
+    }
   }
 
   private norm(k: string): string { return this.lowerCase ? k.toLowerCase() : k; }
@@ -88,11 +93,56 @@ export class HeaderMap {
   }
 
   serialize(): Uint8Array {
-    const out = Buffer.alloc(this.serializedSize());
-    this.serializeInto(out, 0);
-    return out;
+    const n = this.serializeToScratch();
+    return Uint8Array.prototype.slice.call(scratch, 0, n);
   }
+
+  /** Size of the serialized form if every name and value is ASCII (the common case). */
+  asciiSerializedSize(): number {
+    const n = this.names.length;
+    if (n === 0) return 0;
+    let size = 4 + 10 * n;
+    for (let i = 0; i < n; i++) size += this.names[i]!.length + this.values[i]!.length;
+    return size;
+  }
+
+  /**
+   * Writes the serialized map at `at`, assuming ASCII (room: asciiSerializedSize()). Returns false,
+   * having written garbage, as soon as a character needs UTF-8: the caller then uses serializeInto
+   * with serializedSize(). A plain loop beats a native encode call per string for short strings.
+   */
+  serializeAsciiInto(b: Uint8Array, at: number): boolean {
+    const n = this.names.length;
+    if (n === 0) return true;
+    const names = this.names, values = this.values;
+    b[at] = n; b[at + 1] = n >>> 8; b[at + 2] = n >>> 16; b[at + 3] = n >>> 24;
+    let d = at + 4 + 8 * n;
+    for (let i = 0; i < n; i++) {
+      const k = names[i]!, v = values[i]!;
+      const kl = k.length, vl = v.length;
+      for (let j = 0; j < kl; j++) { const c = k.charCodeAt(j); if (c > 0x7f) return false; b[d + j] = c; }
+      d += kl; b[d++] = 0;
+      for (let j = 0; j < vl; j++) { const c = v.charCodeAt(j); if (c > 0x7f) return false; b[d + j] = c; }
+      d += vl; b[d++] = 0;
+      const t = at + 4 + 8 * i;
+      b[t] = kl; b[t + 1] = kl >>> 8; b[t + 2] = kl >>> 16; b[t + 3] = kl >>> 24;
+      b[t + 4] = vl; b[t + 5] = vl >>> 8; b[t + 6] = vl >>> 16; b[t + 7] = vl >>> 24;
+    }
+    return true;
+  }
+
+  serializeToScratch(): number {
+    const size = this.serializedSize();
+    if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
+    this.serializeInto(scratch, 0);
+    return size;
+  }
+
+  /** The scratch buffer serializeToScratch wrote into. */
+  static get scratch(): Buffer { return scratch; }
 }
+
+let scratch: Buffer = Buffer.allocUnsafe(4096);
 
 export class MapParseError extends Error {}
 

@@ -1,6 +1,7 @@
 // Bounds-checked access to a module's linear memory. Views are cached and rebuilt only when a
-// memory.grow has detached the old buffer (checking byteLength is far cheaper than re-reading
-// memory.buffer on every host call). Every guest pointer goes through check() first.
+// memory.grow has detached the old buffer: the VM calls sync() on entry to every host function and
+// after every call into the module's allocator (the only times memory can have grown), so the
+// accessors below are plain field reads. Every guest pointer goes through check() first.
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
@@ -18,23 +19,20 @@ export class GuestMemory {
     this.dv = new DataView(this.memory.buffer);
   }
 
-  /** The current view; rebuilds it when the old one was detached by a grow. */
-  get bytes(): Buffer {
+  /** Rebuilds the views when a memory.grow detached the old buffer. */
+  sync(): void {
     if (this.buf.byteLength === 0) { this.refresh(); this.growths++; }
-    return this.buf;
   }
 
-  get view(): DataView {
-    if (this.buf.byteLength === 0) { this.refresh(); this.growths++; }
-    return this.dv;
-  }
+  get bytes(): Buffer { return this.buf; }
+
+  get view(): DataView { return this.dv; }
 
   get size(): number { return this.bytes.byteLength; }
 
   /** True when [ptr, ptr+len) lies inside linear memory. Arguments arrive as signed i32. */
   check(ptr: number, len: number): boolean {
-    const p = ptr >>> 0, l = len >>> 0;
-    return p + l <= this.bytes.byteLength;
+    return (ptr >>> 0) + (len >>> 0) <= this.buf.byteLength;
   }
 
   readBytes(ptr: number, len: number): Uint8Array {

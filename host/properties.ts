@@ -17,8 +17,18 @@ export function encodeProperty(v: PropertyValue): Uint8Array {
   return v;
 }
 
-/** "request\0time" -> "request.time"; a trailing NUL is tolerated. */
+const pathCache = new Map<string, string>();
+
+/** "request\0time" -> "request.time"; a trailing NUL is tolerated. Memoised: paths repeat. */
 export function propertyPathToKey(raw: string): string {
+  const hit = pathCache.get(raw);
+  if (hit !== undefined) return hit;
+  const key = convertPath(raw);
+  if (pathCache.size < 1024) pathCache.set(raw, key);
+  return key;
+}
+
+function convertPath(raw: string): string {
   const parts = raw.split("\0");
   if (parts.length > 1 && parts[parts.length - 1] === "") parts.pop();
   return parts.join(".");

@@ -21,6 +21,8 @@ export interface LocalResponse {
   grpcStatus: number;
 }
 
+const NO_PROPS: Map<string, PropertyValue> = new Map();
+
 type Phase = "request_headers" | "request_body" | "request_trailers" | "response_headers" | "response_body" | "response_trailers" | "done";
 
 export class HttpStream {
@@ -44,10 +46,9 @@ export class HttpStream {
   /** Called when the module resumes a paused direction. */
   onResume?: (type: number) => void;
   private phase: Phase = "request_headers";
-  private readonly props: Map<string, PropertyValue>;
-  private readonly startMono: bigint;
-  private readonly startWall: bigint;
-  private endMono?: bigint;
+  private props: Map<string, PropertyValue>;
+  private readonly startMono: number;
+  private endMono?: number;
   private requestBodyBytes = 0;
   private responseBodyBytes = 0;
   private requestEnded = false;
@@ -58,9 +59,8 @@ export class HttpStream {
   private responseTrailersSent = false;
 
   constructor(readonly vm: WasmVm, opts: StreamOptions = {}) {
-    this.props = new Map(Object.entries(opts.properties ?? {}));
+    this.props = opts.properties ? new Map(Object.entries(opts.properties)) : NO_PROPS;
     this.startMono = vm.plugin.clock.monotonicNs();
-    this.startWall = vm.plugin.clock.realtimeNs();
     this.contextId = vm.createStreamContext(this);
   }
 
@@ -74,8 +74,8 @@ export class HttpStream {
     return Action.Continue;
   }
 
-  private run(name: string, ...args: number[]): number {
-    const r = this.vm.streamCallback(name, this.contextId, ...args);
+  private run(name: string, a?: number, b?: number): number {
+    const r = this.vm.streamCallback(name, this.contextId, a, b);
     if (r === undefined) return this.vm.failed ? this.failedAction() : Action.Continue;
     if (r !== Action.Continue && r !== Action.Pause) {
       this.vm.plugin.log(LogLevel.Error, `${name} returned ${r}, which is not a proxy_action_t; treated as CONTINUE`, this.vm.index);
@@ -232,12 +232,16 @@ export class HttpStream {
 
   /** Envoy's attributes for this stream (the ones a filter reads most). */
   property(key: string): PropertyValue | undefined {
-    const own = this.props.get(key);
+    const own = this.props.size > 0 ? this.props.get(key) : undefined;
     if (own !== undefined) return own;
     const rq = this.requestHeadersMap;
     switch (key) {
-      case "request.time": return this.startWall;
-      case "request.duration": return (this.endMono ?? this.vm.plugin.clock.monotonicNs()) - this.startMono;
+      case "request.time": {
+        // Derived on demand: wall now minus the monotonic time elapsed since the stream began.
+        const c = this.vm.plugin.clock;
+        return c.realtimeNs() - BigInt(Math.round(c.monotonicNs() - this.startMono));
+      }
+      case "request.duration": return BigInt(Math.round((this.endMono ?? this.vm.plugin.clock.monotonicNs()) - this.startMono));
       case "request.size": return BigInt(this.requestBodyBytes);
       case "request.total_size": return BigInt(this.requestBodyBytes + (rq?.serializedSize() ?? 0));
       case "request.method": return rq?.get(":method");
@@ -259,7 +263,10 @@ export class HttpStream {
     }
   }
 
-  setProperty(key: string, value: PropertyValue): void { this.props.set(key, value); }
+  setProperty(key: string, value: PropertyValue): void {
+    if (this.props === NO_PROPS) this.props = new Map();
+    this.props.set(key, value);
+  }
 
   private expect(p: Phase, what: string): void {
     if (this.finished) throw new Error(`stream ${this.contextId}: ${what} after the stream completed`);

@@ -40,6 +40,16 @@ interface Context {
 
 export class VmTrap extends Error {}
 
+const STREAM_SCOPES = new Map<string, CallbackScope>();
+/** Shared by contexts that never made a callout (replaced on the first one). */
+const NO_CALLS: Map<number, () => void> = new Map();
+/** Shared by contexts that never set a property (replaced on the first set). */
+const EMPTY_PROPS: Map<string, Uint8Array> = new Map();
+const SCOPE_CONTEXT_CREATE: CallbackScope = { name: "context_create" };
+const SCOPE_DONE: CallbackScope = { name: "done" };
+const SCOPE_LOG: CallbackScope = { name: "log" };
+const SCOPE_DELETE: CallbackScope = { name: "delete" };
+
 export class WasmVm {
   readonly instance: WebAssembly.Instance;
   readonly memory: GuestMemory;
@@ -50,6 +60,7 @@ export class WasmVm {
   hostCalls = 0;
 
   private readonly exportsFns: Record<string, Function>;
+  private readonly callbacks = new Map<string, Function>();
   private readonly contexts = new Map<number, Context>();
   private nextContextId = 1;
   private nextToken = 1;
@@ -70,14 +81,27 @@ export class WasmVm {
       env: plugin.env,
       log: (lvl, msg) => plugin.log(lvl, msg, index),
     });
+    // Counts host calls and applies injected faults. Fixed-arity wrappers: a rest/spread wrapper
+    // costs more than most host functions themselves.
+    const faults = plugin.faults;
     const counted = (fns: Record<string, Fn>): Record<string, Fn> => {
       const out: Record<string, Fn> = {};
       for (const [k, f] of Object.entries(fns)) {
-        out[k] = (...a: number[]) => {
+        const g = f as (...a: number[]) => number;
+        const pre = () => {
           this.hostCalls++;
-          const injected = plugin.faults.get(k);
-          return injected === undefined ? f(...a) : injected;
+          this.memory.sync(); // the module may have grown its memory since the last host call
+          return faults.size > 0 ? faults.get(k) : undefined;
         };
+        switch (f.length) {
+          case 0: out[k] = () => pre() ?? g(); break;
+          case 1: out[k] = (a) => pre() ?? g(a!); break;
+          case 2: out[k] = (a, b) => pre() ?? g(a!, b!); break;
+          case 3: out[k] = (a, b, c) => pre() ?? g(a!, b!, c!); break;
+          case 4: out[k] = (a, b, c, d) => pre() ?? g(a!, b!, c!, d!); break;
+          case 5: out[k] = (a, b, c, d, e) => pre() ?? g(a!, b!, c!, d!, e!); break;
+          default: out[k] = (...a: number[]) => pre() ?? g(...a);
+        }
       }
       return out;
     };
@@ -89,6 +113,7 @@ export class WasmVm {
     if (!(ex.memory instanceof WebAssembly.Memory)) throw new Error("module does not export its memory");
     this.memory = new GuestMemory(ex.memory);
     this.exportsFns = ex as Record<string, Function>;
+    for (const [k, f] of Object.entries(ex)) if (typeof f === "function" && k.startsWith("proxy_on_")) this.callbacks.set(k, f as Function);
     const allocFn = (ex.proxy_on_memory_allocate ?? ex.malloc) as ((n: number) => number) | undefined;
     if (!allocFn) throw new Error("module exports neither proxy_on_memory_allocate nor malloc");
     this.alloc = allocFn;
@@ -105,7 +130,7 @@ export class WasmVm {
   }
 
   private makeContext(id: number, rootId: number, stream?: HttpStream): Context {
-    return { id, rootId, stream, pendingFinalize: false, httpCalls: new Map(), grpcCalls: new Map(), tickMs: 0, properties: new Map() };
+    return { id, rootId, stream, pendingFinalize: false, httpCalls: NO_CALLS, grpcCalls: NO_CALLS, tickMs: 0, properties: EMPTY_PROPS };
   }
 
   private newContextId(): number { return this.nextContextId++; }
@@ -136,21 +161,21 @@ export class WasmVm {
    * Calls export `name` for context `ctx` with `scope` available. Returns the export's result, or
    * undefined when the export is missing or the VM has failed (the caller applies fail-open/closed).
    */
-  callback(name: string, ctx: Context, scope: CallbackScope, ...args: number[]): number | undefined {
-    const fn = this.exportsFns[name];
-    if (this.failed || typeof fn !== "function") return undefined;
-    const prev = [this.current, this.effective, this.scope] as const;
+  callback(name: string, ctx: Context, scope: CallbackScope, a = 0, b = 0, c = 0, d = 0, e = 0): number | undefined {
+    const fn = this.callbacks.get(name);
+    if (this.failed || fn === undefined) return undefined;
+    const prevCurrent = this.current, prevEffective = this.effective, prevScope = this.scope;
     this.current = ctx; this.effective = ctx; this.scope = scope;
     this.depth++;
     let r: number | undefined;
     try {
-      r = fn(...args) as number | undefined;
+      r = fn(a, b, c, d, e) as number | undefined; // a module ignores arguments beyond its signature
     } catch (e) {
       this.fail(name, e as Error);
       r = undefined;
     } finally {
       this.depth--;
-      [this.current, this.effective, this.scope] = prev;
+      this.current = prevCurrent; this.effective = prevEffective; this.scope = prevScope;
     }
     if (this.depth === 0) this.drain();
     return typeof r === "number" ? r : r === undefined ? undefined : Number(r);
@@ -185,33 +210,36 @@ export class WasmVm {
     const id = this.newContextId();
     const ctx = this.makeContext(id, this.rootContextId, stream);
     this.contexts.set(id, ctx);
-    this.callback("proxy_on_context_create", ctx, { name: "context_create" }, id, this.rootContextId);
+    this.callback("proxy_on_context_create", ctx, SCOPE_CONTEXT_CREATE, id, this.rootContextId);
     return id;
   }
 
   /** Calls a stream callback; `stream` is passed only so the scope can name it. */
-  streamCallback(name: string, contextId: number, ...args: number[]): number | undefined {
+  streamCallback(name: string, contextId: number, a?: number, b?: number): number | undefined {
     const ctx = this.contexts.get(contextId);
     if (!ctx) return undefined;
-    return this.callback(name, ctx, { name }, contextId, ...args);
+    let scope = STREAM_SCOPES.get(name);
+    if (!scope) { scope = { name }; STREAM_SCOPES.set(name, scope); }
+    return a === undefined ? this.callback(name, ctx, scope, contextId)
+      : b === undefined ? this.callback(name, ctx, scope, contextId, a) : this.callback(name, ctx, scope, contextId, a, b);
   }
 
   /** on_done; when it returns true, on_log and on_delete (spec order). False waits for proxy_done. */
   finishContext(contextId: number): void {
     const ctx = this.contexts.get(contextId);
     if (!ctx) return;
-    const r = this.callback("proxy_on_done", ctx, { name: "done" }, contextId);
+    const r = this.callback("proxy_on_done", ctx, SCOPE_DONE, contextId);
     if (r === 0 && !this.failed) { ctx.pendingFinalize = true; return; }
     this.finalize(ctx);
   }
 
   private finalize(ctx: Context): void {
-    this.callback("proxy_on_log", ctx, { name: "log" }, ctx.id);
-    this.callback("proxy_on_delete", ctx, { name: "delete" }, ctx.id);
+    this.callback("proxy_on_log", ctx, SCOPE_LOG, ctx.id);
+    this.callback("proxy_on_delete", ctx, SCOPE_DELETE, ctx.id);
     // Envoy cancels a context's outstanding callouts when the context goes away.
-    for (const cancel of ctx.httpCalls.values()) cancel();
-    for (const cancel of ctx.grpcCalls.values()) cancel();
-    for (const [tok, s] of this.grpcStreams) if (s.ctx === ctx) { s.sink.cancel(); this.grpcStreams.delete(tok); }
+    if (ctx.httpCalls.size > 0) for (const cancel of ctx.httpCalls.values()) cancel();
+    if (ctx.grpcCalls.size > 0) for (const cancel of ctx.grpcCalls.values()) cancel();
+    if (this.grpcStreams.size > 0) for (const [tok, s] of this.grpcStreams) if (s.ctx === ctx) { s.sink.cancel(); this.grpcStreams.delete(tok); }
     if (ctx.tickTimer) this.plugin.clock.clearTimer(ctx.tickTimer);
     this.contexts.delete(ctx.id);
     ctx.stream?.onContextFinalized();
@@ -236,8 +264,27 @@ export class WasmVm {
     return Status.Ok;
   }
 
+  /** Like returnBytes for a string; short ASCII strings are copied without a native encode. */
+  private returnString(value: string, retPtr: number, retLen: number): number {
+    const m = this.mem;
+    const len = value.length;
+    if (len === 0) { m.setU32(retPtr, 0); m.setU32(retLen, 0); return Status.Ok; }
+    let ascii = len <= 256;
+    for (let i = 0; ascii && i < len; i++) if (value.charCodeAt(i) > 0x7f) ascii = false;
+    const size = ascii ? len : Buffer.byteLength(value);
+    const p = this.allocate(size);
+    if (p === 0) return Status.InvalidMemoryAccess;
+    const b = m.bytes;
+    if (ascii) for (let i = 0; i < len; i++) b[p + i] = value.charCodeAt(i);
+    else m.writeString(p, value);
+    m.setU32(retPtr, p);
+    m.setU32(retLen, size);
+    return Status.Ok;
+  }
+
   private allocate(size: number): number {
     const p = (this.alloc(size) as number) >>> 0;
+    this.memory.sync(); // the allocator may have grown memory
     if (p === 0 || !this.mem.check(p, size)) return 0;
     return p;
   }
@@ -291,7 +338,8 @@ export class WasmVm {
   /** Property lookup: the stream's own values, then the plugin's, then what the module set. */
   private property(key: string): PropertyValue | Uint8Array | undefined {
     const ctx = this.effective;
-    const own = ctx?.properties.get(key) ?? this.root.properties.get(key);
+    const own = (ctx && ctx.properties.size > 0 ? ctx.properties.get(key) : undefined)
+      ?? (this.root.properties.size > 0 ? this.root.properties.get(key) : undefined);
     if (own) return own;
     const s = ctx?.stream;
     if (s) { const v = s.property(key); if (v !== undefined) return v; }
@@ -387,11 +435,16 @@ export class WasmVm {
         if (!map) return S.BadArgument;
         const m = v.mem;
         if (!m.check(retPtr, 4) || !m.check(retLen, 4)) return S.InvalidMemoryAccess;
-        const size = map.serializedSize();
+        let size = map.asciiSerializedSize();
         if (size === 0) { m.setU32(retPtr, 0); m.setU32(retLen, 0); return S.Ok; }
-        const p = v.allocate(size);
+        let p = v.allocate(size);
         if (p === 0) return S.InvalidMemoryAccess;
-        map.serializeInto(m.bytes, p);
+        if (!map.serializeAsciiInto(m.bytes, p)) {
+          size = map.serializedSize();
+          p = v.allocate(size);
+          if (p === 0) return S.InvalidMemoryAccess;
+          map.serializeInto(m.bytes, p);
+        }
         m.setU32(retPtr, p);
         m.setU32(retLen, size);
         return S.Ok;
@@ -413,14 +466,7 @@ export class WasmVm {
         if (value === undefined) return S.NotFound;
         const m = v.mem;
         if (!m.check(retPtr, 4) || !m.check(retLen, 4)) return S.InvalidMemoryAccess;
-        const size = Buffer.byteLength(value);
-        if (size === 0) { m.setU32(retPtr, 0); m.setU32(retLen, 0); return S.Ok; }
-        const p = v.allocate(size);
-        if (p === 0) return S.InvalidMemoryAccess;
-        m.writeString(p, value);
-        m.setU32(retPtr, p);
-        m.setU32(retLen, size);
-        return S.Ok;
+        return v.returnString(value, retPtr, retLen);
       },
       proxy_add_header_map_value(type: number, kp: number, kl: number, vp: number, vl: number): number {
         const map = v.getWritableMap(type);
@@ -535,6 +581,7 @@ export class WasmVm {
           v.plugin.log(LogLevel.Error, `http call to ${cluster} could not start: ${(e as Error).message}`, v.index);
           return S.InternalFailure;
         }
+        if (ctx.httpCalls === NO_CALLS) ctx.httpCalls = new Map();
         ctx.httpCalls.set(token, () => { settled = true; if (timer) v.plugin.clock.clearTimer(timer); if (cancel) cancel(); });
         if ((timeout >>> 0) > 0) {
           timer = v.plugin.clock.setTimer(timeout >>> 0, () => {
@@ -587,6 +634,7 @@ export class WasmVm {
           v.plugin.log(LogLevel.Error, `gRPC call to ${upstream} could not start: ${(e as Error).message}`, v.index);
           return S.InternalFailure;
         }
+        if (ctx.grpcCalls === NO_CALLS) ctx.grpcCalls = new Map();
         ctx.grpcCalls.set(token, () => { settled = true; if (timer) v.plugin.clock.clearTimer(timer); if (cancel) cancel(); });
         if ((timeout >>> 0) > 0) {
           timer = v.plugin.clock.setTimer(timeout >>> 0, () => {
@@ -761,6 +809,7 @@ export class WasmVm {
         const key = propertyPathToKey(v.mem.readString(pp, pl));
         if (key.length === 0) return S.BadArgument;
         const ctx = v.effective ?? v.root;
+        if (ctx.properties === EMPTY_PROPS) ctx.properties = new Map();
         ctx.properties.set(key, v.mem.readBytes(vp, vl));
         return S.Ok;
       },

@@ -82,7 +82,7 @@ export function wasiImports(w: WasiEnv): Record<string, (...args: number[]) => n
       const m = w.mem();
       if (!m.check(retTime, 8)) return WasiErrno.Fault;
       if (id === WasiClock.Realtime) m.setU64(retTime, w.clock.realtimeNs());
-      else if (id === WasiClock.Monotonic) m.setU64(retTime, w.clock.monotonicNs());
+      else if (id === WasiClock.Monotonic) m.setU64(retTime, BigInt(Math.round(w.clock.monotonicNs())));
       else return WasiErrno.Notsup;
       return WasiErrno.Success;
     },
