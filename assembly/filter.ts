@@ -127,16 +127,24 @@ let reportWindowEnd: u64 = 0;
 
 // ======================= lifecycle and configuration =======================
 
-export function onContextCreate(ctx: u32, parent: u32): void {
-  if (parent == 0) { rootContextId = ctx; return; }
+/**
+ * Claims the stream's slot on its first callback (request headers), so the module needs no
+ * proxy_on_context_create export: one VM entry less per request. -1 when the slot is taken.
+ */
+function claimSlot(ctx: u32): i32 {
   const s = <i32>(ctx & STREAM_MASK);
-  if (unchecked(sCtx[s]) != 0) { internalError("stream table slot busy"); return; }
+  const owner = unchecked(sCtx[s]);
+  if (owner == ctx) return s;
+  if (owner != 0) { internalError("stream table slot busy"); return -1; }
   unchecked(sCtx[s] = ctx);
   unchecked(sStats[s] = -1);
   unchecked(sFlags[s] = 0);
   unchecked(sStatus[s] = 0);
   unchecked(sMirror[s] = -1);
+  return s;
 }
+
+export function setRootContext(root: u32): void { rootContextId = root; }
 
 export function onVmStart(): bool {
   rng.seed(randomU64() ^ monotonicNs());
@@ -232,7 +240,7 @@ function stickyBucket(salt: u64, p: usize, l: usize): u32 {
 export function onRequestHeaders(ctx: u32): i32 {
   const cfg = config;
   if (cfg === null) return ACTION_CONTINUE;
-  const slot = slotOf(ctx);
+  const slot = claimSlot(ctx);
   if (slot < 0) return ACTION_CONTINUE;
   if (getHeaderPairs(MAP_REQUEST_HEADERS) != OK) { internalError("request headers unavailable"); return ACTION_CONTINUE; }
   const r = reader;

@@ -4,6 +4,8 @@
 // runtime's shadow stack tripled the cost of a sketch insert). Its collector does not scan the
 // stack, so it runs only here, after configure and tick, when no managed reference is on it;
 // the request path allocates nothing, so nothing else needs collecting.
+// Callbacks the filter has no use for (context create, request body/trailers, response trailers,
+// on_done, queues) are not exported: every callback is optional, and each one exported costs a VM entry per request.
 import { arenaReset } from "./abi";
 import * as f from "./filter";
 
@@ -15,12 +17,10 @@ export function proxy_abi_version_0_2_1(): void {}
 
 export function proxy_on_memory_allocate(size: usize): usize { return f.allocate(size); }
 
-export function proxy_on_context_create(ctx: u32, parent: u32): void { enter(); f.onContextCreate(ctx, parent); leave(); }
-
-export function proxy_on_vm_start(root: u32, size: usize): bool { enter(); const r = f.onVmStart(); leave(); return r; }
+export function proxy_on_vm_start(root: u32, size: usize): bool { enter(); f.setRootContext(root); const r = f.onVmStart(); leave(); return r; }
 
 export function proxy_on_configure(root: u32, size: usize): bool {
-  enter(); const r = f.onConfigure(size); leave();
+  enter(); f.setRootContext(root); const r = f.onConfigure(size); leave();
   if (depth == 0) __collect();
   return r;
 }
@@ -28,10 +28,6 @@ export function proxy_on_configure(root: u32, size: usize): bool {
 export function proxy_on_request_headers(ctx: u32, n: u32, eos: bool): i32 {
   enter(); const r = f.onRequestHeaders(ctx); leave(); return r;
 }
-
-export function proxy_on_request_body(ctx: u32, size: usize, eos: bool): i32 { return 0; }
-
-export function proxy_on_request_trailers(ctx: u32, n: u32): i32 { return 0; }
 
 export function proxy_on_response_headers(ctx: u32, n: u32, eos: bool): i32 {
   enter(); const r = f.onResponseHeaders(ctx, eos); leave(); return r;
@@ -41,11 +37,7 @@ export function proxy_on_response_body(ctx: u32, size: usize, eos: bool): i32 {
   enter(); const r = f.onResponseBody(ctx, size, eos); leave(); return r;
 }
 
-export function proxy_on_response_trailers(ctx: u32, n: u32): i32 { return 0; }
-
 export function proxy_on_log(ctx: u32): void { enter(); f.onLog(ctx); leave(); }
-
-export function proxy_on_done(ctx: u32): bool { return true; }
 
 export function proxy_on_delete(ctx: u32): void { enter(); f.onDelete(ctx); leave(); }
 
@@ -62,8 +54,3 @@ export function proxy_on_grpc_receive(ctx: u32, token: u32, size: usize): void {
 
 export function proxy_on_grpc_close(ctx: u32, token: u32, status: u32): void { enter(); f.onGrpcClose(token, status); leave(); }
 
-export function proxy_on_grpc_receive_initial_metadata(ctx: u32, token: u32, n: u32): void {}
-
-export function proxy_on_grpc_receive_trailing_metadata(ctx: u32, token: u32, n: u32): void {}
-
-export function proxy_on_queue_ready(root: u32, queue: u32): void {}

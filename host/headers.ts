@@ -18,13 +18,30 @@ export class HeaderMap {
     }
   }
 
+  /**
+   * Builds a map from names the source already delivers in lower case (HTTP/2 frames, Node's
+   * parsed `IncomingMessage.headers`), skipping the per-name toLowerCase.
+   */
+  static fromLowercase(pairs: HeaderList): HeaderMap {
+    const m = new HeaderMap([], true);
+    for (let i = 0; i < pairs.length; i++) { const p = pairs[i]!; m.names.push(p[0]); m.values.push(p[1]); }
+    return m;
+  }
+
   private norm(k: string): string { return this.lowerCase ? k.toLowerCase() : k; }
 
   get size(): number { return this.names.length; }
 
+  /** Index of the first entry named k; tries k as given first (names are nearly always lower case already). */
+  private find(k: string): number {
+    const i = this.names.indexOf(k);
+    if (i >= 0 || !this.lowerCase) return i;
+    const n = k.toLowerCase();
+    return n === k ? -1 : this.names.indexOf(n);
+  }
+
   get(k: string): string | undefined {
-    const n = this.norm(k);
-    const i = this.names.indexOf(n);
+    const i = this.find(k);
     return i < 0 ? undefined : this.values[i];
   }
 
@@ -39,9 +56,9 @@ export class HeaderMap {
 
   /** Replaces every value of k with one value (Envoy's setCopy), adding it when absent. */
   set(k: string, v: string): void {
-    const n = this.norm(k);
-    const i = this.names.indexOf(n);
-    if (i < 0) { this.add(n, v); return; }
+    const i = this.find(k);
+    if (i < 0) { this.add(k, v); return; }
+    const n = this.names[i]!;
     this.values[i] = v;
     for (let j = this.names.length - 1; j > i; j--) {
       if (this.names[j] === n) { this.names.splice(j, 1); this.values.splice(j, 1); }

@@ -31,7 +31,7 @@ test("the filter imports only functions Envoy provides", () => {
 
 test("the filter exports the ABI marker, memory, the allocator and a reactor entry", () => {
   const names = new Set(WebAssembly.Module.exports(filterModule()).map((e) => e.name));
-  for (const n of ["proxy_abi_version_0_2_1", "memory", "proxy_on_memory_allocate", "_initialize", "proxy_on_context_create",
+  for (const n of ["proxy_abi_version_0_2_1", "memory", "proxy_on_memory_allocate", "_initialize",
     "proxy_on_configure", "proxy_on_request_headers", "proxy_on_response_headers", "proxy_on_log", "proxy_on_tick",
     "proxy_on_http_call_response", "proxy_on_grpc_receive", "proxy_on_grpc_close"]) {
     assert.ok(names.has(n), `exports ${n}`);
