@@ -23,24 +23,49 @@ export interface LocalResponse {
 
 const NO_PROPS: Map<string, PropertyValue> = new Map();
 
-type Phase = "request_headers" | "request_body" | "request_trailers" | "response_headers" | "response_body" | "response_trailers" | "done";
+type Phase = "request_headers" | "request_body" | "response_headers" | "response_body" | "done";
+
+/** One direction of a stream (request or response): its maps, its body and what was released. */
+class Direction {
+  headers?: HeaderMap;
+  trailers?: HeaderMap;
+  /** The body the module can see now: the current chunk, or everything buffered while paused. */
+  body?: Uint8Array;
+  /** Body bytes released (upstream for the request, downstream for the response). */
+  readonly forwarded: Uint8Array[] = [];
+  bodyBytes = 0;
+  paused = false;
+  headersSent = false;
+  trailersSent = false;
+
+  constructor(
+    readonly onHeaders: string, readonly onBody: string, readonly onTrailers: string,
+    /** Phase after this direction's body, and after headers or body ending the stream. */
+    readonly bodyPhase: Phase, readonly endPhase: Phase,
+  ) {}
+
+  release(): void {
+    if (this.body && this.body.length > 0) this.forwarded.push(this.body);
+    this.body = undefined;
+    this.paused = false;
+  }
+
+  /** proxy_continue_stream: release the body and everything the module held back. */
+  resume(): void {
+    if (!this.paused) return;
+    this.release();
+    this.headersSent = true;
+    if (this.trailers) this.trailersSent = true;
+  }
+}
 
 export class HttpStream {
   readonly contextId: number;
-  requestHeadersMap?: HeaderMap;
-  requestTrailersMap?: HeaderMap;
-  responseHeadersMap?: HeaderMap;
-  responseTrailersMap?: HeaderMap;
-  requestBodyBuffer?: Uint8Array;
-  responseBodyBuffer?: Uint8Array;
-  /** Body bytes released upstream / downstream so far. */
-  readonly forwardedRequestBody: Uint8Array[] = [];
-  readonly forwardedResponseBody: Uint8Array[] = [];
+  readonly request = new Direction("proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers", "request_body", "response_headers");
+  readonly response = new Direction("proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers", "response_body", "done");
   localResponse?: LocalResponse;
   /** Set when the module changed request headers (Envoy clears the route cache then). */
   routeCacheCleared = false;
-  requestPaused = false;
-  responsePaused = false;
   resetBy?: "request" | "response";
   finished = false;
   /** Called when the module resumes a paused direction. */
@@ -49,14 +74,6 @@ export class HttpStream {
   private props: Map<string, PropertyValue>;
   private readonly startMono: number;
   private endMono?: number;
-  private requestBodyBytes = 0;
-  private responseBodyBytes = 0;
-  private requestEnded = false;
-  private responseEnded = false;
-  private requestHeadersSent = false;
-  private requestTrailersSent = false;
-  private responseHeadersSent = false;
-  private responseTrailersSent = false;
 
   constructor(readonly vm: WasmVm, opts: StreamOptions = {}) {
     this.props = opts.properties ? new Map(Object.entries(opts.properties)) : NO_PROPS;
@@ -64,7 +81,17 @@ export class HttpStream {
     this.contextId = vm.createStreamContext(this);
   }
 
-  get responseStarted(): boolean { return this.responseHeadersMap !== undefined || this.localResponse !== undefined; }
+  get requestHeadersMap(): HeaderMap | undefined { return this.request.headers; }
+  get requestTrailersMap(): HeaderMap | undefined { return this.request.trailers; }
+  get responseHeadersMap(): HeaderMap | undefined { return this.response.headers; }
+  get responseTrailersMap(): HeaderMap | undefined { return this.response.trailers; }
+  get requestBodyBuffer(): Uint8Array | undefined { return this.request.body; }
+  get responseBodyBuffer(): Uint8Array | undefined { return this.response.body; }
+  get forwardedRequestBody(): Uint8Array[] { return this.request.forwarded; }
+  get forwardedResponseBody(): Uint8Array[] { return this.response.forwarded; }
+  get requestPaused(): boolean { return this.request.paused; }
+  get responsePaused(): boolean { return this.response.paused; }
+  get responseStarted(): boolean { return this.response.headers !== undefined || this.localResponse !== undefined; }
 
   private failedAction(): number {
     // The VM failed: Envoy's fail_open decides between passing the stream and a 503.
@@ -84,91 +111,64 @@ export class HttpStream {
     return r;
   }
 
-  // ------------------------------------------------------------ request direction
+  private headers(d: Direction, headers: HeaderList | HeaderMap, endOfStream: boolean): number {
+    d.headers = headers instanceof HeaderMap ? headers : new HeaderMap(headers);
+    this.phase = endOfStream ? d.endPhase : d.bodyPhase;
+    const a = this.run(d.onHeaders, d.headers.size, endOfStream ? 1 : 0);
+    d.paused = a === Action.Pause;
+    d.headersSent = !d.paused;
+    return a;
+  }
+
+  private body(d: Direction, chunk: Uint8Array | string, endOfStream: boolean): number {
+    const data = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    d.bodyBytes += data.length;
+    d.body = d.paused && d.body ? concat(d.body, data) : data;
+    if (endOfStream) this.phase = d.endPhase;
+    const a = this.run(d.onBody, d.body.length, endOfStream ? 1 : 0);
+    if (a === Action.Continue) d.release(); else d.paused = true;
+    return a;
+  }
+
+  private trailers(d: Direction, trailers: HeaderList): number {
+    d.trailers = new HeaderMap(trailers);
+    this.phase = d.endPhase;
+    const a = this.run(d.onTrailers, d.trailers.size);
+    d.paused = a === Action.Pause;
+    d.trailersSent = !d.paused;
+    return a;
+  }
 
   sendRequestHeaders(headers: HeaderList | HeaderMap, endOfStream = true): number {
     this.expect("request_headers", "request headers");
-    this.requestHeadersMap = headers instanceof HeaderMap ? headers : new HeaderMap(headers);
-    this.requestEnded = endOfStream;
-    this.phase = endOfStream ? "response_headers" : "request_body";
-    const a = this.run("proxy_on_request_headers", this.requestHeadersMap.size, endOfStream ? 1 : 0);
-    this.requestPaused = a === Action.Pause;
-    this.requestHeadersSent = !this.requestPaused;
-    return a;
+    return this.headers(this.request, headers, endOfStream);
   }
 
   sendRequestBody(chunk: Uint8Array | string, endOfStream: boolean): number {
     this.expect("request_body", "a request body chunk");
-    const data = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-    this.requestBodyBytes += data.length;
-    this.requestBodyBuffer = this.requestPaused && this.requestBodyBuffer ? concat(this.requestBodyBuffer, data) : data;
-    this.requestEnded = endOfStream;
-    if (endOfStream) this.phase = "response_headers";
-    const a = this.run("proxy_on_request_body", this.requestBodyBuffer.length, endOfStream ? 1 : 0);
-    if (a === Action.Continue) this.releaseRequestBody(); else this.requestPaused = true;
-    return a;
+    return this.body(this.request, chunk, endOfStream);
   }
 
   sendRequestTrailers(trailers: HeaderList): number {
     this.expect("request_body", "request trailers");
-    this.requestTrailersMap = new HeaderMap(trailers);
-    this.requestEnded = true;
-    this.phase = "response_headers";
-    const a = this.run("proxy_on_request_trailers", this.requestTrailersMap.size);
-    this.requestPaused = a === Action.Pause;
-    this.requestTrailersSent = !this.requestPaused;
-    return a;
+    return this.trailers(this.request, trailers);
   }
 
-  private releaseRequestBody(): void {
-    if (this.requestBodyBuffer && this.requestBodyBuffer.length > 0) this.forwardedRequestBody.push(this.requestBodyBuffer);
-    this.requestBodyBuffer = undefined;
-    this.requestPaused = false;
-  }
-
-  // ------------------------------------------------------------ response direction
-
+  /** Response headers; allowed before the request ended too (an upstream may answer early). */
   sendResponseHeaders(headers: HeaderList | HeaderMap, endOfStream = false): number {
-    if (this.phase !== "response_headers") {
-      if (this.phase === "request_body" || this.phase === "request_headers") this.phase = "response_headers"; // early response
-      else this.expect("response_headers", "response headers");
-    }
-    this.responseHeadersMap = headers instanceof HeaderMap ? headers : new HeaderMap(headers);
-    this.responseEnded = endOfStream;
-    this.phase = endOfStream ? "done" : "response_body";
-    const a = this.run("proxy_on_response_headers", this.responseHeadersMap.size, endOfStream ? 1 : 0);
-    this.responsePaused = a === Action.Pause;
-    this.responseHeadersSent = !this.responsePaused;
-    return a;
+    if (this.phase === "request_headers" || this.phase === "request_body") this.phase = "response_headers";
+    this.expect("response_headers", "response headers");
+    return this.headers(this.response, headers, endOfStream);
   }
 
   sendResponseBody(chunk: Uint8Array | string, endOfStream: boolean): number {
     this.expect("response_body", "a response body chunk");
-    const data = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-    this.responseBodyBytes += data.length;
-    this.responseBodyBuffer = this.responsePaused && this.responseBodyBuffer ? concat(this.responseBodyBuffer, data) : data;
-    this.responseEnded = endOfStream;
-    if (endOfStream) this.phase = "done";
-    const a = this.run("proxy_on_response_body", this.responseBodyBuffer.length, endOfStream ? 1 : 0);
-    if (a === Action.Continue) this.releaseResponseBody(); else this.responsePaused = true;
-    return a;
+    return this.body(this.response, chunk, endOfStream);
   }
 
   sendResponseTrailers(trailers: HeaderList): number {
     this.expect("response_body", "response trailers");
-    this.responseTrailersMap = new HeaderMap(trailers);
-    this.responseEnded = true;
-    this.phase = "done";
-    const a = this.run("proxy_on_response_trailers", this.responseTrailersMap.size);
-    this.responsePaused = a === Action.Pause;
-    this.responseTrailersSent = !this.responsePaused;
-    return a;
-  }
-
-  private releaseResponseBody(): void {
-    if (this.responseBodyBuffer && this.responseBodyBuffer.length > 0) this.forwardedResponseBody.push(this.responseBodyBuffer);
-    this.responseBodyBuffer = undefined;
-    this.responsePaused = false;
+    return this.trailers(this.response, trailers);
   }
 
   /** Ends the stream: proxy_on_done, then (unless the module defers with false) proxy_on_log and proxy_on_delete. */
@@ -185,10 +185,10 @@ export class HttpStream {
   /** A map may change while its callback runs, or for as long as the filter keeps it paused (spec "HTTP fields"). */
   mayModifyMap(type: number): boolean {
     switch (type) {
-      case MapType.HttpRequestHeaders: return this.requestHeadersMap !== undefined && !this.requestHeadersSent;
-      case MapType.HttpRequestTrailers: return this.requestTrailersMap !== undefined && !this.requestTrailersSent;
-      case MapType.HttpResponseHeaders: return this.responseHeadersMap !== undefined && !this.responseHeadersSent;
-      case MapType.HttpResponseTrailers: return this.responseTrailersMap !== undefined && !this.responseTrailersSent;
+      case MapType.HttpRequestHeaders: return this.request.headers !== undefined && !this.request.headersSent;
+      case MapType.HttpRequestTrailers: return this.request.trailers !== undefined && !this.request.trailersSent;
+      case MapType.HttpResponseHeaders: return this.response.headers !== undefined && !this.response.headersSent;
+      case MapType.HttpResponseTrailers: return this.response.trailers !== undefined && !this.response.trailersSent;
       default: return false;
     }
   }
@@ -198,25 +198,17 @@ export class HttpStream {
   }
 
   spliceBody(type: number, start: number, size: number, data: Uint8Array): void {
-    const cur = type === BufferType.HttpRequestBody ? this.requestBodyBuffer : this.responseBodyBuffer;
+    const d = type === BufferType.HttpRequestBody ? this.request : this.response;
+    const cur = d.body;
     if (!cur) return;
     const s = Math.min(start, cur.length);
     const e = Math.min(cur.length, s + size);
-    const next = concat(concat(cur.subarray(0, s), data), cur.subarray(e));
-    if (type === BufferType.HttpRequestBody) this.requestBodyBuffer = next; else this.responseBodyBuffer = next;
+    d.body = concat(concat(cur.subarray(0, s), data), cur.subarray(e));
   }
 
   resume(type: number): void {
-    if (type === StreamType.HttpRequest && this.requestPaused) {
-      this.releaseRequestBody();
-      this.requestHeadersSent = true;
-      if (this.requestTrailersMap) this.requestTrailersSent = true;
-    }
-    if (type === StreamType.HttpResponse && this.responsePaused) {
-      this.releaseResponseBody();
-      this.responseHeadersSent = true;
-      if (this.responseTrailersMap) this.responseTrailersSent = true;
-    }
+    if (type === StreamType.HttpRequest) this.request.resume();
+    if (type === StreamType.HttpResponse) this.response.resume();
     this.onResume?.(type);
   }
 
@@ -242,8 +234,8 @@ export class HttpStream {
         return c.realtimeNs() - BigInt(Math.round(c.monotonicNs() - this.startMono));
       }
       case "request.duration": return BigInt(Math.round((this.endMono ?? this.vm.plugin.clock.monotonicNs()) - this.startMono));
-      case "request.size": return BigInt(this.requestBodyBytes);
-      case "request.total_size": return BigInt(this.requestBodyBytes + (rq?.serializedSize() ?? 0));
+      case "request.size": return BigInt(this.request.bodyBytes);
+      case "request.total_size": return BigInt(this.request.bodyBytes + (rq?.serializedSize() ?? 0));
       case "request.method": return rq?.get(":method");
       case "request.path": return rq?.get(":path");
       case "request.url_path": return rq?.get(":path")?.split("?")[0];
@@ -255,7 +247,7 @@ export class HttpStream {
         const s = this.localResponse?.status ?? Number(this.responseHeadersMap?.get(":status") ?? NaN);
         return Number.isFinite(s) ? BigInt(s) : undefined;
       }
-      case "response.size": return BigInt(this.responseBodyBytes);
+      case "response.size": return BigInt(this.response.bodyBytes);
       case "response.headers": return this.responseHeadersMap;
       case "response.trailers": return this.responseTrailersMap;
       case "response.flags": return this.props.get("response.flags") ?? 0n;

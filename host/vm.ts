@@ -26,7 +26,7 @@ export interface CallbackScope {
   status?: { code: number; message: string };
 }
 
-interface Context {
+export interface Context {
   id: number;
   rootId: number; // 0 for a root context
   stream?: HttpStream;
@@ -39,6 +39,63 @@ interface Context {
 }
 
 export class VmTrap extends Error {}
+
+/**
+ * Bookkeeping shared by HTTP and unary gRPC callouts: the token, the timeout (from the plugin's
+ * clock), registration with the owning context (Envoy cancels a context's callouts when it goes
+ * away), and delivering the answer exactly once, never into a context that is gone.
+ */
+class Callout {
+  readonly token: number;
+  error = "";
+  private settled = false;
+  private timer?: Timer;
+  private cancelTransport?: () => void;
+
+  constructor(private readonly vm: WasmVm, private readonly ctx: Context, private readonly table: "httpCalls" | "grpcCalls") {
+    this.token = vm.takeToken();
+  }
+
+  /** Starts the transport; false (with `error`) when it threw. */
+  start(timeoutMs: number, onTimeout: () => void, transport: () => (() => void) | void): boolean {
+    try {
+      this.cancelTransport = transport() ?? undefined;
+    } catch (e) {
+      this.error = (e as Error).message;
+      return false;
+    }
+    if (this.settled) return true; // answered synchronously
+    if (this.ctx[this.table] === NO_CALLS) this.ctx[this.table] = new Map();
+    this.ctx[this.table].set(this.token, () => this.cancel());
+    if (timeoutMs > 0) {
+      this.timer = this.vm.plugin.clock.setTimer(timeoutMs, () => {
+        this.timer = undefined;
+        if (!this.settled) this.cancelTransport?.();
+        onTimeout();
+      });
+    }
+    return true;
+  }
+
+  /** Records the answer (first one wins) and delivers it when the VM is idle. */
+  settle(deliver: () => void): void {
+    if (this.settled) return;
+    this.finish();
+    this.vm.deliverTo(this.ctx.id, deliver);
+  }
+
+  private cancel(): void {
+    if (this.settled) return;
+    this.finish();
+    this.cancelTransport?.();
+  }
+
+  private finish(): void {
+    this.settled = true;
+    if (this.timer) this.vm.plugin.clock.clearTimer(this.timer);
+    this.ctx[this.table].delete(this.token);
+  }
+}
 
 const STREAM_SCOPES = new Map<string, CallbackScope>();
 /** Shared by contexts that never made a callout (replaced on the first one). */
@@ -179,6 +236,13 @@ export class WasmVm {
     }
     if (this.depth === 0) this.drain();
     return typeof r === "number" ? r : r === undefined ? undefined : Number(r);
+  }
+
+  takeToken(): number { return this.nextToken++; }
+
+  /** deliver(), skipped if context `id` is gone by then (its callouts were cancelled with it). */
+  deliverTo(id: number, fn: () => void): void {
+    this.deliver(() => { if (this.contexts.has(id)) fn(); });
   }
 
   /** Runs fn now when the VM is idle, else right after the running callback returns. */
@@ -540,57 +604,36 @@ export class WasmVm {
         const m = v.mem;
         if (!m.check(up, ul) || !m.check(bp, bl) || !m.check(retToken, 4)) return S.InvalidMemoryAccess;
         const headers = v.readMap(hp, hl);
-        if (typeof headers === "number") return headers === S.BadArgument ? S.BadArgument : headers;
+        if (typeof headers === "number") return headers;
         const trailers = v.readMap(tp, tl);
         if (typeof trailers === "number") return trailers;
         const cluster = m.readString(up, ul);
         if (!v.plugin.callouts.hasUpstream(cluster)) return S.BadArgument;
         if (!headers.get(":method") || !headers.get(":path") || !headers.get(":authority")) return S.BadArgument;
         const ctx = v.effective!;
-        const token = v.nextToken++;
-        const body = m.readBytes(bp, bl);
-        let settled = false;
-        let timer: Timer | undefined;
-        const settle = (headersOut: HeaderMap | null, bodyOut: Uint8Array, trailersOut: HeaderMap) => {
-          if (settled) return;
-          settled = true;
-          if (timer) v.plugin.clock.clearTimer(timer);
-          ctx.httpCalls.delete(token);
-          v.deliver(() => {
-            if (!v.contexts.has(ctx.id)) return; // context gone: the call was cancelled
-            const n = headersOut ? headersOut.size : 0;
-            const scope: CallbackScope = {
-              name: "http_call_response",
-              buffers: { [BufferType.HttpCallResponseBody]: bodyOut },
-              maps: { [MapType.HttpCallResponseHeaders]: headersOut ?? new HeaderMap(), [MapType.HttpCallResponseTrailers]: trailersOut },
-              status: { code: headersOut ? Number(headersOut.get(":status") ?? 0) : 0, message: headersOut ? "" : "failed" },
-            };
-            v.callback("proxy_on_http_call_response", ctx, scope, ctx.id, token, n, bodyOut.length, trailersOut.size);
-          });
-        };
-        let cancel: (() => void) | void;
-        try {
-          cancel = v.plugin.callouts.httpCall(
-            { worker: v.index, contextId: ctx.id, token, cluster, headers, body, trailers, timeoutMs: timeout >>> 0 },
-            (res) => {
-              if (!res) { settle(null, new Uint8Array(0), new HeaderMap()); return; }
-              const b = typeof res.body === "string" ? Buffer.from(res.body, "utf8") : (res.body ?? new Uint8Array(0));
-              settle(new HeaderMap(res.headers), b, new HeaderMap(res.trailers ?? []));
-            });
-        } catch (e) {
-          v.plugin.log(LogLevel.Error, `http call to ${cluster} could not start: ${(e as Error).message}`, v.index);
+        const call = new Callout(v, ctx, "httpCalls");
+        const answer = (headersOut: HeaderMap | null, bodyOut: Uint8Array, trailersOut: HeaderMap) => call.settle(() => {
+          const scope: CallbackScope = {
+            name: "http_call_response",
+            buffers: { [BufferType.HttpCallResponseBody]: bodyOut },
+            maps: { [MapType.HttpCallResponseHeaders]: headersOut ?? new HeaderMap(), [MapType.HttpCallResponseTrailers]: trailersOut },
+            status: { code: headersOut ? Number(headersOut.get(":status") ?? 0) : 0, message: headersOut ? "" : "failed" },
+          };
+          v.callback("proxy_on_http_call_response", ctx, scope, ctx.id, call.token, headersOut ? headersOut.size : 0, bodyOut.length, trailersOut.size);
+        });
+        const failed = () => answer(null, new Uint8Array(0), new HeaderMap());
+        const started = call.start(timeout >>> 0, failed, () => v.plugin.callouts.httpCall(
+          { worker: v.index, contextId: ctx.id, token: call.token, cluster, headers, body: m.readBytes(bp, bl), trailers, timeoutMs: timeout >>> 0 },
+          (res) => {
+            if (!res) { failed(); return; }
+            const b = typeof res.body === "string" ? Buffer.from(res.body, "utf8") : (res.body ?? new Uint8Array(0));
+            answer(new HeaderMap(res.headers), b, new HeaderMap(res.trailers ?? []));
+          }));
+        if (!started) {
+          v.plugin.log(LogLevel.Error, `http call to ${cluster} could not start: ${call.error}`, v.index);
           return S.InternalFailure;
         }
-        if (ctx.httpCalls === NO_CALLS) ctx.httpCalls = new Map();
-        ctx.httpCalls.set(token, () => { settled = true; if (timer) v.plugin.clock.clearTimer(timer); if (cancel) cancel(); });
-        if ((timeout >>> 0) > 0) {
-          timer = v.plugin.clock.setTimer(timeout >>> 0, () => {
-            timer = undefined;
-            if (!settled && cancel) cancel();
-            settle(null, new Uint8Array(0), new HeaderMap());
-          });
-        }
-        m.setU32(retToken, token);
+        m.setU32(retToken, call.token);
         return S.Ok;
       },
       proxy_grpc_call(up: number, ul: number, sp: number, sl: number, mp: number, ml: number,
@@ -604,46 +647,26 @@ export class WasmVm {
         const upstream = m.readString(up, ul);
         if (!v.plugin.callouts.hasUpstream(upstream)) return S.ParseFailure;
         const ctx = v.effective!;
-        const token = v.nextToken++;
-        let settled = false;
-        let timer: Timer | undefined;
-        const settle = (status: number, message: Uint8Array | undefined, statusMessage: string) => {
-          if (settled) return;
-          settled = true;
-          if (timer) v.plugin.clock.clearTimer(timer);
-          ctx.grpcCalls.delete(token);
-          v.deliver(() => {
-            if (!v.contexts.has(ctx.id)) return;
-            // Envoy: a unary success is one proxy_on_grpc_receive; a failure is proxy_on_grpc_close.
-            if (status === 0 && message) {
-              v.callback("proxy_on_grpc_receive", ctx, { name: "grpc_receive", buffers: { [BufferType.GrpcReceiveBuffer]: message } },
-                ctx.id, token, message.length);
-            } else {
-              v.callback("proxy_on_grpc_close", ctx, { name: "grpc_close", status: { code: status, message: statusMessage } },
-                ctx.id, token, status);
-            }
-          });
-        };
-        let cancel: (() => void) | void;
-        try {
-          cancel = v.plugin.callouts.grpcCall({
-            worker: v.index, contextId: ctx.id, token, upstream, service: m.readString(sp, sl), method: m.readString(mp, ml),
-            initialMetadata: md, message: m.readBytes(msgp, msgl), timeoutMs: timeout >>> 0,
-          }, (res) => settle(res.status, res.message, res.statusMessage ?? ""));
-        } catch (e) {
-          v.plugin.log(LogLevel.Error, `gRPC call to ${upstream} could not start: ${(e as Error).message}`, v.index);
+        const call = new Callout(v, ctx, "grpcCalls");
+        // Envoy: a unary success is one proxy_on_grpc_receive; a failure is proxy_on_grpc_close.
+        const answer = (status: number, message: Uint8Array | undefined, statusMessage: string) => call.settle(() => {
+          if (status === 0 && message) {
+            v.callback("proxy_on_grpc_receive", ctx, { name: "grpc_receive", buffers: { [BufferType.GrpcReceiveBuffer]: message } },
+              ctx.id, call.token, message.length);
+          } else {
+            v.callback("proxy_on_grpc_close", ctx, { name: "grpc_close", status: { code: status, message: statusMessage } },
+              ctx.id, call.token, status);
+          }
+        });
+        const started = call.start(timeout >>> 0, () => answer(4, undefined, "deadline exceeded"), () => v.plugin.callouts.grpcCall({
+          worker: v.index, contextId: ctx.id, token: call.token, upstream, service: m.readString(sp, sl), method: m.readString(mp, ml),
+          initialMetadata: md, message: m.readBytes(msgp, msgl), timeoutMs: timeout >>> 0,
+        }, (res) => answer(res.status, res.message, res.statusMessage ?? "")));
+        if (!started) {
+          v.plugin.log(LogLevel.Error, `gRPC call to ${upstream} could not start: ${call.error}`, v.index);
           return S.InternalFailure;
         }
-        if (ctx.grpcCalls === NO_CALLS) ctx.grpcCalls = new Map();
-        ctx.grpcCalls.set(token, () => { settled = true; if (timer) v.plugin.clock.clearTimer(timer); if (cancel) cancel(); });
-        if ((timeout >>> 0) > 0) {
-          timer = v.plugin.clock.setTimer(timeout >>> 0, () => {
-            timer = undefined;
-            if (!settled && cancel) cancel();
-            settle(4, undefined, "deadline exceeded"); // DEADLINE_EXCEEDED
-          });
-        }
-        m.setU32(retToken, token);
+        m.setU32(retToken, call.token);
         return S.Ok;
       },
       proxy_grpc_stream(up: number, ul: number, sp: number, sl: number, mp: number, ml: number,
