@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 
-const b = spawnSync(process.execPath, ["scripts/build-wasm.mjs"], { stdio: "inherit" });
+const b = spawnSync(process.execPath, ["scripts/build-wasm.mjs", "--bench"], { stdio: "inherit" });
 if (b.status !== 0) process.exit(1);
 const only = process.argv[2];
 const files = readdirSync("benchmarks").filter((f) => f.endsWith(".bench.ts") && (!only || f === `${only}.bench.ts`));
