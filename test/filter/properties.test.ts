@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { LogLevel } from "../../host/index.js";
-import { component, config, rig, type Rig } from "../support/filter.js";
+import { component, config, debugFilterModule, rig, type Rig } from "../support/filter.js";
 
 const SEED = 20261124;
 const RUNS = Number(process.env.FC_RUNS ?? 150);
@@ -61,8 +61,8 @@ const baseConfig = config([
   component({ name: "dflt", authorities: [], default: true, primary_cluster: "d-p", shadow_cluster: "d-s", sticky: { header: "x-user" }, shadow_weight_bp: 9999, mirror: { fraction: 1 } }),
 ]);
 
-test("random requests, bodies, statuses and shadow answers never trap, and ticks keep reporting", async () => {
-  const r = await rig(baseConfig, { workers: 2 });
+for (const build of ["optimized", "debug (assertions and bounds checks on)"]) test(`random requests, bodies, statuses and shadow answers never trap, and ticks keep reporting: ${build} build`, async () => {
+  const r = await rig(baseConfig, { workers: 2, ...(build === "optimized" ? {} : { wasm: debugFilterModule() }) });
   fc.assert(fc.property(fc.array(request, { minLength: 1, maxLength: 8 }), (reqs) => {
     for (const q of reqs) drive(r, q);
     r.clock.advance(1000);

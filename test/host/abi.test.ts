@@ -72,6 +72,17 @@ test("header maps: get, pairs, size, add, replace, remove, set_pairs, and their 
   assert.equal(s.responseHeadersMap!.entries(), [[":status", "201"], ["x-added", "a"]]);
 });
 
+test("header maps: non-ASCII names and values survive serialization both ways", async () => {
+  const { host } = await probe({
+    on_request_headers: [["get_map_pairs", 0], ["get_map_value", 0, "x-name"], ["add_map_value", 0, "x-out", "żółw 🐢"]],
+  });
+  const s = host.newHttpStream();
+  s.sendRequestHeaders([[":method", "GET"], [":path", "/ü"], [":authority", "svc"], ["x-name", "Grüße, 世界"]], true);
+  assert.equal(result(host, "on_request_headers", "get_map_pairs"), [Status.Ok, ":method=GET;:path=/ü;:authority=svc;x-name=Grüße, 世界"]);
+  assert.equal(result(host, "on_request_headers", "get_map_value"), [Status.Ok, "Grüße, 世界"]);
+  assert.is(s.requestHeadersMap!.get("x-out"), "żółw 🐢");
+});
+
 test("buffers: chunks per callback, Pause buffers until continue, set_buffer edits, availability and bounds", async () => {
   const { host } = await probe({
     on_request_body: [["get_buffer", 0, 0, 100], ["get_buffer_status", 0], ["get_buffer", 7, 0, 10], ["get_buffer", 42, 0, 1],

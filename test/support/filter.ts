@@ -6,14 +6,20 @@ import { ManualClock, PluginHost, RecordingCallouts, type PluginOptions } from "
 export const WASM_PATH = new URL("../../build/shadowmesh.wasm", import.meta.url);
 export const DEBUG_WASM_PATH = new URL("../../build/shadowmesh.debug.wasm", import.meta.url);
 
-let cached: WebAssembly.Module | undefined;
-export function filterModule(): WebAssembly.Module {
-  if (!cached) {
-    if (!existsSync(WASM_PATH)) throw new Error("build/shadowmesh.wasm is missing: run `npm run build`");
-    cached = new WebAssembly.Module(readFileSync(WASM_PATH));
+const cached = new Map<string, WebAssembly.Module>();
+function load(url: URL): WebAssembly.Module {
+  let m = cached.get(url.href);
+  if (!m) {
+    if (!existsSync(url)) throw new Error(`${url.pathname} is missing: run \`npm run build\``);
+    m = new WebAssembly.Module(readFileSync(url));
+    cached.set(url.href, m);
   }
-  return cached;
+  return m;
 }
+/** The optimized filter (what Envoy runs). */
+export function filterModule(): WebAssembly.Module { return load(WASM_PATH); }
+/** The debug build: assertions and bounds checks on. */
+export function debugFilterModule(): WebAssembly.Module { return load(DEBUG_WASM_PATH); }
 
 export type Component = Record<string, unknown>;
 
