@@ -434,8 +434,10 @@ export class WasmVm {
         return S.Ok;
       },
       proxy_set_tick_period_milliseconds(period: number): number {
-        const ctx = v.effective;
-        if (!ctx || ctx.rootId !== 0) return S.BadArgument;
+        // The timer belongs to the root context; Envoy applies a stream context's call to its root.
+        const eff = v.effective;
+        const ctx = eff && eff.rootId !== 0 ? v.contexts.get(eff.rootId) : eff;
+        if (!ctx) return S.BadArgument;
         if (ctx.tickTimer) v.plugin.clock.clearTimer(ctx.tickTimer);
         ctx.tickTimer = undefined;
         ctx.tickMs = period >>> 0;

@@ -208,6 +208,14 @@ test("ticks: period in ms, changed and disabled from the module", async () => {
   assert.is(callbacks(host).filter((c) => c === "on_tick").length, 3, "period 0 disables the timer");
 });
 
+test("ticks: a stream context setting the period sets its root context's", async () => {
+  const { host, clock } = await probe({ on_request_headers: [["set_tick", 50]] });
+  host.newHttpStream().sendRequestHeaders(GET, true);
+  assert.equal(result(host, "on_request_headers", "set_tick"), [Status.Ok, ""]);
+  clock.advance(100);
+  assert.is(callbacks(host).filter((c) => c === "on_tick").length, 2);
+});
+
 test("metrics: counters, gauges, histograms, and their errors", async () => {
   const { host } = await probe({
     on_configure: [["define_metric", 0, "c"], ["define_metric", 1, "g"], ["define_metric", 2, "h"], ["define_metric", 7, "bad"],
