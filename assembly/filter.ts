@@ -424,14 +424,20 @@ export function onResponseBody(ctx: u32, size: usize, endOfStream: bool): i32 {
   return ACTION_CONTINUE;
 }
 
+/**
+ * The stream's last callback for the filter: the spec calls proxy_on_log for every context the
+ * host finishes, so the slot is released here (no proxy_on_delete export: one VM entry less).
+ */
 export function onLog(ctx: u32): void {
   const slot = slotOf(ctx);
   if (slot < 0) return;
   const si = unchecked(sStats[slot]);
-  if (si < 0) return;
-  const st = unchecked(statsList[si]);
+  const m = unchecked(sMirror[slot]);
   const flags = unchecked(sFlags[slot]);
   const status = unchecked(sStatus[slot]);
+  unchecked(sCtx[slot] = 0);
+  if (si < 0) return;
+  const st = unchecked(statsList[si]);
   const t = unchecked(st.live.targets[(flags & F_SHADOW) != 0 ? T_SHADOW_LIVE : T_PRIMARY]);
   t.requests++;
   if (status != 0) t.recordStatus(status);
@@ -444,12 +450,7 @@ export function onLog(ctx: u32): void {
     const dur = getPropertyU64(P_DURATION.ptr, P_DURATION.len);
     if (dur >= 0) t.sketch.add(<f64>dur * 1e-3);
   }
-  const m = unchecked(sMirror[slot]);
-  if (m >= 0) {
-    unchecked(sMirror[slot] = -1);
-    primaryFinished(m, status, (flags & F_BODY_DONE) != 0);
-  }
-  unchecked(sStats[slot] = -1); // logged: on_delete must not count it again
+  if (m >= 0) primaryFinished(m, status, (flags & F_BODY_DONE) != 0);
 }
 
 function primaryFinished(m: i32, status: u32, complete: bool): void {
@@ -457,14 +458,6 @@ function primaryFinished(m: i32, status: u32, complete: bool): void {
   unchecked(mPrimaryStatus[m] = status);
   unchecked(mPrimaryAbandoned[m] = status == 0 || !complete);
   if (unchecked(mShadowDone[m])) compareAndFree(m);
-}
-
-export function onDelete(ctx: u32): void {
-  const slot = slotOf(ctx);
-  if (slot < 0) return;
-  const m = unchecked(sMirror[slot]);
-  if (m >= 0) primaryFinished(m, 0, false); // never logged: nothing to compare against
-  unchecked(sCtx[slot] = 0);
 }
 
 // ============================ mirror responses ============================

@@ -5,7 +5,7 @@
 // stack, so it runs only here, after configure and tick, when no managed reference is on it;
 // the request path allocates nothing, so nothing else needs collecting.
 // Callbacks the filter has no use for (context create, request body/trailers, response trailers,
-// on_done, queues) are not exported: every callback is optional, and each one exported costs a VM entry per request.
+// on_done, on_delete, queues) are not exported: every callback is optional, and each one exported costs a VM entry per request.
 import { arenaReset } from "./abi";
 import * as f from "./filter";
 
@@ -38,8 +38,6 @@ export function proxy_on_response_body(ctx: u32, size: usize, eos: bool): i32 {
 }
 
 export function proxy_on_log(ctx: u32): void { enter(); f.onLog(ctx); leave(); }
-
-export function proxy_on_delete(ctx: u32): void { enter(); f.onDelete(ctx); leave(); }
 
 export function proxy_on_tick(root: u32): void {
   enter(); f.onTick(); leave();

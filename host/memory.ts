@@ -72,6 +72,14 @@ export class GuestMemory {
   u32(ptr: number): number { return this.view.getUint32(ptr >>> 0, true); }
   setU32(ptr: number, v: number): void { this.view.setUint32(ptr >>> 0, v >>> 0, true); }
   setU64(ptr: number, v: bigint): void { this.view.setBigUint64(ptr >>> 0, BigInt.asUintN(64, v), true); }
+  /** Writes an integer-valued number as a little-endian int64 without going through BigInt. */
+  setI64FromNumber(ptr: number, v: number): void {
+    const x = Math.round(v);
+    const lo = x % 4294967296;
+    const hi = Math.floor(x / 4294967296);
+    this.dv.setUint32(ptr >>> 0, lo < 0 ? lo + 4294967296 : lo, true);
+    this.dv.setInt32((ptr >>> 0) + 4, hi, true);
+  }
   setBytes(ptr: number, data: Uint8Array): void { this.bytes.set(data, ptr >>> 0); }
   /** Writes UTF-8 and returns the bytes written. */
   writeString(ptr: number, s: string): number { return this.bytes.utf8Write(s, ptr >>> 0); }

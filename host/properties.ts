@@ -3,10 +3,12 @@
 // byte, header maps in the serialized map format. Paths arrive NUL-separated ("request\0time").
 import { HeaderMap } from "./headers.js";
 
-export type PropertyValue = string | bigint | boolean | Uint8Array | HeaderMap;
+/** A number is an int64 (durations, sizes, codes) when it is an integer; bigint for values past 2^53. */
+export type PropertyValue = string | bigint | number | boolean | Uint8Array | HeaderMap;
 
 export function encodeProperty(v: PropertyValue): Uint8Array {
   if (typeof v === "string") return Buffer.from(v, "utf8");
+  if (typeof v === "number") v = BigInt(Math.round(v));
   if (typeof v === "bigint") {
     const b = Buffer.alloc(8);
     b.writeBigInt64LE(BigInt.asIntN(64, v));

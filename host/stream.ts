@@ -6,7 +6,7 @@
 import { Action, BufferType, LogLevel, MapType, StreamType } from "./abi.js";
 import { HeaderMap, type HeaderList } from "./headers.js";
 import type { PropertyValue } from "./properties.js";
-import type { WasmVm } from "./vm.js";
+import type { CallbackScope, Context, WasmVm } from "./vm.js";
 
 export interface StreamOptions {
   /** Per-stream properties (override the computed ones), e.g. {"xds.cluster_name": "orders-primary"}. */
@@ -22,6 +22,8 @@ export interface LocalResponse {
 }
 
 const NO_PROPS: Map<string, PropertyValue> = new Map();
+/** One scope object per stream callback name, shared by every stream. */
+const SCOPES = new Map<string, CallbackScope>();
 
 type Phase = "request_headers" | "request_body" | "response_headers" | "response_body" | "done";
 
@@ -31,8 +33,8 @@ class Direction {
   trailers?: HeaderMap;
   /** The body the module can see now: the current chunk, or everything buffered while paused. */
   body?: Uint8Array;
-  /** Body bytes released (upstream for the request, downstream for the response). */
-  readonly forwarded: Uint8Array[] = [];
+  /** Body bytes released (upstream for the request, downstream for the response); created on first use. */
+  forwarded?: Uint8Array[];
   bodyBytes = 0;
   paused = false;
   headersSent = false;
@@ -45,7 +47,7 @@ class Direction {
   ) {}
 
   release(): void {
-    if (this.body && this.body.length > 0) this.forwarded.push(this.body);
+    if (this.body && this.body.length > 0) (this.forwarded ??= []).push(this.body);
     this.body = undefined;
     this.paused = false;
   }
@@ -61,6 +63,7 @@ class Direction {
 
 export class HttpStream {
   readonly contextId: number;
+  private readonly ctx: Context;
   readonly request = new Direction("proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers", "request_body", "response_headers");
   readonly response = new Direction("proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers", "response_body", "done");
   localResponse?: LocalResponse;
@@ -78,7 +81,8 @@ export class HttpStream {
   constructor(readonly vm: WasmVm, opts: StreamOptions = {}) {
     this.props = opts.properties ? new Map(Object.entries(opts.properties)) : NO_PROPS;
     this.startMono = vm.plugin.clock.monotonicNs();
-    this.contextId = vm.createStreamContext(this);
+    this.ctx = vm.createStreamContext(this);
+    this.contextId = this.ctx.id;
   }
 
   get requestHeadersMap(): HeaderMap | undefined { return this.request.headers; }
@@ -87,8 +91,8 @@ export class HttpStream {
   get responseTrailersMap(): HeaderMap | undefined { return this.response.trailers; }
   get requestBodyBuffer(): Uint8Array | undefined { return this.request.body; }
   get responseBodyBuffer(): Uint8Array | undefined { return this.response.body; }
-  get forwardedRequestBody(): Uint8Array[] { return this.request.forwarded; }
-  get forwardedResponseBody(): Uint8Array[] { return this.response.forwarded; }
+  get forwardedRequestBody(): Uint8Array[] { return this.request.forwarded ?? []; }
+  get forwardedResponseBody(): Uint8Array[] { return this.response.forwarded ?? []; }
   get requestPaused(): boolean { return this.request.paused; }
   get responsePaused(): boolean { return this.response.paused; }
   get responseStarted(): boolean { return this.response.headers !== undefined || this.localResponse !== undefined; }
@@ -101,8 +105,10 @@ export class HttpStream {
     return Action.Continue;
   }
 
-  private run(name: string, a?: number, b?: number): number {
-    const r = this.vm.streamCallback(name, this.contextId, a, b);
+  private run(name: string, a: number, b?: number): number {
+    let scope = SCOPES.get(name);
+    if (!scope) { scope = { name }; SCOPES.set(name, scope); }
+    const r = this.vm.streamCallback(name, scope, this.ctx, a, b);
     if (r === undefined) return this.vm.failed ? this.failedAction() : Action.Continue;
     if (r !== Action.Continue && r !== Action.Pause) {
       this.vm.plugin.log(LogLevel.Error, `${name} returned ${r}, which is not a proxy_action_t; treated as CONTINUE`, this.vm.index);
@@ -233,7 +239,7 @@ export class HttpStream {
         const c = this.vm.plugin.clock;
         return c.realtimeNs() - BigInt(Math.round(c.monotonicNs() - this.startMono));
       }
-      case "request.duration": return BigInt(Math.round((this.endMono ?? this.vm.plugin.clock.monotonicNs()) - this.startMono));
+      case "request.duration": return Math.round((this.endMono ?? this.vm.plugin.clock.monotonicNs()) - this.startMono);
       case "request.size": return BigInt(this.request.bodyBytes);
       case "request.total_size": return BigInt(this.request.bodyBytes + (rq?.serializedSize() ?? 0));
       case "request.method": return rq?.get(":method");

@@ -97,7 +97,6 @@ class Callout {
   }
 }
 
-const STREAM_SCOPES = new Map<string, CallbackScope>();
 /** Shared by contexts that never made a callout (replaced on the first one). */
 const NO_CALLS: Map<number, () => void> = new Map();
 /** Shared by contexts that never set a property (replaced on the first set). */
@@ -270,22 +269,18 @@ export class WasmVm {
     return r === undefined ? !this.failed : r !== 0;
   }
 
-  createStreamContext(stream: HttpStream): number {
+  /** Creates a stream context (proxy_on_context_create) and returns it; the stream keeps it for its callbacks. */
+  createStreamContext(stream: HttpStream): Context {
     const id = this.newContextId();
     const ctx = this.makeContext(id, this.rootContextId, stream);
     this.contexts.set(id, ctx);
     this.callback("proxy_on_context_create", ctx, SCOPE_CONTEXT_CREATE, id, this.rootContextId);
-    return id;
+    return ctx;
   }
 
-  /** Calls a stream callback; `stream` is passed only so the scope can name it. */
-  streamCallback(name: string, contextId: number, a?: number, b?: number): number | undefined {
-    const ctx = this.contexts.get(contextId);
-    if (!ctx) return undefined;
-    let scope = STREAM_SCOPES.get(name);
-    if (!scope) { scope = { name }; STREAM_SCOPES.set(name, scope); }
-    return a === undefined ? this.callback(name, ctx, scope, contextId)
-      : b === undefined ? this.callback(name, ctx, scope, contextId, a) : this.callback(name, ctx, scope, contextId, a, b);
+  /** A stream callback (request/response headers, body, trailers) for a live stream context. */
+  streamCallback(name: string, scope: CallbackScope, ctx: Context, a: number, b = 0): number | undefined {
+    return this.callback(name, ctx, scope, ctx.id, a, b);
   }
 
   /** on_done; when it returns true, on_log and on_delete (spec order). False waits for proxy_done. */
@@ -818,11 +813,11 @@ export class WasmVm {
         const key = propertyPathToKey(v.mem.readKey(pp, pl));
         const val = v.property(key);
         if (val === undefined) return S.NotFound;
-        if (typeof val === "bigint" && v.mem.check(retPtr, 4) && v.mem.check(retLen, 4)) {
-          // Fast path for integers and durations: no intermediate buffer.
+        if ((typeof val === "bigint" || typeof val === "number") && v.mem.check(retPtr, 4) && v.mem.check(retLen, 4)) {
+          // Fast path for integers and durations: no intermediate buffer, no BigInt for numbers.
           const p = v.allocate(8);
           if (p === 0) return S.InvalidMemoryAccess;
-          v.mem.setU64(p, val);
+          if (typeof val === "number") v.mem.setI64FromNumber(p, val); else v.mem.setU64(p, val);
           v.mem.setU32(retPtr, p);
           v.mem.setU32(retLen, 8);
           return S.Ok;
