@@ -1,0 +1,11 @@
+// The controller's one logger (pino, JSON lines). Level from SHADOWMESH_LOG_LEVEL (default info);
+// tests use silentLogger().
+import pino, { type Logger } from "pino";
+
+export function createLogger(name = "shadowmesh", level = process.env.SHADOWMESH_LOG_LEVEL ?? "info"): Logger {
+  return pino({ name, level });
+}
+
+export function silentLogger(): Logger { return pino({ level: "silent" }); }
+
+export type { Logger };

@@ -1,0 +1,198 @@
+// The traffic router seam: how the migration engine moves traffic. XdsTrafficRouter turns weights,
+// mirror settings and write targets into a consistent xDS snapshot for every protected component
+// (clusters, endpoints, routes, listeners, the Wasm filter's ECDS configuration), publishes it, and
+// verifies that every connected proxy ACKed it. Invalid weights are refused before anything is built.
+import type { Logger } from "pino";
+import { SnapshotCache, DEFAULT_GROUP } from "./cache.js";
+import { Snapshot } from "./snapshot.js";
+import type { AdsServer, VerifyResult } from "./server.js";
+import {
+  TOTAL_WEIGHT, buildApiListener, buildCluster, buildEnvoyListener, buildLoadAssignment, buildRoute, buildSharedRoute,
+  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type ComponentSpec, type Weights, type WasmSource,
+} from "./resources.js";
+
+export interface MirrorSettings {
+  fraction: number;
+  maxPerSecond?: number;
+  maxInFlight?: number;
+  timeoutMs?: number;
+  removeHeaders?: string[];
+}
+
+export type WriteTarget = "primary" | "shadow";
+
+export interface TrafficRouter {
+  /** Publishes new weights (primary + shadow = 10000 basis points); returns the version to verify. */
+  setWeights(component: string, weights: Weights): string;
+  getWeights(component: string): Weights;
+  /** Publishes new mirror settings for the filter; returns the version. */
+  setMirror(component: string, mirror: MirrorSettings): string;
+  /** Resolves when every connected proxy ACKed `version`, or reports which NACKed (or are pending). */
+  verify(version: string, timeoutMs?: number): Promise<VerifyResult>;
+}
+
+export class UnknownComponentError extends Error {}
+
+export interface XdsTrafficRouterOptions {
+  cache: SnapshotCache;
+  server: AdsServer;
+  logger: Logger;
+  components: ComponentSpec[];
+  group?: string;
+  /** An Envoy listener carrying the shadowmesh filter (omit for proxyless-only deployments). */
+  envoyListener?: { name: string; address: string; port: number };
+  /** Where the filter reports telemetry: the controller's gRPC address as seen from the proxies. */
+  telemetry?: { cluster: string; address: string; port: number; intervalMs?: number };
+  wasm?: WasmSource;
+  /** Extra filter settings per component (sticky key, read rule, ...) merged into the plugin configuration. */
+  filterSettings?: Record<string, Record<string, unknown>>;
+}
+
+export const FILTER_NAME = "shadowmesh";
+export const ENVOY_ROUTE_NAME = "shadowmesh-routes";
+
+export class XdsTrafficRouter implements TrafficRouter {
+  private readonly weights = new Map<string, Weights>();
+  private readonly mirrors = new Map<string, MirrorSettings>();
+  private readonly writeTargets = new Map<string, WriteTarget>();
+  private readonly components = new Map<string, ComponentSpec>();
+  private seq = 0;
+  private readonly group: string;
+
+  constructor(private readonly opts: XdsTrafficRouterOptions) {
+    this.group = opts.group ?? DEFAULT_GROUP;
+    for (const c of opts.components) {
+      if (this.components.has(c.name)) throw new Error(`component ${c.name} is defined twice`);
+      this.components.set(c.name, c);
+      this.weights.set(c.name, { primary: TOTAL_WEIGHT, shadow: 0 });
+      this.mirrors.set(c.name, { fraction: 0 });
+      this.writeTargets.set(c.name, "primary");
+    }
+  }
+
+  private component(name: string): ComponentSpec {
+    const c = this.components.get(name);
+    if (!c) throw new UnknownComponentError(`unknown component ${JSON.stringify(name)} (known: ${[...this.components.keys()].join(", ")})`);
+    return c;
+  }
+
+  /** Builds and publishes the initial snapshot; returns its version. */
+  start(): string { return this.publish("initial"); }
+
+  setWeights(component: string, weights: Weights): string {
+    this.component(component);
+    checkWeights(component, weights);
+    const prev = this.weights.get(component)!;
+    this.weights.set(component, { ...weights });
+    try {
+      return this.publish(`weights ${component} ${weights.primary}/${weights.shadow}`);
+    } catch (e) {
+      this.weights.set(component, prev);
+      throw e;
+    }
+  }
+
+  getWeights(component: string): Weights {
+    this.component(component);
+    return { ...this.weights.get(component)! };
+  }
+
+  setMirror(component: string, mirror: MirrorSettings): string {
+    this.component(component);
+    if (!(mirror.fraction >= 0 && mirror.fraction <= 1)) throw new RangeError(`${component}: mirror fraction must be between 0 and 1, got ${mirror.fraction}`);
+    const prev = this.mirrors.get(component)!;
+    this.mirrors.set(component, { ...mirror });
+    try {
+      return this.publish(`mirror ${component} ${mirror.fraction}`);
+    } catch (e) {
+      this.mirrors.set(component, prev);
+      throw e;
+    }
+  }
+
+  /** Moves the write target (after the shadow's promotion, or back when restoring). */
+  setWriteTarget(component: string, target: WriteTarget): string {
+    this.component(component);
+    this.writeTargets.set(component, target);
+    return this.publish(`write target ${component} ${target}`);
+  }
+
+  verify(version: string, timeoutMs?: number): Promise<VerifyResult> {
+    return this.opts.server.verify(this.group, version, timeoutMs);
+  }
+
+  /** The plugin configuration (JSON) the filter receives over ECDS. */
+  pluginConfig(): string {
+    const t = this.opts.telemetry;
+    return JSON.stringify({
+      ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000 } } : {}),
+      components: [...this.components.values()].map((c) => {
+        const m = this.mirrors.get(c.name)!;
+        return {
+          name: c.name,
+          authorities: c.hostnames,
+          primary_cluster: c.primary.name,
+          shadow_cluster: c.shadow.name,
+          write_target: this.writeTargets.get(c.name),
+          mirror: {
+            fraction: m.fraction,
+            ...(m.maxPerSecond !== undefined ? { max_per_second: m.maxPerSecond } : {}),
+            ...(m.maxInFlight !== undefined ? { max_in_flight: m.maxInFlight } : {}),
+            ...(m.timeoutMs !== undefined ? { timeout_ms: m.timeoutMs } : {}),
+            ...(m.removeHeaders ? { remove_headers: m.removeHeaders } : {}),
+          },
+          shadow_weight_bp: this.weights.get(c.name)!.shadow,
+          ...(c.routingHeader ? { routing_header: c.routingHeader } : {}),
+          ...(this.opts.filterSettings?.[c.name] ?? {}),
+        };
+      }),
+    });
+  }
+
+  /** Builds the whole snapshot from the current state and publishes it (the cache checks consistency). */
+  private publish(reason: string): string {
+    const comps = [...this.components.values()];
+    const version = `v${++this.seq}`;
+    const clusters = comps.flatMap((c) => [buildCluster(c.primary), buildCluster(c.shadow)]);
+    const endpoints = comps.flatMap((c) => [buildLoadAssignment(c.primary), buildLoadAssignment(c.shadow)]);
+    const routes = comps.map((c) => buildRoute({ ...c, mode: "weighted_clusters" }, this.weights.get(c.name)!));
+    const listeners = comps.map((c) => buildApiListener(c));
+    const extensions: Record<string, unknown>[] = [];
+    const el = this.opts.envoyListener;
+    if (el) {
+      routes.push(buildSharedRoute(ENVOY_ROUTE_NAME, comps, this.weights));
+      listeners.push(buildEnvoyListener({ ...el, routeConfigName: ENVOY_ROUTE_NAME, filterName: FILTER_NAME }));
+      extensions.push(buildWasmFilterConfig(FILTER_NAME, this.pluginConfig(), this.opts.wasm ?? {}));
+    }
+    const t = this.opts.telemetry;
+    if (t) clusters.push(buildTelemetryCluster(t.cluster, t.address, t.port));
+    const snapshot = Snapshot.build(version, { listeners, routes, clusters, endpoints, extensions });
+    this.opts.cache.setSnapshot(this.group, snapshot);
+    this.opts.logger.info({ version, reason }, "xds snapshot published");
+    return version;
+  }
+}
+
+/** In-memory router for tests of the layers above: records calls; verify answers as told. */
+export class FakeTrafficRouter implements TrafficRouter {
+  readonly calls: { op: "weights" | "mirror"; component: string; value: unknown; version: string }[] = [];
+  private readonly weights = new Map<string, Weights>();
+  private seq = 0;
+  /** What verify() answers next (default: every node ACKed). */
+  nextVerify: (version: string) => VerifyResult = (version) => ({ version, ok: true, acked: ["fake-node"], nacked: [], pending: [], superseded: false });
+
+  setWeights(component: string, weights: Weights): string {
+    checkWeights(component, weights);
+    this.weights.set(component, { ...weights });
+    const version = `fake-${++this.seq}`;
+    this.calls.push({ op: "weights", component, value: { ...weights }, version });
+    return version;
+  }
+  getWeights(component: string): Weights { return { ...(this.weights.get(component) ?? { primary: TOTAL_WEIGHT, shadow: 0 }) }; }
+  setMirror(component: string, mirror: MirrorSettings): string {
+    const version = `fake-${++this.seq}`;
+    this.calls.push({ op: "mirror", component, value: { ...mirror }, version });
+    return version;
+  }
+  async verify(version: string): Promise<VerifyResult> { return this.nextVerify(version); }
+}
