@@ -188,11 +188,14 @@ export class AdsServer extends EventEmitter {
     });
   }
 
-  async close(): Promise<void> {
+  /** Ends every stream and stops; streams still open after graceMs are cut. */
+  async close(graceMs = 200): Promise<void> {
     for (const s of this.streams) { s.unwatch?.(); s.call.end(); }
     this.streams.clear();
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-    this.server.forceShutdown();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { this.server.forceShutdown(); resolve(); }, graceMs);
+      this.server.tryShutdown(() => { clearTimeout(t); resolve(); });
+    });
   }
 
   // ------------------------------------------------------------------ streams
@@ -230,7 +233,8 @@ export class AdsServer extends EventEmitter {
 
   private fail(s: Stream, code: grpc.status, message: string): void {
     this.log.warn({ stream: s.id, node: s.node?.id, code, message }, "closing xds stream");
-    s.call.destroy(Object.assign(new Error(message), { code, details: message }));
+    // grpc-js turns an 'error' on a server call into the status it sends, then ends the call.
+    s.call.emit("error", Object.assign(new Error(message), { code, details: message }));
   }
 
   /** The node (first request) and its group; false when the stream was closed for lacking one. */

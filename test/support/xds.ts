@@ -41,3 +41,85 @@ export async function controlPlane(components: ComponentSpec[], extra: Partial<C
 }
 
 export { adsClient };
+
+import { TYPE, unpack } from "../../controller/xds/protos.js";
+
+type Duplex = grpc.ClientDuplexStream<Record<string, unknown>, Record<string, any>>;
+
+/** A raw ADS stream (SotW or delta) whose responses are awaited one by one. */
+export class RawAds {
+  readonly responses: Record<string, any>[] = [];
+  private waiters: ((r: Record<string, any>) => void)[] = [];
+  error?: grpc.ServiceError;
+  ended = false;
+  readonly call: Duplex;
+
+  constructor(readonly client: ReturnType<typeof adsClient>, readonly delta = false) {
+    this.call = (delta ? client.DeltaAggregatedResources() : client.StreamAggregatedResources()) as unknown as Duplex;
+    this.call.on("data", (r) => { const w = this.waiters.shift(); if (w) w(r); else this.responses.push(r); });
+    this.call.on("error", (e: grpc.ServiceError) => { this.error = e; });
+    this.call.on("end", () => { this.ended = true; });
+  }
+
+  send(req: Record<string, unknown>): void { this.call.write(req); }
+
+  /** The next response, or an error after `ms`. */
+  next(ms = 3000): Promise<Record<string, any>> {
+    const r = this.responses.shift();
+    if (r) return Promise.resolve(r);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => { this.waiters = this.waiters.filter((w) => w !== done); reject(new Error(`no response within ${ms} ms${this.error ? `: ${this.error.message}` : ""}`)); }, ms);
+      const done = (x: Record<string, any>) => { clearTimeout(t); resolve(x); };
+      this.waiters.push(done);
+    });
+  }
+
+  /** Resolves true when no response arrives within ms. */
+  async silent(ms = 300): Promise<boolean> {
+    try { await this.next(ms); return false; } catch { return true; }
+  }
+
+  /** Waits until the stream failed (returns its error). */
+  async failed(ms = 3000): Promise<grpc.ServiceError> {
+    const t0 = Date.now();
+    while (!this.error && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 10));
+    if (!this.error) throw new Error("the stream did not fail");
+    return this.error;
+  }
+
+  close(): void { this.call.cancel(); }
+}
+
+export const NODE = (id: string) => ({ id, cluster: "test", locality: { zone: "eu-west-1a" } });
+
+/** Decoded resources of a SotW response. */
+export function resourcesOf(res: Record<string, any>): Record<string, any>[] {
+  return (res.resources as { type_url: string; value: Uint8Array }[]).map((a) => unpack(a));
+}
+
+/** Decoded resources of a delta response, by name. */
+export function deltaResourcesOf(res: Record<string, any>): Map<string, { version: string; resource: Record<string, any> }> {
+  return new Map((res.resources as { name: string; version: string; resource: { type_url: string; value: Uint8Array } }[])
+    .map((r) => [r.name, { version: r.version, resource: unpack(r.resource) }]));
+}
+
+/** The shadow weight in a route of the component's RDS resource. */
+export function shadowWeight(route: Record<string, any>): number {
+  const clusters = route.virtual_hosts[0].routes[0].route.weighted_clusters.clusters as { name: string; weight: { value?: number } }[];
+  return clusters.find((c) => c.name.endsWith("-shadow"))!.weight.value ?? 0; // proto3 leaves a 0 out
+}
+
+/**
+ * Waits until the server has processed the client's ACK of `version`: a change published before
+ * that would make the ACK's nonce stale (and rightly ignored).
+ */
+export async function acked(server: AdsServer, node: string, type: string, version: string, ms = 2000): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (server.status().some((s) => s.node === node && s.types[type]?.confirmed === version)) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`${node} ${type} never confirmed ${version}`);
+}
+
+export { TYPE };

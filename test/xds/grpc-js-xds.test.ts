@@ -3,7 +3,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as grpc from "@grpc/grpc-js";
-import { WHO_METHODS, WHO_SERVICE, component, controlPlane, whoServer } from "../support/xds.js";
+import { TYPE, WHO_METHODS, WHO_SERVICE, component, controlPlane, whoServer } from "../support/xds.js";
+import { Snapshot } from "../../controller/xds/snapshot.js";
 
 type Env = Awaited<ReturnType<typeof setup>>;
 let env: Env;
@@ -73,6 +74,26 @@ test("a pushed 0/100 is followed within 1 s, and verify() reports the client's A
   assert.ok(verified.acked.includes("grpc-client-1"));
   const r = await share(300);
   assert.equal(r, { primary: 0, shadow: 300 });
+});
+
+test("an invalid route is NACKed by the real client, verify() names it, and traffic stays on the last good version", async () => {
+  const good = env.cp.cache.getSnapshot("default")!;
+  const all = (t: (typeof TYPE)[keyof typeof TYPE]) => [...good.resources(t).values()].map((r) => structuredClone(r.object) as Record<string, any>);
+  const routes = all(TYPE.route);
+  for (const c of routes.find((r) => r.name === "orders-route")!.virtual_hosts[0].routes[0].route.weighted_clusters.clusters) c.weight = { value: 0 };
+  const bad = Snapshot.build("bad-1", { listeners: all(TYPE.listener), routes, clusters: all(TYPE.cluster), endpoints: all(TYPE.endpoint), extensions: all(TYPE.extension) });
+  env.cp.cache.setSnapshot("default", bad);
+  const verified = await env.cp.server.verify("default", "bad-1", 3000);
+  assert.not.ok(verified.ok);
+  assert.is(verified.nacked[0]?.node, "grpc-client-1");
+  assert.is(verified.nacked[0]?.type, "RDS");
+  assert.ok(verified.nacked[0]!.error.length > 0, "the client's reason is kept");
+  const r = await share(300);
+  assert.equal(r, { primary: 0, shadow: 300 }, "still the last accepted 0/100");
+  const recovered = env.cp.router.setWeights("orders", { primary: 10000, shadow: 0 });
+  assert.ok((await env.cp.router.verify(recovered, 3000)).ok);
+  const after = await share(60);
+  assert.ok(after.primary >= 57, JSON.stringify(after));
 });
 
 test.run();
