@@ -157,7 +157,9 @@ export class AdsServer extends EventEmitter {
   private nextStreamId = 1;
   private readonly ackLog = new Map<string, NodeAckRecord[]>();
   private readonly t = types();
+  /** ControlPlane identifier: field 6 of a DiscoveryResponse, field 7 of a DeltaDiscoveryResponse. */
   private readonly controlPlane: Uint8Array;
+  private readonly deltaControlPlane: Uint8Array;
   readonly cache: SnapshotCache;
   private readonly log: Logger;
   private readonly debug: boolean;
@@ -168,9 +170,13 @@ export class AdsServer extends EventEmitter {
     this.cache = opts.cache;
     this.log = opts.logger;
     this.debug = opts.debug ?? false;
-    const w = protobuf.Writer.create();
-    w.uint32(50).fork().uint32(10).string(opts.controlPlaneId ?? "shadowmesh").ldelim();
-    this.controlPlane = w.finish();
+    const cpField = (no: number) => {
+      const w = protobuf.Writer.create();
+      w.uint32((no << 3) | 2).fork().uint32(10).string(opts.controlPlaneId ?? "shadowmesh").ldelim();
+      return w.finish();
+    };
+    this.controlPlane = cpField(6);
+    this.deltaControlPlane = cpField(7);
     this.server.addService(adsMethods(), {
       StreamAggregatedResources: (call: Call) => this.open(call, false),
       DeltaAggregatedResources: (call: Call) => this.open(call, true),
@@ -334,17 +340,19 @@ export class AdsServer extends EventEmitter {
     const t = s.state(type);
     if (!this.settle(s, type, t, req.response_nonce, req.error_detail)) return;
     let changed = false;
-    if (!t.active) {
+    const first = !t.active;
+    if (first) {
       t.active = true;
       t.wildcard = WILDCARD_TYPES.has(type) && req.resource_names_subscribe.length === 0;
+      // What the client still holds from an earlier stream: only newer versions need sending.
       for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) t.known.set(name, version);
       changed = true;
     }
     for (const n of req.resource_names_subscribe) {
       if (n === "*") { if (!t.wildcard) { t.wildcard = true; changed = true; } continue; }
       if (!t.names.has(n)) { t.names.add(n); changed = true; }
-      // Re-subscribing asks for the resource again even if the client had it (xDS delta rules).
-      t.known.delete(n);
+      // A later (re-)subscription asks for the resource again even if it was sent before.
+      if (!first) t.known.delete(n);
     }
     for (const n of req.resource_names_unsubscribe) {
       if (n === "*") { if (t.wildcard) { t.wildcard = false; changed = true; } continue; }
@@ -413,7 +421,7 @@ export class AdsServer extends EventEmitter {
     w.uint32(10).string(version).uint32(34).string(type).uint32(42).string(nonce);
     for (const n of removed) w.uint32(50).string(n);
     if (this.debug) this.log.debug({ stream: s.id, node: s.node?.id, type: TYPE_NAME[type], version, nonce, resources: parts.length, removed: removed.length }, "xds delta push");
-    return Buffer.concat([w.finish(), ...parts, this.controlPlane]);
+    return Buffer.concat([w.finish(), ...parts, this.deltaControlPlane]);
   }
 
   // ------------------------------------------------------------------ status and verification
