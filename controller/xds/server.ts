@@ -3,7 +3,7 @@
 // what the SnapshotCache holds for the node's group; per stream and type it tracks subscriptions,
 // nonces and what the client confirmed, and records ACK/NACK per node. Responses are assembled from
 // the snapshot's pre-encoded resource bytes. A client that stops reading never slows the others:
-// while its stream is not writable, changes are coalesced and only the latest is sent on drain.
+// past MAX_UNFLUSHED unflushed responses its changes are coalesced, and only the latest is sent.
 import * as grpc from "@grpc/grpc-js";
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
@@ -15,6 +15,12 @@ import { TYPE_NAME, WILDCARD_TYPES, isTypeUrl, lookupType, type TypeUrl } from "
 
 export const ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 const MAX_NAMES = 100_000;
+/**
+ * Responses written to a stream but not yet flushed to its HTTP/2 stream. Beyond this the stream is
+ * "blocked": changes are coalesced (per type, only the latest is sent once writes complete), so a
+ * client that stops reading holds at most this many responses in the server's memory.
+ */
+const MAX_UNFLUSHED = 2;
 const MAX_NAME_BYTES = 4096;
 
 const types = () => ({
@@ -97,7 +103,12 @@ interface TypeState {
 }
 
 export interface TypeStatus { subscribed: string[] | "*"; sent?: string; confirmed?: string; nack?: { version: string; error: string; at: number } }
-export interface StreamStatus { id: number; node: string; group: string; delta: boolean; types: Partial<Record<string, TypeStatus>> }
+export interface StreamStatus {
+  id: number; node: string; group: string; delta: boolean;
+  /** The client is not reading: changes are coalesced until it drains. */
+  blocked: boolean;
+  types: Partial<Record<string, TypeStatus>>;
+}
 export interface NodeAckRecord { type: string; version: string; error?: string; at: number }
 
 type Call = grpc.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, Uint8Array>;
@@ -107,6 +118,7 @@ class Stream {
   group = "";
   readonly types = new Map<TypeUrl, TypeState>();
   blocked = false;
+  unflushed = 0;
   closed = false;
   unwatch?: () => void;
   nonce = 0;
@@ -229,12 +241,14 @@ export class AdsServer extends EventEmitter {
     call.on("error", done);
     call.on("close", done);
     call.on("cancelled", done);
-    // A slow reader: writes are withheld while the stream is not writable, then the latest state goes out.
-    call.on("drain", () => {
-      if (s.closed) return;
-      s.blocked = false;
-      for (const [type, t] of s.types) if (t.dirty) { t.dirty = false; this.push(s, type); }
-    });
+  }
+
+  /** A write completed (flushed to HTTP/2): unblock and send what was coalesced meanwhile. */
+  private flushed(s: Stream): void {
+    s.unflushed--;
+    if (s.closed || !s.blocked || s.unflushed >= MAX_UNFLUSHED) return;
+    s.blocked = false;
+    for (const [type, t] of s.types) if (t.dirty) { t.dirty = false; this.push(s, type); }
   }
 
   private fail(s: Stream, code: grpc.status, message: string): void {
@@ -370,13 +384,13 @@ export class AdsServer extends EventEmitter {
   private push(s: Stream, type: TypeUrl): void {
     if (s.closed) return;
     const t = s.state(type);
-    if (s.blocked) { t.dirty = true; return; }
+    if (s.blocked || s.unflushed >= MAX_UNFLUSHED) { s.blocked = true; t.dirty = true; return; }
     const snap = this.cache.getSnapshot(s.group);
     if (!snap) return; // nothing published for this group yet: the watch will call again
     const bytes = s.delta ? this.deltaResponse(s, type, t, snap) : this.sotwResponse(s, type, t, snap);
     if (!bytes) return;
-    const ok = s.call.write(bytes);
-    if (!ok) s.blocked = true;
+    s.unflushed++;
+    s.call.write(bytes, () => this.flushed(s));
   }
 
   private nextNonce(s: Stream): string { return String(++s.nonce); }
@@ -429,7 +443,7 @@ export class AdsServer extends EventEmitter {
   /** Every open stream: node, group, and per type what was subscribed, sent and confirmed. */
   status(): StreamStatus[] {
     return [...this.streams].filter((s) => s.node).map((s) => ({
-      id: s.id, node: s.node!.id, group: s.group, delta: s.delta,
+      id: s.id, node: s.node!.id, group: s.group, delta: s.delta, blocked: s.blocked,
       types: Object.fromEntries([...s.types].filter(([, t]) => t.active).map(([type, t]) => [TYPE_NAME[type], {
         subscribed: t.wildcard ? "*" as const : [...t.names], sent: t.sentVersion, confirmed: t.confirmed, nack: t.nack,
       }])),
