@@ -49,15 +49,18 @@ type Duplex = grpc.ClientDuplexStream<Record<string, unknown>, Record<string, an
 /** A raw ADS stream (SotW or delta) whose responses are awaited one by one. */
 export class RawAds {
   readonly responses: Record<string, any>[] = [];
-  private waiters: ((r: Record<string, any>) => void)[] = [];
+  private waiters: { resolve: (r: Record<string, any>) => void; reject: (e: Error) => void }[] = [];
   error?: grpc.ServiceError;
   ended = false;
   readonly call: Duplex;
 
   constructor(readonly client: ReturnType<typeof adsClient>, readonly delta = false) {
     this.call = (delta ? client.DeltaAggregatedResources() : client.StreamAggregatedResources()) as unknown as Duplex;
-    this.call.on("data", (r) => { const w = this.waiters.shift(); if (w) w(r); else this.responses.push(r); });
-    this.call.on("error", (e: grpc.ServiceError) => { this.error = e; });
+    this.call.on("data", (r) => { const w = this.waiters.shift(); if (w) w.resolve(r); else this.responses.push(r); });
+    this.call.on("error", (e: grpc.ServiceError) => {
+      this.error = e;
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`stream failed: ${e.message}`));
+    });
     this.call.on("end", () => { this.ended = true; });
   }
 
@@ -67,10 +70,14 @@ export class RawAds {
   next(ms = 3000): Promise<Record<string, any>> {
     const r = this.responses.shift();
     if (r) return Promise.resolve(r);
+    if (this.error) return Promise.reject(new Error(`stream failed: ${this.error.message}`));
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => { this.waiters = this.waiters.filter((w) => w !== done); reject(new Error(`no response within ${ms} ms${this.error ? `: ${this.error.message}` : ""}`)); }, ms);
-      const done = (x: Record<string, any>) => { clearTimeout(t); resolve(x); };
-      this.waiters.push(done);
+      const w = {
+        resolve: (x: Record<string, any>) => { clearTimeout(t); resolve(x); },
+        reject: (e: Error) => { clearTimeout(t); reject(e); },
+      };
+      const t = setTimeout(() => { this.waiters = this.waiters.filter((x) => x !== w); reject(new Error(`no response within ${ms} ms`)); }, ms);
+      this.waiters.push(w);
     });
   }
 
