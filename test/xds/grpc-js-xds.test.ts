@@ -21,7 +21,7 @@ async function setup() {
   const xds = await import("@grpc/grpc-js-xds");
   xds.register();
   const Who = grpc.makeGenericClientConstructor(WHO_METHODS, WHO_SERVICE);
-  const channels = [0, 1, 2].map(() => new Who("xds:///orders", grpc.credentials.createInsecure()) as grpc.Client & { Name: Function });
+  const channels = [0, 1, 2].map(() => new Who("xds:///orders", grpc.credentials.createInsecure()) as unknown as grpc.Client & { Name: Function });
   return { primary, shadow, cp, channels };
 }
 
