@@ -626,12 +626,7 @@ export class WasmVm {
             const b = typeof res.body === "string" ? Buffer.from(res.body, "utf8") : (res.body ?? new Uint8Array(0));
             answer(new HeaderMap(res.headers), b, new HeaderMap(res.trailers ?? []));
           }));
-        if (!started) {
-          v.plugin.log(LogLevel.Error, `http call to ${cluster} could not start: ${call.error}`, v.index);
-          return S.InternalFailure;
-        }
-        m.setU32(retToken, call.token);
-        return S.Ok;
+        return v.callStarted(call, started, retToken, `http call to ${cluster}`);
       },
       proxy_grpc_call(up: number, ul: number, sp: number, sl: number, mp: number, ml: number,
         ip: number, il: number, msgp: number, msgl: number, timeout: number, retToken: number): number {
@@ -659,12 +654,7 @@ export class WasmVm {
           worker: v.index, contextId: ctx.id, token: call.token, upstream, service: m.readString(sp, sl), method: m.readString(mp, ml),
           initialMetadata: md, message: m.readBytes(msgp, msgl), timeoutMs: timeout >>> 0,
         }, (res) => answer(res.status, res.message, res.statusMessage ?? "")));
-        if (!started) {
-          v.plugin.log(LogLevel.Error, `gRPC call to ${upstream} could not start: ${call.error}`, v.index);
-          return S.InternalFailure;
-        }
-        m.setU32(retToken, call.token);
-        return S.Ok;
+        return v.callStarted(call, started, retToken, `gRPC call to ${upstream}`);
       },
       proxy_grpc_stream(up: number, ul: number, sp: number, sl: number, mp: number, ml: number,
         ip: number, il: number, retToken: number): number {
@@ -843,6 +833,16 @@ export class WasmVm {
         return v.returnBytes(out ?? new Uint8Array(0), retPtr, retLen);
       },
     };
+  }
+
+  /** A callout's host-call result: its token, or INTERNAL_FAILURE (logged) when the transport threw. */
+  private callStarted(call: Callout, started: boolean, retToken: number, what: string): number {
+    if (!started) {
+      this.plugin.log(LogLevel.Error, `${what} could not start: ${call.error}`, this.index);
+      return Status.InternalFailure;
+    }
+    this.memory.setU32(retToken, call.token);
+    return Status.Ok;
   }
 
   private scheduleTick(ctx: Context): void {
