@@ -6,7 +6,7 @@ import {
   ACTION_CONTINUE, BUFFER_HTTP_CALL_RESPONSE_BODY, BUFFER_HTTP_RESPONSE_BODY, BUFFER_PLUGIN_CONFIGURATION,
   LOG_ERROR, LOG_INFO, LOG_WARN, MAP_HTTP_CALL_RESPONSE_HEADERS, MAP_REQUEST_HEADERS, MAP_RESPONSE_HEADERS,
   METRIC_COUNTER, OK, PairReader, PairWriter, arenaAlloc, defineMetric, getBufferBytes, getHeaderPairs,
-  getHeaderValue, getProperty, getPropertyU64, grpcCall, httpCall, logString, monotonicNs, proxy_log,
+  getHeaderValue, getProperty, getPropertyU64, grpcCall, httpCall, logString, monotonicNs,
   proxy_replace_header_map_value, proxy_set_effective_context, proxy_set_tick_period_milliseconds,
   randomU64, resultLen, resultPtr, wallNs,
 } from "./abi";
@@ -606,4 +606,3 @@ export function onGrpcClose(token: u32, status: u32): void {
 
 // Used by index.ts for an allocator that cannot fail silently.
 export function allocate(size: usize): usize { return arenaAlloc(size); }
-export function logRaw(level: i32, p: usize, l: usize): void { proxy_log(level, p, l); }

@@ -3,8 +3,6 @@
 // after every call into the module's allocator (the only times memory can have grown), so the
 // accessors below are plain field reads. Every guest pointer goes through check() first.
 
-const decoder = new TextDecoder("utf-8", { fatal: false });
-
 export class GuestMemory {
   private buf!: Buffer;
   private dv!: DataView;
@@ -83,6 +81,4 @@ export class GuestMemory {
   setBytes(ptr: number, data: Uint8Array): void { this.bytes.set(data, ptr >>> 0); }
   /** Writes UTF-8 and returns the bytes written. */
   writeString(ptr: number, s: string): number { return this.bytes.utf8Write(s, ptr >>> 0); }
-
-  static decode(data: Uint8Array): string { return decoder.decode(data); }
 }

@@ -277,6 +277,3 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a, 0); out.set(b, a.length);
   return out;
 }
-
-/** Re-exported for hosts that map the response-header phase themselves. */
-export { MapType };

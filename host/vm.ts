@@ -5,7 +5,7 @@
 // spec's status codes. Callbacks never re-enter the VM: replies that arrive while the VM is running
 // are queued and delivered when the outermost callback returns.
 import {
-  Action, BufferType, LOG_LEVEL_NAMES, LogLevel, LogLevelValue, MapType, MetricType, Status, StreamType,
+  BufferType, LogLevel, LogLevelValue, MapType, MetricType, Status, StreamType,
 } from "./abi.js";
 import { GuestMemory } from "./memory.js";
 import { HeaderMap, MapParseError, parsePairs } from "./headers.js";
@@ -37,8 +37,6 @@ export interface Context {
   tickMs: number;
   properties: Map<string, Uint8Array>;
 }
-
-export class VmTrap extends Error {}
 
 /**
  * Bookkeeping shared by HTTP and unary gRPC callouts: the token, the timeout (from the plugin's
@@ -865,8 +863,5 @@ export class WasmVm {
   stopTicks(): void {
     for (const ctx of this.contexts.values()) if (ctx.tickTimer) { this.plugin.clock.clearTimer(ctx.tickTimer); ctx.tickTimer = undefined; }
   }
-
-  logLevelName(l: number): string { return LOG_LEVEL_NAMES[l] ?? String(l); }
 }
 
-export { Action };
