@@ -528,20 +528,10 @@ export class WasmVm {
         return v.returnString(value, retPtr, retLen);
       },
       proxy_add_header_map_value(type: number, kp: number, kl: number, vp: number, vl: number): number {
-        const map = v.getWritableMap(type);
-        if (!map) return S.BadArgument;
-        if (!v.mem.check(kp, kl) || !v.mem.check(vp, vl)) return S.InvalidMemoryAccess;
-        map.add(v.mem.readKey(kp, kl), v.mem.readString(vp, vl));
-        v.stream()?.headersModified(type);
-        return S.Ok;
+        return v.writeHeader(type, kp, kl, vp, vl, false);
       },
       proxy_replace_header_map_value(type: number, kp: number, kl: number, vp: number, vl: number): number {
-        const map = v.getWritableMap(type);
-        if (!map) return S.BadArgument;
-        if (!v.mem.check(kp, kl) || !v.mem.check(vp, vl)) return S.InvalidMemoryAccess;
-        map.set(v.mem.readKey(kp, kl), v.mem.readKey(vp, vl));
-        v.stream()?.headersModified(type);
-        return S.Ok;
+        return v.writeHeader(type, kp, kl, vp, vl, true);
       },
       proxy_remove_header_map_value(type: number, kp: number, kl: number): number {
         const map = v.getWritableMap(type);
@@ -831,6 +821,19 @@ export class WasmVm {
         return v.returnBytes(out ?? new Uint8Array(0), retPtr, retLen);
       },
     };
+  }
+
+  /** proxy_add_header_map_value (append) and proxy_replace_header_map_value (set). */
+  private writeHeader(type: number, kp: number, kl: number, vp: number, vl: number, replace: boolean): number {
+    const map = this.getWritableMap(type);
+    if (!map) return Status.BadArgument;
+    const m = this.memory;
+    if (!m.check(kp, kl) || !m.check(vp, vl)) return Status.InvalidMemoryAccess;
+    // Replaced values are usually a small set (cluster names): interned like keys.
+    if (replace) map.set(m.readKey(kp, kl), m.readKey(vp, vl));
+    else map.add(m.readKey(kp, kl), m.readString(vp, vl));
+    this.stream()?.headersModified(type);
+    return Status.Ok;
   }
 
   /** A callout's host-call result: its token, or INTERNAL_FAILURE (logged) when the transport threw. */

@@ -62,7 +62,7 @@ export class SnapshotError extends Error {}
 export class Snapshot {
   private readonly byType = new Map<TypeUrl, ReadonlyMap<string, EncodedResource>>();
   private readonly typeVersions = new Map<TypeUrl, string>();
-  private readonly sotwCache = new Map<string, Uint8Array>();
+  private readonly sotwCache = new Map<string, { bytes: Uint8Array; count: number }>();
 
   private constructor(readonly version: string) {}
 
@@ -104,15 +104,16 @@ export class Snapshot {
    * computed once per distinct subscription and shared by every stream with it.
    */
   sotwBody(type: TypeUrl, names: ReadonlySet<string> | "*"): { bytes: Uint8Array; count: number } {
-    const map = this.resources(type);
-    const selected = names === "*" ? [...map.values()] : [...names].sort().map((n) => map.get(n)).filter((r): r is EncodedResource => !!r);
-    const key = `${type}|${names === "*" ? "*" : selected.map((r) => r.name).join("\0")}`;
-    let bytes = this.sotwCache.get(key);
-    if (!bytes) {
-      bytes = Buffer.concat(selected.map((r) => r.sotwEntry));
-      if (this.sotwCache.size < 1024) this.sotwCache.set(key, bytes);
+    // Keyed by the subscription itself, so a stream whose body is cached selects nothing again.
+    const key = `${type}|${names === "*" ? "*" : [...names].sort().join("\0")}`;
+    let body = this.sotwCache.get(key);
+    if (!body) {
+      const map = this.resources(type);
+      const selected = names === "*" ? [...map.values()] : [...names].sort().map((n) => map.get(n)).filter((r): r is EncodedResource => !!r);
+      body = { bytes: Buffer.concat(selected.map((r) => r.sotwEntry)), count: selected.length };
+      if (this.sotwCache.size < 1024) this.sotwCache.set(key, body);
     }
-    return { bytes, count: selected.length };
+    return body;
   }
 
   /** What must hold before publishing: references resolve, EDS clusters have endpoints. */
