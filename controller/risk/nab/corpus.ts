@@ -3,7 +3,13 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 
-export interface Series { key: string; timestamps: string[]; values: Float64Array }
+export interface Series { key: string; timestamps: string[]; timesMs: Float64Array; values: Float64Array }
+
+/** "YYYY-MM-DD HH:MM:SS[.ffffff]" (NAB's format, UTC) or ISO 8601 to Unix ms; NaN if neither. */
+export function parseTimestamp(t: string): number {
+  const iso = /^\d{4}-\d\d-\d\d \d/.test(t) ? t.replace(" ", "T") : t;
+  return Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : iso + "Z");
+}
 
 export function readSeries(file: string, key: string): Series {
   const lines = readFileSync(file, "utf8").split(/\r?\n/);
@@ -11,6 +17,7 @@ export function readSeries(file: string, key: string): Series {
   if (header !== "timestamp,value") throw new Error(`${file}:1: expected the header "timestamp,value", got ${JSON.stringify(lines[0])}`);
   const timestamps: string[] = [];
   const values: number[] = [];
+  const times: number[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     if (line.trim() === "") continue;
@@ -18,10 +25,14 @@ export function readSeries(file: string, key: string): Series {
     if (comma < 0) throw new Error(`${file}:${i + 1}: expected "timestamp,value", got ${JSON.stringify(line)}`);
     const v = Number(line.slice(comma + 1));
     if (!Number.isFinite(v)) throw new Error(`${file}:${i + 1}: value ${JSON.stringify(line.slice(comma + 1))} is not a number`);
-    timestamps.push(line.slice(0, comma));
+    const ts = line.slice(0, comma);
+    const t = parseTimestamp(ts);
+    if (Number.isNaN(t)) throw new Error(`${file}:${i + 1}: timestamp ${JSON.stringify(ts)} is not a date ("YYYY-MM-DD HH:MM:SS" or ISO 8601)`);
+    timestamps.push(ts);
+    times.push(t);
     values.push(v);
   }
-  return { key, timestamps, values: Float64Array.from(values) };
+  return { key, timestamps, timesMs: Float64Array.from(times), values: Float64Array.from(values) };
 }
 
 /** Every CATEGORY/FILE.csv under dataDir, sorted by key. */

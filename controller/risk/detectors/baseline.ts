@@ -1,0 +1,119 @@
+// The robust, seasonality-aware baseline detector for one series. Three views of "unusual", each a
+// tail surprise against its own window of recent history (see surprise.ts):
+//   - the value itself (spikes and dips),
+//   - the mean of the last `meanPoints` values (small sustained shifts that no single point shows),
+//   - the seasonal residual |x(t) - x(t - period)| (a changed daily shape that stays within the
+//     normal range, e.g. a missing peak), used only once residuals are clearly smaller than the
+//     series' own spread, i.e. when the series really is seasonal.
+// The score is the largest, scaled so that a value at the edge of the window's range is 0.5.
+// Pure state machine: update() depends only on the points given, never on a wall clock.
+import { SortedWindow } from "./sorted-window.js";
+import { tailSurprise, type Side } from "./surprise.js";
+
+export interface BaselineOptions {
+  /** Points of history the value and mean views compare against. */
+  window: number;
+  /** Points in the short mean. */
+  meanPoints: number;
+  /** Seasonal period in ms (0: none). The point one period back is matched within `seasonToleranceMs`. */
+  seasonMs: number;
+  seasonToleranceMs: number;
+  /** Points the seasonal view remembers (must cover one period). */
+  seasonCapacity: number;
+  /** Which deviations count: latency and errors only matter upwards. */
+  side: Side;
+  /** Points needed before any score other than 0. */
+  minHistory: number;
+}
+
+export const DEFAULT_BASELINE: BaselineOptions = {
+  window: 512, meanPoints: 8, seasonMs: 86_400_000, seasonToleranceMs: 180_000, seasonCapacity: 4096, side: "both", minHistory: 16,
+};
+
+export type BaselineView = "value" | "mean" | "seasonal";
+
+export class BaselineDetector {
+  private readonly values: SortedWindow;
+  private readonly means: SortedWindow;
+  private readonly residuals: SortedWindow;
+  private readonly recent: Float64Array;
+  private recentSum = 0;
+  private recentCount = 0;
+  private readonly seasonT: Float64Array;
+  private readonly seasonX: Float64Array;
+  private seasonHead = 0; // absolute index of the oldest point held
+  private seasonEnd = 0; // absolute index one past the newest
+  private seasonCursor = 0;
+  private readonly norm: number;
+  /** The view that gave the last score, and the value the baseline expected (median or last season). */
+  view: BaselineView = "value";
+  expected = NaN;
+  points = 0;
+
+  constructor(readonly opts: BaselineOptions = DEFAULT_BASELINE) {
+    this.values = new SortedWindow(opts.window);
+    this.means = new SortedWindow(opts.window);
+    this.residuals = new SortedWindow(opts.window);
+    this.recent = new Float64Array(opts.meanPoints);
+    this.seasonT = new Float64Array(opts.seasonMs > 0 ? opts.seasonCapacity : 1);
+    this.seasonX = new Float64Array(this.seasonT.length);
+    this.norm = Math.log(opts.window + 1);
+  }
+
+  /** Scores the point against the history before it, then learns it. */
+  update(tMs: number, x: number): number {
+    const o = this.opts;
+    const slot = this.points % o.meanPoints;
+    if (this.recentCount === o.meanPoints) this.recentSum -= this.recent[slot]!; else this.recentCount++;
+    this.recent[slot] = x;
+    this.recentSum += x;
+    const mean = this.recentSum / this.recentCount;
+    this.points++;
+
+    const min = o.minHistory;
+    let best = tailSurprise(this.values, x, o.side, min), view: BaselineView = "value";
+    this.expected = this.values.quantile(0.5);
+    const full = this.recentCount === o.meanPoints;
+    if (full) {
+      const s = tailSurprise(this.means, mean, o.side, min);
+      if (s > best) { best = s; view = "mean"; }
+    }
+    if (o.seasonMs > 0) {
+      const past = this.seasonLookup(tMs - o.seasonMs);
+      if (!Number.isNaN(past)) {
+        const r = x - past;
+        const spread = this.values.quantile(0.75) - this.values.quantile(0.25);
+        const seasonal = this.residuals.size >= 2 * min && this.residuals.quantile(0.5) < 0.5 * spread;
+        if (seasonal && (o.side === "both" || (o.side === "up") === r > 0)) {
+          const s = tailSurprise(this.residuals, Math.abs(r), "up", 2 * min);
+          if (s > best) { best = s; view = "seasonal"; this.expected = past; }
+        }
+        this.residuals.push(Math.abs(r));
+      }
+      this.seasonPush(tMs, x);
+    }
+    this.values.push(x);
+    if (full) this.means.push(mean);
+    this.view = view;
+    const s = best / this.norm;
+    return s / (1 + s);
+  }
+
+  private seasonLookup(t: number): number {
+    const cap = this.seasonT.length;
+    if (this.seasonCursor < this.seasonHead) this.seasonCursor = this.seasonHead;
+    const tol = this.opts.seasonToleranceMs;
+    while (this.seasonCursor < this.seasonEnd && this.seasonT[this.seasonCursor % cap]! < t - tol) this.seasonCursor++;
+    if (this.seasonCursor >= this.seasonEnd) return NaN;
+    const i = this.seasonCursor % cap;
+    return Math.abs(this.seasonT[i]! - t) <= tol ? this.seasonX[i]! : NaN;
+  }
+
+  private seasonPush(t: number, x: number): void {
+    const cap = this.seasonT.length;
+    if (this.seasonEnd - this.seasonHead === cap) this.seasonHead++;
+    this.seasonT[this.seasonEnd % cap] = t;
+    this.seasonX[this.seasonEnd % cap] = x;
+    this.seasonEnd++;
+  }
+}

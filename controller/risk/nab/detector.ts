@@ -1,0 +1,16 @@
+// The detector configuration NAB is scored with: the controller's SeriesDetector (baseline with
+// value, short-mean and daily-seasonal views, alarm suppression) on both sides, without the
+// change-point view, which measured worse on NAB (its CUSUM alarms on the slow wander of real
+// series; see the issue 4 note). Strictly streaming: row i's score depends on rows 0..i only.
+import { SeriesDetector, seriesOptions } from "../detectors/series.js";
+
+export function nabDetector(): SeriesDetector {
+  return new SeriesDetector(seriesOptions({ side: "both", changePoint: false }));
+}
+
+export function scoreSeries(timesMs: ArrayLike<number>, values: ArrayLike<number>): Float64Array {
+  const d = nabDetector();
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = d.update(timesMs[i]!, values[i]!);
+  return out;
+}

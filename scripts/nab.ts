@@ -1,0 +1,51 @@
+// npm run -s nab -- DATA_DIR OUT_DIR [--score LABELS.json]
+// Scores every DATA_DIR/CATEGORY/FILE.csv row by row with the controller's detector code and writes
+// OUT_DIR/CATEGORY/FILE.csv ("timestamp,value,anomaly_score"). With --score, also prints NAB's three
+// profile scores against a combined_windows.json.
+import { mkdirSync, writeFileSync, existsSync, statSync } from "node:fs";
+import path from "node:path";
+import { listCorpus, readSeries, readWindows } from "../controller/risk/nab/corpus.js";
+import { scoreSeries } from "../controller/risk/nab/detector.js";
+import { scoreAllProfiles, type ScoredFile } from "../controller/risk/nab/scorer.js";
+
+function usage(msg: string): never {
+  process.stderr.write(`nab: ${msg}\nusage: npm run -s nab -- DATA_DIR OUT_DIR [--score combined_windows.json]\n`);
+  process.exit(2);
+}
+
+const args = process.argv.slice(2);
+let labels: string | undefined;
+const pos: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--score") { labels = args[++i]; if (!labels) usage("--score needs a path to combined_windows.json"); }
+  else if (args[i]!.startsWith("-")) usage(`unknown option ${args[i]}`);
+  else pos.push(args[i]!);
+}
+if (pos.length !== 2) usage(`expected DATA_DIR and OUT_DIR, got ${pos.length} argument(s)`);
+const [dataDir, outDir] = pos as [string, string];
+if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) usage(`DATA_DIR ${dataDir} is not a directory`);
+
+const files = listCorpus(dataDir);
+if (files.length === 0) usage(`no CATEGORY/FILE.csv under ${dataDir}`);
+const windows = labels ? readWindows(labels) : {};
+const scored: ScoredFile[] = [];
+let rows = 0;
+const t0 = performance.now();
+for (const { key, file } of files) {
+  let s;
+  try { s = readSeries(file, key); } catch (e) { process.stderr.write(`nab: ${(e as Error).message}\n`); process.exit(1); }
+  const scores = scoreSeries(s.timesMs, s.values);
+  rows += scores.length;
+  const lines = ["timestamp,value,anomaly_score"];
+  for (let i = 0; i < scores.length; i++) lines.push(`${s.timestamps[i]},${s.values[i]},${scores[i]}`);
+  const out = path.join(outDir, key);
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, lines.join("\n") + "\n");
+  if (labels) scored.push({ key, timestamps: s.timestamps, scores, windows: windows[key] ?? [] });
+}
+const ms = performance.now() - t0;
+process.stderr.write(`nab: ${files.length} files, ${rows} rows in ${ms.toFixed(0)} ms -> ${outDir}\n`);
+if (labels) {
+  const r = scoreAllProfiles(scored);
+  process.stdout.write(JSON.stringify({ standard: +r.standard.score.toFixed(2), reward_low_FP_rate: +r.reward_low_FP_rate.score.toFixed(2), reward_low_FN_rate: +r.reward_low_FN_rate.score.toFixed(2) }) + "\n");
+}
