@@ -123,3 +123,35 @@ export class LatencySketch {
     return this.min === o.min && this.max === o.max && Math.abs(this.sum - o.sum) <= 1e-9 * Math.max(1, Math.abs(this.sum));
   }
 }
+
+/** A sealed sketch holding only its used bucket range: what the telemetry store keeps per time bucket. */
+export class CompactSketch {
+  private constructor(
+    readonly offset: number,
+    readonly counts: Float64Array,
+    readonly count: number,
+    readonly zeroCount: number,
+    readonly sum: number,
+    readonly min: number,
+    readonly max: number,
+  ) {}
+
+  static from(s: LatencySketch): CompactSketch {
+    let lo = 0, hi = NUM_BUCKETS - 1;
+    while (lo <= hi && s.counts[lo] === 0) lo++;
+    while (hi >= lo && s.counts[hi] === 0) hi--;
+    const counts = lo <= hi ? s.counts.slice(lo, hi + 1) : new Float64Array(0);
+    return new CompactSketch(lo, counts, s.count, s.zeroCount, s.sum, s.min, s.max);
+  }
+
+  addTo(s: LatencySketch): void {
+    for (let i = 0; i < this.counts.length; i++) s.counts[this.offset + i]! += this.counts[i]!;
+    s.count += this.count;
+    s.zeroCount += this.zeroCount;
+    s.sum += this.sum;
+    if (this.min < s.min) s.min = this.min;
+    if (this.max > s.max) s.max = this.max;
+  }
+
+  get bytes(): number { return 64 + this.counts.byteLength; }
+}

@@ -1,0 +1,233 @@
+// The risk engine: per component, one SeriesDetector per signal fed point by point (observe), and
+// on every tick a failure probability from the predictor, smoothed into the component's risk score,
+// with an explanation built on demand (which signals contributed, their values and their share).
+// Pure apart from the clock it is given: the same points and ticks give the same risks.
+//
+// What keeps false positives rare (each one is a test or a documented number):
+//   1. Detector scores count only beyond the edge of the normal range (predictor.excess): a new
+//      record high within the noise adds nothing.
+//   2. Direction: latency, errors and resource use count only upwards.
+//   3. Corroboration: the predictor's prior needs two strong signals (or an exhaustion forecast) to
+//      reach high probability; one noisy metric tops out at a few per cent.
+//   4. Warm-up: a signal scores nothing until its detector has `minHistory` points.
+//   5. Smoothing: risk rises with a time constant of `riseTauS` and falls with `fallTauS`, so a
+//      single bad tick does not move it far and a recovering component does not flap.
+//   6. Stale or missing data is a state, not a zero: it contributes nothing, is named in the
+//      explanation, and a component with no fresh signal reports `noData` instead of a low risk.
+import type { Clock } from "../../host/clock.js";
+import { SeriesDetector, seriesOptions, type SignalView } from "./detectors/series.js";
+import type { Side } from "./detectors/surprise.js";
+import { FailurePredictor, SIGNAL_KINDS, emptyFeatures, excess, kindIndex, type SignalKind } from "./predictor.js";
+
+export interface SignalSpec {
+  name: string;
+  kind: SignalKind;
+  /** Which deviations count; default: upwards for every kind but "app". */
+  side?: Side;
+  /** A saturating resource: the value at exhaustion, and which way it is approached. */
+  capacity?: number;
+  exhaustion?: "up" | "down";
+  /** Seasonal period in seconds (default one day; 0 for none). */
+  seasonS?: number;
+  /** Points of history the detectors keep (default 256). */
+  window?: number;
+  /** Seconds without a point after which the signal is stale (default the engine's). */
+  staleAfterS?: number;
+}
+
+export interface ComponentSpec { name: string; signals: SignalSpec[] }
+
+export type SignalState = "ok" | "warming" | "stale" | "missing";
+
+export interface Contribution {
+  signal: string;
+  kind: SignalKind;
+  state: SignalState;
+  value: number | null;
+  /** What the baseline expected (median of recent history, or the value one season ago). */
+  expected: number | null;
+  score: number;
+  view: SignalView | null;
+  /** Seconds to exhaustion, when forecast inside 10 horizons. */
+  exhaustionS: number | null;
+  /** Weight x feature in the predictor's logit, and its share of the positive total. */
+  contribution: number;
+  share: number;
+}
+
+export interface ComponentRisk {
+  component: string;
+  /** Smoothed risk in [0, 1]. */
+  risk: number;
+  /** This tick's unsmoothed failure probability. */
+  probability: number;
+  /** No signal has fresh data: the risk is not computed from evidence. */
+  noData: boolean;
+  updatedMs: number;
+  /** Signals sorted by contribution (then by state: stale and missing ones are listed too). */
+  contributions: Contribution[];
+}
+
+export interface RiskEngineOptions {
+  clock: Clock;
+  predictor?: FailurePredictor;
+  riseTauS?: number;
+  fallTauS?: number;
+  staleAfterS?: number;
+  minHistory?: number;
+}
+
+export class RiskInputError extends Error {}
+
+interface Signal {
+  spec: SignalSpec;
+  detector: SeriesDetector;
+  kind: number;
+  staleAfterMs: number;
+  lastSeenMs: number; // by the clock, when the point arrived
+}
+
+interface Component {
+  name: string;
+  signals: Map<string, Signal>;
+  list: Signal[];
+  risk: number;
+  probability: number;
+  noData: boolean;
+  updatedMs: number;
+}
+
+const nowMs = (c: Clock): number => Number(c.realtimeNs() / 1_000_000n);
+
+export class RiskEngine {
+  private readonly components = new Map<string, Component>();
+  readonly predictor: FailurePredictor;
+  private readonly features = emptyFeatures();
+  private readonly o: Required<Omit<RiskEngineOptions, "predictor">>;
+
+  constructor(opts: RiskEngineOptions) {
+    this.predictor = opts.predictor ?? new FailurePredictor();
+    this.o = { clock: opts.clock, riseTauS: opts.riseTauS ?? 20, fallTauS: opts.fallTauS ?? 300, staleAfterS: opts.staleAfterS ?? 60, minHistory: opts.minHistory ?? 16 };
+  }
+
+  /** Adds or replaces a component; signals whose spec is unchanged keep their detector state. */
+  setComponent(spec: ComponentSpec): void {
+    if (!spec.name) throw new RiskInputError("component.name: must not be empty");
+    const old = this.components.get(spec.name);
+    const signals = new Map<string, Signal>();
+    spec.signals.forEach((s, i) => {
+      const where = `component ${spec.name}: signals[${i}]`;
+      if (!s.name) throw new RiskInputError(`${where}.name: must not be empty`);
+      if (signals.has(s.name)) throw new RiskInputError(`${where}.name: ${s.name} is listed twice`);
+      if (!SIGNAL_KINDS.includes(s.kind)) throw new RiskInputError(`${where}.kind: ${s.kind} is not one of ${SIGNAL_KINDS.join(", ")}`);
+      if (s.capacity !== undefined && !Number.isFinite(s.capacity)) throw new RiskInputError(`${where}.capacity: must be a finite number`);
+      const prev = old?.signals.get(s.name);
+      if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) { signals.set(s.name, prev); return; }
+      const side = s.side ?? (s.kind === "app" ? "both" : "up");
+      const detector = new SeriesDetector(seriesOptions({
+        side, window: s.window ?? 256, seasonMs: (s.seasonS ?? 86_400) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0,
+      }));
+      signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity });
+    });
+    this.components.set(spec.name, {
+      name: spec.name, signals, list: [...signals.values()],
+      risk: old?.risk ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0,
+    });
+  }
+
+  removeComponent(name: string): boolean { return this.components.delete(name); }
+  componentNames(): string[] { return [...this.components.keys()]; }
+
+  /** One point of one signal, stamped `tMs` by its source (points must arrive in time order). */
+  observe(component: string, signal: string, tMs: number, value: number): void {
+    const s = this.signal(component, signal);
+    if (!Number.isFinite(value)) throw new RiskInputError(`${component}/${signal}: value ${value} is not a finite number`);
+    if (!Number.isFinite(tMs)) throw new RiskInputError(`${component}/${signal}: timestamp ${tMs} is not a number`);
+    if (tMs < s.detector.lastT) throw new RiskInputError(`${component}/${signal}: timestamp ${tMs} is before the previous point (${s.detector.lastT})`);
+    s.detector.update(tMs, value);
+    s.lastSeenMs = nowMs(this.o.clock);
+  }
+
+  /** Replays stored history into a signal's detectors (oldest first) so a restart does not re-learn from nothing. */
+  warmStart(component: string, signal: string, points: Iterable<readonly [number, number]>): number {
+    const s = this.signal(component, signal);
+    let n = 0;
+    for (const [t, v] of points) {
+      if (!Number.isFinite(t) || !Number.isFinite(v) || t < s.detector.lastT) continue;
+      s.detector.update(t, v);
+      n++;
+    }
+    return n;
+  }
+
+  private signal(component: string, signal: string): Signal {
+    const c = this.components.get(component);
+    if (!c) throw new RiskInputError(`unknown component ${JSON.stringify(component)}`);
+    const s = c.signals.get(signal);
+    if (!s) throw new RiskInputError(`component ${component}: unknown signal ${JSON.stringify(signal)} (configured: ${[...c.signals.keys()].join(", ") || "none"})`);
+    return s;
+  }
+
+  private state(s: Signal, now: number): SignalState {
+    if (s.detector.points === 0) return "missing";
+    if (now - s.lastSeenMs > s.staleAfterMs) return "stale";
+    if (s.detector.points < this.o.minHistory) return "warming";
+    return "ok";
+  }
+
+  /** Recomputes every component's probability and smoothed risk. */
+  tick(): void {
+    const now = nowMs(this.o.clock);
+    const exhaustion = kindIndex("exhaustion");
+    const f = this.features;
+    for (const c of this.components.values()) {
+      f.fill(0);
+      let fresh = 0;
+      for (const s of c.list) {
+        const st = this.state(s, now);
+        if (st === "stale" || st === "missing") continue;
+        fresh++;
+        if (st !== "ok") continue;
+        const d = s.detector;
+        const x = excess(Math.max(d.baselineScore, d.changeScore));
+        if (x > f[s.kind]!) f[s.kind] = x;
+        if (d.trendScore > f[exhaustion]!) f[exhaustion] = d.trendScore;
+      }
+      c.noData = fresh === 0;
+      const p = c.noData ? c.probability : this.predictor.predict(f);
+      const dt = c.updatedMs ? Math.max(0, (now - c.updatedMs) / 1000) : Infinity;
+      const tau = p > c.risk ? this.o.riseTauS : this.o.fallTauS;
+      const a = dt === Infinity ? 1 : 1 - Math.exp(-dt / tau);
+      if (!c.noData) c.risk += a * (p - c.risk);
+      c.probability = p;
+      c.updatedMs = now;
+    }
+  }
+
+  /** The component's risk and its explanation as of the last tick. */
+  get(component: string): ComponentRisk | undefined {
+    const c = this.components.get(component);
+    if (!c) return undefined;
+    const now = c.updatedMs;
+    const contributions: Contribution[] = c.list.map((s) => {
+      const d = s.detector, st = this.state(s, now);
+      const live = st === "ok";
+      const base = live ? excess(Math.max(d.baselineScore, d.changeScore)) * this.predictor.weight(s.kind) : 0;
+      const trend = live && d.trend ? d.trendScore * this.predictor.weight(kindIndex("exhaustion")) : 0;
+      const tte = d.trend && d.trend.timeToExhaustionS < 10 * d.trend.opts.horizonS ? d.trend.timeToExhaustionS : null;
+      return {
+        signal: s.spec.name, kind: s.spec.kind, state: st,
+        value: d.points ? d.lastValue : null,
+        expected: Number.isFinite(d.baseline.expected) ? d.baseline.expected : null,
+        score: live ? Math.max(d.baselineScore, d.changeScore, d.trendScore) : 0,
+        view: live ? (trend > base ? "trend" : d.view === "trend" ? d.baseline.view : d.view) : null,
+        exhaustionS: tte, contribution: Math.max(base, trend), share: 0,
+      };
+    });
+    const total = contributions.reduce((a, x) => a + x.contribution, 0);
+    for (const x of contributions) x.share = total > 0 ? x.contribution / total : 0;
+    const rank = (s: SignalState) => (s === "ok" ? 0 : s === "warming" ? 1 : 2);
+    contributions.sort((a, b) => b.contribution - a.contribution || rank(a.state) - rank(b.state) || a.signal.localeCompare(b.signal));
+    return { component: c.name, risk: c.risk, probability: c.probability, noData: c.noData, updatedMs: c.updatedMs, contributions };
+  }
+}

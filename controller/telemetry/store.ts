@@ -1,0 +1,249 @@
+// The telemetry store: the filters' report deltas merged per component, target and time bucket
+// (default 1 s), kept for a configurable retention. Memory is bounded by maxComponents x targets x
+// retention buckets x one sealed sketch (only its used bucket range, typically 1-3 KiB). A bucket
+// seals `graceMs` after it ends; sealing hands a summary (p50/p99, error rate, consistency) to the
+// listeners, which is how request latency and errors reach the risk engine.
+// A report is checked completely before anything is merged, so a bad report changes nothing.
+import type { Clock } from "../../host/clock.js";
+import { CompactSketch, LatencySketch } from "./sketch.js";
+import { TARGETS, type ComponentTotals, type DecodedReport, type TargetName } from "./report.js";
+
+export interface StoreOptions {
+  clock: Clock;
+  bucketMs?: number;
+  retentionMs?: number;
+  graceMs?: number;
+  maxComponents?: number;
+  /** How far in the future a report's window may end (clock skew), in ms. */
+  maxSkewMs?: number;
+}
+
+export class ReportRejected extends Error {
+  constructor(message: string, readonly code: "INVALID_ARGUMENT" | "RESOURCE_EXHAUSTED") { super(message); }
+}
+
+interface TargetBucket {
+  latency: LatencySketch | CompactSketch;
+  status: number[];
+  resets: number;
+  timeouts: number;
+  requests: number;
+}
+
+interface Bucket {
+  startMs: number;
+  sealed: boolean;
+  targets: Map<TargetName, TargetBucket>;
+  consistency: Record<string, number>;
+  reads: number;
+  writes: number;
+  shadowWeightBp: number;
+}
+
+export interface TargetSummary {
+  requests: number;
+  /** (5xx + resets + timeouts) / requests; NaN without requests. */
+  errorRate: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface BucketSummary {
+  component: string;
+  startMs: number;
+  endMs: number;
+  targets: Partial<Record<TargetName, TargetSummary>>;
+  /** Mirrored reads whose shadow answer differed (status or body) / mirrored reads compared. */
+  divergence: number;
+  mirrored: number;
+  shadowWeightBp: number;
+}
+
+export interface StoreStats { reports: number; duplicates: number; expired: number; late: number; rejected: number; components: number; buckets: number; bytes: number }
+
+const MAX_NAME = 253;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*$/;
+
+export class TelemetryStore {
+  private readonly components = new Map<string, Bucket[]>();
+  private readonly lastSequence = new Map<string, number>();
+  private readonly listeners: ((s: BucketSummary) => void)[] = [];
+  private readonly o: Required<StoreOptions>;
+  readonly stats: StoreStats = { reports: 0, duplicates: 0, expired: 0, late: 0, rejected: 0, components: 0, buckets: 0, bytes: 0 };
+
+  constructor(opts: StoreOptions) {
+    this.o = { bucketMs: 1000, retentionMs: 300_000, graceMs: 2000, maxComponents: 10_000, maxSkewMs: 300_000, ...opts };
+    if (!(this.o.bucketMs > 0 && this.o.retentionMs >= this.o.bucketMs)) throw new RangeError(`telemetry store: bucketMs ${this.o.bucketMs} and retentionMs ${this.o.retentionMs} must be positive, retention at least one bucket`);
+  }
+
+  onSealed(fn: (s: BucketSummary) => void): void { this.listeners.push(fn); }
+
+  private now(): number { return Number(this.o.clock.realtimeNs() / 1_000_000n); }
+
+  /** Checks and merges one report. Throws ReportRejected (and changes nothing) when it is malformed. */
+  ingest(r: DecodedReport): "merged" | "duplicate" | "expired" {
+    try {
+      this.check(r);
+    } catch (e) {
+      this.stats.rejected++;
+      throw e;
+    }
+    const now = this.now();
+    const worker = `${r.nodeId}/${r.workerId}`;
+    const last = this.lastSequence.get(worker);
+    if (last !== undefined && r.sequence <= last) { this.stats.duplicates++; return "duplicate"; }
+    const endMs = Number(r.windowEndUnixNanos / 1_000_000n);
+    const startMs = endMs - (endMs % this.o.bucketMs);
+    this.remember(worker, r.sequence);
+    if (startMs + this.o.bucketMs <= now - this.o.retentionMs) { this.stats.expired++; return "expired"; }
+    this.stats.reports++;
+    for (const [name, c] of r.components) {
+      let list = this.components.get(name);
+      if (!list) { list = []; this.components.set(name, list); }
+      const b = this.bucket(list, startMs);
+      if (b.sealed) this.stats.late++;
+      mergeInto(b, c);
+    }
+    this.advance(now);
+    return "merged";
+  }
+
+  private remember(worker: string, seq: number): void {
+    this.lastSequence.delete(worker);
+    this.lastSequence.set(worker, seq);
+    // Workers come and go (restarts pick a new random id): keep the newest 100k.
+    if (this.lastSequence.size > 100_000) this.lastSequence.delete(this.lastSequence.keys().next().value!);
+  }
+
+  private check(r: DecodedReport): void {
+    const bad = (m: string) => new ReportRejected(m, "INVALID_ARGUMENT");
+    if (!r.nodeId) throw bad("node_id: must not be empty");
+    if (r.windowEndUnixNanos <= 0n) throw bad("window_end_unix_nanos: must be set (Unix nanoseconds)");
+    if (r.windowEndUnixNanos < r.windowStartUnixNanos) throw bad(`window_end_unix_nanos (${r.windowEndUnixNanos}) is before window_start_unix_nanos (${r.windowStartUnixNanos})`);
+    const ahead = Number(r.windowEndUnixNanos / 1_000_000n) - this.now();
+    if (ahead > this.o.maxSkewMs) throw bad(`window_end_unix_nanos is ${(ahead / 1000).toFixed(0)} s in the future (the limit for clock skew is ${this.o.maxSkewMs / 1000} s)`);
+    let fresh = 0;
+    for (const [name, c] of r.components) {
+      const where = `components[${name}]`;
+      if (name.length > MAX_NAME || !NAME_RE.test(name)) throw bad(`${where}.component: ${JSON.stringify(name.slice(0, 80))} is not a valid component name (letters, digits, . _ - / :, at most ${MAX_NAME})`);
+      if (!this.components.has(name)) fresh++;
+      for (const [k, v] of Object.entries(c.consistency)) if (!Number.isSafeInteger(v) || v < 0) throw bad(`${where}.consistency.${k}: ${v} is not a count`);
+      for (const [tn, t] of c.targets) {
+        const tw = `${where}.targets[${tn}]`;
+        for (const [k, v] of [["requests", t.requests], ["resets", t.resets], ["timeouts", t.timeouts], ...t.status.map((v, i) => [`status_${i + 1}xx`, v] as const)] as const) {
+          if (!Number.isSafeInteger(v) || v < 0) throw bad(`${tw}.${k}: ${v} is not a count`);
+        }
+        const responses = t.status.reduce((a, b) => a + b, 0);
+        if (responses > t.requests) throw bad(`${tw}: ${responses} status counts for ${t.requests} requests`);
+        if (t.latency.count > t.requests) throw bad(`${tw}.latency.count: ${t.latency.count} latencies for ${t.requests} requests`);
+      }
+    }
+    if (this.components.size + fresh > this.o.maxComponents) {
+      throw new ReportRejected(`the store holds ${this.components.size} components and this report adds ${fresh}: over the limit of ${this.o.maxComponents} (telemetry.maxComponents)`, "RESOURCE_EXHAUSTED");
+    }
+  }
+
+  private bucket(list: Bucket[], startMs: number): Bucket {
+    // Buckets are kept in time order; reports almost always land in the newest one.
+    for (let i = list.length - 1; i >= 0; i--) {
+      const b = list[i]!;
+      if (b.startMs === startMs) return b;
+      if (b.startMs < startMs) { const nb = emptyBucket(startMs); list.splice(i + 1, 0, nb); return nb; }
+    }
+    const nb = emptyBucket(startMs);
+    list.unshift(nb);
+    return nb;
+  }
+
+  /** Seals buckets past their grace period (notifying listeners) and drops those past retention. */
+  advance(now = this.now()): void {
+    let buckets = 0, bytes = 0;
+    for (const [name, list] of this.components) {
+      while (list.length && list[0]!.startMs + this.o.bucketMs <= now - this.o.retentionMs) list.shift();
+      for (const b of list) {
+        if (!b.sealed && b.startMs + this.o.bucketMs + this.o.graceMs <= now) {
+          seal(b);
+          const s = summarize(name, b, this.o.bucketMs);
+          for (const fn of this.listeners) fn(s);
+        }
+        buckets++;
+        for (const t of b.targets.values()) bytes += t.latency instanceof CompactSketch ? t.latency.bytes : t.latency.counts.byteLength;
+      }
+      if (list.length === 0) this.components.delete(name);
+    }
+    Object.assign(this.stats, { components: this.components.size, buckets, bytes });
+  }
+
+  /** Totals of one component over [fromMs, toMs), merged across buckets; undefined if none. */
+  window(component: string, fromMs: number, toMs: number): ComponentTotals | undefined {
+    const list = this.components.get(component);
+    if (!list) return undefined;
+    let out: ComponentTotals | undefined;
+    for (const b of list) {
+      if (b.startMs < fromMs || b.startMs >= toMs) continue;
+      out ??= { targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0 };
+      out.reads += b.reads; out.writes += b.writes; out.shadowWeightBp = b.shadowWeightBp;
+      for (const [k, v] of Object.entries(b.consistency)) out.consistency[k] = (out.consistency[k] ?? 0) + v;
+      for (const [tn, t] of b.targets) {
+        let acc = out.targets.get(tn);
+        if (!acc) { acc = { latency: new LatencySketch(), status: [0, 0, 0, 0, 0], resets: 0, timeouts: 0, requests: 0 }; out.targets.set(tn, acc); }
+        addLatency(acc.latency, t.latency);
+        for (let i = 0; i < 5; i++) acc.status[i]! += t.status[i]!;
+        acc.resets += t.resets; acc.timeouts += t.timeouts; acc.requests += t.requests;
+      }
+    }
+    return out;
+  }
+
+  componentNames(): string[] { return [...this.components.keys()]; }
+}
+
+function emptyBucket(startMs: number): Bucket {
+  return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0 };
+}
+
+function addLatency(into: LatencySketch, from: LatencySketch | CompactSketch): void {
+  if (from instanceof CompactSketch) from.addTo(into); else into.merge(from);
+}
+
+function mergeInto(b: Bucket, c: ComponentTotals): void {
+  b.reads += c.reads; b.writes += c.writes; b.shadowWeightBp = c.shadowWeightBp;
+  for (const [k, v] of Object.entries(c.consistency)) b.consistency[k] = (b.consistency[k] ?? 0) + v;
+  for (const [tn, t] of c.targets) {
+    let acc = b.targets.get(tn);
+    if (!acc) { acc = { latency: new LatencySketch(), status: [0, 0, 0, 0, 0], resets: 0, timeouts: 0, requests: 0 }; b.targets.set(tn, acc); }
+    if (acc.latency instanceof CompactSketch) {
+      // A late report for a sealed bucket: reopen its sketch, merge, seal again.
+      const dense = new LatencySketch();
+      acc.latency.addTo(dense);
+      dense.merge(t.latency);
+      acc.latency = CompactSketch.from(dense);
+    } else acc.latency.merge(t.latency);
+    for (let i = 0; i < 5; i++) acc.status[i]! += t.status[i]!;
+    acc.resets += t.resets; acc.timeouts += t.timeouts; acc.requests += t.requests;
+  }
+}
+
+function seal(b: Bucket): void {
+  b.sealed = true;
+  for (const t of b.targets.values()) if (t.latency instanceof LatencySketch) t.latency = CompactSketch.from(t.latency);
+}
+
+function summarize(component: string, b: Bucket, bucketMs: number): BucketSummary {
+  const targets: Partial<Record<TargetName, TargetSummary>> = {};
+  for (const tn of TARGETS) {
+    const t = b.targets.get(tn);
+    if (!t) continue;
+    const dense = new LatencySketch();
+    addLatency(dense, t.latency);
+    const errors = t.status[4]! + t.resets + t.timeouts;
+    targets[tn] = { requests: t.requests, errorRate: t.requests ? errors / t.requests : NaN, p50Ms: dense.quantile(0.5) / 1000, p99Ms: dense.quantile(0.99) / 1000 };
+  }
+  const c = b.consistency;
+  const compared = (c.match ?? 0) + (c.statusMismatch ?? 0) + (c.bodyMismatch ?? 0);
+  return {
+    component, startMs: b.startMs, endMs: b.startMs + bucketMs, targets,
+    divergence: compared ? ((c.statusMismatch ?? 0) + (c.bodyMismatch ?? 0)) / compared : NaN,
+    mirrored: c.mirrored ?? 0, shadowWeightBp: b.shadowWeightBp,
+  };
+}
