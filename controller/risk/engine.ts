@@ -138,12 +138,24 @@ export class RiskEngine {
   removeComponent(name: string): boolean { return this.components.delete(name); }
   componentNames(): string[] { return [...this.components.keys()]; }
 
+  /** Why a point would be refused, or null if observe() would take it. */
+  check(component: string, signal: string, tMs: number, value: number, previousT?: number): string | null {
+    const c = this.components.get(component);
+    if (!c) return `unknown component ${JSON.stringify(component)}`;
+    const s = c.signals.get(signal);
+    if (!s) return `component ${component}: unknown signal ${JSON.stringify(signal)} (configured: ${[...c.signals.keys()].join(", ") || "none"})`;
+    if (!Number.isFinite(value)) return `${component}/${signal}: value ${value} is not a finite number`;
+    if (!Number.isFinite(tMs)) return `${component}/${signal}: timestamp is not a number or goes back in time`;
+    const last = Math.max(s.detector.lastT, previousT ?? -Infinity);
+    if (tMs < last) return `${component}/${signal}: timestamp ${tMs} is before the previous point (${last})`;
+    return null;
+  }
+
   /** One point of one signal, stamped `tMs` by its source (points must arrive in time order). */
   observe(component: string, signal: string, tMs: number, value: number): void {
+    const err = this.check(component, signal, tMs, value);
+    if (err) throw new RiskInputError(err);
     const s = this.signal(component, signal);
-    if (!Number.isFinite(value)) throw new RiskInputError(`${component}/${signal}: value ${value} is not a finite number`);
-    if (!Number.isFinite(tMs)) throw new RiskInputError(`${component}/${signal}: timestamp ${tMs} is not a number`);
-    if (tMs < s.detector.lastT) throw new RiskInputError(`${component}/${signal}: timestamp ${tMs} is before the previous point (${s.detector.lastT})`);
     s.detector.update(tMs, value);
     s.lastSeenMs = nowMs(this.o.clock);
   }

@@ -1,0 +1,201 @@
+// Pulling component metrics from Prometheus text-format endpoints (node_exporter, postgres_exporter,
+// an application's /metrics): each configured signal selects one metric family by name and label
+// matchers, aggregates the matching series (sum, max or avg), and optionally turns a counter into a
+// per-second rate or a histogram into a quantile over the scrape interval. Parsing is done by
+// parse-prometheus-text-format. A failed scrape or a metric that is not in the response yields no
+// point (so the signal goes stale in the risk engine) and is recorded in status(): never a zero.
+import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
+import type { Logger } from "pino";
+import type { Clock, Timer } from "../../host/clock.js";
+import type { RiskEngine } from "../risk/engine.js";
+
+export interface ScrapeSignal {
+  signal: string;
+  metric: string;
+  labels?: Record<string, string>;
+  aggregate?: "sum" | "max" | "avg";
+  /** Counter: report the per-second increase between scrapes. */
+  rate?: boolean;
+  /** Histogram (or summary): report this quantile; for a histogram, over the scrape interval. */
+  quantile?: number;
+  /** Multiply the value (e.g. 1000 to turn seconds into ms). */
+  scale?: number;
+}
+
+export interface ScrapeTarget { component: string; url: string; intervalS: number; timeoutS: number; signals: ScrapeSignal[] }
+
+export interface TargetStatus {
+  component: string;
+  url: string;
+  lastAttemptMs: number | null;
+  lastSuccessMs: number | null;
+  lastError: string | null;
+  /** Signals absent from the last successful scrape, with the reason. */
+  missing: Record<string, string>;
+}
+
+export type Fetch = (url: string, init: { signal: AbortSignal }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+
+export function checkTargets(targets: unknown): ScrapeTarget[] {
+  if (!Array.isArray(targets)) throw new Error("scrape: expected a list of targets");
+  return targets.map((t: any, i) => {
+    const w = `scrape[${i}]`;
+    if (!t || typeof t !== "object") throw new Error(`${w}: expected an object`);
+    if (typeof t.component !== "string" || !t.component) throw new Error(`${w}.component: must be a non-empty string`);
+    let url: URL;
+    try { url = new URL(t.url); } catch { throw new Error(`${w}.url: ${JSON.stringify(t.url)} is not a URL`); }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`${w}.url: scheme ${url.protocol} is not http or https`);
+    const intervalS = t.intervalS ?? 15, timeoutS = t.timeoutS ?? Math.min(10, intervalS);
+    if (!(intervalS > 0)) throw new Error(`${w}.intervalS: must be a positive number of seconds`);
+    if (!(timeoutS > 0 && timeoutS <= intervalS)) throw new Error(`${w}.timeoutS: must be positive and at most intervalS (${intervalS})`);
+    if (!Array.isArray(t.signals) || t.signals.length === 0) throw new Error(`${w}.signals: must list at least one signal`);
+    const signals = t.signals.map((s: any, j: number) => {
+      const sw = `${w}.signals[${j}]`;
+      if (typeof s.signal !== "string" || !s.signal) throw new Error(`${sw}.signal: must be a non-empty string`);
+      if (typeof s.metric !== "string" || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(s.metric)) throw new Error(`${sw}.metric: ${JSON.stringify(s.metric)} is not a Prometheus metric name`);
+      if (s.aggregate !== undefined && !["sum", "max", "avg"].includes(s.aggregate)) throw new Error(`${sw}.aggregate: must be sum, max or avg`);
+      if (s.quantile !== undefined && !(s.quantile >= 0 && s.quantile <= 1)) throw new Error(`${sw}.quantile: must be in [0, 1]`);
+      if (s.quantile !== undefined && s.rate) throw new Error(`${sw}: rate and quantile cannot be combined`);
+      if (s.labels !== undefined && (typeof s.labels !== "object" || Object.values(s.labels).some((v) => typeof v !== "string"))) throw new Error(`${sw}.labels: must map label names to strings`);
+      if (s.scale !== undefined && !Number.isFinite(s.scale)) throw new Error(`${sw}.scale: must be a number`);
+      return s as ScrapeSignal;
+    });
+    return { component: t.component, url: url.toString(), intervalS, timeoutS, signals };
+  });
+}
+
+const matches = (m: PromSample, labels: Record<string, string> | undefined) =>
+  !labels || Object.entries(labels).every(([k, v]) => m.labels?.[k] === v);
+
+/** Cumulative histogram buckets to a quantile, interpolating linearly within a bucket (as histogram_quantile does). */
+export function histogramQuantile(q: number, buckets: [number, number][]): number {
+  buckets.sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (!(total > 0)) return NaN;
+  const rank = q * total;
+  let prevLe = 0, prevCount = 0;
+  for (const [le, c] of buckets) {
+    if (c >= rank) {
+      if (le === Infinity) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(c - prevCount, 1e-12);
+    }
+    prevLe = le; prevCount = c;
+  }
+  return prevLe;
+}
+
+type Previous = Map<string, { tMs: number; value: number; buckets?: Map<number, number> }>;
+
+/** One signal's value from a parsed scrape, or the reason there is none. */
+export function extract(families: PromFamily[], s: ScrapeSignal, tMs: number, prev: Previous): number | string {
+  const fam = families.find((f) => f.name === s.metric);
+  if (!fam) return `metric ${s.metric} not in the response`;
+  const series = fam.metrics.filter((m) => matches(m, s.labels));
+  if (series.length === 0) return `no ${s.metric} series matches ${JSON.stringify(s.labels ?? {})}`;
+  const scale = s.scale ?? 1;
+  if (s.quantile !== undefined) {
+    if (fam.type === "SUMMARY") {
+      const vals = series.map((m) => Number(m.quantiles?.[String(s.quantile)])).filter(Number.isFinite);
+      if (!vals.length) return `summary ${s.metric} has no quantile ${s.quantile}`;
+      return Math.max(...vals) * scale;
+    }
+    if (fam.type !== "HISTOGRAM") return `${s.metric} is a ${fam.type.toLowerCase()}, not a histogram or summary`;
+    const cum = new Map<number, number>();
+    for (const m of series) for (const [le, c] of Object.entries(m.buckets ?? {})) {
+      const k = le === "+Inf" ? Infinity : Number(le);
+      cum.set(k, (cum.get(k) ?? 0) + Number(c));
+    }
+    const p = prev.get(s.signal);
+    prev.set(s.signal, { tMs, value: 0, buckets: cum });
+    if (!p?.buckets) return "first scrape of a histogram: a quantile needs two";
+    const delta: [number, number][] = [...cum].map(([le, c]) => [le, c - (p.buckets!.get(le) ?? 0)]);
+    if (delta.some(([, c]) => c < 0)) return "histogram counters were reset";
+    const v = histogramQuantile(s.quantile, delta);
+    return Number.isFinite(v) ? v * scale : "no observations in the histogram since the last scrape";
+  }
+  const values = series.map((m) => Number(m.value));
+  if (values.some((v) => Number.isNaN(v))) return `${s.metric} has a value that is not a number`;
+  const agg = s.aggregate ?? "sum";
+  let v = agg === "max" ? Math.max(...values) : values.reduce((a, b) => a + b, 0) / (agg === "avg" ? values.length : 1);
+  if (s.rate) {
+    const p = prev.get(s.signal);
+    prev.set(s.signal, { tMs, value: v });
+    if (!p) return "first scrape of a counter: a rate needs two";
+    if (v < p.value) return "counter was reset";
+    v = ((v - p.value) / Math.max(tMs - p.tMs, 1)) * 1000;
+  }
+  return v * scale;
+}
+
+export class PrometheusScraper {
+  private readonly prev = new Map<number, Previous>();
+  private readonly statuses: TargetStatus[];
+  private readonly timers: Timer[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly targets: ScrapeTarget[],
+    private readonly engine: RiskEngine,
+    private readonly clock: Clock,
+    private readonly fetchFn: Fetch,
+    private readonly log: Logger,
+  ) {
+    this.statuses = targets.map((t) => ({ component: t.component, url: t.url, lastAttemptMs: null, lastSuccessMs: null, lastError: null, missing: {} }));
+  }
+
+  status(): TargetStatus[] { return this.statuses.map((s) => ({ ...s, missing: { ...s.missing } })); }
+
+  private now(): number { return Number(this.clock.realtimeNs() / 1_000_000n); }
+
+  /** Scrapes target i once and feeds every signal it could read into the risk engine. */
+  async scrape(i: number): Promise<number> {
+    const t = this.targets[i]!, st = this.statuses[i]!;
+    const tMs = this.now();
+    st.lastAttemptMs = tMs;
+    const abort = new AbortController();
+    const timer = this.clock.setTimer(t.timeoutS * 1000, () => abort.abort());
+    let text: string;
+    try {
+      const res = await this.fetchFn(t.url, { signal: abort.signal });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      text = await res.text();
+    } catch (e) {
+      st.lastError = abort.signal.aborted ? `timed out after ${t.timeoutS} s` : (e as Error).message;
+      this.log.warn({ url: t.url, component: t.component, err: st.lastError }, "scrape failed");
+      return 0;
+    } finally {
+      this.clock.clearTimer(timer);
+    }
+    let families: PromFamily[];
+    try { families = parsePrometheusTextFormat(text); }
+    catch (e) { st.lastError = `not Prometheus text format: ${(e as Error).message}`; return 0; }
+    st.lastError = null;
+    st.lastSuccessMs = tMs;
+    st.missing = {};
+    let prev = this.prev.get(i);
+    if (!prev) { prev = new Map(); this.prev.set(i, prev); }
+    let fed = 0;
+    for (const s of t.signals) {
+      const v = extract(families, s, tMs, prev);
+      if (typeof v === "string") { st.missing[s.signal] = v; continue; }
+      const err = this.engine.check(t.component, s.signal, tMs, v);
+      if (err) { st.missing[s.signal] = err; continue; }
+      this.engine.observe(t.component, s.signal, tMs, v);
+      fed++;
+    }
+    return fed;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.targets.forEach((t, i) => {
+      const loop = () => {
+        if (this.stopped) return;
+        void this.scrape(i).finally(() => { if (!this.stopped) this.timers[i] = this.clock.setTimer(t.intervalS * 1000, loop); });
+      };
+      loop();
+    });
+  }
+
+  stop(): void { this.stopped = true; for (const t of this.timers) this.clock.clearTimer(t); this.timers.length = 0; }
+}
