@@ -6,6 +6,7 @@
 //     normal range, e.g. a missing peak), used only once residuals are clearly smaller than the
 //     series' own spread, i.e. when the series really is seasonal.
 // The score is the largest, scaled so that a value at the edge of the window's range is 0.5.
+// (The seasonal view is gated on the residual's rms being under half the series' sd.)
 // Pure state machine: update() depends only on the points given, never on a wall clock.
 import { SortedWindow } from "./sorted-window.js";
 import { tailSurprise, type Side } from "./surprise.js";
@@ -45,6 +46,12 @@ export class BaselineDetector {
   private seasonEnd = 0; // absolute index one past the newest
   private seasonCursor = 0;
   private readonly norm: number;
+  // Running sums for the seasonality gate: squared residuals, and values shifted by the first one
+  // (shifting keeps the variance exact for large values such as byte counts).
+  private sumR2 = 0;
+  private sumX = 0;
+  private sumX2 = 0;
+  private shift = NaN;
   /** The view that gave the last score, and the value the baseline expected (median or last season). */
   view: BaselineView = "value";
   expected = NaN;
@@ -82,21 +89,30 @@ export class BaselineDetector {
       const past = this.seasonLookup(tMs - o.seasonMs);
       if (!Number.isNaN(past)) {
         const r = x - past;
-        const spread = this.values.quantile(0.75) - this.values.quantile(0.25);
-        const seasonal = this.residuals.size >= 2 * min && this.residuals.quantile(0.5) < 0.5 * spread;
+        const n = this.values.size, m = this.residuals.size;
+        const variance = n > 1 ? Math.max(0, (this.sumX2 - (this.sumX * this.sumX) / n) / n) : 0;
+        // Seasonal only if last season explains most of the variance: rms residual under half the sd.
+        const seasonal = m >= 2 * min && this.sumR2 / m < 0.25 * variance;
         if (seasonal && (o.side === "both" || (o.side === "up") === r > 0)) {
           const s = tailSurprise(this.residuals, Math.abs(r), "up", 2 * min);
           if (s > best) { best = s; view = "seasonal"; this.expected = past; }
         }
+        if (this.residuals.size === this.residuals.capacity) { const old = this.residuals.back(this.residuals.capacity - 1); this.sumR2 -= old * old; }
         this.residuals.push(Math.abs(r));
+        this.sumR2 += r * r;
       }
       this.seasonPush(tMs, x);
     }
+    if (Number.isNaN(this.shift)) this.shift = x;
+    if (this.values.size === this.values.capacity) { const old = this.values.back(this.values.capacity - 1) - this.shift; this.sumX -= old; this.sumX2 -= old * old; }
     this.values.push(x);
+    const xs = x - this.shift;
+    this.sumX += xs; this.sumX2 += xs * xs;
     if (full) this.means.push(mean);
     this.view = view;
     const s = best / this.norm;
-    return s / (1 + s);
+    // 0.5 at the edge of the range (s = 1), 0.94 at twice that: far outliers come close to 1.
+    return 1 - Math.pow(2, -s * s);
   }
 
   private seasonLookup(t: number): number {

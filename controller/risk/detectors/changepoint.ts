@@ -55,7 +55,7 @@ export class ChangePointDetector {
       this.down = o.side === "up" ? 0 : Math.max(0, this.down - z - o.drift);
       const level = Math.max(this.up, this.down);
       const r = level / o.threshold;
-      score = (r * r) / (1 + r * r);
+      score = 1 - Math.pow(2, -r * r);
       if (level >= o.threshold) {
         this.shift = this.up >= this.down ? this.up / o.threshold : -this.down / o.threshold;
         this.lastAlarm = score;

@@ -68,6 +68,9 @@ export class SortedWindow {
     return f === 0 ? a : a + f * (this.sorted[Math.min(i + 1, this.size - 1)]! - a);
   }
 
+  /** The i-th smallest value held (0-based). */
+  at(i: number): number { return i >= 0 && i < this.size ? this.sorted[i]! : NaN; }
+
   min(): number { return this.size ? this.sorted[0]! : NaN; }
   max(): number { return this.size ? this.sorted[this.size - 1]! : NaN; }
 

@@ -1,0 +1,121 @@
+// The streaming detectors on synthetic series (seeded noise, so every run is the same): a step, a
+// ramp towards capacity, a spike, a seasonal series with noise and one changed day, and a flat
+// series with dropouts. Each checks both that the event is seen and that the quiet parts stay quiet.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { SeriesDetector, seriesOptions } from "../../controller/risk/detectors/series.js";
+import { TrendDetector, DEFAULT_TREND } from "../../controller/risk/detectors/trend.js";
+import { SortedWindow } from "../../controller/risk/detectors/sorted-window.js";
+import { scoreSeries } from "../../controller/risk/nab/detector.js";
+import { mulberry32, normal } from "../support/random.js";
+
+const MIN = 60_000;
+function run(values: number[], opts = seriesOptions({ restPoints: 0 }), stepMs = MIN) {
+  const d = new SeriesDetector(opts);
+  return { d, scores: values.map((v, i) => d.update(i * stepMs, v)), views: [] as string[] };
+}
+const maxOf = (a: number[], from: number, to: number) => Math.max(...a.slice(from, to));
+
+test("SortedWindow keeps the last N values sorted through evictions", () => {
+  const rand = mulberry32(1);
+  const w = new SortedWindow(50);
+  const all: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const v = Math.floor(rand() * 20); // many ties
+    w.push(v); all.push(v);
+    const want = all.slice(-50).sort((a, b) => a - b);
+    assert.equal(Array.from({ length: w.size }, (_, k) => w.at(k)), want);
+    assert.is(w.back(0), v);
+  }
+});
+
+test("step: a shift of 3 noise sds reaches the range edge at once and a change-point alarm within 25 points; the noise before it never alarms", () => {
+  const rand = mulberry32(7);
+  const v = Array.from({ length: 1200 }, (_, i) => 100 + 2 * normal(rand) + (i >= 1000 ? 6 : 0));
+  const { scores, d } = run(v);
+  assert.ok(maxOf(scores, 1000, 1005) >= 0.5, "the first points after the step are at the edge of the range");
+  const alarm = scores.findIndex((s, i) => i >= 1000 && s > 0.8);
+  assert.ok(alarm >= 1000 && alarm < 1025, `change-point alarm at ${alarm}`);
+  // Quiet part: records at the range edge (0.5) happen by chance, but rarely exceed it and never alarm.
+  const quiet = scores.slice(300, 1000);
+  assert.ok(quiet.filter((s) => s > 0.55).length <= 3, `${quiet.filter((s) => s > 0.55).length} quiet points above 0.55`);
+  assert.ok(Math.max(...quiet) < 0.8, `quiet max ${Math.max(...quiet)}`);
+  assert.ok(d.baseline.points === 1200);
+});
+
+test("ramp: the exhaustion forecast converges on the true time and a noisy flat series forecasts none", () => {
+  const rand = mulberry32(3);
+  const t = new TrendDetector({ ...DEFAULT_TREND, capacity: 100, horizonS: 3600 });
+  // Disk filling at 1 unit per minute from 20, one point every 10 s, noise sd 0.5.
+  let score = 0;
+  for (let i = 0; i <= 360; i++) score = t.update(i * 10_000, 20 + i / 6 + 0.5 * normal(rand));
+  const trueTte = (100 - (20 + 360 / 6)) * 60; // 1200 s
+  assert.ok(Math.abs(t.timeToExhaustionS - trueTte) / trueTte < 0.15, `forecast ${t.timeToExhaustionS.toFixed(0)} s vs ${trueTte} s`);
+  assert.ok(score > 0.85, `exhaustion 20 min away within a 60 min horizon scores ${score}`);
+  const flat = new TrendDetector({ ...DEFAULT_TREND, capacity: 100, horizonS: 3600 });
+  let worst = 0;
+  for (let i = 0; i <= 2000; i++) worst = Math.max(worst, i > 100 ? flat.update(i * 10_000, 50 + 3 * normal(rand)) : (flat.update(i * 10_000, 50 + 3 * normal(rand)), 0));
+  assert.ok(worst < 0.2, `a flat noisy series peaks at ${worst}`);
+});
+
+test("spike: one point far outside the range scores near 1 by the value view; neighbours do not", () => {
+  const rand = mulberry32(11);
+  const v = Array.from({ length: 800 }, (_, i) => (i === 600 ? 160 : 100 + 3 * normal(rand)));
+  const { scores } = run(v, seriesOptions({ restPoints: 0, changePoint: false }));
+  assert.ok(scores[600]! > 0.85, `spike scores ${scores[600]}`);
+  assert.ok(maxOf(scores, 590, 600) < 0.6 && maxOf(scores, 601, 606) < 0.7, "neighbours stay low");
+});
+
+test("seasonal with noise: days of normal shape stay quiet, a day with its peak missing is seen by the seasonal view", () => {
+  const rand = mulberry32(5);
+  const perDay = 288; // 5-minute points
+  const v = Array.from({ length: perDay * 8 }, (_, i) => {
+    const phase = (i % perDay) / perDay;
+    const day = Math.floor(i / perDay);
+    const peak = day === 6 && phase > 0.4 && phase < 0.6 ? 0 : 40 * Math.exp(-((phase - 0.5) ** 2) / 0.005);
+    return 20 + peak + normal(rand);
+  });
+  const d = new SeriesDetector(seriesOptions({ restPoints: 0, changePoint: false }));
+  const scores: number[] = [], views: string[] = [];
+  v.forEach((x, i) => { scores.push(d.update(i * 5 * MIN, x)); views.push(d.view); });
+  const from = Math.ceil(6.4 * perDay);
+  const missing = scores.slice(from, from + 20);
+  const hit = missing.findIndex((s) => s >= 0.5);
+  assert.ok(hit >= 0 && hit < 5, `missing peak at the range edge after ${hit} points`);
+  assert.is(views[from + hit], "seasonal", "the seasonal view sees it: every value is within the normal range");
+  assert.ok(missing.filter((s) => s >= 0.5).length >= 10, "and keeps seeing it while the peak is missing");
+  const normalDays = scores.slice(3 * perDay, 6 * perDay);
+  assert.ok(normalDays.filter((s) => s > 0.6).length <= 2, `${normalDays.filter((s) => s > 0.6).length} normal-day points above 0.6`);
+});
+
+test("flat with dropouts: a constant series never scores, gaps in time change nothing, a real move does", () => {
+  const d = new SeriesDetector(seriesOptions({ restPoints: 0 }));
+  let t = 0, worst = 0;
+  for (let i = 0; i < 2000; i++) {
+    t += i % 300 === 299 ? 3600_000 : MIN; // an hour-long dropout every 300 points
+    worst = Math.max(worst, d.update(t, 42));
+  }
+  assert.is(worst, 0);
+  assert.ok(d.update(t + MIN, 43) > 0.9, "the first change after a long flat run is a strong signal");
+});
+
+test("scores are strictly streaming: a file cut short scores its rows identically", () => {
+  const rand = mulberry32(9);
+  const n = 3000;
+  const times = Float64Array.from({ length: n }, (_, i) => 1_600_000_000_000 + i * 5 * MIN);
+  const values = Float64Array.from({ length: n }, (_, i) => 50 + 10 * Math.sin(i / 40) + normal(rand) + (i > 2500 ? 30 : 0));
+  const full = scoreSeries(times, values);
+  for (const cut of [1, 17, 1234, 2600]) assert.equal(Array.from(scoreSeries(times.subarray(0, cut), values.subarray(0, cut))), Array.from(full.subarray(0, cut)));
+  assert.ok(full.every((s) => s >= 0 && s <= 1));
+});
+
+test("alarm suppression: a sustained anomaly reports one full-strength alarm, not a burst", () => {
+  const rand = mulberry32(13);
+  const v = Array.from({ length: 1000 }, (_, i) => 10 + normal(rand) + (i >= 800 ? 3 : 0));
+  const loud = run(v, seriesOptions({ restPoints: 0 })).scores.slice(800).filter((s) => s > 0.55).length;
+  const quiet = run(v, seriesOptions({ restPoints: 200 })).scores.slice(800).filter((s) => s > 0.55).length;
+  assert.ok(loud > 5, `${loud} alarms without suppression`);
+  assert.ok(quiet <= 2, `${quiet} with suppression`);
+});
+
+test.run();
