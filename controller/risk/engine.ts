@@ -103,6 +103,8 @@ export class RiskEngine {
   private readonly components = new Map<string, Component>();
   readonly predictor: FailurePredictor;
   private readonly features = emptyFeatures();
+  // Detectors here run without alarm suppression (a persisting incident must keep its risk) and
+  // with the level view at z = 6 (a sustained deviation keeps scoring until the median moves).
   private readonly o: Required<Omit<RiskEngineOptions, "predictor">>;
 
   constructor(opts: RiskEngineOptions) {
@@ -125,7 +127,7 @@ export class RiskEngine {
       if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) { signals.set(s.name, prev); return; }
       const side = s.side ?? (s.kind === "app" ? "both" : "up");
       const detector = new SeriesDetector(seriesOptions({
-        side, window: s.window ?? 256, seasonMs: (s.seasonS ?? 86_400) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0,
+        side, window: s.window ?? 256, seasonMs: (s.seasonS ?? 86_400) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0, levelZ: 6,
       }));
       signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity });
     });

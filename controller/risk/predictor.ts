@@ -8,7 +8,7 @@
 // alone gives p ~ 0.27, latency ~ 0.12, a single resource metric ~ 0.03; two corroborating signals
 // (errors and latency) give ~ 0.95; a forecast exhaustion inside the horizon alone ~ 0.73. A
 // single noisy metric can therefore never carry the risk over a migration threshold by itself.
-// Training is MAP logistic regression by Newton's method (deterministic), calibrated by
+// Training is MAP logistic regression by damped Newton's method (deterministic), calibrated by
 // construction on its training distribution; calibration() reports reliability on held-out data.
 
 export const SIGNAL_KINDS = ["error_rate", "latency", "exhaustion", "cpu", "memory", "disk_io", "network_latency", "queue_depth", "replication_lag", "consistency", "app"] as const;
@@ -72,6 +72,17 @@ export function train(samples: LabelledSample[], prior: PredictorModel = PRIOR, 
   const beta = Float64Array.from(mu);
   const lambda = 1 / (opts.priorSd * opts.priorSd);
   const x = new Float64Array(d);
+  const objective = (b: Float64Array): number => {
+    let loss = 0;
+    for (let i = 0; i < d; i++) loss += 0.5 * lambda * (b[i]! - mu[i]!) ** 2;
+    for (const s of samples) {
+      let z = b[d - 1]!;
+      for (let i = 0; i < d - 1; i++) z += b[i]! * s.features[i]!;
+      // log(1 + e^z) - y z, computed without overflow
+      loss += (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z))) - (s.failed ? z : 0);
+    }
+    return loss;
+  };
   for (let it = 0; it < opts.iterations; it++) {
     const g = new Float64Array(d);
     const H = new Float64Array(d * d);
@@ -89,8 +100,16 @@ export function train(samples: LabelledSample[], prior: PredictorModel = PRIOR, 
       }
     }
     const step = solve(H, g, d);
+    // Damped Newton: halve the step until the penalised log-loss does not increase.
+    const before = objective(beta);
+    let t = 1;
+    const next = new Float64Array(d);
+    for (; t > 1e-6; t /= 2) {
+      for (let i = 0; i < d; i++) next[i] = beta[i]! - t * step[i]!;
+      if (objective(next) <= before) break;
+    }
     let moved = 0;
-    for (let i = 0; i < d; i++) { beta[i]! -= step[i]!; moved = Math.max(moved, Math.abs(step[i]!)); }
+    for (let i = 0; i < d; i++) { moved = Math.max(moved, Math.abs(next[i]! - beta[i]!)); beta[i] = next[i]!; }
     if (moved < 1e-9) break;
   }
   const weights = {} as Record<SignalKind, number>;

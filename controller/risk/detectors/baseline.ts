@@ -25,18 +25,28 @@ export interface BaselineOptions {
   side: Side;
   /** Points needed before any score other than 0. */
   minHistory: number;
+  /**
+   * Robust z of the short mean against the window's median and IQR at which the "level" view scores
+   * 0.5 (0: view off). Unlike the tail views, it keeps scoring a sustained deviation until the
+   * reference has moved. Its reference learns only points that were not anomalous, and one in
+   * eight that were, so a sustained incident does not teach it that the incident is normal while
+   * a permanent level change is still learned (after about eight windows).
+   */
+  levelZ: number;
 }
 
 export const DEFAULT_BASELINE: BaselineOptions = {
-  window: 512, meanPoints: 8, seasonMs: 86_400_000, seasonToleranceMs: 180_000, seasonCapacity: 4096, side: "both", minHistory: 16,
+  window: 512, meanPoints: 8, seasonMs: 86_400_000, seasonToleranceMs: 180_000, seasonCapacity: 4096, side: "both", minHistory: 16, levelZ: 0,
 };
 
-export type BaselineView = "value" | "mean" | "seasonal";
+export type BaselineView = "value" | "mean" | "seasonal" | "level";
 
 export class BaselineDetector {
   private readonly values: SortedWindow;
   private readonly means: SortedWindow;
   private readonly residuals: SortedWindow;
+  private readonly reference: SortedWindow | null;
+  private skipped = 0;
   private readonly recent: Float64Array;
   private recentSum = 0;
   private recentCount = 0;
@@ -61,6 +71,7 @@ export class BaselineDetector {
     this.values = new SortedWindow(opts.window);
     this.means = new SortedWindow(opts.window);
     this.residuals = new SortedWindow(opts.window);
+    this.reference = opts.levelZ > 0 ? new SortedWindow(opts.window) : null;
     this.recent = new Float64Array(opts.meanPoints);
     this.seasonT = new Float64Array(opts.seasonMs > 0 ? opts.seasonCapacity : 1);
     this.seasonX = new Float64Array(this.seasonT.length);
@@ -85,6 +96,17 @@ export class BaselineDetector {
       const s = tailSurprise(this.means, mean, o.side, min);
       if (s > best) { best = s; view = "mean"; }
     }
+    const ref = this.reference;
+    if (ref && full && ref.size >= min) {
+      const med = ref.quantile(0.5);
+      const sd = Math.max((ref.quantile(0.75) - ref.quantile(0.25)) / 1.349, 1e-9 * Math.max(1, Math.abs(med)));
+      const z = (mean - med) / sd;
+      if (o.side === "both" || (o.side === "up") === z > 0) {
+        // In the same units as the tail surprises (norm = the range edge), so the largest view wins.
+        const s = (Math.abs(z) / o.levelZ) * this.norm;
+        if (s > best) { best = s; view = "level"; this.expected = med; }
+      }
+    }
     if (o.seasonMs > 0) {
       const past = this.seasonLookup(tMs - o.seasonMs);
       if (!Number.isNaN(past)) {
@@ -103,6 +125,7 @@ export class BaselineDetector {
       }
       this.seasonPush(tMs, x);
     }
+    if (ref && (best < this.norm || ++this.skipped % 8 === 0)) ref.push(x);
     if (Number.isNaN(this.shift)) this.shift = x;
     if (this.values.size === this.values.capacity) { const old = this.values.back(this.values.capacity - 1) - this.shift; this.sumX -= old; this.sumX2 -= old * old; }
     this.values.push(x);

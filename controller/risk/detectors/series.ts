@@ -20,13 +20,13 @@ export interface SeriesOptions {
   restPoints: number;
 }
 
-export type SignalView = "value" | "mean" | "seasonal" | "change" | "trend";
+export type SignalView = "value" | "mean" | "seasonal" | "level" | "change" | "trend";
 
-export function seriesOptions(o: { side?: Side; window?: number; seasonMs?: number; capacity?: number; horizonS?: number; exhaustion?: "up" | "down"; changePoint?: boolean; restPoints?: number } = {}): SeriesOptions {
+export function seriesOptions(o: { side?: Side; window?: number; seasonMs?: number; capacity?: number; horizonS?: number; exhaustion?: "up" | "down"; changePoint?: boolean; restPoints?: number; levelZ?: number } = {}): SeriesOptions {
   const side = o.side ?? "both";
   return {
     side,
-    baseline: { ...DEFAULT_BASELINE, side, window: o.window ?? DEFAULT_BASELINE.window, seasonMs: o.seasonMs ?? DEFAULT_BASELINE.seasonMs },
+    baseline: { ...DEFAULT_BASELINE, side, window: o.window ?? DEFAULT_BASELINE.window, seasonMs: o.seasonMs ?? DEFAULT_BASELINE.seasonMs, levelZ: o.levelZ ?? DEFAULT_BASELINE.levelZ },
     changePoint: o.changePoint === false ? null : { ...DEFAULT_CHANGEPOINT, side, window: Math.min(DEFAULT_CHANGEPOINT.window, o.window ?? Infinity) },
     trend: o.capacity === undefined ? null : { ...DEFAULT_TREND, capacity: o.capacity, horizonS: o.horizonS ?? DEFAULT_TREND.horizonS, direction: o.exhaustion ?? "up" },
     restPoints: o.restPoints ?? 200,
