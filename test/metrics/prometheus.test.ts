@@ -1,0 +1,95 @@
+// Scraping Prometheus text format over real HTTP: gauges, counters as rates, histogram quantiles over
+// the interval, label matching; a missing metric or a failed scrape is recorded and the signal goes
+// stale in the risk engine (never a zero).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import http from "node:http";
+import { ManualClock } from "../../host/clock.js";
+import { RiskEngine } from "../../controller/risk/engine.js";
+import { PrometheusScraper, checkTargets, histogramQuantile } from "../../controller/metrics/prometheus.js";
+import { silentLogger } from "../../controller/log.js";
+
+function exporter(body: () => { status: number; text: string }) {
+  const server = http.createServer((_req, res) => { const b = body(); res.writeHead(b.status, { "content-type": "text/plain; version=0.0.4" }); res.end(b.text); });
+  return new Promise<{ url: string; close: () => void }>((res) => server.listen(0, "127.0.0.1", () => {
+    res({ url: `http://127.0.0.1:${(server.address() as any).port}/metrics`, close: () => server.close() });
+  }));
+}
+
+const page = (idle: number, user: number, lag: number, buckets: [string, number][]) => `# HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.
+# TYPE node_cpu_seconds_total counter
+node_cpu_seconds_total{cpu="0",mode="idle"} ${idle}
+node_cpu_seconds_total{cpu="0",mode="user"} ${user}
+node_cpu_seconds_total{cpu="1",mode="user"} ${user}
+# TYPE pg_replication_lag_seconds gauge
+pg_replication_lag_seconds{application_name="shadow"} ${lag}
+# TYPE http_request_duration_seconds histogram
+${buckets.map(([le, c]) => `http_request_duration_seconds_bucket{le="${le}"} ${c}`).join("\n")}
+http_request_duration_seconds_count ${buckets.at(-1)![1]}
+http_request_duration_seconds_sum 1
+`;
+
+test("gauges, counter rates and histogram quantiles reach the risk engine; a missing metric is recorded, not zero", async () => {
+  let n = 0;
+  const ex = await exporter(() => {
+    n++;
+    return { status: 200, text: page(100 * n, 10 * n, 2.5, [["0.01", 100 * n], ["0.1", 190 * n], ["1", 200 * n], ["+Inf", 200 * n]]) };
+  });
+  const clock = new ManualClock();
+  const engine = new RiskEngine({ clock, staleAfterS: 30 });
+  engine.setComponent({ name: "pg", signals: [
+    { name: "cpu_user", kind: "cpu" }, { name: "lag_s", kind: "replication_lag" }, { name: "p90_ms", kind: "latency" }, { name: "queue", kind: "queue_depth" },
+  ] });
+  const targets = checkTargets([{ component: "pg", url: ex.url, intervalS: 10, signals: [
+    { signal: "cpu_user", metric: "node_cpu_seconds_total", labels: { mode: "user" }, rate: true },
+    { signal: "lag_s", metric: "pg_replication_lag_seconds", labels: { application_name: "shadow" } },
+    { signal: "p90_ms", metric: "http_request_duration_seconds", quantile: 0.9, scale: 1000 },
+    { signal: "queue", metric: "pg_queue_depth" },
+  ] }]);
+  const scraper = new PrometheusScraper(targets, engine, clock, fetch as any, silentLogger());
+  assert.is(await scraper.scrape(0), 1, "first scrape: only the gauge (a rate and an interval quantile need two)");
+  clock.advance(10_000);
+  assert.is(await scraper.scrape(0), 3);
+  engine.tick();
+  const r = engine.get("pg")!;
+  const v = (s: string) => r.contributions.find((c) => c.signal === s)!;
+  assert.is(v("cpu_user").value, 2, "two CPUs x 10 s of user time per 10 s");
+  assert.is(v("lag_s").value, 2.5);
+  // 200 new observations: 100 under 10 ms, 90 in (10, 100] ms: the 90th percentile (180th) is at 10 + 90 * 80/90 ms.
+  assert.ok(Math.abs(v("p90_ms").value! - 90) < 1e-9, `p90 ${v("p90_ms").value}`);
+  assert.is(v("queue").state, "missing");
+  assert.is(v("queue").value, null);
+  assert.equal(scraper.status()[0]!.missing, { queue: "metric pg_queue_depth not in the response" });
+  ex.close();
+});
+
+test("a failing endpoint is an error in status() and its signals go stale", async () => {
+  let status = 200;
+  const ex = await exporter(() => ({ status, text: page(1, 1, 0.5, [["+Inf", 1]]) }));
+  const clock = new ManualClock();
+  const engine = new RiskEngine({ clock, staleAfterS: 30 });
+  engine.setComponent({ name: "pg", signals: [{ name: "lag_s", kind: "replication_lag" }] });
+  const scraper = new PrometheusScraper(checkTargets([{ component: "pg", url: ex.url, intervalS: 10, signals: [{ signal: "lag_s", metric: "pg_replication_lag_seconds" }] }]), engine, clock, fetch as any, silentLogger());
+  await scraper.scrape(0);
+  status = 503;
+  for (let i = 0; i < 4; i++) { clock.advance(10_000); assert.is(await scraper.scrape(0), 0); }
+  engine.tick();
+  assert.is(scraper.status()[0]!.lastError, "HTTP 503");
+  assert.is(engine.get("pg")!.contributions[0]!.state, "stale");
+  ex.close();
+});
+
+test("target configuration errors name the field", () => {
+  const bad: [unknown, RegExp][] = [
+    [{ component: "", url: "http://x", signals: [] }, /scrape\[0\]\.component: must be a non-empty string/],
+    [{ component: "a", url: "nope", signals: [{}] }, /scrape\[0\]\.url: "nope" is not a URL/],
+    [{ component: "a", url: "ftp://x/", signals: [{}] }, /scheme ftp: is not http or https/],
+    [{ component: "a", url: "http://x/", signals: [{ signal: "s", metric: "9bad" }] }, /signals\[0\]\.metric: "9bad" is not a Prometheus metric name/],
+    [{ component: "a", url: "http://x/", intervalS: 5, timeoutS: 10, signals: [{ signal: "s", metric: "m" }] }, /timeoutS: must be positive and at most intervalS \(5\)/],
+    [{ component: "a", url: "http://x/", signals: [{ signal: "s", metric: "m", rate: true, quantile: 0.5 }] }, /rate and quantile cannot be combined/],
+  ];
+  for (const [t, re] of bad) assert.throws(() => checkTargets([t]), re);
+  assert.ok(Number.isNaN(histogramQuantile(0.5, [[1, 0], [Infinity, 0]])), "an empty histogram has no quantile");
+});
+
+test.run();
