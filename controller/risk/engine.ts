@@ -27,9 +27,12 @@ export interface SignalSpec {
   /** A saturating resource: the value at exhaustion, and which way it is approached. */
   capacity?: number;
   exhaustion?: "up" | "down";
-  /** Seasonal period in seconds (default one day; 0 for none). */
+  /**
+   * Seasonal period in seconds (default 0: none). The seasonal view holds 4096 points, so the period
+   * must span at most that many points (one day at one point every 30 s or slower).
+   */
   seasonS?: number;
-  /** Points of history the detectors keep (default 256). */
+  /** Points of history the detectors keep (default 128: ~8 KiB per signal). */
   window?: number;
   /** Seconds without a point after which the signal is stale (default the engine's). */
   staleAfterS?: number;
@@ -127,7 +130,7 @@ export class RiskEngine {
       if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) { signals.set(s.name, prev); return; }
       const side = s.side ?? (s.kind === "app" ? "both" : "up");
       const detector = new SeriesDetector(seriesOptions({
-        side, window: s.window ?? 256, seasonMs: (s.seasonS ?? 86_400) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0, levelZ: 6,
+        side, window: s.window ?? 128, seasonMs: (s.seasonS ?? 0) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0, levelZ: 6,
       }));
       signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity });
     });

@@ -70,7 +70,7 @@ export class BaselineDetector {
   constructor(readonly opts: BaselineOptions = DEFAULT_BASELINE) {
     this.values = new SortedWindow(opts.window);
     this.means = new SortedWindow(opts.window);
-    this.residuals = new SortedWindow(opts.window);
+    this.residuals = new SortedWindow(opts.seasonMs > 0 ? opts.window : 1);
     this.reference = opts.levelZ > 0 ? new SortedWindow(opts.window) : null;
     this.recent = new Float64Array(opts.meanPoints);
     this.seasonT = new Float64Array(opts.seasonMs > 0 ? opts.seasonCapacity : 1);

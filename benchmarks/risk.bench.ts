@@ -1,0 +1,48 @@
+// The risk engine's costs: detector throughput (points per second on one core, the controller's
+// SeriesDetector configuration), one tick over 10,000 components x 16 signals, and memory per signal.
+import { ManualClock } from "../host/clock.js";
+import { RiskEngine, type ComponentSpec } from "../controller/risk/engine.js";
+import { SeriesDetector, seriesOptions } from "../controller/risk/detectors/series.js";
+import { SIGNAL_KINDS } from "../controller/risk/predictor.js";
+import { mulberry32, normal } from "../test/support/random.js";
+import { writeResult, medianNs } from "./harness.js";
+
+const rand = mulberry32(1);
+// Detector throughput: 1,000 series x 1,000 points of noisy seasonal data, engine configuration.
+const SERIES = 1000, POINTS = 1000;
+const data = Float64Array.from({ length: SERIES * POINTS }, (_, i) => 50 + 10 * Math.sin(i / 97) + 3 * normal(rand));
+const throughput = () => {
+  const ds = Array.from({ length: SERIES }, () => new SeriesDetector(seriesOptions({ side: "up", window: 128, seasonMs: 0, levelZ: 6, restPoints: 0 })));
+  const t0 = process.hrtime.bigint();
+  for (let p = 0; p < POINTS; p++) for (let s = 0; s < SERIES; s++) ds[s]!.update(p * 1000, data[s * POINTS + p]!);
+  return Number(process.hrtime.bigint() - t0);
+};
+throughput();
+const pointsPerS = (SERIES * POINTS) / (medianNs(5, throughput) / 1e9);
+
+// One tick over 10,000 components x 16 signals, every signal warmed up (the tick's worst case).
+global.gc?.();
+const rss0 = process.memoryUsage().rss;
+const clock = new ManualClock();
+const engine = new RiskEngine({ clock });
+const kinds = SIGNAL_KINDS.filter((k) => k !== "exhaustion");
+const names = Array.from({ length: 16 }, (_, i) => `s${i}`);
+for (let c = 0; c < 10_000; c++) {
+  const spec: ComponentSpec = { name: `c${c}`, signals: names.map((n, i) => ({ name: n, kind: kinds[i % kinds.length]!, ...(i === 15 ? { capacity: 100 } : {}) })) };
+  engine.setComponent(spec);
+}
+for (let p = 0; p < 20; p++) {
+  clock.advance(1000);
+  const t = Number(clock.realtimeNs() / 1_000_000n);
+  for (let c = 0; c < 10_000; c++) for (const n of names) engine.observe(`c${c}`, n, t, 50 + 5 * rand());
+}
+global.gc?.();
+const bytesPerSignal = (process.memoryUsage().rss - rss0) / 160_000;
+engine.tick();
+const tickMs = medianNs(11, () => { clock.advance(1000); const t0 = process.hrtime.bigint(); engine.tick(); return Number(process.hrtime.bigint() - t0); }) / 1e6;
+const explainUs = medianNs(11, () => { const t0 = process.hrtime.bigint(); for (let c = 0; c < 1000; c++) engine.get(`c${c}`); return Number(process.hrtime.bigint() - t0); }) / 1000 / 1000;
+
+writeResult("risk", { points_per_s: pointsPerS, tick_ms_10k: tickMs, explain_us_per_component: explainUs, bytes_per_signal: bytesPerSignal }, {
+  target: { points_per_s: ">= 200000", tick_ms_10k: "< 100" },
+  setup: "points_per_s: 1,000 series x 1,000 points, baseline (window 128, level view) + change point; tick: 10,000 components x 16 signals after 20 points each",
+});
