@@ -37,6 +37,7 @@ writeResult("nab", {
   threshold_standard: ours.r.standard.threshold,
   tp: ours.r.standard.tp, fp: ours.r.standard.fp, fn: ours.r.standard.fn,
   windowed_gaussian_standard_same_run: wg.r.standard.score,
+  points_per_s_windowed_gaussian: wg.pointsPerS,
   ratio_vs_cad_ose_standard: std / PUBLISHED.cad_ose[0]!,
   ratio_vs_windowed_gaussian_same_run: std / wg.r.standard.score,
 }, { target: { nab_standard: ">= 70" }, corpus: { files: corpus.length, rows, windows: 50 }, published_on_this_subset: PUBLISHED });

@@ -12,6 +12,9 @@ export interface Clock {
   clearTimer(t: Timer): void;
 }
 
+/** Wall-clock milliseconds since the Unix epoch, for code that stamps points and buckets. */
+export function wallMs(c: Clock): number { return Number(c.realtimeNs() / 1_000_000n); }
+
 export class SystemClock implements Clock {
   private next = 1;
   private readonly handles = new Map<number, NodeJS.Timeout>();

@@ -6,7 +6,7 @@
 // point (so the signal goes stale in the risk engine) and is recorded in status(): never a zero.
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
 import type { Logger } from "pino";
-import type { Clock, Timer } from "../../host/clock.js";
+import { wallMs, type Clock, type Timer } from "../../host/clock.js";
 import type { RiskEngine } from "../risk/engine.js";
 
 export interface ScrapeSignal {
@@ -145,12 +145,11 @@ export class PrometheusScraper {
 
   status(): TargetStatus[] { return this.statuses.map((s) => ({ ...s, missing: { ...s.missing } })); }
 
-  private now(): number { return Number(this.clock.realtimeNs() / 1_000_000n); }
 
   /** Scrapes target i once and feeds every signal it could read into the risk engine. */
   async scrape(i: number): Promise<number> {
     const t = this.targets[i]!, st = this.statuses[i]!;
-    const tMs = this.now();
+    const tMs = wallMs(this.clock);
     st.lastAttemptMs = tMs;
     const abort = new AbortController();
     const timer = this.clock.setTimer(t.timeoutS * 1000, () => abort.abort());

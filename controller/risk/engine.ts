@@ -14,7 +14,7 @@
 //      single bad tick does not move it far and a recovering component does not flap.
 //   6. Stale or missing data is a state, not a zero: it contributes nothing, is named in the
 //      explanation, and a component with no fresh signal reports `noData` instead of a low risk.
-import type { Clock } from "../../host/clock.js";
+import { wallMs, type Clock } from "../../host/clock.js";
 import { SeriesDetector, seriesOptions, type SignalView } from "./detectors/series.js";
 import type { Side } from "./detectors/surprise.js";
 import { FailurePredictor, SIGNAL_KINDS, emptyFeatures, excess, kindIndex, type SignalKind } from "./predictor.js";
@@ -100,8 +100,6 @@ interface Component {
   updatedMs: number;
 }
 
-const nowMs = (c: Clock): number => Number(c.realtimeNs() / 1_000_000n);
-
 export class RiskEngine {
   private readonly components = new Map<string, Component>();
   readonly predictor: FailurePredictor;
@@ -145,29 +143,32 @@ export class RiskEngine {
 
   /** Why a point would be refused, or null if observe() would take it. */
   check(component: string, signal: string, tMs: number, value: number, previousT?: number): string | null {
-    const c = this.components.get(component);
-    if (!c) return `unknown component ${JSON.stringify(component)}`;
-    const s = c.signals.get(signal);
-    if (!s) return `component ${component}: unknown signal ${JSON.stringify(signal)} (configured: ${[...c.signals.keys()].join(", ") || "none"})`;
+    const r = this.validate(component, signal, tMs, value, previousT);
+    return typeof r === "string" ? r : null;
+  }
+
+  private validate(component: string, signal: string, tMs: number, value: number, previousT?: number): Signal | string {
+    const s = this.lookup(component, signal);
+    if (typeof s === "string") return s;
     if (!Number.isFinite(value)) return `${component}/${signal}: value ${value} is not a finite number`;
     if (!Number.isFinite(tMs)) return `${component}/${signal}: timestamp is not a number or goes back in time`;
     const last = Math.max(s.detector.lastT, previousT ?? -Infinity);
     if (tMs < last) return `${component}/${signal}: timestamp ${tMs} is before the previous point (${last})`;
-    return null;
+    return s;
   }
 
   /** One point of one signal, stamped `tMs` by its source (points must arrive in time order). */
   observe(component: string, signal: string, tMs: number, value: number): void {
-    const err = this.check(component, signal, tMs, value);
-    if (err) throw new RiskInputError(err);
-    const s = this.signal(component, signal);
+    const s = this.validate(component, signal, tMs, value);
+    if (typeof s === "string") throw new RiskInputError(s);
     s.detector.update(tMs, value);
-    s.lastSeenMs = nowMs(this.o.clock);
+    s.lastSeenMs = wallMs(this.o.clock);
   }
 
   /** Replays stored history into a signal's detectors (oldest first) so a restart does not re-learn from nothing. */
   warmStart(component: string, signal: string, points: Iterable<readonly [number, number]>): number {
-    const s = this.signal(component, signal);
+    const s = this.lookup(component, signal);
+    if (typeof s === "string") throw new RiskInputError(s);
     let n = 0;
     for (const [t, v] of points) {
       if (!Number.isFinite(t) || !Number.isFinite(v) || t < s.detector.lastT) continue;
@@ -177,12 +178,10 @@ export class RiskEngine {
     return n;
   }
 
-  private signal(component: string, signal: string): Signal {
+  private lookup(component: string, signal: string): Signal | string {
     const c = this.components.get(component);
-    if (!c) throw new RiskInputError(`unknown component ${JSON.stringify(component)}`);
-    const s = c.signals.get(signal);
-    if (!s) throw new RiskInputError(`component ${component}: unknown signal ${JSON.stringify(signal)} (configured: ${[...c.signals.keys()].join(", ") || "none"})`);
-    return s;
+    if (!c) return `unknown component ${JSON.stringify(component)}`;
+    return c.signals.get(signal) ?? `component ${component}: unknown signal ${JSON.stringify(signal)} (configured: ${[...c.signals.keys()].join(", ") || "none"})`;
   }
 
   private state(s: Signal, now: number): SignalState {
@@ -194,7 +193,7 @@ export class RiskEngine {
 
   /** Recomputes every component's probability and smoothed risk. */
   tick(): void {
-    const now = nowMs(this.o.clock);
+    const now = wallMs(this.o.clock);
     const exhaustion = kindIndex("exhaustion");
     const f = this.features;
     for (const c of this.components.values()) {

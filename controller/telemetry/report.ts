@@ -45,7 +45,7 @@ export interface DecodedReport {
 
 const CONSISTENCY_FIELDS = ["mirrored", "match", "statusMismatch", "bodyMismatch", "shadowError", "shadowTimeout", "skippedCap", "abandoned"] as const;
 
-function emptyTarget(): TargetTotals {
+export function emptyTarget(): TargetTotals {
   return { latency: new LatencySketch(), status: [0, 0, 0, 0, 0], resets: 0, timeouts: 0, requests: 0 };
 }
 
@@ -86,6 +86,12 @@ export function decodeReport(bytes: Uint8Array): DecodedReport {
   return out;
 }
 
+/** Adds a target's counters (not its latency) into another's. */
+export function addCounts(into: Omit<TargetTotals, "latency">, from: Omit<TargetTotals, "latency">): void {
+  for (let i = 0; i < 5; i++) into.status[i]! += from.status[i]!;
+  into.resets += from.resets; into.timeouts += from.timeouts; into.requests += from.requests;
+}
+
 /** Adds `from` into `into` (component by component, target by target). */
 export function mergeComponents(into: Map<string, ComponentTotals>, from: Map<string, ComponentTotals>): void {
   for (const [name, c] of from) {
@@ -97,8 +103,7 @@ export function mergeComponents(into: Map<string, ComponentTotals>, from: Map<st
       let at = acc.targets.get(tn);
       if (!at) { at = emptyTarget(); acc.targets.set(tn, at); }
       at.latency.merge(t.latency);
-      for (let i = 0; i < 5; i++) at.status[i]! += t.status[i]!;
-      at.resets += t.resets; at.timeouts += t.timeouts; at.requests += t.requests;
+      addCounts(at, t);
     }
   }
 }

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { decodeReport, telemetryRoot } from "./report.js";
 import { ReportRejected, type TelemetryStore } from "./store.js";
 import { RiskInputError, type RiskEngine } from "../risk/engine.js";
-import type { Clock } from "../../host/clock.js";
+import { wallMs, type Clock } from "../../host/clock.js";
 
 export const TELEMETRY_SERVICE = "shadowmesh.telemetry.v1.Telemetry";
 
@@ -63,7 +63,6 @@ export function decodeMetrics(bytes: Uint8Array, engine: RiskEngine, nowMs: numb
 }
 
 export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceImplementation {
-  const nowMs = () => Number(d.clock.realtimeNs() / 1_000_000n);
   return {
     Report(call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) {
       let report;
@@ -86,7 +85,7 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
     PushMetrics(call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) {
       let points;
       try {
-        points = decodeMetrics(call.request, d.engine, nowMs());
+        points = decodeMetrics(call.request, d.engine, wallMs(d.clock));
       } catch (e) {
         if (!(e instanceof RiskInputError)) throw e;
         return fail(cb, grpc.status.INVALID_ARGUMENT, `MetricsBatch: ${e.message}`);

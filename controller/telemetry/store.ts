@@ -4,9 +4,9 @@
 // seals `graceMs` after it ends; sealing hands a summary (p50/p99, error rate, consistency) to the
 // listeners, which is how request latency and errors reach the risk engine.
 // A report is checked completely before anything is merged, so a bad report changes nothing.
-import type { Clock } from "../../host/clock.js";
+import { wallMs, type Clock } from "../../host/clock.js";
 import { CompactSketch, LatencySketch } from "./sketch.js";
-import { TARGETS, type ComponentTotals, type DecodedReport, type TargetName } from "./report.js";
+import { TARGETS, addCounts, emptyTarget, type ComponentTotals, type DecodedReport, type TargetName, type TargetTotals } from "./report.js";
 
 export interface StoreOptions {
   clock: Clock;
@@ -22,13 +22,8 @@ export class ReportRejected extends Error {
   constructor(message: string, readonly code: "INVALID_ARGUMENT" | "RESOURCE_EXHAUSTED") { super(message); }
 }
 
-interface TargetBucket {
-  latency: LatencySketch | CompactSketch;
-  status: number[];
-  resets: number;
-  timeouts: number;
-  requests: number;
-}
+/** A target's totals in one bucket; the sketch is compacted when the bucket seals. */
+type TargetBucket = Omit<TargetTotals, "latency"> & { latency: LatencySketch | CompactSketch };
 
 interface Bucket {
   startMs: number;
@@ -78,7 +73,7 @@ export class TelemetryStore {
 
   onSealed(fn: (s: BucketSummary) => void): void { this.listeners.push(fn); }
 
-  private now(): number { return Number(this.o.clock.realtimeNs() / 1_000_000n); }
+  private now(): number { return wallMs(this.o.clock); }
 
   /** Checks and merges one report. Throws ReportRejected (and changes nothing) when it is malformed. */
   ingest(r: DecodedReport): "merged" | "duplicate" | "expired" {
@@ -186,10 +181,9 @@ export class TelemetryStore {
       for (const [k, v] of Object.entries(b.consistency)) out.consistency[k] = (out.consistency[k] ?? 0) + v;
       for (const [tn, t] of b.targets) {
         let acc = out.targets.get(tn);
-        if (!acc) { acc = { latency: new LatencySketch(), status: [0, 0, 0, 0, 0], resets: 0, timeouts: 0, requests: 0 }; out.targets.set(tn, acc); }
+        if (!acc) { acc = emptyTarget(); out.targets.set(tn, acc); }
         addLatency(acc.latency, t.latency);
-        for (let i = 0; i < 5; i++) acc.status[i]! += t.status[i]!;
-        acc.resets += t.resets; acc.timeouts += t.timeouts; acc.requests += t.requests;
+        addCounts(acc, t);
       }
     }
     return out;
@@ -211,7 +205,7 @@ function mergeInto(b: Bucket, c: ComponentTotals): void {
   for (const [k, v] of Object.entries(c.consistency)) b.consistency[k] = (b.consistency[k] ?? 0) + v;
   for (const [tn, t] of c.targets) {
     let acc = b.targets.get(tn);
-    if (!acc) { acc = { latency: new LatencySketch(), status: [0, 0, 0, 0, 0], resets: 0, timeouts: 0, requests: 0 }; b.targets.set(tn, acc); }
+    if (!acc) { acc = emptyTarget(); b.targets.set(tn, acc); }
     if (acc.latency instanceof CompactSketch) {
       // A late report for a sealed bucket: reopen its sketch, merge, seal again.
       const dense = new LatencySketch();
@@ -219,8 +213,7 @@ function mergeInto(b: Bucket, c: ComponentTotals): void {
       dense.merge(t.latency);
       acc.latency = CompactSketch.from(dense);
     } else acc.latency.merge(t.latency);
-    for (let i = 0; i < 5; i++) acc.status[i]! += t.status[i]!;
-    acc.resets += t.resets; acc.timeouts += t.timeouts; acc.requests += t.requests;
+    addCounts(acc, t);
   }
 }
 

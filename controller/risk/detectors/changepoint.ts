@@ -29,8 +29,6 @@ export class ChangePointDetector {
   private down = 0;
   private lastAlarm = 0;
   private sinceAlarm = Infinity;
-  /** Direction and size (in robust sds, signed) of the last alarm's shift. */
-  shift = 0;
 
   constructor(readonly opts: ChangePointOptions = DEFAULT_CHANGEPOINT) {
     this.ref = new SortedWindow(opts.window);
@@ -57,7 +55,6 @@ export class ChangePointDetector {
       const r = level / o.threshold;
       score = 1 - Math.pow(2, -r * r);
       if (level >= o.threshold) {
-        this.shift = this.up >= this.down ? this.up / o.threshold : -this.down / o.threshold;
         this.lastAlarm = score;
         this.sinceAlarm = 0;
         this.up = this.down = 0;
