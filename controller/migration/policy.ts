@@ -1,0 +1,244 @@
+// Migration policy: the YAML file an operator writes, validated into the numbers the reconciler uses.
+// Every error names the file, line, column and field (`components.orders.steps[2].weight`), because a
+// policy is edited by hand under pressure and "invalid input" helps nobody. Durations are written like
+// Flagger's ("30s", "5m", "1h"; a bare number is seconds); weights are percent of read traffic.
+import { readFileSync } from "node:fs";
+import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from "yaml";
+import { z } from "zod";
+
+export interface StepSpec {
+  /** Shadow's share of read traffic in basis points (1% = 100). */
+  weightBp: number;
+  bakeMs: number;
+  /** "verify": the step must pass verification before the next; "none": bake only. */
+  check: "verify" | "none";
+}
+
+export interface VerificationSpec {
+  /** The shadow may exceed the primary's healthy error rate by this much (absolute) ... */
+  errorRateSlack: number;
+  /** ... or by this factor, whichever allows more. */
+  errorRateRatio: number;
+  latencyQuantile: number;
+  /** The shadow's latency quantile may be this many times the primary's healthy one. */
+  latencyRatio: number;
+  /** Below this many shadow requests in the window a check is inconclusive. */
+  minRequests: number;
+  /** Highest tolerated share of mirrored reads whose responses differ. */
+  maxDivergence: number;
+  /** Compared mirrored reads needed to judge consistency. */
+  minCompared: number;
+  /** One-sided confidence of the pass/fail decisions (the rest is inconclusive). */
+  confidence: number;
+  /** How long past the bake an inconclusive step keeps collecting data before it pauses. */
+  maxWaitMs: number;
+}
+
+export interface Policy {
+  risk: { enter: number; leave: number; enterForMs: number; leaveForMs: number };
+  steps: StepSpec[];
+  preflight: { maxReplicationLagS: number; maxShadowErrorRate: number; maxDivergence: number; minCompared: number; mirrorFraction: number; timeoutMs: number };
+  verification: VerificationSpec;
+  gates: { approveFirstStep: boolean; approveFull: boolean };
+  promotion: { drainTimeoutMs: number; actionTimeoutMs: number };
+  recovery: { mode: "stay" | "restore"; coolDownMs: number; maxReplicationLagS: number };
+}
+
+export const DEFAULT_POLICY: Policy = {
+  risk: { enter: 0.7, leave: 0.4, enterForMs: 30_000, leaveForMs: 120_000 },
+  steps: [1, 5, 25, 50, 100].map((p) => ({ weightBp: p * 100, bakeMs: 60_000, check: "verify" as const })),
+  preflight: { maxReplicationLagS: 5, maxShadowErrorRate: 0.01, maxDivergence: 0.01, minCompared: 100, mirrorFraction: 0.05, timeoutMs: 600_000 },
+  verification: { errorRateSlack: 0.01, errorRateRatio: 1.5, latencyQuantile: 0.99, latencyRatio: 1.5, minRequests: 200, maxDivergence: 0.01, minCompared: 100, confidence: 0.95, maxWaitMs: 120_000 },
+  gates: { approveFirstStep: false, approveFull: false },
+  promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000 },
+  recovery: { mode: "stay", coolDownMs: 600_000, maxReplicationLagS: 5 },
+};
+
+export class PolicyError extends Error {
+  constructor(readonly file: string, readonly line: number, readonly column: number, readonly field: string, readonly reason: string) {
+    super(`${file}:${line}:${column}: ${field || "(document)"}: ${reason}`);
+  }
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const duration = z.union([z.number().nonnegative(), z.string().regex(DURATION, 'must be a duration such as "30s", "5m" or "1h"')])
+  .transform((v) => (typeof v === "number" ? v * 1000 : Number(DURATION.exec(v)![1]) * UNIT_MS[DURATION.exec(v)![2]!]!));
+const fraction = z.number().min(0).max(1);
+
+const stepSchema = z.object({
+  weight: z.number().gt(0, "must be above 0").max(100, "must be at most 100 (percent)"),
+  bake: duration.optional(),
+  check: z.enum(["verify", "none"]).optional(),
+}).strict();
+
+const componentSchema = z.object({
+  risk: z.object({ enter: fraction, leave: fraction, enterFor: duration, leaveFor: duration }).partial().strict().optional(),
+  steps: z.array(z.union([z.number().gt(0, "must be above 0").max(100, "must be at most 100 (percent)"), stepSchema])).min(1, "needs at least one step").optional(),
+  bake: duration.optional(),
+  preflight: z.object({
+    maxReplicationLagSeconds: z.number().nonnegative(), maxShadowErrorRate: fraction, maxDivergence: fraction,
+    minCompared: z.number().int().nonnegative(), mirrorFraction: fraction, timeout: duration,
+  }).partial().strict().optional(),
+  verification: z.object({
+    errorRateSlack: fraction, errorRateRatio: z.number().min(1), latencyQuantile: z.number().gt(0).lt(1), latencyRatio: z.number().min(1),
+    minRequests: z.number().int().min(1), maxDivergence: fraction, minCompared: z.number().int().min(1), confidence: z.number().min(0.5).lt(1), maxWait: duration,
+  }).partial().strict().optional(),
+  gates: z.object({ approveFirstStep: z.boolean(), approveFull: z.boolean() }).partial().strict().optional(),
+  promotion: z.object({ drainTimeout: duration, actionTimeout: duration }).partial().strict().optional(),
+  recovery: z.object({ mode: z.enum(["stay", "restore"]), coolDown: duration, maxReplicationLagSeconds: z.number().nonnegative() }).partial().strict().optional(),
+}).strict();
+
+const fileSchema = z.object({
+  defaults: componentSchema.optional(),
+  components: z.record(z.string().regex(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/, "component names are lower-case DNS-like labels"), componentSchema.nullable()),
+}).strict();
+
+type ComponentInput = z.infer<typeof componentSchema>;
+
+function resolve(base: Policy, c: ComponentInput | null | undefined): Policy {
+  if (!c) return structuredClone(base);
+  const p = structuredClone(base);
+  if (c.risk) {
+    p.risk = { enter: c.risk.enter ?? p.risk.enter, leave: c.risk.leave ?? p.risk.leave, enterForMs: c.risk.enterFor ?? p.risk.enterForMs, leaveForMs: c.risk.leaveFor ?? p.risk.leaveForMs };
+  }
+  const bake = c.bake;
+  if (c.steps) {
+    p.steps = c.steps.map((s) => typeof s === "number"
+      ? { weightBp: Math.round(s * 100), bakeMs: bake ?? DEFAULT_POLICY.steps[0]!.bakeMs, check: "verify" as const }
+      : { weightBp: Math.round(s.weight * 100), bakeMs: s.bake ?? bake ?? DEFAULT_POLICY.steps[0]!.bakeMs, check: s.check ?? "verify" });
+  } else if (bake !== undefined) {
+    p.steps = p.steps.map((s) => ({ ...s, bakeMs: bake }));
+  }
+  if (c.preflight) {
+    const f = c.preflight;
+    p.preflight = {
+      maxReplicationLagS: f.maxReplicationLagSeconds ?? p.preflight.maxReplicationLagS, maxShadowErrorRate: f.maxShadowErrorRate ?? p.preflight.maxShadowErrorRate,
+      maxDivergence: f.maxDivergence ?? p.preflight.maxDivergence, minCompared: f.minCompared ?? p.preflight.minCompared,
+      mirrorFraction: f.mirrorFraction ?? p.preflight.mirrorFraction, timeoutMs: f.timeout ?? p.preflight.timeoutMs,
+    };
+  }
+  if (c.verification) {
+    const { maxWait, ...rest } = c.verification;
+    p.verification = { ...p.verification, ...stripUndefined(rest), ...(maxWait !== undefined ? { maxWaitMs: maxWait } : {}) };
+  }
+  if (c.gates) p.gates = { ...p.gates, ...stripUndefined(c.gates) };
+  if (c.promotion) p.promotion = { drainTimeoutMs: c.promotion.drainTimeout ?? p.promotion.drainTimeoutMs, actionTimeoutMs: c.promotion.actionTimeout ?? p.promotion.actionTimeoutMs };
+  if (c.recovery) {
+    p.recovery = { mode: c.recovery.mode ?? p.recovery.mode, coolDownMs: c.recovery.coolDown ?? p.recovery.coolDownMs, maxReplicationLagS: c.recovery.maxReplicationLagSeconds ?? p.recovery.maxReplicationLagS };
+  }
+  return p;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Cross-field rules zod's per-field schema cannot express; returns [path, reason] pairs. */
+export function policyProblems(p: Policy): [(string | number)[], string][] {
+  const out: [(string | number)[], string][] = [];
+  if (!(p.risk.leave < p.risk.enter)) out.push([["risk", "leave"], `must be below risk.enter (${p.risk.enter}) so that the thresholds have hysteresis`]);
+  p.steps.forEach((s, i) => {
+    if (i > 0 && s.weightBp <= p.steps[i - 1]!.weightBp) out.push([["steps", i], `weights must increase: ${s.weightBp / 100}% after ${p.steps[i - 1]!.weightBp / 100}%`]);
+  });
+  const last = p.steps[p.steps.length - 1];
+  if (last && last.weightBp !== 10_000) out.push([["steps", p.steps.length - 1], `the last step must be 100 (the promotion), got ${last.weightBp / 100}`]);
+  return out;
+}
+
+function locate(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: (string | number | symbol)[]): { line: number; col: number } {
+  // Walks as deep as the document goes: an unknown key or a missing field points at its parent.
+  let node: unknown = doc.contents;
+  let best = (node as YamlNode | null)?.range?.[0] ?? 0;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
+      if (!pair) break;
+      best = (pair.key as YamlNode).range?.[0] ?? best;
+      node = pair.value;
+    } else if (isSeq(node) && typeof key === "number") {
+      node = node.items[key];
+      best = (node as YamlNode | undefined)?.range?.[0] ?? best;
+    } else break;
+  }
+  const pos = lc.linePos(best);
+  return { line: pos.line, col: pos.col };
+}
+
+function fieldName(path: (string | number | symbol)[]): string {
+  return path.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("");
+}
+
+export interface PolicySet { defaults: Policy; components: Map<string, Policy> }
+
+/** Parses and validates a policy document; throws PolicyError for the first problem, in document order. */
+export function parsePolicy(text: string, file = "<policy>"): PolicySet {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const pos = lc.linePos(e.pos[0]);
+    throw new PolicyError(file, pos.line, pos.col, "", `YAML syntax: ${e.message.split("\n")[0]}`);
+  }
+  const fail = (path: (string | number | symbol)[], reason: string): never => {
+    const { line, col } = locate(doc, lc, path);
+    throw new PolicyError(file, line, col, fieldName(path), reason);
+  };
+  const raw = doc.toJS() ?? {};
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => {
+      const path = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
+      const reason = i.code === "unrecognized_keys" ? `unknown field (allowed: ${allowedKeys(i.path)})` : i.message;
+      return { path, reason, pos: locate(doc, lc, path) };
+    }).sort((a, b) => a.pos.line - b.pos.line || a.pos.col - b.pos.col);
+    fail(issues[0]!.path, issues[0]!.reason);
+  }
+  const data = parsed.data!;
+  const defaults = resolve(DEFAULT_POLICY, data.defaults);
+  for (const [path, reason] of policyProblems(defaults)) fail(["defaults", ...path], reason);
+  const components = new Map<string, Policy>();
+  for (const [name, c] of Object.entries(data.components)) {
+    const p = resolve(defaults, c);
+    for (const [path, reason] of policyProblems(p)) {
+      // Point at the component's own field if it set one, else at the defaults it inherited.
+      const own = c && (path[0] === "steps" ? c.steps : (c as Record<string, unknown>)[String(path[0])]);
+      fail(own ? ["components", name, ...path] : ["defaults", ...path], reason);
+    }
+    components.set(name, p);
+  }
+  return { defaults, components };
+}
+
+function allowedKeys(path: PropertyKey[]): string {
+  let s: z.ZodType = fileSchema;
+  for (const k of path) {
+    const def = unwrap(s);
+    if (def instanceof z.ZodObject) s = (def.shape as Record<string, z.ZodType>)[String(k)]!;
+    else if (def instanceof z.ZodRecord) s = def.valueType as z.ZodType;
+    else if (def instanceof z.ZodArray) s = def.element as z.ZodType;
+    else if (def instanceof z.ZodUnion) s = (def.options as z.ZodType[]).find((o) => unwrap(o) instanceof z.ZodObject) ?? def;
+    if (!s) return "?";
+  }
+  const obj = unwrap(s);
+  return obj instanceof z.ZodObject ? Object.keys(obj.shape).join(", ") : "?";
+}
+
+function unwrap(s: z.ZodType): z.ZodType {
+  let cur = s;
+  for (let i = 0; i < 8; i++) {
+    if (cur instanceof z.ZodOptional || cur instanceof z.ZodNullable) cur = cur.unwrap() as z.ZodType;
+    else if (cur instanceof z.ZodUnion) {
+      const obj = (cur.options as z.ZodType[]).find((o) => unwrap(o) instanceof z.ZodObject);
+      if (!obj) return cur;
+      cur = obj;
+    } else return cur;
+  }
+  return cur;
+}
+
+export function loadPolicyFile(file: string): PolicySet {
+  let text: string;
+  try { text = readFileSync(file, "utf8"); } catch (e) { throw new PolicyError(file, 0, 0, "", `cannot read: ${(e as Error).message}`); }
+  return parsePolicy(text, file);
+}

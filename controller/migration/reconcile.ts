@@ -1,0 +1,494 @@
+// The migration state machine, as one pure function: reconcile(policy, status, inputs, nowMs) returns
+// the next status, the events it decided, the actions the shell must carry out, and the outcome of any
+// operator command. No I/O, no clock, no randomness: the shell (manager.ts) gathers inputs, persists
+// the returned status *before* it carries out the actions, and reports their results next time.
+//
+// Phases: Healthy -> AtRisk -> Preflight -> Shifting(step) -> Migrated -> Restoring(step) -> Healthy,
+// plus RollingBack and Paused. Reads move step by step; writes move once, at the end, by a promotion:
+// fence the writer, wait for zero replication lag, promote the replica, then switch the write target.
+// The fence comes before the promotion and the switch after it, so two sides never accept writes.
+// A weight is only advanced after every proxy ACKed the previous publish; a NACK pauses.
+// An inconclusive verification pauses; only a failed one rolls back.
+import type { Policy } from "./policy.js";
+import { verify, type Baseline, type TargetSample, type Verdict } from "./verify.js";
+
+export type Phase = "Healthy" | "AtRisk" | "Preflight" | "Shifting" | "Migrated" | "Restoring" | "RollingBack" | "Paused";
+export type Side = "primary" | "shadow";
+export type PromotionStage = "fence" | "drain" | "promote" | "switch";
+export const TOTAL_BP = 10_000;
+
+export interface MigrationStatus {
+  component: string;
+  phase: Phase;
+  /** forward: primary -> shadow (Preflight, Shifting); reverse: shadow -> primary (Restoring). */
+  direction: "forward" | "reverse";
+  /** Index into policy.steps of the step in force; -1 before the first. */
+  stepIndex: number;
+  /** The published state of the routes: the shadow's share of reads, the mirror, the write target. */
+  shadowWeightBp: number;
+  mirrorFraction: number;
+  writeTarget: Side;
+  /** The side fenced against writes (the former writer after a promotion), if any. */
+  fenced: Side | null;
+  phaseSinceMs: number;
+  /** When the current step's weight was ACKed by every proxy: bake and verification start here. */
+  stepSinceMs: number | null;
+  riskHighSinceMs: number | null;
+  riskLowSinceMs: number | null;
+  /** A publish the proxies have not all ACKed yet. */
+  rollout: { id: string; purpose: string } | null;
+  promotion: { stage: PromotionStage; sinceMs: number } | null;
+  /** An external action (fence, promote, unfence) started and not yet reported. */
+  pendingAction: { id: string; kind: ActionKind; side: Side; sinceMs: number } | null;
+  baseline: Baseline | null;
+  approvals: { firstStep: boolean; full: boolean };
+  /** Where Resume returns to, and why it stopped (phase === "Paused"). */
+  paused: { from: Phase; reason: string } | null;
+  lastVerdict: { outcome: string; summary: string; atMs: number } | null;
+  /** Why the machine is waiting, when it is (changes produce an event, repeats do not). */
+  blockedReason: string | null;
+  message: string;
+  revision: number;
+}
+
+export type ActionKind = "fence" | "unfence" | "promote";
+
+export type Action =
+  | { kind: "publish"; id: string; shadowWeightBp: number; mirrorFraction: number; writeTarget: Side }
+  | { kind: ActionKind; id: string; side: Side };
+
+export interface SideSummary { requests: number; errorRate: number; latencyMs: number }
+
+export interface ReconcileInputs {
+  /** The risk of the side currently serving (the primary until migrated); null without data. */
+  risk: number | null;
+  /** The primary's risk, which decides recovery while migrated; null without data. */
+  primaryRisk: number | null;
+  /** Replication lag of the replica (the side that is not the write target) behind the writer. */
+  replicaLagS: number | null;
+  /** Each side's last minute, for baselines and the preflight health check. */
+  recent: { primary: SideSummary | null; shadow: SideSummary | null };
+  /** Traffic since stepSinceMs (or, in Preflight, since the mirror was ACKed). */
+  window: { primary: TargetSample; shadow: TargetSample; consistency: { compared: number; diverged: number } } | null;
+  /** The proxies' answer to status.rollout. */
+  rollout: { id: string; state: "acked" | "pending" | "nacked" | "superseded"; error?: string } | null;
+  /** The result of status.pendingAction. */
+  action: { id: string; state: "ok" | "failed" | "pending"; error?: string } | null;
+  commands: Command[];
+}
+
+export type CommandKind = "pause" | "resume" | "approve" | "promote" | "rollback";
+export interface Command { kind: CommandKind; by: string; reason?: string }
+export interface CommandResult { command: Command; accepted: boolean; reason: string }
+
+export type EventKind = "phase" | "step" | "blocked" | "verification" | "rollout" | "action" | "command" | "risk";
+export interface MigrationEvent { atMs: number; component: string; kind: EventKind; phase: Phase; message: string; severity: "info" | "warning" | "error" }
+
+export interface ReconcileResult { status: MigrationStatus; events: MigrationEvent[]; actions: Action[]; commandResults: CommandResult[] }
+
+export function initialStatus(component: string, nowMs: number): MigrationStatus {
+  return {
+    component, phase: "Healthy", direction: "forward", stepIndex: -1, shadowWeightBp: 0, mirrorFraction: 0, writeTarget: "primary", fenced: null,
+    phaseSinceMs: nowMs, stepSinceMs: null, riskHighSinceMs: null, riskLowSinceMs: null, rollout: null, promotion: null, pendingAction: null,
+    baseline: null, approvals: { firstStep: false, full: false }, paused: null, lastVerdict: null, blockedReason: null, message: "healthy", revision: 0,
+  };
+}
+
+const other = (s: Side): Side => (s === "primary" ? "shadow" : "primary");
+
+/** Everything one reconcile pass needs, so the phase handlers stay short. */
+class Pass {
+  readonly events: MigrationEvent[] = [];
+  readonly actions: Action[] = [];
+  readonly commandResults: CommandResult[] = [];
+  private seq = 0;
+  constructor(readonly policy: Policy, readonly s: MigrationStatus, readonly inputs: ReconcileInputs, readonly now: number) {}
+
+  event(kind: EventKind, message: string, severity: MigrationEvent["severity"] = "info"): void {
+    this.events.push({ atMs: this.now, component: this.s.component, kind, phase: this.s.phase, message, severity });
+    this.s.message = message;
+  }
+  enter(phase: Phase, why: string, severity: MigrationEvent["severity"] = "info"): void {
+    const from = this.s.phase;
+    this.s.phase = phase;
+    this.s.phaseSinceMs = this.now;
+    this.s.blockedReason = null;
+    this.event("phase", `${from} -> ${phase}: ${why}`, severity);
+  }
+  block(reason: string): void {
+    // Counts and seconds change every pass; only a different kind of wait is news.
+    const shape = (x: string | null) => x?.replace(/\d+(\.\d+)?/g, "#");
+    if (shape(this.s.blockedReason) === shape(reason)) { this.s.blockedReason = reason; return; }
+    this.s.blockedReason = reason;
+    this.event("blocked", reason, "warning");
+  }
+  unblock(): void { this.s.blockedReason = null; }
+  private id(kind: string): string { return `${this.s.component}/${this.s.revision}/${kind}/${this.seq++}`; }
+  publish(purpose: string, change: Partial<Pick<MigrationStatus, "shadowWeightBp" | "mirrorFraction" | "writeTarget">>): void {
+    Object.assign(this.s, change);
+    const id = this.id("publish");
+    this.s.rollout = { id, purpose };
+    this.actions.push({ kind: "publish", id, shadowWeightBp: this.s.shadowWeightBp, mirrorFraction: this.s.mirrorFraction, writeTarget: this.s.writeTarget });
+  }
+  act(kind: ActionKind, side: Side): void {
+    const id = this.id(kind);
+    this.s.pendingAction = { id, kind, side, sinceMs: this.now };
+    this.actions.push({ kind, id, side });
+    this.event("action", `${kind} ${side}`);
+  }
+  /** The target side's share of reads at step i of the current direction. */
+  targetShareBp(i: number): number { return i < 0 ? 0 : this.policy.steps[i]!.weightBp; }
+  shadowBpForStep(i: number): number { return this.s.direction === "forward" ? this.targetShareBp(i) : TOTAL_BP - this.targetShareBp(i); }
+  get target(): Side { return this.s.direction === "forward" ? "shadow" : "primary"; }
+  get source(): Side { return other(this.target); }
+  get lastStep(): number { return this.policy.steps.length - 1; }
+}
+
+export function reconcile(policy: Policy, prev: MigrationStatus, inputs: ReconcileInputs, nowMs: number): ReconcileResult {
+  const s: MigrationStatus = structuredClone(prev);
+  s.revision++;
+  const p = new Pass(policy, s, inputs, nowMs);
+  for (const c of inputs.commands) p.commandResults.push(command(p, c));
+  // A publish must be ACKed everywhere before anything else moves.
+  if (!awaitRollout(p)) return finish(p);
+  if (!awaitAction(p)) return finish(p);
+  switch (s.phase) {
+    case "Healthy": healthy(p); break;
+    case "AtRisk": atRisk(p); break;
+    case "Preflight": preflight(p); break;
+    case "Shifting": case "Restoring": shifting(p); break;
+    case "Migrated": migrated(p); break;
+    case "RollingBack": rollingBack(p); break;
+    case "Paused": break;
+  }
+  return finish(p);
+}
+
+function finish(p: Pass): ReconcileResult {
+  return { status: p.s, events: p.events, actions: p.actions, commandResults: p.commandResults };
+}
+
+function pause(p: Pass, reason: string, severity: MigrationEvent["severity"] = "warning"): void {
+  const from = p.s.phase === "Paused" ? p.s.paused!.from : p.s.phase;
+  p.s.paused = { from, reason };
+  p.enter("Paused", reason, severity);
+}
+
+/** True when no publish is outstanding. A NACK pauses with the proxies' error. */
+function awaitRollout(p: Pass): boolean {
+  const r = p.s.rollout;
+  if (!r) return true;
+  const res = p.inputs.rollout;
+  if (!res || res.id !== r.id || res.state === "pending") { p.block(`waiting for every proxy to ACK: ${r.purpose}`); return false; }
+  if (res.state === "acked") {
+    p.s.rollout = null;
+    p.unblock();
+    p.event("rollout", `every proxy ACKed: ${r.purpose}`);
+    if ((p.s.phase === "Shifting" || p.s.phase === "Restoring") && p.s.stepSinceMs === null) p.s.stepSinceMs = p.now;
+    return true;
+  }
+  if (res.state === "superseded") {
+    // Another publish replaced ours before every proxy confirmed it: publish our state again.
+    p.publish(`${r.purpose} (again, superseded)`, {});
+    return false;
+  }
+  if (p.s.phase !== "Paused") pause(p, `a proxy rejected (NACK) ${r.purpose}: ${res.error ?? "no detail"}`, "error");
+  return false;
+}
+
+/** True when no external action is outstanding. A failed or timed-out action undoes the promotion. */
+function awaitAction(p: Pass): boolean {
+  const a = p.s.pendingAction;
+  if (!a) return true;
+  const res = p.inputs.action;
+  const timedOut = p.now - a.sinceMs >= p.policy.promotion.actionTimeoutMs;
+  if ((!res || res.id !== a.id || res.state === "pending") && !timedOut) { p.block(`waiting for ${a.kind} ${a.side}`); return false; }
+  p.s.pendingAction = null;
+  p.unblock();
+  if (res && res.id === a.id && res.state === "ok") {
+    p.event("action", `${a.kind} ${a.side}: done`);
+    if (a.kind === "fence") p.s.fenced = a.side;
+    if (a.kind === "unfence" && p.s.fenced === a.side) p.s.fenced = null;
+    if (a.kind === "promote") { p.s.promotion = { stage: "switch", sinceMs: p.now }; if (p.s.fenced === a.side) p.s.fenced = null; }
+    if (a.kind === "fence" && p.s.promotion) p.s.promotion = { stage: "drain", sinceMs: p.now };
+    return true;
+  }
+  const why = timedOut ? `timed out after ${p.policy.promotion.actionTimeoutMs / 1000}s` : `failed: ${res!.error ?? "no detail"}`;
+  p.event("action", `${a.kind} ${a.side} ${why}`, "error");
+  if (a.kind === "unfence") { pause(p, `unfence ${a.side} ${why}; the side stays fenced until an operator acts`, "error"); return false; }
+  abortPromotion(p, `${a.kind} ${a.side} ${why}`);
+  return false;
+}
+
+/** Undoes a promotion that has not switched writes: lift the fence (the writer never changed), pause. */
+function abortPromotion(p: Pass, why: string): void {
+  p.s.promotion = null;
+  if (p.s.fenced === p.source) p.act("unfence", p.source);
+  pause(p, `promotion stopped, writes stay on ${p.source}: ${why}`, "error");
+}
+
+function command(p: Pass, c: Command): CommandResult {
+  const s = p.s;
+  const ok = (reason: string): CommandResult => { p.event("command", `${c.kind} by ${c.by}${c.reason ? ` (${c.reason})` : ""}: ${reason}`); return { command: c, accepted: true, reason }; };
+  const no = (reason: string): CommandResult => ({ command: c, accepted: false, reason });
+  const midPromotion = s.promotion !== null && s.promotion.stage !== "fence";
+  switch (c.kind) {
+    case "pause":
+      if (s.phase === "Paused") return no("already paused");
+      if (s.phase === "Healthy") return no("nothing is in progress");
+      if (midPromotion) return no(`cannot pause during the promotion (stage ${s.promotion!.stage}): the writer is fenced`);
+      pause(p, `paused by ${c.by}${c.reason ? `: ${c.reason}` : ""}`);
+      return ok("paused");
+    case "resume": {
+      if (s.phase !== "Paused") return no(`not paused (phase ${s.phase})`);
+      const from = s.paused!.from;
+      s.paused = null;
+      p.enter(from, `resumed by ${c.by}`);
+      if (from === "Shifting" || from === "Restoring") s.stepSinceMs = s.rollout ? null : p.now;
+      if (from === "Preflight") s.stepSinceMs = null;
+      if (s.rollout) p.publish(`${s.rollout.purpose} (again, after resume)`, {});
+      return ok(`resumed to ${from}`);
+    }
+    case "approve":
+      if (!["AtRisk", "Preflight", "Shifting", "Restoring", "Migrated", "Paused"].includes(s.phase)) return no(`nothing awaits approval (phase ${s.phase})`);
+      if (s.stepIndex < 0 && !s.approvals.firstStep) { s.approvals.firstStep = true; return ok("approved the first step"); }
+      s.approvals.full = true;
+      return ok("approved the final step (100% and the promotion)");
+    case "promote":
+      if (s.phase === "Healthy" || s.phase === "AtRisk") {
+        s.approvals.firstStep = true;
+        if (!s.baseline) captureBaseline(p, "forward");
+        startPreflight(p, `manual promote by ${c.by}`);
+        return ok("migration started (preflight checks still apply)");
+      }
+      if ((s.phase === "Shifting" || s.phase === "Restoring") && !s.promotion) {
+        s.approvals.full = true;
+        if (s.stepIndex < p.lastStep) advance(p, p.lastStep);
+        return ok("skipping to the final step (its bake and verification still apply)");
+      }
+      if (s.phase === "Preflight") { s.approvals.firstStep = true; return ok("first step approved; preflight checks still apply"); }
+      return no(`cannot promote in phase ${s.phase}`);
+    case "rollback":
+      if (s.phase === "Migrated") {
+        if (s.fenced !== null && s.fenced !== "primary") return no("the primary is not the fenced side");
+        startRestore(p, `rollback by ${c.by}`);
+        return ok("restoring to the primary now");
+      }
+      if (midPromotion && s.promotion!.stage === "switch") return no("the write target is switching; roll back once migrated");
+      if (["AtRisk", "Preflight", "Shifting", "Restoring", "Paused"].includes(s.phase)) {
+        if (s.phase === "Paused" && ["Healthy", "Migrated", "RollingBack"].includes(s.paused!.from)) return no(`nothing to roll back (paused from ${s.paused!.from})`);
+        if (s.promotion) abortPromotionQuiet(p);
+        startRollback(p, `rollback by ${c.by}${c.reason ? `: ${c.reason}` : ""}`);
+        return ok("rolling back");
+      }
+      return no(`nothing to roll back (phase ${s.phase})`);
+  }
+}
+
+function abortPromotionQuiet(p: Pass): void {
+  p.s.promotion = null;
+  if (p.s.fenced === p.source) p.act("unfence", p.source);
+}
+
+function captureBaseline(p: Pass, direction: "forward" | "reverse"): void {
+  const side = direction === "forward" ? p.inputs.recent.primary : p.inputs.recent.shadow;
+  if (side && side.requests > 0) p.s.baseline = { requests: side.requests, errorRate: side.errorRate, latencyMs: side.latencyMs };
+}
+
+function trackRisk(p: Pass, risk: number | null): { high: number; low: number } {
+  const s = p.s, r = p.policy.risk;
+  if (risk === null) return { high: 0, low: 0 };
+  if (risk >= r.enter) s.riskHighSinceMs ??= p.now; else s.riskHighSinceMs = null;
+  if (risk <= r.leave) s.riskLowSinceMs ??= p.now; else s.riskLowSinceMs = null;
+  return { high: s.riskHighSinceMs === null ? 0 : p.now - s.riskHighSinceMs, low: s.riskLowSinceMs === null ? 0 : p.now - s.riskLowSinceMs };
+}
+
+function healthy(p: Pass): void {
+  const risk = p.inputs.risk;
+  trackRisk(p, risk);
+  // The baseline verification compares against is the primary while it was last clearly healthy.
+  if (risk !== null && risk <= p.policy.risk.leave) captureBaseline(p, "forward");
+  if (risk !== null && risk >= p.policy.risk.enter) {
+    p.enter("AtRisk", `risk ${risk.toFixed(2)} reached ${p.policy.risk.enter}`, "warning");
+  }
+}
+
+function atRisk(p: Pass): void {
+  const { high, low } = trackRisk(p, p.inputs.risk);
+  if (low >= p.policy.risk.leaveForMs) {
+    p.s.approvals = { firstStep: false, full: false };
+    p.enter("Healthy", `risk stayed at or below ${p.policy.risk.leave} for ${p.policy.risk.leaveForMs / 1000}s`);
+    return;
+  }
+  if (high >= p.policy.risk.enterForMs) startPreflight(p, `risk stayed at or above ${p.policy.risk.enter} for ${p.policy.risk.enterForMs / 1000}s`);
+}
+
+function startPreflight(p: Pass, why: string): void {
+  p.s.direction = "forward";
+  p.s.stepIndex = -1;
+  p.s.stepSinceMs = null;
+  p.enter("Preflight", why, "warning");
+  // Mirroring starts now, so consistency can be judged before any live request reaches the shadow.
+  p.publish(`mirror ${p.policy.preflight.mirrorFraction} of reads to the shadow`, { mirrorFraction: p.policy.preflight.mirrorFraction });
+}
+
+function preflight(p: Pass): void {
+  const s = p.s, f = p.policy.preflight;
+  s.stepSinceMs ??= p.now;
+  const { low } = trackRisk(p, p.inputs.risk);
+  if (low >= p.policy.risk.leaveForMs) {
+    s.approvals = { firstStep: false, full: false };
+    p.enter("Healthy", "risk went away during preflight; mirroring off");
+    p.publish("mirror off", { mirrorFraction: 0 });
+    return;
+  }
+  const problems: string[] = [];
+  const lag = p.inputs.replicaLagS;
+  if (lag === null) problems.push("replication lag is unknown");
+  else if (lag > f.maxReplicationLagS) problems.push(`replication lag ${lag.toFixed(1)}s is over the limit ${f.maxReplicationLagS}s`);
+  const sh = p.inputs.recent.shadow;
+  if (!sh || sh.requests === 0) problems.push("no shadow traffic seen yet (mirrored reads)");
+  else if (sh.errorRate > f.maxShadowErrorRate) problems.push(`shadow error rate ${(sh.errorRate * 100).toFixed(2)}% is over ${(f.maxShadowErrorRate * 100).toFixed(2)}%`);
+  const c = p.inputs.window?.consistency;
+  if (!c || c.compared < f.minCompared) problems.push(`only ${c?.compared ?? 0} mirrored reads compared (need ${f.minCompared})`);
+  else if (c.diverged / c.compared > f.maxDivergence) problems.push(`mirrored reads diverge ${((c.diverged / c.compared) * 100).toFixed(2)}% (limit ${(f.maxDivergence * 100).toFixed(2)}%)`);
+  if (problems.length) {
+    if (p.now - s.phaseSinceMs >= f.timeoutMs) pause(p, `preflight did not pass in ${f.timeoutMs / 1000}s: ${problems.join("; ")}`);
+    else p.block(`preflight: ${problems.join("; ")}`);
+    return;
+  }
+  if (p.policy.gates.approveFirstStep && !s.approvals.firstStep) { p.block("preflight passed; waiting for approval of the first step"); return; }
+  p.enter("Shifting", "preflight passed: the shadow is in sync and consistent");
+  advance(p, 0);
+}
+
+/** Publishes step i's weight; bake starts once every proxy ACKed it. */
+function advance(p: Pass, i: number): void {
+  const s = p.s;
+  s.stepIndex = i;
+  s.stepSinceMs = null;
+  const bp = p.shadowBpForStep(i);
+  p.event("step", `step ${i + 1}/${p.policy.steps.length}: ${p.target} gets ${p.targetShareBp(i) / 100}% of reads`);
+  // The mirror only makes sense while the source still serves reads.
+  p.publish(`step ${i + 1}: shadow weight ${bp / 100}%`, { shadowWeightBp: bp, mirrorFraction: p.targetShareBp(i) < TOTAL_BP && p.s.direction === "forward" ? p.policy.preflight.mirrorFraction : 0 });
+}
+
+function stepVerdict(p: Pass): Verdict {
+  const w = p.inputs.window;
+  const target = w ? (p.target === "shadow" ? w.shadow : w.primary) : { requests: 0, errors: 0, latency: null };
+  const mirrorApplies = p.s.direction === "forward" && p.s.shadowWeightBp < TOTAL_BP && p.s.mirrorFraction > 0;
+  return verify(p.policy.verification, { baseline: p.s.baseline, target, consistency: mirrorApplies ? (w?.consistency ?? { compared: 0, diverged: 0 }) : null });
+}
+
+function shifting(p: Pass): void {
+  const s = p.s;
+  if (s.promotion) { promotion(p); return; }
+  if (s.stepSinceMs === null) return;
+  const step = p.policy.steps[s.stepIndex]!;
+  const baked = p.now - s.stepSinceMs;
+  if (baked < step.bakeMs) { p.block(`baking step ${s.stepIndex + 1} (${Math.ceil((step.bakeMs - baked) / 1000)}s left)`); return; }
+  if (step.check === "verify") {
+    const v = stepVerdict(p);
+    if (v.outcome !== "pass" || s.lastVerdict?.outcome !== "pass") s.lastVerdict = { outcome: v.outcome, summary: v.summary, atMs: p.now };
+    if (v.outcome === "fail") {
+      p.event("verification", `step ${s.stepIndex + 1} failed verification: ${v.summary}`, "error");
+      startRollback(p, `verification failed at step ${s.stepIndex + 1}`);
+      return;
+    }
+    if (v.outcome === "inconclusive") {
+      if (baked >= step.bakeMs + p.policy.verification.maxWaitMs) pause(p, `verification inconclusive at step ${s.stepIndex + 1}: ${v.summary}`);
+      else p.block(`step ${s.stepIndex + 1} verification inconclusive, collecting more data: ${v.summary}`);
+      return;
+    }
+    p.event("verification", `step ${s.stepIndex + 1} passed: ${v.summary}`);
+  }
+  if (s.stepIndex >= p.lastStep) {
+    p.unblock();
+    s.promotion = { stage: "fence", sinceMs: p.now };
+    p.event("step", `all reads on the ${p.target}; promoting it: fence the ${p.source} against writes`);
+    p.act("fence", p.source);
+    return;
+  }
+  if (s.stepIndex + 1 === p.lastStep && p.policy.gates.approveFull && !s.approvals.full) { p.block(`waiting for approval before 100% on the ${p.target}`); return; }
+  advance(p, s.stepIndex + 1);
+}
+
+function promotion(p: Pass): void {
+  const s = p.s, pr = s.promotion!;
+  switch (pr.stage) {
+    case "fence": return; // the fence action is outstanding (awaitAction moves on)
+    case "drain": {
+      const lag = p.inputs.replicaLagS;
+      if (lag !== null && lag <= 0) { s.promotion = { stage: "promote", sinceMs: p.now }; p.act("promote", p.target); return; }
+      if (p.now - pr.sinceMs >= p.policy.promotion.drainTimeoutMs) { abortPromotion(p, `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"})`); return; }
+      p.block(`fenced ${p.source}; waiting for replication lag to reach zero (now ${lag ?? "unknown"}s)`);
+      return;
+    }
+    case "promote": return;
+    case "switch":
+      if (s.writeTarget !== p.target) { p.publish(`write target -> ${p.target}`, { writeTarget: p.target }); return; }
+      s.promotion = null;
+      s.approvals = { firstStep: false, full: false };
+      if (s.direction === "forward") {
+        s.stepSinceMs = p.now;
+        s.riskLowSinceMs = null;
+        s.lastVerdict = null;
+        p.enter("Migrated", "the shadow is promoted: it takes all reads and writes; the primary stays fenced");
+      } else {
+        s.stepIndex = -1;
+        s.stepSinceMs = null;
+        s.riskHighSinceMs = null;
+        s.riskLowSinceMs = null;
+        p.enter("Healthy", "the primary is restored: it takes all reads and writes; the shadow stays fenced as the replica");
+      }
+  }
+}
+
+function migrated(p: Pass): void {
+  const s = p.s;
+  // Verification after 100%: once, after the last step's bake, the promoted shadow against the baseline.
+  const bake = p.policy.steps[p.lastStep]!.bakeMs;
+  if (s.stepSinceMs !== null && p.now - s.stepSinceMs >= bake) {
+    const v = stepVerdict(p);
+    s.lastVerdict = { outcome: v.outcome, summary: v.summary, atMs: p.now };
+    if (v.outcome === "pass") { p.event("verification", `after migration: ${v.summary}`); s.stepSinceMs = null; }
+    else if (v.outcome === "fail") { s.stepSinceMs = null; pause(p, `the promoted shadow fails verification: ${v.summary}`, "error"); return; }
+    else if (p.now - s.stepSinceMs >= bake + p.policy.verification.maxWaitMs) { s.stepSinceMs = null; p.event("verification", `after migration, inconclusive: ${v.summary}`, "warning"); }
+  }
+  if (p.policy.recovery.mode !== "restore") return;
+  const r = p.inputs.primaryRisk;
+  if (r === null || r > p.policy.risk.leave) { s.riskLowSinceMs = null; return; }
+  s.riskLowSinceMs ??= p.now;
+  if (p.now - s.riskLowSinceMs < p.policy.recovery.coolDownMs) return;
+  const lag = p.inputs.replicaLagS;
+  if (lag === null || lag > p.policy.recovery.maxReplicationLagS) { p.block(`primary recovered; restore waits for its replication lag (${lag ?? "unknown"}s, limit ${p.policy.recovery.maxReplicationLagS}s)`); return; }
+  startRestore(p, `the primary has been healthy for ${p.policy.recovery.coolDownMs / 1000}s`);
+}
+
+function startRestore(p: Pass, why: string): void {
+  p.s.direction = "reverse";
+  captureBaseline(p, "reverse");
+  p.enter("Restoring", why);
+  advance(p, 0);
+}
+
+function startRollback(p: Pass, why: string): void {
+  const s = p.s;
+  p.enter("RollingBack", why, "warning");
+  const back = s.direction === "forward" ? 0 : TOTAL_BP;
+  p.publish(`rollback: all reads to the ${p.source}`, { shadowWeightBp: back, mirrorFraction: 0 });
+}
+
+function rollingBack(p: Pass): void {
+  const s = p.s;
+  // Reached only once the rollback publish is ACKed.
+  s.stepIndex = -1;
+  s.stepSinceMs = null;
+  s.approvals = { firstStep: false, full: false };
+  const back: Phase = s.direction === "forward" ? "Healthy" : "Migrated";
+  if (s.direction === "reverse") s.direction = "forward";
+  s.paused = { from: back, reason: "rolled back" };
+  s.phase = "Paused";
+  s.phaseSinceMs = p.now;
+  p.event("phase", `RollingBack -> Paused: all reads are back on the ${back === "Healthy" ? "primary" : "shadow"}; resume returns to ${back}`, "warning");
+}

@@ -1,0 +1,193 @@
+// The pure migration reconciler against a simulated component: the full walk there and back,
+// rollback on a failed step, no oscillation on a flapping risk, preflight blocked by lag, NACK and
+// inconclusive pauses, gates, and the promotion's ordering (never two writers). Manual time only.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
+import { MigrationWorld } from "../support/migration-world.js";
+
+function policy(over: (p: Policy) => void = () => {}): Policy {
+  const p = structuredClone(DEFAULT_POLICY);
+  p.steps = p.steps.map((s) => ({ ...s, bakeMs: 10_000 }));
+  p.risk.enterForMs = 5_000;
+  p.risk.leaveForMs = 20_000;
+  p.verification.maxWaitMs = 30_000;
+  p.recovery = { mode: "restore", coolDownMs: 60_000, maxReplicationLagS: 2 };
+  over(p);
+  return p;
+}
+
+const by = "test";
+
+/** Ten healthy seconds (so a baseline is captured), then the primary's risk goes high. */
+function atRisk(w: MigrationWorld): MigrationWorld { w.run(10); w.knobs.risk = 0.9; return w; }
+
+test("full walk: Healthy -> AtRisk -> Preflight -> Shifting x5 -> Migrated -> Restoring x5 -> Healthy", () => {
+  const w = new MigrationWorld(policy());
+  w.run(30);
+  assert.is(w.status.phase, "Healthy");
+  w.knobs.risk = 0.9;
+  assert.ok(w.run(600, (x) => x.status.phase === "Migrated"), `stuck in ${w.status.phase}: ${w.status.message}`);
+  assert.equal(w.phases, ["Healthy", "AtRisk", "Preflight", "Shifting", "Migrated"]);
+  // Mirror on (weight 0), the five steps, then the write-target switch at 100%.
+  assert.equal(w.publishedWeights(), [0, 100, 500, 2500, 5000, 10000, 10000]);
+  const order = w.actions.filter((a) => a.kind !== "publish" || a.writeTarget === "shadow" && w.actions.indexOf(a) === w.actions.findIndex((b) => b.kind === "publish" && b.writeTarget === "shadow")).map((a) => `${a.kind}:${a.kind === "publish" ? a.writeTarget : a.side}`);
+  assert.equal(order, ["fence:primary", "promote:shadow", "publish:shadow"]);
+  assert.is(w.writesTo, "shadow");
+  assert.is(w.status.fenced, "primary");
+  assert.is(w.maxWriters, 1, "never two writers");
+
+  // The primary recovers; after the cool-down the reads come back step by step, then the writes.
+  w.knobs.primaryRisk = 0.1;
+  assert.ok(w.run(900, (x) => x.status.phase === "Healthy"), `stuck in ${w.status.phase}: ${w.status.message}`);
+  assert.equal(w.phases, ["Healthy", "AtRisk", "Preflight", "Shifting", "Migrated", "Restoring", "Healthy"]);
+  assert.equal(w.publishedWeights().slice(7), [9900, 9500, 7500, 5000, 0, 0]);
+  assert.is(w.writesTo, "primary");
+  assert.is(w.status.fenced, "shadow");
+  assert.is(w.maxWriters, 1, "never two writers on the way back either");
+  assert.ok(w.events.some((e) => e.kind === "verification" && /passed/.test(e.message)));
+});
+
+test("a failed verification at a step rolls back to the primary and pauses", () => {
+  const w = atRisk(new MigrationWorld(policy()));
+  assert.ok(w.run(300, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 2));
+  w.knobs.shadowErrorRate = 0.2;
+  assert.ok(w.run(120, (x) => x.status.phase === "Paused"), w.status.message);
+  assert.equal(w.phases.slice(-2), ["RollingBack", "Paused"]);
+  assert.is(w.status.shadowWeightBp, 0);
+  assert.is(w.status.mirrorFraction, 0);
+  assert.is(w.writesTo, "primary");
+  const fail = w.events.find((e) => e.kind === "verification" && e.severity === "error");
+  assert.ok(fail && /step 3 failed verification: fail: error_rate/.test(fail.message), fail?.message);
+  // It stays there until an operator acts: no automatic retry.
+  w.run(300);
+  assert.is(w.status.phase, "Paused");
+  w.knobs.risk = 0.2;
+  w.tick([{ kind: "resume", by }]);
+  assert.is(w.status.phase, "Healthy");
+});
+
+test("a risk that flaps around the threshold enters AtRisk once and never oscillates", () => {
+  const w = new MigrationWorld(policy((p) => { p.risk.enterForMs = 30_000; }));
+  let i = 0;
+  for (let s = 0; s < 1200; s++) { w.knobs.risk = (i++ % 20) < 10 ? 0.71 : 0.69; w.tick(); }
+  assert.equal(w.phases, ["Healthy", "AtRisk"]);
+  assert.is(w.events.filter((e) => e.kind === "phase").length, 1);
+  assert.is(w.actions.length, 0, "nothing was published");
+});
+
+test("replication lag over the limit blocks preflight; it proceeds once the lag is back", () => {
+  const w = atRisk(new MigrationWorld(policy()));
+  w.knobs.lagS = 12;
+  w.run(120);
+  assert.is(w.status.phase, "Preflight");
+  assert.is(w.status.shadowWeightBp, 0, "no live read reached the shadow");
+  assert.match(w.status.blockedReason ?? "", /replication lag 12.0s is over the limit 5s/);
+  const lagEvents = w.events.filter((e) => e.kind === "blocked" && /replication lag/.test(e.message)).length;
+  assert.ok(lagEvents >= 1 && lagEvents <= 2, `an event when the reason changes, not one per tick (${lagEvents})`);
+  w.knobs.lagS = 1;
+  assert.ok(w.run(30, (x) => x.status.phase === "Shifting"));
+});
+
+test("preflight that never passes pauses at its timeout, naming what failed", () => {
+  const w = atRisk(new MigrationWorld(policy((p) => { p.preflight.timeoutMs = 60_000; })));
+  w.knobs.divergence = 0.05;
+  assert.ok(w.run(200, (x) => x.status.phase === "Paused"));
+  assert.match(w.status.paused!.reason, /preflight did not pass in 60s: mirrored reads diverge 5.00%/);
+  assert.is(w.status.shadowWeightBp, 0);
+});
+
+test("a NACK pauses with the proxy's error; no weight advances until every proxy ACKs", () => {
+  const w = atRisk(new MigrationWorld(policy()));
+  assert.ok(w.run(300, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 1 && x.status.rollout === null));
+  w.knobs.ack = "pending";
+  const published = w.publishedWeights().length;
+  assert.ok(w.run(60, (x) => x.status.stepIndex === 2));
+  w.run(300);
+  assert.is(w.status.stepIndex, 2, "stuck at the step whose ACK is pending");
+  assert.is(w.publishedWeights().length, published + 1, "nothing else was published while waiting");
+  assert.match(w.status.blockedReason ?? "", /waiting for every proxy to ACK: step 3/);
+  w.knobs.ack = "nacked";
+  w.knobs.nackError = "envoy.config: route weights invalid";
+  w.reanswer();
+  w.tick();
+  assert.is(w.status.phase, "Paused");
+  assert.match(w.status.paused!.reason, /NACK.*route weights invalid/);
+  w.knobs.ack = "acked";
+  w.tick([{ kind: "resume", by }]);
+  assert.is(w.status.phase, "Shifting");
+  assert.ok(w.run(600, (x) => x.status.phase === "Migrated"), w.status.message);
+});
+
+test("an inconclusive verification pauses instead of rolling back", () => {
+  const w = atRisk(new MigrationWorld(policy()));
+  w.knobs.rps = 1; // 1% of one request per second: never enough data
+  w.knobs.divergence = 0;
+  w.policy.preflight.minCompared = 0;
+  assert.ok(w.run(300, (x) => x.status.phase === "Paused"), w.status.message);
+  assert.is(w.phases.includes("RollingBack"), false);
+  assert.match(w.status.paused!.reason, /verification inconclusive at step 1: inconclusive: .*only \d+ requests/);
+  assert.is(w.status.shadowWeightBp, 100, "the step's weight stays as it was");
+});
+
+test("manual gates: approval before the first step and before 100%", () => {
+  const w = atRisk(new MigrationWorld(policy((p) => { p.gates = { approveFirstStep: true, approveFull: true }; })));
+  w.run(120);
+  assert.is(w.status.phase, "Preflight");
+  assert.match(w.status.blockedReason ?? "", /waiting for approval of the first step/);
+  w.tick([{ kind: "approve", by }]);
+  assert.ok(w.run(300, (x) => /approval before 100%/.test(x.status.blockedReason ?? "")));
+  assert.is(w.status.stepIndex, 3);
+  w.run(60);
+  assert.is(w.status.stepIndex, 3);
+  const r = w.tick([{ kind: "approve", by }]);
+  assert.ok(r.commandResults[0]!.accepted);
+  assert.ok(w.run(300, (x) => x.status.phase === "Migrated"));
+});
+
+test("promotion stops safely when the lag does not drain: the fence is lifted, writes stay on the primary", () => {
+  const w = atRisk(new MigrationWorld(policy((p) => { p.promotion.drainTimeoutMs = 20_000; p.preflight.maxReplicationLagS = 5; })));
+  w.knobs.drainsWhenFenced = false;
+  assert.ok(w.run(300, (x) => x.status.promotion?.stage === "drain"), w.status.message);
+  assert.is(w.writable.primary, false);
+  w.knobs.lagS = 3;
+  w.knobs.drainsWhenFenced = false;
+  assert.ok(w.run(60, (x) => x.status.phase === "Paused"));
+  assert.match(w.status.paused!.reason, /promotion stopped, writes stay on primary: replication lag did not reach zero in 20s/);
+  w.tick();
+  assert.is(w.writable.primary, true, "unfenced");
+  assert.is(w.writable.shadow, false);
+  assert.is(w.writesTo, "primary");
+});
+
+test("commands: bad ones are refused with a reason; pause is refused once the writer is fenced", () => {
+  const w = new MigrationWorld(policy());
+  let r = w.tick([{ kind: "resume", by }]);
+  assert.equal(r.commandResults[0], { command: { kind: "resume", by }, accepted: false, reason: "not paused (phase Healthy)" });
+  r = w.tick([{ kind: "pause", by }]);
+  assert.is(r.commandResults[0]!.reason, "nothing is in progress");
+  w.knobs.risk = 0.9;
+  w.knobs.drainsWhenFenced = false;
+  assert.ok(w.run(300, (x) => x.status.promotion?.stage === "drain"));
+  r = w.tick([{ kind: "pause", by }]);
+  assert.is(r.commandResults[0]!.accepted, false);
+  assert.match(r.commandResults[0]!.reason, /cannot pause during the promotion/);
+});
+
+test("manual promote starts a migration from Healthy; rollback in Migrated restores to the primary", () => {
+  const w = new MigrationWorld(policy((p) => { p.recovery.mode = "stay"; }));
+  w.run(5);
+  const r = w.tick([{ kind: "promote", by, reason: "planned maintenance" }]);
+  assert.ok(r.commandResults[0]!.accepted);
+  assert.is(w.status.phase, "Preflight");
+  assert.ok(w.run(600, (x) => x.status.phase === "Migrated"));
+  w.run(300);
+  assert.is(w.status.phase, "Migrated", "mode stay: no restore by itself");
+  w.tick([{ kind: "rollback", by }]);
+  assert.is(w.status.phase, "Restoring");
+  assert.ok(w.run(600, (x) => x.status.phase === "Healthy"));
+  assert.is(w.writesTo, "primary");
+  assert.is(w.maxWriters, 1);
+});
+
+test.run();

@@ -1,0 +1,110 @@
+// A simulated component for the pure migration reconciler: risk, lag, per-side error rates and
+// latencies are knobs; publishes are ACKed (or NACKed) as told; fence/promote act on a model of
+// which side accepts writes, so a test can assert that two writers never exist. Deterministic.
+import { reconcile, initialStatus, type Action, type Command, type MigrationEvent, type MigrationStatus, type ReconcileInputs } from "../../controller/migration/reconcile.js";
+import type { Policy } from "../../controller/migration/policy.js";
+import { LatencySketch } from "../../controller/telemetry/sketch.js";
+
+export interface Knobs {
+  risk: number | null;
+  primaryRisk: number | null;
+  lagS: number | null;
+  shadowErrorRate: number;
+  primaryErrorRate: number;
+  shadowLatencyMs: number;
+  primaryLatencyMs: number;
+  /** Requests per second each side would serve at 100%. */
+  rps: number;
+  divergence: number;
+  ack: "acked" | "pending" | "nacked";
+  nackError: string;
+  actionResult: "ok" | "failed" | "pending";
+  /** Whether the replica catches up (lag 0) once the writer is fenced, as log shipping does. */
+  drainsWhenFenced: boolean;
+}
+
+function sample(requests: number, errorRate: number, latencyMs: number) {
+  const latency = new LatencySketch();
+  const n = Math.round(requests);
+  for (let i = 0; i < n; i++) latency.add(latencyMs * 1000 * (0.8 + 0.4 * ((i * 7919) % 101) / 100));
+  return { requests: n, errors: Math.round(n * errorRate), latency };
+}
+
+export class MigrationWorld {
+  now = 0;
+  status: MigrationStatus;
+  readonly events: MigrationEvent[] = [];
+  readonly actions: Action[] = [];
+  readonly phases: string[] = [];
+  /** Which sides accept writes: starts with the primary only. */
+  readonly writable = { primary: true, shadow: false };
+  writesTo: "primary" | "shadow" = "primary";
+  maxWriters = 1;
+  private lastAck: ReconcileInputs["rollout"] = null;
+  private lastAction: ReconcileInputs["action"] = null;
+  knobs: Knobs = {
+    risk: 0.1, primaryRisk: 0.1, lagS: 0.2, shadowErrorRate: 0.001, primaryErrorRate: 0.001, shadowLatencyMs: 10, primaryLatencyMs: 10,
+    rps: 2000, divergence: 0, ack: "acked", nackError: "", actionResult: "ok", drainsWhenFenced: true,
+  };
+
+  constructor(readonly policy: Policy, readonly tickMs = 1000, status?: MigrationStatus) {
+    this.status = status ?? initialStatus("orders", 0);
+    this.phases.push(this.status.phase);
+  }
+
+  private inputs(commands: Command[]): ReconcileInputs {
+    const k = this.knobs, s = this.status;
+    const since = s.stepSinceMs ?? this.now;
+    const secs = Math.max(0, (this.now - since) / 1000);
+    const shadowShare = s.shadowWeightBp / 10_000;
+    const compared = Math.round(secs * k.rps * (1 - shadowShare) * s.mirrorFraction);
+    return {
+      risk: k.risk, primaryRisk: k.primaryRisk, replicaLagS: k.drainsWhenFenced && !this.writable[this.writesTo] ? 0 : k.lagS,
+      recent: {
+        primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
+        shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,
+      },
+      window: {
+        primary: sample(secs * k.rps * (1 - shadowShare), k.primaryErrorRate, k.primaryLatencyMs),
+        shadow: sample(secs * k.rps * shadowShare, k.shadowErrorRate, k.shadowLatencyMs),
+        consistency: { compared, diverged: Math.round(compared * k.divergence) },
+      },
+      rollout: this.lastAck, action: this.lastAction, commands,
+    };
+  }
+
+  tick(commands: Command[] = []) {
+    this.now += this.tickMs;
+    const r = reconcile(this.policy, this.status, this.inputs(commands), this.now);
+    this.status = r.status;
+    this.events.push(...r.events);
+    for (const a of r.actions) {
+      this.actions.push(a);
+      if (a.kind === "publish") {
+        this.lastAck = { id: a.id, state: this.knobs.ack, ...(this.knobs.ack === "nacked" ? { error: this.knobs.nackError } : {}) };
+        if (this.knobs.ack === "acked") this.writesTo = a.writeTarget;
+      } else {
+        this.lastAction = { id: a.id, state: this.knobs.actionResult };
+        if (this.knobs.actionResult === "ok") {
+          if (a.kind === "fence") this.writable[a.side] = false;
+          if (a.kind === "unfence") this.writable[a.side] = true;
+          if (a.kind === "promote") this.writable[a.side] = true;
+        }
+      }
+      this.maxWriters = Math.max(this.maxWriters, Number(this.writable.primary) + Number(this.writable.shadow));
+    }
+    if (this.status.phase !== this.phases[this.phases.length - 1]) this.phases.push(this.status.phase);
+    return r;
+  }
+
+  /** Re-answers the outstanding publish with the current knob (after changing `ack`). */
+  reanswer() { if (this.status.rollout) this.lastAck = { id: this.status.rollout.id, state: this.knobs.ack, ...(this.knobs.ack === "nacked" ? { error: this.knobs.nackError } : {}) }; }
+
+  run(seconds: number, until?: (w: MigrationWorld) => boolean) {
+    const end = this.now + seconds * 1000;
+    while (this.now < end) { this.tick(); if (until?.(this)) return true; }
+    return false;
+  }
+
+  publishedWeights(): number[] { return this.actions.flatMap((a) => (a.kind === "publish" ? [a.shadowWeightBp] : [])); }
+}
