@@ -27,9 +27,13 @@ export interface TrafficRouter {
   getWeights(component: string): Weights;
   /** Publishes new mirror settings for the filter; returns the version. */
   setMirror(component: string, mirror: MirrorSettings): string;
+  /** Publishes weights, mirror fraction and write target together, as one version. */
+  setRoutes(component: string, routes: Routes): string;
   /** Resolves when every connected proxy ACKed `version`, or reports which NACKed (or are pending). */
   verify(version: string, timeoutMs?: number): Promise<VerifyResult>;
 }
+
+export interface Routes { weights: Weights; mirrorFraction: number; writeTarget: WriteTarget }
 
 export class UnknownComponentError extends Error {}
 
@@ -110,6 +114,24 @@ export class XdsTrafficRouter implements TrafficRouter {
     }
   }
 
+  setRoutes(component: string, routes: Routes): string {
+    this.component(component);
+    checkWeights(component, routes.weights);
+    if (!(routes.mirrorFraction >= 0 && routes.mirrorFraction <= 1)) throw new RangeError(`${component}: mirror fraction must be between 0 and 1, got ${routes.mirrorFraction}`);
+    const prev = { w: this.weights.get(component)!, m: this.mirrors.get(component)!, t: this.writeTargets.get(component)! };
+    this.weights.set(component, { ...routes.weights });
+    this.mirrors.set(component, { ...prev.m, fraction: routes.mirrorFraction });
+    this.writeTargets.set(component, routes.writeTarget);
+    try {
+      return this.publish(`routes ${component} ${routes.weights.primary}/${routes.weights.shadow} mirror ${routes.mirrorFraction} writes ${routes.writeTarget}`);
+    } catch (e) {
+      this.weights.set(component, prev.w);
+      this.mirrors.set(component, prev.m);
+      this.writeTargets.set(component, prev.t);
+      throw e;
+    }
+  }
+
   /** Moves the write target (after the shadow's promotion, or back when restoring). */
   setWriteTarget(component: string, target: WriteTarget): string {
     this.component(component);
@@ -175,7 +197,8 @@ export class XdsTrafficRouter implements TrafficRouter {
 
 /** In-memory router for tests of the layers above: records calls; verify answers as told. */
 export class FakeTrafficRouter implements TrafficRouter {
-  readonly calls: { op: "weights" | "mirror"; component: string; value: unknown; version: string }[] = [];
+  readonly calls: { op: "weights" | "mirror" | "routes"; component: string; value: unknown; version: string }[] = [];
+  readonly routes = new Map<string, Routes>();
   private readonly weights = new Map<string, Weights>();
   private seq = 0;
   /** What verify() answers next (default: every node ACKed). */
@@ -192,6 +215,14 @@ export class FakeTrafficRouter implements TrafficRouter {
   setMirror(component: string, mirror: MirrorSettings): string {
     const version = `fake-${++this.seq}`;
     this.calls.push({ op: "mirror", component, value: { ...mirror }, version });
+    return version;
+  }
+  setRoutes(component: string, routes: Routes): string {
+    checkWeights(component, routes.weights);
+    this.weights.set(component, { ...routes.weights });
+    this.routes.set(component, structuredClone(routes));
+    const version = `fake-${++this.seq}`;
+    this.calls.push({ op: "routes", component, value: structuredClone(routes), version });
     return version;
   }
   async verify(version: string): Promise<VerifyResult> { return this.nextVerify(version); }

@@ -3,6 +3,7 @@
 // which side accepts writes, so a test can assert that two writers never exist. Deterministic.
 import { reconcile, initialStatus, type Action, type Command, type MigrationEvent, type MigrationStatus, type ReconcileInputs } from "../../controller/migration/reconcile.js";
 import type { Policy } from "../../controller/migration/policy.js";
+import type { InputSource, Observed } from "../../controller/migration/manager.js";
 import { LatencySketch } from "../../controller/telemetry/sketch.js";
 
 export interface Knobs {
@@ -23,11 +24,48 @@ export interface Knobs {
   drainsWhenFenced: boolean;
 }
 
-function sample(requests: number, errorRate: number, latencyMs: number) {
+export function sample(requests: number, errorRate: number, latencyMs: number) {
   const latency = new LatencySketch();
   const n = Math.round(requests);
   for (let i = 0; i < n; i++) latency.add(latencyMs * 1000 * (0.8 + 0.4 * ((i * 7919) % 101) / 100));
   return { requests: n, errors: Math.round(n * errorRate), latency };
+}
+
+
+/** What a component with these knobs shows the reconciler (shared by the world and FakeInputSource). */
+export function observe(k: Knobs, s: MigrationStatus, now: number, writable: { primary: boolean; shadow: boolean }, writesTo: "primary" | "shadow"): Observed {
+  const since = s.stepSinceMs ?? now;
+  const secs = Math.max(0, (now - since) / 1000);
+  const shadowShare = s.shadowWeightBp / 10_000;
+  const compared = Math.round(secs * k.rps * (1 - shadowShare) * s.mirrorFraction);
+  return {
+    risk: k.risk, primaryRisk: k.primaryRisk, replicaLagS: k.drainsWhenFenced && !writable[writesTo] ? 0 : k.lagS,
+    recent: {
+      primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
+      shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,
+    },
+    window: {
+      primary: sample(secs * k.rps * (1 - shadowShare), k.primaryErrorRate, k.primaryLatencyMs),
+      shadow: sample(secs * k.rps * shadowShare, k.shadowErrorRate, k.shadowLatencyMs),
+      consistency: { compared, diverged: Math.round(compared * k.divergence) },
+    },
+  };
+}
+
+export const DEFAULT_KNOBS: Knobs = {
+  risk: 0.1, primaryRisk: 0.1, lagS: 0.2, shadowErrorRate: 0.001, primaryErrorRate: 0.001, shadowLatencyMs: 10, primaryLatencyMs: 10,
+  rps: 2000, divergence: 0, ack: "acked", nackError: "", actionResult: "ok", drainsWhenFenced: true,
+};
+
+/** The manager's InputSource over the same knobs; the write model follows the fake actions' calls. */
+export class FakeInputSource implements InputSource {
+  knobs: Knobs = { ...DEFAULT_KNOBS };
+  writable = { primary: true, shadow: false };
+  writesTo: "primary" | "shadow" = "primary";
+  gather(_component: string, status: MigrationStatus, nowMs: number): Observed {
+    this.writesTo = status.writeTarget;
+    return observe(this.knobs, status, nowMs, this.writable, this.writesTo);
+  }
 }
 
 export class MigrationWorld {
@@ -42,10 +80,7 @@ export class MigrationWorld {
   maxWriters = 1;
   private lastAck: ReconcileInputs["rollout"] = null;
   private lastAction: ReconcileInputs["action"] = null;
-  knobs: Knobs = {
-    risk: 0.1, primaryRisk: 0.1, lagS: 0.2, shadowErrorRate: 0.001, primaryErrorRate: 0.001, shadowLatencyMs: 10, primaryLatencyMs: 10,
-    rps: 2000, divergence: 0, ack: "acked", nackError: "", actionResult: "ok", drainsWhenFenced: true,
-  };
+  knobs: Knobs = { ...DEFAULT_KNOBS };
 
   constructor(readonly policy: Policy, readonly tickMs = 1000, status?: MigrationStatus) {
     this.status = status ?? initialStatus("orders", 0);
@@ -53,24 +88,7 @@ export class MigrationWorld {
   }
 
   private inputs(commands: Command[]): ReconcileInputs {
-    const k = this.knobs, s = this.status;
-    const since = s.stepSinceMs ?? this.now;
-    const secs = Math.max(0, (this.now - since) / 1000);
-    const shadowShare = s.shadowWeightBp / 10_000;
-    const compared = Math.round(secs * k.rps * (1 - shadowShare) * s.mirrorFraction);
-    return {
-      risk: k.risk, primaryRisk: k.primaryRisk, replicaLagS: k.drainsWhenFenced && !this.writable[this.writesTo] ? 0 : k.lagS,
-      recent: {
-        primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
-        shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,
-      },
-      window: {
-        primary: sample(secs * k.rps * (1 - shadowShare), k.primaryErrorRate, k.primaryLatencyMs),
-        shadow: sample(secs * k.rps * shadowShare, k.shadowErrorRate, k.shadowLatencyMs),
-        consistency: { compared, diverged: Math.round(compared * k.divergence) },
-      },
-      rollout: this.lastAck, action: this.lastAction, commands,
-    };
+    return { ...observe(this.knobs, this.status, this.now, this.writable, this.writesTo), rollout: this.lastAck, action: this.lastAction, commands };
   }
 
   tick(commands: Command[] = []) {

@@ -1,0 +1,43 @@
+// Fence, unfence and promote, as configured per component: an HTTP webhook (POST JSON, any 2xx is
+// success) or a command (argv, exit 0 is success; the action in SHADOWMESH_ACTION/_SIDE/_COMPONENT).
+// Both must be idempotent: after a restart the controller re-runs an action whose result it never saw.
+import { spawn } from "node:child_process";
+import type { ActionRunner } from "./manager.js";
+import type { ActionKind, Side } from "./reconcile.js";
+
+export type ActionConfig = { webhook: string; headers?: Record<string, string> } | { command: string[] };
+
+export class ConfiguredActions implements ActionRunner {
+  constructor(private readonly byComponent: Map<string, ActionConfig>, private readonly timeoutMs = 30_000, private readonly fetchFn: typeof fetch = fetch) {}
+
+  async run(component: string, kind: ActionKind, side: Side): Promise<void> {
+    const cfg = this.byComponent.get(component);
+    if (!cfg) throw new Error(`component ${component} has no actions configured (actions.webhook or actions.command): cannot ${kind} the ${side}`);
+    if ("webhook" in cfg) {
+      const res = await this.fetchFn(cfg.webhook, {
+        method: "POST", headers: { "content-type": "application/json", ...cfg.headers },
+        body: JSON.stringify({ component, action: kind, side }), signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      if (!res.ok) throw new Error(`${kind} ${side}: webhook ${cfg.webhook} answered ${res.status} ${(await res.text()).slice(0, 200)}`);
+      return;
+    }
+    const [cmd, ...args] = cfg.command;
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(cmd!, args, { env: { ...process.env, SHADOWMESH_COMPONENT: component, SHADOWMESH_ACTION: kind, SHADOWMESH_SIDE: side }, stdio: ["ignore", "ignore", "pipe"], timeout: this.timeoutMs });
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => { err = (err + d.toString()).slice(-500); });
+      child.on("error", (e) => reject(new Error(`${kind} ${side}: cannot run ${cmd}: ${e.message}`)));
+      child.on("close", (code, signal) => (code === 0 ? resolve() : reject(new Error(`${kind} ${side}: ${cmd} exited ${code ?? signal}: ${err.trim()}`))));
+    });
+  }
+}
+
+/** For tests: records calls and answers as told. */
+export class FakeActions implements ActionRunner {
+  readonly calls: { component: string; kind: ActionKind; side: Side }[] = [];
+  fail: string | null = null;
+  async run(component: string, kind: ActionKind, side: Side): Promise<void> {
+    this.calls.push({ component, kind, side });
+    if (this.fail) throw new Error(this.fail);
+  }
+}

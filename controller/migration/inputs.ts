@@ -1,0 +1,71 @@
+// The metric source of the migration engine in the controller: the risk engine gives the primary's
+// risk and the replica's lag (a signal of kind replication_lag, pushed or scraped), the telemetry
+// store gives each side's recent traffic and the traffic since the current step began (sketches and
+// mirrored-read comparisons). Missing data stays null or empty: the reconciler treats it as unknown.
+import type { RiskEngine } from "../risk/engine.js";
+import type { TelemetryStore } from "../telemetry/store.js";
+import { addCounts, emptyTarget, type ComponentTotals, type TargetTotals } from "../telemetry/report.js";
+import type { InputSource, Observed } from "./manager.js";
+import type { MigrationStatus, SideSummary } from "./reconcile.js";
+import type { TargetSample } from "./verify.js";
+
+export interface TelemetryInputOptions {
+  engine: RiskEngine;
+  store: TelemetryStore;
+  /** The window "recent" covers (baselines, preflight shadow health). */
+  recentMs?: number;
+  /** The latency quantile baselines record (match the policy's verification.latencyQuantile). */
+  latencyQuantile?: number;
+}
+
+export class TelemetryInputSource implements InputSource {
+  constructor(private readonly o: TelemetryInputOptions) {}
+
+  gather(component: string, status: MigrationStatus, nowMs: number): Observed {
+    const risk = this.o.engine.get(component);
+    const riskValue = risk && !risk.noData ? risk.risk : null;
+    const lag = risk?.contributions.find((c) => c.kind === "replication_lag" && c.state === "ok");
+    const recent = this.o.store.window(component, nowMs - (this.o.recentMs ?? 60_000), nowMs);
+    const since = this.o.store.window(component, status.stepSinceMs ?? nowMs, nowMs);
+    return {
+      risk: riskValue, primaryRisk: riskValue, replicaLagS: lag?.value ?? null,
+      recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")) },
+      window: {
+        primary: sample(side(since, "primary")), shadow: sample(side(since, "shadow")),
+        consistency: consistency(since),
+      },
+    };
+  }
+
+  private summary(t: TargetTotals | null): SideSummary | null {
+    if (!t || t.requests === 0) return null;
+    return { requests: t.requests, errorRate: errors(t) / t.requests, latencyMs: t.latency.quantile(this.o.latencyQuantile ?? 0.99) / 1000 };
+  }
+}
+
+function errors(t: TargetTotals): number { return t.status[4] + t.resets + t.timeouts; }
+
+/** The primary's totals, or the shadow's live and mirrored traffic merged (both are its real answers). */
+function side(c: ComponentTotals | undefined, which: "primary" | "shadow"): TargetTotals | null {
+  if (!c) return null;
+  if (which === "primary") return c.targets.get("PRIMARY") ?? null;
+  const live = c.targets.get("SHADOW_LIVE"), mirror = c.targets.get("SHADOW_MIRROR");
+  if (!live && !mirror) return null;
+  const out = emptyTarget();
+  for (const t of [live, mirror]) {
+    if (!t) continue;
+    out.latency.merge(t.latency);
+    addCounts(out, t);
+  }
+  return out;
+}
+
+function sample(t: TargetTotals | null): TargetSample {
+  return t ? { requests: t.requests, errors: errors(t), latency: t.latency } : { requests: 0, errors: 0, latency: null };
+}
+
+function consistency(c: ComponentTotals | undefined): { compared: number; diverged: number } {
+  const k = c?.consistency ?? {};
+  const diverged = (k.statusMismatch ?? 0) + (k.bodyMismatch ?? 0);
+  return { compared: (k.match ?? 0) + diverged, diverged };
+}

@@ -1,0 +1,137 @@
+// The migration shell over fakes for every seam (router, metric source, actions, clock) and the real
+// file store: state is on disk before the routes change, a restart mid-shift resumes at the same step
+// with the same weights (re-published, not advanced), a torn journal tail is survived, and a NACK
+// reported by the router pauses the migration with the proxy's error.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, appendFileSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ManualClock } from "../../host/clock.js";
+import { silentLogger } from "../../controller/log.js";
+import { FakeTrafficRouter } from "../../controller/xds/router.js";
+import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
+import { MigrationManager } from "../../controller/migration/manager.js";
+import { FakeActions } from "../../controller/migration/actions.js";
+import { FileStateStore, StateStoreError, type StateStore } from "../../controller/migration/store.js";
+import type { MigrationStatus } from "../../controller/migration/reconcile.js";
+import { FakeInputSource } from "../support/migration-world.js";
+
+function policy(): Policy {
+  const p = structuredClone(DEFAULT_POLICY);
+  p.steps = p.steps.map((s) => ({ ...s, bakeMs: 10_000 }));
+  p.risk.enterForMs = 5_000;
+  return p;
+}
+
+function rig(dir: string, clock = new ManualClock()) {
+  const router = new FakeTrafficRouter();
+  const inputs = new FakeInputSource();
+  const actions = new FakeActions();
+  const store = new FileStateStore(dir);
+  const m = new MigrationManager({ clock, router, store, inputs, actions, policies: new Map([["orders", policy()]]), log: silentLogger() });
+  return { m, router, inputs, actions, store, clock };
+}
+
+/** One second of controller time: the tick, then the promise callbacks (ACKs, action results). */
+async function second(r: ReturnType<typeof rig>, n = 1) {
+  for (let i = 0; i < n; i++) {
+    r.clock.advance(1000);
+    r.m.tick();
+    await new Promise((res) => setImmediate(res));
+  }
+}
+
+function onDisk(dir: string): MigrationStatus {
+  const lines = readFileSync(path.join(dir, "journal.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return lines.filter((l) => l.t === "status").at(-1).status;
+}
+
+test("the status is on disk before the routes change", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
+  try {
+    const r = rig(dir);
+    r.m.start();
+    const seen: number[] = [];
+    const setRoutes = r.router.setRoutes.bind(r.router);
+    r.router.setRoutes = (c, routes) => { seen.push(onDisk(dir).shadowWeightBp - routes.weights.shadow); return setRoutes(c, routes); };
+    await second(r, 10);
+    r.inputs.knobs.risk = 0.9;
+    await second(r, 120);
+    assert.ok(seen.length >= 4, `routes were published (${seen.length})`);
+    assert.ok(seen.every((d) => d === 0), "each publish found its own weight already stored");
+  } finally { rmSync(dir, { recursive: true }); }
+});
+
+test("a restart mid-shift resumes at the same step with the same weights, without advancing", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
+  try {
+    const a = rig(dir);
+    a.m.start();
+    await second(a, 10);
+    a.inputs.knobs.risk = 0.9;
+    for (let i = 0; i < 300 && !(a.m.get("orders").status.stepIndex === 2 && a.m.get("orders").status.stepSinceMs !== null); i++) await second(a);
+    await second(a, 3); // into the bake of step 3
+    const before = a.m.get("orders").status;
+    assert.is(before.phase, "Shifting");
+    assert.is(before.shadowWeightBp, 2500);
+    a.store.close(); // the process dies here
+
+    const b = rig(dir, a.clock);
+    b.inputs.knobs.risk = 0.9;
+    b.m.start();
+    const first = b.router.calls[0]!;
+    assert.equal(first.value, { weights: { primary: 7500, shadow: 2500 }, mirrorFraction: before.mirrorFraction, writeTarget: "primary" }, "re-published what it had");
+    const after = b.m.get("orders").status;
+    assert.is(after.stepIndex, 2);
+    assert.is(after.stepSinceMs, before.stepSinceMs, "the bake continues from where it was");
+    assert.ok(b.m.events("orders").some((e) => /controller restarted: resuming Shifting at step 3/.test(e.message)));
+    await second(b, 2);
+    assert.is(b.router.calls.length, 1, "nothing moved before the bake was over");
+    await second(b, 10);
+    assert.is(b.router.calls.at(-1)!.value && (b.router.calls.at(-1)!.value as { weights: { shadow: number } }).weights.shadow, 5000, "then it carries on to step 4");
+  } finally { rmSync(dir, { recursive: true }); }
+});
+
+test("a torn last journal line is dropped with a warning; a corrupt line in the middle is an error naming it", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
+  try {
+    const s1 = new FileStateStore(dir);
+    s1.load();
+    const st = { component: "orders", phase: "AtRisk" } as MigrationStatus;
+    s1.save(st, []);
+    s1.close();
+    appendFileSync(path.join(dir, "journal.jsonl"), '{"t":"status","status":{"compo');
+    const s2 = new FileStateStore(dir);
+    assert.is(s2.load().statuses.get("orders")!.phase, "AtRisk");
+    assert.match(s2.warnings[0]!, /journal.jsonl:2: torn last record dropped/);
+    s2.close();
+    appendFileSync(path.join(dir, "journal.jsonl"), 'garbage\n{"t":"status","status":{"component":"x"}}\n');
+    const s3: StateStore = new FileStateStore(dir);
+    assert.throws(() => s3.load(), (e: unknown) => e instanceof StateStoreError && /journal.jsonl:1: not valid JSON/.test((e as Error).message));
+  } finally { rmSync(dir, { recursive: true }); }
+});
+
+test("a NACK from the proxies pauses with their error; resume publishes again", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
+  try {
+    const r = rig(dir);
+    r.m.start();
+    await second(r, 10);
+    r.inputs.knobs.risk = 0.9;
+    for (let i = 0; i < 300 && r.m.get("orders").status.stepIndex < 1; i++) await second(r);
+    r.router.nextVerify = (version) => ({ version, ok: false, acked: ["a"], nacked: [{ node: "b", type: "RouteConfiguration", error: "weights must add up" }], pending: [], superseded: false });
+    for (let i = 0; i < 60 && r.m.get("orders").status.phase !== "Paused"; i++) await second(r);
+    const st = r.m.get("orders").status;
+    assert.is(st.phase, "Paused");
+    assert.match(st.paused!.reason, /NACK.*b \(RouteConfiguration\): weights must add up/);
+    assert.ok(r.m.counters.nacks >= 1);
+    const published = r.router.calls.length;
+    r.router.nextVerify = (version) => ({ version, ok: true, acked: ["a", "b"], nacked: [], pending: [], superseded: false });
+    const res = r.m.command("orders", { kind: "resume", by: "ops" });
+    assert.ok(res.accepted);
+    assert.is(r.router.calls.length, published + 1);
+  } finally { rmSync(dir, { recursive: true }); }
+});
+
+test.run();
