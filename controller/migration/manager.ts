@@ -7,7 +7,7 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
 import type { TrafficRouter } from "../xds/router.js";
-import type { Policy } from "./policy.js";
+import { parsePolicy, type Policy } from "./policy.js";
 import { initialStatus, reconcile, TOTAL_BP, type Action, type ActionKind, type Command, type CommandResult, type MigrationEvent, type MigrationStatus, type ReconcileInputs, type Side } from "./reconcile.js";
 import type { StateStore } from "./store.js";
 
@@ -35,6 +35,7 @@ interface Tracked {
   status: MigrationStatus;
   rollout: ReconcileInputs["rollout"];
   action: ReconcileInputs["action"];
+  observed: Observed | null;
 }
 
 export class UnknownComponent extends Error {}
@@ -52,9 +53,11 @@ export class MigrationManager extends EventEmitter {
   start(): void {
     const stored = this.o.store.load();
     this.recent.push(...stored.events);
-    for (const [name, policy] of this.o.policies) {
+    for (const [name, filePolicy] of this.o.policies) {
+      const override = stored.policies.get(name);
+      const policy = override !== undefined ? parsePolicy(override, `stored policy of ${name}`).components.get(name) ?? filePolicy : filePolicy;
       const prev = stored.statuses.get(name);
-      const t: Tracked = { policy, status: prev ?? initialStatus(name, this.now()), rollout: null, action: null };
+      const t: Tracked = { policy, status: prev ?? initialStatus(name, this.now()), rollout: null, action: null, observed: null };
       this.comps.set(name, t);
       if (!prev) { this.o.store.save(t.status, []); continue; }
       const resync = structuredClone(prev);
@@ -76,17 +79,19 @@ export class MigrationManager extends EventEmitter {
     return this.pass(t, [cmd])[0]!;
   }
 
-  setPolicy(component: string, policy: Policy): void {
+  /** Replaces a component's policy; with its YAML, the policy is stored and survives a restart. */
+  setPolicy(component: string, policy: Policy, yaml?: string): void {
     const t = this.tracked(component);
+    if (yaml !== undefined) this.o.store.savePolicy(component, yaml);
     t.policy = policy;
     const ev: MigrationEvent = { atMs: this.now(), component, kind: "command", phase: t.status.phase, message: "policy replaced", severity: "info" };
     this.o.store.save(t.status, [ev]);
     this.emitEvents([ev]);
   }
 
-  get(component: string): { status: MigrationStatus; policy: Policy } {
+  get(component: string): { status: MigrationStatus; policy: Policy; observed: Observed | null } {
     const t = this.tracked(component);
-    return { status: structuredClone(t.status), policy: t.policy };
+    return { status: structuredClone(t.status), policy: t.policy, observed: t.observed };
   }
   components(): string[] { return [...this.comps.keys()]; }
   events(component?: string, limit = 50): MigrationEvent[] {
@@ -102,7 +107,8 @@ export class MigrationManager extends EventEmitter {
 
   private pass(t: Tracked, commands: Command[]): CommandResult[] {
     const now = this.now();
-    const inputs: ReconcileInputs = { ...this.o.inputs.gather(t.status.component, t.status, now), rollout: t.rollout, action: t.action, commands };
+    t.observed = this.o.inputs.gather(t.status.component, t.status, now);
+    const inputs: ReconcileInputs = { ...t.observed, rollout: t.rollout, action: t.action, commands };
     const r = reconcile(t.policy, t.status, inputs, now);
     // Durable first: the status describing a traffic change is on disk before the change is made.
     this.o.store.save(r.status, r.events);

@@ -3,8 +3,8 @@
 // policy is edited by hand under pressure and "invalid input" helps nobody. Durations are written like
 // Flagger's ("30s", "5m", "1h"; a bare number is seconds); weights are percent of read traffic.
 import { readFileSync } from "node:fs";
-import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from "yaml";
 import { z } from "zod";
+import { parseYamlStrict, YamlFieldError } from "../yaml-config.js";
 
 export interface StepSpec {
   /** Shadow's share of read traffic in basis points (1% = 100). */
@@ -54,11 +54,7 @@ export const DEFAULT_POLICY: Policy = {
   recovery: { mode: "stay", coolDownMs: 600_000, maxReplicationLagS: 5 },
 };
 
-export class PolicyError extends Error {
-  constructor(readonly file: string, readonly line: number, readonly column: number, readonly field: string, readonly reason: string) {
-    super(`${file}:${line}:${column}: ${field || "(document)"}: ${reason}`);
-  }
-}
+export class PolicyError extends YamlFieldError {}
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -146,55 +142,11 @@ export function policyProblems(p: Policy): [(string | number)[], string][] {
   return out;
 }
 
-function locate(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: (string | number | symbol)[]): { line: number; col: number } {
-  // Walks as deep as the document goes: an unknown key or a missing field points at its parent.
-  let node: unknown = doc.contents;
-  let best = (node as YamlNode | null)?.range?.[0] ?? 0;
-  for (const key of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
-      if (!pair) break;
-      best = (pair.key as YamlNode).range?.[0] ?? best;
-      node = pair.value;
-    } else if (isSeq(node) && typeof key === "number") {
-      node = node.items[key];
-      best = (node as YamlNode | undefined)?.range?.[0] ?? best;
-    } else break;
-  }
-  const pos = lc.linePos(best);
-  return { line: pos.line, col: pos.col };
-}
-
-function fieldName(path: (string | number | symbol)[]): string {
-  return path.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("");
-}
-
 export interface PolicySet { defaults: Policy; components: Map<string, Policy> }
 
 /** Parses and validates a policy document; throws PolicyError for the first problem, in document order. */
 export function parsePolicy(text: string, file = "<policy>"): PolicySet {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const pos = lc.linePos(e.pos[0]);
-    throw new PolicyError(file, pos.line, pos.col, "", `YAML syntax: ${e.message.split("\n")[0]}`);
-  }
-  const fail = (path: (string | number | symbol)[], reason: string): never => {
-    const { line, col } = locate(doc, lc, path);
-    throw new PolicyError(file, line, col, fieldName(path), reason);
-  };
-  const raw = doc.toJS() ?? {};
-  const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => {
-      const path = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
-      const reason = i.code === "unrecognized_keys" ? `unknown field (allowed: ${allowedKeys(i.path)})` : i.message;
-      return { path, reason, pos: locate(doc, lc, path) };
-    }).sort((a, b) => a.pos.line - b.pos.line || a.pos.col - b.pos.col);
-    fail(issues[0]!.path, issues[0]!.reason);
-  }
-  const data = parsed.data!;
+  const { data, fail } = parseYamlStrict(text, file, fileSchema, PolicyError);
   const defaults = resolve(DEFAULT_POLICY, data.defaults);
   for (const [path, reason] of policyProblems(defaults)) fail(["defaults", ...path], reason);
   const components = new Map<string, Policy>();
@@ -208,33 +160,6 @@ export function parsePolicy(text: string, file = "<policy>"): PolicySet {
     components.set(name, p);
   }
   return { defaults, components };
-}
-
-function allowedKeys(path: PropertyKey[]): string {
-  let s: z.ZodType = fileSchema;
-  for (const k of path) {
-    const def = unwrap(s);
-    if (def instanceof z.ZodObject) s = (def.shape as Record<string, z.ZodType>)[String(k)]!;
-    else if (def instanceof z.ZodRecord) s = def.valueType as z.ZodType;
-    else if (def instanceof z.ZodArray) s = def.element as z.ZodType;
-    else if (def instanceof z.ZodUnion) s = (def.options as z.ZodType[]).find((o) => unwrap(o) instanceof z.ZodObject) ?? def;
-    if (!s) return "?";
-  }
-  const obj = unwrap(s);
-  return obj instanceof z.ZodObject ? Object.keys(obj.shape).join(", ") : "?";
-}
-
-function unwrap(s: z.ZodType): z.ZodType {
-  let cur = s;
-  for (let i = 0; i < 8; i++) {
-    if (cur instanceof z.ZodOptional || cur instanceof z.ZodNullable) cur = cur.unwrap() as z.ZodType;
-    else if (cur instanceof z.ZodUnion) {
-      const obj = (cur.options as z.ZodType[]).find((o) => unwrap(o) instanceof z.ZodObject);
-      if (!obj) return cur;
-      cur = obj;
-    } else return cur;
-  }
-  return cur;
 }
 
 export function loadPolicyFile(file: string): PolicySet {

@@ -3,6 +3,7 @@
 // arrive as raw bytes and are decoded here, so a malformed message is INVALID_ARGUMENT with the
 // field named (not a transport error), and a request is checked whole before anything is stored.
 import * as grpc from "@grpc/grpc-js";
+import type { Type as ProtoType } from "protobufjs";
 import type { Logger } from "pino";
 import { decodeReport, telemetryRoot } from "./report.js";
 import { ReportRejected, type TelemetryStore } from "./store.js";
@@ -16,8 +17,8 @@ const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLe
 export function telemetryMethods(): grpc.ServiceDefinition {
   const root = telemetryRoot();
   const T = (n: string) => root.lookupType(`shadowmesh.telemetry.v1.${n}`);
-  const enc = (t: protobuf.Type) => (o: object) => asBuffer(t.encode(t.fromObject(o)).finish());
-  const dec = (t: protobuf.Type) => (b: Buffer) => t.toObject(t.decode(b), { longs: String, defaults: true });
+  const enc = (t: ProtoType) => (o: object) => asBuffer(t.encode(t.fromObject(o)).finish());
+  const dec = (t: ProtoType) => (b: Buffer) => t.toObject(t.decode(b), { longs: String, defaults: true });
   const raw = (b: Buffer | Uint8Array) => (b instanceof Uint8Array ? asBuffer(b) : Buffer.alloc(0));
   return {
     Report: {

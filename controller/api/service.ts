@@ -1,0 +1,164 @@
+// The controller's gRPC API (proto/shadowmesh/controller/v1/controller.proto): lists and describes
+// components (risk with its explanation, migration state, weights, lag, consistency, last decisions),
+// streams events, and takes the operator's commands and policies. Every call is authenticated first:
+// a bearer token from the configured list, or a verified client certificate when mTLS is on.
+import { timingSafeEqual } from "node:crypto";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import type { Logger } from "pino";
+import type { RiskEngine } from "../risk/engine.js";
+import { UnknownComponent, type MigrationManager } from "../migration/manager.js";
+import { parsePolicy, PolicyError } from "../migration/policy.js";
+import type { CommandKind, MigrationEvent } from "../migration/reconcile.js";
+
+const PROTO = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../proto/shadowmesh/controller/v1/controller.proto");
+export const CONTROLLER_SERVICE = "shadowmesh.controller.v1.Controller";
+
+let pkg: grpc.GrpcObject | null = null;
+function loaded(): grpc.GrpcObject {
+  pkg ??= grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true }));
+  return pkg;
+}
+function serviceCtor(): grpc.ServiceClientConstructor {
+  return ((loaded().shadowmesh as grpc.GrpcObject).controller as grpc.GrpcObject).v1 as unknown as grpc.ServiceClientConstructor & { Controller: grpc.ServiceClientConstructor };
+}
+export function controllerDefinition(): grpc.ServiceDefinition {
+  return ((serviceCtor() as unknown as { Controller: grpc.ServiceClientConstructor }).Controller).service;
+}
+
+export interface ApiAuth {
+  /** Accepted bearer tokens. */
+  tokens: string[];
+  /** The server requires and verifies client certificates: a connection is its own credential. */
+  mtls: boolean;
+}
+
+export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger }
+
+type Call = grpc.ServerUnaryCall<any, any> | grpc.ServerWritableStream<any, any>;
+
+function authError(call: Call, auth: ApiAuth): grpc.ServiceError | null {
+  if (auth.mtls) {
+    const ctx = (call as unknown as { getAuthContext?: () => { sslPeerCertificate?: unknown } | null }).getAuthContext?.();
+    if (ctx?.sslPeerCertificate) return null;
+  }
+  const header = call.metadata.get("authorization")[0];
+  const token = typeof header === "string" && /^Bearer\s+/i.test(header) ? header.replace(/^Bearer\s+/i, "") : null;
+  if (token !== null && auth.tokens.some((t) => t.length === token.length && timingSafeEqual(Buffer.from(t), Buffer.from(token)))) return null;
+  const why = header === undefined ? "no credentials: send `authorization: Bearer <token>`" + (auth.mtls ? " or a client certificate" : "") : token === null ? "the authorization metadata is not a bearer token" : "the bearer token is not accepted";
+  return Object.assign(new Error(why), { code: grpc.status.UNAUTHENTICATED, details: why, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+}
+
+function fail(code: grpc.status, message: string): grpc.ServiceError {
+  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+}
+
+function eventMessage(e: MigrationEvent) {
+  return { atUnixMs: e.atMs, component: e.component, kind: e.kind, phase: e.phase, message: e.message, severity: e.severity };
+}
+
+export function describeComponent(deps: ApiDeps, name: string) {
+  const { status: s, policy, observed } = deps.manager.get(name);
+  const risk = deps.engine.get(name);
+  const c = observed?.window?.consistency;
+  const opt = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? undefined : v);
+  return {
+    name, phase: s.phase, stepIndex: s.stepIndex, stepCount: policy.steps.length, shadowWeightPercent: s.shadowWeightBp / 100, mirrorFraction: s.mirrorFraction,
+    writeTarget: s.writeTarget, fenced: s.fenced ?? "", direction: s.direction,
+    risk: risk && !risk.noData ? risk.risk : undefined, failureProbability: risk && !risk.noData ? risk.probability : undefined,
+    contributions: (risk?.contributions ?? []).map((x) => ({
+      signal: x.signal, kind: x.kind, state: x.state, value: opt(x.value), expected: opt(x.expected), score: x.score, share: x.share, view: x.view, exhaustionS: opt(x.exhaustionS),
+    })),
+    replicationLagS: opt(observed?.replicaLagS), mirroredCompared: c?.compared ?? 0, mirroredDiverged: c?.diverged ?? 0,
+    message: s.message, blockedReason: s.blockedReason ?? "", pausedReason: s.paused?.reason ?? "", lastVerdict: s.lastVerdict?.summary ?? "",
+    lastDecisions: deps.manager.events(name, 10).map(eventMessage),
+  };
+}
+
+export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementation {
+  const guard = <Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res) =>
+    (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
+      const denied = authError(call, deps.auth);
+      if (denied) return cb(denied);
+      try { cb(null, fn(call.request, call)); } catch (e) {
+        if ((e as grpc.ServiceError).code !== undefined) return cb(e as grpc.ServiceError);
+        if (e instanceof UnknownComponent) return cb(fail(grpc.status.NOT_FOUND, e.message));
+        deps.log.error({ err: e }, "controller API call failed");
+        cb(fail(grpc.status.INTERNAL, (e as Error).message));
+      }
+    };
+  const needComponent = (name: unknown): string => {
+    if (typeof name !== "string" || name === "") throw fail(grpc.status.INVALID_ARGUMENT, "component: required (the component's name)");
+    return name;
+  };
+  const command = (kind: CommandKind) => guard<{ component: string; reason: string }, { message: string; phase: string }>((req, call) => {
+    const name = needComponent(req.component);
+    const by = String(call.metadata.get("x-shadowmesh-user")[0] ?? "api");
+    const r = deps.manager.command(name, { kind, by, ...(req.reason ? { reason: req.reason } : {}) });
+    if (!r.accepted) throw fail(grpc.status.FAILED_PRECONDITION, `${kind} ${name}: ${r.reason}`);
+    return { message: r.reason, phase: deps.manager.get(name).status.phase };
+  });
+  return {
+    ListComponents: guard(() => ({ components: deps.manager.components().map((n) => describeComponent(deps, n)) })),
+    GetComponent: guard<{ name: string }, unknown>((req) => describeComponent(deps, needComponent(req.name))),
+    WatchEvents: (call: grpc.ServerWritableStream<{ component: string; replay: number }, unknown>) => {
+      const denied = authError(call, deps.auth);
+      if (denied) { call.emit("error", denied); return; }
+      const want = call.request.component;
+      if (want && !deps.manager.components().includes(want)) { call.emit("error", fail(grpc.status.NOT_FOUND, `unknown component ${JSON.stringify(want)}`)); return; }
+      if (call.request.replay) for (const e of deps.manager.events(want || undefined, call.request.replay)) call.write(eventMessage(e));
+      const on = (e: MigrationEvent) => { if (!want || e.component === want) call.write(eventMessage(e)); };
+      deps.manager.on("event", on);
+      const stop = () => deps.manager.off("event", on);
+      call.on("cancelled", stop);
+      call.on("close", stop);
+      call.on("error", stop);
+    },
+    Pause: command("pause"),
+    Resume: command("resume"),
+    Approve: command("approve"),
+    Promote: command("promote"),
+    Rollback: command("rollback"),
+    SetPolicy: guard<{ component: string; policyYaml: string }, { message: string }>((req) => {
+      const name = needComponent(req.component);
+      deps.manager.get(name);
+      if (!req.policyYaml) throw fail(grpc.status.INVALID_ARGUMENT, "policy_yaml: required (a policy document with this component under `components:`)");
+      let set;
+      try { set = parsePolicy(req.policyYaml, "policy_yaml"); } catch (e) {
+        if (e instanceof PolicyError) throw fail(grpc.status.INVALID_ARGUMENT, e.message);
+        throw e;
+      }
+      const p = set.components.get(name);
+      if (!p) throw fail(grpc.status.INVALID_ARGUMENT, `policy_yaml: defines ${[...set.components.keys()].join(", ") || "no component"}, not ${name}`);
+      deps.manager.setPolicy(name, p, req.policyYaml);
+      return { message: `policy of ${name} replaced` };
+    }),
+  };
+}
+
+export function addControllerApi(server: grpc.Server, deps: ApiDeps): void {
+  server.addService(controllerDefinition(), controllerHandlers(deps));
+}
+
+export type ControllerClient = grpc.Client & Record<string, any>;
+
+/** A client that sends the bearer token with every call. */
+export function controllerClient(address: string, token: string | null, creds = grpc.credentials.createInsecure()): ControllerClient {
+  const Ctor = (serviceCtor() as unknown as { Controller: grpc.ServiceClientConstructor }).Controller;
+  const callCreds = token ? grpc.credentials.createFromMetadataGenerator((_p, cb) => { const m = new grpc.Metadata(); m.set("authorization", `Bearer ${token}`); cb(null, m); }) : null;
+  // Call credentials need a secure channel in gRPC; on an insecure one the token goes per call instead.
+  const client = new Ctor(address, creds) as ControllerClient;
+  if (callCreds && creds._isSecure()) return new Ctor(address, grpc.credentials.combineChannelCredentials(creds as grpc.ChannelCredentials, callCreds)) as ControllerClient;
+  if (token) (client as { token?: string }).token = token;
+  return client;
+}
+
+/** Metadata carrying the client's token (for insecure channels, where call credentials are not sent). */
+export function authMetadata(client: ControllerClient): grpc.Metadata {
+  const m = new grpc.Metadata();
+  const t = (client as { token?: string }).token;
+  if (t) m.set("authorization", `Bearer ${t}`);
+  return m;
+}
