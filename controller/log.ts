@@ -2,8 +2,8 @@
 // tests use silentLogger().
 import pino, { type Logger } from "pino";
 
-export function createLogger(name = "shadowmesh", level = process.env.SHADOWMESH_LOG_LEVEL ?? "info"): Logger {
-  return pino({ name, level });
+export function createLogger(name = "shadowmesh", level = process.env.SHADOWMESH_LOG_LEVEL ?? "info", fd: 1 | 2 = 1): Logger {
+  return pino({ name, level }, pino.destination(fd));
 }
 
 export function silentLogger(): Logger { return pino({ level: "silent" }); }

@@ -1,0 +1,115 @@
+// The `shadowmesh` command: `controller --config FILE` runs the controller (one line on stdout when it
+// is ready); status, watch, pause, resume, approve, promote and rollback talk to its API and print
+// what a person can read. The API address and token come from --address/--token or SHADOWMESH_ADDRESS
+// and SHADOWMESH_TOKEN. Errors go to stderr with the reason and exit non-zero.
+import { Command } from "commander";
+import * as grpc from "@grpc/grpc-js";
+import { loadConfig, ConfigError } from "./config.js";
+import { startController } from "./main.js";
+import { authMetadata, controllerClient, type ControllerClient } from "./api/service.js";
+import { PolicyError } from "./migration/policy.js";
+
+type Opts = { address: string; token?: string };
+
+function client(o: Opts): ControllerClient {
+  const token = o.token ?? process.env.SHADOWMESH_TOKEN ?? null;
+  return controllerClient(o.address, token);
+}
+
+function unary<T>(c: ControllerClient, method: string, req: object): Promise<T> {
+  return new Promise((resolve, reject) => c[method]!(req, authMetadata(c), { deadline: Date.now() + 10_000 }, (e: grpc.ServiceError | null, r: T) => (e ? reject(e) : resolve(r))));
+}
+
+function die(e: unknown): never {
+  const se = e as grpc.ServiceError;
+  const msg = se.code !== undefined ? `${grpc.status[se.code]}: ${se.details}` : (e as Error).message;
+  process.stderr.write(`shadowmesh: ${msg}\n`);
+  process.exit(1);
+}
+
+const pct = (x: number | undefined) => (x === undefined ? "-" : `${(x * 100).toFixed(0)}%`);
+const time = (ms: number) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
+
+/** Left-aligned columns, widths from the content. */
+export function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => (c ?? "").padEnd(w[i]!)).join("  ").trimEnd();
+  return [line(head), ...rows.map(line)].join("\n");
+}
+
+export function formatComponents(list: any[]): string {
+  return table(["COMPONENT", "PHASE", "STEP", "SHADOW", "WRITES", "RISK", "LAG", "DIVERGED", "STATUS"], list.map((c) => [
+    c.name, c.phase, c.stepIndex >= 0 ? `${c.stepIndex + 1}/${c.stepCount}` : "-", `${c.shadowWeightPercent}%`, c.writeTarget,
+    c.risk === undefined || c.risk === null ? "no data" : c.risk.toFixed(2), c.replicationLagS === undefined || c.replicationLagS === null ? "-" : `${c.replicationLagS.toFixed(1)}s`,
+    `${c.mirroredDiverged}/${c.mirroredCompared}`, c.pausedReason || c.blockedReason || c.message,
+  ]));
+}
+
+export function formatComponent(c: any): string {
+  const out = [formatComponents([c]), "", "Risk explanation:"];
+  out.push(table(["SIGNAL", "KIND", "STATE", "VALUE", "EXPECTED", "SCORE", "SHARE", "VIEW"], (c.contributions ?? []).map((x: any) => [
+    x.signal, x.kind, x.state, x.value === undefined || x.value === null ? "-" : String(+x.value.toFixed(3)), x.expected === undefined || x.expected === null ? "-" : String(+x.expected.toFixed(3)),
+    x.score.toFixed(2), pct(x.share), x.view,
+  ])));
+  if (c.lastVerdict) out.push("", `Last verification: ${c.lastVerdict}`);
+  out.push("", "Last decisions:");
+  out.push(table(["TIME", "PHASE", "KIND", "MESSAGE"], (c.lastDecisions ?? []).map((e: any) => [time(e.atUnixMs), e.phase, e.kind, e.message])));
+  return out.join("\n");
+}
+
+export function buildCli(): Command {
+  const program = new Command("shadowmesh").description("moves traffic off a critical component before it fails");
+  const api = (cmd: Command) => cmd.option("--address <host:port>", "controller API address", process.env.SHADOWMESH_ADDRESS ?? "127.0.0.1:18002")
+    .option("--token <token>", "bearer token (default $SHADOWMESH_TOKEN)");
+
+  program.command("controller").description("run the controller").requiredOption("--config <file>", "controller configuration (YAML)")
+    .action(async (o: { config: string }) => {
+      try {
+        const cfg = loadConfig(o.config);
+        const c = await startController(cfg);
+        process.stdout.write(`shadowmesh controller ready: xds ${cfg.listen.xds.replace(/:\d+$/, `:${c.ports.xds}`)}, telemetry :${c.ports.telemetry}, api :${c.ports.api}, http :${c.ports.http} (/metrics), components ${c.manager.components().join(", ")}\n`);
+        const bye = () => { c.stop().then(() => process.exit(0)); };
+        process.once("SIGINT", bye);
+        process.once("SIGTERM", bye);
+      } catch (e) {
+        if (e instanceof ConfigError || e instanceof PolicyError) { process.stderr.write(`shadowmesh: ${e.message}\n`); process.exit(2); }
+        die(e);
+      }
+    });
+
+  api(program.command("status [component]").description("components: phase, step, weights, risk, lag; one component in detail"))
+    .action(async (name: string | undefined, o: Opts) => {
+      const c = client(o);
+      try {
+        if (name) console.log(formatComponent(await unary(c, "getComponent", { name })));
+        else console.log(formatComponents((await unary<{ components: unknown[] }>(c, "listComponents", {})).components));
+      } catch (e) { die(e); } finally { c.close(); }
+    });
+
+  api(program.command("watch [component]").description("stream migration events").option("--replay <n>", "past events to show first", "20"))
+    .action((name: string | undefined, o: Opts & { replay: string }) => {
+      const c = client(o);
+      const s = c.watchEvents({ component: name ?? "", replay: Number(o.replay) }, authMetadata(c));
+      s.on("data", (e: any) => console.log(`${time(e.atUnixMs)}  ${e.component.padEnd(16)} ${e.phase.padEnd(11)} ${e.severity === "info" ? "" : `${e.severity.toUpperCase()} `}${e.message}`));
+      s.on("error", (e: grpc.ServiceError) => { if (e.code !== grpc.status.CANCELLED) die(e); });
+      process.once("SIGINT", () => { s.cancel(); c.close(); process.exit(0); });
+    });
+
+  for (const [verb, method, what] of [
+    ["pause", "pause", "stop the migration where it is"], ["resume", "resume", "continue a paused migration"],
+    ["approve", "approve", "approve the next gate (first step, or 100% and promotion)"], ["promote", "promote", "start a migration now, or skip to the final step"],
+    ["rollback", "rollback", "return traffic to the primary"],
+  ] as const) {
+    api(program.command(`${verb} <component>`).description(what).option("--reason <text>", "recorded with the decision"))
+      .action(async (component: string, o: Opts & { reason?: string }) => {
+        const c = client(o);
+        try {
+          const r = await unary<{ message: string; phase: string }>(c, method, { component, reason: o.reason ?? "" });
+          console.log(`${component}: ${r.message} (phase ${r.phase})`);
+        } catch (e) { die(e); } finally { c.close(); }
+      });
+  }
+  return program;
+}
+
+

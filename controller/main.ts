@@ -1,0 +1,160 @@
+// The controller process: wires the xDS server and traffic router, the telemetry service, the risk
+// engine (fed by telemetry, pushed metrics and scrapes), the migration manager with its durable store,
+// the controller API, event webhooks and an HTTP endpoint with Prometheus /metrics and /healthz.
+// Everything with I/O lives here; the decisions are in the pure cores it calls on each tick.
+import http from "node:http";
+import { readFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { Registry, Gauge, Counter, collectDefaultMetrics } from "prom-client";
+import { SystemClock, wallMs, type Clock } from "../host/clock.js";
+import { createLogger } from "./log.js";
+import type { ControllerConfig } from "./config.js";
+import { SnapshotCache } from "./xds/cache.js";
+import { AdsServer } from "./xds/server.js";
+import { XdsTrafficRouter } from "./xds/router.js";
+import { TelemetryStore } from "./telemetry/store.js";
+import { addTelemetryService } from "./telemetry/service.js";
+import { feedRisk } from "./telemetry/feed.js";
+import { RiskEngine } from "./risk/engine.js";
+import { FailurePredictor } from "./risk/predictor.js";
+import { PrometheusScraper } from "./metrics/prometheus.js";
+import { DEFAULT_POLICY, loadPolicyFile, type Policy } from "./migration/policy.js";
+import { MigrationManager } from "./migration/manager.js";
+import { FileStateStore, MemoryStateStore, type StateStore } from "./migration/store.js";
+import { TelemetryInputSource } from "./migration/inputs.js";
+import { ConfiguredActions, type ActionConfig } from "./migration/actions.js";
+import { addControllerApi } from "./api/service.js";
+import { EventWebhooks } from "./events/webhooks.js";
+import type { MigrationEvent, Phase } from "./migration/reconcile.js";
+
+export interface RunningController {
+  manager: MigrationManager;
+  engine: RiskEngine;
+  telemetry: TelemetryStore;
+  router: XdsTrafficRouter;
+  ports: { xds: number; telemetry: number; api: number; http: number };
+  registry: Registry;
+  stop(): Promise<void>;
+}
+
+const PHASES: Phase[] = ["Healthy", "AtRisk", "Preflight", "Shifting", "Migrated", "Restoring", "RollingBack", "Paused"];
+
+function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, creds, (e, port) => (e ? reject(new Error(`cannot listen on ${address}: ${e.message}`)) : resolve(port))));
+}
+
+/** Lets calls in flight finish for a moment, then cuts the rest (watch streams never end by themselves). */
+function shutdown(server: grpc.Server, graceMs = 300): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+    server.tryShutdown(() => { clearTimeout(t); resolve(); });
+  });
+}
+
+export async function startController(cfg: ControllerConfig, opts: { clock?: Clock; log?: Logger; store?: StateStore } = {}): Promise<RunningController> {
+  const clock = opts.clock ?? new SystemClock();
+  // Logs go to stderr: stdout carries the ready line and nothing else.
+  const log = opts.log ?? createLogger("shadowmesh-controller", undefined, 2);
+  const policies = new Map<string, Policy>();
+  const fromFile = cfg.policyFile ? loadPolicyFile(cfg.policyFile) : null;
+  for (const c of cfg.components) policies.set(c.route.name, fromFile?.components.get(c.route.name) ?? fromFile?.defaults ?? DEFAULT_POLICY);
+
+  const engine = new RiskEngine({ clock, predictor: new FailurePredictor() });
+  for (const c of cfg.components) engine.setComponent({ name: c.route.name, signals: c.signals });
+  const telemetry = new TelemetryStore({ clock });
+  telemetry.onSealed((s) => { if (engine.componentNames().includes(s.component)) feedRisk(engine, s); });
+
+  const cache = new SnapshotCache();
+  const ads = new AdsServer({ cache, logger: log });
+  const telemetryAt = cfg.listen.telemetry.split(":");
+  const router = new XdsTrafficRouter({
+    cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
+    telemetry: { cluster: "shadowmesh-telemetry", address: telemetryAt.slice(0, -1).join(":"), port: Number(telemetryAt.at(-1)) },
+  });
+  router.start();
+  const xdsPort = await ads.listen(cfg.listen.xds);
+
+  const telemetryServer = new grpc.Server();
+  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log });
+  const telemetryPort = await bind(telemetryServer, cfg.listen.telemetry, grpc.ServerCredentials.createInsecure());
+
+  const store = opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
+  const actions = new ConfiguredActions(new Map(cfg.components.filter((c) => c.actions).map((c) => [c.route.name, c.actions as ActionConfig])));
+  const manager = new MigrationManager({ clock, router, store, inputs: new TelemetryInputSource({ engine, store: telemetry }), actions, policies, log });
+  manager.start();
+
+  const webhooks = new EventWebhooks(cfg.webhooks, clock, log);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "shadowmesh_controller_" });
+  const eventsTotal = new Counter({ name: "shadowmesh_migration_events_total", help: "Migration events decided, by component, kind and severity", labelNames: ["component", "kind", "severity"], registers: [registry] });
+  manager.on("event", (e: MigrationEvent) => { webhooks.publish(e); eventsTotal.inc({ component: e.component, kind: e.kind, severity: e.severity }); });
+  new Gauge({ name: "shadowmesh_risk", help: "Smoothed risk per component (absent without data)", labelNames: ["component"], registers: [registry], collect() {
+    this.reset();
+    for (const n of manager.components()) { const r = engine.get(n); if (r && !r.noData) this.set({ component: n }, r.risk); }
+  } });
+  new Gauge({ name: "shadowmesh_failure_probability", help: "Predicted probability that the component fails within the horizon", labelNames: ["component"], registers: [registry], collect() {
+    this.reset();
+    for (const n of manager.components()) { const r = engine.get(n); if (r && !r.noData) this.set({ component: n }, r.probability); }
+  } });
+  new Gauge({ name: "shadowmesh_migration_phase", help: "1 for the phase each component is in", labelNames: ["component", "phase"], registers: [registry], collect() {
+    for (const n of manager.components()) { const p = manager.get(n).status.phase; for (const ph of PHASES) this.set({ component: n, phase: ph }, ph === p ? 1 : 0); }
+  } });
+  new Gauge({ name: "shadowmesh_shadow_weight_percent", help: "Share of reads routed to the shadow", labelNames: ["component"], registers: [registry], collect() {
+    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.shadowWeightBp / 100);
+  } });
+  new Gauge({ name: "shadowmesh_migration_step", help: "Index of the step in force (-1 before the first)", labelNames: ["component"], registers: [registry], collect() {
+    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.stepIndex);
+  } });
+  new Gauge({ name: "shadowmesh_xds_publishes_total", help: "Route publishes by the migration engine", registers: [registry], collect() { this.set(manager.counters.publishes); } });
+  new Gauge({ name: "shadowmesh_xds_nacks_total", help: "Publishes a proxy rejected (NACK)", registers: [registry], collect() { this.set(manager.counters.nacks); } });
+  new Gauge({ name: "shadowmesh_webhook_deliveries_total", help: "Event webhook deliveries by outcome", labelNames: ["outcome"], registers: [registry], collect() {
+    for (const [k, v] of Object.entries(webhooks.stats)) this.set({ outcome: k }, v);
+  } });
+
+  const apiServer = new grpc.Server();
+  addControllerApi(apiServer, { manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log });
+  const apiCreds = cfg.api.tls
+    ? grpc.ServerCredentials.createSsl(cfg.api.tls.clientCa ? readFileSync(cfg.api.tls.clientCa) : null, [{ cert_chain: readFileSync(cfg.api.tls.cert), private_key: readFileSync(cfg.api.tls.key) }], !!cfg.api.tls.clientCa)
+    : grpc.ServerCredentials.createInsecure();
+  const apiPort = await bind(apiServer, cfg.listen.api, apiCreds);
+
+  const httpServer = http.createServer((req, res) => {
+    if (req.url === "/metrics") {
+      registry.metrics().then((body) => { res.writeHead(200, { "content-type": registry.contentType }); res.end(body); },
+        (e: Error) => { res.writeHead(500); res.end(e.message); });
+    } else if (req.url === "/healthz") { res.writeHead(200, { "content-type": "text/plain" }); res.end("ok\n"); }
+    else { res.writeHead(404, { "content-type": "text/plain" }); res.end("not found: try /metrics or /healthz\n"); }
+  });
+  const httpAt = cfg.listen.http.lastIndexOf(":");
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    httpServer.once("error", (e) => reject(new Error(`cannot listen on ${cfg.listen.http}: ${e.message}`)));
+    httpServer.listen(Number(cfg.listen.http.slice(httpAt + 1)), cfg.listen.http.slice(0, httpAt), () => resolve((httpServer.address() as { port: number }).port));
+  });
+
+  const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);
+  scraper.start();
+  let stopped = false;
+  const loop = (): void => {
+    if (stopped) return;
+    try {
+      telemetry.advance(wallMs(clock));
+      engine.tick();
+      manager.tick();
+    } catch (e) { log.error({ err: e }, "controller tick failed"); }
+    clock.setTimer(cfg.tickMs, loop);
+  };
+  clock.setTimer(cfg.tickMs, loop);
+
+  return {
+    manager, engine, telemetry, router, registry,
+    ports: { xds: xdsPort, telemetry: telemetryPort, api: apiPort, http: httpPort },
+    async stop() {
+      stopped = true;
+      scraper.stop();
+      httpServer.closeAllConnections();
+      await Promise.all([shutdown(apiServer), shutdown(telemetryServer), new Promise<void>((r) => httpServer.close(() => r())), ads.close()]);
+      store.close();
+    },
+  };
+}
