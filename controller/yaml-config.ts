@@ -30,7 +30,9 @@ export function parseYamlStrict<S extends z.ZodType>(text: string, file: string,
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => {
       const path = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
-      const reason = i.code === "unrecognized_keys" ? `unknown field (allowed: ${allowedKeys(schema, i.path)})` : i.message;
+      // zod reports a bad record key as "Invalid key in record"; the key's own rule says more.
+      const keyIssue = i.code === "invalid_key" ? (i as { issues?: { message: string }[] }).issues?.[0]?.message : undefined;
+      const reason = i.code === "unrecognized_keys" ? `unknown field (allowed: ${allowedKeys(schema, i.path)})` : keyIssue ? `invalid name: ${keyIssue}` : i.message;
       return { path, reason, pos: locate(doc, lc, path) };
     }).sort((a, b) => a.pos.line - b.pos.line || a.pos.col - b.pos.col);
     fail(issues[0]!.path, issues[0]!.reason);

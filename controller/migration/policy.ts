@@ -99,10 +99,12 @@ function resolve(base: Policy, c: ComponentInput | null | undefined): Policy {
     p.risk = { enter: c.risk.enter ?? p.risk.enter, leave: c.risk.leave ?? p.risk.leave, enterForMs: c.risk.enterFor ?? p.risk.enterForMs, leaveForMs: c.risk.leaveFor ?? p.risk.leaveForMs };
   }
   const bake = c.bake;
+  // Steps without their own bake take the component's, else the one the defaults gave.
+  const inherited = bake ?? base.steps[0]?.bakeMs ?? DEFAULT_POLICY.steps[0]!.bakeMs;
   if (c.steps) {
     p.steps = c.steps.map((s) => typeof s === "number"
-      ? { weightBp: Math.round(s * 100), bakeMs: bake ?? DEFAULT_POLICY.steps[0]!.bakeMs, check: "verify" as const }
-      : { weightBp: Math.round(s.weight * 100), bakeMs: s.bake ?? bake ?? DEFAULT_POLICY.steps[0]!.bakeMs, check: s.check ?? "verify" });
+      ? { weightBp: Math.round(s * 100), bakeMs: inherited, check: "verify" as const }
+      : { weightBp: Math.round(s.weight * 100), bakeMs: s.bake ?? inherited, check: s.check ?? "verify" });
   } else if (bake !== undefined) {
     p.steps = p.steps.map((s) => ({ ...s, bakeMs: bake }));
   }

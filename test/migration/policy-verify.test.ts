@@ -1,0 +1,106 @@
+// Policy files are rejected with their file, line, column and field; defaults and durations resolve as
+// documented. Verification decides pass/fail only with evidence: sparse and zero-heavy samples are
+// inconclusive, no data is never a pass, and a clear regression fails.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DEFAULT_POLICY, loadPolicyFile, parsePolicy, PolicyError } from "../../controller/migration/policy.js";
+import { countAbove, normalQuantile, verify, wilson } from "../../controller/migration/verify.js";
+import { LatencySketch } from "../../controller/telemetry/sketch.js";
+
+const rejects = (text: string, re: RegExp) =>
+  assert.throws(() => parsePolicy(text, "p.yaml"), (e: unknown) => e instanceof PolicyError && re.test(e.message), `expected ${re}`);
+
+test("a bad policy file is rejected with its line, column and field", () => {
+  rejects("components:\n  orders:\n    steps: [1, 5, 150]\n", /^p\.yaml:3:19: components\.orders\.steps\[2\]: must be at most 100 \(percent\)$/);
+  rejects("components:\n  orders:\n    steps: [10, 5, 100]\n", /^p\.yaml:3:17: components\.orders\.steps\[1\]: weights must increase: 5% after 10%$/);
+  rejects("components:\n  orders:\n    steps: [10, 50]\n", /steps\[1\]: the last step must be 100/);
+  rejects("components:\n  orders:\n    risk:\n      enter: 0.5\n      leave: 0.6\n", /^p\.yaml:5:7: components\.orders\.risk\.leave: must be below risk\.enter \(0\.5\)/);
+  rejects("components:\n  orders:\n    preflight:\n      maxLag: 3\n", /^p\.yaml:4:7: components\.orders\.preflight\.maxLag: unknown field \(allowed: maxReplicationLagSeconds,/);
+  rejects("components:\n  orders:\n    steps:\n      - weight: 10\n        bake: 5 minutes\n      - 100\n", /^p\.yaml:5:9: components\.orders\.steps\[0\]\.bake: must be a duration such as "30s"/);
+  rejects("defaults:\n  risk: { enter: 0.3 }\ncomponents:\n  orders: {}\n", /^p\.yaml:2:\d+: defaults\.risk\.leave: must be below risk\.enter/);
+  rejects("components:\n  orders: {\n", /^p\.yaml:\d+:\d+: \(document\): YAML syntax/);
+  rejects("components:\n  Orders DB: {}\n", /components\.Orders DB: invalid name: component names are lower-case/);
+  const dir = mkdtempSync(path.join(tmpdir(), "sm-policy-"));
+  try {
+    const f = path.join(dir, "policy.yaml");
+    writeFileSync(f, "components:\n  orders:\n    gates: { approveFull: yes please }\n");
+    assert.throws(() => loadPolicyFile(f), (e: unknown) => e instanceof PolicyError && e.file === f && e.line === 3 && e.field === "components.orders.gates.approveFull");
+  } finally { rmSync(dir, { recursive: true }); }
+});
+
+test("defaults, durations and per-step settings resolve", () => {
+  const set = parsePolicy(`
+defaults:
+  bake: 30s
+  risk: { enterFor: 1m }
+components:
+  orders:
+    steps: [{ weight: 2, bake: 2m, check: none }, 50, 100]
+  cache: ~
+`, "p.yaml");
+  const o = set.components.get("orders")!;
+  assert.equal(o.steps, [{ weightBp: 200, bakeMs: 120_000, check: "none" }, { weightBp: 5000, bakeMs: 30_000, check: "verify" }, { weightBp: 10_000, bakeMs: 30_000, check: "verify" }]);
+  assert.is(o.risk.enterForMs, 60_000);
+  assert.is(o.risk.enter, DEFAULT_POLICY.risk.enter);
+  assert.equal(set.components.get("cache")!.steps.map((s) => s.weightBp), [100, 500, 2500, 5000, 10_000]);
+  assert.ok(set.components.get("cache")!.steps.every((s) => s.bakeMs === 30_000));
+});
+
+const spec = DEFAULT_POLICY.verification;
+const baseline = { requests: 10_000, errorRate: 0.001, latencyMs: 20 };
+function lat(n: number, ms: (i: number) => number): LatencySketch {
+  const s = new LatencySketch();
+  for (let i = 0; i < n; i++) s.add(ms(i) * 1000);
+  return s;
+}
+
+test("Wilson bounds and the normal quantile", () => {
+  assert.ok(Math.abs(normalQuantile(0.975) - 1.959964) < 1e-5);
+  assert.ok(Math.abs(normalQuantile(0.05) + 1.644854) < 1e-5);
+  const w = wilson(0, 100, 1.645);
+  assert.is(w.lower, 0);
+  assert.ok(Math.abs(w.upper - 0.02634) < 1e-4, String(w.upper));
+});
+
+test("sparse and zero-heavy data are inconclusive; no data is never a pass", () => {
+  let v = verify(spec, { baseline, target: { requests: 0, errors: 0, latency: null }, consistency: null });
+  assert.is(v.outcome, "inconclusive");
+  assert.match(v.summary, /only 0 requests/);
+  // Zero errors in 250 requests: the bound still allows more than 1.15% errors.
+  v = verify({ ...spec, errorRateSlack: 0.001 }, { baseline, target: { requests: 250, errors: 0, latency: lat(250, () => 10) }, consistency: null });
+  assert.is(v.checks[0]!.outcome, "inconclusive");
+  // Zero-heavy latency (most answers under a microsecond) against a zero baseline: inconclusive, not a division by zero.
+  v = verify(spec, { baseline: { requests: 1000, errorRate: 0, latencyMs: 0 }, target: { requests: 5000, errors: 0, latency: lat(5000, (i) => (i % 10 ? 0 : 5)) }, consistency: null });
+  assert.is(v.checks.find((c) => c.check === "latency")!.outcome, "inconclusive");
+  // Mirrored comparisons that have not happened: inconclusive.
+  v = verify(spec, { baseline, target: { requests: 5000, errors: 2, latency: lat(5000, () => 15) }, consistency: { compared: 3, diverged: 0 } });
+  assert.is(v.outcome, "inconclusive");
+  assert.match(v.summary, /only 3 mirrored reads compared/);
+});
+
+test("enough healthy data passes; a clear regression fails and names the check", () => {
+  let v = verify(spec, { baseline, target: { requests: 5000, errors: 3, latency: lat(5000, (i) => 10 + (i % 7)) }, consistency: { compared: 2000, diverged: 0 } });
+  assert.is(v.outcome, "pass", v.summary);
+  v = verify(spec, { baseline, target: { requests: 400, errors: 40, latency: lat(400, () => 12) }, consistency: null });
+  assert.is(v.outcome, "fail");
+  assert.match(v.summary, /^fail: error_rate errors 40\/400 = 10\.00%: above the limit 1\.10%/);
+  v = verify(spec, { baseline, target: { requests: 2000, errors: 0, latency: lat(2000, (i) => (i % 10 === 0 ? 200 : 12)) }, consistency: null });
+  assert.is(v.outcome, "fail");
+  assert.match(v.summary, /latency p99: requests slower than 30\.0 ms 200\/2000/);
+  v = verify(spec, { baseline, target: { requests: 5000, errors: 0, latency: lat(5000, () => 12) }, consistency: { compared: 3000, diverged: 150 } });
+  assert.is(v.outcome, "fail");
+  assert.match(v.summary, /consistency diverging mirrored reads 150\/3000/);
+});
+
+test("countAbove counts from the sketch within its accuracy", () => {
+  const s = lat(1000, (i) => i + 1); // 1..1000 ms
+  const n = countAbove(s, 900_000);
+  assert.ok(n >= 95 && n <= 105, String(n));
+  assert.is(countAbove(s, 2_000_000), 0);
+  assert.is(countAbove(s, 0), 1000);
+});
+
+test.run();
