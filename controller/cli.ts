@@ -88,6 +88,7 @@ export function buildCli(): Command {
 
   api(program.command("watch [component]").description("stream migration events").option("--replay <n>", "past events to show first", "20"))
     .action((name: string | undefined, o: Opts & { replay: string }) => {
+      if (!/^\d+$/.test(o.replay)) die(new Error(`--replay: expected a count of events (0 or more), got ${JSON.stringify(o.replay)}`));
       const c = client(o);
       const s = c.watchEvents({ component: name ?? "", replay: Number(o.replay) }, authMetadata(c));
       s.on("data", (e: any) => console.log(`${time(e.atUnixMs)}  ${e.component.padEnd(16)} ${e.phase.padEnd(11)} ${e.severity === "info" ? "" : `${e.severity.toUpperCase()} `}${e.message}`));

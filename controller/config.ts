@@ -77,7 +77,8 @@ export const DEFAULT_SIGNALS: SignalSpec[] = [
   { name: "replication_lag_s", kind: "replication_lag" },
 ];
 
-function splitHostPort(s: string): { address: string; port: number } {
+/** "host:port" (IPv6 in brackets) as the address and the port number. */
+export function splitHostPort(s: string): { address: string; port: number } {
   const i = s.lastIndexOf(":");
   return { address: s.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(s.slice(i + 1)) };
 }

@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import { Registry, Gauge, Counter, collectDefaultMetrics } from "prom-client";
 import { SystemClock, wallMs, type Clock } from "../host/clock.js";
 import { createLogger } from "./log.js";
-import type { ControllerConfig } from "./config.js";
+import { splitHostPort, type ControllerConfig } from "./config.js";
 import { SnapshotCache } from "./xds/cache.js";
 import { AdsServer } from "./xds/server.js";
 import { XdsTrafficRouter } from "./xds/router.js";
@@ -67,10 +67,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   const cache = new SnapshotCache();
   const ads = new AdsServer({ cache, logger: log });
-  const telemetryAt = cfg.listen.telemetry.split(":");
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
-    telemetry: { cluster: "shadowmesh-telemetry", address: telemetryAt.slice(0, -1).join(":"), port: Number(telemetryAt.at(-1)) },
+    telemetry: { cluster: "shadowmesh-telemetry", ...splitHostPort(cfg.listen.telemetry) },
   });
   router.start();
   const xdsPort = await ads.listen(cfg.listen.xds);
@@ -126,10 +125,10 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     } else if (req.url === "/healthz") { res.writeHead(200, { "content-type": "text/plain" }); res.end("ok\n"); }
     else { res.writeHead(404, { "content-type": "text/plain" }); res.end("not found: try /metrics or /healthz\n"); }
   });
-  const httpAt = cfg.listen.http.lastIndexOf(":");
+  const httpAt = splitHostPort(cfg.listen.http);
   const httpPort = await new Promise<number>((resolve, reject) => {
     httpServer.once("error", (e) => reject(new Error(`cannot listen on ${cfg.listen.http}: ${e.message}`)));
-    httpServer.listen(Number(cfg.listen.http.slice(httpAt + 1)), cfg.listen.http.slice(0, httpAt), () => resolve((httpServer.address() as { port: number }).port));
+    httpServer.listen(httpAt.port, httpAt.address, () => resolve((httpServer.address() as { port: number }).port));
   });
 
   const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);

@@ -16,17 +16,16 @@ import type { CommandKind, MigrationEvent } from "../migration/reconcile.js";
 const PROTO = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../proto/shadowmesh/controller/v1/controller.proto");
 export const CONTROLLER_SERVICE = "shadowmesh.controller.v1.Controller";
 
-let pkg: grpc.GrpcObject | null = null;
-function loaded(): grpc.GrpcObject {
-  pkg ??= grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true }));
-  return pkg;
+let ctor: grpc.ServiceClientConstructor | null = null;
+/** The generated client constructor; its `.service` is the server-side definition. */
+function controllerCtor(): grpc.ServiceClientConstructor {
+  if (!ctor) {
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true }));
+    ctor = (pkg.shadowmesh as { controller: { v1: { Controller: grpc.ServiceClientConstructor } } }).controller.v1.Controller;
+  }
+  return ctor;
 }
-function serviceCtor(): grpc.ServiceClientConstructor {
-  return ((loaded().shadowmesh as grpc.GrpcObject).controller as grpc.GrpcObject).v1 as unknown as grpc.ServiceClientConstructor & { Controller: grpc.ServiceClientConstructor };
-}
-export function controllerDefinition(): grpc.ServiceDefinition {
-  return ((serviceCtor() as unknown as { Controller: grpc.ServiceClientConstructor }).Controller).service;
-}
+export function controllerDefinition(): grpc.ServiceDefinition { return controllerCtor().service; }
 
 export interface ApiAuth {
   /** Accepted bearer tokens. */
@@ -146,11 +145,13 @@ export type ControllerClient = grpc.Client & Record<string, any>;
 
 /** A client that sends the bearer token with every call. */
 export function controllerClient(address: string, token: string | null, creds = grpc.credentials.createInsecure()): ControllerClient {
-  const Ctor = (serviceCtor() as unknown as { Controller: grpc.ServiceClientConstructor }).Controller;
-  const callCreds = token ? grpc.credentials.createFromMetadataGenerator((_p, cb) => { const m = new grpc.Metadata(); m.set("authorization", `Bearer ${token}`); cb(null, m); }) : null;
+  const Ctor = controllerCtor();
   // Call credentials need a secure channel in gRPC; on an insecure one the token goes per call instead.
+  if (token && creds._isSecure()) {
+    const callCreds = grpc.credentials.createFromMetadataGenerator((_p, cb) => { const m = new grpc.Metadata(); m.set("authorization", `Bearer ${token}`); cb(null, m); });
+    return new Ctor(address, grpc.credentials.combineChannelCredentials(creds, callCreds)) as ControllerClient;
+  }
   const client = new Ctor(address, creds) as ControllerClient;
-  if (callCreds && creds._isSecure()) return new Ctor(address, grpc.credentials.combineChannelCredentials(creds as grpc.ChannelCredentials, callCreds)) as ControllerClient;
   if (token) (client as { token?: string }).token = token;
   return client;
 }

@@ -220,10 +220,14 @@ function awaitAction(p: Pass): boolean {
   return false;
 }
 
-/** Undoes a promotion that has not switched writes: lift the fence (the writer never changed), pause. */
-function abortPromotion(p: Pass, why: string): void {
+/** Undoes a promotion that has not switched writes: lift the fence (the writer never changed). */
+function cancelPromotion(p: Pass): void {
   p.s.promotion = null;
   if (p.s.fenced === p.source) p.act("unfence", p.source);
+}
+
+function abortPromotion(p: Pass, why: string): void {
+  cancelPromotion(p);
   pause(p, `promotion stopped, writes stay on ${p.source}: ${why}`, "error");
 }
 
@@ -277,17 +281,12 @@ function command(p: Pass, c: Command): CommandResult {
       if (midPromotion && s.promotion!.stage === "switch") return no("the write target is switching; roll back once migrated");
       if (["AtRisk", "Preflight", "Shifting", "Restoring", "Paused"].includes(s.phase)) {
         if (s.phase === "Paused" && ["Healthy", "Migrated", "RollingBack"].includes(s.paused!.from)) return no(`nothing to roll back (paused from ${s.paused!.from})`);
-        if (s.promotion) abortPromotionQuiet(p);
+        if (s.promotion) cancelPromotion(p);
         startRollback(p, `rollback by ${c.by}${c.reason ? `: ${c.reason}` : ""}`);
         return ok("rolling back");
       }
       return no(`nothing to roll back (phase ${s.phase})`);
   }
-}
-
-function abortPromotionQuiet(p: Pass): void {
-  p.s.promotion = null;
-  if (p.s.fenced === p.source) p.act("unfence", p.source);
 }
 
 function captureBaseline(p: Pass, direction: "forward" | "reverse"): void {

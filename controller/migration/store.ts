@@ -32,11 +32,9 @@ export class MemoryStateStore implements StateStore {
   readonly statuses = new Map<string, MigrationStatus>();
   readonly events: MigrationEvent[] = [];
   readonly policies = new Map<string, string>();
-  saves = 0;
   load(): StoredState { return { statuses: new Map([...this.statuses].map(([k, v]) => [k, structuredClone(v)])), events: [...this.events], policies: new Map(this.policies) }; }
   savePolicy(component: string, yaml: string): void { this.policies.set(component, yaml); }
   save(status: MigrationStatus, events: readonly MigrationEvent[]): void {
-    this.saves++;
     this.statuses.set(status.component, structuredClone(status));
     this.events.push(...events);
     if (this.events.length > KEEP_EVENTS) this.events.splice(0, this.events.length - KEEP_EVENTS);

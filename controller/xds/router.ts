@@ -198,7 +198,6 @@ export class XdsTrafficRouter implements TrafficRouter {
 /** In-memory router for tests of the layers above: records calls; verify answers as told. */
 export class FakeTrafficRouter implements TrafficRouter {
   readonly calls: { op: "weights" | "mirror" | "routes"; component: string; value: unknown; version: string }[] = [];
-  readonly routes = new Map<string, Routes>();
   private readonly weights = new Map<string, Weights>();
   private seq = 0;
   /** What verify() answers next (default: every node ACKed). */
@@ -220,7 +219,6 @@ export class FakeTrafficRouter implements TrafficRouter {
   setRoutes(component: string, routes: Routes): string {
     checkWeights(component, routes.weights);
     this.weights.set(component, { ...routes.weights });
-    this.routes.set(component, structuredClone(routes));
     const version = `fake-${++this.seq}`;
     this.calls.push({ op: "routes", component, value: structuredClone(routes), version });
     return version;

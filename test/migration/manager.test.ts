@@ -24,6 +24,12 @@ function policy(): Policy {
   return p;
 }
 
+/** Runs `fn` with a fresh state directory, removed afterwards. */
+async function inStateDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
+  try { await fn(dir); } finally { rmSync(dir, { recursive: true }); }
+}
+
 function rig(dir: string, clock = new ManualClock()) {
   const router = new FakeTrafficRouter();
   const inputs = new FakeInputSource();
@@ -48,8 +54,7 @@ function onDisk(dir: string): MigrationStatus {
 }
 
 test("the status is on disk before the routes change", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
-  try {
+  await inStateDir(async (dir) => {
     const r = rig(dir);
     r.m.start();
     const seen: number[] = [];
@@ -60,12 +65,11 @@ test("the status is on disk before the routes change", async () => {
     await second(r, 120);
     assert.ok(seen.length >= 4, `routes were published (${seen.length})`);
     assert.ok(seen.every((d) => d === 0), "each publish found its own weight already stored");
-  } finally { rmSync(dir, { recursive: true }); }
+  });
 });
 
 test("a restart mid-shift resumes at the same step with the same weights, without advancing", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
-  try {
+  await inStateDir(async (dir) => {
     const a = rig(dir);
     a.m.start();
     await second(a, 10);
@@ -90,12 +94,11 @@ test("a restart mid-shift resumes at the same step with the same weights, withou
     assert.is(b.router.calls.length, 1, "nothing moved before the bake was over");
     await second(b, 10);
     assert.is(b.router.calls.at(-1)!.value && (b.router.calls.at(-1)!.value as { weights: { shadow: number } }).weights.shadow, 5000, "then it carries on to step 4");
-  } finally { rmSync(dir, { recursive: true }); }
+  });
 });
 
-test("a torn last journal line is dropped with a warning; a corrupt line in the middle is an error naming it", () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
-  try {
+test("a torn last journal line is dropped with a warning; a corrupt line in the middle is an error naming it", async () => {
+  await inStateDir(async (dir) => {
     const s1 = new FileStateStore(dir);
     s1.load();
     const st = { component: "orders", phase: "AtRisk" } as MigrationStatus;
@@ -109,12 +112,11 @@ test("a torn last journal line is dropped with a warning; a corrupt line in the 
     appendFileSync(path.join(dir, "journal.jsonl"), 'garbage\n{"t":"status","status":{"component":"x"}}\n');
     const s3: StateStore = new FileStateStore(dir);
     assert.throws(() => s3.load(), (e: unknown) => e instanceof StateStoreError && /journal.jsonl:1: not valid JSON/.test((e as Error).message));
-  } finally { rmSync(dir, { recursive: true }); }
+  });
 });
 
 test("a NACK from the proxies pauses with their error; resume publishes again", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "sm-state-"));
-  try {
+  await inStateDir(async (dir) => {
     const r = rig(dir);
     r.m.start();
     await second(r, 10);
@@ -131,7 +133,7 @@ test("a NACK from the proxies pauses with their error; resume publishes again", 
     const res = r.m.command("orders", { kind: "resume", by: "ops" });
     assert.ok(res.accepted);
     assert.is(r.router.calls.length, published + 1);
-  } finally { rmSync(dir, { recursive: true }); }
+  });
 });
 
 test.run();
