@@ -33,6 +33,12 @@ const component = z.object({
   hostnames: z.array(z.string().min(1)).min(1),
   primary: cluster, shadow: cluster,
   routingHeader: z.string().optional(),
+  /** Extra filter settings for this component (sticky key, read rule, mirror limits), in the filter's JSON form. */
+  filter: z.object({
+    sticky: z.object({ header: z.string().min(1).optional(), cookie: z.string().min(1).optional() }).strict().optional(),
+    read: z.object({ methods: z.array(z.string()).optional(), path_prefixes: z.array(z.string()).optional() }).strict().optional(),
+    mirror: z.object({ max_per_second: z.number().int().positive().optional(), max_in_flight: z.number().int().positive().optional(), timeout_ms: z.number().int().positive().optional(), remove_headers: z.array(z.string()).optional() }).strict().optional(),
+  }).strict().optional(),
   signals: z.array(signal).optional(),
   actions: actions.optional(),
 }).strict();
@@ -47,6 +53,10 @@ const schema = z.object({
   stateDir: z.string().optional(),
   policy: z.string().optional(),
   tickMs: z.number().int().min(50).max(60_000).optional(),
+  /** Envoy listener carrying the filter, published over LDS (with ECDS for the filter), for Envoy or the embedded data plane. */
+  dataplane: z.object({ listener: hostPort, name: z.string().min(1).optional(), wasm: z.string().min(1), telemetryIntervalMs: z.number().int().min(100).optional() }).strict().optional(),
+  /** The risk engine's smoothing and staleness (defaults: riseTauS 20, fallTauS 300, staleAfterS 60). */
+  risk: z.object({ riseTauS: z.number().positive(), fallTauS: z.number().positive(), staleAfterS: z.number().positive() }).partial().strict().optional(),
   components: z.array(component).min(1, "needs at least one component"),
   scrape: z.array(z.unknown()).optional(),
   webhooks: z.array(z.object({
@@ -64,7 +74,9 @@ export interface ControllerConfig {
   stateDir: string | null;
   policyFile: string | null;
   tickMs: number;
-  components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null }[];
+  components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null; filter: Record<string, unknown> | null }[];
+  dataplane: { listener: { name: string; address: string; port: number }; wasm: string; telemetryIntervalMs: number } | null;
+  risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number };
   scrape: ScrapeTarget[];
   webhooks: WebhookTarget[];
 }
@@ -104,7 +116,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       name: x.name, locality: { ...(x.region ? { region: x.region } : {}), ...(x.zone ? { zone: x.zone } : {}) }, endpoints: x.endpoints.map(splitHostPort),
     });
     const route: RouteSpec = { name: c.name, hostnames: c.hostnames, primary: cl(c.primary), shadow: cl(c.shadow), mode: "weighted_clusters", ...(c.routingHeader ? { routingHeader: c.routingHeader } : {}) };
-    return { route, signals: (c.signals ?? DEFAULT_SIGNALS) as SignalSpec[], actions: (c.actions ?? null) as ActionConfig | null };
+    return { route, signals: (c.signals ?? DEFAULT_SIGNALS) as SignalSpec[], actions: (c.actions ?? null) as ActionConfig | null, filter: (c.filter ?? null) as Record<string, unknown> | null };
   });
   let scrape: ScrapeTarget[] = [];
   try { scrape = checkTargets(data.scrape ?? []); } catch (e) {
@@ -118,6 +130,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     stateDir: data.stateDir ? rel(data.stateDir) : null,
     policyFile: data.policy ? rel(data.policy) : null,
     tickMs: data.tickMs ?? 1000,
+    dataplane: data.dataplane ? {
+      listener: { name: data.dataplane.name ?? "shadowmesh-ingress", ...splitHostPort(data.dataplane.listener) },
+      wasm: rel(data.dataplane.wasm), telemetryIntervalMs: data.dataplane.telemetryIntervalMs ?? 1000,
+    } : null,
+    risk: data.risk ?? {},
     components: comps, scrape,
     webhooks: (data.webhooks ?? []).map((w) => ({ url: w.url, headers: w.headers ?? {}, minSeverity: w.minSeverity ?? "info" })),
   };

@@ -60,7 +60,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const fromFile = cfg.policyFile ? loadPolicyFile(cfg.policyFile) : null;
   for (const c of cfg.components) policies.set(c.route.name, fromFile?.components.get(c.route.name) ?? fromFile?.defaults ?? DEFAULT_POLICY);
 
-  const engine = new RiskEngine({ clock, predictor: new FailurePredictor() });
+  const engine = new RiskEngine({ clock, predictor: new FailurePredictor(), ...cfg.risk });
   for (const c of cfg.components) engine.setComponent({ name: c.route.name, signals: c.signals });
   const telemetry = new TelemetryStore({ clock });
   telemetry.onSealed((s) => { if (engine.componentNames().includes(s.component)) feedRisk(engine, s); });
@@ -69,7 +69,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const ads = new AdsServer({ cache, logger: log });
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
-    telemetry: { cluster: "shadowmesh-telemetry", ...splitHostPort(cfg.listen.telemetry) },
+    telemetry: { cluster: "shadowmesh-telemetry", ...splitHostPort(cfg.listen.telemetry), ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}) },
+    ...(cfg.dataplane ? { envoyListener: cfg.dataplane.listener, wasm: { filename: cfg.dataplane.wasm } } : {}),
+    filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
   });
   router.start();
   const xdsPort = await ads.listen(cfg.listen.xds);

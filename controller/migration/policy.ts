@@ -87,7 +87,7 @@ const componentSchema = z.object({
 
 const fileSchema = z.object({
   defaults: componentSchema.optional(),
-  components: z.record(z.string().regex(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/, "component names are lower-case DNS-like labels"), componentSchema.nullable()),
+  components: z.record(z.string().regex(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/, "component names are lower-case DNS-like labels"), componentSchema.nullable()).default({}),
 }).strict();
 
 type ComponentInput = z.infer<typeof componentSchema>;

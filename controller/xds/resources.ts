@@ -139,13 +139,26 @@ export function buildEnvoyListener(l: EnvoyListenerSpec): Record<string, unknown
   };
 }
 
-/** One route configuration holding every component's virtual host, for an Envoy listener. */
-export function buildSharedRoute(name: string, components: ComponentSpec[], weights: Map<string, Weights>): Record<string, unknown> {
+/**
+ * One route configuration holding every component's virtual host, for an Envoy listener. The filter
+ * decides each request's cluster (sticky reads, writes to the write target) and names it in the
+ * routing header, which the first route follows (cluster_header). When the filter did not set it
+ * (it failed open, or ECDS has not delivered it yet) the second route sends the request to the
+ * write target: the one side that accepts writes and serves reads.
+ */
+export function buildSharedRoute(name: string, components: ComponentSpec[], writeTargets: Map<string, "primary" | "shadow">): Record<string, unknown> {
   return {
     name,
     virtual_hosts: components.map((c) => {
-      const r = buildRoute(c, weights.get(c.name) ?? { primary: TOTAL_WEIGHT, shadow: 0 });
-      return (r.virtual_hosts as unknown[])[0];
+      const header = c.routingHeader ?? "x-shadowmesh-cluster";
+      const fallback = writeTargets.get(c.name) === "shadow" ? c.shadow.name : c.primary.name;
+      return {
+        name: c.name, domains: [...c.hostnames, c.name],
+        routes: [
+          { match: { prefix: "", headers: [{ name: header, present_match: true }] }, route: { cluster_header: header } },
+          { match: { prefix: "" }, route: { cluster: fallback } },
+        ],
+      };
     }),
   };
 }

@@ -150,6 +150,8 @@ export class XdsTrafficRouter implements TrafficRouter {
       ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000 } } : {}),
       components: [...this.components.values()].map((c) => {
         const m = this.mirrors.get(c.name)!;
+        // Mirror limits from the configuration sit under the fraction the migration engine sets.
+        const { mirror: mirrorLimits, ...settings } = (this.opts.filterSettings?.[c.name] ?? {}) as { mirror?: Record<string, unknown> };
         return {
           name: c.name,
           authorities: c.hostnames,
@@ -157,6 +159,7 @@ export class XdsTrafficRouter implements TrafficRouter {
           shadow_cluster: c.shadow.name,
           write_target: this.writeTargets.get(c.name),
           mirror: {
+            ...mirrorLimits,
             fraction: m.fraction,
             ...(m.maxPerSecond !== undefined ? { max_per_second: m.maxPerSecond } : {}),
             ...(m.maxInFlight !== undefined ? { max_in_flight: m.maxInFlight } : {}),
@@ -165,7 +168,7 @@ export class XdsTrafficRouter implements TrafficRouter {
           },
           shadow_weight_bp: this.weights.get(c.name)!.shadow,
           ...(c.routingHeader ? { routing_header: c.routingHeader } : {}),
-          ...(this.opts.filterSettings?.[c.name] ?? {}),
+          ...settings,
         };
       }),
     });
@@ -182,7 +185,7 @@ export class XdsTrafficRouter implements TrafficRouter {
     const extensions: Record<string, unknown>[] = [];
     const el = this.opts.envoyListener;
     if (el) {
-      routes.push(buildSharedRoute(ENVOY_ROUTE_NAME, comps, this.weights));
+      routes.push(buildSharedRoute(ENVOY_ROUTE_NAME, comps, this.writeTargets));
       listeners.push(buildEnvoyListener({ ...el, routeConfigName: ENVOY_ROUTE_NAME, filterName: FILTER_NAME }));
       extensions.push(buildWasmFilterConfig(FILTER_NAME, this.pluginConfig(), this.opts.wasm ?? {}));
     }

@@ -1,0 +1,235 @@
+// One downstream HTTP/1.1 request through the data plane, in Envoy's order: request headers through
+// the HTTP filter chain (the Wasm filters, in order), route selection (virtual host by :authority,
+// first matching route; the route cache is consulted after the filters so a routing header set by a
+// filter is honoured, as Envoy clears the route cache on a header change), the upstream request on a
+// keep-alive pool with the body streamed through the filters, the response back through the filters
+// in reverse, the route timeout, and Envoy's local replies and response flags for what went wrong.
+import http from "node:http";
+import { randomUUID } from "node:crypto";
+import { HeaderMap } from "../host/headers.js";
+import type { HttpStream } from "../host/stream.js";
+import type { PluginHost } from "../host/plugin.js";
+import { selectRoute, selectVirtualHost, type RouteConfigModel } from "./resources.js";
+import { HOP_BY_HOP, type Upstreams } from "./upstreams.js";
+
+/** Envoy's response flags (StreamInfo::ResponseFlag bit values), reported as `response.flags`. */
+export const RESPONSE_FLAGS = {
+  NoHealthyUpstream: 0x2, UpstreamRequestTimeout: 0x4, LocalReset: 0x8, UpstreamRemoteReset: 0x10,
+  UpstreamConnectionFailure: 0x20, UpstreamConnectionTermination: 0x40, NoRouteFound: 0x100,
+  DownstreamConnectionTermination: 0x4000, NoFilterConfigFound: 0x200000, NoClusterFound: 0x1000000,
+} as const;
+
+export interface ProxyContext {
+  routes(name: string): RouteConfigModel | undefined;
+  plugin(filterName: string): PluginHost | undefined;
+  upstreams: Upstreams;
+  /** Counters the data plane reports. */
+  stats: ProxyStats;
+  /** Picks a weighted cluster: a uniform number in [0, 1). */
+  random(): number;
+}
+
+export interface ProxyStats { requests: number; localReplies: Record<string, number>; upstreamRequests: number; responses: Record<string, number> }
+
+export interface ListenerRuntime { routeConfigName: string; wasmFilters: string[] }
+
+const CLIENT_HEADER_BLOCKLIST = new Set(["host", ...HOP_BY_HOP]);
+
+/** Runs one request; resolves when the downstream response is complete (or abandoned). */
+export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.IncomingMessage, res: http.ServerResponse): void {
+  ctx.stats.requests++;
+  const pairs: [string, string][] = [
+    [":authority", req.headers.host ?? ""], [":path", req.url ?? "/"], [":method", req.method ?? "GET"], [":scheme", "http"],
+  ];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const k = req.rawHeaders[i]!.toLowerCase();
+    if (!CLIENT_HEADER_BLOCKLIST.has(k)) pairs.push([k, req.rawHeaders[i + 1]!]);
+  }
+  const headers = new HeaderMap(pairs);
+  if (!headers.get("x-request-id")) headers.set("x-request-id", randomUUID());
+  headers.set("x-forwarded-proto", "http");
+  const te = req.headers["transfer-encoding"];
+  const requestHasBody = te !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+
+  const streams: HttpStream[] = [];
+  let flags = 0;
+  let finished = false;
+  let responseStarted = false;
+  let upstream: http.ClientRequest | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    for (const s of streams) { if (flags) s.setProperty("response.flags", BigInt(flags)); s.complete(); }
+  };
+  res.on("close", () => {
+    if (!res.writableFinished) { flags |= RESPONSE_FLAGS.DownstreamConnectionTermination; upstream?.destroy(); }
+    finish();
+  });
+
+  /** Drains what a direction released (the host keeps forwarded chunks; the proxy takes them). */
+  const released = (chunks: Uint8Array[]): Buffer | null => {
+    if (chunks.length === 0) return null;
+    const out = chunks.length === 1 ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength) : Buffer.concat(chunks);
+    chunks.length = 0;
+    return out;
+  };
+
+  /** The response through the filters that saw the request (last first), then to the client. */
+  const respond = (status: number, hdrs: [string, string][], body: Buffer | null, through: HttpStream[]) => {
+    if (responseStarted || finished) return;
+    responseStarted = true;
+    const map = new HeaderMap([[":status", String(status)], ...hdrs]);
+    for (let i = through.length - 1; i >= 0; i--) {
+      through[i]!.sendResponseHeaders(map, body === null || body.length === 0);
+    }
+    let out = body;
+    if (body && body.length > 0) {
+      for (let i = through.length - 1; i >= 0; i--) {
+        const s = through[i]!;
+        s.sendResponseBody(out ?? new Uint8Array(0), true);
+        out = released(s.forwardedResponseBody) ?? Buffer.alloc(0);
+      }
+    }
+    writeHead(map);
+    res.end(out ?? undefined);
+  };
+  const writeHead = (map: HeaderMap) => {
+    const h: Record<string, string | string[]> = {};
+    map.forEach((k, v) => {
+      if (k.startsWith(":") || HOP_BY_HOP.has(k)) return;
+      const cur = h[k];
+      h[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+    });
+    res.writeHead(Number(map.get(":status") ?? 502), h);
+  };
+  const localReply = (status: number, details: string, flag: number, bodyText: string) => {
+    flags |= flag;
+    ctx.stats.localReplies[details] = (ctx.stats.localReplies[details] ?? 0) + 1;
+    respond(status, [["content-type", "text/plain"]], Buffer.from(bodyText), streams);
+  };
+
+  // ---- request headers through the filter chain
+  for (const name of l.wasmFilters) {
+    const plugin = ctx.plugin(name);
+    if (!plugin) {
+      localReply(500, "filter_config_not_found", RESPONSE_FLAGS.NoFilterConfigFound, `filter config ${name} not found`);
+      return;
+    }
+    const s = plugin.newHttpStream();
+    streams.push(s);
+    s.sendRequestHeaders(headers, !requestHasBody);
+    if (s.localResponse) {
+      const lr = s.localResponse;
+      const hdrs: [string, string][] = [];
+      lr.headers.forEach((k, v) => hdrs.push([k, v]));
+      respond(lr.status, hdrs, Buffer.from(lr.body), streams.slice(0, -1));
+      finish();
+      return;
+    }
+    if (s.requestPaused) {
+      // A filter that holds request headers resumes with proxy_continue_stream; this data plane
+      // does not buffer whole requests for filters, so it answers as Envoy does when a filter never resumes.
+      localReply(500, "filter_paused_request_headers", 0, "a filter paused the request headers; the embedded data plane does not support that");
+      return;
+    }
+  }
+
+  // ---- route (after the filters: they may have set the routing header)
+  const rc = ctx.routes(l.routeConfigName);
+  const vh = rc && selectVirtualHost(rc, headers.get(":authority") ?? "");
+  const route = vh && selectRoute(vh, headers.get(":path") ?? "/", (n) => headers.get(n));
+  if (!route) { localReply(404, "route_not_found", RESPONSE_FLAGS.NoRouteFound, ""); return; }
+  let clusterName: string | undefined;
+  const a = route.action;
+  if (a.kind === "cluster") clusterName = a.cluster;
+  else if (a.kind === "cluster_header") clusterName = headers.get(a.header);
+  else {
+    let r = ctx.random() * a.total;
+    for (const c of a.clusters) { if (r < c.weight) { clusterName = c.name; break; } r -= c.weight; }
+    clusterName ??= a.clusters.at(-1)!.name;
+  }
+  if (!clusterName || !ctx.upstreams.cluster(clusterName)) {
+    localReply(503, "cluster_not_found", RESPONSE_FLAGS.NoClusterFound, "");
+    return;
+  }
+  const ep = ctx.upstreams.pick(clusterName);
+  if (!ep) { localReply(503, "no_healthy_upstream", RESPONSE_FLAGS.NoHealthyUpstream, "no healthy upstream"); return; }
+  for (const s of streams) s.setProperty("xds.cluster_name", clusterName);
+
+  // ---- upstream request
+  ctx.stats.upstreamRequests++;
+  const out: Record<string, string | string[]> = {};
+  headers.forEach((k, v) => {
+    if (k.startsWith(":") || HOP_BY_HOP.has(k)) return;
+    const cur = out[k];
+    out[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+  });
+  out.host = headers.get(":authority") ?? "";
+  if (route.timeoutMs > 0) {
+    timer = setTimeout(() => {
+      flags |= RESPONSE_FLAGS.UpstreamRequestTimeout;
+      upstream?.destroy();
+      if (!responseStarted) localReply(504, "upstream_response_timeout", 0, "upstream request timeout");
+      else res.destroy();
+    }, route.timeoutMs);
+  }
+  upstream = http.request({ host: ep.address, port: ep.port, agent: ctx.upstreams.agent(ep), method: headers.get(":method"), path: headers.get(":path"), headers: out });
+  upstream.on("error", (e: NodeJS.ErrnoException) => {
+    if (finished || flags & RESPONSE_FLAGS.UpstreamRequestTimeout) return;
+    if (!responseStarted) {
+      const refused = e.code === "ECONNREFUSED" || e.code === "EHOSTUNREACH" || e.code === "ENETUNREACH";
+      localReply(503, refused ? "upstream_reset_before_response_started{connection_failure}" : "upstream_reset_before_response_started{remote_reset}",
+        refused ? RESPONSE_FLAGS.UpstreamConnectionFailure : RESPONSE_FLAGS.UpstreamRemoteReset,
+        `upstream connect error or disconnect/reset before headers. reset reason: ${refused ? "connection failure" : "remote reset"}`);
+    } else {
+      flags |= RESPONSE_FLAGS.UpstreamRemoteReset;
+      res.destroy();
+    }
+  });
+  upstream.on("response", (ur) => {
+    if (finished || responseStarted) { ur.resume(); return; }
+    responseStarted = true;
+    ctx.stats.responses[String(ur.statusCode)] = (ctx.stats.responses[String(ur.statusCode)] ?? 0) + 1;
+    const map = new HeaderMap([[":status", String(ur.statusCode ?? 502)]]);
+    for (let i = 0; i < ur.rawHeaders.length; i += 2) {
+      const k = ur.rawHeaders[i]!.toLowerCase();
+      if (!HOP_BY_HOP.has(k)) map.set(k, ur.rawHeaders[i + 1]!);
+    }
+    const noBody = req.method === "HEAD" || ur.statusCode === 204 || ur.statusCode === 304 || ur.headers["content-length"] === "0";
+    for (let i = streams.length - 1; i >= 0; i--) streams[i]!.sendResponseHeaders(map, noBody);
+    // The filters may change the body length: the client gets it chunked unless nothing can change it.
+    if (streams.length > 0) map.remove("content-length");
+    writeHead(map);
+    if (noBody) { ur.resume(); res.end(); return; }
+    const pass = (chunk: Buffer, eos: boolean): Buffer | null => {
+      let data: Buffer | null = chunk;
+      for (let i = streams.length - 1; i >= 0; i--) {
+        const s = streams[i]!;
+        s.sendResponseBody(data ?? Buffer.alloc(0), eos);
+        data = released(s.forwardedResponseBody);
+      }
+      return data;
+    };
+    ur.on("data", (c: Buffer) => { const d = pass(c, false); if (d && d.length) res.write(d); });
+    ur.on("end", () => { const d = pass(Buffer.alloc(0), true); res.end(d && d.length ? d : undefined); });
+    ur.on("aborted", () => { flags |= RESPONSE_FLAGS.UpstreamConnectionTermination; res.destroy(); });
+  });
+
+  // ---- request body, streamed through the filters while the upstream has not answered
+  if (!requestHasBody) { upstream.end(); return; }
+  const passRequest = (chunk: Buffer, eos: boolean): Buffer | null => {
+    if (responseStarted) return chunk; // the upstream answered early: the filters are past the request
+    let data: Buffer | null = chunk;
+    for (const s of streams) {
+      s.sendRequestBody(data ?? Buffer.alloc(0), eos);
+      data = released(s.forwardedRequestBody);
+    }
+    return data;
+  };
+  req.on("data", (c: Buffer) => { const d = passRequest(c, false); if (d && d.length) upstream!.write(d); });
+  req.on("end", () => { const d = passRequest(Buffer.alloc(0), true); upstream!.end(d && d.length ? d : undefined); });
+}
+

@@ -1,0 +1,132 @@
+// The clusters the data plane knows (CDS, with endpoints from EDS or inline for STATIC ones), the
+// choice of endpoint (round robin), keep-alive connection pools per endpoint, and the plugin's
+// callouts over real sockets: proxy_http_call as an HTTP/1.1 request to the named cluster,
+// proxy_grpc_call as a unary gRPC call to it. The host enforces callout timeouts; cancelling (the
+// stream or plugin went away) aborts the socket work.
+import http from "node:http";
+import * as grpc from "@grpc/grpc-js";
+import type { Callouts, GrpcCallRequest, GrpcResult, HttpCallRequest, HttpCallResponse } from "../host/callouts.js";
+import type { ClusterModel, Endpoint } from "./resources.js";
+
+/** Headers that belong to one connection, never forwarded (RFC 9110 7.6.1). */
+export const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization"]);
+
+const identity = (b: Buffer) => b;
+
+export class Upstreams implements Callouts {
+  private clusters = new Map<string, ClusterModel>();
+  private readonly eds = new Map<string, Endpoint[]>();
+  private readonly next = new Map<string, number>();
+  private readonly agents = new Map<string, http.Agent>();
+  private readonly grpcClients = new Map<string, grpc.Client>();
+  /** Outbound call counts, by cluster, for status and tests. */
+  readonly calls = { http: 0, grpc: 0, failed: 0 };
+
+  /** Replaces the cluster set (CDS is state of the world); pools of clusters that left are closed. */
+  setClusters(list: ClusterModel[]): void {
+    this.clusters = new Map(list.map((c) => [c.name, c]));
+    for (const name of [...this.eds.keys()]) if (!this.clusters.has(name)) this.eds.delete(name);
+    this.prunePools();
+  }
+
+  setEndpoints(cluster: string, endpoints: Endpoint[]): void {
+    this.eds.set(cluster, endpoints);
+    this.prunePools();
+  }
+
+  cluster(name: string): ClusterModel | undefined { return this.clusters.get(name); }
+  clusterNames(): string[] { return [...this.clusters.keys()]; }
+  edsClusterNames(): string[] { return [...this.clusters.values()].filter((c) => c.discovery === "EDS").map((c) => c.name); }
+
+  endpoints(name: string): Endpoint[] {
+    const c = this.clusters.get(name);
+    if (!c) return [];
+    return c.discovery === "STATIC" ? c.endpoints : (this.eds.get(name) ?? []);
+  }
+
+  /** Round robin over the cluster's endpoints; undefined when it has none (Envoy: no healthy upstream). */
+  pick(name: string): Endpoint | undefined {
+    const eps = this.endpoints(name);
+    if (eps.length === 0) return undefined;
+    const i = (this.next.get(name) ?? 0) % eps.length;
+    this.next.set(name, i + 1);
+    return eps[i];
+  }
+
+  /** A keep-alive pool per endpoint, shared by live traffic and callouts. */
+  agent(ep: Endpoint): http.Agent {
+    const key = `${ep.address}:${ep.port}`;
+    let a = this.agents.get(key);
+    if (!a) { a = new http.Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 1000 }); this.agents.set(key, a); }
+    return a;
+  }
+
+  private prunePools(): void {
+    const live = new Set<string>();
+    for (const c of this.clusters.keys()) for (const e of this.endpoints(c)) live.add(`${e.address}:${e.port}`);
+    for (const [k, a] of this.agents) if (!live.has(k)) { a.destroy(); this.agents.delete(k); }
+    for (const [k, c] of this.grpcClients) if (!live.has(k)) { c.close(); this.grpcClients.delete(k); }
+  }
+
+  close(): void {
+    for (const a of this.agents.values()) a.destroy();
+    for (const c of this.grpcClients.values()) c.close();
+    this.agents.clear();
+    this.grpcClients.clear();
+  }
+
+  // ------------------------------------------------------------------ Callouts (the plugin's outbound calls)
+
+  hasUpstream(name: string): boolean { return this.clusters.has(name); }
+
+  httpCall(req: HttpCallRequest, reply: (res: HttpCallResponse | null) => void): () => void {
+    const ep = this.pick(req.cluster);
+    this.calls.http++;
+    if (!ep) { this.calls.failed++; queueMicrotask(() => reply(null)); return () => undefined; }
+    const headers: Record<string, string | string[]> = {};
+    req.headers.forEach((k, v) => {
+      if (k.startsWith(":") || HOP_BY_HOP.has(k)) return;
+      const cur = headers[k];
+      headers[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+    });
+    headers.host = req.headers.get(":authority") ?? req.cluster;
+    if (req.body.length > 0) headers["content-length"] = String(req.body.length);
+    let done = false;
+    const finish = (r: HttpCallResponse | null) => { if (!done) { done = true; if (!r) this.calls.failed++; reply(r); } };
+    const out = http.request({
+      host: ep.address, port: ep.port, agent: this.agent(ep),
+      method: req.headers.get(":method") ?? "GET", path: req.headers.get(":path") ?? "/", headers,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const list: [string, string][] = [[":status", String(res.statusCode ?? 0)]];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) list.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+        const trailers: [string, string][] = [];
+        for (let i = 0; i < res.rawTrailers.length; i += 2) trailers.push([res.rawTrailers[i]!.toLowerCase(), res.rawTrailers[i + 1]!]);
+        finish({ headers: list, body: Buffer.concat(chunks), trailers });
+      });
+      res.on("error", () => finish(null));
+    });
+    out.on("error", () => finish(null));
+    out.end(req.body.length > 0 ? Buffer.from(req.body) : undefined);
+    return () => { done = true; out.destroy(); };
+  }
+
+  grpcCall(req: GrpcCallRequest, reply: (res: GrpcResult) => void): () => void {
+    const ep = this.pick(req.upstream);
+    this.calls.grpc++;
+    if (!ep) { this.calls.failed++; queueMicrotask(() => reply({ status: grpc.status.UNAVAILABLE, statusMessage: `no endpoint in cluster ${req.upstream}` })); return () => undefined; }
+    const key = `${ep.address}:${ep.port}`;
+    let client = this.grpcClients.get(key);
+    if (!client) { client = new grpc.Client(key, grpc.credentials.createInsecure()); this.grpcClients.set(key, client); }
+    const md = new grpc.Metadata();
+    req.initialMetadata.forEach((k, v) => { if (!k.startsWith(":") && !k.startsWith("grpc-")) md.add(k, v); });
+    const call = client.makeUnaryRequest(`/${req.service}/${req.method}`, identity, identity, Buffer.from(req.message ?? new Uint8Array(0)), md, {},
+      (err: grpc.ServiceError | null, res?: Buffer) => {
+        if (err) { if (err.code !== grpc.status.CANCELLED) this.calls.failed++; reply({ status: err.code, statusMessage: err.details }); }
+        else reply({ status: 0, message: res ?? Buffer.alloc(0) });
+      });
+    return () => call.cancel();
+  }
+}

@@ -1,0 +1,140 @@
+// Scenario files (JSON) for the demo and the incident benchmark: how long, how much traffic, and for
+// the primary and the shadow a trace per signal (piecewise-linear points, or a CSV column replayed at
+// a fixed pace) plus an optional hard failure time. Checked strictly; every error names the file and
+// the field. A loaded scenario answers "what is signal S of side X at second t" and nothing else.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+export const SIGNALS = ["latency_ms", "error_rate", "cpu", "memory", "disk_io", "queue_depth", "replication_lag_s"] as const;
+export type SignalName = (typeof SIGNALS)[number];
+
+/** What a side looks like when its scenario says nothing about a signal. */
+export const HEALTHY: Record<SignalName, number> = {
+  latency_ms: 3, error_rate: 0, cpu: 0.25, memory: 0.4, disk_io: 0.2, queue_depth: 2, replication_lag_s: 0,
+};
+
+const point = z.tuple([z.number().nonnegative(), z.number()]);
+const trace = z.union([
+  z.array(point).min(1, "needs at least one [t_s, value] point"),
+  z.object({ csv: z.string().min(1), column: z.string().min(1), seconds_per_row: z.number().positive(), scale: z.number().optional() }).strict(),
+]);
+const side = z.object({
+  latency_ms: trace.optional(), error_rate: trace.optional(), cpu: trace.optional(), memory: trace.optional(),
+  disk_io: trace.optional(), queue_depth: trace.optional(), replication_lag_s: trace.optional(),
+  fail_at_s: z.number().nonnegative().optional(),
+}).strict();
+const schema = z.object({
+  name: z.string().min(1).optional(),
+  description: z.string().optional(),
+  duration_s: z.number().positive(),
+  rate_rps: z.number().positive().max(5000),
+  read_share: z.number().min(0).max(1),
+  keys: z.number().int().positive().optional(),
+  /** For healthy-only scenarios: nothing should migrate. */
+  expect: z.enum(["migrate", "stay"]).optional(),
+  primary: side.optional(),
+  shadow: side.optional(),
+}).strict();
+
+export class ScenarioError extends Error {}
+
+/** Piecewise-linear over sorted points; constant before the first and after the last. */
+export class Trace {
+  constructor(readonly points: readonly (readonly [number, number])[]) {}
+  at(t: number): number {
+    const p = this.points;
+    if (t <= p[0]![0]) return p[0]![1];
+    for (let i = 1; i < p.length; i++) {
+      const [t1, v1] = p[i]!;
+      if (t <= t1) {
+        const [t0, v0] = p[i - 1]!;
+        return t1 === t0 ? v1 : v0 + ((v1 - v0) * (t - t0)) / (t1 - t0);
+      }
+    }
+    return p.at(-1)![1];
+  }
+}
+
+export interface SideProfile {
+  trace(signal: SignalName): Trace;
+  failAtS: number | null;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  file: string | null;
+  durationS: number;
+  rateRps: number;
+  readShare: number;
+  keys: number;
+  expect: "migrate" | "stay";
+  primary: SideProfile;
+  shadow: SideProfile;
+}
+
+function readCsvColumn(file: string, column: string, where: string): number[] {
+  let text: string;
+  try { text = readFileSync(file, "utf8"); } catch (e) { throw new ScenarioError(`${where}.csv: cannot read ${file}: ${(e as Error).message}`); }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  const header = lines[0]?.split(",").map((h) => h.trim()) ?? [];
+  const col = header.indexOf(column);
+  if (col < 0) throw new ScenarioError(`${where}.column: ${JSON.stringify(column)} is not a column of ${file} (columns: ${header.join(", ")})`);
+  return lines.slice(1).map((l, i) => {
+    const v = Number(l.split(",")[col]);
+    if (!Number.isFinite(v)) throw new ScenarioError(`${where}: ${file} line ${i + 2}, column ${column}: ${JSON.stringify(l.split(",")[col])} is not a number`);
+    return v;
+  });
+}
+
+function buildSide(s: z.infer<typeof side> | undefined, dir: string, where: string): SideProfile {
+  const traces = new Map<SignalName, Trace>();
+  for (const name of SIGNALS) {
+    const t = s?.[name];
+    const w = `${where}.${name}`;
+    if (t === undefined) { traces.set(name, new Trace([[0, HEALTHY[name]]])); continue; }
+    if (Array.isArray(t)) {
+      for (let i = 1; i < t.length; i++) if (t[i]![0] < t[i - 1]![0]) throw new ScenarioError(`${w}[${i}]: times must not decrease (${t[i]![0]} after ${t[i - 1]![0]})`);
+      traces.set(name, new Trace(t));
+    } else {
+      const values = readCsvColumn(path.resolve(dir, t.csv), t.column, w);
+      if (values.length === 0) throw new ScenarioError(`${w}.csv: ${t.csv} has no rows`);
+      traces.set(name, new Trace(values.map((v, i) => [i * t.seconds_per_row, v * (t.scale ?? 1)] as const)));
+    }
+    if (name === "error_rate") for (const [, v] of traces.get(name)!.points) if (v < 0 || v > 1) throw new ScenarioError(`${w}: error rates must be in [0, 1], got ${v}`);
+  }
+  return { trace: (n) => traces.get(n)!, failAtS: s?.fail_at_s ?? null };
+}
+
+export function parseScenario(text: string, file: string | null): Scenario {
+  const label = file ?? "scenario";
+  let raw: unknown;
+  try { raw = JSON.parse(text); } catch (e) { throw new ScenarioError(`${label}: not JSON: ${(e as Error).message}`); }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const at = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+    const extra = issue.code === "unrecognized_keys" ? ` (allowed here: ${allowedAt(issue.path)})` : "";
+    throw new ScenarioError(`${label}: ${at || "(top)"}: ${issue.message}${extra}`);
+  }
+  const d = r.data;
+  const dir = file ? path.dirname(path.resolve(file)) : process.cwd();
+  return {
+    name: d.name ?? (file ? path.basename(file, ".json") : "scenario"), description: d.description ?? "", file,
+    durationS: d.duration_s, rateRps: d.rate_rps, readShare: d.read_share, keys: d.keys ?? 500,
+    expect: d.expect ?? (d.primary?.fail_at_s !== undefined ? "migrate" : "stay"),
+    primary: buildSide(d.primary, dir, `${label}: primary`), shadow: buildSide(d.shadow, dir, `${label}: shadow`),
+  };
+}
+
+function allowedAt(p: PropertyKey[]): string {
+  if (p.length === 0) return Object.keys(schema.shape).join(", ");
+  return [...Object.keys(side.shape)].join(", ");
+}
+
+export function loadScenario(file: string): Scenario {
+  let text: string;
+  try { text = readFileSync(file, "utf8"); } catch (e) { throw new ScenarioError(`${file}: cannot read: ${(e as Error).message}`); }
+  return parseScenario(text, file);
+}
