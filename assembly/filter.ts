@@ -505,7 +505,9 @@ function compareAndFree(m: i32): void {
   let outcome: i32;
   if (result == 2) outcome = C_SHADOW_TIMEOUT;
   else if (result == 1) outcome = C_SHADOW_ERROR;
-  else if (unchecked(mPrimaryAbandoned[m])) outcome = C_ABANDONED;
+  // A primary that failed (5xx) says nothing about the shadow's data: not a comparison. Its errors
+  // are counted in its own target; counting them here would blame the shadow for the primary's trouble.
+  else if (unchecked(mPrimaryAbandoned[m]) || unchecked(mPrimaryStatus[m]) >= 500) outcome = C_ABANDONED;
   else if (unchecked(mShadowStatus[m]) != unchecked(mPrimaryStatus[m])) outcome = C_STATUS_MISMATCH;
   else {
     const pl = unchecked(mPrimaryLen[m]), sl = unchecked(mShadowLen[m]), max = unchecked(mCompareMax[m]);

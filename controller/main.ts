@@ -65,20 +65,22 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const telemetry = new TelemetryStore({ clock });
   telemetry.onSealed((s) => { if (engine.componentNames().includes(s.component)) feedRisk(engine, s); });
 
+  // Bound before the router is built: the proxies are told the port actually bound (it may be :0).
+  const telemetryServer = new grpc.Server();
+  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log });
+  const telemetryPort = await bind(telemetryServer, cfg.listen.telemetry, grpc.ServerCredentials.createInsecure());
+
   const cache = new SnapshotCache();
   const ads = new AdsServer({ cache, logger: log });
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
-    telemetry: { cluster: "shadowmesh-telemetry", ...splitHostPort(cfg.listen.telemetry), ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}) },
+    telemetry: { cluster: "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}) },
     ...(cfg.dataplane ? { envoyListener: cfg.dataplane.listener, wasm: { filename: cfg.dataplane.wasm } } : {}),
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
   });
   router.start();
   const xdsPort = await ads.listen(cfg.listen.xds);
 
-  const telemetryServer = new grpc.Server();
-  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log });
-  const telemetryPort = await bind(telemetryServer, cfg.listen.telemetry, grpc.ServerCredentials.createInsecure());
 
   const store = opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
   const actions = new ConfiguredActions(new Map(cfg.components.filter((c) => c.actions).map((c) => [c.route.name, c.actions as ActionConfig])));

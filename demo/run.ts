@@ -3,7 +3,7 @@
 // dashboard) configured for it, the embedded data plane running the real filter, a load generator
 // and the fault injector that plays the scenario's traces on the nodes and kills the primary at its
 // hard-failure time. It reports progress once a second and returns the summary.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,6 +29,8 @@ export interface DemoOptions {
   onProgress?: (p: Progress) => void;
   /** The dashboard's address is known once the controller listens. */
   onReady?: (r: { dashboard: string; listener: string }) => void;
+  /** The running parts, for tests and the benchmark. */
+  onSystem?: (s: RunningSystem) => void;
   seed?: number;
 }
 
@@ -66,12 +68,12 @@ export interface DemoSummary {
   events: { t: number; kind: string; message: string }[];
 }
 
-function controllerYaml(s: Scenario, primary: KvNode, shadow: KvNode, wasm: string, token: string): string {
+function controllerYaml(primary: KvNode, shadow: KvNode, wasm: string, token: string): string {
   return `
 listen: { xds: 127.0.0.1:0, telemetry: 127.0.0.1:0, api: 127.0.0.1:0, http: 127.0.0.1:0 }
 api: { tokens: [${token}] }
 policy: ${path.join(here, "policy.yaml")}
-tickMs: 500
+tickMs: 250
 risk: { riseTauS: 6, fallTauS: 60 }
 dataplane: { listener: 127.0.0.1:0, wasm: ${wasm}, telemetryIntervalMs: 500 }
 components:
@@ -80,16 +82,16 @@ components:
     primary: { name: orders-primary, zone: zone-a, endpoints: ["127.0.0.1:${primary.port}"] }
     shadow: { name: orders-shadow, zone: zone-b, endpoints: ["127.0.0.1:${shadow.port}"] }
     filter: { sticky: { header: x-user } }
-    actions: { webhook: "${primary.url}/admin/actions" }
+    actions: { webhook: "${shadow.url}/admin/actions" }
     signals:
       - { name: request_latency_p99_ms, kind: latency }
       - { name: request_error_rate, kind: error_rate }
       - { name: mirror_divergence, kind: consistency }
       - { name: replication_lag_s, kind: replication_lag }
-      - { name: cpu, kind: cpu }
+      - { name: cpu, kind: cpu, capacity: 1, exhaustion: up }
       - { name: memory, kind: memory, capacity: 1, exhaustion: up }
-      - { name: disk_io, kind: disk_io }
-      - { name: queue_depth, kind: queue_depth }
+      - { name: disk_io, kind: disk_io, capacity: 1, exhaustion: up }
+      - { name: queue_depth, kind: queue_depth, capacity: 50, exhaustion: up }
 scrape:
   - component: ${COMPONENT}
     url: ${primary.url}/metrics
@@ -107,35 +109,69 @@ scrape:
 `;
 }
 
-export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
-  const scenario = typeof o.scenario === "string" ? loadScenario(o.scenario) : o.scenario;
-  const durationS = o.durationS ?? scenario.durationS;
-  const t0 = Date.now();
-  const elapsedS = () => (Date.now() - t0) / 1000;
-  const cond = (side: "primary" | "shadow") => (s: SignalName) => scenario[side].trace(s).at(elapsedS());
+export interface RunningSystem {
+  primary: KvNode;
+  shadow: KvNode;
+  controller: RunningController;
+  dataplane: EmbeddedDataPlane;
+  /** The data plane's listener, "127.0.0.1:PORT". */
+  listener: string;
+  /** The controller API's bearer token. */
+  token: string;
+  stop(): Promise<void>;
+}
 
-  const primary = new KvNode({ name: "orders-zone-a", side: "primary", zone: "zone-a", role: "leader", condition: cond("primary"), seed: (o.seed ?? 1) * 3, log: o.log });
-  const shadow = new KvNode({ name: "orders-zone-b", side: "shadow", zone: "zone-b", role: "follower", condition: cond("shadow"), seed: (o.seed ?? 1) * 5, log: o.log });
+/**
+ * Starts the sample component's two nodes, the controller configured for them and the embedded data
+ * plane, and waits until the data plane's listener is warm. `condition` feeds the nodes' faults.
+ */
+export async function startSystem(o: { log: Logger; seed?: number; condition?: (side: "primary" | "shadow", s: SignalName) => number }): Promise<RunningSystem> {
+  const cond = o.condition;
+  const primary = new KvNode({ name: "orders-zone-a", side: "primary", zone: "zone-a", role: "leader", ...(cond ? { condition: (s) => cond("primary", s) } : {}), seed: (o.seed ?? 1) * 3, log: o.log });
+  const shadow = new KvNode({ name: "orders-zone-b", side: "shadow", zone: "zone-b", role: "follower", ...(cond ? { condition: (s) => cond("shadow", s) } : {}), seed: (o.seed ?? 1) * 5, log: o.log });
   await primary.start();
   await shadow.start();
   primary.setPeer(shadow.url);
   shadow.setPeer(primary.url);
-
   const dir = mkdtempSync(path.join(os.tmpdir(), "shadowmesh-demo-"));
   const configFile = path.join(dir, "controller.yaml");
   const wasm = path.join(here, "..", "build", "shadowmesh.wasm");
   const token = randomBytes(16).toString("hex");
-  writeFileSync(configFile, controllerYaml(scenario, primary, shadow, wasm, token));
+  writeFileSync(configFile, controllerYaml(primary, shadow, wasm, token));
   let controller: RunningController | undefined;
   let dataplane: EmbeddedDataPlane | undefined;
+  const stop = async () => {
+    await dataplane?.close();
+    await controller?.stop();
+    await primary.stop();
+    await shadow.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    controller = await startController(parseConfig(readFileSync(configFile, "utf8"), configFile), { log: o.log });
+    dataplane = new EmbeddedDataPlane({ xds: `127.0.0.1:${controller.ports.xds}`, node: { id: "demo-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
+    dataplane.start();
+    const port = await dataplane.listenerPort("shadowmesh-ingress", 15_000);
+    return { primary, shadow, controller, dataplane, listener: `127.0.0.1:${port}`, token, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
+  const scenario = typeof o.scenario === "string" ? loadScenario(o.scenario) : o.scenario;
+  const durationS = o.durationS ?? scenario.durationS;
+  let t0 = Date.now();
+  const elapsedS = () => (Date.now() - t0) / 1000;
+  const sys = await startSystem({ log: o.log, seed: o.seed ?? 1, condition: (side, s) => scenario[side].trace(s).at(elapsedS()) });
+  const { primary, shadow, controller } = sys;
+  t0 = Date.now(); // the scenario's clock starts with traffic
   let load: LoadGenerator | undefined;
   const timers: NodeJS.Timeout[] = [];
   try {
-    controller = await startController(parseConfig(await import("node:fs").then((f) => f.readFileSync(configFile, "utf8")), configFile), { log: o.log });
-    dataplane = new EmbeddedDataPlane({ xds: `127.0.0.1:${controller.ports.xds}`, node: { id: "demo-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
-    dataplane.start();
-    const listenerPort = await dataplane.listenerPort("shadowmesh-ingress", 15_000);
-    o.onReady?.({ dashboard: `http://127.0.0.1:${controller.ports.http}/`, listener: `127.0.0.1:${listenerPort}` });
+    o.onSystem?.(sys);
+    o.onReady?.({ dashboard: `http://127.0.0.1:${controller.ports.http}/`, listener: sys.listener });
 
     const events: DemoSummary["events"] = [];
     let shiftStartedS: number | null = null, migratedAtS: number | null = null;
@@ -146,7 +182,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       if (migratedAtS === null && e.phase === "Migrated") migratedAtS = t;
     });
 
-    load = new LoadGenerator({ target: `127.0.0.1:${listenerPort}`, host: "orders.svc", rateRps: scenario.rateRps, readShare: scenario.readShare, keys: scenario.keys, seed: o.seed ?? 1 });
+    load = new LoadGenerator({ target: sys.listener, host: "orders.svc", rateRps: scenario.rateRps, readShare: scenario.readShare, keys: scenario.keys, seed: o.seed ?? 1 });
     load.start();
 
     let failedAtS: number | null = null;
@@ -190,10 +226,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   } finally {
     for (const t of timers) clearTimeout(t);
     await load?.stop();
-    await dataplane?.close();
-    await controller?.stop();
-    await primary.stop();
-    await shadow.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await sys.stop();
   }
 }

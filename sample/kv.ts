@@ -7,7 +7,8 @@
 // disappear the way a crashed process does.
 //
 //   GET  /kv/KEY            200 {"key","value","seq"} | 404
-//   PUT  /kv/KEY   (body)   200 {"seq"} on the unfenced leader; 503 on a follower or a fenced leader
+//   PUT  /kv/KEY   (body)   200 {"seq"} on the leader; 503 on a follower. A fenced leader holds
+//                           the write until the switchover ends, then applies or forwards it.
 //   GET  /replication/log?after=SEQ   entries after SEQ (the follower's pull; SEQ is also its ack)
 //   GET  /metrics           Prometheus text
 //   GET  /status            JSON
@@ -39,6 +40,8 @@ export interface KvNodeOptions {
 interface Entry { seq: number; key: string; value: string; tMs: number }
 
 const MAX_PULL = 2000;
+/** How long a write waits on a fenced leader for the switchover to finish. */
+const FENCE_HOLD_MS = 5000;
 
 export class KvNode {
   readonly name: string;
@@ -63,7 +66,8 @@ export class KvNode {
   // Leader's view of the follower.
   private followerAck = 0;
   private followerSeenMs = 0;
-  readonly counters = { reads: 0, writes: 0, refusedWrites: 0, injectedErrors: 0 };
+  readonly counters = { reads: 0, writes: 0, refusedWrites: 0, heldWrites: 0, injectedErrors: 0 };
+  private fenceWaiters: (() => void)[] = [];
   port = 0;
 
   constructor(private readonly o: KvNodeOptions) {
@@ -152,8 +156,23 @@ export class KvNode {
           return v ? json(200, { key, value: v.value, seq: v.seq }) : json(404, { error: `no key ${key}` });
         }
         if (req.method === "PUT" || req.method === "POST") {
+          let heldByFence = false;
+          if (this.role === "leader" && this.fenced) {
+            // A switchover pauses writes instead of failing them: hold the write until the fence
+            // lifts (it is applied here) or this node is demoted (it goes to the new leader).
+            heldByFence = true;
+            this.counters.heldWrites++;
+            await new Promise<void>((resolve) => {
+              const t = setTimeout(resolve, FENCE_HOLD_MS);
+              this.fenceWaiters.push(() => { clearTimeout(t); resolve(); });
+            });
+          }
+          if (heldByFence && this.role === "follower" && this.peer) {
+            const r = await fetch(`${this.peer}/kv/${encodeURIComponent(key)}`, { method: "PUT", body, headers: { "content-type": "text/plain" }, signal: AbortSignal.timeout(5000) });
+            return json(r.status, await r.json());
+          }
           if (this.role !== "leader") { this.counters.refusedWrites++; return json(503, { error: `${this.name} is a read-only follower` }); }
-          if (this.fenced) { this.counters.refusedWrites++; return json(503, { error: `${this.name} is fenced: writes are refused during a promotion` }); }
+          if (this.fenced) { this.counters.refusedWrites++; return json(503, { error: `${this.name} is fenced: writes were held ${FENCE_HOLD_MS} ms and the switchover did not finish` }); }
           this.counters.writes++;
           const e: Entry = { seq: ++this.seq, key, value: body, tMs: this.now() };
           this.entries.push(e);
@@ -228,7 +247,7 @@ export class KvNode {
 
   private async act(action: "fence" | "unfence" | "promote"): Promise<void> {
     if (action === "fence") { this.fenced = true; return; }
-    if (action === "unfence") { this.fenced = false; return; }
+    if (action === "unfence") { this.fenced = false; this.releaseHeldWrites(); return; }
     if (this.role === "leader") { this.fenced = false; return; }
     // Promotion: one last pull without the injected delay, so what the (fenced) leader acknowledged
     // is here before this node takes writes; then the old leader follows this node.
@@ -246,6 +265,10 @@ export class KvNode {
     }
   }
 
+  private releaseHeldWrites(): void {
+    for (const w of this.fenceWaiters.splice(0)) w();
+  }
+
   private demote(leader: string): void {
     if (this.role === "follower") return;
     this.role = "follower";
@@ -253,6 +276,7 @@ export class KvNode {
     this.peer = leader;
     this.lastPullOkMs = this.now();
     this.o.log.info({ node: this.name, leader, seq: this.seq }, "now following the new leader");
+    this.releaseHeldWrites();
     this.schedulePull();
   }
 

@@ -82,6 +82,8 @@ const cases: Case[] = [
   { name: "different status", primary: [200, "x"], shadow: [404, "x"], expect: "status_mismatch" },
   { name: "different body", primary: [200, "{\"id\":1}"], shadow: [200, "{\"id\":2}"], expect: "body_mismatch" },
   { name: "different length", primary: [200, "abc"], shadow: [200, "abcd"], expect: "body_mismatch" },
+  { name: "primary failed (5xx): not a comparison", primary: [503, "down"], shadow: [200, "x"], expect: "abandoned" },
+  { name: "shadow answered 5xx to a good primary", primary: [200, "x"], shadow: [500, "x"], expect: "status_mismatch" },
   { name: "shadow failed", primary: [200, "x"], shadow: "error", expect: "shadow_error" },
   { name: "shadow timed out", primary: [200, "x"], shadow: "timeout", expect: "shadow_timeout" },
   { name: "above the size limit: same length, other bytes", primary: [200, "aaaaaaaaaa"], shadow: [200, "bbbbbbbbbb"], expect: "match", max: 4 },
