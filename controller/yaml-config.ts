@@ -80,7 +80,7 @@ function allowedKeys(root: z.ZodType, path: PropertyKey[]): string {
 function unwrap(s: z.ZodType): z.ZodType {
   let cur = s;
   for (let i = 0; i < 8; i++) {
-    if (cur instanceof z.ZodOptional || cur instanceof z.ZodNullable) cur = cur.unwrap() as z.ZodType;
+    if (cur instanceof z.ZodOptional || cur instanceof z.ZodNullable || cur instanceof z.ZodDefault) cur = cur.unwrap() as z.ZodType;
     else if (cur instanceof z.ZodUnion) {
       const obj = (cur.options as z.ZodType[]).find((o) => unwrap(o) instanceof z.ZodObject);
       if (!obj) return cur;
