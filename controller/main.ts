@@ -27,6 +27,7 @@ import { ConfiguredActions, type ActionConfig } from "./migration/actions.js";
 import { addControllerApi } from "./api/service.js";
 import { EventWebhooks } from "./events/webhooks.js";
 import type { MigrationEvent, Phase } from "./migration/reconcile.js";
+import { DashboardHistory, handleDashboard, sampleHistory } from "./dashboard/server.js";
 
 export interface RunningController {
   manager: MigrationManager;
@@ -122,12 +123,15 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     : grpc.ServerCredentials.createInsecure();
   const apiPort = await bind(apiServer, cfg.listen.api, apiCreds);
 
+  const history = new DashboardHistory();
+  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock) };
   const httpServer = http.createServer((req, res) => {
+    if (handleDashboard(dashboard, req, res)) return;
     if (req.url === "/metrics") {
       registry.metrics().then((body) => { res.writeHead(200, { "content-type": registry.contentType }); res.end(body); },
         (e: Error) => { res.writeHead(500); res.end(e.message); });
     } else if (req.url === "/healthz") { res.writeHead(200, { "content-type": "text/plain" }); res.end("ok\n"); }
-    else { res.writeHead(404, { "content-type": "text/plain" }); res.end("not found: try /metrics or /healthz\n"); }
+    else { res.writeHead(404, { "content-type": "text/plain" }); res.end("not found: try / (dashboard), /metrics or /healthz\n"); }
   });
   const httpAt = splitHostPort(cfg.listen.http);
   const httpPort = await new Promise<number>((resolve, reject) => {
@@ -138,12 +142,14 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);
   scraper.start();
   let stopped = false;
+  let lastSampleMs = 0;
   const loop = (): void => {
     if (stopped) return;
     try {
       telemetry.advance(wallMs(clock));
       engine.tick();
       manager.tick();
+      if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); }
     } catch (e) { log.error({ err: e }, "controller tick failed"); }
     clock.setTimer(cfg.tickMs, loop);
   };

@@ -7,8 +7,9 @@
 // disappear the way a crashed process does.
 //
 //   GET  /kv/KEY            200 {"key","value","seq"} | 404
-//   PUT  /kv/KEY   (body)   200 {"seq"} on the leader; 503 on a follower. A fenced leader holds
-//                           the write until the switchover ends, then applies or forwards it.
+//   PUT  /kv/KEY   (body)   200 {"seq"} on the leader; a follower forwards it to its leader. A
+//                           fenced leader holds the write until the switchover ends, then applies
+//                           or forwards it. 503 when no leader can take it.
 //   GET  /replication/log?after=SEQ   entries after SEQ (the follower's pull; SEQ is also its ack)
 //   GET  /metrics           Prometheus text
 //   GET  /status            JSON
@@ -66,7 +67,7 @@ export class KvNode {
   // Leader's view of the follower.
   private followerAck = 0;
   private followerSeenMs = 0;
-  readonly counters = { reads: 0, writes: 0, refusedWrites: 0, heldWrites: 0, injectedErrors: 0 };
+  readonly counters = { reads: 0, writes: 0, refusedWrites: 0, heldWrites: 0, forwardedWrites: 0, injectedErrors: 0 };
   private fenceWaiters: (() => void)[] = [];
   port = 0;
 
@@ -167,8 +168,12 @@ export class KvNode {
               this.fenceWaiters.push(() => { clearTimeout(t); resolve(); });
             });
           }
-          if (heldByFence && this.role === "follower" && this.peer) {
-            const r = await fetch(`${this.peer}/kv/${encodeURIComponent(key)}`, { method: "PUT", body, headers: { "content-type": "text/plain" }, signal: AbortSignal.timeout(5000) });
+          if (this.role === "follower" && this.peer && !req.headers["x-forwarded-write"]) {
+            // A follower forwards writes to its leader: writes still routed here while the proxies
+            // learn the new write target (a promotion just happened) succeed instead of failing.
+            this.counters.forwardedWrites++;
+            const r = await fetch(`${this.peer}/kv/${encodeURIComponent(key)}`, { method: "PUT", body, headers: { "content-type": "text/plain", "x-forwarded-write": this.name }, signal: AbortSignal.timeout(5000) })
+              .catch((e: Error) => ({ status: 503, json: async () => ({ error: `${this.name} is a follower and its leader is unreachable: ${e.message}` }) }));
             return json(r.status, await r.json());
           }
           if (this.role !== "leader") { this.counters.refusedWrites++; return json(503, { error: `${this.name} is a read-only follower` }); }
