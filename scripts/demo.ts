@@ -3,7 +3,7 @@
 // stale shadow answer in-process. The shadow weight steps 0 -> 1 -> 5 -> 25 -> 50 -> 100 % as the
 // controller would push it; the demo prints where reads and writes went, whether any client moved
 // back, what the mirrored reads found, and latency quantiles from the merged telemetry sketches.
-// (The full system, with the controller and a replicated store, arrives with the embedded data plane.)
+// The full system (controller, embedded data plane, replicated store, failing primary) is `npm start`.
 import { readFileSync } from "node:fs";
 import { ManualClock, PluginHost, RecordingCallouts } from "../host/index.js";
 import { decodeReport, mergeComponents, type ComponentTotals } from "../controller/telemetry/report.js";
