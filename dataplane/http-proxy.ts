@@ -35,7 +35,7 @@ export interface ListenerRuntime { routeConfigName: string; wasmFilters: string[
 
 const CLIENT_HEADER_BLOCKLIST = new Set(["host", ...HOP_BY_HOP]);
 
-/** Runs one request; resolves when the downstream response is complete (or abandoned). */
+/** Runs one request to completion (or abandonment); the streams complete when the downstream response ends or closes. */
 export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.IncomingMessage, res: http.ServerResponse): void {
   ctx.stats.requests++;
   const pairs: [string, string][] = [
