@@ -17,7 +17,7 @@ import {
   type ClusterModel, type ListenerModel, type RouteConfigModel, type WasmFilterModel,
 } from "./resources.js";
 import { Upstreams } from "./upstreams.js";
-import { proxyRequest, type ProxyContext, type ProxyStats } from "./http-proxy.js";
+import { proxyRequest, type ListenerRuntime, type ProxyContext, type ProxyStats } from "./http-proxy.js";
 
 export interface DataPlaneOptions {
   /** The controller's ADS address, "host:port". */
@@ -34,12 +34,18 @@ export interface DataPlaneOptions {
 
 interface RunningListener {
   model: ListenerModel;
+  /** What each request needs from the model, derived once per LDS update, not per request. */
+  runtime: ListenerRuntime;
   server?: http.Server;
-  port?: number;
+  /** An open is under way (it may await inline Wasm code): warm() must not start a second. */
+  opening?: boolean;
   /** Set once the socket is bound. */
-  ready: Promise<number>;
-  resolveReady: (port: number) => void;
+  port?: number;
 }
+
+const runtimeOf = (m: ListenerModel): ListenerRuntime => ({
+  routeConfigName: m.routeConfigName, wasmFilters: m.filters.filter((f) => f.kind === "wasm").map((f) => f.name),
+});
 
 interface LoadedFilter { model: WasmFilterModel; codeHash: string; host: PluginHost }
 
@@ -149,14 +155,9 @@ export class EmbeddedDataPlane {
     for (const [name, l] of this.listeners) {
       const m = models.find((x) => x.name === name);
       if (!m || m.address !== l.model.address || m.port !== l.model.port) { void this.closeListener(l); this.listeners.delete(name); }
-      else l.model = m;
+      else { l.model = m; l.runtime = runtimeOf(m); }
     }
-    for (const m of models) {
-      if (this.listeners.has(m.name)) continue;
-      let resolveReady!: (p: number) => void;
-      const ready = new Promise<number>((r) => { resolveReady = r; });
-      this.listeners.set(m.name, { model: m, ready, resolveReady });
-    }
+    for (const m of models) if (!this.listeners.has(m.name)) this.listeners.set(m.name, { model: m, runtime: runtimeOf(m) });
     this.ads.subscribe(TYPE.route, models.map((m) => m.routeConfigName));
     this.ads.subscribe(TYPE.extension, models.flatMap((m) => m.filters.filter((f) => f.kind === "wasm" && f.discovered).map((f) => f.name)));
   }
@@ -184,12 +185,7 @@ export class EmbeddedDataPlane {
         continue;
       }
       try {
-        const host = await PluginHost.create({
-          wasm: bytes, workers: this.o.workers ?? 2, callouts: this.upstreams, pluginConfig: m.configuration, rootId: m.rootId,
-          vmId: m.vmId, pluginName: m.name, failOpen: m.failOpen, properties: { "node.id": this.o.node.id, "node.cluster": this.o.node.cluster },
-          logger: (r: LogRecord) => this.wasmLog(m.name, r),
-        });
-        fresh.set(m.name, { model: m, codeHash, host });
+        fresh.set(m.name, { model: m, codeHash, host: await this.loadPlugin(m, bytes) });
       } catch (e) {
         for (const f of fresh.values()) f.host.shutdown();
         throw new ResourceError(`extension config ${m.name}: Unable to create Wasm HTTP filter: ${(e as Error).message}`);
@@ -199,6 +195,15 @@ export class EmbeddedDataPlane {
       this.filters.get(name)?.host.shutdown();
       this.filters.set(name, f);
     }
+  }
+
+  /** One plugin as Envoy runs it: a VM per worker, the node's identity as properties, logs to ours. */
+  private loadPlugin(m: WasmFilterModel, bytes: Uint8Array): Promise<PluginHost> {
+    return PluginHost.create({
+      wasm: bytes, workers: this.o.workers ?? 2, callouts: this.upstreams, pluginConfig: m.configuration, rootId: m.rootId,
+      vmId: m.vmId, pluginName: m.name, failOpen: m.failOpen, properties: { "node.id": this.o.node.id, "node.cluster": this.o.node.cluster },
+      logger: (r: LogRecord) => this.wasmLog(m.name, r),
+    });
   }
 
   private wasmLog(filter: string, r: LogRecord): void {
@@ -212,10 +217,11 @@ export class EmbeddedDataPlane {
   private warm(): void {
     if (this.closed) return;
     for (const l of this.listeners.values()) {
-      if (l.server) continue;
+      if (l.server || l.opening) continue;
       const m = l.model;
       if (!this.routes.has(m.routeConfigName)) continue;
       if (m.filters.some((f) => f.kind === "wasm" && f.discovered && !this.filters.has(f.name))) continue;
+      l.opening = true;
       void this.openListener(l).catch((e: Error) => this.o.log.error({ listener: m.name, error: e.message }, "cannot open listener"));
     }
   }
@@ -225,14 +231,11 @@ export class EmbeddedDataPlane {
     for (const f of l.model.filters) {
       if (f.kind === "wasm" && !f.discovered && !this.filters.has(f.name)) {
         const bytes = await readFile(this.o.resolveWasm ? this.o.resolveWasm(f.config.filename) : f.config.filename);
-        const host = await PluginHost.create({ wasm: bytes, workers: this.o.workers ?? 2, callouts: this.upstreams, pluginConfig: f.config.configuration, rootId: f.config.rootId, vmId: f.config.vmId, failOpen: f.config.failOpen, properties: { "node.id": this.o.node.id } });
-        this.filters.set(f.name, { model: f.config, codeHash: "", host });
+        this.filters.set(f.name, { model: f.config, codeHash: "", host: await this.loadPlugin(f.config, bytes) });
       }
     }
-    const server = http.createServer({ keepAlive: true, requestTimeout: 0 }, (req, res) => {
-      const m = l.model; // read per request: an LDS update may change filters or routes in place
-      proxyRequest(this.proxy, { routeConfigName: m.routeConfigName, wasmFilters: m.filters.filter((f) => f.kind === "wasm").map((f) => f.name) }, req, res);
-    });
+    // l.runtime is read per request: an LDS update may change filters or routes in place.
+    const server = http.createServer({ keepAlive: true, requestTimeout: 0 }, (req, res) => proxyRequest(this.proxy, l.runtime, req, res));
     server.keepAliveTimeout = 60_000;
     l.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -240,7 +243,6 @@ export class EmbeddedDataPlane {
       server.listen(l.model.port, l.model.address, () => resolve());
     });
     l.port = (server.address() as { port: number }).port;
-    l.resolveReady(l.port);
     this.o.log.info({ listener: l.model.name, address: `${l.model.address}:${l.port}` }, "listener warm and serving");
   }
 

@@ -10,7 +10,7 @@ import { HeaderMap } from "../host/headers.js";
 import type { HttpStream } from "../host/stream.js";
 import type { PluginHost } from "../host/plugin.js";
 import { selectRoute, selectVirtualHost, type RouteConfigModel } from "./resources.js";
-import { HOP_BY_HOP, type Upstreams } from "./upstreams.js";
+import { HOP_BY_HOP, toNodeHeaders, type Upstreams } from "./upstreams.js";
 
 /** Envoy's response flags (StreamInfo::ResponseFlag bit values), reported as `response.flags`. */
 export const RESPONSE_FLAGS = {
@@ -96,15 +96,7 @@ export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.In
     writeHead(map);
     res.end(out ?? undefined);
   };
-  const writeHead = (map: HeaderMap) => {
-    const h: Record<string, string | string[]> = {};
-    map.forEach((k, v) => {
-      if (k.startsWith(":") || HOP_BY_HOP.has(k)) return;
-      const cur = h[k];
-      h[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
-    });
-    res.writeHead(Number(map.get(":status") ?? 502), h);
-  };
+  const writeHead = (map: HeaderMap) => { res.writeHead(Number(map.get(":status") ?? 502), toNodeHeaders(map)); };
   const localReply = (status: number, details: string, flag: number, bodyText: string) => {
     flags |= flag;
     ctx.stats.localReplies[details] = (ctx.stats.localReplies[details] ?? 0) + 1;
@@ -161,12 +153,7 @@ export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.In
 
   // ---- upstream request
   ctx.stats.upstreamRequests++;
-  const out: Record<string, string | string[]> = {};
-  headers.forEach((k, v) => {
-    if (k.startsWith(":") || HOP_BY_HOP.has(k)) return;
-    const cur = out[k];
-    out[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
-  });
+  const out = toNodeHeaders(headers);
   out.host = headers.get(":authority") ?? "";
   if (route.timeoutMs > 0) {
     timer = setTimeout(() => {

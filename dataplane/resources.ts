@@ -163,9 +163,6 @@ export function parseRouteConfig(any: AnyResource): RouteConfigModel {
       if (m.safe_regex || m.path_separated_prefix || m.path_match_policy || m.connect_matcher) {
         throw new ResourceError(`${rw}.match: only prefix and path matches are supported by the embedded data plane`);
       }
-      if (m.prefix === undefined && m.path === undefined) {
-        // proto3 drops an empty prefix on the wire: "" and absent are the same match-everything prefix.
-      }
       const headers = (m.headers ?? []).map((h: any, k: number): HeaderMatch => {
         const hw = `${rw}.match.headers[${k}]`;
         if (!h.name) throw new ResourceError(`${hw}.name: required`);
@@ -186,6 +183,7 @@ export function parseRouteConfig(any: AnyResource): RouteConfigModel {
         action = { kind: "weighted", clusters, total };
       } else throw new ResourceError(`${rw}.route: one of cluster, cluster_header or weighted_clusters is required`);
       const timeoutMs = durationMs(a.timeout) ?? 15_000;
+      // proto3 drops an empty prefix on the wire: "" and absent are the same match-everything prefix.
       return { ...(m.path !== undefined ? { path: m.path } : { prefix: m.prefix ?? "" }), headers, action, timeoutMs };
     });
     return { name: vh.name ?? `vh${i}`, domains, routes };

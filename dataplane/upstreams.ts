@@ -6,12 +6,24 @@
 import http from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import type { Callouts, GrpcCallRequest, GrpcResult, HttpCallRequest, HttpCallResponse } from "../host/callouts.js";
+import type { HeaderMap } from "../host/headers.js";
 import type { ClusterModel, Endpoint } from "./resources.js";
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 7.6.1). */
 export const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization"]);
 
 const identity = (b: Buffer) => b;
+
+/** A header map as Node's http wants it: pseudo-headers and hop-by-hop headers left out, repeats as arrays. */
+export function toNodeHeaders(map: HeaderMap): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  map.forEach((k, v) => {
+    if (k.startsWith(":") || HOP_BY_HOP.has(k)) return;
+    const cur = out[k];
+    out[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+  });
+  return out;
+}
 
 export class Upstreams implements Callouts {
   private clusters = new Map<string, ClusterModel>();
@@ -35,7 +47,6 @@ export class Upstreams implements Callouts {
   }
 
   cluster(name: string): ClusterModel | undefined { return this.clusters.get(name); }
-  clusterNames(): string[] { return [...this.clusters.keys()]; }
   edsClusterNames(): string[] { return [...this.clusters.values()].filter((c) => c.discovery === "EDS").map((c) => c.name); }
 
   endpoints(name: string): Endpoint[] {
@@ -83,12 +94,7 @@ export class Upstreams implements Callouts {
     const ep = this.pick(req.cluster);
     this.calls.http++;
     if (!ep) { this.calls.failed++; queueMicrotask(() => reply(null)); return () => undefined; }
-    const headers: Record<string, string | string[]> = {};
-    req.headers.forEach((k, v) => {
-      if (k.startsWith(":") || HOP_BY_HOP.has(k)) return;
-      const cur = headers[k];
-      headers[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
-    });
+    const headers = toNodeHeaders(req.headers);
     headers.host = req.headers.get(":authority") ?? req.cluster;
     if (req.body.length > 0) headers["content-length"] = String(req.body.length);
     let done = false;

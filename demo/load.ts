@@ -32,10 +32,6 @@ export class LoadGenerator {
   private issued = 0;
   private writeSeq = 0;
   private readonly perSecond: number[] = [];
-  /** Failed requests by whole second since start. */
-  readonly failuresBySecond: number[] = [];
-  /** [second since start, latency ms] of each answered request. */
-  readonly latencies: [number, number][] = [];
   private readonly address: { host: string; port: number };
   private drained?: () => void;
 
@@ -86,16 +82,12 @@ export class LoadGenerator {
     if (read) this.t.reads++; else this.t.writes++;
     this.t.requests++;
     this.t.inFlight++;
-    const started = Date.now();
     let settled = false;
     const done = (ok: boolean, stale = false) => {
       if (settled) return;
       settled = true;
       this.t.inFlight--;
-      if (!ok) {
-        this.t.failed++;
-        this.failuresBySecond[sec] = (this.failuresBySecond[sec] ?? 0) + 1;
-      } else this.latencies.push([sec, Date.now() - started]);
+      if (!ok) this.t.failed++;
       if (stale) this.t.staleReads++;
       if (this.t.inFlight === 0) this.drained?.();
     };

@@ -29,8 +29,6 @@ export interface DemoOptions {
   onProgress?: (p: Progress) => void;
   /** The dashboard's address is known once the controller listens. */
   onReady?: (r: { dashboard: string; listener: string }) => void;
-  /** The running parts, for tests and the benchmark. */
-  onSystem?: (s: RunningSystem) => void;
   seed?: number;
 }
 
@@ -170,7 +168,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   let load: LoadGenerator | undefined;
   const timers: NodeJS.Timeout[] = [];
   try {
-    o.onSystem?.(sys);
     o.onReady?.({ dashboard: `http://127.0.0.1:${controller.ports.http}/`, listener: sys.listener });
 
     const events: DemoSummary["events"] = [];
