@@ -113,7 +113,15 @@ export function parseScenario(text: string, file: string | null): Scenario {
   try { raw = JSON.parse(text); } catch (e) { throw new ScenarioError(`${label}: not JSON: ${(e as Error).message}`); }
   const r = schema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
+    let issue = r.error.issues[0]!;
+    // A trace is points or a CSV replay: report the branch that matches the input's kind, not "Invalid input".
+    while (issue.code === "invalid_union") {
+      const branches = issue.errors;
+      const best = branches.find((b) => b[0] !== undefined && !(b[0].code === "invalid_type" && b[0].path.length === 0)) ?? branches[0];
+      const pick = best?.find((i) => i.code === "unrecognized_keys") ?? best?.[0];
+      if (!pick) break;
+      issue = { ...pick, path: [...issue.path, ...pick.path] } as typeof issue;
+    }
     const at = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
     const extra = issue.code === "unrecognized_keys" ? ` (allowed here: ${allowedAt(issue.path)})` : "";
     throw new ScenarioError(`${label}: ${at || "(top)"}: ${issue.message}${extra}`);
@@ -128,9 +136,11 @@ export function parseScenario(text: string, file: string | null): Scenario {
   };
 }
 
+/** The keys allowed where an unknown one was found: the top level, a side, or a CSV trace. */
 function allowedAt(p: PropertyKey[]): string {
   if (p.length === 0) return Object.keys(schema.shape).join(", ");
-  return [...Object.keys(side.shape)].join(", ");
+  if (p.length === 1) return Object.keys(side.shape).join(", ");
+  return "csv, column, seconds_per_row, scale";
 }
 
 export function loadScenario(file: string): Scenario {

@@ -218,8 +218,9 @@ export class KvNode {
         return json(200, this.status());
       }
       if (url.pathname === "/admin/demote" && req.method === "POST") {
-        const { leader } = JSON.parse(await readBody(req)) as { leader?: string };
-        if (!leader) return json(400, { error: "leader: the new leader's URL is required" });
+        let leader: unknown;
+        try { ({ leader } = JSON.parse(await readBody(req)) as { leader?: unknown }); } catch { return json(400, { error: "body: expected JSON {leader}" }); }
+        if (typeof leader !== "string" || !/^https?:\/\//.test(leader)) return json(400, { error: `leader: the new leader's URL is required, got ${JSON.stringify(leader)}` });
         this.demote(leader);
         return json(200, this.status());
       }

@@ -20,6 +20,7 @@ test("scenario files: strict fields, interpolation, CSV replay", () => {
   rejects('{"duration_s": 10, "rate_rps": 5, "read_share": 0.5, "primary": {"latncy_ms": [[0, 1]]}}', /primary: Unrecognized key.*latncy_ms.*allowed here: latency_ms, error_rate/);
   rejects('{"duration_s": 10, "rate_rps": 5, "read_share": 0.5, "primary": {"latency_ms": [[5, 1], [2, 3]]}}', /primary\.latency_ms\[1\]: times must not decrease/);
   rejects('{"duration_s": 10, "rate_rps": 5, "read_share": 0.5, "primary": {"error_rate": [[0, 2]]}}', /error rates must be in \[0, 1\], got 2/);
+  rejects('{"duration_s": 10, "rate_rps": 5, "read_share": 0.5, "primary": {"memory": {"csv": "m.csv", "colum": "m", "seconds_per_row": 1}}}', /primary\.memory: Unrecognized key: "colum" \(allowed here: csv, column, seconds_per_row, scale\)/);
   const s = parseScenario('{"duration_s": 10, "rate_rps": 5, "read_share": 0.5, "primary": {"latency_ms": [[10, 2], [20, 12]], "fail_at_s": 30}}', null);
   assert.is(s.primary.trace("latency_ms").at(0), 2, "constant before the first point");
   assert.is(s.primary.trace("latency_ms").at(15), 7, "linear between points");
