@@ -43,14 +43,17 @@ interface RunningListener {
   port?: number;
 }
 
+/** The routes of a listener with inline route_config are kept under a name RDS cannot use. */
+const inlineRouteKey = (m: ListenerModel) => `\u0000inline:${m.name}`;
+
 const runtimeOf = (m: ListenerModel): ListenerRuntime => ({
-  routeConfigName: m.routeConfigName, wasmFilters: m.filters.filter((f) => f.kind === "wasm").map((f) => f.name),
+  routeConfigName: m.inlineRoutes ? inlineRouteKey(m) : m.routeConfigName, wasmFilters: m.filters.filter((f) => f.kind === "wasm").map((f) => f.name),
 });
 
 interface LoadedFilter { model: WasmFilterModel; codeHash: string; host: PluginHost }
 
 export class EmbeddedDataPlane {
-  readonly upstreams = new Upstreams();
+  readonly upstreams: Upstreams;
   readonly stats: ProxyStats = { requests: 0, localReplies: {}, upstreamRequests: 0, responses: {} };
   private readonly routes = new Map<string, RouteConfigModel>();
   private readonly filters = new Map<string, LoadedFilter>();
@@ -60,6 +63,7 @@ export class EmbeddedDataPlane {
   private closed = false;
 
   constructor(private readonly o: DataPlaneOptions) {
+    this.upstreams = new Upstreams(o.random ? { random: o.random } : {});
     this.ads = new EnvoyLikeAdsClient({
       address: o.xds, node: o.node, apply: (t, r) => this.apply(t, r),
       onStatus: (s) => (s.connected ? o.log.info("connected to the controller's ADS") : o.log.warn({ error: s.error }, "ADS stream lost; reconnecting")),
@@ -132,7 +136,7 @@ export class EmbeddedDataPlane {
 
   private applyEndpoints(resources: AnyResource[]): void {
     const parsed = resources.map(parseLoadAssignment);
-    for (const p of parsed) this.upstreams.setEndpoints(p.cluster, p.endpoints);
+    for (const p of parsed) this.upstreams.setEndpoints(p.cluster, p.endpoints, p.overprovisioningPercent);
   }
 
   private applyListeners(resources: AnyResource[]): void {
@@ -158,7 +162,8 @@ export class EmbeddedDataPlane {
       else { l.model = m; l.runtime = runtimeOf(m); }
     }
     for (const m of models) if (!this.listeners.has(m.name)) this.listeners.set(m.name, { model: m, runtime: runtimeOf(m) });
-    this.ads.subscribe(TYPE.route, models.map((m) => m.routeConfigName));
+    for (const m of models) if (m.inlineRoutes) this.routes.set(inlineRouteKey(m), m.inlineRoutes);
+    this.ads.subscribe(TYPE.route, models.filter((m) => !m.inlineRoutes).map((m) => m.routeConfigName));
     this.ads.subscribe(TYPE.extension, models.flatMap((m) => m.filters.filter((f) => f.kind === "wasm" && f.discovered).map((f) => f.name)));
   }
 
@@ -219,7 +224,7 @@ export class EmbeddedDataPlane {
     for (const l of this.listeners.values()) {
       if (l.server || l.opening) continue;
       const m = l.model;
-      if (!this.routes.has(m.routeConfigName)) continue;
+      if (!this.routes.has(l.runtime.routeConfigName)) continue;
       if (m.filters.some((f) => f.kind === "wasm" && f.discovered && !this.filters.has(f.name))) continue;
       l.opening = true;
       void this.openListener(l).catch((e: Error) => this.o.log.error({ listener: m.name, error: e.message }, "cannot open listener"));

@@ -158,6 +158,7 @@ export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.In
   if (route.timeoutMs > 0) {
     timer = setTimeout(() => {
       flags |= RESPONSE_FLAGS.UpstreamRequestTimeout;
+      if (!responseStarted) ctx.upstreams.report(clusterName!, ep, "local_origin_error");
       upstream?.destroy();
       if (!responseStarted) localReply(504, "upstream_response_timeout", 0, "upstream request timeout");
       else res.destroy();
@@ -167,6 +168,7 @@ export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.In
   upstream.on("error", (e: NodeJS.ErrnoException) => {
     if (finished || flags & RESPONSE_FLAGS.UpstreamRequestTimeout) return;
     if (!responseStarted) {
+      ctx.upstreams.report(clusterName!, ep, "local_origin_error");
       const refused = e.code === "ECONNREFUSED" || e.code === "EHOSTUNREACH" || e.code === "ENETUNREACH";
       localReply(503, refused ? "upstream_reset_before_response_started{connection_failure}" : "upstream_reset_before_response_started{remote_reset}",
         refused ? RESPONSE_FLAGS.UpstreamConnectionFailure : RESPONSE_FLAGS.UpstreamRemoteReset,
@@ -179,6 +181,7 @@ export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.In
   upstream.on("response", (ur) => {
     if (finished || responseStarted) { ur.resume(); return; }
     responseStarted = true;
+    ctx.upstreams.report(clusterName!, ep, ur.statusCode ?? 502);
     ctx.stats.responses[String(ur.statusCode)] = (ctx.stats.responses[String(ur.statusCode)] ?? 0) + 1;
     const map = new HeaderMap([[":status", String(ur.statusCode ?? 502)]]);
     for (let i = 0; i < ur.rawHeaders.length; i += 2) {

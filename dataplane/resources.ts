@@ -3,6 +3,7 @@
 // do is refused with a NACK that says so, never silently half-applied. Pure: bytes in, models out.
 import { lookupType } from "../controller/xds/protos.js";
 import type { AnyResource } from "./xds-client.js";
+import { ENVOY_OUTLIER_DEFAULTS, type OutlierConfig } from "./outlier.js";
 
 export class ResourceError extends Error {}
 
@@ -47,6 +48,8 @@ export interface ListenerModel {
   port: number;
   statPrefix: string;
   routeConfigName: string;
+  /** http_connection_manager.route_config (static bootstraps); otherwise the routes come over RDS. */
+  inlineRoutes?: RouteConfigModel;
   filters: HttpFilterRef[];
 }
 
@@ -69,7 +72,14 @@ export interface RouteEntry {
 export interface VirtualHostModel { name: string; domains: string[]; routes: RouteEntry[] }
 export interface RouteConfigModel { name: string; virtualHosts: VirtualHostModel[] }
 
-export interface Endpoint { address: string; port: number }
+export interface Endpoint {
+  address: string;
+  port: number;
+  /** LocalityLbEndpoints.priority: 0 is used first; higher ones take the load healthy hosts cannot (failover). */
+  priority: number;
+  /** The locality's zone, for status and logs. */
+  zone?: string;
+}
 export interface ClusterModel {
   name: string;
   discovery: "EDS" | "STATIC";
@@ -77,6 +87,12 @@ export interface ClusterModel {
   http2: boolean;
   /** STATIC: from load_assignment; EDS: filled from ClusterLoadAssignment. */
   endpoints: Endpoint[];
+  /** outlier_detection, with Envoy's defaults for what it leaves out; absent: no outlier detection. */
+  outlierDetection?: OutlierConfig;
+  /** common_lb_config.healthy_panic_threshold (percent, default 50). */
+  panicThresholdPercent: number;
+  /** load_assignment.policy.overprovisioning_factor (percent, default 140); EDS sets its own. */
+  overprovisioningPercent: number;
 }
 
 // ------------------------------------------------------------------------------------------ LDS
@@ -118,9 +134,9 @@ export function parseListener(any: AnyResource): ListenerModel | null {
   const hcmFilter = filters.find((f: any) => f.typed_config?.type_url?.endsWith(HCM));
   if (!hcmFilter || filters.length !== 1) throw new ResourceError(`${where}.filter_chains[0].filters: expected exactly one ${HCM}`);
   const hcm = decodeAny(hcmFilter.typed_config, `${where} http_connection_manager`);
-  if (hcm.route_config) throw new ResourceError(`${where} http_connection_manager.route_config: inline routes are not supported; use rds`);
-  const routeConfigName = hcm.rds?.route_config_name;
-  if (!routeConfigName) throw new ResourceError(`${where} http_connection_manager.rds.route_config_name: required`);
+  const inlineRoutes = hcm.route_config ? routeConfigOf(hcm.route_config, `${where} http_connection_manager.route_config`) : undefined;
+  const routeConfigName = inlineRoutes ? inlineRoutes.name : hcm.rds?.route_config_name;
+  if (routeConfigName === undefined || (!inlineRoutes && !routeConfigName)) throw new ResourceError(`${where} http_connection_manager: rds.route_config_name or route_config is required`);
   const httpFilters: HttpFilterRef[] = [];
   for (const [i, f] of (hcm.http_filters ?? []).entries()) {
     const fw = `${where} http_filters[${i}] (${f.name})`;
@@ -137,7 +153,7 @@ export function parseListener(any: AnyResource): ListenerModel | null {
     }
   }
   if (httpFilters.at(-1)?.kind !== "router") throw new ResourceError(`${where}: the last HTTP filter must be the router (envoy.filters.http.router)`);
-  return { name, address: sa.address, port: sa.port_value, statPrefix: hcm.stat_prefix ?? name, routeConfigName, filters: httpFilters };
+  return { name, address: sa.address, port: sa.port_value, statPrefix: hcm.stat_prefix ?? name, routeConfigName, ...(inlineRoutes ? { inlineRoutes } : {}), filters: httpFilters };
 }
 
 // ------------------------------------------------------------------------------------------ RDS
@@ -145,8 +161,13 @@ export function parseListener(any: AnyResource): ListenerModel | null {
 export function parseRouteConfig(any: AnyResource): RouteConfigModel {
   const r = decodeAny(any, "route configuration");
   const name = r.name as string;
-  const where = `route configuration ${JSON.stringify(name)}`;
   if (!name) throw new ResourceError("route configuration: name is required");
+  return routeConfigOf(r, `route configuration ${JSON.stringify(name)}`);
+}
+
+/** A decoded RouteConfiguration (from RDS, or inline in a static listener, where the name may be empty). */
+function routeConfigOf(r: Record<string, any>, where: string): RouteConfigModel {
+  const name = (r.name as string | undefined) ?? "";
   const seenDomains = new Set<string>();
   const virtualHosts = (r.virtual_hosts ?? []).map((vh: any, i: number): VirtualHostModel => {
     const vw = `${where}.virtual_hosts[${i}]`;
@@ -209,7 +230,44 @@ export function parseCluster(any: AnyResource): ClusterModel {
   }
   const endpoints = type === "STATIC" ? endpointsOf(c.load_assignment, `${where}.load_assignment`) : [];
   if (type === "STATIC" && endpoints.length === 0) throw new ResourceError(`${where}.load_assignment: a STATIC cluster needs endpoints`);
-  return { name, discovery: type, connectTimeoutMs: durationMs(c.connect_timeout) ?? 5000, http2, endpoints };
+  const panic = c.common_lb_config?.healthy_panic_threshold?.value;
+  return {
+    name, discovery: type, connectTimeoutMs: durationMs(c.connect_timeout) ?? 5000, http2, endpoints,
+    ...(c.outlier_detection ? { outlierDetection: outlierConfigOf(c.outlier_detection, `${where}.outlier_detection`) } : {}),
+    panicThresholdPercent: panic ?? 50,
+    overprovisioningPercent: c.load_assignment?.policy?.overprovisioning_factor?.value ?? 140,
+  };
+}
+
+/** outlier_detection with Envoy's defaults filled in; the fields this data plane does not model are refused. */
+function outlierConfigOf(o: Record<string, any>, where: string): OutlierConfig {
+  const unsupported = ["split_external_local_origin_errors", "consecutive_local_origin_failure", "enforcing_consecutive_local_origin_failure",
+    "enforcing_local_origin_success_rate", "enforcing_failure_percentage_local_origin", "max_ejection_time_jitter", "successful_active_health_check_uneject_host", "monitors", "always_eject_one_host"];
+  for (const k of unsupported) if (o[k] !== undefined && o[k] !== false && !(Array.isArray(o[k]) && o[k].length === 0)) throw new ResourceError(`${where}.${k}: not supported by the embedded data plane`);
+  const d = ENVOY_OUTLIER_DEFAULTS;
+  const u = (k: string, def: number) => (o[k]?.value ?? def) as number;
+  const pct = (k: string, def: number) => {
+    const v = u(k, def);
+    if (v > 100) throw new ResourceError(`${where}.${k}: must be at most 100, got ${v}`);
+    return v;
+  };
+  const ms = (k: string, def: number) => {
+    const v = durationMs(o[k]) ?? def;
+    if (v <= 0) throw new ResourceError(`${where}.${k}: must be greater than 0`);
+    return v;
+  };
+  return {
+    consecutive5xx: u("consecutive_5xx", d.consecutive5xx), enforcingConsecutive5xx: pct("enforcing_consecutive_5xx", d.enforcingConsecutive5xx),
+    consecutiveGatewayFailure: u("consecutive_gateway_failure", d.consecutiveGatewayFailure),
+    enforcingConsecutiveGatewayFailure: pct("enforcing_consecutive_gateway_failure", d.enforcingConsecutiveGatewayFailure),
+    intervalMs: ms("interval", d.intervalMs), baseEjectionTimeMs: ms("base_ejection_time", d.baseEjectionTimeMs),
+    maxEjectionTimeMs: ms("max_ejection_time", d.maxEjectionTimeMs), maxEjectionPercent: pct("max_ejection_percent", d.maxEjectionPercent),
+    enforcingSuccessRate: pct("enforcing_success_rate", d.enforcingSuccessRate), successRateMinimumHosts: u("success_rate_minimum_hosts", d.successRateMinimumHosts),
+    successRateRequestVolume: u("success_rate_request_volume", d.successRateRequestVolume), successRateStdevFactor: u("success_rate_stdev_factor", d.successRateStdevFactor),
+    failurePercentageThreshold: pct("failure_percentage_threshold", d.failurePercentageThreshold), enforcingFailurePercentage: pct("enforcing_failure_percentage", d.enforcingFailurePercentage),
+    failurePercentageMinimumHosts: u("failure_percentage_minimum_hosts", d.failurePercentageMinimumHosts),
+    failurePercentageRequestVolume: u("failure_percentage_request_volume", d.failurePercentageRequestVolume),
+  };
 }
 
 function endpointsOf(cla: any, where: string): Endpoint[] {
@@ -218,16 +276,19 @@ function endpointsOf(cla: any, where: string): Endpoint[] {
     for (const [j, e] of (le.lb_endpoints ?? []).entries()) {
       const sa = e.endpoint?.address?.socket_address;
       if (!sa?.address || sa.port_value === undefined) throw new ResourceError(`${where}.endpoints[${i}].lb_endpoints[${j}]: socket_address with address and port_value is required`);
-      out.push({ address: sa.address, port: sa.port_value });
+      out.push({ address: sa.address, port: sa.port_value, priority: le.priority ?? 0, ...(le.locality?.zone ? { zone: le.locality.zone } : {}) });
     }
   }
+  // Envoy: priorities must run from 0 without gaps.
+  const prios = [...new Set(out.map((e) => e.priority))].sort((a, b) => a - b);
+  prios.forEach((p, i) => { if (p !== i) throw new ResourceError(`${where}.endpoints: priorities must be contiguous from 0, got ${prios.join(", ")}`); });
   return out;
 }
 
-export function parseLoadAssignment(any: AnyResource): { cluster: string; endpoints: Endpoint[] } {
+export function parseLoadAssignment(any: AnyResource): { cluster: string; endpoints: Endpoint[]; overprovisioningPercent: number } {
   const cla = decodeAny(any, "cluster load assignment");
   if (!cla.cluster_name) throw new ResourceError("cluster load assignment: cluster_name is required");
-  return { cluster: cla.cluster_name, endpoints: endpointsOf(cla, `load assignment ${JSON.stringify(cla.cluster_name)}`) };
+  return { cluster: cla.cluster_name, endpoints: endpointsOf(cla, `load assignment ${JSON.stringify(cla.cluster_name)}`), overprovisioningPercent: cla.policy?.overprovisioning_factor?.value ?? 140 };
 }
 
 // ------------------------------------------------------------------------------------------ ECDS

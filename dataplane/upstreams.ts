@@ -1,5 +1,8 @@
 // The clusters the data plane knows (CDS, with endpoints from EDS or inline for STATIC ones), the
-// choice of endpoint (round robin), keep-alive connection pools per endpoint, and the plugin's
+// choice of endpoint (Envoy's priority load: a priority's health is its share of hosts not ejected
+// by outlier detection times the overprovisioning factor, lower priorities take what higher ones
+// cannot, a priority below the panic threshold uses all its hosts; round robin inside a priority),
+// outlier detection per cluster fed by every attempt's outcome, keep-alive pools per endpoint, and the plugin's
 // callouts over real sockets: proxy_http_call as an HTTP/1.1 request to the named cluster,
 // proxy_grpc_call as a unary gRPC call to it. The host enforces callout timeouts; cancelling (the
 // stream or plugin went away) aborts the socket work.
@@ -8,6 +11,16 @@ import * as grpc from "@grpc/grpc-js";
 import type { Callouts, GrpcCallRequest, GrpcResult, HttpCallRequest, HttpCallResponse } from "../host/callouts.js";
 import type { HeaderMap } from "../host/headers.js";
 import type { ClusterModel, Endpoint } from "./resources.js";
+import { OutlierDetector, type Outcome } from "./outlier.js";
+
+export interface UpstreamsOptions {
+  /** Milliseconds for outlier detection (default: the wall clock; the incident benchmark passes a virtual one). */
+  nowMs?: () => number;
+  /** Uniform [0, 1) for priority picks and enforcement percentages (default Math.random). */
+  random?: () => number;
+}
+
+const hostKey = (e: Endpoint) => `${e.address}:${e.port}`;
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 7.6.1). */
 export const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization"]);
@@ -28,22 +41,51 @@ export function toNodeHeaders(map: HeaderMap): Record<string, string | string[]>
 export class Upstreams implements Callouts {
   private clusters = new Map<string, ClusterModel>();
   private readonly eds = new Map<string, Endpoint[]>();
+  private readonly edsOverprovisioning = new Map<string, number>();
   private readonly next = new Map<string, number>();
+  private readonly outliers = new Map<string, OutlierDetector>();
+  private readonly nowMs: () => number;
+  private readonly random: () => number;
   private readonly agents = new Map<string, http.Agent>();
   private readonly grpcClients = new Map<string, grpc.Client>();
   /** Outbound call counts, by cluster, for status and tests. */
   readonly calls = { http: 0, grpc: 0, failed: 0 };
 
+  constructor(o: UpstreamsOptions = {}) {
+    this.nowMs = o.nowMs ?? Date.now;
+    this.random = o.random ?? Math.random;
+  }
+
   /** Replaces the cluster set (CDS is state of the world); pools of clusters that left are closed. */
   setClusters(list: ClusterModel[]): void {
+    const before = this.clusters;
     this.clusters = new Map(list.map((c) => [c.name, c]));
     for (const name of [...this.eds.keys()]) if (!this.clusters.has(name)) this.eds.delete(name);
+    for (const [name, c] of this.clusters) {
+      const od = c.outlierDetection;
+      const same = od && JSON.stringify(before.get(name)?.outlierDetection) === JSON.stringify(od);
+      // A changed cluster starts a fresh detector, as Envoy rebuilds the cluster.
+      if (!od) this.outliers.delete(name);
+      else if (!same || !this.outliers.has(name)) this.outliers.set(name, new OutlierDetector(od, this.nowMs(), this.random));
+      this.outliers.get(name)?.setHosts(this.endpoints(name).map(hostKey));
+    }
+    for (const name of [...this.outliers.keys()]) if (!this.clusters.has(name)) this.outliers.delete(name);
     this.prunePools();
   }
 
-  setEndpoints(cluster: string, endpoints: Endpoint[]): void {
+  setEndpoints(cluster: string, endpoints: Endpoint[], overprovisioningPercent = 140): void {
     this.eds.set(cluster, endpoints);
+    this.edsOverprovisioning.set(cluster, overprovisioningPercent);
+    this.outliers.get(cluster)?.setHosts(endpoints.map(hostKey));
     this.prunePools();
+  }
+
+  /** The cluster's outlier detector, if it has outlier detection (status, tests, the incident benchmark). */
+  outlierDetector(cluster: string): OutlierDetector | undefined { return this.outliers.get(cluster); }
+
+  /** Tells outlier detection how an attempt to `ep` ended (an HTTP status, or a local origin error). */
+  report(cluster: string, ep: Endpoint, outcome: Outcome): void {
+    this.outliers.get(cluster)?.report(hostKey(ep), outcome, this.nowMs());
   }
 
   cluster(name: string): ClusterModel | undefined { return this.clusters.get(name); }
@@ -55,13 +97,47 @@ export class Upstreams implements Callouts {
     return c.discovery === "STATIC" ? c.endpoints : (this.eds.get(name) ?? []);
   }
 
-  /** Round robin over the cluster's endpoints; undefined when it has none (Envoy: no healthy upstream). */
+  /**
+   * A priority by Envoy's priority load, then round robin over its usable hosts; undefined when the
+   * cluster has no endpoints (Envoy: no healthy upstream).
+   */
   pick(name: string): Endpoint | undefined {
     const eps = this.endpoints(name);
     if (eps.length === 0) return undefined;
-    const i = (this.next.get(name) ?? 0) % eps.length;
+    const c = this.clusters.get(name)!;
+    const od = this.outliers.get(name);
+    const now = this.nowMs();
+    const healthy = (e: Endpoint) => !od || !od.isEjected(hostKey(e), now);
+    let candidates = eps;
+    const maxPriority = eps.reduce((m, e) => Math.max(m, e.priority), 0);
+    if (od || maxPriority > 0) {
+      const over = c.discovery === "EDS" ? (this.edsOverprovisioning.get(name) ?? 140) : c.overprovisioningPercent;
+      const levels: { hosts: Endpoint[]; usable: Endpoint[]; health: number }[] = [];
+      for (let p = 0; p <= maxPriority; p++) {
+        const hosts = eps.filter((e) => e.priority === p);
+        const usable = hosts.filter(healthy);
+        levels.push({ hosts, usable, health: hosts.length ? Math.min(100, (over * usable.length) / hosts.length) : 0 });
+      }
+      const total = levels.reduce((s, l) => s + l.health, 0);
+      let level = levels[0]!;
+      if (total > 0) {
+        // Priority load: each level takes what its health allows of what is left; below 100 in total, normalised.
+        let r = this.random() * 100, left = 100;
+        for (const l of levels) {
+          const load = total >= 100 ? Math.min(left, l.health) : (l.health * 100) / total;
+          left -= load;
+          if (r < load) { level = l; break; }
+          r -= load;
+        }
+      }
+      // Panic: a level with too few usable hosts balances over all of them, ejected or not.
+      if (level.usable.length === 0 && c.panicThresholdPercent === 0) return undefined;
+      const usablePercent = level.hosts.length ? (100 * level.usable.length) / level.hosts.length : 0;
+      candidates = usablePercent < c.panicThresholdPercent || level.usable.length === 0 ? level.hosts : level.usable;
+    }
+    const i = (this.next.get(name) ?? 0) % candidates.length;
     this.next.set(name, i + 1);
-    return eps[i];
+    return candidates[i];
   }
 
   /** A keep-alive pool per endpoint, shared by live traffic and callouts. */
