@@ -13,16 +13,13 @@ import { splitHostPort, type ControllerConfig } from "./config.js";
 import { SnapshotCache } from "./xds/cache.js";
 import { AdsServer } from "./xds/server.js";
 import { XdsTrafficRouter } from "./xds/router.js";
-import { TelemetryStore } from "./telemetry/store.js";
+import type { TelemetryStore } from "./telemetry/store.js";
 import { addTelemetryService } from "./telemetry/service.js";
-import { feedRisk } from "./telemetry/feed.js";
-import { RiskEngine } from "./risk/engine.js";
-import { FailurePredictor } from "./risk/predictor.js";
+import type { RiskEngine } from "./risk/engine.js";
 import { PrometheusScraper } from "./metrics/prometheus.js";
-import { DEFAULT_POLICY, loadPolicyFile, type Policy } from "./migration/policy.js";
-import { MigrationManager } from "./migration/manager.js";
+import type { MigrationManager } from "./migration/manager.js";
 import { FileStateStore, MemoryStateStore, type StateStore } from "./migration/store.js";
-import { TelemetryInputSource } from "./migration/inputs.js";
+import { buildManager, buildRiskCore, tickController } from "./core.js";
 import { ConfiguredActions, type ActionConfig } from "./migration/actions.js";
 import { addControllerApi } from "./api/service.js";
 import { EventWebhooks } from "./events/webhooks.js";
@@ -57,14 +54,8 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const clock = opts.clock ?? new SystemClock();
   // Logs go to stderr: stdout carries the ready line and nothing else.
   const log = opts.log ?? createLogger("shadowmesh-controller", undefined, 2);
-  const policies = new Map<string, Policy>();
-  const fromFile = cfg.policyFile ? loadPolicyFile(cfg.policyFile) : null;
-  for (const c of cfg.components) policies.set(c.route.name, fromFile?.components.get(c.route.name) ?? fromFile?.defaults ?? DEFAULT_POLICY);
-
-  const engine = new RiskEngine({ clock, predictor: new FailurePredictor(), ...cfg.risk });
-  for (const c of cfg.components) engine.setComponent({ name: c.route.name, signals: c.signals });
-  const telemetry = new TelemetryStore({ clock });
-  telemetry.onSealed((s) => { if (engine.componentNames().includes(s.component)) feedRisk(engine, s); });
+  const core = buildRiskCore(cfg, clock);
+  const { engine, telemetry } = core;
 
   // Bound before the router is built: the proxies are told the port actually bound (it may be :0).
   const telemetryServer = new grpc.Server();
@@ -85,7 +76,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   const store = opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
   const actions = new ConfiguredActions(new Map(cfg.components.filter((c) => c.actions).map((c) => [c.route.name, c.actions as ActionConfig])));
-  const manager = new MigrationManager({ clock, router, store, inputs: new TelemetryInputSource({ engine, store: telemetry }), actions, policies, log });
+  const manager = buildManager(cfg, core, { clock, router, store, actions, log });
   manager.start();
 
   const webhooks = new EventWebhooks(cfg.webhooks, clock, log);
@@ -146,9 +137,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const loop = (): void => {
     if (stopped) return;
     try {
-      telemetry.advance(wallMs(clock));
-      engine.tick();
-      manager.tick();
+      tickController(core, manager, clock);
       if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); }
     } catch (e) { log.error({ err: e }, "controller tick failed"); }
     clock.setTimer(cfg.tickMs, loop);

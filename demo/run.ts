@@ -66,7 +66,11 @@ export interface DemoSummary {
   events: { t: number; kind: string; message: string }[];
 }
 
-function controllerYaml(primary: KvNode, shadow: KvNode, wasm: string, token: string): string {
+/** Where the controller finds the pair: their data endpoints ("host:port") and base URLs (metrics, actions). */
+export interface PairAddresses { primaryEndpoint: string; shadowEndpoint: string; primaryUrl: string; shadowUrl: string }
+
+/** The demo's controller configuration (also the incident benchmark's: the same signals, scrapes and policy). */
+export function controllerYaml(a: PairAddresses, wasm: string, token: string): string {
   return `
 listen: { xds: 127.0.0.1:0, telemetry: 127.0.0.1:0, api: 127.0.0.1:0, http: 127.0.0.1:0 }
 api: { tokens: [${token}] }
@@ -77,10 +81,10 @@ dataplane: { listener: 127.0.0.1:0, wasm: ${wasm}, telemetryIntervalMs: 500 }
 components:
   - name: ${COMPONENT}
     hostnames: [orders.svc]
-    primary: { name: orders-primary, zone: zone-a, endpoints: ["127.0.0.1:${primary.port}"] }
-    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["127.0.0.1:${shadow.port}"] }
+    primary: { name: orders-primary, zone: zone-a, endpoints: ["${a.primaryEndpoint}"] }
+    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["${a.shadowEndpoint}"] }
     filter: { sticky: { header: x-user } }
-    actions: { webhook: "${shadow.url}/admin/actions" }
+    actions: { webhook: "${a.shadowUrl}/admin/actions" }
     signals:
       - { name: request_latency_p99_ms, kind: latency }
       - { name: request_error_rate, kind: error_rate }
@@ -92,7 +96,7 @@ components:
       - { name: queue_depth, kind: queue_depth, capacity: 50, exhaustion: up }
 scrape:
   - component: ${COMPONENT}
-    url: ${primary.url}/metrics
+    url: ${a.primaryUrl}/metrics
     intervalS: 1
     signals:
       - { signal: cpu, metric: sample_cpu_utilization }
@@ -100,7 +104,7 @@ scrape:
       - { signal: disk_io, metric: sample_disk_io_utilization }
       - { signal: queue_depth, metric: sample_queue_depth }
   - component: ${COMPONENT}
-    url: ${shadow.url}/metrics
+    url: ${a.shadowUrl}/metrics
     intervalS: 1
     signals:
       - { signal: replication_lag_s, metric: sample_replication_lag_seconds }
@@ -135,7 +139,7 @@ export async function startSystem(o: { log: Logger; seed?: number; condition?: (
   const configFile = path.join(dir, "controller.yaml");
   const wasm = path.join(here, "..", "build", "shadowmesh.wasm");
   const token = randomBytes(16).toString("hex");
-  writeFileSync(configFile, controllerYaml(primary, shadow, wasm, token));
+  writeFileSync(configFile, controllerYaml({ primaryEndpoint: `127.0.0.1:${primary.port}`, shadowEndpoint: `127.0.0.1:${shadow.port}`, primaryUrl: primary.url, shadowUrl: shadow.url }, wasm, token));
   let controller: RunningController | undefined;
   let dataplane: EmbeddedDataPlane | undefined;
   const stop = async () => {

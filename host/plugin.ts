@@ -23,6 +23,8 @@ export interface PluginOptions {
   rootId?: string;
   vmId?: string;
   clock?: Clock;
+  /** Fills WASI random_get (default: the OS's CSPRNG); a seeded source makes runs repeat exactly. */
+  random?: (buf: Uint8Array) => void;
   callouts?: Callouts;
   /** Receives every log line; default: kept in `logs` only. */
   logger?: (r: LogRecord) => void;
@@ -61,6 +63,7 @@ export function checkModuleContract(module: WebAssembly.Module): void {
 
 export class PluginHost {
   readonly clock: Clock;
+  readonly random: ((buf: Uint8Array) => void) | undefined;
   readonly callouts: Callouts;
   readonly env: Record<string, string>;
   readonly logs: LogRecord[] = [];
@@ -85,6 +88,7 @@ export class PluginHost {
 
   private constructor(opts: PluginOptions, module: WebAssembly.Module) {
     this.clock = opts.clock ?? new SystemClock();
+    this.random = opts.random;
     this.callouts = opts.callouts ?? new RecordingCallouts();
     this.env = opts.env ?? {};
     this.logger = opts.logger;

@@ -132,6 +132,7 @@ export class WasmVm {
     const wasi = wasiImports({
       mem: () => this.memory,
       clock: plugin.clock,
+      ...(plugin.random ? { random: plugin.random } : {}),
       env: plugin.env,
       log: (lvl, msg) => plugin.log(lvl, msg, index),
     });

@@ -235,18 +235,11 @@ export class KvNode {
   }
 
   private metrics(): string {
-    const g = (name: string, help: string, v: number, labels = "") => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name}${labels} ${v}\n`;
-    const jitter = () => 1 + 0.03 * normal(this.rand);
-    return [
-      g("sample_replication_lag_seconds", "How far the pair's follower is behind the leader", this.replicationLagS()),
-      g("sample_leader", "1 when this node takes writes", this.role === "leader" ? 1 : 0),
-      g("sample_fenced", "1 while writes are fenced", this.fenced ? 1 : 0),
-      g("sample_cpu_utilization", "CPU busy fraction", Math.max(0, this.cond("cpu") * jitter())),
-      g("sample_memory_utilization", "Memory used fraction", Math.min(1, Math.max(0, this.cond("memory") * (1 + 0.005 * normal(this.rand))))),
-      g("sample_disk_io_utilization", "Disk busy fraction", Math.max(0, this.cond("disk_io") * jitter())),
-      g("sample_queue_depth", "Requests waiting", Math.max(0, Math.round(this.cond("queue_depth") * jitter()))),
-      `# HELP sample_requests_total Requests served\n# TYPE sample_requests_total counter\nsample_requests_total{op="read"} ${this.counters.reads}\nsample_requests_total{op="write"} ${this.counters.writes}\n`,
-    ].join("");
+    return sampleMetricsText({
+      lagS: this.replicationLagS(), leader: this.role === "leader", fenced: this.fenced,
+      cpu: this.cond("cpu"), memory: this.cond("memory"), diskIo: this.cond("disk_io"), queueDepth: this.cond("queue_depth"),
+      reads: this.counters.reads, writes: this.counters.writes,
+    }, this.rand);
   }
 
   // ------------------------------------------------------------------ actions (idempotent)
@@ -342,4 +335,22 @@ function readBody(req: http.IncomingMessage): Promise<string> {
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
+}
+
+export interface SampleGauges { lagS: number; leader: boolean; fenced: boolean; cpu: number; memory: number; diskIo: number; queueDepth: number; reads: number; writes: number }
+
+/** The node's /metrics page (Prometheus text), with the measurement noise a real exporter shows; shared with the incident benchmark's simulated pair. */
+export function sampleMetricsText(v: SampleGauges, rand: () => number): string {
+  const g = (name: string, help: string, x: number, labels = "") => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name}${labels} ${x}\n`;
+  const jitter = () => 1 + 0.03 * normal(rand);
+  return [
+    g("sample_replication_lag_seconds", "How far the pair's follower is behind the leader", v.lagS),
+    g("sample_leader", "1 when this node takes writes", v.leader ? 1 : 0),
+    g("sample_fenced", "1 while writes are fenced", v.fenced ? 1 : 0),
+    g("sample_cpu_utilization", "CPU busy fraction", Math.max(0, v.cpu * jitter())),
+    g("sample_memory_utilization", "Memory used fraction", Math.min(1, Math.max(0, v.memory * (1 + 0.005 * normal(rand))))),
+    g("sample_disk_io_utilization", "Disk busy fraction", Math.max(0, v.diskIo * jitter())),
+    g("sample_queue_depth", "Requests waiting", Math.max(0, Math.round(v.queueDepth * jitter()))),
+    `# HELP sample_requests_total Requests served\n# TYPE sample_requests_total counter\nsample_requests_total{op="read"} ${v.reads}\nsample_requests_total{op="write"} ${v.writes}\n`,
+  ].join("");
 }

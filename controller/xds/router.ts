@@ -39,7 +39,8 @@ export class UnknownComponentError extends Error {}
 
 export interface XdsTrafficRouterOptions {
   cache: SnapshotCache;
-  server: AdsServer;
+  /** Only verify() is used: the ADS server, or a stand-in that knows when proxies applied a version. */
+  server: Pick<AdsServer, "verify">;
   logger: Logger;
   components: ComponentSpec[];
   group?: string;

@@ -1,0 +1,26 @@
+// One scenario through every mode, with the comparison the benchmark reports: the reduction in
+// failed requests against the reactive baseline, and whether a healthy scenario migrated.
+import type { Scenario } from "../../demo/scenario.js";
+import { MODES, runIncident, type Mode, type ModeResult } from "./run.js";
+
+export interface ScenarioResult {
+  scenario: string;
+  file: string | null;
+  expect: "migrate" | "stay";
+  duration_s: number;
+  failed_at_s: number | null;
+  modes: Partial<Record<Mode, ModeResult>>;
+  /** 1 - failed(shadowmesh) / failed(reactive); null when the reactive baseline failed nothing or a mode was not run. */
+  reduction_vs_reactive: number | null;
+}
+
+export async function runScenario(s: Scenario, o: { seed?: number; modes?: readonly Mode[]; trace?: (l: string) => void } = {}): Promise<ScenarioResult> {
+  const modes: Partial<Record<Mode, ModeResult>> = {};
+  for (const m of o.modes ?? MODES) modes[m] = await runIncident(s, m, { seed: o.seed ?? 1, ...(m === "shadowmesh" && o.trace ? { trace: o.trace } : {}) });
+  const re = modes.reactive, sm = modes.shadowmesh;
+  return {
+    scenario: s.name, file: s.file, expect: s.expect, duration_s: s.durationS, failed_at_s: s.primary.failAtS,
+    modes,
+    reduction_vs_reactive: re && sm && re.failed_requests > 0 ? Math.round((1 - sm.failed_requests / re.failed_requests) * 1000) / 1000 : null,
+  };
+}

@@ -1,0 +1,344 @@
+// One scenario, one protection mode, on a virtual clock. The deciders are the production code:
+//   none       Envoy's router to the primary's cluster; nothing moves.
+//   reactive   the embedded data plane's Envoy outlier detection (defaults) on one cluster whose
+//              priority 0 is the primary's locality and priority 1 the shadow's (locality failover),
+//              plus the most favourable database failover: the shadow is promoted the moment the
+//              primary is first ejected.
+//   shadowmesh the controller's core (telemetry store, risk engine, migration manager, xDS traffic
+//              router and snapshot cache) configured as the demo, scraping the pair's /metrics; the data
+//              plane applies each snapshot with its own resource parsers and runs the real filter
+//              (build/shadowmesh.wasm) in the proxy-wasm host, which reports telemetry and mirrors reads.
+// Requests leave open-loop on the load generator's schedule; a request fails on a 5xx, a refused
+// connection or no answer within 2 s, as in the demo. What is simulated is the component (pair.ts),
+// the network (0.2 ms connect refusals, 5 ms xDS propagation) and time itself.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ManualClock, wallMs } from "../../host/clock.js";
+import { mulberry32 } from "../../host/random.js";
+import { HeaderMap } from "../../host/headers.js";
+import { PluginHost } from "../../host/plugin.js";
+import type { HttpStream } from "../../host/stream.js";
+import type { Callouts, GrpcCallRequest, GrpcResult, HttpCallRequest, HttpCallResponse } from "../../host/callouts.js";
+import { silentLogger } from "../../controller/log.js";
+import { parseConfig } from "../../controller/config.js";
+import { buildManager, buildRiskCore, tickController } from "../../controller/core.js";
+import { SnapshotCache, DEFAULT_GROUP } from "../../controller/xds/cache.js";
+import type { Snapshot } from "../../controller/xds/snapshot.js";
+import { XdsTrafficRouter } from "../../controller/xds/router.js";
+import type { VerifyResult } from "../../controller/xds/server.js";
+import { TYPE, pack, type TypeUrl } from "../../controller/xds/protos.js";
+import { PrometheusScraper } from "../../controller/metrics/prometheus.js";
+import { MemoryStateStore } from "../../controller/migration/store.js";
+import type { ActionRunner } from "../../controller/migration/manager.js";
+import { decodeReport, telemetryRoot } from "../../controller/telemetry/report.js";
+import { RESPONSE_FLAGS } from "../../dataplane/http-proxy.js";
+import { Upstreams } from "../../dataplane/upstreams.js";
+import { parseCluster, parseExtensionConfig, parseLoadAssignment, parseRouteConfig, selectRoute, selectVirtualHost, type Endpoint, type RouteConfigModel } from "../../dataplane/resources.js";
+import type { Scenario } from "../../demo/scenario.js";
+import { COMPONENT, controllerYaml } from "../../demo/run.js";
+import { SimulatedPair, type PairAnswer, type Side } from "./pair.js";
+
+export const MODES = ["none", "reactive", "shadowmesh"] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface ModeResult {
+  requests: number;
+  failed_requests: number;
+  /** p99 latency of the requests sent from the first sign of trouble to the end (null without an incident). */
+  p99_ms_during_incident: number | null;
+  /** When traffic first left the primary, and when all of it had (seconds into the scenario). */
+  shift_started_s: number | null;
+  shift_done_s: number | null;
+  /** A scenario that should stay: 1 if the mode moved traffic off a healthy primary, else 0. */
+  false_migrations: number;
+  /** Every decision, for the report: ejections, migration events. */
+  decisions: { t: number; what: string }[];
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const WASM = path.join(here, "..", "..", "build", "shadowmesh.wasm");
+const PRIMARY_EP = { address: "10.0.1.10", port: 7001 };
+const SHADOW_EP = { address: "10.0.2.10", port: 7002 };
+const CLIENT_TIMEOUT_MS = 2_000;
+const XDS_PROPAGATION_MS = 5;
+/** The async work (ACK verification, actions, scrapes) settles between steps of this size. */
+const STEP_MS = 5;
+
+const seededBytes = (r: () => number) => (buf: Uint8Array) => { for (let i = 0; i < buf.length; i++) buf[i] = Math.floor(r() * 256); };
+
+const sideOf = (ep: Endpoint): Side => (ep.address === PRIMARY_EP.address ? "primary" : "shadow");
+
+/** When the scenario's trouble starts: the first moment any primary signal leaves its starting value. */
+export function incidentStartS(s: Scenario): number | null {
+  if (s.expect === "stay") return null;
+  let start = s.primary.failAtS ?? s.durationS;
+  for (const sig of ["latency_ms", "error_rate", "cpu", "memory", "disk_io", "queue_depth"] as const) {
+    const tr = s.primary.trace(sig);
+    const v0 = tr.at(0);
+    for (let t = 0; t < start; t += 0.5) if (Math.abs(tr.at(t) - v0) > Math.max(1e-9, Math.abs(v0) * 0.1)) { start = t; break; }
+  }
+  return start;
+}
+
+interface Request { atMs: number; read: boolean; key: string; user: string }
+
+export interface RunOptions {
+  seed?: number;
+  /** Receives one line a second: shadowmesh's risk and its top contributions (the CLI's --trace). */
+  trace?: (line: string) => void;
+}
+
+export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions = {}): Promise<ModeResult> {
+  const seed = o.seed ?? 1;
+  const clock = new ManualClock(1_800_000_000_000);
+  const startMs = clock.monotonicNs() / 1e6;
+  const nowMs = () => clock.monotonicNs() / 1e6;
+  const tS = () => Math.round((nowMs() - startMs) / 100) / 10;
+  const pair = new SimulatedPair(scenario, clock, startMs, mulberry32(seed * 3));
+  const wallStartMs = wallMs(clock);
+  const decisions: ModeResult["decisions"] = [];
+  const upstreams = new Upstreams({ nowMs: () => wallMs(clock), random: mulberry32(seed * 7) });
+  let routeOf: (headers: HeaderMap) => string | undefined;
+  let plugin: PluginHost | undefined;
+  let controllerTick: (() => void) | undefined;
+  let stopController = () => {};
+
+  if (mode !== "shadowmesh") {
+    // The reactive baseline as an Envoy user writes it: one cluster, the shadow's locality at priority 1.
+    const lb = (ep: { address: string; port: number }) => ({ endpoint: { address: { socket_address: { address: ep.address, port_value: ep.port } } } });
+    upstreams.setClusters([parseCluster(pack("envoy.config.cluster.v3.Cluster", {
+      name: "orders", type: "STATIC", connect_timeout: { seconds: 1 },
+      ...(mode === "reactive" ? { outlier_detection: {} } : {}),
+      load_assignment: {
+        cluster_name: "orders",
+        endpoints: [
+          { locality: { zone: "zone-a" }, priority: 0, lb_endpoints: [lb(PRIMARY_EP)] },
+          ...(mode === "reactive" ? [{ locality: { zone: "zone-b" }, priority: 1, lb_endpoints: [lb(SHADOW_EP)] }] : []),
+        ],
+      },
+    }))]);
+    routeOf = () => "orders";
+  } else {
+    const cfg = parseConfig(controllerYaml({
+      primaryEndpoint: `${PRIMARY_EP.address}:${PRIMARY_EP.port}`, shadowEndpoint: `${SHADOW_EP.address}:${SHADOW_EP.port}`,
+      primaryUrl: "http://primary.sim", shadowUrl: "http://shadow.sim",
+    }, WASM, "incident-bench-token"), "incident-bench.yaml");
+    const log = silentLogger();
+    const core = buildRiskCore(cfg, clock);
+    const cache = new SnapshotCache();
+    // The data plane side of xDS: each snapshot lands after the propagation delay; verify() resolves once applied.
+    let applied = 0;
+    const waiting: { version: number; resolve: (r: VerifyResult) => void }[] = [];
+    const verNum = (v: string) => Number(v.slice(1));
+    let routes: RouteConfigModel | undefined;
+    const wasmBytes = readFileSync(WASM);
+    const callouts = new SimCallouts(pair, upstreams, clock, core.telemetry);
+    const apply = async (snap: Snapshot) => {
+      const list = (t: TypeUrl, msg: string) => [...snap.resources(t).values()].map((r) => pack(msg, r.object as Record<string, unknown>));
+      upstreams.setClusters(list(TYPE.cluster, "envoy.config.cluster.v3.Cluster").map(parseCluster));
+      for (const a of list(TYPE.endpoint, "envoy.config.endpoint.v3.ClusterLoadAssignment").map(parseLoadAssignment)) upstreams.setEndpoints(a.cluster, a.endpoints, a.overprovisioningPercent);
+      routes = list(TYPE.route, "envoy.config.route.v3.RouteConfiguration").map(parseRouteConfig).find((r) => r.name === "shadowmesh-routes");
+      const ext = list(TYPE.extension, "envoy.config.core.v3.TypedExtensionConfig").map(parseExtensionConfig)[0]!;
+      if (!plugin) {
+        plugin = await PluginHost.create({ wasm: wasmBytes, workers: 1, clock, callouts, pluginConfig: ext.configuration, rootId: ext.rootId, vmId: ext.vmId, pluginName: ext.name, failOpen: ext.failOpen, random: seededBytes(mulberry32(seed * 11)), properties: { "node.id": "incident-sidecar", "node.cluster": "bench" } });
+      } else if (!plugin.reconfigure(ext.configuration)) throw new Error("the filter rejected its configuration");
+      applied = Math.max(applied, verNum(snap.version));
+      for (const w of waiting.splice(0)) {
+        if (applied >= w.version) w.resolve({ version: `v${w.version}`, ok: true, acked: ["incident-sidecar"], nacked: [], pending: [], superseded: false });
+        else waiting.push(w);
+      }
+    };
+    let chain = Promise.resolve();
+    cache.watch(DEFAULT_GROUP, (snap) => { clock.setTimer(XDS_PROPAGATION_MS, () => { chain = chain.then(() => apply(snap)); }); });
+    const router = new XdsTrafficRouter({
+      cache, logger: log, components: cfg.components.map((c) => c.route),
+      server: { verify: (_g, version) => new Promise<VerifyResult>((resolve) => { if (applied >= verNum(version)) resolve({ version, ok: true, acked: ["incident-sidecar"], nacked: [], pending: [], superseded: false }); else waiting.push({ version: verNum(version), resolve }); }) },
+      telemetry: { cluster: "shadowmesh-telemetry", address: "10.0.0.2", port: 18001, intervalMs: cfg.dataplane!.telemetryIntervalMs },
+      envoyListener: cfg.dataplane!.listener, wasm: { filename: WASM },
+      filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
+    });
+    router.start();
+    clock.advance(XDS_PROPAGATION_MS);
+    await chain;
+    const actions: ActionRunner = {
+      run: (_c, kind, side) => new Promise((resolve, reject) => clock.setTimer(20, () => { try { pair.act(kind, side); resolve(); } catch (e) { reject(e); } })),
+    };
+    const manager = buildManager(cfg, core, { clock, router, store: new MemoryStateStore(), actions, log });
+    manager.on("event", (e: { kind: string; message: string }) => decisions.push({ t: tS(), what: `${e.kind}: ${e.message}` }));
+    manager.start();
+    // Resolves through microtasks only (a real Response body settles on I/O turns, which would make runs differ).
+    const scrapeFetch = async (url: string | URL | Request) => {
+      const side: Side = String(url).includes("primary") ? "primary" : "shadow";
+      if (pair.isDown(side)) throw new Error("connection refused");
+      const body = pair.metricsText(side);
+      return { ok: true, status: 200, text: async () => body } as unknown as Response;
+    };
+    const scraper = new PrometheusScraper(cfg.scrape, core.engine, clock, scrapeFetch, log);
+    scraper.start();
+    stopController = () => scraper.stop();
+    controllerTick = () => tickController(core, manager, clock);
+    routeOf = (h) => {
+      const vh = routes && selectVirtualHost(routes, h.get(":authority") ?? "");
+      const r = vh && selectRoute(vh, h.get(":path") ?? "/", (n) => h.get(n));
+      if (!r) return undefined;
+      return r.action.kind === "cluster" ? r.action.cluster : r.action.kind === "cluster_header" ? h.get(r.action.header) : r.action.clusters[0]!.name;
+    };
+    const tickMs = cfg.tickMs;
+    let lastTrace = -1;
+    const loop = () => {
+      controllerTick!();
+      const sec = Math.floor((nowMs() - startMs) / 1000);
+      if (o.trace && sec > lastTrace) {
+        lastTrace = sec;
+        const r = core.engine.get(COMPONENT)!;
+        const top = r.contributions.filter((c) => c.contribution > 0).slice(0, 4)
+          .map((c) => `${c.signal}=${c.value?.toPrecision(3)} s${c.score.toFixed(2)}${c.view ? ` ${c.view}` : ""}${c.exhaustionS !== null ? ` tte${c.exhaustionS.toFixed(0)}` : ""}`);
+        o.trace(`t=${sec} risk=${r.risk.toFixed(2)} p=${r.probability.toFixed(2)} phase=${manager.get(COMPONENT).status.phase} ${top.join(" | ")}`);
+      }
+      clock.setTimer(tickMs, loop);
+    };
+    clock.setTimer(tickMs, loop);
+  }
+
+  // ---------------------------------------------------------------- traffic
+  const rand = mulberry32(seed);
+  const acked: string[] = [];
+  let writeSeq = 0;
+  const incidentS = incidentStartS(scenario);
+  const totals = { requests: 0, failed: 0 };
+  const incidentLatencies: number[] = [];
+  const sidesSeen: { t: number; toShadow: number; total: number }[] = [];
+  const perSecond = (t: number) => { const s = Math.floor(t); sidesSeen[s] ??= { t: s, toShadow: 0, total: 0 }; return sidesSeen[s]!; };
+  let promotedOnEjection = false;
+  const od = upstreams.outlierDetector("orders");
+  let odSeen = 0;
+
+  const send = (r: Request) => {
+    totals.requests++;
+    const t0 = nowMs(), tAt = (t0 - startMs) / 1000;
+    let settled = false;
+    const settle = (failed: boolean) => {
+      if (settled) return;
+      settled = true;
+      if (failed) totals.failed++;
+      if (incidentS !== null && tAt >= incidentS) incidentLatencies.push(Math.min(nowMs() - t0, CLIENT_TIMEOUT_MS));
+    };
+    clock.setTimer(CLIENT_TIMEOUT_MS, () => settle(true));
+    const headers = new HeaderMap([[":authority", "orders.svc"], [":path", `/kv/${r.key}`], [":method", r.read ? "GET" : "PUT"], [":scheme", "http"], ["x-user", r.user], ["x-request-id", `req-${totals.requests}`]]);
+    if (!r.read) { headers.set("content-type", "text/plain"); headers.set("content-length", "24"); }
+    let stream: HttpStream | undefined;
+    if (plugin) {
+      stream = plugin.newHttpStream();
+      stream.sendRequestHeaders(headers, r.read);
+      if (!r.read) stream.sendRequestBody(`value-${writeSeq}`.padEnd(24, "."), true);
+    }
+    const finish = (status: number, body: string, flags: number) => {
+      if (stream) {
+        if (flags) stream.setProperty("response.flags", BigInt(flags));
+        stream.sendResponseHeaders(new HeaderMap([[":status", String(status)], ["content-type", "application/json"]]), false);
+        stream.sendResponseBody(body, true);
+        stream.complete();
+      }
+      settle(status >= 500);
+      if (status === 200 && !r.read) acked.push(r.key);
+    };
+    const cluster = routeOf(headers);
+    const ep = cluster ? upstreams.pick(cluster) : undefined;
+    if (!cluster || !ep) { finish(503, "no healthy upstream", RESPONSE_FLAGS.NoHealthyUpstream); return; }
+    const side = sideOf(ep);
+    const sec = perSecond(tAt);
+    sec.total++;
+    if (side === "shadow") sec.toShadow++;
+    stream?.setProperty("xds.cluster_name", cluster);
+    pair.request(side, { write: !r.read, key: r.key }, (a: PairAnswer) => {
+      if ("refused" in a) {
+        upstreams.report(cluster, ep, "local_origin_error");
+        finish(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure", RESPONSE_FLAGS.UpstreamConnectionFailure);
+      } else {
+        upstreams.report(cluster, ep, a.status);
+        finish(a.status, a.body, 0);
+      }
+      // The reactive baseline's database failover: promote the shadow when the primary is first ejected.
+      if (od && od.log.length > odSeen) {
+        for (const e of od.log.slice(odSeen)) decisions.push({ t: Math.round((e.atMs - wallStartMs) / 100) / 10, what: e.kind === "eject" ? `outlier ejection of ${e.host} (${e.reason}) for ${e.forMs / 1000} s` : `${e.host} back in service` });
+        odSeen = od.log.length;
+        if (!promotedOnEjection && od.log.some((e) => e.kind === "eject")) {
+          promotedOnEjection = true;
+          if (!pair.isDown("shadow")) { pair.act("promote", "shadow"); decisions.push({ t: tS(), what: "database failover: shadow promoted" }); }
+        }
+      }
+    });
+  };
+
+  const interval = 1000 / scenario.rateRps;
+  let issued = 0;
+  const endMs = startMs + scenario.durationS * 1000;
+  const pump = () => {
+    const due = Math.floor(((nowMs() - startMs) / 1000) * scenario.rateRps);
+    while (issued < due) {
+      issued++;
+      const user = `user-${Math.floor(rand() * scenario.keys)}`;
+      const read = rand() < scenario.readShare && acked.length > 0;
+      const key = read ? acked[Math.floor(rand() * acked.length)]! : `w${++writeSeq}`;
+      send({ atMs: nowMs(), read, key, user });
+    }
+  };
+  while (nowMs() < endMs) {
+    clock.advance(Math.min(STEP_MS, interval));
+    pump();
+    await new Promise((r) => setImmediate(r));
+  }
+  // Let requests in flight finish (or time out).
+  for (let i = 0; i < CLIENT_TIMEOUT_MS / STEP_MS; i++) { clock.advance(STEP_MS); await new Promise((r) => setImmediate(r)); }
+  stopController();
+  plugin?.shutdown();
+
+  // Shift: the first second any request went to the shadow, and the first second from which all did.
+  let started: number | null = null, done: number | null = null;
+  for (const s of sidesSeen) {
+    if (!s || s.total === 0) continue;
+    if (started === null && s.toShadow > 0) started = s.t;
+    if (s.toShadow === s.total) { done ??= s.t; } else done = null;
+  }
+  const falseMigration = scenario.expect === "stay" && started !== null ? 1 : 0;
+  incidentLatencies.sort((a, b) => a - b);
+  const p99 = incidentLatencies.length ? incidentLatencies[Math.min(incidentLatencies.length - 1, Math.floor(incidentLatencies.length * 0.99))]! : null;
+  return {
+    requests: totals.requests, failed_requests: totals.failed,
+    p99_ms_during_incident: p99 === null ? null : Math.round(p99 * 10) / 10,
+    shift_started_s: started, shift_done_s: started === null ? null : done,
+    false_migrations: falseMigration, decisions,
+  };
+}
+
+/** The data plane's outbound calls inside the simulation: mirrors go to the pair, telemetry to the controller's store. */
+class SimCallouts implements Callouts {
+  constructor(private readonly pair: SimulatedPair, private readonly upstreams: Upstreams, private readonly clock: ManualClock, private readonly store: { ingest(r: ReturnType<typeof decodeReport>): unknown }) {}
+  hasUpstream(name: string): boolean { return this.upstreams.cluster(name) !== undefined; }
+  httpCall(req: HttpCallRequest, reply: (res: HttpCallResponse | null) => void): () => void {
+    const ep = this.upstreams.pick(req.cluster);
+    if (!ep) { this.clock.setTimer(0, () => reply(null)); return () => undefined; }
+    let cancelled = false;
+    const p = req.headers.get(":path") ?? "/";
+    const write = (req.headers.get(":method") ?? "GET") !== "GET";
+    this.pair.request(sideOf(ep), { write, key: decodeURIComponent(p.slice(4)) }, (a) => {
+      if (cancelled) return;
+      reply("refused" in a ? null : { headers: [[":status", String(a.status)], ["content-type", "application/json"]], body: a.body });
+    });
+    return () => { cancelled = true; };
+  }
+  grpcCall(req: GrpcCallRequest, reply: (res: GrpcResult) => void): () => void {
+    let cancelled = false;
+    this.clock.setTimer(1, () => {
+      if (cancelled) return;
+      try {
+        const report = decodeReport(req.message ?? new Uint8Array(0));
+        this.store.ingest(report);
+        const T = telemetryRoot().lookupType("shadowmesh.telemetry.v1.ReportAck");
+        reply({ status: 0, message: T.encode(T.fromObject({ sequence: report.sequence })).finish() });
+      } catch (e) { reply({ status: 3, statusMessage: (e as Error).message }); }
+    });
+    return () => { cancelled = true; };
+  }
+}

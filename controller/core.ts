@@ -1,0 +1,49 @@
+// The controller's deciding core, apart from its sockets: the risk engine fed by the telemetry
+// store, the migration manager with its policies, and the tick that advances them. main.ts wraps it
+// in gRPC, HTTP and xDS servers on the system clock; the incident benchmark runs the very same core
+// on a virtual clock, so what decides there is what decides in production.
+import type { Logger } from "pino";
+import { wallMs, type Clock } from "../host/clock.js";
+import type { ControllerConfig } from "./config.js";
+import { TelemetryStore } from "./telemetry/store.js";
+import { feedRisk } from "./telemetry/feed.js";
+import { RiskEngine } from "./risk/engine.js";
+import { FailurePredictor } from "./risk/predictor.js";
+import { DEFAULT_POLICY, loadPolicyFile, type Policy } from "./migration/policy.js";
+import { MigrationManager, type ActionRunner } from "./migration/manager.js";
+import type { StateStore } from "./migration/store.js";
+import { TelemetryInputSource } from "./migration/inputs.js";
+import type { TrafficRouter } from "./xds/router.js";
+
+export interface RiskCore { engine: RiskEngine; telemetry: TelemetryStore }
+
+/** The risk engine with every configured component, fed by the telemetry store's sealed buckets. */
+export function buildRiskCore(cfg: ControllerConfig, clock: Clock): RiskCore {
+  const engine = new RiskEngine({ clock, predictor: new FailurePredictor(), ...cfg.risk });
+  for (const c of cfg.components) engine.setComponent({ name: c.route.name, signals: c.signals });
+  const telemetry = new TelemetryStore({ clock });
+  telemetry.onSealed((s) => { if (engine.componentNames().includes(s.component)) feedRisk(engine, s); });
+  return { engine, telemetry };
+}
+
+/** Each component's policy: its own from the policy file, else the file's defaults, else the built-in one. */
+export function loadPolicies(cfg: ControllerConfig): Map<string, Policy> {
+  const policies = new Map<string, Policy>();
+  const fromFile = cfg.policyFile ? loadPolicyFile(cfg.policyFile) : null;
+  for (const c of cfg.components) policies.set(c.route.name, fromFile?.components.get(c.route.name) ?? fromFile?.defaults ?? DEFAULT_POLICY);
+  return policies;
+}
+
+export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger }): MigrationManager {
+  return new MigrationManager({
+    clock: d.clock, router: d.router, store: d.store, actions: d.actions, log: d.log, policies: loadPolicies(cfg),
+    inputs: new TelemetryInputSource({ engine: core.engine, store: core.telemetry }),
+  });
+}
+
+/** One controller tick: seal due telemetry buckets, update risk, reconcile every migration. */
+export function tickController(core: RiskCore, manager: MigrationManager, clock: Clock): void {
+  core.telemetry.advance(wallMs(clock));
+  core.engine.tick();
+  manager.tick();
+}
