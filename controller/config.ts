@@ -22,7 +22,7 @@ const cluster = z.object({
 const signal = z.object({
   name: z.string().min(1), kind: z.enum(SIGNAL_KINDS), side: z.enum(["up", "down", "both"]).optional(),
   capacity: z.number().positive().optional(), exhaustion: z.enum(["up", "down"]).optional(),
-  seasonS: z.number().nonnegative().optional(), window: z.number().int().min(16).optional(), staleAfterS: z.number().positive().optional(),
+  seasonS: z.number().nonnegative().optional(), window: z.number().int().min(16).optional(), staleAfterS: z.number().positive().optional(), horizonS: z.number().positive().optional(),
 }).strict();
 const actions = z.union([
   z.object({ webhook: z.string().url(), headers: z.record(z.string(), z.string()).optional() }).strict(),
@@ -55,8 +55,8 @@ const schema = z.object({
   tickMs: z.number().int().min(50).max(60_000).optional(),
   /** Envoy listener carrying the filter, published over LDS (with ECDS for the filter), for Envoy or the embedded data plane. */
   dataplane: z.object({ listener: hostPort, name: z.string().min(1).optional(), wasm: z.string().min(1), telemetryIntervalMs: z.number().int().min(100).optional() }).strict().optional(),
-  /** The risk engine's smoothing and staleness (defaults: riseTauS 20, fallTauS 300, staleAfterS 60). */
-  risk: z.object({ riseTauS: z.number().positive(), fallTauS: z.number().positive(), staleAfterS: z.number().positive() }).partial().strict().optional(),
+  /** The risk engine's smoothing, staleness and exhaustion horizon (defaults: riseTauS 20, fallTauS 300, staleAfterS 60, horizonS 3600). */
+  risk: z.object({ riseTauS: z.number().positive(), fallTauS: z.number().positive(), staleAfterS: z.number().positive(), horizonS: z.number().positive() }).partial().strict().optional(),
   components: z.array(component).min(1, "needs at least one component"),
   scrape: z.array(z.unknown()).optional(),
   webhooks: z.array(z.object({
@@ -76,7 +76,7 @@ export interface ControllerConfig {
   tickMs: number;
   components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null; filter: Record<string, unknown> | null }[];
   dataplane: { listener: { name: string; address: string; port: number }; wasm: string; telemetryIntervalMs: number } | null;
-  risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number };
+  risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number; horizonS?: number };
   scrape: ScrapeTarget[];
   webhooks: WebhookTarget[];
 }

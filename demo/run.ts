@@ -76,7 +76,7 @@ listen: { xds: 127.0.0.1:0, telemetry: 127.0.0.1:0, api: 127.0.0.1:0, http: 127.
 api: { tokens: [${token}] }
 policy: ${path.join(here, "policy.yaml")}
 tickMs: 250
-risk: { riseTauS: 6, fallTauS: 60 }
+risk: { riseTauS: 6, fallTauS: 60, horizonS: 120 }
 dataplane: { listener: 127.0.0.1:0, wasm: ${wasm}, telemetryIntervalMs: 500 }
 components:
   - name: ${COMPONENT}
@@ -90,7 +90,7 @@ components:
       - { name: request_error_rate, kind: error_rate }
       - { name: mirror_divergence, kind: consistency }
       - { name: replication_lag_s, kind: replication_lag }
-      - { name: cpu, kind: cpu, capacity: 1, exhaustion: up }
+      - { name: cpu, kind: cpu }
       - { name: memory, kind: memory, capacity: 1, exhaustion: up }
       - { name: disk_io, kind: disk_io, capacity: 1, exhaustion: up }
       - { name: queue_depth, kind: queue_depth, capacity: 50, exhaustion: up }

@@ -192,7 +192,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       if (o.trace && sec > lastTrace) {
         lastTrace = sec;
         const r = core.engine.get(COMPONENT)!;
-        const top = r.contributions.filter((c) => c.contribution > 0).slice(0, 4)
+        const top = r.contributions.filter((c) => c.contribution > 0 || c.signal === "request_latency_p99_ms").slice(0, 5)
           .map((c) => `${c.signal}=${c.value?.toPrecision(3)} s${c.score.toFixed(2)}${c.view ? ` ${c.view}` : ""}${c.exhaustionS !== null ? ` tte${c.exhaustionS.toFixed(0)}` : ""}`);
         o.trace(`t=${sec} risk=${r.risk.toFixed(2)} p=${r.probability.toFixed(2)} phase=${manager.get(COMPONENT).status.phase} ${top.join(" | ")}`);
       }

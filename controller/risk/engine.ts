@@ -36,6 +36,8 @@ export interface SignalSpec {
   window?: number;
   /** Seconds without a point after which the signal is stale (default the engine's). */
   staleAfterS?: number;
+  /** This signal's exhaustion horizon in seconds (default the engine's). */
+  horizonS?: number;
 }
 
 export interface ComponentSpec { name: string; signals: SignalSpec[] }
@@ -78,6 +80,8 @@ export interface RiskEngineOptions {
   fallTauS?: number;
   staleAfterS?: number;
   minHistory?: number;
+  /** Exhaustion forecast this many seconds ahead scores 0.5 (default 3600; a signal's own horizonS wins). */
+  horizonS?: number;
 }
 
 export class RiskInputError extends Error {}
@@ -110,7 +114,7 @@ export class RiskEngine {
 
   constructor(opts: RiskEngineOptions) {
     this.predictor = opts.predictor ?? new FailurePredictor();
-    this.o = { clock: opts.clock, riseTauS: opts.riseTauS ?? 20, fallTauS: opts.fallTauS ?? 300, staleAfterS: opts.staleAfterS ?? 60, minHistory: opts.minHistory ?? 16 };
+    this.o = { clock: opts.clock, riseTauS: opts.riseTauS ?? 20, fallTauS: opts.fallTauS ?? 300, staleAfterS: opts.staleAfterS ?? 60, minHistory: opts.minHistory ?? 16, horizonS: opts.horizonS ?? 3600 };
   }
 
   /** Adds or replaces a component; signals whose spec is unchanged keep their detector state. */
@@ -129,6 +133,7 @@ export class RiskEngine {
       const side = s.side ?? (s.kind === "app" ? "both" : "up");
       const detector = new SeriesDetector(seriesOptions({
         side, window: s.window ?? 128, seasonMs: (s.seasonS ?? 0) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0, levelZ: 6,
+        horizonS: s.horizonS ?? this.o.horizonS,
       }));
       signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity });
     });
@@ -199,6 +204,8 @@ export class RiskEngine {
     for (const c of this.components.values()) {
       f.fill(0);
       let fresh = 0;
+      // The two strongest exhaustion forecasts: a second resource heading for its limit corroborates the first.
+      let t1 = 0, t2 = 0;
       for (const s of c.list) {
         const st = this.state(s, now);
         if (st === "stale" || st === "missing") continue;
@@ -207,8 +214,9 @@ export class RiskEngine {
         const d = s.detector;
         const x = excess(Math.max(d.baselineScore, d.changeScore));
         if (x > f[s.kind]!) f[s.kind] = x;
-        if (d.trendScore > f[exhaustion]!) f[exhaustion] = d.trendScore;
+        if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
       }
+      f[exhaustion] = 1 - (1 - t1) * (1 - t2);
       c.noData = fresh === 0;
       const p = c.noData ? c.probability : this.predictor.predict(f);
       const dt = c.updatedMs ? Math.max(0, (now - c.updatedMs) / 1000) : Infinity;

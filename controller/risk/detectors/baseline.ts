@@ -26,7 +26,8 @@ export interface BaselineOptions {
   /** Points needed before any score other than 0. */
   minHistory: number;
   /**
-   * Robust z of the short mean against the window's median and IQR at which the "level" view scores
+   * Robust z of the short median (the last `meanPoints` values: a spike shorter than half of them
+   * does not move it) against the window's median and IQR at which the "level" view scores
    * 0.5 (0: view off). Unlike the tail views, it keeps scoring a sustained deviation until the
    * reference has moved. Its reference learns only points that were not anomalous, and one in
    * eight that were, so a sustained incident does not teach it that the incident is normal while
@@ -48,6 +49,7 @@ export class BaselineDetector {
   private readonly reference: SortedWindow | null;
   private skipped = 0;
   private readonly recent: Float64Array;
+  private readonly scratch: Float64Array;
   private recentSum = 0;
   private recentCount = 0;
   private readonly seasonT: Float64Array;
@@ -73,6 +75,7 @@ export class BaselineDetector {
     this.residuals = new SortedWindow(opts.seasonMs > 0 ? opts.window : 1);
     this.reference = opts.levelZ > 0 ? new SortedWindow(opts.window) : null;
     this.recent = new Float64Array(opts.meanPoints);
+    this.scratch = new Float64Array(opts.meanPoints);
     this.seasonT = new Float64Array(opts.seasonMs > 0 ? opts.seasonCapacity : 1);
     this.seasonX = new Float64Array(this.seasonT.length);
     this.norm = Math.log(opts.window + 1);
@@ -100,7 +103,7 @@ export class BaselineDetector {
     if (ref && full && ref.size >= min) {
       const med = ref.quantile(0.5);
       const sd = Math.max((ref.quantile(0.75) - ref.quantile(0.25)) / 1.349, 1e-9 * Math.max(1, Math.abs(med)));
-      const z = (mean - med) / sd;
+      const z = (this.recentMedian() - med) / sd;
       if (o.side === "both" || (o.side === "up") === z > 0) {
         // In the same units as the tail surprises (norm = the range edge), so the largest view wins.
         const s = (Math.abs(z) / o.levelZ) * this.norm;
@@ -136,6 +139,18 @@ export class BaselineDetector {
     const s = best / this.norm;
     // 0.5 at the edge of the range (s = 1), 0.94 at twice that: far outliers come close to 1.
     return 1 - Math.pow(2, -s * s);
+  }
+
+  /** Median of the last meanPoints values (insertion sort of a few numbers: no allocation). */
+  private recentMedian(): number {
+    const n = this.recentCount, a = this.scratch;
+    for (let i = 0; i < n; i++) {
+      const v = this.recent[i]!;
+      let j = i - 1;
+      while (j >= 0 && a[j]! > v) { a[j + 1] = a[j]!; j--; }
+      a[j + 1] = v;
+    }
+    return n % 2 ? a[(n - 1) >> 1]! : (a[n / 2 - 1]! + a[n / 2]!) / 2;
   }
 
   private seasonLookup(t: number): number {

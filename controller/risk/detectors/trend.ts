@@ -1,52 +1,72 @@
 // Trend and time-to-exhaustion for a saturating resource (disk, memory, queue depth, replication
-// lag): Holt's linear smoothing over irregular time steps gives a level and a slope per second; with
-// a capacity the detector forecasts when the level reaches it. The score is 0.5 when exhaustion is
-// one horizon away and rises to 1 as it nears; a slope that is not clearly above its own noise
-// (under 2 standard errors) scores 0, so a noisy flat series never forecasts exhaustion.
+// lag): an ordinary least-squares line through the last `points` points gives a level (the line at
+// the newest point) and a slope per second; with a capacity the detector forecasts when the line
+// reaches it. The score is 0.5 when exhaustion is one horizon away and rises to 1 as it nears; a slope
+// that is not clearly above its own noise (under 3 standard errors) scores 0, so a noisy flat series
+// never forecasts exhaustion. A window in points, not seconds, follows the scrape interval: 30 points
+// are 30 s at 1 s scrapes and 7.5 min at 15 s. (An exponentially smoothed slope with a 600 s time
+// constant was used before: it saw a ramp that kills a node within two minutes at a few per cent of
+// its real slope, forecasting exhaustion 100x too late.)
 export interface TrendOptions {
   /** The value at which the resource is exhausted (e.g. 1 for a utilisation ratio). */
   capacity: number;
   /** The forecast horizon in seconds: exhaustion this far ahead scores 0.5. */
   horizonS: number;
-  /** Smoothing time constants in seconds for the level and the slope. */
-  levelTauS: number;
-  slopeTauS: number;
+  /** Points the line is fitted over (at least 4). */
+  points: number;
   /** Exhaustion is forecast only upwards (a queue filling), or downwards (free space falling). */
   direction: "up" | "down";
 }
 
-export const DEFAULT_TREND: Omit<TrendOptions, "capacity"> = { horizonS: 3600, levelTauS: 60, slopeTauS: 600, direction: "up" };
+export const DEFAULT_TREND: Omit<TrendOptions, "capacity"> = { horizonS: 3600, points: 30, direction: "up" };
 
 export class TrendDetector {
   level = NaN;
   /** Units per second. */
   slope = 0;
-  private slopeVar = 0;
-  private lastT = NaN;
-  private lastGain = 1;
+  /** Standard error of the slope. */
+  slopeSe = Infinity;
+  private readonly t: Float64Array;
+  private readonly x: Float64Array;
+  private n = 0;
+  private head = 0;
   /** Seconds until the level reaches capacity at the current slope (Infinity if it never does). */
   timeToExhaustionS = Infinity;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
+    if (!(opts.points >= 4)) throw new RangeError(`trend points must be at least 4, got ${opts.points}`);
+    this.t = new Float64Array(opts.points);
+    this.x = new Float64Array(opts.points);
   }
 
   update(tMs: number, x: number): number {
-    const o = this.opts;
-    if (Number.isNaN(this.level)) { this.level = x; this.lastT = tMs; return 0; }
-    const dt = (tMs - this.lastT) / 1000;
-    if (!(dt > 0)) { this.level += (x - this.level) * 0.5; return this.score(); }
-    this.lastT = tMs;
-    const a = 1 - Math.exp(-dt / o.levelTauS), b = 1 - Math.exp(-dt / o.slopeTauS);
-    const predicted = this.level + this.slope * dt;
-    const level = predicted + a * (x - predicted);
-    const observedSlope = (level - this.level) / dt;
-    const innovation = observedSlope - this.slope;
-    this.slope += b * innovation;
-    this.slopeVar = (1 - b) * (this.slopeVar + b * innovation * innovation);
-    this.level = level;
-    this.lastGain = b;
+    const cap = this.opts.points;
+    this.t[this.head] = tMs / 1000;
+    this.x[this.head] = x;
+    this.head = (this.head + 1) % cap;
+    if (this.n < cap) this.n++;
+    this.fit();
     return this.score();
+  }
+
+  private fit(): void {
+    const n = this.n, cap = this.opts.points;
+    const newest = (this.head - 1 + cap) % cap;
+    if (n < 4) { this.level = this.x[newest]!; this.slope = 0; this.slopeSe = Infinity; return; }
+    const t0 = this.t[newest]!;
+    let st = 0, sx = 0;
+    for (let i = 0; i < n; i++) { st += this.t[i]! - t0; sx += this.x[i]!; }
+    const mt = st / n, mx = sx / n;
+    let stt = 0, stx = 0;
+    for (let i = 0; i < n; i++) { const dt = this.t[i]! - t0 - mt; stt += dt * dt; stx += dt * (this.x[i]! - mx); }
+    if (!(stt > 0)) { this.level = this.x[newest]!; this.slope = 0; this.slopeSe = Infinity; return; }
+    const slope = stx / stt;
+    let ssr = 0;
+    for (let i = 0; i < n; i++) { const r = this.x[i]! - (mx + slope * (this.t[i]! - t0 - mt)); ssr += r * r; }
+    this.slope = slope;
+    this.slopeSe = Math.sqrt(ssr / (n - 2) / stt);
+    this.level = mx + slope * (0 - mt);
   }
 
   private score(): number {
@@ -54,12 +74,10 @@ export class TrendDetector {
     const sign = o.direction === "up" ? 1 : -1;
     const headroom = sign * (o.capacity - this.level);
     const rate = sign * this.slope;
-    // Standard error of the smoothed slope: the innovation sd scaled by the smoothing's variance factor.
-    const se = Math.sqrt((this.slopeVar * this.lastGain) / (2 - this.lastGain));
     if (headroom <= 0) { this.timeToExhaustionS = 0; return 1; }
     if (!(rate > 0)) { this.timeToExhaustionS = Infinity; return 0; }
     this.timeToExhaustionS = headroom / rate;
-    const significance = Math.min(1, Math.max(0, (rate / Math.max(se, 1e-12) - 2) / 2));
+    const significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
     const r = this.timeToExhaustionS / o.horizonS;
     return significance / (1 + r * r);
   }
