@@ -87,11 +87,11 @@ export class KvNode {
   setPeer(url: string): void { this.peer = url; }
   get(key: string): string | undefined { return this.data.get(key)?.value; }
 
-  async start(port = 0): Promise<number> {
+  async start(port = 0, host = "127.0.0.1"): Promise<number> {
     const server = http.createServer({ keepAlive: true }, (req, res) => { void this.handle(req, res); });
     server.keepAliveTimeout = 60_000;
     this.server = server;
-    await new Promise<void>((resolve, reject) => { server.once("error", reject); server.listen(port, "127.0.0.1", () => resolve()); });
+    await new Promise<void>((resolve, reject) => { server.once("error", reject); server.listen(port, host, () => resolve()); });
     this.port = (server.address() as { port: number }).port;
     this.schedulePull();
     return this.port;

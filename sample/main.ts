@@ -1,0 +1,17 @@
+// Runs one node of the sample KV pair as a process (the compose file's orders-a and orders-b):
+//   node --import tsx sample/main.ts --name orders-zone-a --side primary --role leader --port 7001 --peer http://orders-b:7002
+import { Command, InvalidArgumentError } from "commander";
+import { createLogger } from "../controller/log.js";
+import { KvNode } from "./kv.js";
+
+const port = (v: string) => { const n = Number(v); if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`must be a port number, got ${JSON.stringify(v)}`); return n; };
+const o = new Command("sample-kv")
+  .requiredOption("--name <name>").requiredOption("--side <side>", "primary or shadow").requiredOption("--role <role>", "leader or follower")
+  .option("--zone <zone>", "zone label", "zone-a").option("--port <n>", "port", port, 7001).option("--host <address>", "address to bind", "0.0.0.0")
+  .option("--peer <url>", "the other node's base URL")
+  .parse().opts<{ name: string; side: string; role: string; zone: string; port: number; host: string; peer?: string }>();
+if (o.side !== "primary" && o.side !== "shadow") { console.error(`--side: must be primary or shadow, got ${JSON.stringify(o.side)}`); process.exit(2); }
+if (o.role !== "leader" && o.role !== "follower") { console.error(`--role: must be leader or follower, got ${JSON.stringify(o.role)}`); process.exit(2); }
+const node = new KvNode({ name: o.name, side: o.side, zone: o.zone, role: o.role, log: createLogger(o.name, undefined, 2), ...(o.peer ? { peer: o.peer } : {}) });
+await node.start(o.port, o.host);
+process.stderr.write(`${o.name} (${o.role}) listening on ${o.host}:${o.port}\n`);
