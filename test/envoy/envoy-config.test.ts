@@ -39,7 +39,7 @@ test("every Envoy bootstrap in envoy/ decodes strictly as envoy.config.bootstrap
     assert.is(names.size, clusters.length, `${f}: cluster names are unique`);
     for (const c of clusters) if (c.load_assignment) assert.is(c.load_assignment.cluster_name, c.name, `${f}: ${c.name}'s load_assignment names it`);
     for (const g of b!.dynamic_resources?.ads_config?.grpc_services ?? []) assert.ok(names.has(g.envoy_grpc.cluster_name), `${f}: ADS cluster ${g.envoy_grpc.cluster_name} exists`);
-    const hcms = visited.anys.filter((a) => a.type.endsWith("HttpConnectionManager")).map((a) => a.value);
+    const hcms = visited.anys.filter((a) => a.type.endsWith("HttpConnectionManager")).map((a) => a.value as Obj);
     for (const hcm of hcms) {
       const filters: Obj[] = hcm.http_filters;
       assert.is(filters.at(-1)!.typed_config["@type"], "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", `${f}: the router is the last HTTP filter`);
