@@ -45,7 +45,7 @@ test("the dashboard shows risk, explanation, weights and a live timeline", async
     const timeline = await card.locator("ol.timeline li").allTextContents();
     assert.ok(timeline.some((t) => /manual promote by dashboard-test/.test(t)), `the timeline names the operator: ${timeline.slice(0, 4).join(" | ")}`);
     assert.ok(timeline.some((t) => /paused by dashboard-test: looking closer/.test(t)), "and the pause with its reason");
-    assert.ok(timeline.some((t) => /step 1\/4: shadow gets 5% of reads/.test(t)), "and the first step");
+    assert.ok(timeline.some((t) => /step 1\/3: shadow gets 20% of reads/.test(t)), "and the first step");
 
     // The chart has drawn the history; the screenshot is not blank.
     const png = PNG.sync.read(await card.screenshot());
