@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { HeaderMap } from "../host/headers.js";
 import type { HttpStream } from "../host/stream.js";
 import type { PluginHost } from "../host/plugin.js";
-import { selectRoute, selectVirtualHost, type RouteConfigModel } from "./resources.js";
+import { routeCluster, selectRoute, selectVirtualHost, type RouteConfigModel } from "./resources.js";
 import { HOP_BY_HOP, toNodeHeaders, type Upstreams } from "./upstreams.js";
 
 /** Envoy's response flags (StreamInfo::ResponseFlag bit values), reported as `response.flags`. */
@@ -134,15 +134,7 @@ export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.In
   const vh = rc && selectVirtualHost(rc, headers.get(":authority") ?? "");
   const route = vh && selectRoute(vh, headers.get(":path") ?? "/", (n) => headers.get(n));
   if (!route) { localReply(404, "route_not_found", RESPONSE_FLAGS.NoRouteFound, ""); return; }
-  let clusterName: string | undefined;
-  const a = route.action;
-  if (a.kind === "cluster") clusterName = a.cluster;
-  else if (a.kind === "cluster_header") clusterName = headers.get(a.header);
-  else {
-    let r = ctx.random() * a.total;
-    for (const c of a.clusters) { if (r < c.weight) { clusterName = c.name; break; } r -= c.weight; }
-    clusterName ??= a.clusters.at(-1)!.name;
-  }
+  const clusterName = routeCluster(route.action, (n) => headers.get(n), ctx.random);
   if (!clusterName || !ctx.upstreams.cluster(clusterName)) {
     localReply(503, "cluster_not_found", RESPONSE_FLAGS.NoClusterFound, "");
     return;

@@ -325,6 +325,15 @@ export function selectVirtualHost(rc: RouteConfigModel, authority: string): Virt
   return undefined;
 }
 
+/** The cluster a route sends the request to: its cluster, the one its header names, or a weighted pick (random in [0, 1)). */
+export function routeCluster(a: RouteAction, header: (name: string) => string | undefined, random: () => number): string | undefined {
+  if (a.kind === "cluster") return a.cluster;
+  if (a.kind === "cluster_header") return header(a.header);
+  let r = random() * a.total;
+  for (const c of a.clusters) { if (r < c.weight) return c.name; r -= c.weight; }
+  return a.clusters.at(-1)!.name;
+}
+
 export function selectRoute(vh: VirtualHostModel, path: string, header: (name: string) => string | undefined): RouteEntry | undefined {
   return vh.routes.find((r) => {
     if (r.path !== undefined ? path.split("?")[0] !== r.path : !path.startsWith(r.prefix ?? "")) return false;

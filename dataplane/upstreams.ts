@@ -44,6 +44,7 @@ export class Upstreams implements Callouts {
   private readonly edsOverprovisioning = new Map<string, number>();
   private readonly next = new Map<string, number>();
   private readonly outliers = new Map<string, OutlierDetector>();
+  private readonly groups = new WeakMap<readonly Endpoint[], Endpoint[][]>();
   private readonly nowMs: () => number;
   private readonly random: () => number;
   private readonly agents = new Map<string, http.Agent>();
@@ -107,17 +108,15 @@ export class Upstreams implements Callouts {
     const c = this.clusters.get(name)!;
     const od = this.outliers.get(name);
     const now = this.nowMs();
-    const healthy = (e: Endpoint) => !od || !od.isEjected(hostKey(e), now);
-    let candidates = eps;
-    const maxPriority = eps.reduce((m, e) => Math.max(m, e.priority), 0);
-    if (od || maxPriority > 0) {
-      const over = c.discovery === "EDS" ? (this.edsOverprovisioning.get(name) ?? 140) : c.overprovisioningPercent;
-      const levels: { hosts: Endpoint[]; usable: Endpoint[]; health: number }[] = [];
-      for (let p = 0; p <= maxPriority; p++) {
-        const hosts = eps.filter((e) => e.priority === p);
-        const usable = hosts.filter(healthy);
-        levels.push({ hosts, usable, health: hosts.length ? Math.min(100, (over * usable.length) / hosts.length) : 0 });
-      }
+    const over = c.discovery === "EDS" ? (this.edsOverprovisioning.get(name) ?? 140) : c.overprovisioningPercent;
+    const groups = this.priorityGroups(eps);
+    let candidates = groups[0]!;
+    // With nothing ejected every priority is fully healthy and priority 0 takes all the load: no per-request work.
+    if ((od && od.ejectedCount(now) > 0) || over < 100) {
+      const levels = groups.map((hosts) => {
+        const usable = od ? hosts.filter((e) => !od.isEjected(hostKey(e), now)) : hosts;
+        return { hosts, usable, health: hosts.length ? Math.min(100, (over * usable.length) / hosts.length) : 0 };
+      });
       const total = levels.reduce((s, l) => s + l.health, 0);
       let level = levels[0]!;
       if (total > 0) {
@@ -140,9 +139,20 @@ export class Upstreams implements Callouts {
     return candidates[i];
   }
 
+  /** Endpoints by priority (index = priority; contiguous, checked on parse), derived once per endpoint list. */
+  private priorityGroups(eps: readonly Endpoint[]): Endpoint[][] {
+    let g = this.groups.get(eps);
+    if (!g) {
+      g = [];
+      for (const e of eps) (g[e.priority] ??= []).push(e);
+      this.groups.set(eps, g);
+    }
+    return g;
+  }
+
   /** A keep-alive pool per endpoint, shared by live traffic and callouts. */
   agent(ep: Endpoint): http.Agent {
-    const key = `${ep.address}:${ep.port}`;
+    const key = hostKey(ep);
     let a = this.agents.get(key);
     if (!a) { a = new http.Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 1000 }); this.agents.set(key, a); }
     return a;

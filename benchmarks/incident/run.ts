@@ -34,7 +34,7 @@ import type { ActionRunner } from "../../controller/migration/manager.js";
 import { decodeReport, telemetryRoot } from "../../controller/telemetry/report.js";
 import { RESPONSE_FLAGS } from "../../dataplane/http-proxy.js";
 import { Upstreams } from "../../dataplane/upstreams.js";
-import { parseCluster, parseExtensionConfig, parseLoadAssignment, parseRouteConfig, selectRoute, selectVirtualHost, type Endpoint, type RouteConfigModel } from "../../dataplane/resources.js";
+import { parseCluster, parseExtensionConfig, parseLoadAssignment, parseRouteConfig, routeCluster, selectRoute, selectVirtualHost, type Endpoint, type RouteConfigModel } from "../../dataplane/resources.js";
 import type { Scenario } from "../../demo/scenario.js";
 import { COMPONENT, controllerYaml } from "../../demo/run.js";
 import { SimulatedPair, type PairAnswer, type Side } from "./pair.js";
@@ -131,8 +131,10 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     let applied = 0;
     const waiting: { version: number; resolve: (r: VerifyResult) => void }[] = [];
     const verNum = (v: string) => Number(v.slice(1));
+    const allAcked = (version: string): VerifyResult => ({ version, ok: true, acked: ["incident-sidecar"], nacked: [], pending: [], superseded: false });
     let routes: RouteConfigModel | undefined;
     const wasmBytes = readFileSync(WASM);
+    const routeRandom = mulberry32(seed * 13);
     const callouts = new SimCallouts(pair, upstreams, clock, core.telemetry);
     const apply = async (snap: Snapshot) => {
       const list = (t: TypeUrl, msg: string) => [...snap.resources(t).values()].map((r) => pack(msg, r.object as Record<string, unknown>));
@@ -145,7 +147,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       } else if (!plugin.reconfigure(ext.configuration)) throw new Error("the filter rejected its configuration");
       applied = Math.max(applied, verNum(snap.version));
       for (const w of waiting.splice(0)) {
-        if (applied >= w.version) w.resolve({ version: `v${w.version}`, ok: true, acked: ["incident-sidecar"], nacked: [], pending: [], superseded: false });
+        if (applied >= w.version) w.resolve(allAcked(`v${w.version}`));
         else waiting.push(w);
       }
     };
@@ -153,7 +155,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     cache.watch(DEFAULT_GROUP, (snap) => { clock.setTimer(XDS_PROPAGATION_MS, () => { chain = chain.then(() => apply(snap)); }); });
     const router = new XdsTrafficRouter({
       cache, logger: log, components: cfg.components.map((c) => c.route),
-      server: { verify: (_g, version) => new Promise<VerifyResult>((resolve) => { if (applied >= verNum(version)) resolve({ version, ok: true, acked: ["incident-sidecar"], nacked: [], pending: [], superseded: false }); else waiting.push({ version: verNum(version), resolve }); }) },
+      server: { verify: (_g, version) => new Promise<VerifyResult>((resolve) => { if (applied >= verNum(version)) resolve(allAcked(version)); else waiting.push({ version: verNum(version), resolve }); }) },
       telemetry: { cluster: "shadowmesh-telemetry", address: "10.0.0.2", port: 18001, intervalMs: cfg.dataplane!.telemetryIntervalMs },
       envoyListener: cfg.dataplane!.listener, wasm: { filename: WASM },
       filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
@@ -181,8 +183,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     routeOf = (h) => {
       const vh = routes && selectVirtualHost(routes, h.get(":authority") ?? "");
       const r = vh && selectRoute(vh, h.get(":path") ?? "/", (n) => h.get(n));
-      if (!r) return undefined;
-      return r.action.kind === "cluster" ? r.action.cluster : r.action.kind === "cluster_header" ? h.get(r.action.header) : r.action.clusters[0]!.name;
+      return r && routeCluster(r.action, (n) => h.get(n), routeRandom);
     };
     const tickMs = cfg.tickMs;
     let lastTrace = -1;
