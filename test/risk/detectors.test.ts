@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import { SeriesDetector, seriesOptions } from "../../controller/risk/detectors/series.js";
 import { TrendDetector, DEFAULT_TREND } from "../../controller/risk/detectors/trend.js";
 import { SortedWindow } from "../../controller/risk/detectors/sorted-window.js";
+import { EnvelopeDetector, DEFAULT_ENVELOPE } from "../../controller/risk/detectors/envelope.js";
 import { scoreSeries } from "../../controller/risk/nab/detector.js";
 import { mulberry32, normal } from "../support/random.js";
 
@@ -119,3 +120,39 @@ test("alarm suppression: a sustained anomaly reports one full-strength alarm, no
 });
 
 test.run();
+
+test("envelope: a spike past every earlier extreme and a sustained move past the short mean's range both score above 0.9; noise inside the range never does", () => {
+  const rand = mulberry32(11);
+  const env = () => new EnvelopeDetector({ ...DEFAULT_ENVELOPE, memory: 1000 }, "both");
+  // Noise with one early 15-sd excursion that sets the range, then a spike past it at 1500.
+  const v = Array.from({ length: 2000 }, (_, i) => 50 + 2 * normal(rand) + (i === 100 ? 30 : 0) + (i === 1500 ? 40 : 0));
+  const a = env();
+  const scales: (string | null)[] = [];
+  const s = v.map((x) => { const r = a.update(x); scales.push(a.scale); return r; });
+  assert.ok(s[1500]! > 0.9 && scales[1500] === "value", `the spike scores ${s[1500]} (${scales[1500]})`);
+  assert.ok(Math.max(...s.slice(200, 1500)) === 0, "noise inside the remembered range scores 0");
+  // A sustained shift of 4 sds: no single point leaves the value range (the spike at 100 still holds
+  // it), but the 16-point mean leaves its own range.
+  const b = env();
+  const w = Array.from({ length: 1300 }, (_, i) => 50 + 2 * normal(rand) + (i === 100 ? 30 : 0) + (i >= 1200 ? 8 : 0));
+  const wScales: (string | null)[] = [];
+  const sw = w.map((x) => { const r = b.update(x); wScales.push(b.scale); return r; });
+  const first = sw.findIndex((x, i) => i >= 1200 && x > 0.9);
+  assert.ok(first >= 1200 && first < 1216 && wScales[first] === "mean", `the shifted mean leaves its range at ${first} (${wScales[first]})`);
+  assert.ok(Math.max(...w.slice(1200)) < 80 + 0.05 * 30, "no single shifted point is past the value range");
+  assert.ok(Math.max(...sw.slice(200, 1200)) === 0);
+  // The memory is bounded: once the excursion at 100 is forgotten, the range is the noise's own.
+  const c = new EnvelopeDetector({ ...DEFAULT_ENVELOPE, memory: 200 }, "both");
+  const u = Array.from({ length: 600 }, (_, i) => 50 + 2 * normal(rand) + (i === 100 ? 30 : 0) + (i === 500 ? 20 : 0));
+  const su = u.map((x) => c.update(x));
+  assert.ok(su[500]! > 0.9, `20 above the mean scores ${su[500]} once the 30 at row 100 has left the memory`);
+  // One-sided: an "up" envelope ignores a drop.
+  const d = new EnvelopeDetector(DEFAULT_ENVELOPE, "up");
+  const dv = Array.from({ length: 300 }, (_, i) => 50 + 2 * normal(rand) - (i === 250 ? 40 : 0));
+  assert.is(Math.max(...dv.map((x) => d.update(x))), 0);
+});
+
+test("envelope: options are checked", () => {
+  assert.throws(() => new EnvelopeDetector({ ...DEFAULT_ENVELOPE, memory: 0 }), (e: Error) => /memory must be a positive integer, got 0/.test(e.message));
+  assert.throws(() => new EnvelopeDetector({ ...DEFAULT_ENVELOPE, tolerance: -1 }), (e: Error) => /tolerance must be >= 0/.test(e.message));
+});
