@@ -29,9 +29,10 @@ export interface BaselineOptions {
    * Robust z of the short median (the last `meanPoints` values: a spike shorter than half of them
    * does not move it) against the window's median and IQR at which the "level" view scores
    * 0.5 (0: view off). Unlike the tail views, it keeps scoring a sustained deviation until the
-   * reference has moved. Its reference learns only points that were not anomalous, and one in
-   * eight that were, so a sustained incident does not teach it that the incident is normal while
-   * a permanent level change is still learned (after about eight windows).
+   * reference has moved. Its reference learns only points within levelZ/2 robust sds of its
+   * median, and one in eight of the others, so a sustained incident (or a creep, whose every point
+   * is only a little past the last) does not teach it that the incident is normal, while a
+   * permanent level change is still learned (after about eight windows).
    */
   levelZ: number;
 }
@@ -100,11 +101,15 @@ export class BaselineDetector {
       if (s > best) { best = s; view = "mean"; }
     }
     const ref = this.reference;
-    if (ref && full && ref.size >= min) {
+    let learn = true;
+    if (ref && ref.size >= min) {
       const med = ref.quantile(0.5);
       const sd = Math.max((ref.quantile(0.75) - ref.quantile(0.25)) / 1.349, 1e-9 * Math.max(1, Math.abs(med)));
-      const z = (this.recentMedian() - med) / sd;
-      if (o.side === "both" || (o.side === "up") === z > 0) {
+      // Judged on the point's own z, not on whether any view scored it: a creep that each view
+      // learns as it goes (every point only a little past the last) must not teach the reference.
+      learn = Math.abs(x - med) / sd < o.levelZ / 2;
+      const z = full ? (this.recentMedian() - med) / sd : 0;
+      if (full && (o.side === "both" || (o.side === "up") === z > 0)) {
         // In the same units as the tail surprises (norm = the range edge), so the largest view wins.
         const s = (Math.abs(z) / o.levelZ) * this.norm;
         if (s > best) { best = s; view = "level"; this.expected = med; }
@@ -128,7 +133,7 @@ export class BaselineDetector {
       }
       this.seasonPush(tMs, x);
     }
-    if (ref && (best < this.norm || ++this.skipped % 8 === 0)) ref.push(x);
+    if (ref && (learn || ++this.skipped % 8 === 0)) ref.push(x);
     if (Number.isNaN(this.shift)) this.shift = x;
     if (this.values.size === this.values.capacity) { const old = this.values.back(this.values.capacity - 1) - this.shift; this.sumX -= old; this.sumX2 -= old * old; }
     this.values.push(x);
