@@ -309,6 +309,10 @@ function healthy(p: Pass): void {
   if (risk !== null && risk <= p.policy.risk.leave) captureBaseline(p, "forward");
   if (risk !== null && risk >= p.policy.risk.enter) {
     p.enter("AtRisk", `risk ${risk.toFixed(2)} reached ${p.policy.risk.enter}`, "warning");
+    // Mirroring reads is safe (the shadow's answers are only compared, never served), so it starts
+    // while the risk is still confirming: preflight then finds its consistency sample waiting.
+    p.s.stepSinceMs = p.now;
+    p.publish(`mirror ${p.policy.preflight.mirrorFraction} of reads to the shadow while the risk confirms`, { mirrorFraction: p.policy.preflight.mirrorFraction });
   }
 }
 
@@ -317,6 +321,8 @@ function atRisk(p: Pass): void {
   if (low >= p.policy.risk.leaveForMs) {
     p.s.approvals = { firstStep: false, full: false };
     p.enter("Healthy", `risk stayed at or below ${p.policy.risk.leave} for ${p.policy.risk.leaveForMs / 1000}s`);
+    if (p.s.mirrorFraction > 0) p.publish("mirror off", { mirrorFraction: 0 });
+    p.s.stepSinceMs = null;
     return;
   }
   if (high >= p.policy.risk.enterForMs) startPreflight(p, `risk stayed at or above ${p.policy.risk.enter} for ${p.policy.risk.enterForMs / 1000}s`);
@@ -325,9 +331,11 @@ function atRisk(p: Pass): void {
 function startPreflight(p: Pass, why: string): void {
   p.s.direction = "forward";
   p.s.stepIndex = -1;
-  p.s.stepSinceMs = null;
   p.enter("Preflight", why, "warning");
-  // Mirroring starts now, so consistency can be judged before any live request reaches the shadow.
+  // Consistency must be judged before any live request reaches the shadow. Coming from AtRisk the
+  // mirror is already on and its sample (counted from stepSinceMs) carries over.
+  if (p.s.mirrorFraction === p.policy.preflight.mirrorFraction && p.s.stepSinceMs !== null) return;
+  p.s.stepSinceMs = null;
   p.publish(`mirror ${p.policy.preflight.mirrorFraction} of reads to the shadow`, { mirrorFraction: p.policy.preflight.mirrorFraction });
 }
 

@@ -73,7 +73,32 @@ test("a risk that flaps around the threshold enters AtRisk once and never oscill
   for (let s = 0; s < 1200; s++) { w.knobs.risk = (i++ % 20) < 10 ? 0.71 : 0.69; w.tick(); }
   assert.equal(w.phases, ["Healthy", "AtRisk"]);
   assert.is(w.events.filter((e) => e.kind === "phase").length, 1);
-  assert.is(w.actions.length, 0, "nothing was published");
+  // Entering AtRisk turns on the read mirror (once); no live read is moved.
+  assert.is(w.actions.length, 1, "one publish: the mirror");
+  assert.equal(w.actions.map((a) => a.kind === "publish" && [a.shadowWeightBp, a.mirrorFraction]), [[0, w.policy.preflight.mirrorFraction]]);
+});
+
+test("AtRisk mirrors reads while the risk confirms; the sample carries into preflight, and the mirror goes off if the risk goes away", () => {
+  const w = new MigrationWorld(policy((p) => { p.risk.enterForMs = 10_000; }));
+  w.knobs.risk = 0.8;
+  w.tick();
+  assert.is(w.status.phase, "AtRisk");
+  assert.is(w.status.mirrorFraction, w.policy.preflight.mirrorFraction);
+  const since = w.status.stepSinceMs;
+  assert.ok(since !== null);
+  for (let i = 0; i < 30 && w.status.phase === "AtRisk"; i++) w.tick();
+  assert.is(w.status.phase, "Preflight");
+  assert.is(w.status.stepSinceMs, since, "preflight judges the mirrored reads since AtRisk began");
+  assert.is(w.actions.filter((a) => a.kind === "publish").length, 1, "preflight did not publish the mirror again");
+  // A second world: the risk falls back before confirming.
+  const v = new MigrationWorld(policy((p) => { p.risk.enterForMs = 60_000; p.risk.leaveForMs = 5_000; }));
+  v.knobs.risk = 0.8;
+  v.tick();
+  v.knobs.risk = 0.1;
+  v.run(10);
+  assert.is(v.status.phase, "Healthy");
+  assert.is(v.status.mirrorFraction, 0, "mirror off again");
+  assert.is(v.status.stepSinceMs, null);
 });
 
 test("replication lag over the limit blocks preflight; it proceeds once the lag is back", () => {
