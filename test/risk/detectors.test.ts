@@ -123,9 +123,10 @@ test.run();
 
 test("envelope: a spike past every earlier extreme and a sustained move past the short mean's range both score above 0.9; noise inside the range never does", () => {
   const rand = mulberry32(11);
-  const env = () => new EnvelopeDetector({ ...DEFAULT_ENVELOPE, memory: 1000 }, "both");
-  // Noise with one early 15-sd excursion that sets the range, then a spike past it at 1500.
-  const v = Array.from({ length: 2000 }, (_, i) => 50 + 2 * normal(rand) + (i === 100 ? 30 : 0) + (i === 1500 ? 40 : 0));
+  // The memory outlasts the series, so the early excursions (15 sds up at 100, down at 150) keep
+  // setting the range: without them a 1,300-point stretch of noise sets records by chance.
+  const env = () => new EnvelopeDetector({ ...DEFAULT_ENVELOPE, memory: 4000 }, "both");
+  const v = Array.from({ length: 2000 }, (_, i) => 50 + 2 * normal(rand) + (i === 100 ? 30 : 0) + (i === 150 ? -30 : 0) + (i === 1500 ? 40 : 0));
   const a = env();
   const scales: (string | null)[] = [];
   const s = v.map((x) => { const r = a.update(x); scales.push(a.scale); return r; });
@@ -134,7 +135,7 @@ test("envelope: a spike past every earlier extreme and a sustained move past the
   // A sustained shift of 4 sds: no single point leaves the value range (the spike at 100 still holds
   // it), but the 16-point mean leaves its own range.
   const b = env();
-  const w = Array.from({ length: 1300 }, (_, i) => 50 + 2 * normal(rand) + (i === 100 ? 30 : 0) + (i >= 1200 ? 8 : 0));
+  const w = Array.from({ length: 1300 }, (_, i) => 50 + 2 * normal(rand) + (i === 100 ? 30 : 0) + (i === 150 ? -30 : 0) + (i >= 1200 ? 8 : 0));
   const wScales: (string | null)[] = [];
   const sw = w.map((x) => { const r = b.update(x); wScales.push(b.scale); return r; });
   const first = sw.findIndex((x, i) => i >= 1200 && x > 0.9);
