@@ -119,7 +119,6 @@ test("alarm suppression: a sustained anomaly reports one full-strength alarm, no
   assert.ok(quiet <= 2, `${quiet} with suppression`);
 });
 
-test.run();
 
 test("envelope: a spike past every earlier extreme and a sustained move past the short mean's range both score above 0.9; noise inside the range never does", () => {
   const rand = mulberry32(11);
@@ -148,12 +147,17 @@ test("envelope: a spike past every earlier extreme and a sustained move past the
   const su = u.map((x) => c.update(x));
   assert.ok(su[500]! > 0.9, `20 above the mean scores ${su[500]} once the 30 at row 100 has left the memory`);
   // One-sided: an "up" envelope ignores a drop.
-  const d = new EnvelopeDetector(DEFAULT_ENVELOPE, "up");
-  const dv = Array.from({ length: 300 }, (_, i) => 50 + 2 * normal(rand) - (i === 250 ? 40 : 0));
-  assert.is(Math.max(...dv.map((x) => d.update(x))), 0);
+  // (Excursions at 20 and 30 set a range that noise cannot leave; the drop at 250 leaves it downwards.)
+  const dv = Array.from({ length: 300 }, (_, i) => 50 + 2 * normal(rand) + (i === 20 ? 30 : 0) - (i === 30 ? 30 : 0) - (i === 250 ? 60 : 0));
+  const up = new EnvelopeDetector(DEFAULT_ENVELOPE, "up"), both = new EnvelopeDetector(DEFAULT_ENVELOPE, "both");
+  const su2 = dv.map((x) => up.update(x)), sb = dv.map((x) => both.update(x));
+  assert.ok(sb[250]! > 0.9, `both sides: the drop scores ${sb[250]}`);
+  assert.is(Math.max(...su2.slice(40)), 0, "the up side ignores the drop (the excursion at 20 itself is a breach)");
 });
 
 test("envelope: options are checked", () => {
   assert.throws(() => new EnvelopeDetector({ ...DEFAULT_ENVELOPE, memory: 0 }), (e: Error) => /memory must be a positive integer, got 0/.test(e.message));
   assert.throws(() => new EnvelopeDetector({ ...DEFAULT_ENVELOPE, tolerance: -1 }), (e: Error) => /tolerance must be >= 0/.test(e.message));
 });
+
+test.run();
