@@ -311,9 +311,14 @@ function healthy(p: Pass): void {
     p.enter("AtRisk", `risk ${risk.toFixed(2)} reached ${p.policy.risk.enter}`, "warning");
     // Mirroring reads is safe (the shadow's answers are only compared, never served), so it starts
     // while the risk is still confirming: preflight then finds its consistency sample waiting.
-    p.s.stepSinceMs = p.now;
-    p.publish(`mirror ${p.policy.preflight.mirrorFraction} of reads to the shadow while the risk confirms`, { mirrorFraction: p.policy.preflight.mirrorFraction });
+    startMirror(p, " while the risk confirms");
   }
+}
+
+/** Mirrors the preflight's share of reads to the shadow; the consistency sample counts from now. */
+function startMirror(p: Pass, why = ""): void {
+  p.s.stepSinceMs = p.now;
+  p.publish(`mirror ${p.policy.preflight.mirrorFraction} of reads to the shadow${why}`, { mirrorFraction: p.policy.preflight.mirrorFraction });
 }
 
 function atRisk(p: Pass): void {
@@ -335,8 +340,7 @@ function startPreflight(p: Pass, why: string): void {
   // Consistency must be judged before any live request reaches the shadow. Coming from AtRisk the
   // mirror is already on and its sample (counted from stepSinceMs) carries over.
   if (p.s.mirrorFraction === p.policy.preflight.mirrorFraction && p.s.stepSinceMs !== null) return;
-  p.s.stepSinceMs = null;
-  p.publish(`mirror ${p.policy.preflight.mirrorFraction} of reads to the shadow`, { mirrorFraction: p.policy.preflight.mirrorFraction });
+  startMirror(p);
 }
 
 function preflight(p: Pass): void {

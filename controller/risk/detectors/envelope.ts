@@ -22,41 +22,41 @@ export interface EnvelopeOptions {
 
 export const DEFAULT_ENVELOPE: EnvelopeOptions = { memory: 8192, tolerance: 0.05, meanPoints: 16, minHistory: 16 };
 
-/** Sliding-window minimum and maximum over the last `capacity` pushes. */
-class SlidingRange {
-  private readonly maxIdx: Int32Array;
-  private readonly maxVal: Float64Array;
-  private readonly minIdx: Int32Array;
-  private readonly minVal: Float64Array;
-  private maxHead = 0;
-  private maxLen = 0;
-  private minHead = 0;
-  private minLen = 0;
+/** Maximum of the last `capacity` pushes: a monotonic deque of (index, value), decreasing in value. */
+class SlidingMax {
+  private readonly idx: Int32Array;
+  private readonly val: Float64Array;
+  private head = 0;
+  private len = 0;
   private n = 0;
 
   constructor(private readonly capacity: number) {
-    this.maxIdx = new Int32Array(capacity);
-    this.maxVal = new Float64Array(capacity);
-    this.minIdx = new Int32Array(capacity);
-    this.minVal = new Float64Array(capacity);
+    this.idx = new Int32Array(capacity);
+    this.val = new Float64Array(capacity);
   }
 
-  get empty(): boolean { return this.maxLen === 0; }
-  max(): number { return this.maxVal[this.maxHead]!; }
-  min(): number { return this.minVal[this.minHead]!; }
+  get empty(): boolean { return this.len === 0; }
+  get max(): number { return this.val[this.head]!; }
 
   push(x: number): void {
     const c = this.capacity, i = this.n++;
-    // Expire the front when it falls out of the window, then drop entries the new point dominates.
-    if (this.maxLen > 0 && this.maxIdx[this.maxHead]! <= i - c) { this.maxHead = (this.maxHead + 1) % c; this.maxLen--; }
-    while (this.maxLen > 0 && this.maxVal[(this.maxHead + this.maxLen - 1) % c]! <= x) this.maxLen--;
-    const mt = (this.maxHead + this.maxLen) % c;
-    this.maxIdx[mt] = i; this.maxVal[mt] = x; this.maxLen++;
-    if (this.minLen > 0 && this.minIdx[this.minHead]! <= i - c) { this.minHead = (this.minHead + 1) % c; this.minLen--; }
-    while (this.minLen > 0 && this.minVal[(this.minHead + this.minLen - 1) % c]! >= x) this.minLen--;
-    const nt = (this.minHead + this.minLen) % c;
-    this.minIdx[nt] = i; this.minVal[nt] = x; this.minLen++;
+    // Expire the front once it leaves the window, then drop the entries the new point dominates.
+    if (this.len > 0 && this.idx[this.head]! <= i - c) { this.head = (this.head + 1) % c; this.len--; }
+    while (this.len > 0 && this.val[(this.head + this.len - 1) % c]! <= x) this.len--;
+    const tail = (this.head + this.len) % c;
+    this.idx[tail] = i; this.val[tail] = x; this.len++;
   }
+}
+
+/** Minimum and maximum of the last `capacity` pushes (the minimum is the maximum of the negations). */
+class SlidingRange {
+  private readonly hi: SlidingMax;
+  private readonly negLo: SlidingMax;
+  constructor(capacity: number) { this.hi = new SlidingMax(capacity); this.negLo = new SlidingMax(capacity); }
+  get empty(): boolean { return this.hi.empty; }
+  max(): number { return this.hi.max; }
+  min(): number { return -this.negLo.max; }
+  push(x: number): void { this.hi.push(x); this.negLo.push(-x); }
 }
 
 export class EnvelopeDetector {
@@ -65,9 +65,8 @@ export class EnvelopeDetector {
   private readonly recent: Float64Array;
   private recentSum = 0;
   private points = 0;
-  /** Which scale left the envelope at the last update (null: neither), and the edge it crossed. */
+  /** Which scale left the envelope at the last update (null: neither). */
   scale: "value" | "mean" | null = null;
-  edge = NaN;
 
   constructor(readonly opts: EnvelopeOptions = DEFAULT_ENVELOPE, readonly side: Side = "both") {
     if (!(Number.isInteger(opts.memory) && opts.memory > 0)) throw new RangeError(`envelope memory must be a positive integer, got ${opts.memory}`);
@@ -113,10 +112,7 @@ export class EnvelopeDetector {
     const lo = r.min(), hi = r.max(), range = hi - lo;
     if (!(range > 0)) return 0; // a constant history has no scale to judge a margin by
     const margin = this.opts.tolerance * range;
-    let excess = 0;
-    if (x > hi + margin && this.side !== "down") { excess = x - hi; this.edge = hi; }
-    else if (x < lo - margin && this.side !== "up") { excess = lo - x; this.edge = lo; }
-    else return 0;
-    return 0.9 + 0.1 * Math.min(1, excess / range);
+    const excess = x > hi + margin && this.side !== "down" ? x - hi : x < lo - margin && this.side !== "up" ? lo - x : 0;
+    return excess > 0 ? 0.9 + 0.1 * Math.min(1, excess / range) : 0;
   }
 }
