@@ -128,6 +128,7 @@ export class RiskEngine {
       if (signals.has(s.name)) throw new RiskInputError(`${where}.name: ${s.name} is listed twice`);
       if (!SIGNAL_KINDS.includes(s.kind)) throw new RiskInputError(`${where}.kind: ${s.kind} is not one of ${SIGNAL_KINDS.join(", ")}`);
       if (s.capacity !== undefined && !Number.isFinite(s.capacity)) throw new RiskInputError(`${where}.capacity: must be a finite number`);
+      if (s.horizonS !== undefined && !(Number.isFinite(s.horizonS) && s.horizonS > 0)) throw new RiskInputError(`${where}.horizonS: must be a positive number of seconds, got ${s.horizonS}`);
       const prev = old?.signals.get(s.name);
       if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) { signals.set(s.name, prev); return; }
       const side = s.side ?? (s.kind === "app" ? "both" : "up");

@@ -141,6 +141,7 @@ test("bad input is refused with the component, signal and reason; warm start rep
   assert.throws(() => e.observe(SPEC.name, "cpu", 999, 1), /timestamp 999 is before the previous point \(1000\)/);
   assert.throws(() => e.setComponent({ name: "x", signals: [{ name: "a", kind: "gpu" as any }] }), /signals\[0\]\.kind: gpu is not one of/);
   assert.throws(() => e.setComponent({ name: "x", signals: [{ name: "a", kind: "cpu" }, { name: "a", kind: "cpu" }] }), /signals\[1\]\.name: a is listed twice/);
+  assert.throws(() => e.setComponent({ name: "x", signals: [{ name: "a", kind: "memory", capacity: 1, horizonS: 0 }] }), /component x: signals\[0\]\.horizonS: must be a positive number of seconds, got 0/);
   const replayed = e.warmStart(SPEC.name, "memory", Array.from({ length: 500 }, (_, i) => [i * 1000, 60 + (i % 7)] as const));
   assert.is(replayed, 500);
   clock.advance(1000);
