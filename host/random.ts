@@ -15,3 +15,8 @@ export function normal(rand: () => number): number {
   const u = Math.max(rand(), 1e-12), v = rand();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
+
+/** A byte filler for the host's WASI random_get, drawn from a seeded generator. */
+export function seededBytes(rand: () => number): (buf: Uint8Array) => void {
+  return (buf) => { for (let i = 0; i < buf.length; i++) buf[i] = Math.floor(rand() * 256); };
+}

@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ManualClock, wallMs } from "../../host/clock.js";
-import { mulberry32 } from "../../host/random.js";
+import { mulberry32, seededBytes } from "../../host/random.js";
 import { HeaderMap } from "../../host/headers.js";
 import { PluginHost } from "../../host/plugin.js";
 import type { HttpStream } from "../../host/stream.js";
@@ -65,7 +65,6 @@ const XDS_PROPAGATION_MS = 5;
 /** The async work (ACK verification, actions, scrapes) settles between steps of this size. */
 const STEP_MS = 5;
 
-const seededBytes = (r: () => number) => (buf: Uint8Array) => { for (let i = 0; i < buf.length; i++) buf[i] = Math.floor(r() * 256); };
 
 const sideOf = (ep: Endpoint): Side => (ep.address === PRIMARY_EP.address ? "primary" : "shadow");
 

@@ -2,6 +2,7 @@
 // wired to a manual clock and recording callouts.
 import { readFileSync, existsSync } from "node:fs";
 import { ManualClock, PluginHost, RecordingCallouts, type PluginOptions } from "../../host/index.js";
+import { mulberry32, seededBytes } from "../../host/random.js";
 
 export const WASM_PATH = new URL("../../build/shadowmesh.wasm", import.meta.url);
 export const DEBUG_WASM_PATH = new URL("../../build/shadowmesh.debug.wasm", import.meta.url);
