@@ -13,7 +13,45 @@
 //   GET  /replication/log?after=SEQ   entries after SEQ (the follower's pull; SEQ is also its ack)
 //   GET  /metrics           Prometheus text
 //   GET  /status            JSON
-//   POST /admin/actions     {"component","action":"fence"|"unfence"|"promote","side":"primary"|"shadow"}
+//   POST /admin/actions     {"component","action":"fence"|"unfence"|"promote"|"lease","side":"primary"|"shadow",
+//                            "epoch"?: E, "expiresAtMs"?: T}   (see "Leader lease and epoch" below)
+//   POST /admin/demote      {"leader": URL, "epoch"?: E}   (sent by a newly promoted leader to the old one)
+//
+// Leader lease and epoch (opt-in with requireLease; without it writes are never refused for the
+// lease, and the epoch is only carried and reported):
+//   - Every node has an epoch (an integer, 1 at start, kept in memory, in /status and as the metric
+//     kv_leader_epoch). A promotion starts a new epoch: `promote` with "epoch": E makes the new leader
+//     adopt E (the controller sends the old epoch + 1); a promote without an epoch takes its own + 1.
+//   - With requireLease, the leader applies a write only while now < leaseUntilMs, checked when the
+//     write is APPLIED (after any hold or injected latency), so writes that queued in the socket while
+//     the process was stopped (SIGSTOP, a long GC pause, a partition) are refused when it wakes: 503
+//     {"error":"leader lease expired ..."}. A new leader has no lease: it takes writes once the
+//     controller's first `lease` action (sent right after the promote) arrives.
+//   - `lease` {"epoch": E, "expiresAtMs": T}: T is an ABSOLUTE wall-clock deadline (Unix ms) set by the
+//     controller, not a duration, so a renewal that is delivered late (queued while the node was
+//     stopped, delayed in the network) can never extend the lease beyond what the controller granted.
+//     Accepted only by the leader and only when E >= its epoch. With E equal to its epoch the lease
+//     becomes max(current, T); with E above it the node adopts E and its old lease is void, but the
+//     lease is NOT extended (the next renewal at E is): a lease is only ever granted at the epoch the
+//     node already had. A lower E answers 409 naming both epochs; a follower answers 409.
+//     Assumption: the controller's and the nodes' wall clocks differ by at most a bounded skew S, and
+//     the controller promotes the other side only once its own clock has passed T + S for the last T
+//     it granted. Then the old leader's clock has passed T too, and it refuses writes before the new
+//     leader takes any. Without that bound (a clock stepped backwards) leases give no guarantee.
+//   - Every admin action (fence, unfence, promote, lease, demote) carrying an epoch lower than the
+//     node's answers 409 and changes nothing.
+//   - Epoch on the wire: header x-shadowmesh-epoch. A follower sends its epoch with the writes it
+//     forwards and with its replication pulls; every response carries the node's epoch in the same
+//     header. A node that sees a request with a HIGHER epoch than its own adopts it, and if it was the
+//     leader it steps down (it has been superseded: someone was promoted past it) and follows its
+//     peer. A write (client or forwarded) carrying an epoch LOWER than the node's is refused with 409.
+//     A leader serves log entries to a follower of a lower epoch (it is just behind: it adopts the
+//     leader's epoch from the answer) but not to one of a higher epoch (it steps down and answers 409);
+//     a follower never applies entries from a leader whose epoch is lower than its own.
+//   Residual windows: a process stopped between the lease check and sending the acknowledgement (a
+//   few microseconds of synchronous code) can still acknowledge a write that the new leader does not
+//   have; and a superseded leader's unreplicated entries are not reconciled when it rejoins as a
+//   follower (no log truncation): leases prevent two writable sides, not every divergence.
 import http from "node:http";
 import type { Logger } from "pino";
 import { mulberry32, normal } from "../host/random.js";
@@ -35,6 +73,8 @@ export interface KvNodeOptions {
   nowMs?: () => number;
   pullIntervalMs?: number;
   seed?: number;
+  /** Refuse writes unless the controller's lease is valid (see the header comment). Default false. */
+  requireLease?: boolean;
   log: Logger;
 }
 
@@ -43,12 +83,26 @@ interface Entry { seq: number; key: string; value: string; tMs: number }
 const MAX_PULL = 2000;
 /** How long a write waits on a fenced leader for the switchover to finish. */
 const FENCE_HOLD_MS = 5000;
+/** The header that carries the sender's epoch on writes, pulls and answers. */
+export const EPOCH_HEADER = "x-shadowmesh-epoch";
+
+type ActionName = "fence" | "unfence" | "promote" | "lease";
+const ACTIONS: readonly ActionName[] = ["fence", "unfence", "promote", "lease"];
+
+/** A request body or header whose epoch is refused: status and error. */
+class EpochError extends Error { constructor(readonly status: number, message: string) { super(message); } }
 
 export class KvNode {
   readonly name: string;
   readonly side: SideName;
   role: Role;
   fenced = false;
+  /** The latest leadership epoch this node knows of (1 at start). */
+  epoch = 1;
+  /** Wall-clock ms until which this node may take writes as leader at `leaseEpoch` (when leases are required). */
+  leaseUntilMs = 0;
+  private leaseEpoch = 0;
+  readonly requireLease: boolean;
   private readonly data = new Map<string, { value: string; seq: number }>();
   private readonly entries: Entry[] = [];
   /** Highest seq applied here (leader: appended). */
@@ -69,6 +123,7 @@ export class KvNode {
   private followerSeenMs = 0;
   readonly counters = { reads: 0, writes: 0, refusedWrites: 0, heldWrites: 0, forwardedWrites: 0, injectedErrors: 0 };
   private fenceWaiters: (() => void)[] = [];
+  private demoteTimer?: NodeJS.Timeout;
   port = 0;
 
   constructor(private readonly o: KvNodeOptions) {
@@ -77,6 +132,7 @@ export class KvNode {
     this.role = o.role;
     this.peer = o.peer;
     this.rand = mulberry32(o.seed ?? 7);
+    this.requireLease = o.requireLease ?? false;
     this.now = o.nowMs ?? Date.now;
     this.lastPullOkMs = this.now();
     this.followerSeenMs = this.now();
@@ -102,6 +158,7 @@ export class KvNode {
     if (this.failed) return;
     this.failed = true;
     clearTimeout(this.pullTimer);
+    clearTimeout(this.demoteTimer);
     this.server?.close();
     this.server?.closeAllConnections();
     this.o.log.warn({ node: this.name }, "hard failure injected: the node is down");
@@ -111,11 +168,17 @@ export class KvNode {
 
   async stop(): Promise<void> {
     clearTimeout(this.pullTimer);
+    clearTimeout(this.demoteTimer);
     const s = this.server;
     if (!s || this.failed) return;
     this.failed = true;
     await new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); });
   }
+
+  /** True while this node holds a lease for its current epoch (wall clock before leaseUntilMs). */
+  leaseValid(): boolean { return this.leaseEpoch === this.epoch && this.now() < this.leaseUntilMs; }
+  /** True when a write arriving now would be applied here (leader, not fenced, lease valid when required). */
+  get writable(): boolean { return !this.failed && this.role === "leader" && !this.fenced && (!this.requireLease || this.leaseValid()); }
 
   private cond(s: SignalName): number { return this.o.condition ? this.o.condition(s) : HEALTHY[s]; }
 
@@ -139,7 +202,7 @@ export class KvNode {
     const url = new URL(req.url ?? "/", "http://x");
     const json = (status: number, body: unknown) => {
       const b = JSON.stringify(body);
-      res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(b) });
+      res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(b), [EPOCH_HEADER]: String(this.epoch) });
       res.end(b);
     };
     try {
@@ -157,6 +220,13 @@ export class KvNode {
           return v ? json(200, { key, value: v.value, seq: v.seq }) : json(404, { error: `no key ${key}` });
         }
         if (req.method === "PUT" || req.method === "POST") {
+          // The sender's epoch: lower than ours is a stale view (refused); higher means someone was
+          // promoted past this node (adopted; a leader steps down and the write goes to its peer).
+          const reqEpoch = requestEpoch(req);
+          const stale = () => reqEpoch !== undefined && reqEpoch < this.epoch;
+          const staleAnswer = () => { this.counters.refusedWrites++; return json(409, { error: `the write carries epoch ${reqEpoch}, older than ${this.name}'s epoch ${this.epoch}`, epoch: this.epoch, requestEpoch: reqEpoch }); };
+          if (stale()) return staleAnswer();
+          if (reqEpoch !== undefined) this.observeEpoch(reqEpoch, "a write");
           let heldByFence = false;
           if (this.role === "leader" && this.fenced) {
             // A switchover pauses writes instead of failing them: hold the write until the fence
@@ -172,12 +242,21 @@ export class KvNode {
             // A follower forwards writes to its leader: writes still routed here while the proxies
             // learn the new write target (a promotion just happened) succeed instead of failing.
             this.counters.forwardedWrites++;
-            const r = await fetch(`${this.peer}/kv/${encodeURIComponent(key)}`, { method: "PUT", body, headers: { "content-type": "text/plain", "x-forwarded-write": this.name }, signal: AbortSignal.timeout(5000) })
-              .catch((e: Error) => ({ status: 503, json: async () => ({ error: `${this.name} is a follower and its leader is unreachable: ${e.message}` }) }));
+            const r = await fetch(`${this.peer}/kv/${encodeURIComponent(key)}`, { method: "PUT", body, headers: { "content-type": "text/plain", "x-forwarded-write": this.name, [EPOCH_HEADER]: String(this.epoch) }, signal: AbortSignal.timeout(5000) })
+              .catch((e: Error) => ({ status: 503, headers: new Headers(), json: async () => ({ error: `${this.name} is a follower and its leader is unreachable: ${e.message}` }) }));
+            this.observeEpoch(Number(r.headers.get(EPOCH_HEADER) ?? 0), "the leader's answer to a forwarded write");
             return json(r.status, await r.json());
           }
           if (this.role !== "leader") { this.counters.refusedWrites++; return json(503, { error: `${this.name} is a read-only follower` }); }
           if (this.fenced) { this.counters.refusedWrites++; return json(503, { error: `${this.name} is fenced: writes were held ${FENCE_HOLD_MS} ms and the switchover did not finish` }); }
+          // Checked where the write is applied, after every wait: a write that queued while the
+          // process was stopped sees the time it is applied at, not the time it arrived.
+          if (stale()) return staleAnswer();
+          if (this.requireLease && !this.leaseValid()) {
+            this.counters.refusedWrites++;
+            const why = this.leaseEpoch !== this.epoch ? `no lease granted at epoch ${this.epoch} yet` : `it ended at ${this.leaseUntilMs}, now ${this.now()}`;
+            return json(503, { error: `leader lease expired on ${this.name} (epoch ${this.epoch}): ${why}`, epoch: this.epoch });
+          }
           this.counters.writes++;
           const e: Entry = { seq: ++this.seq, key, value: body, tMs: this.now() };
           this.entries.push(e);
@@ -190,13 +269,20 @@ export class KvNode {
       if (url.pathname === "/replication/log" && req.method === "GET") {
         const after = Number(url.searchParams.get("after") ?? "0");
         if (!Number.isInteger(after) || after < 0) return json(400, { error: "after: must be a non-negative integer" });
+        const pe = requestEpoch(req);
+        if (pe !== undefined && pe > this.epoch) {
+          // A follower of a newer epoch: this node was superseded; it must not serve (or take) writes.
+          const was = this.epoch;
+          this.observeEpoch(pe, "a replication pull");
+          return json(409, { error: `${this.name} was superseded: the puller is at epoch ${pe}, this node was at ${was}`, role: this.role, epoch: this.epoch });
+        }
         if (this.role !== "leader") return json(409, { error: `${this.name} is not the leader`, role: this.role });
         this.followerAck = Math.max(this.followerAck, after);
         this.followerSeenMs = this.now();
         const start = this.entries.findIndex((e) => e.seq > after);
         const oldest = this.entries[0]?.seq ?? this.seq + 1;
         if (after + 1 < oldest && this.seq > after) return json(410, { error: `log entries after ${after} were trimmed; resync needed` });
-        return json(200, { head: this.seq, entries: start < 0 ? [] : this.entries.slice(start, start + MAX_PULL) });
+        return json(200, { head: this.seq, epoch: this.epoch, entries: start < 0 ? [] : this.entries.slice(start, start + MAX_PULL) });
       }
       if (url.pathname === "/metrics") {
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
@@ -204,34 +290,49 @@ export class KvNode {
       }
       if (url.pathname === "/status") return json(200, this.status());
       if (url.pathname === "/admin/actions" && req.method === "POST") {
-        let a: { action?: string; side?: string; component?: string };
+        let a: { action?: string; side?: string; component?: string; epoch?: unknown; expiresAtMs?: unknown };
         try { a = JSON.parse(await readBody(req)); } catch { return json(400, { error: "body: expected JSON {component, action, side}" }); }
+        if (typeof a !== "object" || a === null) return json(400, { error: "body: expected JSON {component, action, side}" });
         if (a.side !== "primary" && a.side !== "shadow") return json(400, { error: `side: must be "primary" or "shadow", got ${JSON.stringify(a.side)}` });
-        if (!["fence", "unfence", "promote"].includes(a.action ?? "")) return json(400, { error: `action: must be fence, unfence or promote, got ${JSON.stringify(a.action)}` });
+        if (!ACTIONS.includes(a.action as ActionName)) return json(400, { error: `action: must be fence, unfence, promote or lease, got ${JSON.stringify(a.action)}` });
+        if (a.epoch !== undefined && !isEpoch(a.epoch)) return json(400, { error: `epoch: must be a positive integer, got ${JSON.stringify(a.epoch)}` });
+        if (a.action === "lease") {
+          if (a.epoch === undefined) return json(400, { error: "lease: epoch is required" });
+          if (typeof a.expiresAtMs !== "number" || !Number.isFinite(a.expiresAtMs)) return json(400, { error: `lease: expiresAtMs must be an absolute wall-clock time in ms, got ${JSON.stringify(a.expiresAtMs)}` });
+        }
         if (a.side !== this.side) {
           if (req.headers["x-forwarded-action"]) return json(400, { error: `side ${a.side} is not this node (${this.side})` });
           if (!this.peer) return json(503, { error: `no peer to forward ${a.action} ${a.side} to` });
           const r = await fetch(`${this.peer}/admin/actions`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-action": "1" }, body: JSON.stringify(a), signal: AbortSignal.timeout(10_000) });
           return json(r.status, await r.json());
         }
-        await this.act(a.action as "fence" | "unfence" | "promote");
-        return json(200, this.status());
+        const epoch = a.epoch as number | undefined;
+        this.checkActionEpoch(a.action!, epoch);
+        const granted = await this.act(a.action as ActionName, epoch, a.expiresAtMs as number | undefined);
+        return json(200, a.action === "lease" ? { ...this.status(), leaseGranted: granted } : this.status());
       }
       if (url.pathname === "/admin/demote" && req.method === "POST") {
-        let leader: unknown;
-        try { ({ leader } = JSON.parse(await readBody(req)) as { leader?: unknown }); } catch { return json(400, { error: "body: expected JSON {leader}" }); }
+        let leader: unknown, epoch: unknown;
+        try { ({ leader, epoch } = JSON.parse(await readBody(req)) as { leader?: unknown; epoch?: unknown }); } catch { return json(400, { error: "body: expected JSON {leader}" }); }
         if (typeof leader !== "string" || !/^https?:\/\//.test(leader)) return json(400, { error: `leader: the new leader's URL is required, got ${JSON.stringify(leader)}` });
+        if (epoch !== undefined && !isEpoch(epoch)) return json(400, { error: `epoch: must be a positive integer, got ${JSON.stringify(epoch)}` });
+        this.checkActionEpoch("demote", epoch as number | undefined);
+        if (epoch !== undefined) this.adoptEpoch(epoch as number);
         this.demote(leader);
         return json(200, this.status());
       }
       json(404, { error: `no route ${req.method} ${url.pathname}` });
     } catch (e) {
+      if (e instanceof EpochError) { if (!res.headersSent) json(e.status, { error: e.message, epoch: this.epoch }); return; }
       if (!res.headersSent) json(500, { error: (e as Error).message });
     }
   }
 
   status() {
-    return { name: this.name, side: this.side, role: this.role, fenced: this.fenced, seq: this.seq, replicationLagS: this.replicationLagS(), failed: this.failed };
+    return {
+      name: this.name, side: this.side, role: this.role, fenced: this.fenced, seq: this.seq, replicationLagS: this.replicationLagS(), failed: this.failed,
+      epoch: this.epoch, requireLease: this.requireLease, leaseUntilMs: this.leaseEpoch === this.epoch ? this.leaseUntilMs : 0, leaseValid: this.leaseValid(), writable: this.writable,
+    };
   }
 
   private metrics(): string {
@@ -239,29 +340,92 @@ export class KvNode {
       lagS: this.replicationLagS(), leader: this.role === "leader", fenced: this.fenced,
       cpu: this.cond("cpu"), memory: this.cond("memory"), diskIo: this.cond("disk_io"), queueDepth: this.cond("queue_depth"),
       reads: this.counters.reads, writes: this.counters.writes,
-    }, this.rand);
+    }, this.rand) + epochMetricsText(this.epoch, this.leaseValid());
+  }
+
+  // ------------------------------------------------------------------ epoch
+
+  /** An admin action carrying an epoch lower than this node's changes nothing: 409 naming both. */
+  private checkActionEpoch(action: string, epoch: number | undefined): void {
+    if (epoch !== undefined && epoch < this.epoch) throw new EpochError(409, `${action} at epoch ${epoch} refused: ${this.name} is at epoch ${this.epoch}`);
+  }
+
+  /** Takes a newer epoch (a lease held at the old one is void); never goes back. */
+  private adoptEpoch(e: number): void {
+    if (e <= this.epoch) return;
+    this.epoch = e;
+    this.leaseUntilMs = 0;
+  }
+
+  /** A request showed a newer epoch than ours: adopt it, and a leader steps down (it was superseded). */
+  private observeEpoch(e: number, what: string): void {
+    if (!Number.isInteger(e) || e <= this.epoch) return;
+    const was = this.epoch;
+    this.adoptEpoch(e);
+    if (this.role === "leader") {
+      this.o.log.warn({ node: this.name, epoch: was, newer: e, via: what }, "superseded by a newer epoch: stepping down");
+      this.becomeFollower();
+    }
   }
 
   // ------------------------------------------------------------------ actions (idempotent)
 
-  private async act(action: "fence" | "unfence" | "promote"): Promise<void> {
-    if (action === "fence") { this.fenced = true; return; }
-    if (action === "unfence") { this.fenced = false; this.releaseHeldWrites(); return; }
-    if (this.role === "leader") { this.fenced = false; return; }
+  /** Runs an action on this node; for `lease`, returns whether the lease was extended (false when a newer epoch was only adopted). */
+  private async act(action: ActionName, epoch?: number, expiresAtMs?: number): Promise<boolean> {
+    if (action === "fence") { this.fenced = true; return true; }
+    if (action === "unfence") { this.fenced = false; this.releaseHeldWrites(); return true; }
+    if (action === "lease") {
+      if (this.role !== "leader") throw new EpochError(409, `lease refused: ${this.name} is not the leader (a ${this.role} at epoch ${this.epoch})`);
+      const e = epoch!;
+      if (e > this.epoch) { this.adoptEpoch(e); this.o.log.info({ node: this.name, epoch: e }, "lease at a newer epoch: epoch adopted, lease not extended until a renewal at this epoch"); return false; }
+      this.leaseUntilMs = this.leaseEpoch === this.epoch ? Math.max(this.leaseUntilMs, expiresAtMs!) : expiresAtMs!;
+      this.leaseEpoch = this.epoch;
+      return true;
+    }
+    if (this.role === "leader") {
+      // Already the leader (a re-run of the action): a newer epoch is adopted and needs a new lease.
+      if (epoch !== undefined) this.adoptEpoch(epoch);
+      this.fenced = false;
+      return true;
+    }
     // Promotion: one last pull without the injected delay, so what the (fenced) leader acknowledged
     // is here before this node takes writes; then the old leader follows this node.
     clearTimeout(this.pullTimer);
+    // The catch-up pull runs at the old epoch, so the old (fenced) leader still serves it.
     await this.pullOnce(true).catch((e: Error) => this.o.log.warn({ node: this.name, error: e.message }, "final catch-up before promotion failed; promoting with what was shipped"));
+    this.checkActionEpoch("promote", epoch);
+    if ((this.role as Role) === "leader") return true; // a concurrent promote finished first
+    this.adoptEpoch(epoch ?? this.epoch + 1);
+    this.leaseUntilMs = 0; // a new leader takes writes (when leases are required) once the controller's first lease arrives
     this.role = "leader";
     this.fenced = false;
     this.followerAck = this.seq;
     this.followerSeenMs = this.now();
     this.firstUnappliedMs = null;
-    this.o.log.info({ node: this.name, seq: this.seq }, "promoted to leader");
-    if (this.peer) {
-      await fetch(`${this.peer}/admin/demote`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ leader: this.url }), signal: AbortSignal.timeout(5000) })
-        .catch((e: Error) => this.o.log.warn({ node: this.name, error: e.message }, "could not demote the old leader (it is down?)"));
+    this.o.log.info({ node: this.name, seq: this.seq, epoch: this.epoch }, "promoted to leader");
+    if (this.peer && !(await this.demotePeer())) {
+      this.o.log.warn({ node: this.name }, "could not demote the old leader (it is down or stopped?); retrying every second in the background");
+      this.retryDemote(this.epoch, 120);
     }
+    return true;
+  }
+
+  /** Tells the peer (the old leader) to follow this node at this node's epoch; true when it answered 2xx. */
+  private async demotePeer(): Promise<boolean> {
+    const r = await fetch(`${this.peer}/admin/demote`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ leader: this.url, epoch: this.epoch }), signal: AbortSignal.timeout(5000) })
+      .catch(() => null);
+    return r !== null && r.ok;
+  }
+
+  /** A stopped old leader learns about the new epoch when it wakes (its lease already refuses writes). */
+  private retryDemote(epoch: number, left: number): void {
+    clearTimeout(this.demoteTimer);
+    if (left <= 0) return;
+    this.demoteTimer = setTimeout(() => {
+      if (this.failed || this.role !== "leader" || this.epoch !== epoch) return;
+      void this.demotePeer().then((ok) => { if (!ok) this.retryDemote(epoch, left - 1); else this.o.log.info({ node: this.name }, "the old leader follows this node now"); });
+    }, 1000);
+    this.demoteTimer.unref();
   }
 
   private releaseHeldWrites(): void {
@@ -270,11 +434,16 @@ export class KvNode {
 
   private demote(leader: string): void {
     if (this.role === "follower") return;
+    this.peer = leader;
+    this.becomeFollower();
+    this.o.log.info({ node: this.name, leader, seq: this.seq, epoch: this.epoch }, "now following the new leader");
+  }
+
+  private becomeFollower(): void {
     this.role = "follower";
     this.fenced = false;
-    this.peer = leader;
+    this.leaseUntilMs = 0;
     this.lastPullOkMs = this.now();
-    this.o.log.info({ node: this.name, leader, seq: this.seq }, "now following the new leader");
     this.releaseHeldWrites();
     this.schedulePull();
   }
@@ -294,9 +463,12 @@ export class KvNode {
     this.pulling = true;
     try {
       for (;;) {
-        const r = await fetch(`${this.peer}/replication/log?after=${this.seq}`, { signal: AbortSignal.timeout(2000) });
+        const r = await fetch(`${this.peer}/replication/log?after=${this.seq}`, { headers: { [EPOCH_HEADER]: String(this.epoch) }, signal: AbortSignal.timeout(2000) });
         if (!r.ok) throw new Error(`pull from ${this.peer}: ${r.status}`);
-        const body = (await r.json()) as { head: number; entries: Entry[] };
+        const body = (await r.json()) as { head: number; epoch?: number; entries: Entry[] };
+        // Entries from a leader of an older epoch are a superseded leader's: never applied.
+        if (typeof body.epoch === "number" && body.epoch < this.epoch) throw new Error(`pull from ${this.peer}: its epoch ${body.epoch} is older than ours (${this.epoch}); entries not applied`);
+        if (typeof body.epoch === "number") this.observeEpoch(body.epoch, "the leader's log");
         this.lastPullOkMs = this.now();
         this.leaderHead = body.head;
         const delayMs = ignoreDelay ? 0 : this.cond("replication_lag_s") * 1000;
@@ -325,6 +497,23 @@ export class KvNode {
       if (i > 0) this.entries.splice(0, i);
     }
   }
+}
+
+function isEpoch(x: unknown): x is number { return typeof x === "number" && Number.isInteger(x) && x >= 1; }
+
+/** The x-shadowmesh-epoch header of a request, if any (400 when it is not a positive integer). */
+function requestEpoch(req: http.IncomingMessage): number | undefined {
+  const h = req.headers[EPOCH_HEADER];
+  if (h === undefined) return undefined;
+  const n = Number(Array.isArray(h) ? h[0] : h);
+  if (!isEpoch(n)) throw new EpochError(400, `${EPOCH_HEADER}: must be a positive integer, got ${JSON.stringify(h)}`);
+  return n;
+}
+
+/** The node's epoch and lease as Prometheus gauges (kv_leader_epoch, kv_leader_lease_valid). */
+export function epochMetricsText(epoch: number, leaseValid: boolean): string {
+  return `# HELP kv_leader_epoch The latest leadership epoch this node knows of\n# TYPE kv_leader_epoch gauge\nkv_leader_epoch ${epoch}\n`
+    + `# HELP kv_leader_lease_valid 1 while this node holds a valid leader lease for its epoch\n# TYPE kv_leader_lease_valid gauge\nkv_leader_lease_valid ${leaseValid ? 1 : 0}\n`;
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {

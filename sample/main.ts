@@ -1,5 +1,5 @@
 // Runs one node of the sample KV pair as a process (the compose file's orders-a and orders-b):
-//   node --import tsx sample/main.ts --name orders-zone-a --side primary --role leader --port 7001 --peer http://orders-b:7002
+//   node --import tsx sample/main.ts --name orders-zone-a --side primary --role leader --port 7001 --peer http://orders-b:7002 [--require-lease]
 import { Command, InvalidArgumentError } from "commander";
 import { createLogger } from "../controller/log.js";
 import { KvNode } from "./kv.js";
@@ -9,9 +9,10 @@ const o = new Command("sample-kv")
   .requiredOption("--name <name>").requiredOption("--side <side>", "primary or shadow").requiredOption("--role <role>", "leader or follower")
   .option("--zone <zone>", "zone label", "zone-a").option("--port <n>", "port", port, 7001).option("--host <address>", "address to bind", "0.0.0.0")
   .option("--peer <url>", "the other node's base URL")
-  .parse().opts<{ name: string; side: string; role: string; zone: string; port: number; host: string; peer?: string }>();
+  .option("--require-lease", "take writes only while the controller's leader lease is valid (see sample/kv.ts)", false)
+  .parse().opts<{ name: string; side: string; role: string; zone: string; port: number; host: string; peer?: string; requireLease: boolean }>();
 if (o.side !== "primary" && o.side !== "shadow") { console.error(`--side: must be primary or shadow, got ${JSON.stringify(o.side)}`); process.exit(2); }
 if (o.role !== "leader" && o.role !== "follower") { console.error(`--role: must be leader or follower, got ${JSON.stringify(o.role)}`); process.exit(2); }
-const node = new KvNode({ name: o.name, side: o.side, zone: o.zone, role: o.role, log: createLogger(o.name, undefined, 2), ...(o.peer ? { peer: o.peer } : {}) });
+const node = new KvNode({ name: o.name, side: o.side, zone: o.zone, role: o.role, requireLease: o.requireLease, log: createLogger(o.name, undefined, 2), ...(o.peer ? { peer: o.peer } : {}) });
 await node.start(o.port, o.host);
 process.stderr.write(`${o.name} (${o.role}) listening on ${o.host}:${o.port}\n`);
