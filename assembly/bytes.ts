@@ -62,3 +62,15 @@ export class Rng {
   /** Uniform in [0, n). */
   below(n: u32): u32 { return <u32>((this.next() >> 32) * <u64>n >> 32); }
 }
+
+/** A `:status` value ("200") as a number; 0 when it is not three digits >= 100. */
+export function parseStatus(p: usize, l: usize): u32 {
+  if (l != 3) return 0;
+  let v: u32 = 0;
+  for (let i: usize = 0; i < 3; i++) {
+    const d = <u32>load<u8>(p + i) - 0x30;
+    if (d > 9) return 0;
+    v = v * 10 + d;
+  }
+  return v >= 100 ? v : 0;
+}

@@ -1,0 +1,106 @@
+// The stream table (one slot per live stream, direct-mapped by context id) and what each stream
+// records: its classification and target from the request path, the primary's status from the
+// response headers, and in proxy_on_log the latency, status class, resets and timeouts into the
+// target's stats (and the mirror's primary half).
+import { ACTION_CONTINUE, MAP_RESPONSE_HEADERS, OK, getHeaderValue, getPropertyU64, resultLen, resultPtr } from "./abi";
+import { Bytes, parseStatus } from "./bytes";
+import { T_PRIMARY, T_SHADOW_LIVE } from "./stats";
+import { primaryBody, primaryFinished } from "./mirror";
+import { internalError, statsList } from "./state";
+
+const H_STATUS = new Bytes(":status");
+const P_DURATION = new Bytes("request\0duration");
+const P_FLAGS = new Bytes("response\0flags");
+
+// Envoy response flags (StreamInfo::CoreResponseFlag bit values).
+const RF_UPSTREAM_TIMEOUT: i64 = 0x4;
+const RF_RESETS: i64 = 0x8 | 0x10 | 0x20 | 0x40;
+
+// ---- Stream table: direct-mapped by context id (Envoy allocates ids increasingly) ----
+const STREAMS: i32 = 16384;
+const STREAM_MASK: u32 = <u32>STREAMS - 1;
+export const sCtx = new StaticArray<u32>(STREAMS);
+export const sStats = new StaticArray<i32>(STREAMS);   // index into statsList, -1 when not tracked
+export const sFlags = new StaticArray<u32>(STREAMS);
+export const sStatus = new StaticArray<u32>(STREAMS);
+export const sMirror = new StaticArray<i32>(STREAMS);  // mirror slot, -1 when none
+export const F_READ: u32 = 1;
+export const F_SHADOW: u32 = 2;
+export const F_MARKED: u32 = 4;
+export const F_RESPONDED: u32 = 8;
+export const F_BODY_DONE: u32 = 16;
+
+export function slotOf(ctx: u32): i32 {
+  const s = <i32>(ctx & STREAM_MASK);
+  return unchecked(sCtx[s]) == ctx ? s : -1;
+}
+
+/**
+ * Claims the stream's slot on its first callback (request headers), so the module needs no
+ * proxy_on_context_create export: one VM entry less per request. -1 when the slot is taken.
+ */
+export function claimSlot(ctx: u32): i32 {
+  const s = <i32>(ctx & STREAM_MASK);
+  const owner = unchecked(sCtx[s]);
+  if (owner == ctx) return s;
+  if (owner != 0) { internalError("stream table slot busy"); return -1; }
+  unchecked(sCtx[s] = ctx);
+  unchecked(sStats[s] = -1);
+  unchecked(sFlags[s] = 0);
+  unchecked(sStatus[s] = 0);
+  unchecked(sMirror[s] = -1);
+  return s;
+}
+
+export function onResponseHeaders(ctx: u32, endOfStream: bool): i32 {
+  const slot = slotOf(ctx);
+  if (slot < 0 || unchecked(sStats[slot]) < 0) return ACTION_CONTINUE;
+  if (getHeaderValue(MAP_RESPONSE_HEADERS, H_STATUS.ptr, H_STATUS.len) != OK) {
+    internalError("response :status unavailable");
+    return ACTION_CONTINUE;
+  }
+  unchecked(sStatus[slot] = parseStatus(resultPtr, resultLen));
+  let f = unchecked(sFlags[slot]) | F_RESPONDED;
+  if (endOfStream) f |= F_BODY_DONE;
+  unchecked(sFlags[slot] = f);
+  return ACTION_CONTINUE;
+}
+
+export function onResponseBody(ctx: u32, size: usize, endOfStream: bool): i32 {
+  const slot = slotOf(ctx);
+  if (slot < 0) return ACTION_CONTINUE;
+  const m = unchecked(sMirror[slot]);
+  if (m < 0) return ACTION_CONTINUE;
+  primaryBody(m, size);
+  if (endOfStream) unchecked(sFlags[slot] = unchecked(sFlags[slot]) | F_BODY_DONE);
+  return ACTION_CONTINUE;
+}
+
+/**
+ * The stream's last callback for the filter: the spec calls proxy_on_log for every context the
+ * host finishes, so the slot is released here (no proxy_on_delete export: one VM entry less).
+ */
+export function onLog(ctx: u32): void {
+  const slot = slotOf(ctx);
+  if (slot < 0) return;
+  const si = unchecked(sStats[slot]);
+  const m = unchecked(sMirror[slot]);
+  const flags = unchecked(sFlags[slot]);
+  const status = unchecked(sStatus[slot]);
+  unchecked(sCtx[slot] = 0);
+  if (si < 0) return;
+  const st = unchecked(statsList[si]);
+  const t = unchecked(st.live.targets[(flags & F_SHADOW) != 0 ? T_SHADOW_LIVE : T_PRIMARY]);
+  t.requests++;
+  if (status != 0) t.recordStatus(status);
+  if (status == 0 || status >= 500) {
+    const rf = getPropertyU64(P_FLAGS.ptr, P_FLAGS.len);
+    if (rf > 0 && (rf & RF_UPSTREAM_TIMEOUT) != 0) t.timeouts++;
+    else if (status == 0 || (rf > 0 && (rf & RF_RESETS) != 0)) t.resets++;
+  }
+  if (status != 0) {
+    const dur = getPropertyU64(P_DURATION.ptr, P_DURATION.len);
+    if (dur >= 0) t.sketch.add(<f64>dur * 1e-3);
+  }
+  if (m >= 0) primaryFinished(m, status, (flags & F_BODY_DONE) != 0);
+}
