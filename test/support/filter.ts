@@ -44,12 +44,14 @@ export interface Rig {
   callouts: RecordingCallouts;
 }
 
-export async function rig(cfg: string = config(), opts: Partial<PluginOptions> = {}): Promise<Rig> {
+/** A plugin on the optimized filter; WASI random_get is seeded (`seed`, default 1) so runs repeat exactly. */
+export async function rig(cfg: string = config(), opts: Partial<PluginOptions> & { seed?: number } = {}): Promise<Rig> {
   const clock = new ManualClock();
   const callouts = new RecordingCallouts();
+  const { seed, ...rest } = opts;
   const host = await PluginHost.create({
     wasm: filterModule(), pluginConfig: cfg, clock, callouts,
-    properties: { "node.id": "sidecar-1" }, ...opts,
+    properties: { "node.id": "sidecar-1" }, random: seededBytes(mulberry32(seed ?? 1)), ...rest,
   });
   return { host, clock, callouts };
 }
