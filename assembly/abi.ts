@@ -15,6 +15,8 @@ export const LOG_ERROR: i32 = 4;
 export const LOG_CRITICAL: i32 = 5;
 
 export const ACTION_CONTINUE: i32 = 0;
+/** Stop iteration: what Envoy expects from a callback that sent a local response. */
+export const ACTION_PAUSE: i32 = 1;
 
 export const BUFFER_HTTP_RESPONSE_BODY: i32 = 1;
 export const BUFFER_HTTP_CALL_RESPONSE_BODY: i32 = 4;
@@ -42,6 +44,10 @@ export declare function proxy_replace_header_map_value(map: i32, keyPtr: usize, 
 export declare function proxy_get_property(pathPtr: usize, pathLen: usize, retPtr: usize, retLen: usize): i32;
 @external("env", "proxy_set_tick_period_milliseconds")
 export declare function proxy_set_tick_period_milliseconds(ms: u32): i32;
+@external("env", "proxy_send_local_response")
+export declare function proxy_send_local_response(
+  status: u32, detailsPtr: usize, detailsLen: usize, bodyPtr: usize, bodyLen: usize,
+  headersPtr: usize, headersLen: usize, grpcStatus: i32): i32;
 @external("env", "proxy_http_call")
 export declare function proxy_http_call(
   upPtr: usize, upLen: usize, hdrPtr: usize, hdrLen: usize, bodyPtr: usize, bodyLen: usize,
@@ -172,6 +178,15 @@ export function grpcCall(
   return <i64>load<u32>(RET_PTR);
 }
 
+/**
+ * Answers the current stream with a local response (status, details for the access log, body and a
+ * header map serialized by serializePairs). No gRPC status (-1). Returns the host's status code.
+ */
+export function sendLocalResponse(status: u32, detailsPtr: usize, detailsLen: usize, bodyPtr: usize, bodyLen: usize,
+  headersPtr: usize, headersLen: usize): i32 {
+  return proxy_send_local_response(status, detailsPtr, detailsLen, bodyPtr, bodyLen, headersPtr, headersLen, -1);
+}
+
 export function defineMetric(kind: i32, name: string): i32 {
   const buf = String.UTF8.encode(name);
   if (proxy_define_metric(kind, changetype<usize>(buf), <usize>buf.byteLength, RET_PTR) != OK) return -1;
@@ -281,4 +296,27 @@ export class PairWriter {
     }
     return total;
   }
+}
+
+/** Serializes a header map once (at configure time) into a buffer the module owns. */
+export function serializePairs(keys: Array<string>, values: Array<string>): ArrayBuffer {
+  const n = keys.length;
+  const kb = new Array<ArrayBuffer>(), vb = new Array<ArrayBuffer>();
+  let total = 4 + n * 8;
+  for (let i = 0; i < n; i++) {
+    kb.push(String.UTF8.encode(keys[i])); vb.push(String.UTF8.encode(values[i]));
+    total += kb[i].byteLength + vb[i].byteLength + 2;
+  }
+  const out = new ArrayBuffer(total);
+  const d = changetype<usize>(out);
+  store<u32>(d, <u32>n);
+  let pos = d + 4 + (<usize>n << 3);
+  for (let i = 0; i < n; i++) {
+    const kl = <usize>kb[i].byteLength, vl = <usize>vb[i].byteLength;
+    store<u32>(d + 4 + (<usize>i << 3), <u32>kl);
+    store<u32>(d + 8 + (<usize>i << 3), <u32>vl);
+    memory.copy(pos, changetype<usize>(kb[i]), kl); pos += kl; store<u8>(pos, 0); pos++;
+    memory.copy(pos, changetype<usize>(vb[i]), vl); pos += vl; store<u8>(pos, 0); pos++;
+  }
+  return out;
 }

@@ -13,6 +13,24 @@ export class ReadRule {
   headerValue: Bytes | null = null; // null: presence is enough
 }
 
+/** The failover floor (floor.ts): when to eject the primary for reads, for how long, how to probe. */
+export class FloorConfig {
+  enabled: bool = true;
+  /** Set by the controller: the shadow may take the primary's reads. Without it the floor never diverts. */
+  shadowFit: bool = false;
+  consecutiveFailures: u32 = 3;
+  /** Failure share over the window, in parts per million (0 < ppm <= 1e6). */
+  failureSharePpm: u32 = 300000;
+  minRequests: u32 = 20;
+  /** Window length in whole seconds (window_ms rounded up). */
+  windowSec: u32 = 5;
+  baseEjectionMs: u32 = 10000;
+  maxEjectionMs: u32 = 300000;
+  /** Share of reads sent to the primary while probing, in parts per million. */
+  probeFractionPpm: u32 = 100000;
+  probeSuccesses: u32 = 3;
+}
+
 export class ComponentConfig {
   name: string = "";
   index: i32 = 0;
@@ -34,6 +52,9 @@ export class ComponentConfig {
   routingHeader: Bytes = new Bytes("x-shadowmesh-cluster");
   /** Per-component salt so one client's placement is independent across components. */
   salt: u64 = 0;
+  floor: FloorConfig = new FloorConfig();
+  /** hold_writes: the local 503's JSON body, built (and escaped) here; null when writes are not held. */
+  holdBody: Bytes | null = null;
 }
 
 export class PluginConfig {
@@ -144,7 +165,7 @@ function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentC
   const cc = new ComponentConfig();
   cc.index = index;
   checkKeys(c, v, path, ["name", "authorities", "default", "primary_cluster", "shadow_cluster", "write_target",
-    "read_rule", "mirror", "shadow_weight_bp", "sticky", "routing_header"]);
+    "read_rule", "mirror", "shadow_weight_bp", "sticky", "routing_header", "floor", "hold_writes"]);
   cc.name = getStr(c, v, path, "name", true, "");
   cc.salt = mix64(fnv1a(FNV_OFFSET, changetype<usize>(String.UTF8.encode(cc.name)), <usize>String.UTF8.byteLength(cc.name)));
   const auth = getStrList(c, v, path, "authorities", false);
@@ -225,7 +246,57 @@ function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentC
     else cc.stickyCookie = new Bytes(getStr(c, st, sp, "cookie", true, ""));
   }
   cc.routingHeader = new Bytes(headerName(c, v, path, "routing_header", "x-shadowmesh-cluster"));
+
+  const fl = getObj(c, v, path, "floor", false);
+  if (fl !== null) parseFloor(c, fl, fieldPath(path, "floor"), cc.floor);
+  if (v.get("hold_writes") !== null) {
+    const reason = getStr(c, v, path, "hold_writes", true, "");
+    if (c.ok()) cc.holdBody = new Bytes("{\"error\":\"shadowmesh: writes held: " + jsonEscape(reason) + "\"}");
+  }
   return cc;
+}
+
+function parseFloor(c: Ctx, v: JValue, p: string, f: FloorConfig): void {
+  checkKeys(c, v, p, ["enabled", "shadow_fit", "consecutive_failures", "failure_share", "min_requests", "window_ms",
+    "base_ejection_ms", "max_ejection_ms", "probe_fraction", "probe_successes"]);
+  f.enabled = getBool(c, v, p, "enabled", true);
+  f.shadowFit = getBool(c, v, p, "shadow_fit", false);
+  f.consecutiveFailures = <u32>getNum(c, v, p, "consecutive_failures", 1, 1000, true, 3);
+  f.failureSharePpm = <u32>Math.round(getFraction(c, v, p, "failure_share", 0.3) * 1e6);
+  f.minRequests = <u32>getNum(c, v, p, "min_requests", 1, 100000, true, 20);
+  f.windowSec = <u32>Math.ceil(getNum(c, v, p, "window_ms", 1000, 60000, true, 5000) / 1000);
+  f.baseEjectionMs = <u32>getNum(c, v, p, "base_ejection_ms", 100, 3600000, true, 10000);
+  f.maxEjectionMs = <u32>getNum(c, v, p, "max_ejection_ms", 100, 3600000, true, 300000);
+  if (c.ok() && f.maxEjectionMs < f.baseEjectionMs) {
+    c.fail(fieldPath(p, "max_ejection_ms"), "must be at least base_ejection_ms (" + f.baseEjectionMs.toString() + "), got " + f.maxEjectionMs.toString());
+  }
+  f.probeFractionPpm = <u32>Math.round(getFraction(c, v, p, "probe_fraction", 0.1) * 1e6);
+  f.probeSuccesses = <u32>getNum(c, v, p, "probe_successes", 1, 1000, true, 3);
+}
+
+/** A share in (0, 1]. */
+function getFraction(c: Ctx, v: JValue, path: string, key: string, def: f64): f64 {
+  const x = getNum(c, v, path, key, 0, 1, false, def);
+  if (c.ok() && !(x > 0)) c.fail(fieldPath(path, key), "must be greater than 0 (and at most 1), got " + fmt(x));
+  return x > 0 ? x : def;
+}
+
+/** The body of a JSON string literal (without quotes). */
+function jsonEscape(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch == 0x22) out += "\\\"";
+    else if (ch == 0x5c) out += "\\\\";
+    else if (ch == 0x0a) out += "\\n";
+    else if (ch == 0x0d) out += "\\r";
+    else if (ch == 0x09) out += "\\t";
+    else if (ch < 0x20 || ch == 0x2028 || ch == 0x2029) {
+      const hex = ch.toString(16);
+      out += "\\u" + "0000".substring(hex.length) + hex;
+    } else out += String.fromCharCode(ch);
+  }
+  return out;
 }
 
 export function parseConfig(ptr: usize, len: usize): PluginConfig | null {

@@ -1,7 +1,7 @@
 // The shadowmesh HTTP filter's entry points, wired by index.ts (which resets the per-callback arena
 // on every entry): VM start and configuration here; the request path in routing.ts, the stream
-// table and recording in record.ts, mirroring and consistency in mirror.ts, reports in
-// telemetry.ts, plugin-wide state in state.ts. Anything unexpected (a host call failing, a table
+// table and recording in record.ts, mirroring and consistency in mirror.ts, the failover floor in
+// floor.ts, reports in telemetry.ts, plugin-wide state in state.ts. Anything unexpected (a host call failing, a table
 // full, a malformed map) leaves the request untouched and counts an error.
 import {
   BUFFER_PLUGIN_CONFIGURATION, LOG_ERROR, LOG_INFO, OK, arenaAlloc, getBufferBytes, getProperty, logString,
@@ -10,6 +10,7 @@ import {
 import { Bytes } from "./bytes";
 import { configError, parseConfig } from "./config";
 import { ComponentStats } from "./stats";
+import { configureFloors } from "./floor";
 import { configGeneration, install, rng, setNodeId, setWorkerId, statsList } from "./state";
 import { initTelemetry } from "./telemetry";
 
@@ -58,6 +59,7 @@ export function onConfigure(size: usize): bool {
     setNodeId(new Bytes(String.UTF8.decodeUnsafe(resultPtr, resultLen)));
   }
   install(cfg, mapped, mappedIndex);
+  configureFloors(cfg, mappedIndex);
   proxy_set_tick_period_milliseconds(cfg.telemetryIntervalMs);
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");
   return true;

@@ -6,6 +6,7 @@ import { ACTION_CONTINUE, MAP_RESPONSE_HEADERS, OK, getHeaderValue, getPropertyU
 import { Bytes, parseStatus } from "./bytes";
 import { T_PRIMARY, T_SHADOW_LIVE } from "./stats";
 import { primaryBody, primaryFinished } from "./mirror";
+import { floors } from "./floor";
 import { internalError, statsList } from "./state";
 
 const H_STATUS = new Bytes(":status");
@@ -29,6 +30,10 @@ export const F_SHADOW: u32 = 2;
 export const F_MARKED: u32 = 4;
 export const F_RESPONDED: u32 = 8;
 export const F_BODY_DONE: u32 = 16;
+/** A read the floor sent to the primary as a probe. */
+export const F_PROBE: u32 = 32;
+/** A read the floor sent to the shadow because the primary is ejected. */
+export const F_DIVERTED: u32 = 64;
 
 export function slotOf(ctx: u32): i32 {
   const s = <i32>(ctx & STREAM_MASK);
@@ -93,8 +98,9 @@ export function onLog(ctx: u32): void {
   const t = unchecked(st.live.targets[(flags & F_SHADOW) != 0 ? T_SHADOW_LIVE : T_PRIMARY]);
   t.requests++;
   if (status != 0) t.recordStatus(status);
+  let rf: i64 = 0;
   if (status == 0 || status >= 500) {
-    const rf = getPropertyU64(P_FLAGS.ptr, P_FLAGS.len);
+    rf = getPropertyU64(P_FLAGS.ptr, P_FLAGS.len);
     if (rf > 0 && (rf & RF_UPSTREAM_TIMEOUT) != 0) t.timeouts++;
     else if (status == 0 || (rf > 0 && (rf & RF_RESETS) != 0)) t.resets++;
   }
@@ -103,4 +109,11 @@ export function onLog(ctx: u32): void {
     if (dur >= 0) t.sketch.add(<f64>dur * 1e-3);
   }
   if (m >= 0) primaryFinished(m, status, (flags & F_BODY_DONE) != 0);
+  // The floor watches the primary's answers to live reads: a failure is a 5xx, or no response with
+  // Envoy's flags showing an upstream reset, timeout or connection failure. No response without
+  // such a flag (the client went away) says nothing about the primary.
+  if ((flags & (F_READ | F_SHADOW)) == F_READ) {
+    if (status == 0 && (rf <= 0 || (rf & (RF_RESETS | RF_UPSTREAM_TIMEOUT)) == 0)) return;
+    unchecked(floors[si]).observe((flags & F_PROBE) != 0, status == 0 || status >= 500);
+  }
 }

@@ -2,18 +2,25 @@
 // sticky weighted split, the routing header, and the hand-off to mirroring. One header-map read
 // and one header write per request; nothing allocated.
 import {
-  ACTION_CONTINUE, MAP_REQUEST_HEADERS, OK, PairReader, getHeaderPairs, proxy_replace_header_map_value, resultLen, resultPtr,
+  ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, PairReader, getHeaderPairs, proxy_replace_header_map_value,
+  resultLen, resultPtr, sendLocalResponse, serializePairs,
 } from "./abi";
 import { Bytes, FNV_OFFSET, bytesEqualAny, fnv1a, mix64 } from "./bytes";
 import { PluginConfig } from "./config";
 import { mirror } from "./mirror";
-import { F_READ, F_SHADOW, claimSlot, sFlags, sMirror, sStats } from "./record";
+import { DIVERT, PROBE, floors } from "./floor";
+import { F_DIVERTED, F_PROBE, F_READ, F_SHADOW, claimSlot, sFlags, sMirror, sStats } from "./record";
+import { FL_WRITES_HELD } from "./stats";
 import { config, internalError, rng, statsFor, statsIndexFor } from "./state";
 
 const H_AUTHORITY = new Bytes(":authority");
 const H_METHOD = new Bytes(":method");
 const H_PATH = new Bytes(":path");
 const H_COOKIE = new Bytes("cookie");
+
+// hold_writes: the local response's header map and access-log details (bodies are per component).
+const HELD_HEADERS = serializePairs(["content-type", "x-shadowmesh-held"], ["application/json", "writes"]);
+const HELD_DETAILS = new Bytes("shadowmesh_writes_held");
 
 /** The request header map of the current callback (mirroring copies from it). */
 const reader = new PairReader();
@@ -115,8 +122,25 @@ export function onRequestHeaders(ctx: u32): i32 {
     isRead = isRead && headerOk;
   }
 
+  // Held writes (hold_writes, during an emergency failover): answered here with a 503, never
+  // forwarded. A write carrying the mirror marker is held too (mirrors are reads: the marker is forged).
+  const held = comp.holdBody;
+  if (held !== null && !isRead) {
+    const hh = changetype<usize>(HELD_HEADERS);
+    if (sendLocalResponse(503, HELD_DETAILS.ptr, HELD_DETAILS.len, held.ptr, held.len, hh, <usize>HELD_HEADERS.byteLength) == OK) {
+      st.live.writes++;
+      unchecked(st.live.floor[FL_WRITES_HELD]++);
+      return ACTION_PAUSE;
+    }
+    internalError("could not send the held-writes response");
+    return ACTION_CONTINUE;
+  }
+
   // Target: mirrors (marked) keep going where they were sent and never fan out again; writes go to
-  // the write target; reads follow the shadow weight, sticky by key when there is one.
+  // the write target; reads follow the shadow weight, sticky by key when there is one, unless the
+  // floor has ejected the primary (then they go to the shadow, but for probes).
+  const statsIdx = unchecked(statsIndexFor[ci]);
+  let flags: u32 = 0;
   let toShadow: bool;
   if (marked) toShadow = isRead;
   else if (!isRead) toShadow = comp.writeToShadow;
@@ -126,6 +150,14 @@ export function onRequestHeaders(ctx: u32): i32 {
     const bucket = haveKey ? stickyBucket(comp.salt, keyP, keyL) : rng.below(10000);
     toShadow = bucket < comp.shadowWeightBp;
   }
+  if (isRead && !toShadow && !marked) {
+    const fl = unchecked(floors[statsIdx]);
+    if (fl.hot) {
+      const d = fl.route();
+      if (d == DIVERT) { toShadow = true; flags = F_DIVERTED; }
+      else if (d == PROBE) flags = F_PROBE;
+    }
+  }
   const cluster = toShadow ? comp.shadowCluster : comp.primaryCluster;
   const rhdr = comp.routingHeader;
   if (proxy_replace_header_map_value(MAP_REQUEST_HEADERS, rhdr.ptr, rhdr.len, cluster.ptr, cluster.len) != OK) {
@@ -134,9 +166,7 @@ export function onRequestHeaders(ctx: u32): i32 {
   }
   if (marked) return ACTION_CONTINUE; // not live traffic: no stats, no mirror
 
-  const statsIdx = unchecked(statsIndexFor[ci]);
   unchecked(sStats[slot] = statsIdx);
-  let flags: u32 = 0;
   if (isRead) { flags |= F_READ; st.live.reads++; } else st.live.writes++;
   if (toShadow) { flags |= F_SHADOW; st.live.routedShadow++; }
   unchecked(sFlags[slot] = flags);

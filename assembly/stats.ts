@@ -26,6 +26,21 @@ const CONSISTENCY_METRIC_NAMES: StaticArray<string> = [
   "mirror.shadow_error", "mirror.shadow_timeout", "mirror.skipped_cap", "mirror.abandoned",
 ];
 
+// Failover floor counters (indices into Counters.floor; field numbers in the Floor message are index + 1).
+export const FL_EJECTIONS: i32 = 0;
+export const FL_READS_DIVERTED: i32 = 1;
+export const FL_PROBES: i32 = 2;
+export const FL_PROBE_FAILURES: i32 = 3;
+export const FL_READMISSIONS: i32 = 4;
+export const FL_UNFIT_SKIPS: i32 = 5;
+export const FL_WRITES_HELD: i32 = 6;
+export const FL_COUNT: i32 = 7;
+
+const FLOOR_METRIC_NAMES: StaticArray<string> = [
+  "floor.ejections", "floor.reads_diverted", "floor.probes", "floor.probe_failures",
+  "floor.readmissions", "floor.unfit_skips", "writes_held",
+];
+
 export class TargetStats {
   sketch: Sketch = new Sketch();
   statusClass: StaticArray<u64> = new StaticArray<u64>(6); // [1..5] used
@@ -84,6 +99,7 @@ export class TargetStats {
 export class Counters {
   targets: StaticArray<TargetStats> = [new TargetStats(), new TargetStats(), new TargetStats()];
   consistency: StaticArray<u64> = new StaticArray<u64>(C_COUNT);
+  floor: StaticArray<u64> = new StaticArray<u64>(FL_COUNT);
   reads: u64 = 0;
   writes: u64 = 0;
   routedShadow: u64 = 0;
@@ -91,6 +107,7 @@ export class Counters {
   isEmpty(): bool {
     if (this.reads != 0 || this.writes != 0) return false;
     for (let i = 0; i < C_COUNT; i++) if (unchecked(this.consistency[i]) != 0) return false;
+    for (let i = 0; i < FL_COUNT; i++) if (unchecked(this.floor[i]) != 0) return false;
     for (let t = 0; t < 3; t++) if (!unchecked(this.targets[t]).isEmpty()) return false;
     return true;
   }
@@ -98,12 +115,14 @@ export class Counters {
   merge(o: Counters): void {
     for (let t = 0; t < 3; t++) unchecked(this.targets[t]).merge(unchecked(o.targets[t]));
     for (let i = 0; i < C_COUNT; i++) unchecked(this.consistency[i] += unchecked(o.consistency[i]));
+    for (let i = 0; i < FL_COUNT; i++) unchecked(this.floor[i] += unchecked(o.floor[i]));
     this.reads += o.reads; this.writes += o.writes; this.routedShadow += o.routedShadow;
   }
 
   clear(): void {
     for (let t = 0; t < 3; t++) unchecked(this.targets[t]).clear();
     for (let i = 0; i < C_COUNT; i++) unchecked(this.consistency[i] = 0);
+    for (let i = 0; i < FL_COUNT; i++) unchecked(this.floor[i] = 0);
     this.reads = 0; this.writes = 0; this.routedShadow = 0;
   }
 }
@@ -121,9 +140,15 @@ export class ComponentStats {
   tokens: f64 = 0;
   lastRefillNs: u64 = 0;
   inFlight: u32 = 0;
+  /** The floor diverts this component's reads now (floor.ts sets it; reported and the floor.ejected gauge). */
+  ejected: bool = false;
+  /** `ejected` as encoded in the last report: a component that was ejected is reported once more when it is not. */
+  ejectedReported: bool = false;
   // Envoy stats (proxy_define_metric ids; -1 when the host refused the definition).
   mReads: i32; mWrites: i32; mRoutedShadow: i32; mWeight: i32;
   mConsistency: StaticArray<i32> = new StaticArray<i32>(C_COUNT);
+  mFloor: StaticArray<i32> = new StaticArray<i32>(FL_COUNT);
+  mEjected: i32;
 
   constructor(name: string) {
     this.name = name;
@@ -134,6 +159,8 @@ export class ComponentStats {
     this.mRoutedShadow = defineMetric(METRIC_COUNTER, p + "routed_shadow");
     this.mWeight = defineMetric(METRIC_GAUGE, p + "shadow_weight_bp");
     for (let i = 0; i < C_COUNT; i++) this.mConsistency[i] = defineMetric(METRIC_COUNTER, p + CONSISTENCY_METRIC_NAMES[i]);
+    for (let i = 0; i < FL_COUNT; i++) this.mFloor[i] = defineMetric(METRIC_COUNTER, p + FLOOR_METRIC_NAMES[i]);
+    this.mEjected = defineMetric(METRIC_GAUGE, p + "floor.ejected");
   }
 
   /** Called on tick, before live is folded into pending: live holds exactly the delta since the last tick. */
@@ -142,8 +169,13 @@ export class ComponentStats {
     bump(this.mWrites, this.live.writes);
     bump(this.mRoutedShadow, this.live.routedShadow);
     for (let i = 0; i < C_COUNT; i++) bump(unchecked(this.mConsistency[i]), unchecked(this.live.consistency[i]));
+    for (let i = 0; i < FL_COUNT; i++) bump(unchecked(this.mFloor[i]), unchecked(this.live.floor[i]));
     if (this.mWeight >= 0) proxy_record_metric(<u32>this.mWeight, <u64>this.weightBp);
+    if (this.mEjected >= 0) proxy_record_metric(<u32>this.mEjected, this.ejected ? 1 : 0);
   }
+
+  /** Whether the next report must carry this component (something to send, or the floor's state to tell). */
+  mustReport(): bool { return !this.sent.isEmpty() || this.ejected || this.ejectedReported; }
 
   /** Moves pending into sent (sent must be empty: no report in flight). */
   beginSend(): void {
@@ -153,7 +185,10 @@ export class ComponentStats {
   }
 
   endSend(ok: bool): void {
-    if (!ok) this.pending.merge(this.sent);
+    if (!ok) {
+      this.pending.merge(this.sent);
+      this.ejectedReported = true; // the controller may not have the floor's state: tell it again
+    }
     this.sent.clear();
   }
 
@@ -175,6 +210,15 @@ export class ComponentStats {
     w.uint(4, c.reads);
     w.uint(5, c.writes);
     w.uint(6, <u64>this.weightBp);
+    let anyFloor = this.ejected;
+    for (let i = 0; i < FL_COUNT; i++) if (unchecked(c.floor[i]) != 0) anyFloor = true;
+    if (anyFloor) {
+      w.begin(7);
+      for (let i = 0; i < FL_COUNT; i++) w.uint(<u32>(i + 1), unchecked(c.floor[i]));
+      w.uint(8, this.ejected ? 1 : 0);
+      w.end_();
+    }
+    this.ejectedReported = this.ejected;
     w.end_();
   }
 }

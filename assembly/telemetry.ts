@@ -7,6 +7,7 @@ import {
 } from "./abi";
 import { Bytes } from "./bytes";
 import { bump } from "./stats";
+import { tickFloors } from "./floor";
 import { MULTIPLIER, RELATIVE_ACCURACY } from "./sketch";
 import { ProtoWriter } from "./proto";
 import { config, configGeneration, internalError, nodeId, statsList, takeErrors, workerId } from "./state";
@@ -39,6 +40,8 @@ export function initTelemetry(): void {
 }
 
 export function onTick(): void {
+  const now = monotonicNs();
+  tickFloors(now); // before the stats flush: the floor.ejected gauge and the report's state
   for (let i = 0, n = statsList.length; i < n; i++) {
     const s = unchecked(statsList[i]);
     s.flushMetrics(); // live holds exactly the delta since the previous tick
@@ -50,7 +53,6 @@ export function onTick(): void {
   errorsPending += errors;
   const cfg = config;
   if (cfg === null) return;
-  const now = monotonicNs();
   if (reportInFlight && now - reportSentNs > <u64>cfg.telemetryTimeoutMs * 3000000) {
     reportDone(false); // the host never answered: its data goes back to pending
   }
@@ -88,7 +90,7 @@ function encodeReport(windowEnd: u64): usize {
     w.uint(5, windowEnd);
     for (let i = 0, n = statsList.length; i < n; i++) {
       const s = unchecked(statsList[i]);
-      if (!s.sent.isEmpty()) s.encode(w, MULTIPLIER, RELATIVE_ACCURACY);
+      if (s.mustReport()) s.encode(w, MULTIPLIER, RELATIVE_ACCURACY);
     }
     w.uint(7, errorsSent);
     w.uint(8, <u64>configGeneration);

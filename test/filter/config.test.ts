@@ -41,6 +41,22 @@ const rejected: [string, unknown, RegExp][] = [
   ["two defaults", { components: [component({ default: true }), component({ name: "b", authorities: ["b"], default: true })] }, /components\[1\]\.default: only one component/],
   ["no authority, not default", { components: [component({ authorities: [] })] }, /authorities: is required unless "default" is true/],
   ["telemetry interval too small", { components: [component()], telemetry: { cluster: "c", interval_ms: 5 } }, /telemetry\.interval_ms: must be between 100/],
+  ["floor not an object", { components: [component({ floor: true })] }, /components\[0\]\.floor: must be an object, got a boolean/],
+  ["unknown floor field", { components: [component({ floor: { threshold: 3 } })] }, /components\[0\]\.floor\.threshold: unknown field/],
+  ["floor share above 1", { components: [component({ floor: { failure_share: 2 } })] }, /components\[0\]\.floor\.failure_share: must be between 0 and 1, got 2/],
+  ["floor share 0", { components: [component({ floor: { failure_share: 0 } })] }, /components\[0\]\.floor\.failure_share: must be greater than 0/],
+  ["floor probe fraction 0", { components: [component({ floor: { probe_fraction: 0 } })] }, /components\[0\]\.floor\.probe_fraction: must be greater than 0/],
+  ["floor consecutive 0", { components: [component({ floor: { consecutive_failures: 0 } })] }, /floor\.consecutive_failures: must be between 1 and 1000, got 0/],
+  ["floor consecutive fractional", { components: [component({ floor: { consecutive_failures: 2.5 } })] }, /floor\.consecutive_failures: must be an integer, got 2\.5/],
+  ["floor min requests", { components: [component({ floor: { min_requests: 100001 } })] }, /floor\.min_requests: must be between 1 and 100000/],
+  ["floor window", { components: [component({ floor: { window_ms: 500 } })] }, /floor\.window_ms: must be between 1000 and 60000, got 500/],
+  ["floor base ejection", { components: [component({ floor: { base_ejection_ms: 50 } })] }, /floor\.base_ejection_ms: must be between 100 and 3600000/],
+  ["floor max below base", { components: [component({ floor: { base_ejection_ms: 20000, max_ejection_ms: 10000 } })] }, /components\[0\]\.floor\.max_ejection_ms: must be at least base_ejection_ms \(20000\), got 10000/],
+  ["floor probe successes", { components: [component({ floor: { probe_successes: 1001 } })] }, /floor\.probe_successes: must be between 1 and 1000/],
+  ["floor shadow_fit as string", { components: [component({ floor: { shadow_fit: "true" } })] }, /floor\.shadow_fit: must be a boolean, got a string/],
+  ["hold_writes empty", { components: [component({ hold_writes: "" })] }, /components\[0\]\.hold_writes: must not be empty/],
+  ["hold_writes not a string", { components: [component({ hold_writes: true })] }, /components\[0\]\.hold_writes: must be a string, got a boolean/],
+  ["hold_writes too long", { components: [component({ hold_writes: "x".repeat(257) })] }, /components\[0\]\.hold_writes: is longer than 256 characters/],
   ["duplicate key", '{"components": [], "components": []}', /duplicate key "components"/],
   ["deep nesting", "[".repeat(100), /nesting deeper than 32/],
   ["empty", "", /configuration: is empty/],
@@ -58,6 +74,18 @@ for (const [name, cfg, why] of rejected) {
     assert.not.ok(r.host.worker(0).failed);
   });
 }
+
+test("a full floor and hold_writes are accepted; the reason is JSON-escaped once, at configure time", async () => {
+  const r = await rig(config([component({
+    floor: { enabled: true, shadow_fit: true, consecutive_failures: 5, failure_share: 1, min_requests: 1, window_ms: 1500,
+      base_ejection_ms: 100, max_ejection_ms: 100, probe_fraction: 1, probe_successes: 1 },
+    hold_writes: "a \"quoted\" \\ reason\nwith\tcontrol \u0001 and ünïcode",
+  })]));
+  assert.ok(r.host.logsAt(LogLevel.Info).some((m) => /configuration accepted/.test(m)));
+  const s = roundTrip(r, post());
+  assert.is(s.localResponse!.status, 503);
+  assert.equal(JSON.parse(Buffer.from(s.localResponse!.body).toString()), { error: "shadowmesh: writes held: a \"quoted\" \\ reason\nwith\tcontrol \u0001 and ünïcode" });
+});
 
 test("an accepted reconfiguration takes effect on the next request", async () => {
   const r = await rig();

@@ -1,0 +1,227 @@
+// The failover floor (per component, per worker): watches the primary's answers to the live reads
+// routed to it, ejects the primary for reads after `consecutive_failures` failed reads in a row or a
+// failure share of at least `failure_share` over `min_requests` reads in the sliding window, sends
+// those reads to the shadow while ejected (only while the controller marks the shadow fit), then
+// probes the primary with `probe_fraction` of the reads and re-admits it after `probe_successes`
+// successful probes in a row. Ejection time is base x multiplier as in Envoy's outlier detection:
+// +1 per ejection, capped so it stays <= max, -1 per base ejection time admitted without a failure.
+// State is kept by component name (index into state.statsList), so a republished configuration
+// never resets an ejection. Nothing here allocates after configuration; the clock is read only
+// when a failure is recorded, while ejected or probing, and on tick.
+import { monotonicNs } from "./abi";
+import { ComponentConfig, FloorConfig, PluginConfig } from "./config";
+import {
+  ComponentStats, FL_EJECTIONS, FL_PROBES, FL_PROBE_FAILURES, FL_READMISSIONS, FL_READS_DIVERTED, FL_UNFIT_SKIPS,
+} from "./stats";
+import { rng, statsList } from "./state";
+
+export const ADMITTED: i32 = 0;
+export const EJECTED: i32 = 1;
+export const PROBING: i32 = 2;
+
+/** What routing does with a read the weights sent to the primary. */
+export const TO_PRIMARY: i32 = 0;
+export const DIVERT: i32 = 1;
+export const PROBE: i32 = 2;
+
+// One bucket per second; the window (at most 60 s) is the newest windowSec buckets.
+const RING: i32 = 64;
+const RING_MASK: i32 = RING - 1;
+const NS_PER_MS: u64 = 1000000;
+
+export class Floor {
+  readonly st: ComponentStats;
+  /** The component's configuration in force; null while the component is not configured. */
+  comp: ComponentConfig | null = null;
+  state: i32 = ADMITTED;
+  /** Routing consults the floor only when this is set (ejected, probing, or tripped while the shadow was unfit). */
+  hot: bool = false;
+  /** Tripped while the shadow was unfit: would have ejected. */
+  wouldEject: bool = false;
+  consecutive: u32 = 0;
+  probeOk: u32 = 0;
+  multiplier: u32 = 0;
+  untilNs: u64 = 0;
+  /** Admitted without a failure since then (multiplier decay). */
+  cleanSinceNs: u64 = 0;
+  total: StaticArray<u32> = new StaticArray<u32>(RING);
+  failed: StaticArray<u32> = new StaticArray<u32>(RING);
+  curSec: u64 = 0;
+  cur: i32 = 0;
+
+  constructor(st: ComponentStats) { this.st = st; }
+
+  /** The request path, for a live read the split sent to the primary, when `hot`. */
+  route(): i32 {
+    const comp = this.comp;
+    if (comp === null) return TO_PRIMARY;
+    const cfg = comp.floor;
+    const c = this.st.live.floor;
+    if (this.state == ADMITTED) { // tripped while unfit
+      if (!cfg.shadowFit) unchecked(c[FL_UNFIT_SKIPS]++);
+      return TO_PRIMARY;
+    }
+    this.advance(monotonicNs());
+    let divert = true;
+    if (this.state == PROBING && rng.below(1000000) < cfg.probeFractionPpm) divert = false;
+    if (!cfg.shadowFit) {
+      if (divert) unchecked(c[FL_UNFIT_SKIPS]++);
+      return TO_PRIMARY;
+    }
+    if (!divert) { unchecked(c[FL_PROBES]++); return PROBE; }
+    unchecked(c[FL_READS_DIVERTED]++);
+    return DIVERT;
+  }
+
+  /** The outcome of a live read the primary answered (proxy_on_log). */
+  observe(probe: bool, failed: bool): void {
+    const comp = this.comp;
+    if (comp === null) return;
+    const cfg = comp.floor;
+    if (!cfg.enabled) return;
+    if (probe) {
+      if (this.state != PROBING) return; // settled meanwhile (another probe failed, or enough succeeded)
+      if (!failed) {
+        if (++this.probeOk >= cfg.probeSuccesses) this.readmit(monotonicNs());
+        return;
+      }
+      unchecked(this.st.live.floor[FL_PROBE_FAILURES]++);
+      if (cfg.shadowFit) this.eject(monotonicNs(), cfg);
+      else this.probeOk = 0;
+      return;
+    }
+    if (!failed) {
+      this.consecutive = 0;
+      unchecked(this.total[this.cur]++);
+      if (this.wouldEject && !this.tripped(cfg)) { this.wouldEject = false; this.hot = this.state != ADMITTED; }
+      return;
+    }
+    const now = monotonicNs();
+    this.rotate(now);
+    this.consecutive++;
+    unchecked(this.total[this.cur]++);
+    unchecked(this.failed[this.cur]++);
+    if (this.state != ADMITTED) return;
+    this.decay(now, cfg);
+    this.cleanSinceNs = now;
+    if (!this.tripped(cfg)) return;
+    if (cfg.shadowFit) this.eject(now, cfg);
+    else { this.wouldEject = true; this.hot = true; }
+  }
+
+  /** On tick: window rotation, multiplier decay, the end of an ejection, the reported state. */
+  tick(now: u64): void {
+    this.rotate(now);
+    const comp = this.comp;
+    if (comp === null || !comp.floor.enabled) { this.st.ejected = false; return; }
+    if (this.state == ADMITTED) this.decay(now, comp.floor);
+    else this.advance(now);
+    this.st.ejected = this.state != ADMITTED && comp.floor.shadowFit;
+  }
+
+  /** A new configuration for this component (null: no longer configured). */
+  configure(comp: ComponentConfig | null): void {
+    this.comp = comp;
+    if (comp === null) { this.st.ejected = false; return; }
+    const cfg = comp.floor;
+    if (!cfg.enabled) {
+      this.state = ADMITTED; this.wouldEject = false; this.hot = false; this.consecutive = 0; this.probeOk = 0;
+      this.clearWindow();
+      this.st.ejected = false;
+      return;
+    }
+    this.hot = this.state != ADMITTED || this.wouldEject;
+    this.st.ejected = this.state != ADMITTED && cfg.shadowFit;
+  }
+
+  private advance(now: u64): void {
+    if (this.state == EJECTED && now >= this.untilNs) { this.state = PROBING; this.probeOk = 0; }
+  }
+
+  private tripped(cfg: FloorConfig): bool {
+    if (this.consecutive >= cfg.consecutiveFailures) return true;
+    let tot: u64 = 0, bad: u64 = 0;
+    for (let i = 0, n = <i32>cfg.windowSec; i < n; i++) {
+      const b = (this.cur - i) & RING_MASK;
+      tot += <u64>unchecked(this.total[b]);
+      bad += <u64>unchecked(this.failed[b]);
+    }
+    return tot >= <u64>cfg.minRequests && bad * 1000000 >= <u64>cfg.failureSharePpm * tot;
+  }
+
+  private eject(now: u64, cfg: FloorConfig): void {
+    let cap = cfg.maxEjectionMs / cfg.baseEjectionMs;
+    if (cap < 1) cap = 1;
+    this.multiplier = this.multiplier < cap ? this.multiplier + 1 : cap;
+    this.untilNs = now + <u64>cfg.baseEjectionMs * <u64>this.multiplier * NS_PER_MS;
+    this.state = EJECTED;
+    this.hot = true;
+    this.wouldEject = false;
+    this.consecutive = 0;
+    this.probeOk = 0;
+    this.clearWindow();
+    this.st.ejected = true;
+    unchecked(this.st.live.floor[FL_EJECTIONS]++);
+  }
+
+  private readmit(now: u64): void {
+    this.state = ADMITTED;
+    this.hot = false;
+    this.wouldEject = false;
+    this.consecutive = 0;
+    this.cleanSinceNs = now;
+    this.clearWindow();
+    this.st.ejected = false;
+    unchecked(this.st.live.floor[FL_READMISSIONS]++);
+  }
+
+  /** -1 on the multiplier per base ejection time admitted without a failure. */
+  private decay(now: u64, cfg: FloorConfig): void {
+    if (this.multiplier == 0) return;
+    const base = <u64>cfg.baseEjectionMs * NS_PER_MS;
+    if (now <= this.cleanSinceNs) return;
+    const k = (now - this.cleanSinceNs) / base;
+    if (k == 0) return;
+    this.multiplier = k >= <u64>this.multiplier ? 0 : this.multiplier - <u32>k;
+    this.cleanSinceNs += k * base;
+  }
+
+  private rotate(now: u64): void {
+    const sec = now / 1000000000;
+    if (sec <= this.curSec) return;
+    const steps = sec - this.curSec;
+    if (steps >= <u64>RING) this.clearWindow();
+    else {
+      for (let i: u64 = 1; i <= steps; i++) {
+        const b = <i32>((this.curSec + i) & <u64>RING_MASK);
+        unchecked(this.total[b] = 0);
+        unchecked(this.failed[b] = 0);
+      }
+    }
+    this.curSec = sec;
+    this.cur = <i32>(sec & <u64>RING_MASK);
+  }
+
+  private clearWindow(): void {
+    for (let i = 0; i < RING; i++) { unchecked(this.total[i] = 0); unchecked(this.failed[i] = 0); }
+  }
+}
+
+/** floors[i] is the floor of statsList[i]. */
+export const floors = new Array<Floor>();
+
+/** After a configuration is accepted: every floor learns its component's configuration (or none). */
+export function configureFloors(cfg: PluginConfig, statsIndexFor: Array<i32>): void {
+  while (floors.length < statsList.length) floors.push(new Floor(statsList[floors.length]));
+  const seen = new StaticArray<bool>(floors.length);
+  for (let i = 0; i < cfg.components.length; i++) {
+    const si = statsIndexFor[i];
+    floors[si].configure(cfg.components[i]);
+    seen[si] = true;
+  }
+  for (let i = 0; i < floors.length; i++) if (!seen[i]) floors[i].configure(null);
+}
+
+export function tickFloors(now: u64): void {
+  for (let i = 0, n = floors.length; i < n; i++) unchecked(floors[i]).tick(now);
+}

@@ -1,0 +1,246 @@
+// The failover floor: the filter ejects the primary for reads after consecutive failures or a high
+// failure share, sends those reads to the shadow while the shadow is fit, probes, re-admits, backs
+// off like Envoy's outlier detection; writes are never diverted; hold_writes answers writes itself.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import fc from "fast-check";
+import { component, config, get, post, rig, roundTrip, stat, tickReports, type Rig } from "../support/filter.js";
+
+const PRIMARY = "orders-primary", SHADOW = "orders-shadow";
+
+function floorConfig(floor: Record<string, unknown> = {}, over: Record<string, unknown> = {}): string {
+  return config([component({ floor: { shadow_fit: true, base_ejection_ms: 1000, max_ejection_ms: 10000, ...floor }, ...over })]);
+}
+
+/** One read answered with `status` (0: reset before any response); returns the cluster it was routed to. */
+function read(r: Rig, status = 200, latencyMs = 5): string | undefined {
+  if (status === 0) {
+    const s = r.host.newHttpStream({ properties: { "response.flags": 0x10n } });
+    s.sendRequestHeaders(get(), true);
+    r.clock.advance(latencyMs);
+    s.complete();
+    return s.requestHeadersMap!.get("x-shadowmesh-cluster");
+  }
+  return roundTrip(r, get(), { status, latencyMs }).requestHeadersMap!.get("x-shadowmesh-cluster");
+}
+
+function write(r: Rig, status = 200): string | undefined {
+  return roundTrip(r, post(), { status }).requestHeadersMap!.get("x-shadowmesh-cluster");
+}
+
+/** Ticks (acknowledging reports) so the Envoy stats are flushed, without moving the clock much. */
+function flush(r: Rig): void { tickReports(r, { intervalMs: 0 }); r.clock.advance(1000); r.callouts.takeGrpc().forEach((c) => c.reply({ status: 0, message: new Uint8Array(0) })); }
+
+test("three failed reads in a row eject the primary: reads go to the shadow", async () => {
+  const r = await rig(floorConfig());
+  assert.is(read(r, 503), PRIMARY);
+  assert.is(read(r, 200), PRIMARY);
+  assert.is(read(r, 503), PRIMARY);
+  assert.is(read(r, 0), PRIMARY, "a reset counts as a failure");
+  assert.is(read(r, 502), PRIMARY);
+  for (let i = 0; i < 5; i++) assert.is(read(r, 200), SHADOW, `read ${i} diverted`);
+  flush(r);
+  assert.is(stat(r, "orders", "floor.ejections"), 1);
+  assert.is(stat(r, "orders", "floor.reads_diverted"), 5);
+  assert.is(stat(r, "orders", "floor.ejected"), 1);
+});
+
+test("a client that went away (no response, no upstream flag) is not a failure of the primary", async () => {
+  const r = await rig(floorConfig());
+  for (let i = 0; i < 5; i++) {
+    const s = r.host.newHttpStream();
+    s.sendRequestHeaders(get(), true);
+    s.complete();
+  }
+  assert.is(read(r), PRIMARY);
+});
+
+test("gray failure: 35% 5xx, never three in a row, ejects on the window share once 20 reads are seen", async () => {
+  const r = await rig(floorConfig({ consecutive_failures: 3, failure_share: 0.3, min_requests: 20, window_ms: 5000 }));
+  const pattern = [true, false, false, true, false, true, false, false, true, false, false, true, false, true, false, false, true, false, false, true]; // 7 of 20
+  let run = 0, firstDiverted = -1;
+  for (let i = 0; i < 60; i++) {
+    const fail = pattern[i % pattern.length]!;
+    const to = read(r, fail ? 503 : 200, 50);
+    if (to === SHADOW) { firstDiverted = i; break; }
+    run = fail ? run + 1 : 0;
+    assert.ok(run < 3, "never three failures in a row");
+  }
+  assert.ok(firstDiverted >= 20, `not before min_requests (first diverted read ${firstDiverted})`);
+  assert.ok(firstDiverted <= 21, `right after the window holds 20 reads at >= 30% (first diverted read ${firstDiverted})`);
+});
+
+test("the window forgets: the same failures spread over more than window_ms do not eject", async () => {
+  const r = await rig(floorConfig({ consecutive_failures: 1000, failure_share: 0.3, min_requests: 20, window_ms: 2000 }));
+  for (let i = 0; i < 60; i++) {
+    assert.is(read(r, i % 3 === 0 ? 503 : 200, 5), PRIMARY);
+    r.clock.advance(400); // ~5 reads per 2 s window: never 20
+  }
+});
+
+test("backoff: the second ejection lasts twice the first; probing re-admits, a failed probe re-ejects", async () => {
+  const r = await rig(floorConfig({ probe_fraction: 1, probe_successes: 2 }));
+  for (let i = 0; i < 3; i++) read(r, 503, 0);
+  const t0 = r.clock.monotonicNs();
+  r.clock.advance(990);
+  assert.is(read(r, 200, 0), SHADOW, "first ejection: 1000 ms");
+  r.clock.advance(10);
+  assert.is(read(r, 503, 0), PRIMARY, "after 1000 ms: a probe (probe_fraction 1), and it fails");
+  assert.ok(r.clock.monotonicNs() - t0 >= 1000e6);
+  r.clock.advance(1990);
+  assert.is(read(r, 200, 0), SHADOW, "second ejection: still diverted after 1990 ms");
+  r.clock.advance(10);
+  assert.is(read(r, 200, 0), PRIMARY, "after 2000 ms: probe 1 succeeds");
+  assert.is(read(r, 200, 0), PRIMARY, "probe 2 succeeds: re-admitted");
+  for (let i = 0; i < 5; i++) assert.is(read(r, 200, 0), PRIMARY);
+  flush(r);
+  assert.is(stat(r, "orders", "floor.ejections"), 2);
+  assert.is(stat(r, "orders", "floor.probes"), 3);
+  assert.is(stat(r, "orders", "floor.probe_failures"), 1);
+  assert.is(stat(r, "orders", "floor.readmissions"), 1);
+  assert.is(stat(r, "orders", "floor.ejected"), 0);
+});
+
+/** Fails three reads, then measures how long reads stay diverted (10 ms steps); the last read is a successful probe. */
+function ejectionMs(r: Rig): number {
+  for (let i = 0; i < 3; i++) read(r, 503, 0);
+  let ms = 0;
+  while (read(r, 200, 0) === SHADOW) { r.clock.advance(10); ms += 10; }
+  return ms;
+}
+
+test("the multiplier is capped so base x multiplier <= max_ejection_ms", async () => {
+  const r = await rig(floorConfig({ probe_fraction: 1, probe_successes: 1, base_ejection_ms: 1000, max_ejection_ms: 2500 }));
+  assert.equal([ejectionMs(r), ejectionMs(r), ejectionMs(r), ejectionMs(r)], [1000, 2000, 2000, 2000]);
+});
+
+test("the multiplier decays by one per base ejection time the primary stays admitted without failing", async () => {
+  const r = await rig(floorConfig({ probe_fraction: 1, probe_successes: 1, base_ejection_ms: 1000, max_ejection_ms: 60000 }));
+  assert.equal([ejectionMs(r), ejectionMs(r), ejectionMs(r)], [1000, 2000, 3000]);
+  r.clock.advance(1000); // multiplier 3 -> 2
+  assert.is(ejectionMs(r), 3000);
+  r.clock.advance(2000); // 3 -> 1
+  assert.is(ejectionMs(r), 2000);
+  r.clock.advance(900);
+  read(r, 503, 0); // a failure restarts the clean interval
+  r.clock.advance(900);
+  assert.is(ejectionMs(r), 3000, "no decay: never a whole base interval without a failure");
+});
+
+test("while probing, probe_fraction of the reads go to the primary, the rest to the shadow", async () => {
+  const r = await rig(floorConfig({ probe_fraction: 0.25, probe_successes: 1000 }));
+  for (let i = 0; i < 3; i++) read(r, 503, 0);
+  r.clock.advance(1000);
+  let probes = 0;
+  const n = 2000;
+  for (let i = 0; i < n; i++) if (read(r, 200, 0) === PRIMARY) probes++;
+  const sd = Math.sqrt(n * 0.25 * 0.75);
+  assert.ok(Math.abs(probes - n * 0.25) < 4 * sd, `${probes} probes of ${n}`);
+  flush(r);
+  assert.is(stat(r, "orders", "floor.probes"), probes);
+  assert.is(stat(r, "orders", "floor.reads_diverted"), n - probes);
+});
+
+test("writes are never diverted, and failing writes do not eject", async () => {
+  const r = await rig(floorConfig());
+  for (let i = 0; i < 10; i++) assert.is(write(r, 503), PRIMARY);
+  assert.is(read(r), PRIMARY, "write failures are not the floor's business");
+  for (let i = 0; i < 3; i++) read(r, 503);
+  assert.is(read(r), SHADOW);
+  for (let i = 0; i < 5; i++) assert.is(write(r), PRIMARY, "ejected for reads, writes still go to the write target");
+});
+
+test("an unfit shadow is never used: nothing is diverted, unfit_skips counts what would have been", async () => {
+  const r = await rig(floorConfig({ shadow_fit: false }));
+  for (let i = 0; i < 10; i++) assert.is(read(r, 503), PRIMARY);
+  for (let i = 0; i < 4; i++) assert.is(read(r, 200), PRIMARY);
+  flush(r);
+  assert.is(stat(r, "orders", "floor.ejections"), 0);
+  assert.is(stat(r, "orders", "floor.reads_diverted"), 0);
+  assert.ok(stat(r, "orders", "floor.unfit_skips") >= 7, `unfit_skips ${stat(r, "orders", "floor.unfit_skips")}`);
+  assert.is(stat(r, "orders", "floor.ejected"), 0);
+  // The controller marks the shadow fit: the next failure ejects.
+  r.host.reconfigure(floorConfig({ shadow_fit: true }));
+  for (let i = 0; i < 3; i++) read(r, 503);
+  assert.is(read(r), SHADOW);
+});
+
+test("a republished configuration keeps an ejection; shadow_fit false ends the diversion at once and keeps counting", async () => {
+  const r = await rig(floorConfig({ base_ejection_ms: 5000 }));
+  for (let i = 0; i < 3; i++) read(r, 503);
+  assert.is(read(r), SHADOW);
+  r.host.reconfigure(floorConfig({ base_ejection_ms: 5000 }, { shadow_weight_bp: 100 }));
+  assert.is(read(r), SHADOW, "same ejection after a republish");
+  assert.is(r.host.reconfigure(floorConfig({ base_ejection_ms: 5000, shadow_fit: false })), true);
+  for (let i = 0; i < 4; i++) assert.is(read(r), PRIMARY, "unfit: back to weight-based routing");
+  flush(r);
+  assert.is(stat(r, "orders", "floor.unfit_skips"), 4);
+  assert.is(stat(r, "orders", "floor.ejected"), 0, "not diverting");
+  r.host.reconfigure(floorConfig({ base_ejection_ms: 5000 }));
+  assert.is(read(r), SHADOW, "fit again within the ejection time: diverted again");
+});
+
+test("floor.enabled false: failures never eject", async () => {
+  const r = await rig(floorConfig({ enabled: false }));
+  for (let i = 0; i < 10; i++) assert.is(read(r, 503), PRIMARY);
+});
+
+test("each worker keeps its own floor", async () => {
+  const r = await rig(floorConfig(), { workers: 2 });
+  for (let i = 0; i < 3; i++) roundTrip(r, get(), { status: 503, worker: 0 });
+  assert.is(roundTrip(r, get(), { worker: 0 }).requestHeadersMap!.get("x-shadowmesh-cluster"), SHADOW);
+  assert.is(roundTrip(r, get(), { worker: 1 }).requestHeadersMap!.get("x-shadowmesh-cluster"), PRIMARY);
+});
+
+test("hold_writes: writes are answered with a local 503 naming the reason, never forwarded; reads pass", async () => {
+  const r = await rig(floorConfig({}, { hold_writes: "failover in progress \"orders\"" }));
+  const s = r.host.newHttpStream();
+  const action = s.sendRequestHeaders(post(), true);
+  assert.is(action, 1, "Pause: the request goes no further");
+  assert.ok(s.requestPaused);
+  assert.is(s.localResponse!.status, 503);
+  assert.equal(JSON.parse(Buffer.from(s.localResponse!.body).toString()), { error: "shadowmesh: writes held: failover in progress \"orders\"" });
+  assert.is(s.localResponse!.headers.get("x-shadowmesh-held"), "writes");
+  assert.is(s.localResponse!.headers.get("content-type"), "application/json");
+  assert.is(s.requestHeadersMap!.get("x-shadowmesh-cluster"), undefined, "no routing header: not routed");
+  s.complete();
+  const forged = r.host.newHttpStream();
+  forged.sendRequestHeaders(post("/", [["x-shadowmesh-mirror", "1"]]), true);
+  assert.is(forged.localResponse?.status, 503, "a forged mirror marker does not get a write through");
+  forged.complete();
+  assert.is(read(r), PRIMARY);
+  assert.is(roundTrip(r, get("/", [["x-shadowmesh-mirror", "1"]])).localResponse, undefined, "mirrored reads pass");
+  flush(r);
+  assert.is(stat(r, "orders", "writes_held"), 2);
+  assert.is(stat(r, "orders", "writes"), 2);
+  r.host.reconfigure(floorConfig());
+  assert.is(write(r), PRIMARY, "released: writes flow again");
+});
+
+test("property: over random answers, writes never go to the shadow, an unfit shadow gets no read, diversion only after a trigger", async () => {
+  const step = fc.record({
+    write: fc.boolean(),
+    status: fc.constantFrom(200, 200, 200, 404, 500, 503, 0),
+    advanceMs: fc.constantFrom(0, 1, 50, 400, 1500),
+    refit: fc.option(fc.boolean(), { freq: 10 }),
+  });
+  await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 120 }), fc.boolean(), fc.integer({ min: 1, max: 5 }),
+    async (steps, fit0, n) => {
+      const floor = { consecutive_failures: n, min_requests: 5, failure_share: 0.5, probe_fraction: 0.5, probe_successes: 2 };
+      const r = await rig(floorConfig({ ...floor, shadow_fit: fit0 }), { seed: steps.length });
+      let fit = fit0, failuresSeen = 0;
+      for (const st of steps) {
+        if (st.refit !== null) { fit = st.refit; r.host.reconfigure(floorConfig({ ...floor, shadow_fit: fit })); }
+        const to = st.write ? write(r, st.status || 503) : read(r, st.status, 1);
+        if (st.write) assert.is(to, PRIMARY, "a write is never diverted");
+        else {
+          if (!fit) assert.is(to, PRIMARY, "no read diverted while the shadow is unfit");
+          if (to === SHADOW) assert.ok(failuresSeen >= Math.min(n, 3), `diverted after ${failuresSeen} failed reads (a trigger needs ${n} in a row, or 3 of 5 reads)`);
+          if (st.status === 0 || st.status >= 500) failuresSeen++;
+        }
+        r.clock.advance(st.advanceMs);
+      }
+    }), { seed: 20261130, numRuns: Number(process.env.FC_RUNS ?? 100) });
+});
+
+test.run();
