@@ -24,12 +24,38 @@ export interface TargetTotals {
   requests: number;
 }
 
+/** The filter's failover floor for a component (proto Floor): counter deltas, and its state at report time. */
+export interface FloorTotals {
+  ejections: number;
+  readsDiverted: number;
+  probes: number;
+  probeFailures: number;
+  readmissions: number;
+  unfitSkips: number;
+  writesHeld: number;
+  /** The floor was diverting reads when the report was sent (merged: any of the merged reports). */
+  ejected: boolean;
+}
+
+export const FLOOR_COUNTERS = ["ejections", "readsDiverted", "probes", "probeFailures", "readmissions", "unfitSkips", "writesHeld"] as const;
+
+export function emptyFloor(): FloorTotals {
+  return { ejections: 0, readsDiverted: 0, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 0, ejected: false };
+}
+
+/** Adds the floor counters of `from` into `into` (and ORs the state). */
+export function addFloor(into: FloorTotals, from: FloorTotals): void {
+  for (const f of FLOOR_COUNTERS) into[f] += from[f];
+  into.ejected ||= from.ejected;
+}
+
 export interface ComponentTotals {
   targets: Map<TargetName, TargetTotals>;
   consistency: Record<string, number>;
   reads: number;
   writes: number;
   shadowWeightBp: number;
+  floor: FloorTotals;
 }
 
 export interface DecodedReport {
@@ -50,7 +76,7 @@ export function emptyTarget(): TargetTotals {
 }
 
 function emptyComponent(): ComponentTotals {
-  return { targets: new Map(), consistency: Object.fromEntries(CONSISTENCY_FIELDS.map((f) => [f, 0])), reads: 0, writes: 0, shadowWeightBp: 0 };
+  return { targets: new Map(), consistency: Object.fromEntries(CONSISTENCY_FIELDS.map((f) => [f, 0])), reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
 }
 
 const n = (v: unknown): number => (v === undefined || v === null ? 0 : typeof v === "number" ? v : Number(String(v)));
@@ -70,6 +96,10 @@ export function decodeReport(bytes: Uint8Array): DecodedReport {
     const comp = emptyComponent();
     comp.reads = n(c.reads); comp.writes = n(c.writes); comp.shadowWeightBp = n(c.shadowWeightBp);
     if (c.consistency) for (const f of CONSISTENCY_FIELDS) comp.consistency[f] = n(c.consistency[f]);
+    if (c.floor) {
+      for (const f of FLOOR_COUNTERS) comp.floor[f] = n(c.floor[f]);
+      comp.floor.ejected = c.floor.ejected === true;
+    }
     (c.targets as any[]).forEach((t, ti) => {
       const name = t.target as TargetName;
       if (!TARGETS.includes(name) || name === "TARGET_UNSPECIFIED") throw new SketchDecodeError(`${where}.targets[${ti}].target: unknown target ${t.target}`);
@@ -99,6 +129,7 @@ export function mergeComponents(into: Map<string, ComponentTotals>, from: Map<st
     if (!acc) { acc = emptyComponent(); into.set(name, acc); }
     acc.reads += c.reads; acc.writes += c.writes; acc.shadowWeightBp = c.shadowWeightBp;
     for (const f of CONSISTENCY_FIELDS) acc.consistency[f]! += c.consistency[f]!;
+    addFloor(acc.floor, c.floor);
     for (const [tn, t] of c.targets) {
       let at = acc.targets.get(tn);
       if (!at) { at = emptyTarget(); acc.targets.set(tn, at); }

@@ -3,10 +3,15 @@
 // retention buckets x one sealed sketch (only its used bucket range, typically 1-3 KiB). A bucket
 // seals `graceMs` after it ends; sealing hands a summary (p50/p99, error rate, consistency) to the
 // listeners, which is how request latency and errors reach the risk engine.
+// Each bucket also keeps the failover floor's counters and, per proxy (node id + worker id) whose
+// report landed in it, whether that proxy's floor was ejecting (capped at maxProxiesPerBucket).
 // A report is checked completely before anything is merged, so a bad report changes nothing.
 import { wallMs, type Clock } from "../../host/clock.js";
 import { CompactSketch, LatencySketch } from "./sketch.js";
-import { TARGETS, addCounts, emptyTarget, type ComponentTotals, type DecodedReport, type TargetName, type TargetTotals } from "./report.js";
+import {
+  FLOOR_COUNTERS, TARGETS, addCounts, addFloor, emptyFloor, emptyTarget,
+  type ComponentTotals, type DecodedReport, type FloorTotals, type TargetName, type TargetTotals,
+} from "./report.js";
 
 export interface StoreOptions {
   clock: Clock;
@@ -16,6 +21,21 @@ export interface StoreOptions {
   maxComponents?: number;
   /** How far in the future a report's window may end (clock skew), in ms. */
   maxSkewMs?: number;
+  /** Proxies (workers) whose floor state one bucket of one component remembers; more are not tracked. */
+  maxProxiesPerBucket?: number;
+}
+
+/** The failover floors of a component's proxies over a time range (TelemetryStore.floor). */
+export interface FloorSummary {
+  /** Distinct proxies (node id + worker id) that reported the component in the range. */
+  reporting: number;
+  /** Of those, how many said `ejected: true` in their latest report in the range. */
+  ejecting: number;
+  ejections: number;
+  readsDiverted: number;
+  probes: number;
+  unfitSkips: number;
+  writesHeld: number;
 }
 
 export class ReportRejected extends Error {
@@ -33,6 +53,9 @@ interface Bucket {
   reads: number;
   writes: number;
   shadowWeightBp: number;
+  floor: FloorTotals;
+  /** Proxy (node/worker) -> its floor was ejecting, as of its latest report in this bucket. */
+  proxies: Map<string, boolean>;
 }
 
 export interface TargetSummary {
@@ -67,7 +90,7 @@ export class TelemetryStore {
   readonly stats: StoreStats = { reports: 0, duplicates: 0, expired: 0, late: 0, rejected: 0, components: 0, buckets: 0, bytes: 0 };
 
   constructor(opts: StoreOptions) {
-    this.o = { bucketMs: 1000, retentionMs: 300_000, graceMs: 2000, maxComponents: 10_000, maxSkewMs: 300_000, ...opts };
+    this.o = { bucketMs: 1000, retentionMs: 300_000, graceMs: 2000, maxComponents: 10_000, maxSkewMs: 300_000, maxProxiesPerBucket: 10_000, ...opts };
     if (!(this.o.bucketMs > 0 && this.o.retentionMs >= this.o.bucketMs)) throw new RangeError(`telemetry store: bucketMs ${this.o.bucketMs} and retentionMs ${this.o.retentionMs} must be positive, retention at least one bucket`);
   }
 
@@ -98,6 +121,8 @@ export class TelemetryStore {
       const b = this.bucket(list, startMs);
       if (b.sealed) this.stats.late++;
       mergeInto(b, c);
+      // Sequences only rise per worker (duplicates are refused above): the last one seen is the latest.
+      if (b.proxies.has(worker) || b.proxies.size < this.o.maxProxiesPerBucket) b.proxies.set(worker, c.floor.ejected);
     }
     this.advance(now);
     return "merged";
@@ -123,6 +148,7 @@ export class TelemetryStore {
       if (name.length > MAX_NAME || !NAME_RE.test(name)) throw bad(`${where}.component: ${JSON.stringify(name.slice(0, 80))} is not a valid component name (letters, digits, . _ - / :, at most ${MAX_NAME})`);
       if (!this.components.has(name)) fresh++;
       for (const [k, v] of Object.entries(c.consistency)) if (!Number.isSafeInteger(v) || v < 0) throw bad(`${where}.consistency.${k}: ${v} is not a count`);
+      for (const k of FLOOR_COUNTERS) if (!Number.isSafeInteger(c.floor[k]) || c.floor[k] < 0) throw bad(`${where}.floor.${k}: ${c.floor[k]} is not a count`);
       for (const [tn, t] of c.targets) {
         const tw = `${where}.targets[${tn}]`;
         for (const [k, v] of [["requests", t.requests], ["resets", t.resets], ["timeouts", t.timeouts], ...t.status.map((v, i) => [`status_${i + 1}xx`, v] as const)] as const) {
@@ -176,8 +202,9 @@ export class TelemetryStore {
     let out: ComponentTotals | undefined;
     for (const b of list) {
       if (b.startMs < fromMs || b.startMs >= toMs) continue;
-      out ??= { targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0 };
+      out ??= { targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
       out.reads += b.reads; out.writes += b.writes; out.shadowWeightBp = b.shadowWeightBp;
+      addFloor(out.floor, b.floor);
       for (const [k, v] of Object.entries(b.consistency)) out.consistency[k] = (out.consistency[k] ?? 0) + v;
       for (const [tn, t] of b.targets) {
         let acc = out.targets.get(tn);
@@ -189,11 +216,28 @@ export class TelemetryStore {
     return out;
   }
 
+  /** Floor activity of a component's proxies between fromMs and toMs (wall ms). */
+  floor(component: string, fromMs: number, toMs: number): { reporting: number; ejecting: number; ejections: number; readsDiverted: number; probes: number; unfitSkips: number; writesHeld: number } {
+    const out: FloorSummary = { reporting: 0, ejecting: 0, ejections: 0, readsDiverted: 0, probes: 0, unfitSkips: 0, writesHeld: 0 };
+    const list = this.components.get(component);
+    if (!list) return out;
+    const latest = new Map<string, boolean>();
+    for (const b of list) { // buckets are in time order: a later bucket's state wins
+      if (b.startMs < fromMs || b.startMs >= toMs) continue;
+      out.ejections += b.floor.ejections; out.readsDiverted += b.floor.readsDiverted; out.probes += b.floor.probes;
+      out.unfitSkips += b.floor.unfitSkips; out.writesHeld += b.floor.writesHeld;
+      for (const [w, e] of b.proxies) latest.set(w, e);
+    }
+    out.reporting = latest.size;
+    for (const e of latest.values()) if (e) out.ejecting++;
+    return out;
+  }
+
   componentNames(): string[] { return [...this.components.keys()]; }
 }
 
 function emptyBucket(startMs: number): Bucket {
-  return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0 };
+  return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor(), proxies: new Map() };
 }
 
 function addLatency(into: LatencySketch, from: LatencySketch | CompactSketch): void {
@@ -202,6 +246,7 @@ function addLatency(into: LatencySketch, from: LatencySketch | CompactSketch): v
 
 function mergeInto(b: Bucket, c: ComponentTotals): void {
   b.reads += c.reads; b.writes += c.writes; b.shadowWeightBp = c.shadowWeightBp;
+  for (const k of FLOOR_COUNTERS) b.floor[k] += c.floor[k];
   for (const [k, v] of Object.entries(c.consistency)) b.consistency[k] = (b.consistency[k] ?? 0) + v;
   for (const [tn, t] of c.targets) {
     let acc = b.targets.get(tn);

@@ -103,6 +103,39 @@ test("a controller that never answers: the report times out and its data goes ba
   assert.is(next[0]!.components.get("orders")!.reads, 1);
 });
 
+test("the floor's counters and state are reported; a failed report keeps its counters for the next", async () => {
+  const r = await rig(config([component({ floor: { shadow_fit: true, base_ejection_ms: 60000 }, hold_writes: "failover" })]));
+  const roundTrip = (h: [string, string][], status = 200) => {
+    const s = r.host.newHttpStream();
+    s.sendRequestHeaders(h, true);
+    if (!s.localResponse) s.sendResponseHeaders([[":status", String(status)]], true);
+    s.complete();
+  };
+  for (let i = 0; i < 3; i++) roundTrip(get(), 503);
+  for (let i = 0; i < 4; i++) roundTrip(get());
+  roundTrip(post());
+  const failed = tickReports(r, { ok: false });
+  const f0 = failed[0]!.components.get("orders")!.floor;
+  assert.equal(f0, { ejections: 1, readsDiverted: 4, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 1, ejected: true });
+  roundTrip(get());
+  const next = tickReports(r);
+  assert.equal(next[0]!.components.get("orders")!.floor, { ejections: 1, readsDiverted: 5, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 1, ejected: true },
+    "the failed report's counters plus the new diverted read");
+  const idle = tickReports(r);
+  const c = idle[0]!.components.get("orders");
+  assert.ok(c, "an ejected component is reported even without traffic");
+  assert.equal(c!.floor, { ejections: 0, readsDiverted: 0, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 0, ejected: true });
+  // The controller marks the shadow unfit: the floor stops diverting; one more report says so, then silence.
+  r.host.reconfigure(config([component({ floor: { shadow_fit: false, base_ejection_ms: 60000 } })]));
+  const unfit = tickReports(r);
+  assert.equal(unfit[0]!.components.get("orders")?.floor.ejected, false);
+  assert.is(tickReports(r)[0]!.components.size, 0);
+  assert.is(r.host.metricValue("shadowmesh.orders.floor.ejections"), 1);
+  assert.is(r.host.metricValue("shadowmesh.orders.floor.reads_diverted"), 5);
+  assert.is(r.host.metricValue("shadowmesh.orders.writes_held"), 1);
+  assert.is(r.host.metricValue("shadowmesh.orders.floor.ejected"), 0);
+});
+
 test("Envoy stats mirror the counters (proxy_define_metric)", async () => {
   const r = await rig(config([component({ shadow_weight_bp: 10000 })]));
   for (const h of [get(), get(), post()]) {
