@@ -38,6 +38,14 @@ const component = z.object({
     sticky: z.object({ header: z.string().min(1).optional(), cookie: z.string().min(1).optional() }).strict().optional(),
     read: z.object({ methods: z.array(z.string()).optional(), path_prefixes: z.array(z.string()).optional() }).strict().optional(),
     mirror: z.object({ max_per_second: z.number().int().positive().optional(), max_in_flight: z.number().int().positive().optional(), timeout_ms: z.number().int().positive().optional(), remove_headers: z.array(z.string()).optional() }).strict().optional(),
+    /** The failover floor's limits (shadow_fit is set by the migration engine, not here). */
+    floor: z.object({
+      enabled: z.boolean().optional(), consecutive_failures: z.number().int().min(1).max(1000).optional(),
+      failure_share: z.number().gt(0).max(1).optional(), min_requests: z.number().int().min(1).max(100_000).optional(),
+      window_ms: z.number().int().min(1000).max(60_000).optional(), base_ejection_ms: z.number().int().min(100).max(3_600_000).optional(),
+      max_ejection_ms: z.number().int().min(100).max(3_600_000).optional(), probe_fraction: z.number().gt(0).max(1).optional(),
+      probe_successes: z.number().int().min(1).max(1000).optional(),
+    }).strict().optional(),
   }).strict().optional(),
   signals: z.array(signal).optional(),
   actions: actions.optional(),

@@ -36,7 +36,7 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-const PHASES: Phase[] = ["Healthy", "AtRisk", "Preflight", "Shifting", "Migrated", "Restoring", "RollingBack", "Paused"];
+const PHASES: Phase[] = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"];
 
 function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => server.bindAsync(address, creds, (e, port) => (e ? reject(new Error(`cannot listen on ${address}: ${e.message}`)) : resolve(port))));

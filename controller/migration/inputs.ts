@@ -1,12 +1,15 @@
 // The metric source of the migration engine in the controller: the risk engine gives the primary's
 // risk and the replica's lag (a signal of kind replication_lag, pushed or scraped), the telemetry
 // store gives each side's recent traffic and the traffic since the current step began (sketches and
-// mirrored-read comparisons). Missing data stays null or empty: the reconciler treats it as unknown.
+// mirrored-read comparisons), and the primary's health over the emergency window (its failed live
+// requests, and how many proxies' failover floors ejected it). Missing data stays null or empty: the
+// reconciler treats it as unknown.
 import type { RiskEngine } from "../risk/engine.js";
 import type { TelemetryStore } from "../telemetry/store.js";
 import { addCounts, emptyTarget, type ComponentTotals, type TargetTotals } from "../telemetry/report.js";
 import type { InputSource, Observed } from "./manager.js";
-import type { MigrationStatus, SideSummary } from "./reconcile.js";
+import type { MigrationStatus, PrimaryHealth, SideSummary } from "./reconcile.js";
+import { DEFAULT_POLICY, type Policy } from "./policy.js";
 import type { TargetSample } from "./verify.js";
 
 export interface TelemetryInputOptions {
@@ -21,7 +24,7 @@ export interface TelemetryInputOptions {
 export class TelemetryInputSource implements InputSource {
   constructor(private readonly o: TelemetryInputOptions) {}
 
-  gather(component: string, status: MigrationStatus, nowMs: number): Observed {
+  gather(component: string, status: MigrationStatus, nowMs: number, policy: Policy = DEFAULT_POLICY): Observed {
     const risk = this.o.engine.get(component);
     const riskValue = risk && !risk.noData ? risk.risk : null;
     const lag = risk?.contributions.find((c) => c.kind === "replication_lag" && c.state === "ok");
@@ -29,12 +32,21 @@ export class TelemetryInputSource implements InputSource {
     const since = this.o.store.window(component, status.stepSinceMs ?? nowMs, nowMs);
     return {
       risk: riskValue, primaryRisk: riskValue, replicaLagS: lag?.value ?? null,
-      recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")) },
+      recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent) },
+      health: this.health(component, nowMs, policy.emergency.windowMs),
       window: {
         primary: sample(side(since, "primary")), shadow: sample(side(since, "shadow")),
         consistency: consistency(since),
       },
     };
+  }
+
+  private health(component: string, nowMs: number, windowMs: number): PrimaryHealth | null {
+    const from = nowMs - windowMs;
+    const p = side(this.o.store.window(component, from, nowMs), "primary");
+    const f = this.o.store.floor(component, from, nowMs);
+    if (!p && f.reporting === 0) return null;
+    return { requests: p?.requests ?? 0, failures: p ? errors(p) : 0, reporting: f.reporting, ejecting: f.ejecting };
   }
 
   private summary(t: TargetTotals | null): SideSummary | null {

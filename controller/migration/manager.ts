@@ -3,6 +3,10 @@
 // routes through the TrafficRouter, running fence/promote actions), and feeds the outcomes (ACK, NACK,
 // action results) back on the next pass. On start it resumes each stored migration where it was: it
 // re-publishes the persisted routes (the same weights, nothing advanced) and waits for their ACK.
+// Leases: with policy.promotion.lease set, the shell grants the lease holder (the writer) an absolute
+// deadline every third of the lease, and stops granting the primary's once a failover has started, so
+// its lease runs out; the last deadline granted is an input of the next pass. After a restart every
+// side is assumed to hold a lease granted just before it (the previous process may have).
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
@@ -12,11 +16,14 @@ import { initialStatus, reconcile, TOTAL_BP, type Action, type ActionKind, type 
 import type { StateStore } from "./store.js";
 
 /** What the reconciler observes about a component (the metric-source seam). */
-export type Observed = Omit<ReconcileInputs, "rollout" | "action" | "commands">;
-export interface InputSource { gather(component: string, status: MigrationStatus, nowMs: number): Observed }
+export type Observed = Omit<ReconcileInputs, "rollout" | "action" | "commands" | "leaseGrantedUntilMs">;
+/** policy: for windows the policy sets (the emergency path's evidence window). */
+export interface InputSource { gather(component: string, status: MigrationStatus, nowMs: number, policy?: Policy): Observed }
 
-/** Runs a component's fence / unfence / promote action (the webhook or command in its config). */
-export interface ActionRunner { run(component: string, kind: ActionKind, side: Side): Promise<void> }
+/** What a lease grant or a promotion carries: the writer's epoch and the lease's absolute deadline (wall ms). */
+export interface LeaseDetail { epoch?: number; expiresAtMs?: number }
+/** Runs a component's fence / unfence / promote / lease action (the webhook or command in its config). */
+export interface ActionRunner { run(component: string, kind: ActionKind | "lease", side: Side, detail?: LeaseDetail): Promise<void> }
 
 export interface ManagerOptions {
   clock: Clock;
@@ -36,6 +43,9 @@ interface Tracked {
   rollout: ReconcileInputs["rollout"];
   action: ReconcileInputs["action"];
   observed: Observed | null;
+  /** The lease grants sent: the last deadline per side, and when and to whom the last one went. */
+  lease: { grantedUntil: Map<Side, number>; sentAtMs: number; key: string };
+  wakeTimer: { atMs: number } | null;
 }
 
 export class UnknownComponent extends Error {}
@@ -57,8 +67,14 @@ export class MigrationManager extends EventEmitter {
       const override = stored.policies.get(name);
       const policy = override !== undefined ? parsePolicy(override, `stored policy of ${name}`).components.get(name) ?? filePolicy : filePolicy;
       const prev = stored.statuses.get(name);
-      const t: Tracked = { policy, status: prev ?? initialStatus(name, this.now()), rollout: null, action: null, observed: null };
+      const now = this.now();
+      const t: Tracked = {
+        policy, status: prev ?? initialStatus(name, now), rollout: null, action: null, observed: null, wakeTimer: null,
+        // Conservative after a restart: a lease the previous process granted may still run.
+        lease: { grantedUntil: new Map(prev ? (["primary", "shadow"] as Side[]).map((x) => [x, now + policy.promotion.leaseMs]) : []), sentAtMs: -Infinity, key: "" },
+      };
       this.comps.set(name, t);
+      this.renewLease(t);
       if (!prev) { this.o.store.save(t.status, []); continue; }
       const resync = structuredClone(prev);
       resync.revision++;
@@ -67,12 +83,15 @@ export class MigrationManager extends EventEmitter {
       this.o.store.save(resync, [ev]);
       t.status = resync;
       this.publish(t, resync.rollout.id);
-      if (resync.pendingAction) this.runAction(t, { kind: resync.pendingAction.kind, id: resync.pendingAction.id, side: resync.pendingAction.side });
+      if (resync.pendingAction) {
+        const pa = resync.pendingAction;
+        this.runAction(t, { kind: pa.kind, id: pa.id, side: pa.side, ...(pa.kind === "promote" ? { epoch: (resync.epoch ?? 1) + 1 } : {}) });
+      }
       this.emitEvents([ev]);
     }
   }
 
-  tick(): void { for (const t of this.comps.values()) this.pass(t, []); }
+  tick(): void { for (const t of this.comps.values()) { this.pass(t, []); this.renewLease(t); } }
 
   command(component: string, cmd: Command): CommandResult {
     const t = this.tracked(component);
@@ -107,8 +126,8 @@ export class MigrationManager extends EventEmitter {
 
   private pass(t: Tracked, commands: Command[]): CommandResult[] {
     const now = this.now();
-    t.observed = this.o.inputs.gather(t.status.component, t.status, now);
-    const inputs: ReconcileInputs = { ...t.observed, rollout: t.rollout, action: t.action, commands };
+    t.observed = this.o.inputs.gather(t.status.component, t.status, now, t.policy);
+    const inputs: ReconcileInputs = { ...t.observed, rollout: t.rollout, action: t.action, commands, leaseGrantedUntilMs: t.lease.grantedUntil.get("primary") ?? null };
     const r = reconcile(t.policy, t.status, inputs, now);
     // Durable first: the status describing a traffic change is on disk before the change is made.
     this.o.store.save(r.status, r.events);
@@ -116,7 +135,35 @@ export class MigrationManager extends EventEmitter {
     this.emitEvents(r.events);
     for (const a of r.actions) this.apply(t, a);
     if (r.events.length || r.actions.length) this.emit("status", structuredClone(t.status));
+    if (r.wakeAtMs !== null && (!t.wakeTimer || t.wakeTimer.atMs > r.wakeAtMs)) {
+      const w = { atMs: r.wakeAtMs };
+      t.wakeTimer = w;
+      this.o.clock.setTimer(Math.max(0, r.wakeAtMs - now), () => { if (t.wakeTimer === w) { t.wakeTimer = null; this.pass(t, []); } });
+    }
     return r.commandResults;
+  }
+
+  /** During a failover every moment counts: an ACK or an action result is acted on at once, not at the next tick. */
+  private urgent(t: Tracked): void {
+    if (t.status.phase === "Failover") queueMicrotask(() => { if (t.status.phase === "Failover") this.pass(t, []); });
+  }
+
+  /** Grants the lease holder a fresh deadline every third of the lease (the primary's stops once a failover started). */
+  private renewLease(t: Tracked): void {
+    const ms = t.policy.promotion.leaseMs;
+    if (ms <= 0) return;
+    const s = t.status, holder = s.leaseHolder ?? s.writeTarget, epoch = s.epoch ?? 1;
+    if (s.emergency && holder === "primary") return;
+    const now = this.now(), key = `${holder}/${epoch}`;
+    if (t.lease.key === key && now - t.lease.sentAtMs < ms / 3) return;
+    t.lease.key = key;
+    t.lease.sentAtMs = now;
+    const until = now + ms;
+    // Recorded when sent, not when answered: the deadline is absolute, so a late delivery cannot extend it.
+    t.lease.grantedUntil.set(holder, Math.max(t.lease.grantedUntil.get(holder) ?? 0, until));
+    this.o.actions.run(s.component, "lease", holder, { epoch, expiresAtMs: until }).catch((e: Error) => {
+      this.o.log.warn({ component: s.component, side: holder }, `lease grant failed: ${e.message}`);
+    });
   }
 
   private emitEvents(events: MigrationEvent[]): void {
@@ -141,6 +188,7 @@ export class MigrationManager extends EventEmitter {
     try {
       version = this.o.router.setRoutes(s.component, {
         weights: { primary: TOTAL_BP - s.shadowWeightBp, shadow: s.shadowWeightBp }, mirrorFraction: s.mirrorFraction, writeTarget: s.writeTarget,
+        shadowFit: s.shadowFit ?? false, holdWrites: s.holdWrites ?? null,
       });
     } catch (e) {
       // The controller refused its own routes: report it as a NACK so the migration pauses with the reason.
@@ -151,7 +199,7 @@ export class MigrationManager extends EventEmitter {
     const ask = (): void => {
       this.o.router.verify(version, this.o.verifyTimeoutMs ?? 10_000).then((v) => {
         if (t.rollout?.id !== id) return;
-        if (v.ok) t.rollout = { id, state: "acked" };
+        if (v.ok) { t.rollout = { id, state: "acked" }; this.urgent(t); }
         else if (v.nacked.length) {
           this.counters.nacks++;
           t.rollout = { id, state: "nacked", error: v.nacked.map((n) => `${n.node} (${n.type}): ${n.error}`).join("; ") };
@@ -162,12 +210,24 @@ export class MigrationManager extends EventEmitter {
     ask();
   }
 
-  private runAction(t: Tracked, a: { kind: ActionKind; id: string; side: Side }): void {
+  private runAction(t: Tracked, a: { kind: ActionKind; id: string; side: Side; epoch?: number }): void {
     t.action = { id: a.id, state: "pending" };
     this.counters.actions++;
-    this.o.actions.run(t.status.component, a.kind, a.side).then(
-      () => { if (t.action?.id === a.id) t.action = { id: a.id, state: "ok" }; },
-      (e: Error) => { this.counters.actionFailures++; if (t.action?.id === a.id) t.action = { id: a.id, state: "failed", error: e.message }; },
+    const detail = a.epoch !== undefined ? { epoch: a.epoch } : undefined;
+    this.o.actions.run(t.status.component, a.kind, a.side, detail).then(
+      () => {
+        if (t.action?.id !== a.id) return;
+        t.action = { id: a.id, state: "ok" };
+        // A promoted side needs its lease at once (with a lease required it takes no write before).
+        if (a.kind === "promote") { t.lease.key = ""; this.renewLeaseAfterPromote(t); }
+        this.urgent(t);
+      },
+      (e: Error) => { this.counters.actionFailures++; if (t.action?.id === a.id) { t.action = { id: a.id, state: "failed", error: e.message }; this.urgent(t); } },
     );
+  }
+
+  /** The next pass records the promotion (epoch + 1, holder); grant right after it. */
+  private renewLeaseAfterPromote(t: Tracked): void {
+    queueMicrotask(() => { this.pass(t, []); this.renewLease(t); });
   }
 }

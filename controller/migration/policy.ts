@@ -34,14 +34,44 @@ export interface VerificationSpec {
   maxWaitMs: number;
 }
 
+/**
+ * The emergency path: when the primary is down (most proxies' failover floors ejected it, or most of its
+ * requests failed over the window), every read moves to a fit shadow at once, writes are held (503 with
+ * the reason) and the shadow is promoted as soon as the primary provably cannot take writes.
+ */
+export interface EmergencySpec {
+  enabled: boolean;
+  /** The evidence window (failed requests and floor ejections are counted over it). */
+  windowMs: number;
+  /** The primary is down when at least this share of its requests in the window failed ... */
+  maxFailureShare: number;
+  /** ... out of at least this many; */
+  minRequests: number;
+  /** or when at least this share of the reporting proxies' floors ejected it. */
+  ejectingShare: number;
+  /** The shadow must have met the preflight limits (lag, errors, divergence) this long to be fit. */
+  fitForMs: number;
+}
+
+/** High confidence moves faster: at or above this risk, bakes (and AtRisk's confirmation) scale down and steps merge. */
+export interface FastPathSpec { risk: number; bakeScale: number; mergeSteps: boolean }
+
 export interface Policy {
   risk: { enter: number; leave: number; enterForMs: number; leaveForMs: number };
   steps: StepSpec[];
   preflight: { maxReplicationLagS: number; maxShadowErrorRate: number; maxDivergence: number; minCompared: number; mirrorFraction: number; timeoutMs: number };
   verification: VerificationSpec;
   gates: { approveFirstStep: boolean; approveFull: boolean };
-  promotion: { drainTimeoutMs: number; actionTimeoutMs: number };
+  /**
+   * leaseMs: the writer's lease (renewed by the controller with an absolute deadline; 0: no lease). A
+   * primary that cannot be fenced is promoted past only once the last deadline granted to it, plus
+   * maxClockSkewMs, has passed.
+   */
+  promotion: { drainTimeoutMs: number; actionTimeoutMs: number; leaseMs: number; maxClockSkewMs: number };
   recovery: { mode: "stay" | "restore"; coolDownMs: number; maxReplicationLagS: number };
+  emergency: EmergencySpec;
+  /** null: off. */
+  fastPath: FastPathSpec | null;
 }
 
 export const DEFAULT_POLICY: Policy = {
@@ -50,8 +80,10 @@ export const DEFAULT_POLICY: Policy = {
   preflight: { maxReplicationLagS: 5, maxShadowErrorRate: 0.01, maxDivergence: 0.01, minCompared: 100, mirrorFraction: 0.05, timeoutMs: 600_000 },
   verification: { errorRateSlack: 0.01, errorRateRatio: 1.5, latencyQuantile: 0.99, latencyRatio: 1.5, minRequests: 200, maxDivergence: 0.01, minCompared: 100, confidence: 0.95, maxWaitMs: 120_000 },
   gates: { approveFirstStep: false, approveFull: false },
-  promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000 },
+  promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 0, maxClockSkewMs: 500 },
   recovery: { mode: "stay", coolDownMs: 600_000, maxReplicationLagS: 5 },
+  emergency: { enabled: true, windowMs: 5_000, maxFailureShare: 0.5, minRequests: 20, ejectingShare: 0.5, fitForMs: 10_000 },
+  fastPath: null,
 };
 
 export class PolicyError extends YamlFieldError {}
@@ -81,7 +113,12 @@ const componentSchema = z.object({
     minRequests: z.number().int().min(1), maxDivergence: fraction, minCompared: z.number().int().min(1), confidence: z.number().min(0.5).lt(1), maxWait: duration,
   }).partial().strict().optional(),
   gates: z.object({ approveFirstStep: z.boolean(), approveFull: z.boolean() }).partial().strict().optional(),
-  promotion: z.object({ drainTimeout: duration, actionTimeout: duration }).partial().strict().optional(),
+  promotion: z.object({ drainTimeout: duration, actionTimeout: duration, lease: duration, maxClockSkew: duration }).partial().strict().optional(),
+  emergency: z.object({
+    enabled: z.boolean(), window: duration, maxFailureShare: z.number().gt(0).max(1), minRequests: z.number().int().min(1),
+    ejectingShare: z.number().gt(0).max(1), fitFor: duration,
+  }).partial().strict().optional(),
+  fastPath: z.union([z.literal(false), z.object({ risk: fraction, bakeScale: z.number().gt(0).max(1), mergeSteps: z.boolean() }).partial().strict()]).optional(),
   recovery: z.object({ mode: z.enum(["stay", "restore"]), coolDown: duration, maxReplicationLagSeconds: z.number().nonnegative() }).partial().strict().optional(),
 }).strict();
 
@@ -121,7 +158,24 @@ function resolve(base: Policy, c: ComponentInput | null | undefined): Policy {
     p.verification = { ...p.verification, ...stripUndefined(rest), ...(maxWait !== undefined ? { maxWaitMs: maxWait } : {}) };
   }
   if (c.gates) p.gates = { ...p.gates, ...stripUndefined(c.gates) };
-  if (c.promotion) p.promotion = { drainTimeoutMs: c.promotion.drainTimeout ?? p.promotion.drainTimeoutMs, actionTimeoutMs: c.promotion.actionTimeout ?? p.promotion.actionTimeoutMs };
+  if (c.promotion) {
+    p.promotion = {
+      drainTimeoutMs: c.promotion.drainTimeout ?? p.promotion.drainTimeoutMs, actionTimeoutMs: c.promotion.actionTimeout ?? p.promotion.actionTimeoutMs,
+      leaseMs: c.promotion.lease ?? p.promotion.leaseMs, maxClockSkewMs: c.promotion.maxClockSkew ?? p.promotion.maxClockSkewMs,
+    };
+  }
+  if (c.emergency) {
+    const e = c.emergency;
+    p.emergency = {
+      enabled: e.enabled ?? p.emergency.enabled, windowMs: e.window ?? p.emergency.windowMs, maxFailureShare: e.maxFailureShare ?? p.emergency.maxFailureShare,
+      minRequests: e.minRequests ?? p.emergency.minRequests, ejectingShare: e.ejectingShare ?? p.emergency.ejectingShare, fitForMs: e.fitFor ?? p.emergency.fitForMs,
+    };
+  }
+  if (c.fastPath === false) p.fastPath = null;
+  else if (c.fastPath) {
+    const base = p.fastPath ?? { risk: 0.9, bakeScale: 0.25, mergeSteps: true };
+    p.fastPath = { risk: c.fastPath.risk ?? base.risk, bakeScale: c.fastPath.bakeScale ?? base.bakeScale, mergeSteps: c.fastPath.mergeSteps ?? base.mergeSteps };
+  }
   if (c.recovery) {
     p.recovery = { mode: c.recovery.mode ?? p.recovery.mode, coolDownMs: c.recovery.coolDown ?? p.recovery.coolDownMs, maxReplicationLagS: c.recovery.maxReplicationLagSeconds ?? p.recovery.maxReplicationLagS };
   }
@@ -141,6 +195,8 @@ export function policyProblems(p: Policy): [(string | number)[], string][] {
   });
   const last = p.steps[p.steps.length - 1];
   if (last && last.weightBp !== 10_000) out.push([["steps", p.steps.length - 1], `the last step must be 100 (the promotion), got ${last.weightBp / 100}`]);
+  if (p.promotion.leaseMs > 0 && p.promotion.leaseMs < 1000) out.push([["promotion", "lease"], `must be at least 1s (renewed every third of it), got ${p.promotion.leaseMs}ms`]);
+  if (p.fastPath && p.fastPath.risk < p.risk.enter) out.push([["fastPath", "risk"], `must be at or above risk.enter (${p.risk.enter}): the fast path is for high confidence`]);
   return out;
 }
 

@@ -9,12 +9,23 @@
 // The fence comes before the promotion and the switch after it, so two sides never accept writes.
 // A weight is only advanced after every proxy ACKed the previous publish; a NACK pauses.
 // An inconclusive verification pauses; only a failed one rolls back.
+//
+// Emergency path (Failover): prediction can miss, so when the primary is down (most proxies' failover
+// floors ejected it, or most of its requests failed over the policy's window) and the shadow is fit,
+// every read moves to the shadow in one publish, writes are held (the filter answers 503 with the
+// reason), and the shadow is promoted as soon as the primary provably cannot take writes: a fence
+// that succeeded (then the usual drain), or, when it cannot be reached, the expiry of the last lease
+// deadline granted to it. Every promotion bumps the epoch. A primary that dies mid-shift ends the
+// shift this way: no bake, no comparison with a dead primary, no stall. The shadow's fitness (lag,
+// errors, divergence within the preflight limits, held for emergency.fitForMs) is published to the
+// filter, whose floor diverts reads only to a fit shadow.
 import type { Policy } from "./policy.js";
 import { verify, type Baseline, type TargetSample, type Verdict } from "./verify.js";
 
-export type Phase = "Healthy" | "AtRisk" | "Preflight" | "Shifting" | "Migrated" | "Restoring" | "RollingBack" | "Paused";
+export type Phase = "Healthy" | "AtRisk" | "Preflight" | "Shifting" | "Failover" | "Migrated" | "Restoring" | "RollingBack" | "Paused";
 export type Side = "primary" | "shadow";
-export type PromotionStage = "fence" | "drain" | "promote" | "switch";
+/** lease: the primary could not be fenced; the promotion waits for its last lease deadline to pass. */
+export type PromotionStage = "fence" | "drain" | "lease" | "promote" | "switch";
 export const TOTAL_BP = 10_000;
 
 export interface MigrationStatus {
@@ -37,7 +48,8 @@ export interface MigrationStatus {
   riskLowSinceMs: number | null;
   /** A publish the proxies have not all ACKed yet. */
   rollout: { id: string; purpose: string } | null;
-  promotion: { stage: PromotionStage; sinceMs: number } | null;
+  /** notBeforeMs: a retried promote waits until then. */
+  promotion: { stage: PromotionStage; sinceMs: number; notBeforeMs?: number } | null;
   /** An external action (fence, promote, unfence) started and not yet reported. */
   pendingAction: { id: string; kind: ActionKind; side: Side; sinceMs: number } | null;
   baseline: Baseline | null;
@@ -49,15 +61,29 @@ export interface MigrationStatus {
   blockedReason: string | null;
   message: string;
   revision: number;
+  /** Published to the filter's floor: whether the shadow may serve reads the floor diverts. */
+  shadowFit?: boolean;
+  /** Since when the shadow has met the fitness limits without a break (null: it does not). */
+  shadowFitSinceMs?: number | null;
+  /** Published to the filter: while set, writes are answered 503 with this reason. */
+  holdWrites?: string | null;
+  /** The emergency failover in progress (phase Failover), if any. */
+  emergency?: { sinceMs: number; reason: string } | null;
+  /** The writer's epoch: every promotion bumps it; the lease holder's lease carries it. */
+  epoch?: number;
+  /** The side the controller grants the writer's lease to (the promoted side after a promotion). */
+  leaseHolder?: Side;
 }
 
 export type ActionKind = "fence" | "unfence" | "promote";
 
 export type Action =
-  | { kind: "publish"; id: string; shadowWeightBp: number; mirrorFraction: number; writeTarget: Side }
-  | { kind: ActionKind; id: string; side: Side };
+  | { kind: "publish"; id: string; shadowWeightBp: number; mirrorFraction: number; writeTarget: Side; shadowFit: boolean; holdWrites: string | null }
+  | { kind: ActionKind; id: string; side: Side; epoch?: number };
 
 export interface SideSummary { requests: number; errorRate: number; latencyMs: number }
+/** reporting: proxies that reported in the window; ejecting: those whose failover floor has the primary ejected. */
+export interface PrimaryHealth { requests: number; failures: number; reporting: number; ejecting: number }
 
 export interface ReconcileInputs {
   /** The risk of the side currently serving (the primary until migrated); null without data. */
@@ -66,8 +92,12 @@ export interface ReconcileInputs {
   primaryRisk: number | null;
   /** Replication lag of the replica (the side that is not the write target) behind the writer. */
   replicaLagS: number | null;
-  /** Each side's last minute, for baselines and the preflight health check. */
-  recent: { primary: SideSummary | null; shadow: SideSummary | null };
+  /** Each side's last minute, for baselines and the preflight health check (consistency: mirrored reads compared). */
+  recent: { primary: SideSummary | null; shadow: SideSummary | null; consistency?: { compared: number; diverged: number } };
+  /** The primary over the last policy.emergency.windowMs: its live requests and failures, and the proxies' floors. */
+  health?: PrimaryHealth | null;
+  /** The last lease deadline (wall ms) granted to status.leaseHolder; null when none was granted. */
+  leaseGrantedUntilMs?: number | null;
   /** Traffic since stepSinceMs (or, in Preflight, since the mirror was ACKed). */
   window: { primary: TargetSample; shadow: TargetSample; consistency: { compared: number; diverged: number } } | null;
   /** The proxies' answer to status.rollout. */
@@ -84,13 +114,15 @@ export interface CommandResult { command: Command; accepted: boolean; reason: st
 export type EventKind = "phase" | "step" | "blocked" | "verification" | "rollout" | "action" | "command" | "risk";
 export interface MigrationEvent { atMs: number; component: string; kind: EventKind; phase: Phase; message: string; severity: "info" | "warning" | "error" }
 
-export interface ReconcileResult { status: MigrationStatus; events: MigrationEvent[]; actions: Action[]; commandResults: CommandResult[] }
+/** wakeAtMs: the shell should reconcile again at this time (a lease expiring) even if no tick falls there. */
+export interface ReconcileResult { status: MigrationStatus; events: MigrationEvent[]; actions: Action[]; commandResults: CommandResult[]; wakeAtMs: number | null }
 
 export function initialStatus(component: string, nowMs: number): MigrationStatus {
   return {
     component, phase: "Healthy", direction: "forward", stepIndex: -1, shadowWeightBp: 0, mirrorFraction: 0, writeTarget: "primary", fenced: null,
     phaseSinceMs: nowMs, stepSinceMs: null, riskHighSinceMs: null, riskLowSinceMs: null, rollout: null, promotion: null, pendingAction: null,
     baseline: null, approvals: { firstStep: false, full: false }, paused: null, lastVerdict: null, blockedReason: null, message: "healthy", revision: 0,
+    shadowFit: false, shadowFitSinceMs: null, holdWrites: null, emergency: null, epoch: 1, leaseHolder: "primary",
   };
 }
 
@@ -102,6 +134,7 @@ class Pass {
   readonly actions: Action[] = [];
   readonly commandResults: CommandResult[] = [];
   private seq = 0;
+  wakeAtMs: number | null = null;
   constructor(readonly policy: Policy, readonly s: MigrationStatus, readonly inputs: ReconcileInputs, readonly now: number) {}
 
   event(kind: EventKind, message: string, severity: MigrationEvent["severity"] = "info"): void {
@@ -124,18 +157,25 @@ class Pass {
   }
   unblock(): void { this.s.blockedReason = null; }
   private id(kind: string): string { return `${this.s.component}/${this.s.revision}/${kind}/${this.seq++}`; }
-  publish(purpose: string, change: Partial<Pick<MigrationStatus, "shadowWeightBp" | "mirrorFraction" | "writeTarget">>): void {
+  publish(purpose: string, change: Partial<Pick<MigrationStatus, "shadowWeightBp" | "mirrorFraction" | "writeTarget" | "shadowFit" | "holdWrites">>): void {
     Object.assign(this.s, change);
     const id = this.id("publish");
     this.s.rollout = { id, purpose };
-    this.actions.push({ kind: "publish", id, shadowWeightBp: this.s.shadowWeightBp, mirrorFraction: this.s.mirrorFraction, writeTarget: this.s.writeTarget });
+    // A later publish in the same pass replaces an earlier one: the proxies only need the last state.
+    const prev = this.actions.findIndex((a) => a.kind === "publish");
+    if (prev >= 0) this.actions.splice(prev, 1);
+    this.actions.push({ kind: "publish", id, shadowWeightBp: this.s.shadowWeightBp, mirrorFraction: this.s.mirrorFraction, writeTarget: this.s.writeTarget, shadowFit: this.s.shadowFit ?? false, holdWrites: this.s.holdWrites ?? null });
   }
   act(kind: ActionKind, side: Side): void {
     const id = this.id(kind);
     this.s.pendingAction = { id, kind, side, sinceMs: this.now };
-    this.actions.push({ kind, id, side });
-    this.event("action", `${kind} ${side}`);
+    const epoch = kind === "promote" ? (this.s.epoch ?? 1) + 1 : undefined;
+    this.actions.push({ kind, id, side, ...(epoch !== undefined ? { epoch } : {}) });
+    this.event("action", `${kind} ${side}${epoch !== undefined ? ` (epoch ${epoch})` : ""}`);
   }
+  wake(atMs: number): void { this.wakeAtMs = this.wakeAtMs === null ? atMs : Math.min(this.wakeAtMs, atMs); }
+  /** The risk is high enough for the policy's fast path. */
+  get fast(): boolean { const f = this.policy.fastPath, r = this.inputs.risk; return f !== null && r !== null && r >= f.risk; }
   /** The target side's share of reads at step i of the current direction. */
   targetShareBp(i: number): number { return i < 0 ? 0 : this.policy.steps[i]!.weightBp; }
   shadowBpForStep(i: number): number { return this.s.direction === "forward" ? this.targetShareBp(i) : TOTAL_BP - this.targetShareBp(i); }
@@ -147,16 +187,21 @@ class Pass {
 export function reconcile(policy: Policy, prev: MigrationStatus, inputs: ReconcileInputs, nowMs: number): ReconcileResult {
   const s: MigrationStatus = structuredClone(prev);
   s.revision++;
+  // Statuses stored before these fields existed.
+  s.shadowFit ??= false; s.shadowFitSinceMs ??= null; s.holdWrites ??= null; s.emergency ??= null; s.epoch ??= 1; s.leaseHolder ??= s.writeTarget;
   const p = new Pass(policy, s, inputs, nowMs);
   for (const c of inputs.commands) p.commandResults.push(command(p, c));
+  // The primary down outranks everything else, including a publish not yet ACKed (it is superseded).
+  if (emergency(p)) return finish(p);
   // A publish must be ACKed everywhere before anything else moves.
   if (!awaitRollout(p)) return finish(p);
+  updateShadowFit(p);
   if (!awaitAction(p)) return finish(p);
   switch (s.phase) {
     case "Healthy": healthy(p); break;
     case "AtRisk": atRisk(p); break;
     case "Preflight": preflight(p); break;
-    case "Shifting": case "Restoring": shifting(p); break;
+    case "Shifting": case "Restoring": case "Failover": shifting(p); break;
     case "Migrated": migrated(p); break;
     case "RollingBack": rollingBack(p); break;
     case "Paused": break;
@@ -165,7 +210,7 @@ export function reconcile(policy: Policy, prev: MigrationStatus, inputs: Reconci
 }
 
 function finish(p: Pass): ReconcileResult {
-  return { status: p.s, events: p.events, actions: p.actions, commandResults: p.commandResults };
+  return { status: p.s, events: p.events, actions: p.actions, commandResults: p.commandResults, wakeAtMs: p.wakeAtMs };
 }
 
 function pause(p: Pass, reason: string, severity: MigrationEvent["severity"] = "warning"): void {
@@ -209,13 +254,24 @@ function awaitAction(p: Pass): boolean {
     p.event("action", `${a.kind} ${a.side}: done`);
     if (a.kind === "fence") p.s.fenced = a.side;
     if (a.kind === "unfence" && p.s.fenced === a.side) p.s.fenced = null;
-    if (a.kind === "promote") { p.s.promotion = { stage: "switch", sinceMs: p.now }; if (p.s.fenced === a.side) p.s.fenced = null; }
+    if (a.kind === "promote") {
+      p.s.promotion = { stage: "switch", sinceMs: p.now };
+      if (p.s.fenced === a.side) p.s.fenced = null;
+      p.s.epoch = (p.s.epoch ?? 1) + 1;
+      p.s.leaseHolder = a.side;
+    }
     if (a.kind === "fence" && p.s.promotion) p.s.promotion = { stage: "drain", sinceMs: p.now };
     return true;
   }
   const why = timedOut ? `timed out after ${p.policy.promotion.actionTimeoutMs / 1000}s` : `failed: ${res!.error ?? "no detail"}`;
   p.event("action", `${a.kind} ${a.side} ${why}`, "error");
   if (a.kind === "unfence") { pause(p, `unfence ${a.side} ${why}; the side stays fenced until an operator acts`, "error"); return false; }
+  if (p.s.emergency && p.s.promotion) {
+    // The primary is down: a fence it cannot answer proves nothing, its lease will. A failed promote is retried.
+    p.s.promotion = { stage: "lease", sinceMs: p.now, ...(a.kind === "promote" ? { notBeforeMs: p.now + Math.min(5_000, p.policy.promotion.actionTimeoutMs) } : {}) };
+    if (a.kind === "fence") p.event("action", `the primary cannot be fenced (${why}); promoting once its lease has expired`, "warning");
+    return true;
+  }
   abortPromotion(p, `${a.kind} ${a.side} ${why}`);
   return false;
 }
@@ -236,6 +292,7 @@ function command(p: Pass, c: Command): CommandResult {
   const ok = (reason: string): CommandResult => { p.event("command", `${c.kind} by ${c.by}${c.reason ? ` (${c.reason})` : ""}: ${reason}`); return { command: c, accepted: true, reason }; };
   const no = (reason: string): CommandResult => ({ command: c, accepted: false, reason });
   const midPromotion = s.promotion !== null && s.promotion.stage !== "fence";
+  if (s.phase === "Failover" && c.kind !== "rollback") return no(`the primary is down and the shadow is being promoted (stage ${s.promotion?.stage ?? "publish"}): ${c.kind} does not apply; rollback returns reads to the primary before the promotion`);
   switch (c.kind) {
     case "pause":
       if (s.phase === "Paused") return no("already paused");
@@ -278,8 +335,8 @@ function command(p: Pass, c: Command): CommandResult {
         startRestore(p, `rollback by ${c.by}`);
         return ok("restoring to the primary now");
       }
-      if (midPromotion && s.promotion!.stage === "switch") return no("the write target is switching; roll back once migrated");
-      if (["AtRisk", "Preflight", "Shifting", "Restoring", "Paused"].includes(s.phase)) {
+      if (midPromotion && (s.promotion!.stage === "switch" || s.promotion!.stage === "promote")) return no(`the shadow is being promoted (stage ${s.promotion!.stage}); roll back once migrated`);
+      if (["AtRisk", "Preflight", "Shifting", "Restoring", "Failover", "Paused"].includes(s.phase)) {
         if (s.phase === "Paused" && ["Healthy", "Migrated", "RollingBack"].includes(s.paused!.from)) return no(`nothing to roll back (paused from ${s.paused!.from})`);
         if (s.promotion) cancelPromotion(p);
         startRollback(p, `rollback by ${c.by}${c.reason ? `: ${c.reason}` : ""}`);
@@ -330,7 +387,8 @@ function atRisk(p: Pass): void {
     p.s.stepSinceMs = null;
     return;
   }
-  if (high >= p.policy.risk.enterForMs) startPreflight(p, `risk stayed at or above ${p.policy.risk.enter} for ${p.policy.risk.enterForMs / 1000}s`);
+  const enterFor = p.fast ? p.policy.risk.enterForMs * p.policy.fastPath!.bakeScale : p.policy.risk.enterForMs;
+  if (high >= enterFor) startPreflight(p, `risk stayed at or above ${p.policy.risk.enter} for ${enterFor / 1000}s${p.fast ? " (fast path)" : ""}`);
 }
 
 function startPreflight(p: Pass, why: string): void {
@@ -397,7 +455,9 @@ function shifting(p: Pass): void {
   if (s.stepSinceMs === null) return;
   const step = p.policy.steps[s.stepIndex]!;
   const baked = p.now - s.stepSinceMs;
-  if (baked < step.bakeMs) { p.block(`baking step ${s.stepIndex + 1} (${Math.ceil((step.bakeMs - baked) / 1000)}s left)`); return; }
+  // The fast path (risk very high) shortens bakes; it never skips a verification.
+  const bakeMs = p.fast && s.direction === "forward" ? step.bakeMs * p.policy.fastPath!.bakeScale : step.bakeMs;
+  if (baked < bakeMs) { p.block(`baking step ${s.stepIndex + 1} (${Math.ceil((bakeMs - baked) / 1000)}s left${bakeMs < step.bakeMs ? ", fast path" : ""})`); return; }
   if (step.check === "verify") {
     const v = stepVerdict(p);
     if (v.outcome !== "pass" || s.lastVerdict?.outcome !== "pass") s.lastVerdict = { outcome: v.outcome, summary: v.summary, atMs: p.now };
@@ -407,7 +467,7 @@ function shifting(p: Pass): void {
       return;
     }
     if (v.outcome === "inconclusive") {
-      if (baked >= step.bakeMs + p.policy.verification.maxWaitMs) pause(p, `verification inconclusive at step ${s.stepIndex + 1}: ${v.summary}`);
+      if (baked >= bakeMs + p.policy.verification.maxWaitMs) pause(p, `verification inconclusive at step ${s.stepIndex + 1}: ${v.summary}`);
       else p.block(`step ${s.stepIndex + 1} verification inconclusive, collecting more data: ${v.summary}`);
       return;
     }
@@ -420,8 +480,11 @@ function shifting(p: Pass): void {
     p.act("fence", p.source);
     return;
   }
-  if (s.stepIndex + 1 === p.lastStep && p.policy.gates.approveFull && !s.approvals.full) { p.block(`waiting for approval before 100% on the ${p.target}`); return; }
-  advance(p, s.stepIndex + 1);
+  // The fast path merges steps: it skips the next one (never the last, whose gate still applies).
+  const next = p.fast && s.direction === "forward" && p.policy.fastPath!.mergeSteps ? Math.min(s.stepIndex + 2, p.lastStep) : s.stepIndex + 1;
+  if (next === p.lastStep && p.policy.gates.approveFull && !s.approvals.full) { p.block(`waiting for approval before 100% on the ${p.target}`); return; }
+  if (next > s.stepIndex + 1) p.event("step", `fast path: risk ${p.inputs.risk!.toFixed(2)} >= ${p.policy.fastPath!.risk}, merging step ${s.stepIndex + 2} into step ${next + 1}`, "warning");
+  advance(p, next);
 }
 
 function promotion(p: Pass): void {
@@ -431,20 +494,47 @@ function promotion(p: Pass): void {
     case "drain": {
       const lag = p.inputs.replicaLagS;
       if (lag !== null && lag <= 0) { s.promotion = { stage: "promote", sinceMs: p.now }; p.act("promote", p.target); return; }
-      if (p.now - pr.sinceMs >= p.policy.promotion.drainTimeoutMs) { abortPromotion(p, `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"})`); return; }
+      if (p.now - pr.sinceMs >= p.policy.promotion.drainTimeoutMs) {
+        if (s.emergency) {
+          // The fenced primary accepts no writes, so promoting is safe; what it had not shipped is the
+          // asynchronous replication's loss (at most the lag the shadow was fit with).
+          p.event("action", `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"}); the primary is fenced and down: promoting`, "warning");
+          s.promotion = { stage: "promote", sinceMs: p.now };
+          p.act("promote", p.target);
+          return;
+        }
+        abortPromotion(p, `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"})`);
+        return;
+      }
       p.block(`fenced ${p.source}; waiting for replication lag to reach zero (now ${lag ?? "unknown"}s)`);
+      return;
+    }
+    case "lease": {
+      const l = p.policy.promotion;
+      if (l.leaseMs <= 0) { p.block("the primary is down and cannot be fenced, and the policy has no lease (promotion.lease): promote the shadow by hand once the primary is known dead"); return; }
+      // A retry after a failed promote waits an action timeout; the first attempt waits for the lease.
+      const granted = p.inputs.leaseGrantedUntilMs ?? null;
+      const safeAt = Math.max(granted === null ? 0 : granted + l.maxClockSkewMs, pr.notBeforeMs ?? 0);
+      if (p.now < safeAt) { p.wake(safeAt); p.block(`the primary cannot be fenced; promoting when its lease expires (${Math.ceil((safeAt - p.now) / 1000)}s)`); return; }
+      s.promotion = { stage: "promote", sinceMs: p.now };
+      p.event("action", granted === null ? "the primary was never granted a lease: it cannot take writes" : `the primary's lease expired ${((p.now - granted) / 1000).toFixed(1)}s ago: it cannot take writes`);
+      p.act("promote", p.target);
       return;
     }
     case "promote": return;
     case "switch":
-      if (s.writeTarget !== p.target) { p.publish(`write target -> ${p.target}`, { writeTarget: p.target }); return; }
+      if (s.writeTarget !== p.target || s.holdWrites) { p.publish(`write target -> ${p.target}`, { writeTarget: p.target, holdWrites: null }); return; }
       s.promotion = null;
       s.approvals = { firstStep: false, full: false };
       if (s.direction === "forward") {
         s.stepSinceMs = p.now;
         s.riskLowSinceMs = null;
         s.lastVerdict = null;
-        p.enter("Migrated", "the shadow is promoted: it takes all reads and writes; the primary stays fenced");
+        const wasEmergency = s.emergency;
+        s.emergency = null;
+        p.enter("Migrated", wasEmergency
+          ? `failover done in ${((p.now - wasEmergency.sinceMs) / 1000).toFixed(1)}s: the shadow is promoted (epoch ${s.epoch}) and takes all reads and writes`
+          : "the shadow is promoted: it takes all reads and writes; the primary stays fenced");
       } else {
         s.stepIndex = -1;
         s.stepSinceMs = null;
@@ -485,9 +575,10 @@ function startRestore(p: Pass, why: string): void {
 
 function startRollback(p: Pass, why: string): void {
   const s = p.s;
+  s.emergency = null;
   p.enter("RollingBack", why, "warning");
   const back = s.direction === "forward" ? 0 : TOTAL_BP;
-  p.publish(`rollback: all reads to the ${p.source}`, { shadowWeightBp: back, mirrorFraction: 0 });
+  p.publish(`rollback: all reads to the ${p.source}`, { shadowWeightBp: back, mirrorFraction: 0, holdWrites: null });
 }
 
 function rollingBack(p: Pass): void {
@@ -502,4 +593,80 @@ function rollingBack(p: Pass): void {
   s.phase = "Paused";
   s.phaseSinceMs = p.now;
   p.event("phase", `RollingBack -> Paused: all reads are back on the ${back === "Healthy" ? "primary" : "shadow"}; resume returns to ${back}`, "warning");
+}
+
+// ------------------------------------------------------------------ emergency path
+
+/** Why the primary is down by the policy's rules, or null. */
+function primaryDown(p: Pass): string | null {
+  const e = p.policy.emergency, h = p.inputs.health;
+  if (!e.enabled || !h) return null;
+  if (h.reporting > 0 && h.ejecting > 0 && h.ejecting / h.reporting >= e.ejectingShare) return `the failover floor of ${h.ejecting} of ${h.reporting} proxies ejected the primary`;
+  if (h.requests >= e.minRequests && h.failures / h.requests >= e.maxFailureShare) return `${h.failures} of ${h.requests} requests to the primary failed in the last ${e.windowMs / 1000}s`;
+  return null;
+}
+
+/** Why the shadow may not serve by the preflight's absolute limits, or null when it may. */
+function shadowUnfit(p: Pass): string | null {
+  const f = p.policy.preflight, lag = p.inputs.replicaLagS;
+  if (lag === null) return "replication lag is unknown";
+  if (lag > f.maxReplicationLagS) return `replication lag ${lag.toFixed(1)}s is over ${f.maxReplicationLagS}s`;
+  const sh = p.inputs.recent.shadow;
+  if (sh && sh.requests >= p.policy.verification.minRequests && sh.errorRate > f.maxShadowErrorRate) return `shadow error rate ${(sh.errorRate * 100).toFixed(2)}% is over ${(f.maxShadowErrorRate * 100).toFixed(2)}%`;
+  const c = p.inputs.recent.consistency;
+  if (c && c.compared >= f.minCompared && c.diverged / c.compared > f.maxDivergence) return `mirrored reads diverge ${((c.diverged / c.compared) * 100).toFixed(2)}%`;
+  return null;
+}
+
+/**
+ * Keeps status.shadowFit (published to the floor) current: unfit at once, fit again only after the limits
+ * held for emergency.fitForMs. While the primary shows trouble the verdict is frozen: a dead primary makes
+ * the shadow's measured lag grow (nothing arrives), which says nothing about the data the shadow has.
+ */
+function updateShadowFit(p: Pass): void {
+  const s = p.s;
+  if (s.writeTarget !== "primary" || s.phase === "Failover") return;
+  const h = p.inputs.health;
+  if (h && (h.ejecting > 0 || (h.requests > 0 && h.failures / h.requests >= p.policy.emergency.maxFailureShare / 2))) return;
+  const why = shadowUnfit(p);
+  if (why === null) s.shadowFitSinceMs ??= p.now; else s.shadowFitSinceMs = null;
+  const fit = why === null && p.now - s.shadowFitSinceMs! >= p.policy.emergency.fitForMs;
+  if (fit === s.shadowFit) return;
+  p.publish(fit ? "the shadow is fit to serve the floor's reads" : `the shadow is not fit to serve the floor's reads: ${why}`, { shadowFit: fit });
+  p.event("risk", fit ? `shadow fit for failover (limits held ${p.policy.emergency.fitForMs / 1000}s)` : `shadow unfit for failover: ${why}`, fit ? "info" : "warning");
+}
+
+/** Starts (or refuses) the emergency failover; true when this pass is done. */
+function emergency(p: Pass): boolean {
+  const s = p.s;
+  if (s.phase === "Failover") return false;
+  const why = primaryDown(p);
+  if (why === null) return false;
+  if (s.phase === "Restoring") {
+    // Reads were coming back to a primary that just went down: send them back to the serving shadow.
+    if (s.promotion) return false;
+    startRollback(p, `the primary went down while restoring: ${why}`);
+    return true;
+  }
+  const forwardPhase = (ph: Phase) => ["Healthy", "AtRisk", "Preflight", "Shifting", "RollingBack"].includes(ph);
+  const from = s.phase === "Paused" ? s.paused!.from : s.phase;
+  if (s.writeTarget !== "primary" || !forwardPhase(from) || s.direction !== "forward") return false;
+  if (s.promotion && (s.promotion.stage === "promote" || s.promotion.stage === "switch")) return false; // already promoting: it finishes
+  if (!s.shadowFit) { p.block(`the primary is down (${why}) but the shadow is not fit to take over: reads and writes stay on the primary`); return false; }
+  const unfit = shadowUnfit(p);
+  if (unfit !== null && !unfit.startsWith("replication lag")) { p.block(`the primary is down (${why}) but the shadow fails its absolute limits: ${unfit}`); return false; }
+  s.emergency = { sinceMs: p.now, reason: why };
+  s.paused = null;
+  s.direction = "forward";
+  s.stepIndex = p.lastStep;
+  s.stepSinceMs = null;
+  s.approvals = { firstStep: false, full: false };
+  p.enter("Failover", `the primary is down: ${why}; every read to the shadow now, writes held until it is promoted`, "error");
+  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_BP, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted` });
+  if (s.fenced === "primary") { s.promotion = { stage: "drain", sinceMs: p.now }; return true; }
+  const a = s.pendingAction;
+  if (a && a.kind === "fence" && a.side === "primary") { s.promotion = { stage: "fence", sinceMs: a.sinceMs }; return true; }
+  s.promotion = { stage: "fence", sinceMs: p.now };
+  p.act("fence", "primary");
+  return true;
 }

@@ -33,7 +33,11 @@ export interface TrafficRouter {
   verify(version: string, timeoutMs?: number): Promise<VerifyResult>;
 }
 
-export interface Routes { weights: Weights; mirrorFraction: number; writeTarget: WriteTarget }
+/**
+ * shadowFit: the filter's failover floor may divert reads to the shadow (default false);
+ * holdWrites: while set, the filter answers writes 503 with this reason (an emergency failover).
+ */
+export interface Routes { weights: Weights; mirrorFraction: number; writeTarget: WriteTarget; shadowFit?: boolean; holdWrites?: string | null }
 
 export class UnknownComponentError extends Error {}
 
@@ -60,6 +64,7 @@ export class XdsTrafficRouter implements TrafficRouter {
   private readonly weights = new Map<string, Weights>();
   private readonly mirrors = new Map<string, MirrorSettings>();
   private readonly writeTargets = new Map<string, WriteTarget>();
+  private readonly floors = new Map<string, { shadowFit: boolean; holdWrites: string | null }>();
   private readonly components = new Map<string, ComponentSpec>();
   private seq = 0;
   private readonly group: string;
@@ -72,6 +77,7 @@ export class XdsTrafficRouter implements TrafficRouter {
       this.weights.set(c.name, { primary: TOTAL_WEIGHT, shadow: 0 });
       this.mirrors.set(c.name, { fraction: 0 });
       this.writeTargets.set(c.name, "primary");
+      this.floors.set(c.name, { shadowFit: false, holdWrites: null });
     }
   }
 
@@ -119,16 +125,20 @@ export class XdsTrafficRouter implements TrafficRouter {
     this.component(component);
     checkWeights(component, routes.weights);
     if (!(routes.mirrorFraction >= 0 && routes.mirrorFraction <= 1)) throw new RangeError(`${component}: mirror fraction must be between 0 and 1, got ${routes.mirrorFraction}`);
-    const prev = { w: this.weights.get(component)!, m: this.mirrors.get(component)!, t: this.writeTargets.get(component)! };
+    if (routes.holdWrites !== undefined && routes.holdWrites !== null && (routes.holdWrites.length === 0 || routes.holdWrites.length > 256)) throw new RangeError(`${component}: holdWrites must be 1 to 256 characters, got ${routes.holdWrites.length}`);
+    const prev = { w: this.weights.get(component)!, m: this.mirrors.get(component)!, t: this.writeTargets.get(component)!, f: this.floors.get(component)! };
     this.weights.set(component, { ...routes.weights });
     this.mirrors.set(component, { ...prev.m, fraction: routes.mirrorFraction });
     this.writeTargets.set(component, routes.writeTarget);
+    this.floors.set(component, { shadowFit: routes.shadowFit ?? prev.f.shadowFit, holdWrites: routes.holdWrites === undefined ? prev.f.holdWrites : routes.holdWrites });
     try {
-      return this.publish(`routes ${component} ${routes.weights.primary}/${routes.weights.shadow} mirror ${routes.mirrorFraction} writes ${routes.writeTarget}`);
+      const f = this.floors.get(component)!;
+      return this.publish(`routes ${component} ${routes.weights.primary}/${routes.weights.shadow} mirror ${routes.mirrorFraction} writes ${routes.writeTarget}${f.holdWrites ? " (held)" : ""} shadow ${f.shadowFit ? "fit" : "unfit"}`);
     } catch (e) {
       this.weights.set(component, prev.w);
       this.mirrors.set(component, prev.m);
       this.writeTargets.set(component, prev.t);
+      this.floors.set(component, prev.f);
       throw e;
     }
   }
@@ -152,7 +162,8 @@ export class XdsTrafficRouter implements TrafficRouter {
       components: [...this.components.values()].map((c) => {
         const m = this.mirrors.get(c.name)!;
         // Mirror limits from the configuration sit under the fraction the migration engine sets.
-        const { mirror: mirrorLimits, ...settings } = (this.opts.filterSettings?.[c.name] ?? {}) as { mirror?: Record<string, unknown> };
+        const { mirror: mirrorLimits, floor: floorSettings, ...settings } = (this.opts.filterSettings?.[c.name] ?? {}) as { mirror?: Record<string, unknown>; floor?: Record<string, unknown> };
+        const fl = this.floors.get(c.name)!;
         return {
           name: c.name,
           authorities: c.hostnames,
@@ -170,6 +181,9 @@ export class XdsTrafficRouter implements TrafficRouter {
           shadow_weight_bp: this.weights.get(c.name)!.shadow,
           ...(c.routingHeader ? { routing_header: c.routingHeader } : {}),
           ...settings,
+          // The floor's limits from the configuration; whether the shadow may take its reads is the engine's call.
+          floor: { ...floorSettings, shadow_fit: fl.shadowFit },
+          ...(fl.holdWrites ? { hold_writes: fl.holdWrites } : {}),
         };
       }),
     });

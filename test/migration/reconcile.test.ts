@@ -74,8 +74,9 @@ test("a risk that flaps around the threshold enters AtRisk once and never oscill
   assert.equal(w.phases, ["Healthy", "AtRisk"]);
   assert.is(w.events.filter((e) => e.kind === "phase").length, 1);
   // Entering AtRisk turns on the read mirror (once); no live read is moved.
-  assert.is(w.actions.length, 1, "one publish: the mirror");
-  assert.equal(w.actions.map((a) => a.kind === "publish" && [a.shadowWeightBp, a.mirrorFraction]), [[0, w.policy.preflight.mirrorFraction]]);
+  assert.is(w.actions.filter((a) => a.kind !== "publish").length, 0, "no action");
+  assert.is(w.routePublishes().length, 1, "one publish that moves traffic: the mirror (the others tell the floor the shadow is fit)");
+  assert.equal(w.routePublishes().map((a) => [a.shadowWeightBp, a.mirrorFraction]), [[0, w.policy.preflight.mirrorFraction]]);
 });
 
 test("AtRisk mirrors reads while the risk confirms; the sample carries into preflight, and the mirror goes off if the risk goes away", () => {
@@ -89,7 +90,7 @@ test("AtRisk mirrors reads while the risk confirms; the sample carries into pref
   for (let i = 0; i < 30 && w.status.phase === "AtRisk"; i++) w.tick();
   assert.is(w.status.phase, "Preflight");
   assert.is(w.status.stepSinceMs, since, "preflight judges the mirrored reads since AtRisk began");
-  assert.is(w.actions.filter((a) => a.kind === "publish").length, 1, "preflight did not publish the mirror again");
+  assert.is(w.routePublishes().length, 1, "preflight did not publish the mirror again");
   // A second world: the risk falls back before confirming.
   const v = new MigrationWorld(policy((p) => { p.risk.enterForMs = 60_000; p.risk.leaveForMs = 5_000; }));
   v.knobs.risk = 0.8;

@@ -1,7 +1,7 @@
 // A simulated component for the pure migration reconciler: risk, lag, per-side error rates and
 // latencies are knobs; publishes are ACKed (or NACKed) as told; fence/promote act on a model of
 // which side accepts writes, so a test can assert that two writers never exist. Deterministic.
-import { reconcile, initialStatus, type Action, type Command, type MigrationEvent, type MigrationStatus, type ReconcileInputs } from "../../controller/migration/reconcile.js";
+import { reconcile, initialStatus, type Action, type Command, type MigrationEvent, type MigrationStatus, type PrimaryHealth, type ReconcileInputs } from "../../controller/migration/reconcile.js";
 import type { Policy } from "../../controller/migration/policy.js";
 import type { InputSource, Observed } from "../../controller/migration/manager.js";
 import { LatencySketch } from "../../controller/telemetry/sketch.js";
@@ -22,6 +22,10 @@ export interface Knobs {
   actionResult: "ok" | "failed" | "pending";
   /** Whether the replica catches up (lag 0) once the writer is fenced, as log shipping does. */
   drainsWhenFenced: boolean;
+  /** The primary's health over the emergency window (floor ejections, failed requests); null: no data. */
+  health: PrimaryHealth | null;
+  /** Whether actions reach the primary (false: dead, paused or partitioned: a fence fails). */
+  primaryReachable: boolean;
 }
 
 export function sample(requests: number, errorRate: number, latencyMs: number) {
@@ -39,7 +43,7 @@ export function observe(k: Knobs, s: MigrationStatus, now: number, writable: { p
   const shadowShare = s.shadowWeightBp / 10_000;
   const compared = Math.round(secs * k.rps * (1 - shadowShare) * s.mirrorFraction);
   return {
-    risk: k.risk, primaryRisk: k.primaryRisk, replicaLagS: k.drainsWhenFenced && !writable[writesTo] ? 0 : k.lagS,
+    risk: k.risk, primaryRisk: k.primaryRisk, replicaLagS: k.drainsWhenFenced && !writable[writesTo] ? 0 : k.lagS, health: k.health,
     recent: {
       primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
       shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,
@@ -55,7 +59,13 @@ export function observe(k: Knobs, s: MigrationStatus, now: number, writable: { p
 export const DEFAULT_KNOBS: Knobs = {
   risk: 0.1, primaryRisk: 0.1, lagS: 0.2, shadowErrorRate: 0.001, primaryErrorRate: 0.001, shadowLatencyMs: 10, primaryLatencyMs: 10,
   rps: 2000, divergence: 0, ack: "acked", nackError: "", actionResult: "ok", drainsWhenFenced: true,
+  health: null, primaryReachable: true,
 };
+
+/** Health as the proxies would report a dead primary: every floor ejected it, every request failed. */
+export const PRIMARY_DEAD: PrimaryHealth = { requests: 400, failures: 400, reporting: 4, ejecting: 4 };
+/** Health as the proxies report a healthy primary. */
+export const PRIMARY_OK: PrimaryHealth = { requests: 400, failures: 0, reporting: 4, ejecting: 0 };
 
 /** The manager's InputSource over the same knobs; the write model follows the fake actions' calls. */
 export class FakeInputSource implements InputSource {
@@ -78,6 +88,11 @@ export class MigrationWorld {
   readonly writable = { primary: true, shadow: false };
   writesTo: "primary" | "shadow" = "primary";
   maxWriters = 1;
+  /** The writer's lease as the controller grants it (absolute deadline), renewed every tick while it holds it. */
+  leaseMs = 0;
+  leaseUntil = new Map<"primary" | "shadow", number>();
+  /** The last deadline the primary itself saw (a partitioned primary sees no later grant). */
+  primaryLeaseSeen = 0;
   private lastAck: ReconcileInputs["rollout"] = null;
   private lastAction: ReconcileInputs["action"] = null;
   knobs: Knobs = { ...DEFAULT_KNOBS };
@@ -88,11 +103,28 @@ export class MigrationWorld {
   }
 
   private inputs(commands: Command[]): ReconcileInputs {
-    return { ...observe(this.knobs, this.status, this.now, this.writable, this.writesTo), rollout: this.lastAck, action: this.lastAction, commands };
+    return { ...observe(this.knobs, this.status, this.now, this.writable, this.writesTo), rollout: this.lastAck, action: this.lastAction, commands, leaseGrantedUntilMs: this.leaseUntil.get("primary") ?? null };
+  }
+
+  /** With a lease, a side takes writes only while its lease runs; a cut-off primary's runs out on its own. */
+  private writableNow(side: "primary" | "shadow"): boolean {
+    if (!this.writable[side]) return false;
+    if (this.leaseMs <= 0) return true;
+    return this.now < (side === "primary" ? this.primaryLeaseSeen : (this.leaseUntil.get(side) ?? 0));
+  }
+
+  private grantLease(): void {
+    if (this.leaseMs <= 0) return;
+    const holder = this.status.leaseHolder ?? "primary";
+    if (this.status.emergency && holder === "primary") return; // as the manager: no more grants to a primary that is down
+    const until = this.now + this.leaseMs;
+    this.leaseUntil.set(holder, until);
+    if (holder === "primary" && this.knobs.primaryReachable) this.primaryLeaseSeen = until;
   }
 
   tick(commands: Command[] = []) {
     this.now += this.tickMs;
+    this.grantLease();
     const r = reconcile(this.policy, this.status, this.inputs(commands), this.now);
     this.status = r.status;
     this.events.push(...r.events);
@@ -102,15 +134,16 @@ export class MigrationWorld {
         this.lastAck = { id: a.id, state: this.knobs.ack, ...(this.knobs.ack === "nacked" ? { error: this.knobs.nackError } : {}) };
         if (this.knobs.ack === "acked") this.writesTo = a.writeTarget;
       } else {
-        this.lastAction = { id: a.id, state: this.knobs.actionResult };
-        if (this.knobs.actionResult === "ok") {
+        const reaches = a.side !== "primary" || this.knobs.primaryReachable;
+        this.lastAction = { id: a.id, state: reaches ? this.knobs.actionResult : "failed", ...(reaches ? {} : { error: "connection refused" }) };
+        if (reaches && this.knobs.actionResult === "ok") {
           if (a.kind === "fence") this.writable[a.side] = false;
           if (a.kind === "unfence") this.writable[a.side] = true;
           if (a.kind === "promote") this.writable[a.side] = true;
         }
       }
-      this.maxWriters = Math.max(this.maxWriters, Number(this.writable.primary) + Number(this.writable.shadow));
     }
+    this.maxWriters = Math.max(this.maxWriters, Number(this.writableNow("primary")) + Number(this.writableNow("shadow")));
     if (this.status.phase !== this.phases[this.phases.length - 1]) this.phases.push(this.status.phase);
     return r;
   }
@@ -124,5 +157,19 @@ export class MigrationWorld {
     return false;
   }
 
-  publishedWeights(): number[] { return this.actions.flatMap((a) => (a.kind === "publish" ? [a.shadowWeightBp] : [])); }
+  /** Publishes that move traffic: those that only tell the floor the shadow's fitness are left out. */
+  routePublishes(): Extract<Action, { kind: "publish" }>[] {
+    let prev: Extract<Action, { kind: "publish" }> | null = null;
+    const out: Extract<Action, { kind: "publish" }>[] = [];
+    for (const a of this.actions) {
+      if (a.kind !== "publish") continue;
+      const same = prev !== null && prev.shadowWeightBp === a.shadowWeightBp && prev.mirrorFraction === a.mirrorFraction && prev.writeTarget === a.writeTarget && prev.holdWrites === a.holdWrites;
+      const fitOnly = a.shadowFit !== (prev?.shadowFit ?? false) && (same || (prev === null && a.shadowWeightBp === 0 && a.mirrorFraction === 0 && a.writeTarget === "primary" && a.holdWrites === null));
+      if (!fitOnly) out.push(a);
+      prev = a;
+    }
+    return out;
+  }
+
+  publishedWeights(): number[] { return this.routePublishes().map((a) => a.shadowWeightBp); }
 }

@@ -1,0 +1,213 @@
+// The emergency path of the pure reconciler: a primary that dies with no warning (or mid-shift, or
+// while a gray failure makes the floor eject it) moves every read to a fit shadow in one publish,
+// holds writes, and promotes only once the primary provably cannot take writes: a fence that
+// succeeded, or its lease run out. Never two writers (a partitioned primary included), no stall, no
+// ping-pong; the fast path. Manual time only.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
+import { MigrationWorld, PRIMARY_DEAD, PRIMARY_OK } from "../support/migration-world.js";
+
+function policy(over: (p: Policy) => void = () => {}): Policy {
+  const p = structuredClone(DEFAULT_POLICY);
+  p.steps = p.steps.map((s) => ({ ...s, bakeMs: 10_000 }));
+  p.risk.enterForMs = 5_000;
+  p.risk.leaveForMs = 20_000;
+  p.verification.maxWaitMs = 30_000;
+  p.promotion.leaseMs = 10_000;
+  over(p);
+  return p;
+}
+
+/** A world whose shadow has been fit long enough for the floor, with the primary healthy. */
+function fitWorld(p = policy()): MigrationWorld {
+  const w = new MigrationWorld(p);
+  w.leaseMs = p.promotion.leaseMs;
+  w.knobs.health = PRIMARY_OK;
+  w.run(15);
+  assert.is(w.status.shadowFit, true, `the shadow should be fit after ${p.emergency.fitForMs / 1000}s: ${w.status.message}`);
+  return w;
+}
+
+const publishes = (w: MigrationWorld) => w.actions.flatMap((a) => (a.kind === "publish" ? [a] : []));
+
+test("the shadow becomes fit only after the limits held for fitFor, and unfit at once", () => {
+  const w = new MigrationWorld(policy());
+  w.knobs.health = PRIMARY_OK;
+  w.run(9);
+  assert.is(w.status.shadowFit, false);
+  w.run(2);
+  assert.is(w.status.shadowFit, true);
+  assert.equal(publishes(w).map((a) => a.shadowFit), [true], "one publish tells the floor");
+  w.knobs.lagS = 30;
+  w.tick();
+  assert.is(w.status.shadowFit, false);
+  assert.equal(publishes(w).at(-1)!.shadowFit, false);
+  assert.ok(w.events.some((e) => /shadow unfit for failover: replication lag 30.0s/.test(e.message)));
+});
+
+test("sudden death, unreachable primary: every read moves at once, writes held, promotion only after the lease ran out", () => {
+  const w = fitWorld();
+  const diedAt = w.now;
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false;
+  w.tick();
+  assert.is(w.status.phase, "Failover");
+  const first = publishes(w).at(-1)!;
+  assert.is(first.shadowWeightBp, 10_000, "all reads in one publish, no steps");
+  assert.is(first.writeTarget, "primary");
+  assert.match(first.holdWrites ?? "", /the primary is down/);
+  assert.ok(w.actions.some((a) => a.kind === "fence" && a.side === "primary"));
+  // The fence fails (connection refused): the promotion waits for the primary's last lease deadline.
+  const lastGrant = w.leaseUntil.get("primary")!;
+  assert.ok(w.run(60, (x) => x.actions.some((a) => a.kind === "promote")), w.status.message);
+  const promoteAt = w.now;
+  assert.ok(promoteAt >= lastGrant + w.policy.promotion.maxClockSkewMs, `promoted at ${promoteAt}, lease ran to ${lastGrant}`);
+  assert.ok(promoteAt - diedAt <= w.policy.promotion.leaseMs + w.policy.promotion.maxClockSkewMs + 2_000, `promoted ${promoteAt - diedAt} ms after the death`);
+  const promote = w.actions.find((a) => a.kind === "promote")!;
+  assert.is(promote.kind === "promote" && promote.epoch, 2, "the promotion bumps the epoch");
+  assert.ok(w.run(10, (x) => x.status.phase === "Migrated"), w.status.message);
+  const last = publishes(w).at(-1)!;
+  assert.is(last.writeTarget, "shadow");
+  assert.is(last.holdWrites, null, "writes flow again once the shadow is promoted");
+  assert.is(w.status.epoch, 2);
+  assert.is(w.status.leaseHolder, "shadow");
+  assert.is(w.maxWriters, 1, "never two writers");
+  assert.ok(w.events.some((e) => /failover done in/.test(e.message)));
+});
+
+test("a partitioned (paused, not dead) primary keeps its lease until the deadline: the promotion waits, never two writers", () => {
+  const w = fitWorld();
+  // Cut off: it answers nothing, and sees no more grants; its last deadline still runs.
+  w.knobs.primaryReachable = false;
+  w.knobs.health = PRIMARY_DEAD;
+  let promotedWhileValid = false;
+  for (let i = 0; i < 40; i++) {
+    w.tick();
+    if (w.actions.some((a) => a.kind === "promote") && w.now < w.primaryLeaseSeen) promotedWhileValid = true;
+  }
+  assert.is(promotedWhileValid, false);
+  assert.is(w.status.phase, "Migrated");
+  assert.is(w.maxWriters, 1);
+  // It wakes up: the next passes grant it nothing (the shadow holds the lease now).
+  w.knobs.primaryReachable = true;
+  w.knobs.health = PRIMARY_OK;
+  w.run(30);
+  assert.is(w.status.leaseHolder, "shadow");
+  assert.is(w.maxWriters, 1);
+});
+
+test("a fence that succeeds (gray failure: alive, failing) drains and promotes without waiting for the lease", () => {
+  const w = fitWorld();
+  w.knobs.health = { requests: 400, failures: 130, reporting: 4, ejecting: 3 };
+  w.tick();
+  assert.is(w.status.phase, "Failover");
+  assert.ok(w.run(8, (x) => x.status.phase === "Migrated"), w.status.message);
+  const order = w.actions.filter((a) => a.kind !== "publish").map((a) => `${a.kind}:${a.side}`);
+  assert.equal(order, ["fence:primary", "promote:shadow"]);
+  assert.is(w.maxWriters, 1);
+});
+
+test("an unfit shadow is never failed over to: the primary stays, the reason is given", () => {
+  const w = new MigrationWorld(policy());
+  w.knobs.health = PRIMARY_OK;
+  w.knobs.lagS = 20;
+  w.run(15);
+  assert.is(w.status.shadowFit, false);
+  w.knobs.health = PRIMARY_DEAD;
+  w.run(5);
+  assert.is(w.status.phase, "Healthy");
+  assert.ok(publishes(w).every((a) => a.shadowWeightBp === 0 && !a.shadowFit));
+  assert.match(w.status.blockedReason ?? "", /the shadow is not fit to take over/);
+});
+
+test("a primary that dies mid-shift ends the shift at once: remaining steps skipped, no stall on verification", () => {
+  const w = fitWorld();
+  w.knobs.risk = 0.9;
+  assert.ok(w.run(120, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 2), w.status.message);
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false;
+  // No requests reach the primary any more: a comparison would be inconclusive forever.
+  w.knobs.rps = 0;
+  w.tick();
+  assert.is(w.status.phase, "Failover");
+  assert.is(publishes(w).at(-1)!.shadowWeightBp, 10_000);
+  assert.ok(w.run(30, (x) => x.status.phase === "Migrated"), `stalled in ${w.status.phase}: ${w.status.message}`);
+  assert.is(w.maxWriters, 1);
+});
+
+test("a flapping primary (down, back, down) fails over once and never ping-pongs", () => {
+  const w = fitWorld(policy((p) => { p.recovery = { mode: "restore", coolDownMs: 60_000, maxReplicationLagS: 2 }; }));
+  for (let cycle = 0; cycle < 6; cycle++) {
+    w.knobs.health = PRIMARY_DEAD; w.knobs.primaryReachable = false; w.knobs.primaryRisk = 0.9;
+    w.run(5);
+    w.knobs.health = PRIMARY_OK; w.knobs.primaryReachable = true; w.knobs.primaryRisk = 0.1;
+    w.run(8);
+  }
+  const moves = publishes(w).map((a) => a.shadowWeightBp).filter((bp, i, all) => i === 0 || bp !== all[i - 1]);
+  assert.equal(moves, [0, 10_000], "one move to the shadow, none back while it flaps");
+  assert.is(w.status.phase, "Migrated");
+  assert.equal(w.phases.filter((ph) => ph === "Failover").length, 1);
+  assert.is(w.maxWriters, 1);
+});
+
+test("without a lease, a primary that cannot be fenced is never promoted past: writes stay held, reads on the shadow", () => {
+  const w = fitWorld(policy((p) => { p.promotion.leaseMs = 0; }));
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false;
+  w.run(120);
+  assert.is(w.status.phase, "Failover");
+  assert.not.ok(w.actions.some((a) => a.kind === "promote"));
+  assert.match(w.status.blockedReason ?? "", /no lease/);
+  assert.is(publishes(w).at(-1)!.shadowWeightBp, 10_000);
+  assert.ok(publishes(w).at(-1)!.holdWrites);
+});
+
+test("an operator can roll a failover back before the promotion; pause is refused with the reason", () => {
+  const w = fitWorld(policy((p) => { p.promotion.leaseMs = 0; }));
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false;
+  w.run(3);
+  const [paused] = w.tick([{ kind: "pause", by: "op" }]).commandResults;
+  assert.is(paused!.accepted, false);
+  assert.match(paused!.reason, /the primary is down/);
+  w.knobs.health = PRIMARY_OK;
+  w.knobs.primaryReachable = true;
+  const [rb] = w.tick([{ kind: "rollback", by: "op" }]).commandResults;
+  assert.is(rb!.accepted, true, rb!.reason);
+  w.run(3);
+  const last = publishes(w).at(-1)!;
+  assert.is(last.shadowWeightBp, 0);
+  assert.is(last.holdWrites, null);
+  assert.is(w.status.phase, "Paused");
+});
+
+test("the emergency path can be turned off by policy", () => {
+  const w = fitWorld(policy((p) => { p.emergency.enabled = false; }));
+  w.knobs.health = PRIMARY_DEAD;
+  w.run(10);
+  assert.is(w.status.phase, "Healthy");
+});
+
+test("fast path: a very high risk shortens bakes and merges steps (AtRisk to 100% measured before and after)", () => {
+  const timeTo100 = (p: Policy): { ms: number; steps: number[] } => {
+    const w = fitWorld(p);
+    w.knobs.risk = 0.97;
+    let atRiskAt = -1;
+    w.run(600, (x) => { if (atRiskAt < 0 && x.status.phase === "AtRisk") atRiskAt = x.now; return x.status.phase === "Migrated"; });
+    assert.is(w.status.phase, "Migrated", w.status.message);
+    return { ms: w.now - atRiskAt, steps: w.events.filter((e) => e.kind === "step" && /^step \d/.test(e.message)).map((e) => Number(/^step (\d)/.exec(e.message)![1])) };
+  };
+  const slow = timeTo100(policy());
+  const fast = timeTo100(policy((p) => { p.fastPath = { risk: 0.95, bakeScale: 0.25, mergeSteps: true }; }));
+  assert.equal(slow.steps, [1, 2, 3, 4, 5]);
+  assert.equal(fast.steps, [1, 3, 5], "every other step merged, the last kept");
+  assert.ok(fast.ms < slow.ms / 2, `fast ${fast.ms} ms vs ${slow.ms} ms`);
+  // A risk under the fast path's threshold walks every step as before.
+  const w = fitWorld(policy((p) => { p.fastPath = { risk: 0.99, bakeScale: 0.25, mergeSteps: true }; }));
+  w.knobs.risk = 0.9;
+  w.run(600, (x) => x.status.phase === "Migrated");
+  assert.equal(w.events.filter((e) => e.kind === "step" && /^step \d/.test(e.message)).length, 5);
+});
+
+test.run();
