@@ -22,6 +22,8 @@
 //   - Every node has an epoch (an integer, 1 at start, kept in memory, in /status and as the metric
 //     kv_leader_epoch). A promotion starts a new epoch: `promote` with "epoch": E makes the new leader
 //     adopt E (the controller sends the old epoch + 1); a promote without an epoch takes its own + 1.
+//     The new leader then demotes the old one (/admin/demote with its epoch) and, when that gets no
+//     answer (the old leader is stopped or cut off), retries every second for two minutes.
 //   - With requireLease, the leader applies a write only while now < leaseUntilMs, checked when the
 //     write is APPLIED (after any hold or injected latency), so writes that queued in the socket while
 //     the process was stopped (SIGSTOP, a long GC pause, a partition) are refused when it wakes: 503
@@ -39,7 +41,9 @@
 //     it granted. Then the old leader's clock has passed T too, and it refuses writes before the new
 //     leader takes any. Without that bound (a clock stepped backwards) leases give no guarantee.
 //   - Every admin action (fence, unfence, promote, lease, demote) carrying an epoch lower than the
-//     node's answers 409 and changes nothing.
+//     node's answers 409 and changes nothing. fence and unfence only check the epoch; promote, lease
+//     and demote adopt a higher one. /status shows epoch, leaseUntilMs, leaseValid and writable
+//     (leader, not fenced, lease valid when required).
 //   - Epoch on the wire: header x-shadowmesh-epoch. A follower sends its epoch with the writes it
 //     forwards and with its replication pulls; every response carries the node's epoch in the same
 //     header. A node that sees a request with a HIGHER epoch than its own adopts it, and if it was the
