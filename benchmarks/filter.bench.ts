@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import { HeaderMap, PluginHost, RecordingCallouts, SystemClock } from "../host/index.js";
 import { medianNs, writeResult } from "./harness.js";
 
-const wasm = readFileSync(new URL("../build/shadowmesh.wasm", import.meta.url));
+// SHADOWMESH_WASM: another build of the filter (e.g. the previous commit's) for a before/after run.
+const wasm = readFileSync(process.env.SHADOWMESH_WASM ?? new URL("../build/shadowmesh.wasm", import.meta.url));
 const host = await PluginHost.create({
   wasm, clock: new SystemClock(), callouts: new RecordingCallouts(),
   properties: { "node.id": "bench" },
