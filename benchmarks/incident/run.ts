@@ -2,12 +2,17 @@
 //   none       Envoy's router to the primary's cluster; nothing moves.
 //   reactive   the embedded data plane's Envoy outlier detection (defaults) on one cluster whose
 //              priority 0 is the primary's locality and priority 1 the shadow's (locality failover),
-//              plus the most favourable database failover: the shadow is promoted the moment the
-//              primary is first ejected.
+//              plus a database failover by a stated, safe rule (Patroni's): the writer holds a lease
+//              it renews while it is alive, every third of the lease; the replica is promoted (epoch
+//              + 1) once that lease has expired. The lease length is shadowmesh's (the policy's
+//              promotion.lease), so the comparison isolates prediction and the floor.
+//   reactive_unsafe  the same outlier detection, and the shadow promoted the moment the primary is
+//              first ejected, with no fence and no lease: two writers are possible. For reference.
 //   shadowmesh the controller's core (telemetry store, risk engine, migration manager, xDS traffic
 //              router and snapshot cache) configured as the demo, scraping the pair's /metrics; the data
 //              plane applies each snapshot with its own resource parsers and runs the real filter
-//              (build/shadowmesh.wasm) in the proxy-wasm host, which reports telemetry and mirrors reads.
+//              (build/shadowmesh.wasm, with its failover floor) in the proxy-wasm host on 4 workers,
+//              which report telemetry and mirror reads; the controller grants the writer's lease.
 // Requests leave open-loop on the load generator's schedule; a request fails on a 5xx, a refused
 // connection or no answer within 2 s, as in the demo. What is simulated is the component (pair.ts),
 // the network (0.2 ms connect refusals, 5 ms xDS propagation) and time itself.
@@ -30,7 +35,8 @@ import type { VerifyResult } from "../../controller/xds/server.js";
 import { TYPE, pack, type TypeUrl } from "../../controller/xds/protos.js";
 import { PrometheusScraper } from "../../controller/metrics/prometheus.js";
 import { MemoryStateStore } from "../../controller/migration/store.js";
-import type { ActionRunner } from "../../controller/migration/manager.js";
+import { loadPolicyFile } from "../../controller/migration/policy.js";
+import { ActionNotDelivered, type ActionRunner } from "../../controller/migration/manager.js";
 import { decodeReport, telemetryRoot } from "../../controller/telemetry/report.js";
 import { RESPONSE_FLAGS } from "../../dataplane/http-proxy.js";
 import { Upstreams } from "../../dataplane/upstreams.js";
@@ -39,12 +45,14 @@ import type { Scenario } from "../../demo/scenario.js";
 import { COMPONENT, controllerYaml } from "../../demo/run.js";
 import { SimulatedPair, type PairAnswer, type Side } from "./pair.js";
 
-export const MODES = ["none", "reactive", "shadowmesh"] as const;
+export const MODES = ["none", "reactive", "reactive_unsafe", "shadowmesh"] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface ModeResult {
   requests: number;
   failed_requests: number;
+  failed_reads: number;
+  failed_writes: number;
   /** p99 latency of the requests sent from the first sign of trouble to the end (null without an incident). */
   p99_ms_during_incident: number | null;
   /** When traffic first left the primary, and when all of it had (seconds into the scenario). */
@@ -54,6 +62,14 @@ export interface ModeResult {
   false_migrations: number;
   /** Every decision, for the report: ejections, migration events. */
   decisions: { t: number; what: string }[];
+  /**
+   * With a hard failure: seconds from the death to reads diverted (per proxy worker, p50 and p99; the
+   * first read each worker sent to the shadow after the death) and to the first write acknowledged
+   * again (null: none in the run). null without a hard failure.
+   */
+  after_death: { reads_diverted_p50_s: number | null; reads_diverted_p99_s: number | null; writes_accepted_s: number | null } | null;
+  /** Moments both sides would have accepted a write (sampled every 100 ms); must be 0 but for reactive_unsafe. */
+  two_writers_samples: number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -61,12 +77,25 @@ const WASM = path.join(here, "..", "..", "build", "shadowmesh.wasm");
 const PRIMARY_EP = { address: "10.0.1.10", port: 7001 };
 const SHADOW_EP = { address: "10.0.2.10", port: 7002 };
 const CLIENT_TIMEOUT_MS = 2_000;
+/** Proxy workers running the filter (Envoy: one VM per worker); the floor acts per worker. */
+const WORKERS = 4;
+/** Patroni's loop: the lease holder renews every third of the lease. */
+const HA_LOOP_MS = 250;
+/** How long a fence, promote or lease action takes to reach the component (both failover rules). */
+const ACTION_MS = 20;
 const XDS_PROPAGATION_MS = 5;
 /** The async work (ACK verification, actions, scrapes) settles between steps of this size. */
 const STEP_MS = 5;
 
 
 const sideOf = (ep: Endpoint): Side => (ep.address === PRIMARY_EP.address ? "primary" : "shadow");
+const DEMO_POLICY = path.join(here, "..", "..", "demo", "policy.yaml");
+/** The lease shadowmesh's policy grants, and its clock-skew margin (the reactive baseline's database failover uses both). */
+function demoLease(): { leaseMs: number; skewMs: number } {
+  const pr = loadPolicyFile(DEMO_POLICY).defaults.promotion;
+  if (pr.leaseMs <= 0) throw new Error(`${DEMO_POLICY}: promotion.lease must be set: the benchmark's database failover uses it`);
+  return { leaseMs: pr.leaseMs, skewMs: pr.maxClockSkewMs };
+}
 
 /** When the scenario's trouble starts: the first moment any primary signal leaves its starting value. */
 export function incidentStartS(s: Scenario): number | null {
@@ -94,7 +123,11 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   const startMs = clock.monotonicNs() / 1e6;
   const nowMs = () => clock.monotonicNs() / 1e6;
   const tS = () => Math.round((nowMs() - startMs) / 100) / 10;
-  const pair = new SimulatedPair(scenario, clock, startMs, mulberry32(seed * 3));
+  const { leaseMs, skewMs: LEASE_SKEW_MS } = demoLease();
+  const leased = mode === "reactive" || mode === "shadowmesh";
+  const pair = new SimulatedPair(scenario, clock, startMs, mulberry32(seed * 3), { leaseRequired: leased });
+  // The writer's lease from before the run (a deployment grants it before traffic).
+  if (leased) pair.act("lease", "primary", { epoch: 1, expiresAtMs: wallMs(clock) + leaseMs });
   const wallStartMs = wallMs(clock);
   const decisions: ModeResult["decisions"] = [];
   const upstreams = new Upstreams({ nowMs: () => wallMs(clock), random: mulberry32(seed * 7) });
@@ -103,17 +136,47 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   let controllerTick: (() => void) | undefined;
   let stopController = () => {};
 
+  if (mode === "reactive") {
+    // Patroni's rule: a live writer renews its lease; the replica is promoted once the lease ran out.
+    let epoch = 1, grantedUntil = wallMs(clock) + leaseMs, renewedAt = wallMs(clock), promoting = false;
+    const ha = () => {
+      const now = wallMs(clock), writer = pair.leader;
+      if (!pair.isDown(writer) && !pair.isPaused(writer) && now - renewedAt >= leaseMs / 3) {
+        pair.act("lease", writer, { epoch, expiresAtMs: now + leaseMs });
+        grantedUntil = now + leaseMs;
+        renewedAt = now;
+      }
+      const replica: Side = writer === "primary" ? "shadow" : "primary";
+      if (!promoting && now >= grantedUntil + LEASE_SKEW_MS && !pair.isDown(replica) && !pair.isPaused(replica)) {
+        // The promotion takes the same 20 ms as shadowmesh's promote action.
+        promoting = true;
+        const e = ++epoch;
+        clock.setTimer(ACTION_MS, () => {
+          const at = wallMs(clock);
+          pair.act("promote", replica, { epoch: e });
+          pair.act("lease", replica, { epoch: e, expiresAtMs: at + leaseMs });
+          grantedUntil = at + leaseMs;
+          renewedAt = at;
+          promoting = false;
+          decisions.push({ t: tS(), what: `database failover: the ${writer}'s lease expired; ${replica} promoted (epoch ${e})` });
+        });
+      }
+      clock.setTimer(HA_LOOP_MS, ha);
+    };
+    clock.setTimer(HA_LOOP_MS, ha);
+  }
+
   if (mode !== "shadowmesh") {
     // The reactive baseline as an Envoy user writes it: one cluster, the shadow's locality at priority 1.
     const lb = (ep: { address: string; port: number }) => ({ endpoint: { address: { socket_address: { address: ep.address, port_value: ep.port } } } });
     upstreams.setClusters([parseCluster(pack("envoy.config.cluster.v3.Cluster", {
       name: "orders", type: "STATIC", connect_timeout: { seconds: 1 },
-      ...(mode === "reactive" ? { outlier_detection: {} } : {}),
+      ...(mode !== "none" ? { outlier_detection: {} } : {}),
       load_assignment: {
         cluster_name: "orders",
         endpoints: [
           { locality: { zone: "zone-a" }, priority: 0, lb_endpoints: [lb(PRIMARY_EP)] },
-          ...(mode === "reactive" ? [{ locality: { zone: "zone-b" }, priority: 1, lb_endpoints: [lb(SHADOW_EP)] }] : []),
+          ...(mode !== "none" ? [{ locality: { zone: "zone-b" }, priority: 1, lb_endpoints: [lb(SHADOW_EP)] }] : []),
         ],
       },
     }))]);
@@ -142,7 +205,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       routes = list(TYPE.route, "envoy.config.route.v3.RouteConfiguration").map(parseRouteConfig).find((r) => r.name === "shadowmesh-routes");
       const ext = list(TYPE.extension, "envoy.config.core.v3.TypedExtensionConfig").map(parseExtensionConfig)[0]!;
       if (!plugin) {
-        plugin = await PluginHost.create({ wasm: wasmBytes, workers: 1, clock, callouts, pluginConfig: ext.configuration, rootId: ext.rootId, vmId: ext.vmId, pluginName: ext.name, failOpen: ext.failOpen, random: seededBytes(mulberry32(seed * 11)), properties: { "node.id": "incident-sidecar", "node.cluster": "bench" } });
+        plugin = await PluginHost.create({ wasm: wasmBytes, workers: WORKERS, clock, callouts, pluginConfig: ext.configuration, rootId: ext.rootId, vmId: ext.vmId, pluginName: ext.name, failOpen: ext.failOpen, random: seededBytes(mulberry32(seed * 11)), properties: { "node.id": "incident-sidecar", "node.cluster": "bench" } });
       } else if (!plugin.reconfigure(ext.configuration)) throw new Error("the filter rejected its configuration");
       applied = Math.max(applied, verNum(snap.version));
       for (const w of waiting.splice(0)) {
@@ -163,7 +226,11 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     clock.advance(XDS_PROPAGATION_MS);
     await chain;
     const actions: ActionRunner = {
-      run: (_c, kind, side) => new Promise((resolve, reject) => clock.setTimer(20, () => { try { pair.act(kind, side); resolve(); } catch (e) { reject(e); } })),
+      // A dead side refuses the connection: the action provably never arrived.
+      run: (_c, kind, side, detail) => new Promise((resolve, reject) => clock.setTimer(ACTION_MS, () => {
+        if (pair.isDown(side)) { reject(new ActionNotDelivered(`${kind} ${side}: connection refused`)); return; }
+        try { pair.act(kind, side, detail); resolve(); } catch (e) { reject(e); }
+      })),
     };
     const manager = buildManager(cfg, core, { clock, router, store: new MemoryStateStore(), actions, log });
     manager.on("event", (e: { kind: string; message: string }) => decisions.push({ t: tS(), what: `${e.kind}: ${e.message}` }));
@@ -206,7 +273,14 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   const acked: string[] = [];
   let writeSeq = 0;
   const incidentS = incidentStartS(scenario);
-  const totals = { requests: 0, failed: 0 };
+  const totals = { requests: 0, failed: 0, failedReads: 0, failedWrites: 0 };
+  const deathMs = scenario.primary.failAtS === null ? null : startMs + scenario.primary.failAtS * 1000;
+  /** Per worker (reactive: one proxy), the first read sent to the shadow after the death. */
+  const divertedAt = new Map<number, number>();
+  let writeAcceptedAt: number | null = null;
+  let twoWriters = 0;
+  const checkWriters = () => { if (pair.writable("primary") && pair.writable("shadow")) twoWriters++; clock.setTimer(100, checkWriters); };
+  clock.setTimer(100, checkWriters);
   const incidentLatencies: number[] = [];
   const sidesSeen: { t: number; toShadow: number; total: number }[] = [];
   const perSecond = (t: number) => { const s = Math.floor(t); sidesSeen[s] ??= { t: s, toShadow: 0, total: 0 }; return sidesSeen[s]!; };
@@ -221,16 +295,25 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     const settle = (failed: boolean) => {
       if (settled) return;
       settled = true;
-      if (failed) totals.failed++;
+      if (failed) { totals.failed++; if (r.read) totals.failedReads++; else totals.failedWrites++; }
+      else if (!r.read && deathMs !== null && t0 >= deathMs) writeAcceptedAt ??= nowMs();
       if (incidentS !== null && tAt >= incidentS) incidentLatencies.push(Math.min(nowMs() - t0, CLIENT_TIMEOUT_MS));
     };
     clock.setTimer(CLIENT_TIMEOUT_MS, () => settle(true));
     const headers = new HeaderMap([[":authority", "orders.svc"], [":path", `/kv/${r.key}`], [":method", r.read ? "GET" : "PUT"], [":scheme", "http"], ["x-user", r.user], ["x-request-id", `req-${totals.requests}`]]);
     if (!r.read) { headers.set("content-type", "text/plain"); headers.set("content-length", "24"); }
     let stream: HttpStream | undefined;
+    const worker = totals.requests % WORKERS;
     if (plugin) {
-      stream = plugin.newHttpStream();
+      stream = plugin.newHttpStream({ worker });
       stream.sendRequestHeaders(headers, r.read);
+      const local = stream.localResponse;
+      if (local) {
+        // The filter answered itself (writes held during a failover): nothing reaches an upstream.
+        stream.complete();
+        settle(local.status >= 500);
+        return;
+      }
       if (!r.read) stream.sendRequestBody(`value-${writeSeq}`.padEnd(24, "."), true);
     }
     const finish = (status: number, body: string, flags: number) => {
@@ -247,6 +330,10 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     const ep = cluster ? upstreams.pick(cluster) : undefined;
     if (!cluster || !ep) { finish(503, "no healthy upstream", RESPONSE_FLAGS.NoHealthyUpstream); return; }
     const side = sideOf(ep);
+    if (r.read && side === "shadow" && deathMs !== null && t0 >= deathMs) {
+      const w = plugin ? worker : 0;
+      if (!divertedAt.has(w)) divertedAt.set(w, t0);
+    }
     const sec = perSecond(tAt);
     sec.total++;
     if (side === "shadow") sec.toShadow++;
@@ -263,7 +350,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       if (od && od.log.length > odSeen) {
         for (const e of od.log.slice(odSeen)) decisions.push({ t: Math.round((e.atMs - wallStartMs) / 100) / 10, what: e.kind === "eject" ? `outlier ejection of ${e.host} (${e.reason}) for ${e.forMs / 1000} s` : `${e.host} back in service` });
         odSeen = od.log.length;
-        if (!promotedOnEjection && od.log.some((e) => e.kind === "eject")) {
+        if (mode === "reactive_unsafe" && !promotedOnEjection && od.log.some((e) => e.kind === "eject")) {
           promotedOnEjection = true;
           if (!pair.isDown("shadow")) { pair.act("promote", "shadow"); decisions.push({ t: tS(), what: "database failover: shadow promoted" }); }
         }
@@ -304,8 +391,15 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   const falseMigration = scenario.expect === "stay" && started !== null ? 1 : 0;
   incidentLatencies.sort((a, b) => a - b);
   const p99 = incidentLatencies.length ? incidentLatencies[Math.min(incidentLatencies.length - 1, Math.floor(incidentLatencies.length * 0.99))]! : null;
+  const after = (at: number | null) => (at === null || deathMs === null ? null : Math.round((at - deathMs) / 10) / 100);
+  const div = [...divertedAt.values()].map((v) => v - deathMs!).sort((a, b) => a - b);
+  const workers = mode === "shadowmesh" ? WORKERS : 1;
+  // A worker that never diverted a read counts as never (the quantile is then null).
+  const q = (f: number) => { const i = Math.ceil(f * workers) - 1; return i < div.length ? Math.round(div[i]! / 10) / 100 : null; };
   return {
-    requests: totals.requests, failed_requests: totals.failed,
+    requests: totals.requests, failed_requests: totals.failed, failed_reads: totals.failedReads, failed_writes: totals.failedWrites,
+    after_death: deathMs === null ? null : { reads_diverted_p50_s: q(0.5), reads_diverted_p99_s: q(0.99), writes_accepted_s: after(writeAcceptedAt) },
+    two_writers_samples: twoWriters,
     p99_ms_during_incident: p99 === null ? null : Math.round(p99 * 10) / 10,
     shift_started_s: started, shift_done_s: started === null ? null : done,
     false_migrations: falseMigration, decisions,

@@ -5,13 +5,12 @@
 // webhook body as "epoch" / "expiresAtMs" and to a command as SHADOWMESH_EPOCH /
 // SHADOWMESH_LEASE_EXPIRES_AT_MS; without one the body and environment are exactly as before.
 import { spawn } from "node:child_process";
-import type { ActionRunner } from "./manager.js";
+import { ActionNotDelivered, type ActionRunner, type LeaseDetail } from "./manager.js";
+export type { LeaseDetail } from "./manager.js";
 import type { ActionKind, Side } from "./reconcile.js";
 
 export type ActionConfig = { webhook: string; headers?: Record<string, string> } | { command: string[] };
 
-/** What a promote (the new epoch) or a lease (its epoch and absolute deadline, wall-clock ms) carries. */
-export type LeaseDetail = { epoch?: number; expiresAtMs?: number };
 
 export class ConfiguredActions implements ActionRunner {
   constructor(private readonly byComponent: Map<string, ActionConfig>, private readonly timeoutMs = 30_000, private readonly fetchFn: typeof fetch = fetch) {}
@@ -21,11 +20,19 @@ export class ConfiguredActions implements ActionRunner {
     if (!cfg) throw new Error(`component ${component} has no actions configured (actions.webhook or actions.command): cannot ${kind} the ${side}`);
     const epoch = detail?.epoch, expiresAtMs = detail?.expiresAtMs;
     if ("webhook" in cfg) {
-      const res = await this.fetchFn(cfg.webhook, {
-        method: "POST", headers: { "content-type": "application/json", ...cfg.headers },
-        body: JSON.stringify({ component, action: kind, side, ...(epoch !== undefined ? { epoch } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      let res: Response;
+      try {
+        res = await this.fetchFn(cfg.webhook, {
+          method: "POST", headers: { "content-type": "application/json", ...cfg.headers },
+          body: JSON.stringify({ component, action: kind, side, ...(epoch !== undefined ? { epoch } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) }),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+      } catch (e) {
+        // A refused connection proves the request never arrived (a lease grant then never took effect); a timeout does not.
+        const code = ((e as { cause?: { code?: string } }).cause?.code) ?? "";
+        if (code === "ECONNREFUSED") throw new ActionNotDelivered(`${kind} ${side}: webhook ${cfg.webhook}: connection refused`);
+        throw e;
+      }
       if (!res.ok) throw new Error(`${kind} ${side}: webhook ${cfg.webhook} answered ${res.status} ${(await res.text()).slice(0, 200)}`);
       return;
     }

@@ -5,8 +5,11 @@
 // re-publishes the persisted routes (the same weights, nothing advanced) and waits for their ACK.
 // Leases: with policy.promotion.lease set, the shell grants the lease holder (the writer) an absolute
 // deadline every third of the lease, and stops granting the primary's once a failover has started, so
-// its lease runs out; the last deadline granted is an input of the next pass. After a restart every
-// side is assumed to hold a lease granted just before it (the previous process may have).
+// its lease runs out; the last deadline granted is an input of the next pass. While the primary is at
+// risk (AtRisk, Preflight, Shifting) the grants are promotion.leaseAtRisk long, so a predicted death
+// costs less write downtime. A grant counts from the moment it is sent, unless the runner proves it
+// never arrived (ActionNotDelivered: the connection was refused); a timeout still counts. After a
+// restart every side is assumed to hold a lease granted just before it (the previous process may have).
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
@@ -19,6 +22,9 @@ import type { StateStore } from "./store.js";
 export type Observed = Omit<ReconcileInputs, "rollout" | "action" | "commands" | "leaseGrantedUntilMs">;
 /** policy: for windows the policy sets (the emergency path's evidence window). */
 export interface InputSource { gather(component: string, status: MigrationStatus, nowMs: number, policy?: Policy): Observed }
+
+/** An action that provably never reached its target (the connection was refused): it had no effect. */
+export class ActionNotDelivered extends Error {}
 
 /** What a lease grant or a promotion carries: the writer's epoch and the lease's absolute deadline (wall ms). */
 export interface LeaseDetail { epoch?: number; expiresAtMs?: number }
@@ -150,18 +156,25 @@ export class MigrationManager extends EventEmitter {
 
   /** Grants the lease holder a fresh deadline every third of the lease (the primary's stops once a failover started). */
   private renewLease(t: Tracked): void {
-    const ms = t.policy.promotion.leaseMs;
-    if (ms <= 0) return;
+    const pr = t.policy.promotion;
+    if (pr.leaseMs <= 0) return;
     const s = t.status, holder = s.leaseHolder ?? s.writeTarget, epoch = s.epoch ?? 1;
     if (s.emergency && holder === "primary") return;
-    const now = this.now(), key = `${holder}/${epoch}`;
+    const atRisk = holder === "primary" && pr.leaseAtRiskMs > 0 && ["AtRisk", "Preflight", "Shifting"].includes(s.phase);
+    const ms = atRisk ? pr.leaseAtRiskMs : pr.leaseMs;
+    const now = this.now(), key = `${holder}/${epoch}/${ms}`;
     if (t.lease.key === key && now - t.lease.sentAtMs < ms / 3) return;
     t.lease.key = key;
     t.lease.sentAtMs = now;
     const until = now + ms;
     // Recorded when sent, not when answered: the deadline is absolute, so a late delivery cannot extend it.
-    t.lease.grantedUntil.set(holder, Math.max(t.lease.grantedUntil.get(holder) ?? 0, until));
+    const before = t.lease.grantedUntil.get(holder);
+    t.lease.grantedUntil.set(holder, Math.max(before ?? 0, until));
     this.o.actions.run(s.component, "lease", holder, { epoch, expiresAtMs: until }).catch((e: Error) => {
+      // Refused before it was sent: the holder never saw this deadline (unless a later grant raised it).
+      if (e instanceof ActionNotDelivered && t.lease.grantedUntil.get(holder) === until) {
+        if (before === undefined) t.lease.grantedUntil.delete(holder); else t.lease.grantedUntil.set(holder, before);
+      }
       this.o.log.warn({ component: s.component, side: holder }, `lease grant failed: ${e.message}`);
     });
   }

@@ -65,9 +65,10 @@ export interface Policy {
   /**
    * leaseMs: the writer's lease (renewed by the controller with an absolute deadline; 0: no lease). A
    * primary that cannot be fenced is promoted past only once the last deadline granted to it, plus
-   * maxClockSkewMs, has passed.
+   * maxClockSkewMs, has passed. leaseAtRiskMs: the shorter lease granted while the primary is at risk
+   * (AtRisk, Preflight, Shifting): a predicted death then costs less write downtime (0: the full lease).
    */
-  promotion: { drainTimeoutMs: number; actionTimeoutMs: number; leaseMs: number; maxClockSkewMs: number };
+  promotion: { drainTimeoutMs: number; actionTimeoutMs: number; leaseMs: number; maxClockSkewMs: number; leaseAtRiskMs: number };
   recovery: { mode: "stay" | "restore"; coolDownMs: number; maxReplicationLagS: number };
   emergency: EmergencySpec;
   /** null: off. */
@@ -80,7 +81,7 @@ export const DEFAULT_POLICY: Policy = {
   preflight: { maxReplicationLagS: 5, maxShadowErrorRate: 0.01, maxDivergence: 0.01, minCompared: 100, mirrorFraction: 0.05, timeoutMs: 600_000 },
   verification: { errorRateSlack: 0.01, errorRateRatio: 1.5, latencyQuantile: 0.99, latencyRatio: 1.5, minRequests: 200, maxDivergence: 0.01, minCompared: 100, confidence: 0.95, maxWaitMs: 120_000 },
   gates: { approveFirstStep: false, approveFull: false },
-  promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 0, maxClockSkewMs: 500 },
+  promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 0, maxClockSkewMs: 500, leaseAtRiskMs: 0 },
   recovery: { mode: "stay", coolDownMs: 600_000, maxReplicationLagS: 5 },
   emergency: { enabled: true, windowMs: 5_000, maxFailureShare: 0.5, minRequests: 20, ejectingShare: 0.5, fitForMs: 10_000 },
   fastPath: null,
@@ -113,7 +114,7 @@ const componentSchema = z.object({
     minRequests: z.number().int().min(1), maxDivergence: fraction, minCompared: z.number().int().min(1), confidence: z.number().min(0.5).lt(1), maxWait: duration,
   }).partial().strict().optional(),
   gates: z.object({ approveFirstStep: z.boolean(), approveFull: z.boolean() }).partial().strict().optional(),
-  promotion: z.object({ drainTimeout: duration, actionTimeout: duration, lease: duration, maxClockSkew: duration }).partial().strict().optional(),
+  promotion: z.object({ drainTimeout: duration, actionTimeout: duration, lease: duration, maxClockSkew: duration, leaseAtRisk: duration }).partial().strict().optional(),
   emergency: z.object({
     enabled: z.boolean(), window: duration, maxFailureShare: z.number().gt(0).max(1), minRequests: z.number().int().min(1),
     ejectingShare: z.number().gt(0).max(1), fitFor: duration,
@@ -162,6 +163,7 @@ function resolve(base: Policy, c: ComponentInput | null | undefined): Policy {
     p.promotion = {
       drainTimeoutMs: c.promotion.drainTimeout ?? p.promotion.drainTimeoutMs, actionTimeoutMs: c.promotion.actionTimeout ?? p.promotion.actionTimeoutMs,
       leaseMs: c.promotion.lease ?? p.promotion.leaseMs, maxClockSkewMs: c.promotion.maxClockSkew ?? p.promotion.maxClockSkewMs,
+      leaseAtRiskMs: c.promotion.leaseAtRisk ?? p.promotion.leaseAtRiskMs,
     };
   }
   if (c.emergency) {
@@ -196,6 +198,7 @@ export function policyProblems(p: Policy): [(string | number)[], string][] {
   const last = p.steps[p.steps.length - 1];
   if (last && last.weightBp !== 10_000) out.push([["steps", p.steps.length - 1], `the last step must be 100 (the promotion), got ${last.weightBp / 100}`]);
   if (p.promotion.leaseMs > 0 && p.promotion.leaseMs < 1000) out.push([["promotion", "lease"], `must be at least 1s (renewed every third of it), got ${p.promotion.leaseMs}ms`]);
+  if (p.promotion.leaseAtRiskMs > 0 && (p.promotion.leaseAtRiskMs < 1000 || p.promotion.leaseAtRiskMs > p.promotion.leaseMs)) out.push([["promotion", "leaseAtRisk"], `must be between 1s and promotion.lease (${p.promotion.leaseMs / 1000}s), got ${p.promotion.leaseAtRiskMs / 1000}s`]);
   if (p.fastPath && p.fastPath.risk < p.risk.enter) out.push([["fastPath", "risk"], `must be at or above risk.enter (${p.risk.enter}): the fast path is for high confidence`]);
   return out;
 }
