@@ -144,7 +144,12 @@ export class SimulatedPair {
       const to = this.leader === side ? other(side) : this.leader;
       if (this.isDown(to)) { this.clock.setTimer(1, () => answer({ status: 503, body: '{"error":"the leader is unreachable"}' })); return; }
       const latency = this.cond(to, "latency_ms") * Math.exp(0.25 * normal(this.rand));
-      this.clock.setTimer(latency, () => this.whenRunning(to, () => this.write(to, key, true, answer)));
+      // A forwarded write enters the leader's API like any other: its injected errors apply (as sample/kv.ts).
+      const injected = this.rand() < this.cond(to, "error_rate");
+      this.clock.setTimer(latency, () => this.whenRunning(to, () => {
+        if (injected) { this.counters.injected++; answer({ status: 500, body: '{"error":"internal error (injected)"}' }); return; }
+        this.write(to, key, true, answer);
+      }));
       return;
     }
     if (this.fenced[side]) {
