@@ -1,7 +1,8 @@
 // The stream table (one slot per live stream, direct-mapped by context id) and what each stream
 // records: its classification and target from the request path, the primary's status from the
 // response headers, and in proxy_on_log the latency, status class, resets and timeouts into the
-// target's stats (and the mirror's primary half).
+// target's stats, the mirror's primary half, and the primary's answer to a live read for the
+// failover floor (floor.ts).
 import { ACTION_CONTINUE, MAP_RESPONSE_HEADERS, OK, getHeaderValue, getPropertyU64, resultLen, resultPtr } from "./abi";
 import { Bytes, parseStatus } from "./bytes";
 import { T_PRIMARY, T_SHADOW_LIVE } from "./stats";

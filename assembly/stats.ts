@@ -1,5 +1,6 @@
 // Per-component statistics: what the request path records (live), what a failed report carries
-// over (pending), the Envoy stats mirrored from them, and the mirror caps' runtime state. Stats
+// over (pending), the Envoy stats mirrored from them (the failover floor's counters included), and
+// the mirror caps' runtime state. Stats
 // are keyed by component name and outlive configuration changes, so a reconfigure loses nothing.
 import { Sketch } from "./sketch";
 import { ProtoWriter } from "./proto";
