@@ -56,6 +56,10 @@ export declare function proxy_http_call(
 export declare function proxy_grpc_call(
   upPtr: usize, upLen: usize, svcPtr: usize, svcLen: usize, methPtr: usize, methLen: usize,
   mdPtr: usize, mdLen: usize, msgPtr: usize, msgLen: usize, timeoutMs: u32, retToken: usize): i32;
+@external("env", "proxy_get_shared_data")
+export declare function proxy_get_shared_data(keyPtr: usize, keyLen: usize, retPtr: usize, retLen: usize, retCas: usize): i32;
+@external("env", "proxy_set_shared_data")
+export declare function proxy_set_shared_data(keyPtr: usize, keyLen: usize, valPtr: usize, valLen: usize, cas: u32): i32;
 @external("env", "proxy_set_effective_context")
 export declare function proxy_set_effective_context(ctx: u32): i32;
 @external("env", "proxy_define_metric")
@@ -146,6 +150,21 @@ export function getProperty(pathPtr: usize, pathLen: usize): i32 {
 export function getPropertyU64(pathPtr: usize, pathLen: usize): i64 {
   if (getProperty(pathPtr, pathLen) != OK || resultLen != 8) return -1;
   return load<i64>(resultPtr);
+}
+
+/** The CAS of the last getSharedData (pass it to setSharedData to write only if nobody wrote since). */
+export let sharedCas: u32 = 0;
+
+/** Reads a key shared by every VM of this vm_id (all the proxy's workers): resultPtr/resultLen, sharedCas. */
+export function getSharedData(keyPtr: usize, keyLen: usize): i32 {
+  const st = takeResult(proxy_get_shared_data(keyPtr, keyLen, RET_PTR, RET_LEN, RET_U64));
+  sharedCas = st == OK ? load<u32>(RET_U64) : 0;
+  return st;
+}
+
+/** Writes a shared key; a non-zero cas must still be current (CAS_MISMATCH otherwise). */
+export function setSharedData(keyPtr: usize, keyLen: usize, valPtr: usize, valLen: usize, cas: u32): i32 {
+  return proxy_set_shared_data(keyPtr, keyLen, valPtr, valLen, cas);
 }
 
 export function monotonicNs(): u64 {

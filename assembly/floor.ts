@@ -8,7 +8,15 @@
 // State is kept by component name (index into state.statsList), so a republished configuration
 // never resets an ejection. Nothing here allocates after configuration; the clock is read only
 // when a failure is recorded, while ejected or probing, and on tick.
-import { monotonicNs } from "./abi";
+//
+// Across workers: Envoy's outlier detector counts one host's consecutive failures over all worker
+// threads; so does the floor, through proxy-wasm shared data (one key per component, shared by every
+// VM of the vm_id): the consecutive count and the ejection's end and multiplier. A worker touches it
+// only on a failure, on its first success after one ("dirty"), before routing a read while dirty, and
+// on tick: a healthy primary costs no host call. A worker adopts an ejection another worker decided
+// without failing a request of its own when it had seen failures, else at its first failure or tick.
+import { OK, getSharedData, monotonicNs, resultLen, resultPtr, setSharedData, sharedCas } from "./abi";
+import { Bytes } from "./bytes";
 import { ComponentConfig, FloorConfig, PluginConfig } from "./config";
 import {
   ComponentStats, FL_EJECTIONS, FL_PROBES, FL_PROBE_FAILURES, FL_READMISSIONS, FL_READS_DIVERTED, FL_UNFIT_SKIPS,
@@ -29,6 +37,13 @@ const RING: i32 = 64;
 const RING_MASK: i32 = RING - 1;
 const NS_PER_MS: u64 = 1000000;
 
+// The shared record: [u32 consecutive][u32 multiplier][u64 ejected-until (monotonic ns)].
+const SHARED_LEN: usize = 16;
+const SHARED_BUF: usize = memory.data(16, 8);
+let shConsecutive: u32 = 0;
+let shMultiplier: u32 = 0;
+let shUntilNs: u64 = 0;
+
 export class Floor {
   readonly st: ComponentStats;
   /** The component's configuration in force; null while the component is not configured. */
@@ -48,8 +63,61 @@ export class Floor {
   failed: StaticArray<u32> = new StaticArray<u32>(RING);
   curSec: u64 = 0;
   cur: i32 = 0;
+  /** The shared record's key; this worker added to its count or saw it non-zero since its last reset. */
+  readonly sharedKey: Bytes;
+  dirty: bool = false;
 
-  constructor(st: ComponentStats) { this.st = st; }
+  constructor(st: ComponentStats) { this.st = st; this.sharedKey = new Bytes("shadowmesh.floor." + st.name); }
+
+  /** Reads the shared record into sh*; false (all zero) when there is none yet. */
+  private readShared(): bool {
+    shConsecutive = 0; shMultiplier = 0; shUntilNs = 0;
+    if (getSharedData(this.sharedKey.ptr, this.sharedKey.len) != OK || resultLen != SHARED_LEN) return false;
+    shConsecutive = load<u32>(resultPtr);
+    shMultiplier = load<u32>(resultPtr + 4);
+    shUntilNs = load<u64>(resultPtr + 8);
+    return true;
+  }
+
+  private writeShared(consecutive: u32, multiplier: u32, untilNs: u64, cas: u32): bool {
+    store<u32>(SHARED_BUF, consecutive);
+    store<u32>(SHARED_BUF + 4, multiplier);
+    store<u64>(SHARED_BUF + 8, untilNs);
+    return setSharedData(this.sharedKey.ptr, this.sharedKey.len, SHARED_BUF, SHARED_LEN, cas) == OK;
+  }
+
+  /** Takes over an ejection another worker decided (while the shadow is fit); true if it did. */
+  private adopt(now: u64, cfg: FloorConfig): bool {
+    if (this.state != ADMITTED || shUntilNs <= now || !cfg.shadowFit) return false;
+    this.state = EJECTED;
+    this.untilNs = shUntilNs;
+    if (shMultiplier > this.multiplier) this.multiplier = shMultiplier;
+    this.hot = true;
+    this.wouldEject = false;
+    this.consecutive = 0;
+    this.probeOk = 0;
+    this.clearWindow();
+    this.st.ejected = true;
+    return true;
+  }
+
+  /** Adds this failure to the shared count (CAS, one retry); returns the count, or adopts an ejection (0). */
+  private sharedFailure(now: u64, cfg: FloorConfig): u32 {
+    this.dirty = true;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const found = this.readShared();
+      if (this.adopt(now, cfg)) return 0;
+      const c = shConsecutive + 1;
+      if (this.writeShared(c, shMultiplier, shUntilNs, found ? sharedCas : 0)) return c;
+    }
+    return shConsecutive + 1;
+  }
+
+  /** A success after failures: the shared count goes back to zero (unless another worker wrote meanwhile). */
+  private sharedSuccess(): void {
+    this.dirty = false;
+    if (this.readShared() && shConsecutive != 0) this.writeShared(0, shMultiplier, shUntilNs, sharedCas);
+  }
 
   /** The request path, for a live read the split sent to the primary, when `hot`. */
   route(): i32 {
@@ -57,9 +125,13 @@ export class Floor {
     if (comp === null) return TO_PRIMARY;
     const cfg = comp.floor;
     const c = this.st.live.floor;
-    if (this.state == ADMITTED) { // tripped while unfit
-      if (!cfg.shadowFit) unchecked(c[FL_UNFIT_SKIPS]++);
-      return TO_PRIMARY;
+    if (this.state == ADMITTED) {
+      // Failures seen here lately: another worker may have ejected the primary since.
+      if (this.dirty && cfg.enabled) { this.readShared(); this.adopt(monotonicNs(), cfg); }
+      if (this.state == ADMITTED) {
+        if (this.wouldEject && !cfg.shadowFit) unchecked(c[FL_UNFIT_SKIPS]++); // tripped while unfit
+        return TO_PRIMARY;
+      }
     }
     this.advance(monotonicNs());
     let divert = true;
@@ -93,7 +165,9 @@ export class Floor {
     if (!failed) {
       this.consecutive = 0;
       unchecked(this.total[this.cur]++);
-      if (this.wouldEject && !this.tripped(cfg)) { this.wouldEject = false; this.hot = this.state != ADMITTED; }
+      if (this.dirty && this.state == ADMITTED) this.sharedSuccess();
+      if (this.wouldEject && !this.tripped(cfg)) this.wouldEject = false;
+      this.hot = this.state != ADMITTED || this.wouldEject || this.dirty;
       return;
     }
     const now = monotonicNs();
@@ -104,6 +178,11 @@ export class Floor {
     if (this.state != ADMITTED) return;
     this.decay(now, cfg);
     this.cleanSinceNs = now;
+    // The proxy-wide count (all workers), as Envoy's detector keeps it.
+    const shared = this.sharedFailure(now, cfg);
+    if (this.state != ADMITTED) return; // adopted another worker's ejection
+    this.hot = true; // dirty: routing checks the shared record until a success
+    if (shared > 0) this.consecutive = shared; // a success on any worker resets it
     if (!this.tripped(cfg)) return;
     if (cfg.shadowFit) this.eject(now, cfg);
     else { this.wouldEject = true; this.hot = true; }
@@ -114,8 +193,11 @@ export class Floor {
     this.rotate(now);
     const comp = this.comp;
     if (comp === null || !comp.floor.enabled) { this.st.ejected = false; return; }
-    if (this.state == ADMITTED) this.decay(now, comp.floor);
-    else this.advance(now);
+    if (this.state == ADMITTED) {
+      this.decay(now, comp.floor);
+      // Another worker's ejection, or failures it counted (then routing checks before each read).
+      if (this.readShared() && !this.adopt(now, comp.floor) && shConsecutive > 0) { this.dirty = true; this.hot = true; }
+    } else this.advance(now);
     this.st.ejected = this.state != ADMITTED && comp.floor.shadowFit;
   }
 
@@ -154,6 +236,9 @@ export class Floor {
     if (cap < 1) cap = 1;
     this.multiplier = this.multiplier < cap ? this.multiplier + 1 : cap;
     this.untilNs = now + <u64>cfg.baseEjectionMs * <u64>this.multiplier * NS_PER_MS;
+    // Every worker sees the ejection (unconditional: the newest decision wins).
+    this.writeShared(0, this.multiplier, this.untilNs, 0);
+    this.dirty = false;
     this.state = EJECTED;
     this.hot = true;
     this.wouldEject = false;
@@ -167,6 +252,7 @@ export class Floor {
   private readmit(now: u64): void {
     this.state = ADMITTED;
     this.hot = false;
+    this.dirty = false;
     this.wouldEject = false;
     this.consecutive = 0;
     this.cleanSinceNs = now;

@@ -400,7 +400,10 @@ export class KvNode {
     this.checkActionEpoch("promote", epoch);
     if ((this.role as Role) === "leader") return true; // a concurrent promote finished first
     this.adoptEpoch(epoch ?? this.epoch + 1);
-    this.leaseUntilMs = 0; // a new leader takes writes (when leases are required) once the controller's first lease arrives
+    // A promote may carry the new leader's first lease (expiresAtMs); without one it takes writes
+    // (when leases are required) once the controller's first lease arrives.
+    this.leaseUntilMs = expiresAtMs ?? 0;
+    this.leaseEpoch = this.epoch;
     this.role = "leader";
     this.fenced = false;
     this.followerAck = this.seq;

@@ -247,7 +247,8 @@ export class SimulatedPair {
     this.leader = side;
     this.role[side] = "leader";
     this.adopt(side, e ?? this.epochs[side] + 1);
-    this.lease[side] = { untilMs: 0, epoch: 0 };
+    // The promote may carry the new leader's first lease.
+    this.lease[side] = detail?.expiresAtMs !== undefined ? { untilMs: detail.expiresAtMs, epoch: this.epochs[side] } : { untilMs: 0, epoch: 0 };
     this.fenced[side] = false;
     const epoch = this.epochs[side];
     const demote = () => {

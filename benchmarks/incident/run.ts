@@ -153,8 +153,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
         const e = ++epoch;
         clock.setTimer(ACTION_MS, () => {
           const at = wallMs(clock);
-          pair.act("promote", replica, { epoch: e });
-          pair.act("lease", replica, { epoch: e, expiresAtMs: at + leaseMs });
+          pair.act("promote", replica, { epoch: e, expiresAtMs: at + leaseMs });
           grantedUntil = at + leaseMs;
           renewedAt = at;
           promoting = false;

@@ -226,21 +226,26 @@ export class MigrationManager extends EventEmitter {
   private runAction(t: Tracked, a: { kind: ActionKind; id: string; side: Side; epoch?: number }): void {
     t.action = { id: a.id, state: "pending" };
     this.counters.actions++;
-    const detail = a.epoch !== undefined ? { epoch: a.epoch } : undefined;
+    // A promotion carries the new leader's first lease, so it takes writes the moment it leads.
+    let detail: LeaseDetail | undefined;
+    if (a.epoch !== undefined) {
+      detail = { epoch: a.epoch };
+      const ms = t.policy.promotion.leaseMs;
+      if (ms > 0) {
+        detail.expiresAtMs = this.now() + ms;
+        t.lease.grantedUntil.set(a.side, Math.max(t.lease.grantedUntil.get(a.side) ?? 0, detail.expiresAtMs));
+      }
+    }
     this.o.actions.run(t.status.component, a.kind, a.side, detail).then(
       () => {
         if (t.action?.id !== a.id) return;
         t.action = { id: a.id, state: "ok" };
-        // A promoted side needs its lease at once (with a lease required it takes no write before).
-        if (a.kind === "promote") { t.lease.key = ""; this.renewLeaseAfterPromote(t); }
+        // The promoted side holds the lease the promote carried; renewals follow from the next tick.
+        if (a.kind === "promote") { t.lease.key = `${a.side}/${a.epoch ?? 0}/${t.policy.promotion.leaseMs}`; t.lease.sentAtMs = this.now(); }
         this.urgent(t);
       },
       (e: Error) => { this.counters.actionFailures++; if (t.action?.id === a.id) { t.action = { id: a.id, state: "failed", error: e.message }; this.urgent(t); } },
     );
   }
 
-  /** The next pass records the promotion (epoch + 1, holder); grant right after it. */
-  private renewLeaseAfterPromote(t: Tracked): void {
-    queueMicrotask(() => { this.pass(t, []); this.renewLease(t); });
-  }
 }

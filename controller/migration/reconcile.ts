@@ -267,7 +267,9 @@ function awaitAction(p: Pass): boolean {
   p.event("action", `${a.kind} ${a.side} ${why}`, "error");
   if (a.kind === "unfence") { pause(p, `unfence ${a.side} ${why}; the side stays fenced until an operator acts`, "error"); return false; }
   if (p.s.emergency && p.s.promotion) {
-    // The primary is down: a fence it cannot answer proves nothing, its lease will. A failed promote is retried.
+    // The primary is down: a fence it cannot answer proves nothing, its lease will. A failed promote is
+    // retried; meanwhile writes are held again (they were sent to the shadow with the promote).
+    if (a.kind === "promote") p.publish("the promotion failed: writes held again", { writeTarget: "primary", holdWrites: `the primary is down (${p.s.emergency.reason}); promoting the shadow failed, retrying` });
     p.s.promotion = { stage: "lease", sinceMs: p.now, ...(a.kind === "promote" ? { notBeforeMs: p.now + Math.min(5_000, p.policy.promotion.actionTimeoutMs) } : {}) };
     if (a.kind === "fence") p.event("action", `the primary cannot be fenced (${why}); promoting once its lease has expired`, "warning");
     return true;
@@ -493,14 +495,18 @@ function promotion(p: Pass): void {
     case "fence": return; // the fence action is outstanding (awaitAction moves on)
     case "drain": {
       const lag = p.inputs.replicaLagS;
-      if (lag !== null && lag <= 0) { s.promotion = { stage: "promote", sinceMs: p.now }; p.act("promote", p.target); return; }
+      if (lag !== null && lag <= 0) {
+        if (s.emergency) { emergencyPromote(p); return; }
+        s.promotion = { stage: "promote", sinceMs: p.now };
+        p.act("promote", p.target);
+        return;
+      }
       if (p.now - pr.sinceMs >= p.policy.promotion.drainTimeoutMs) {
         if (s.emergency) {
           // The fenced primary accepts no writes, so promoting is safe; what it had not shipped is the
           // asynchronous replication's loss (at most the lag the shadow was fit with).
           p.event("action", `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"}); the primary is fenced and down: promoting`, "warning");
-          s.promotion = { stage: "promote", sinceMs: p.now };
-          p.act("promote", p.target);
+          emergencyPromote(p);
           return;
         }
         abortPromotion(p, `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"})`);
@@ -516,9 +522,8 @@ function promotion(p: Pass): void {
       const granted = p.inputs.leaseGrantedUntilMs ?? null;
       const safeAt = Math.max(granted === null ? 0 : granted + l.maxClockSkewMs, pr.notBeforeMs ?? 0);
       if (p.now < safeAt) { p.wake(safeAt); p.block(`the primary cannot be fenced; promoting when its lease expires (${Math.ceil((safeAt - p.now) / 1000)}s)`); return; }
-      s.promotion = { stage: "promote", sinceMs: p.now };
       p.event("action", granted === null ? "the primary was never granted a lease: it cannot take writes" : `the primary's lease expired ${((p.now - granted) / 1000).toFixed(1)}s ago: it cannot take writes`);
-      p.act("promote", p.target);
+      emergencyPromote(p);
       return;
     }
     case "promote": return;
@@ -669,4 +674,16 @@ function emergency(p: Pass): boolean {
   s.promotion = { stage: "fence", sinceMs: p.now };
   p.act("fence", "primary");
   return true;
+}
+
+/**
+ * The emergency promotion: nobody can take writes now (the primary is fenced, or its lease ran out),
+ * so the write target moves to the shadow in the same instant as the promote instead of after it:
+ * writes that reach the shadow before it leads fail (or are forwarded to the fenced primary, which
+ * holds them), as held ones would, and flow the moment it leads. A normal promotion keeps its order.
+ */
+function emergencyPromote(p: Pass): void {
+  p.s.promotion = { stage: "promote", sinceMs: p.now };
+  p.act("promote", p.target);
+  p.publish(`write target -> ${p.target} with its promotion (nobody can take writes meanwhile)`, { writeTarget: p.target, holdWrites: null });
 }

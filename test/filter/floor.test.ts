@@ -185,11 +185,52 @@ test("floor.enabled false: failures never eject", async () => {
   for (let i = 0; i < 10; i++) assert.is(read(r, 503), PRIMARY);
 });
 
-test("each worker keeps its own floor", async () => {
+const cluster = (s: { requestHeadersMap?: { get(n: string): string | undefined } }) => s.requestHeadersMap!.get("x-shadowmesh-cluster");
+
+test("workers count consecutive failures together, as Envoy's detector does: failures spread over two workers eject", async () => {
   const r = await rig(floorConfig(), { workers: 2 });
-  for (let i = 0; i < 3; i++) roundTrip(r, get(), { status: 503, worker: 0 });
-  assert.is(roundTrip(r, get(), { worker: 0 }).requestHeadersMap!.get("x-shadowmesh-cluster"), SHADOW);
-  assert.is(roundTrip(r, get(), { worker: 1 }).requestHeadersMap!.get("x-shadowmesh-cluster"), PRIMARY);
+  roundTrip(r, get(), { status: 503, worker: 0 });
+  roundTrip(r, get(), { status: 503, worker: 1 });
+  assert.is(cluster(roundTrip(r, get(), { status: 503, worker: 0 })), PRIMARY, "the third failure, on worker 0, ejects");
+  assert.is(cluster(roundTrip(r, get(), { worker: 0 })), SHADOW);
+  assert.is(cluster(roundTrip(r, get(), { worker: 1 })), SHADOW, "worker 1 had seen a failure: it adopts the ejection before its next read, without failing one");
+  flush(r);
+  assert.is(stat(r, "orders", "floor.ejections"), 1, "one ejection, adopted by the other worker");
+});
+
+test("a success on a worker that failed resets the shared count; a worker that saw nothing adopts an ejection on its tick", async () => {
+  const r = await rig(floorConfig(), { workers: 3 });
+  roundTrip(r, get(), { status: 503, worker: 0 });
+  roundTrip(r, get(), { status: 503, worker: 1 });
+  roundTrip(r, get(), { status: 200, worker: 0 });
+  roundTrip(r, get(), { status: 503, worker: 1 });
+  assert.is(cluster(roundTrip(r, get(), { worker: 1 })), PRIMARY, "1, 2, reset, 1: no ejection (and this success resets again)");
+  roundTrip(r, get(), { status: 503, worker: 1 });
+  roundTrip(r, get(), { status: 503, worker: 0 });
+  roundTrip(r, get(), { status: 503, worker: 1 });
+  assert.is(cluster(roundTrip(r, get(), { worker: 0 })), SHADOW, "three in a row across workers");
+  assert.is(cluster(roundTrip(r, get(), { worker: 2 })), PRIMARY, "worker 2 saw nothing and has not ticked");
+  r.clock.advance(1000); // tick
+  assert.is(cluster(roundTrip(r, get(), { worker: 2 })), SHADOW, "adopted on its tick");
+});
+
+test("a write's connection failure is evidence (writes still never diverted); a 5xx answer to a write is not", async () => {
+  const r = await rig(floorConfig());
+  const failedWrite = () => {
+    const s = r.host.newHttpStream({ properties: { "response.flags": 0x20n } }); // upstream connection failure
+    s.sendRequestHeaders(post(), true);
+    r.clock.advance(1);
+    s.sendResponseHeaders([[":status", "503"]], true);
+    s.complete();
+    return cluster(s);
+  };
+  assert.is(failedWrite(), PRIMARY);
+  assert.is(read(r, 503), PRIMARY);
+  assert.is(failedWrite(), PRIMARY, "writes are never diverted");
+  assert.is(read(r), SHADOW, "two connection failures of writes and a failed read in a row eject");
+  const q = await rig(floorConfig());
+  for (let i = 0; i < 5; i++) roundTrip(q, post(), { status: 503 });
+  assert.is(cluster(roundTrip(q, get())), PRIMARY, "a write refused with a 5xx is not evidence");
 });
 
 test("hold_writes: writes are answered with a local 503 naming the reason, never forwarded; reads pass", async () => {
