@@ -120,6 +120,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     if (names.has(c.name)) fail(["components", i, "name"], `${c.name} is listed twice`);
     names.add(c.name);
     if (c.primary.name === c.shadow.name) fail(["components", i, "shadow", "name"], "the shadow cluster must differ from the primary");
+    const fl = c.filter?.floor;
+    // The filter's defaults (base 10 s, max 300 s) apply to the one not given.
+    if (fl && (fl.max_ejection_ms ?? 300_000) < (fl.base_ejection_ms ?? 10_000)) fail(["components", i, "filter", "floor", "max_ejection_ms"], `must be at least base_ejection_ms (${fl.base_ejection_ms ?? 10_000}), got ${fl.max_ejection_ms ?? 300_000}`);
     const cl = (x: z.infer<typeof cluster>) => ({
       name: x.name, locality: { ...(x.region ? { region: x.region } : {}), ...(x.zone ? { zone: x.zone } : {}) }, endpoints: x.endpoints.map(splitHostPort),
     });

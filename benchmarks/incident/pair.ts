@@ -14,7 +14,7 @@
 // leader's demote that it follows. Lease deadlines are absolute wall-clock ms, compared with
 // wallMs(clock). Without these options the model behaves exactly as before.
 import { wallMs, type Clock } from "../../host/clock.js";
-import { normal } from "../../host/random.js";
+import { mulberry32, normal } from "../../host/random.js";
 import type { Scenario, SignalName } from "../../demo/scenario.js";
 import { epochMetricsText, sampleMetricsText } from "../../sample/kv.js";
 
@@ -32,6 +32,12 @@ export interface PairOptions {
   leaseRequired?: boolean;
   /** Sides stopped for a time range (see pause()). */
   pausedS?: PauseS | PauseS[];
+  /**
+   * Common random numbers: each side's requests and the /metrics noise draw from streams of their own,
+   * so the n-th request to a side meets the same fate in every mode however much each mode scrapes or
+   * mirrors (a fair comparison of modes, seed by seed). Default false: one stream, as before.
+   */
+  commonRandom?: boolean;
 }
 
 /** A promote's new epoch, a lease's epoch and absolute deadline (wall-clock ms). */
@@ -62,7 +68,14 @@ export class SimulatedPair {
   /** supersededWrites: writes applied by a side whose epoch is older than the newest leader's (split brain). */
   readonly counters = { reads: 0, writes: 0, forwarded: 0, held: 0, refused: 0, injected: 0, leaseRefused: 0, epochRefused: 0, supersededWrites: 0 };
 
+  /** Draws for requests to each side and for the /metrics noise (one stream, unless commonRandom). */
+  private readonly draws: Record<Side | "metrics", () => number>;
+
   constructor(private readonly scenario: Scenario, private readonly clock: Clock, private readonly startMs: number, private readonly rand: () => number, options: PairOptions = {}) {
+    if (options.commonRandom) {
+      const sub = () => mulberry32(Math.floor(rand() * 2 ** 32));
+      this.draws = { primary: sub(), shadow: sub(), metrics: sub() };
+    } else this.draws = { primary: rand, shadow: rand, metrics: rand };
     const at = (s: Side) => { const f = scenario[s].failAtS; return f === null ? Infinity : startMs + f * 1000; };
     this.failAtMs = { primary: at("primary"), shadow: at("shadow") };
     this.leaseRequired = options.leaseRequired ?? false;
@@ -115,8 +128,8 @@ export class SimulatedPair {
   request(side: Side, op: { write: boolean; key: string; epoch?: number }, answer: (a: PairAnswer) => void): void {
     if (this.isDown(side)) { this.counters.refused++; this.clock.setTimer(0.2, () => answer({ refused: true })); return; }
     if (this.isPaused(side)) { this.whenRunning(side, () => this.request(side, op, answer)); return; }
-    const latency = this.cond(side, "latency_ms") * Math.exp(0.25 * normal(this.rand));
-    const injected = this.rand() < this.cond(side, "error_rate");
+    const latency = this.cond(side, "latency_ms") * Math.exp(0.25 * normal(this.draws[side]));
+    const injected = this.draws[side]() < this.cond(side, "error_rate");
     this.clock.setTimer(latency, () => this.whenRunning(side, () => {
       if (this.isDown(side)) { answer({ refused: true }); return; } // died mid-request: a reset
       if (injected) { this.counters.injected++; answer({ status: 500, body: '{"error":"internal error (injected)"}' }); return; }
@@ -143,9 +156,9 @@ export class SimulatedPair {
       this.counters.forwarded++;
       const to = this.leader === side ? other(side) : this.leader;
       if (this.isDown(to)) { this.clock.setTimer(1, () => answer({ status: 503, body: '{"error":"the leader is unreachable"}' })); return; }
-      const latency = this.cond(to, "latency_ms") * Math.exp(0.25 * normal(this.rand));
+      const latency = this.cond(to, "latency_ms") * Math.exp(0.25 * normal(this.draws[to]));
       // A forwarded write enters the leader's API like any other: its injected errors apply (as sample/kv.ts).
-      const injected = this.rand() < this.cond(to, "error_rate");
+      const injected = this.draws[to]() < this.cond(to, "error_rate");
       this.clock.setTimer(latency, () => this.whenRunning(to, () => {
         if (injected) { this.counters.injected++; answer({ status: 500, body: '{"error":"internal error (injected)"}' }); return; }
         this.write(to, key, true, answer);
@@ -279,6 +292,6 @@ export class SimulatedPair {
       lagS: side === "shadow" || this.leader === "shadow" ? this.replicationLagS() : 0, leader: this.role[side] === "leader", fenced: this.fenced[side] && this.role[side] === "leader",
       cpu: this.cond(side, "cpu"), memory: this.cond(side, "memory"), diskIo: this.cond(side, "disk_io"), queueDepth: this.cond(side, "queue_depth"),
       reads: this.counters.reads, writes: this.counters.writes,
-    }, this.rand) + (this.leaseRequired ? epochMetricsText(this.epochs[side], this.leaseValid(side)) : "");
+    }, this.draws.metrics) + (this.leaseRequired ? epochMetricsText(this.epochs[side], this.leaseValid(side)) : "");
   }
 }

@@ -125,7 +125,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   const tS = () => Math.round((nowMs() - startMs) / 100) / 10;
   const { leaseMs, skewMs: LEASE_SKEW_MS } = demoLease();
   const leased = mode === "reactive" || mode === "shadowmesh";
-  const pair = new SimulatedPair(scenario, clock, startMs, mulberry32(seed * 3), { leaseRequired: leased });
+  const pair = new SimulatedPair(scenario, clock, startMs, mulberry32(seed * 3), { leaseRequired: leased, commonRandom: true });
   // The writer's lease from before the run (a deployment grants it before traffic).
   if (leased) pair.act("lease", "primary", { epoch: 1, expiresAtMs: wallMs(clock) + leaseMs });
   const wallStartMs = wallMs(clock);

@@ -85,6 +85,12 @@ test("configuration errors name the file, line and field", () => {
   const noAuth = config(1).replace(`api: { tokens: ["${TOKEN}"] }`, "api: {}");
   assert.throws(() => parseConfig(noAuth, "c.yaml"), (e: unknown) => /c\.yaml:3:\d+: api: the API needs credentials/.test((e as Error).message));
   assert.throws(() => parseConfig(config(1) + "extra: 1\n", "c.yaml"), (e: unknown) => /extra: unknown field \(allowed: listen, api, stateDir/.test((e as Error).message));
+  // The failover floor's limits: each checked, and max against base (the filter's default base 10 s when not given).
+  const floor = (f: string) => config(1).replace('shadow: { name: orders-shadow, zone: b, endpoints: ["127.0.0.1:7002"] }', `shadow: { name: orders-shadow, zone: b, endpoints: ["127.0.0.1:7002"] }\n    filter: { floor: ${f} }`);
+  assert.throws(() => parseConfig(floor("{ max_ejection_ms: 5000 }"), "c.yaml"), (e: unknown) => /components\[0\]\.filter\.floor\.max_ejection_ms: must be at least base_ejection_ms \(10000\), got 5000/.test((e as Error).message));
+  assert.throws(() => parseConfig(floor("{ failure_share: 1.5 }"), "c.yaml"), (e: unknown) => /components\[0\]\.filter\.floor\.failure_share/.test((e as Error).message));
+  assert.throws(() => parseConfig(floor("{ shadow_fit: true }"), "c.yaml"), (e: unknown) => /shadow_fit: unknown field/.test((e as Error).message), "fitness is the engine's call");
+  assert.equal(parseConfig(floor("{ consecutive_failures: 5, base_ejection_ms: 2000 }"), "c.yaml").components[0]!.filter, { floor: { consecutive_failures: 5, base_ejection_ms: 2000 } });
 });
 
 test("the API refuses calls without valid credentials: UNAUTHENTICATED", async () => {

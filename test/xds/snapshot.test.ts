@@ -91,10 +91,10 @@ test("the router refuses weights that do not sum to the total, or unknown compon
   } finally { await cp.close(); }
 });
 
-test("the router's plugin configuration is one the filter accepts, and follows weights, mirror and write target", async () => {
+test("the router's plugin configuration is one the filter accepts, and follows weights, mirror, write target, shadow fitness and held writes", async () => {
   const { PluginHost } = await import("../../host/index.js");
   const { filterModule } = await import("../support/filter.js");
-  const cp = await controlPlane([A], { envoyListener: { name: "ingress", address: "0.0.0.0", port: 15001 }, telemetry: { cluster: "shadowmesh-telemetry", address: "127.0.0.1", port: 18000 }, filterSettings: { a: { sticky: { header: "x-user" } } } });
+  const cp = await controlPlane([A], { envoyListener: { name: "ingress", address: "0.0.0.0", port: 15001 }, telemetry: { cluster: "shadowmesh-telemetry", address: "127.0.0.1", port: 18000 }, filterSettings: { a: { sticky: { header: "x-user" }, floor: { consecutive_failures: 5 } } } });
   try {
     cp.router.setWeights("a", { primary: 7500, shadow: 2500 });
     cp.router.setMirror("a", { fraction: 0.05, maxInFlight: 4, removeHeaders: ["authorization"] });
@@ -103,9 +103,19 @@ test("the router's plugin configuration is one the filter accepts, and follows w
     assert.equal(cfg.components[0], {
       name: "a", authorities: ["a.svc"], primary_cluster: "a-primary", shadow_cluster: "a-shadow", write_target: "shadow",
       mirror: { fraction: 0.05, max_in_flight: 4, remove_headers: ["authorization"] }, shadow_weight_bp: 2500, sticky: { header: "x-user" },
+      floor: { consecutive_failures: 5, shadow_fit: false },
     });
     const host = await PluginHost.create({ wasm: filterModule(), pluginConfig: cp.router.pluginConfig() });
     assert.ok(host.logs.some((l) => /configuration accepted/.test(l.message)));
+    // The migration engine's routes carry the shadow's fitness and, during a failover, held writes.
+    cp.router.setRoutes("a", { weights: { primary: 0, shadow: 10000 }, mirrorFraction: 0, writeTarget: "primary", shadowFit: true, holdWrites: "the primary is down" });
+    const held = JSON.parse(cp.router.pluginConfig()).components[0];
+    assert.equal([held.floor, held.hold_writes, held.shadow_weight_bp], [{ consecutive_failures: 5, shadow_fit: true }, "the primary is down", 10000]);
+    assert.ok(host.reconfigure(cp.router.pluginConfig()), "the filter accepts it");
+    cp.router.setRoutes("a", { weights: { primary: 0, shadow: 10000 }, mirrorFraction: 0, writeTarget: "shadow", holdWrites: null });
+    const after = JSON.parse(cp.router.pluginConfig()).components[0];
+    assert.equal([after.floor.shadow_fit, after.hold_writes, after.write_target], [true, undefined, "shadow"], "fitness kept when not given; the hold lifted");
+    assert.throws(() => cp.router.setRoutes("a", { weights: { primary: 0, shadow: 10000 }, mirrorFraction: 0, writeTarget: "shadow", holdWrites: "" }), /holdWrites must be 1 to 256 characters/);
     const snap = cp.cache.getSnapshot("default")!;
     assert.ok(snap.resources(TYPE.listener).has("ingress"));
     assert.ok(snap.resources(TYPE.extension).has("shadowmesh"));

@@ -108,7 +108,11 @@ export class BaselineDetector {
       // Judged on the point's own z, not on whether any view scored it: a creep that each view
       // learns as it goes (every point only a little past the last) must not teach the reference.
       learn = Math.abs(x - med) / sd < o.levelZ / 2;
-      const z = full ? (this.recentMedian() - med) / sd : 0;
+      // A level shift holds only while the newest point still shows it: the smaller of the median's
+      // and the point's deviation (same sign), so a burst that ended stops scoring at once instead of
+      // until it leaves the short median (a 6 s deploy spike kept scoring about 4 s after it ended).
+      const zm = full ? (this.recentMedian() - med) / sd : 0, zx = (x - med) / sd;
+      const z = zm * zx > 0 ? Math.sign(zm) * Math.min(Math.abs(zm), Math.abs(zx)) : 0;
       if (full && (o.side === "both" || (o.side === "up") === z > 0)) {
         // In the same units as the tail surprises (norm = the range edge), so the largest view wins.
         const s = (Math.abs(z) / o.levelZ) * this.norm;
