@@ -12,7 +12,7 @@ import { FailurePredictor } from "./risk/predictor.js";
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from "./migration/policy.js";
 import { MigrationManager, type ActionRunner } from "./migration/manager.js";
 import type { StateStore } from "./migration/store.js";
-import { TelemetryInputSource } from "./migration/inputs.js";
+import { TelemetryInputSource, type HealthProbes } from "./migration/inputs.js";
 import type { TrafficRouter } from "./xds/router.js";
 
 export interface RiskCore { engine: RiskEngine; telemetry: TelemetryStore }
@@ -34,10 +34,11 @@ export function loadPolicies(cfg: ControllerConfig): Map<string, Policy> {
   return policies;
 }
 
-export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger }): MigrationManager {
+/** probes: each side's active health check (the scraper, for scrape targets with a side). */
+export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger; probes?: HealthProbes }): MigrationManager {
   return new MigrationManager({
     clock: d.clock, router: d.router, store: d.store, actions: d.actions, log: d.log, policies: loadPolicies(cfg),
-    inputs: new TelemetryInputSource({ engine: core.engine, store: core.telemetry }),
+    inputs: new TelemetryInputSource({ engine: core.engine, store: core.telemetry, ...(d.probes ? { probes: d.probes } : {}) }),
   });
 }
 

@@ -76,7 +76,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   const store = opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
   const actions = new ConfiguredActions(new Map(cfg.components.filter((c) => c.actions).map((c) => [c.route.name, c.actions as ActionConfig])));
-  const manager = buildManager(cfg, core, { clock, router, store, actions, log });
+  // Built before the manager: scrape targets with a side are that side's active health check.
+  const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);
+  const manager = buildManager(cfg, core, { clock, router, store, actions, log, probes: scraper });
   manager.start();
 
   const webhooks = new EventWebhooks(cfg.webhooks, clock, log);
@@ -130,7 +132,6 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     httpServer.listen(httpAt.port, httpAt.address, () => resolve((httpServer.address() as { port: number }).port));
   });
 
-  const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);
   scraper.start();
   let stopped = false;
   let lastSampleMs = 0;

@@ -97,6 +97,7 @@ components:
 scrape:
   - component: ${COMPONENT}
     url: ${a.primaryUrl}/metrics
+    side: primary
     intervalS: 1
     signals:
       - { signal: cpu, metric: sample_cpu_utilization }
@@ -105,6 +106,7 @@ scrape:
       - { signal: queue_depth, metric: sample_queue_depth }
   - component: ${COMPONENT}
     url: ${a.shadowUrl}/metrics
+    side: shadow
     intervalS: 1
     signals:
       - { signal: replication_lag_s, metric: sample_replication_lag_seconds }
@@ -129,8 +131,9 @@ export interface RunningSystem {
  */
 export async function startSystem(o: { log: Logger; seed?: number; condition?: (side: "primary" | "shadow", s: SignalName) => number }): Promise<RunningSystem> {
   const cond = o.condition;
-  const primary = new KvNode({ name: "orders-zone-a", side: "primary", zone: "zone-a", role: "leader", ...(cond ? { condition: (s) => cond("primary", s) } : {}), seed: (o.seed ?? 1) * 3, log: o.log });
-  const shadow = new KvNode({ name: "orders-zone-b", side: "shadow", zone: "zone-b", role: "follower", ...(cond ? { condition: (s) => cond("shadow", s) } : {}), seed: (o.seed ?? 1) * 5, log: o.log });
+  // The leader takes writes only under the lease the controller grants (demo/policy.yaml: promotion.lease).
+  const primary = new KvNode({ name: "orders-zone-a", side: "primary", zone: "zone-a", role: "leader", requireLease: true, ...(cond ? { condition: (s) => cond("primary", s) } : {}), seed: (o.seed ?? 1) * 3, log: o.log });
+  const shadow = new KvNode({ name: "orders-zone-b", side: "shadow", zone: "zone-b", role: "follower", requireLease: true, ...(cond ? { condition: (s) => cond("shadow", s) } : {}), seed: (o.seed ?? 1) * 5, log: o.log });
   await primary.start();
   await shadow.start();
   primary.setPeer(shadow.url);

@@ -231,9 +231,6 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
         try { pair.act(kind, side, detail); resolve(); } catch (e) { reject(e); }
       })),
     };
-    const manager = buildManager(cfg, core, { clock, router, store: new MemoryStateStore(), actions, log });
-    manager.on("event", (e: { kind: string; message: string }) => decisions.push({ t: tS(), what: `${e.kind}: ${e.message}` }));
-    manager.start();
     // Resolves through microtasks only (a real Response body settles on I/O turns, which would make runs differ).
     const scrapeFetch = async (url: string | URL | Request) => {
       const side: Side = String(url).includes("primary") ? "primary" : "shadow";
@@ -242,6 +239,9 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       return { ok: true, status: 200, text: async () => body } as unknown as Response;
     };
     const scraper = new PrometheusScraper(cfg.scrape, core.engine, clock, scrapeFetch, log);
+    const manager = buildManager(cfg, core, { clock, router, store: new MemoryStateStore(), actions, log, probes: scraper });
+    manager.on("event", (e: { kind: string; message: string }) => decisions.push({ t: tS(), what: `${e.kind}: ${e.message}` }));
+    manager.start();
     scraper.start();
     stopController = () => scraper.stop();
     controllerTick = () => tickController(core, manager, clock);

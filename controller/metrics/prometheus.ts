@@ -22,7 +22,8 @@ export interface ScrapeSignal {
   scale?: number;
 }
 
-export interface ScrapeTarget { component: string; url: string; intervalS: number; timeoutS: number; signals: ScrapeSignal[] }
+/** side: whose /metrics this is; a target with a side is also that side's active health check. */
+export interface ScrapeTarget { component: string; url: string; intervalS: number; timeoutS: number; signals: ScrapeSignal[]; side?: "primary" | "shadow" }
 
 export interface TargetStatus {
   component: string;
@@ -30,6 +31,9 @@ export interface TargetStatus {
   lastAttemptMs: number | null;
   lastSuccessMs: number | null;
   lastError: string | null;
+  /** Failed scrapes in a row (the active health check, for a target with a side). */
+  consecutiveFailures: number;
+  side: "primary" | "shadow" | null;
   /** Signals absent from the last successful scrape, with the reason. */
   missing: Record<string, string>;
 }
@@ -48,6 +52,7 @@ export function checkTargets(targets: unknown): ScrapeTarget[] {
     const intervalS = t.intervalS ?? 15, timeoutS = t.timeoutS ?? Math.min(10, intervalS);
     if (!(intervalS > 0)) throw new Error(`${w}.intervalS: must be a positive number of seconds`);
     if (!(timeoutS > 0 && timeoutS <= intervalS)) throw new Error(`${w}.timeoutS: must be positive and at most intervalS (${intervalS})`);
+    if (t.side !== undefined && t.side !== "primary" && t.side !== "shadow") throw new Error(`${w}.side: must be primary or shadow, got ${JSON.stringify(t.side)}`);
     if (!Array.isArray(t.signals) || t.signals.length === 0) throw new Error(`${w}.signals: must list at least one signal`);
     const signals = t.signals.map((s: any, j: number) => {
       const sw = `${w}.signals[${j}]`;
@@ -60,7 +65,7 @@ export function checkTargets(targets: unknown): ScrapeTarget[] {
       if (s.scale !== undefined && !Number.isFinite(s.scale)) throw new Error(`${sw}.scale: must be a number`);
       return s as ScrapeSignal;
     });
-    return { component: t.component, url: url.toString(), intervalS, timeoutS, signals };
+    return { component: t.component, url: url.toString(), intervalS, timeoutS, signals, ...(t.side ? { side: t.side as "primary" | "shadow" } : {}) };
   });
 }
 
@@ -140,10 +145,17 @@ export class PrometheusScraper {
     private readonly fetchFn: Fetch,
     private readonly log: Logger,
   ) {
-    this.statuses = targets.map((t) => ({ component: t.component, url: t.url, lastAttemptMs: null, lastSuccessMs: null, lastError: null, missing: {} }));
+    this.statuses = targets.map((t) => ({ component: t.component, url: t.url, lastAttemptMs: null, lastSuccessMs: null, lastError: null, consecutiveFailures: 0, side: t.side ?? null, missing: {} }));
   }
 
   status(): TargetStatus[] { return this.statuses.map((s) => ({ ...s, missing: { ...s.missing } })); }
+
+  /** The active health check of a side: the most failed scrapes in a row among its targets; null without one. */
+  probeFailures(component: string, side: "primary" | "shadow"): number | null {
+    let out: number | null = null;
+    for (const s of this.statuses) if (s.component === component && s.side === side) out = Math.max(out ?? 0, s.consecutiveFailures);
+    return out;
+  }
 
 
   /** Scrapes target i once and feeds every signal it could read into the risk engine. */
@@ -160,11 +172,13 @@ export class PrometheusScraper {
       text = await res.text();
     } catch (e) {
       st.lastError = abort.signal.aborted ? `timed out after ${t.timeoutS} s` : (e as Error).message;
+      st.consecutiveFailures++;
       this.log.warn({ url: t.url, component: t.component, err: st.lastError }, "scrape failed");
       return 0;
     } finally {
       this.clock.clearTimer(timer);
     }
+    st.consecutiveFailures = 0; // it answered: the process is up (what it says is checked below)
     let families: PromFamily[];
     try { families = parsePrometheusTextFormat(text); }
     catch (e) { st.lastError = `not Prometheus text format: ${(e as Error).message}`; return 0; }

@@ -12,6 +12,9 @@ import type { MigrationStatus, PrimaryHealth, SideSummary } from "./reconcile.js
 import { DEFAULT_POLICY, type Policy } from "./policy.js";
 import type { TargetSample } from "./verify.js";
 
+/** An active health check per side: failed checks in a row, null when the side has none. */
+export interface HealthProbes { probeFailures(component: string, side: "primary" | "shadow"): number | null }
+
 export interface TelemetryInputOptions {
   engine: RiskEngine;
   store: TelemetryStore;
@@ -19,6 +22,7 @@ export interface TelemetryInputOptions {
   recentMs?: number;
   /** The latency quantile baselines record (match the policy's verification.latencyQuantile). */
   latencyQuantile?: number;
+  probes?: HealthProbes;
 }
 
 export class TelemetryInputSource implements InputSource {
@@ -34,6 +38,7 @@ export class TelemetryInputSource implements InputSource {
       risk: riskValue, primaryRisk: riskValue, replicaLagS: lag?.value ?? null,
       recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent) },
       health: this.health(component, nowMs, policy.emergency.windowMs),
+      shadowProbeFailures: this.o.probes?.probeFailures(component, "shadow") ?? null,
       window: {
         primary: sample(side(since, "primary")), shadow: sample(side(since, "shadow")),
         consistency: consistency(since),
@@ -45,8 +50,9 @@ export class TelemetryInputSource implements InputSource {
     const from = nowMs - windowMs;
     const p = side(this.o.store.window(component, from, nowMs), "primary");
     const f = this.o.store.floor(component, from, nowMs);
-    if (!p && f.reporting === 0) return null;
-    return { requests: p?.requests ?? 0, failures: p ? errors(p) : 0, reporting: f.reporting, ejecting: f.ejecting };
+    const probe = this.o.probes?.probeFailures(component, "primary") ?? null;
+    if (!p && f.reporting === 0 && probe === null) return null;
+    return { requests: p?.requests ?? 0, failures: p ? errors(p) : 0, reporting: f.reporting, ejecting: f.ejecting, probeFailures: probe };
   }
 
   private summary(t: TargetTotals | null): SideSummary | null {

@@ -51,6 +51,8 @@ export interface EmergencySpec {
   ejectingShare: number;
   /** The shadow must have met the preflight limits (lag, errors, divergence) this long to be fit. */
   fitForMs: number;
+  /** Failed active health checks in a row (scrape targets with a side) that mean down: the primary for the emergency, the shadow unfit. 0: ignored. */
+  probeFailures: number;
 }
 
 /** High confidence moves faster: at or above this risk, bakes (and AtRisk's confirmation) scale down and steps merge. */
@@ -83,7 +85,7 @@ export const DEFAULT_POLICY: Policy = {
   gates: { approveFirstStep: false, approveFull: false },
   promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 0, maxClockSkewMs: 500, leaseAtRiskMs: 0 },
   recovery: { mode: "stay", coolDownMs: 600_000, maxReplicationLagS: 5 },
-  emergency: { enabled: true, windowMs: 5_000, maxFailureShare: 0.5, minRequests: 20, ejectingShare: 0.5, fitForMs: 10_000 },
+  emergency: { enabled: true, windowMs: 5_000, maxFailureShare: 0.5, minRequests: 20, ejectingShare: 0.5, fitForMs: 10_000, probeFailures: 3 },
   fastPath: null,
 };
 
@@ -117,7 +119,7 @@ const componentSchema = z.object({
   promotion: z.object({ drainTimeout: duration, actionTimeout: duration, lease: duration, maxClockSkew: duration, leaseAtRisk: duration }).partial().strict().optional(),
   emergency: z.object({
     enabled: z.boolean(), window: duration, maxFailureShare: z.number().gt(0).max(1), minRequests: z.number().int().min(1),
-    ejectingShare: z.number().gt(0).max(1), fitFor: duration,
+    ejectingShare: z.number().gt(0).max(1), fitFor: duration, probeFailures: z.number().int().min(0),
   }).partial().strict().optional(),
   fastPath: z.union([z.literal(false), z.object({ risk: fraction, bakeScale: z.number().gt(0).max(1), mergeSteps: z.boolean() }).partial().strict()]).optional(),
   recovery: z.object({ mode: z.enum(["stay", "restore"]), coolDown: duration, maxReplicationLagSeconds: z.number().nonnegative() }).partial().strict().optional(),
@@ -171,6 +173,7 @@ function resolve(base: Policy, c: ComponentInput | null | undefined): Policy {
     p.emergency = {
       enabled: e.enabled ?? p.emergency.enabled, windowMs: e.window ?? p.emergency.windowMs, maxFailureShare: e.maxFailureShare ?? p.emergency.maxFailureShare,
       minRequests: e.minRequests ?? p.emergency.minRequests, ejectingShare: e.ejectingShare ?? p.emergency.ejectingShare, fitForMs: e.fitFor ?? p.emergency.fitForMs,
+      probeFailures: e.probeFailures ?? p.emergency.probeFailures,
     };
   }
   if (c.fastPath === false) p.fastPath = null;

@@ -83,7 +83,7 @@ export type Action =
 
 export interface SideSummary { requests: number; errorRate: number; latencyMs: number }
 /** reporting: proxies that reported in the window; ejecting: those whose failover floor has the primary ejected. */
-export interface PrimaryHealth { requests: number; failures: number; reporting: number; ejecting: number }
+export interface PrimaryHealth { requests: number; failures: number; reporting: number; ejecting: number; probeFailures?: number | null }
 
 export interface ReconcileInputs {
   /** The risk of the side currently serving (the primary until migrated); null without data. */
@@ -96,6 +96,8 @@ export interface ReconcileInputs {
   recent: { primary: SideSummary | null; shadow: SideSummary | null; consistency?: { compared: number; diverged: number } };
   /** The primary over the last policy.emergency.windowMs: its live requests and failures, and the proxies' floors. */
   health?: PrimaryHealth | null;
+  /** The shadow's active health check: failed checks in a row (null: none configured). */
+  shadowProbeFailures?: number | null;
   /** The last lease deadline (wall ms) granted to status.leaseHolder; null when none was granted. */
   leaseGrantedUntilMs?: number | null;
   /** Traffic since stepSinceMs (or, in Preflight, since the mirror was ACKed). */
@@ -608,12 +610,16 @@ function primaryDown(p: Pass): string | null {
   if (!e.enabled || !h) return null;
   if (h.reporting > 0 && h.ejecting > 0 && h.ejecting / h.reporting >= e.ejectingShare) return `the failover floor of ${h.ejecting} of ${h.reporting} proxies ejected the primary`;
   if (h.requests >= e.minRequests && h.failures / h.requests >= e.maxFailureShare) return `${h.failures} of ${h.requests} requests to the primary failed in the last ${e.windowMs / 1000}s`;
+  // The active health check sees a dead primary that takes no traffic.
+  if (e.probeFailures > 0 && (h.probeFailures ?? 0) >= e.probeFailures) return `the primary failed ${h.probeFailures} health checks in a row`;
   return null;
 }
 
 /** Why the shadow may not serve by the preflight's absolute limits, or null when it may. */
 function shadowUnfit(p: Pass): string | null {
   const f = p.policy.preflight, lag = p.inputs.replicaLagS;
+  const probe = p.inputs.shadowProbeFailures ?? 0, limit = p.policy.emergency.probeFailures;
+  if (limit > 0 && probe >= limit) return `the shadow failed ${probe} health checks in a row`;
   if (lag === null) return "replication lag is unknown";
   if (lag > f.maxReplicationLagS) return `replication lag ${lag.toFixed(1)}s is over ${f.maxReplicationLagS}s`;
   const sh = p.inputs.recent.shadow;
@@ -632,7 +638,7 @@ function updateShadowFit(p: Pass): void {
   const s = p.s;
   if (s.writeTarget !== "primary" || s.phase === "Failover") return;
   const h = p.inputs.health;
-  if (h && (h.ejecting > 0 || (h.requests > 0 && h.failures / h.requests >= p.policy.emergency.maxFailureShare / 2))) return;
+  if (h && (h.ejecting > 0 || (h.probeFailures ?? 0) > 0 || (h.requests > 0 && h.failures / h.requests >= p.policy.emergency.maxFailureShare / 2))) return;
   const why = shadowUnfit(p);
   if (why === null) s.shadowFitSinceMs ??= p.now; else s.shadowFitSinceMs = null;
   const fit = why === null && p.now - s.shadowFitSinceMs! >= p.policy.emergency.fitForMs;

@@ -76,6 +76,28 @@ test("a failing endpoint is an error in status() and its signals go stale", asyn
   engine.tick();
   assert.is(scraper.status()[0]!.lastError, "HTTP 503");
   assert.is(engine.get("pg")!.contributions[0]!.state, "stale");
+  assert.is(scraper.probeFailures("pg", "primary"), null, "a target without a side is no health check");
+  ex.close();
+});
+
+test("a target with a side is that side's active health check: failed scrapes in a row, reset by an answer", async () => {
+  let status = 200;
+  const ex = await exporter(() => ({ status, text: page(1, 1, 0.5, [["+Inf", 1]]) }));
+  const clock = new ManualClock();
+  const engine = new RiskEngine({ clock, staleAfterS: 30 });
+  engine.setComponent({ name: "pg", signals: [{ name: "lag_s", kind: "replication_lag" }] });
+  const targets = checkTargets([{ component: "pg", url: ex.url, side: "primary", intervalS: 1, signals: [{ signal: "lag_s", metric: "pg_replication_lag_seconds" }] }]);
+  assert.is(targets[0]!.side, "primary");
+  const scraper = new PrometheusScraper(targets, engine, clock, fetch as any, silentLogger());
+  await scraper.scrape(0);
+  assert.is(scraper.probeFailures("pg", "primary"), 0);
+  assert.is(scraper.probeFailures("pg", "shadow"), null);
+  status = 503;
+  for (let i = 0; i < 3; i++) { clock.advance(1000); await scraper.scrape(0); }
+  assert.is(scraper.probeFailures("pg", "primary"), 3);
+  status = 200;
+  await scraper.scrape(0);
+  assert.is(scraper.probeFailures("pg", "primary"), 0);
   ex.close();
 });
 
@@ -87,6 +109,7 @@ test("target configuration errors name the field", () => {
     [{ component: "a", url: "http://x/", signals: [{ signal: "s", metric: "9bad" }] }, /signals\[0\]\.metric: "9bad" is not a Prometheus metric name/],
     [{ component: "a", url: "http://x/", intervalS: 5, timeoutS: 10, signals: [{ signal: "s", metric: "m" }] }, /timeoutS: must be positive and at most intervalS \(5\)/],
     [{ component: "a", url: "http://x/", signals: [{ signal: "s", metric: "m", rate: true, quantile: 0.5 }] }, /rate and quantile cannot be combined/],
+    [{ component: "a", url: "http://x/", side: "replica", signals: [{ signal: "s", metric: "m" }] }, /scrape\[0\]\.side: must be primary or shadow, got "replica"/],
   ];
   for (const [t, re] of bad) assert.throws(() => checkTargets([t]), re);
   assert.ok(Number.isNaN(histogramQuantile(0.5, [[1, 0], [Infinity, 0]])), "an empty histogram has no quantile");

@@ -57,6 +57,21 @@ function lat(n: number, ms: (i: number) => number): LatencySketch {
   return s;
 }
 
+test("emergency, fast path and lease settings resolve, and bad ones are refused by field", () => {
+  const p = parsePolicy("defaults:\n  promotion: { lease: 20s, leaseAtRisk: 5s, maxClockSkew: 250ms }\n  emergency: { window: 3s, minRequests: 10 }\n  fastPath: { risk: 0.95 }\ncomponents:\n  orders: { fastPath: false }\n  cart: {}\n", "p.yaml");
+  assert.equal(p.defaults.promotion, { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 20_000, leaseAtRiskMs: 5_000, maxClockSkewMs: 250 });
+  assert.equal(p.defaults.emergency, { ...DEFAULT_POLICY.emergency, windowMs: 3_000, minRequests: 10 });
+  assert.equal(p.defaults.fastPath, { risk: 0.95, bakeScale: 0.25, mergeSteps: true });
+  assert.is(p.components.get("orders")!.fastPath, null, "fastPath: false turns it off");
+  assert.equal(p.components.get("cart")!.fastPath, p.defaults.fastPath);
+  assert.is(DEFAULT_POLICY.fastPath, null, "off unless asked for");
+  rejects("defaults:\n  promotion: { lease: 500ms }\n", /p\.yaml:\d+:\d+: defaults\.promotion\.lease: must be at least 1s/);
+  rejects("defaults:\n  promotion: { lease: 10s, leaseAtRisk: 20s }\n", /defaults\.promotion\.leaseAtRisk: must be between 1s and promotion\.lease \(10s\), got 20s/);
+  rejects("defaults:\n  fastPath: { risk: 0.5 }\n", /defaults\.fastPath\.risk: must be at or above risk\.enter \(0\.7\)/);
+  rejects("defaults:\n  emergency: { maxFailureShare: 0 }\n", /defaults\.emergency\.maxFailureShare/);
+  rejects("defaults:\n  emergency: { ejectShare: 0.5 }\n", /defaults\.emergency.*ejectShare/);
+});
+
 test("Wilson bounds and the normal quantile", () => {
   assert.ok(Math.abs(normalQuantile(0.975) - 1.959964) < 1e-5);
   assert.ok(Math.abs(normalQuantile(0.05) + 1.644854) < 1e-5);
