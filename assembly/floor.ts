@@ -89,16 +89,21 @@ export class Floor {
   /** Takes over an ejection another worker decided (while the shadow is fit); true if it did. */
   private adopt(now: u64, cfg: FloorConfig): bool {
     if (this.state != ADMITTED || shUntilNs <= now || !cfg.shadowFit) return false;
-    this.state = EJECTED;
-    this.untilNs = shUntilNs;
     if (shMultiplier > this.multiplier) this.multiplier = shMultiplier;
+    this.enterEjected(shUntilNs);
+    return true;
+  }
+
+  /** Reads go to the shadow until untilNs (then probes); the counts start over. */
+  private enterEjected(untilNs: u64): void {
+    this.state = EJECTED;
+    this.untilNs = untilNs;
     this.hot = true;
     this.wouldEject = false;
     this.consecutive = 0;
     this.probeOk = 0;
     this.clearWindow();
     this.st.ejected = true;
-    return true;
   }
 
   /** Adds this failure to the shared count (CAS, one retry); returns the count, or adopts an ejection (0). */
@@ -235,17 +240,11 @@ export class Floor {
     let cap = cfg.maxEjectionMs / cfg.baseEjectionMs;
     if (cap < 1) cap = 1;
     this.multiplier = this.multiplier < cap ? this.multiplier + 1 : cap;
-    this.untilNs = now + <u64>cfg.baseEjectionMs * <u64>this.multiplier * NS_PER_MS;
+    const until = now + <u64>cfg.baseEjectionMs * <u64>this.multiplier * NS_PER_MS;
     // Every worker sees the ejection (unconditional: the newest decision wins).
-    this.writeShared(0, this.multiplier, this.untilNs, 0);
+    this.writeShared(0, this.multiplier, until, 0);
     this.dirty = false;
-    this.state = EJECTED;
-    this.hot = true;
-    this.wouldEject = false;
-    this.consecutive = 0;
-    this.probeOk = 0;
-    this.clearWindow();
-    this.st.ejected = true;
+    this.enterEjected(until);
     unchecked(this.st.live.floor[FL_EJECTIONS]++);
   }
 

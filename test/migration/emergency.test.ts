@@ -6,19 +6,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
-import { MigrationWorld, PRIMARY_DEAD, PRIMARY_OK } from "../support/migration-world.js";
+import { MigrationWorld, PRIMARY_DEAD, PRIMARY_OK, testPolicy } from "../support/migration-world.js";
 import { reconcile } from "../../controller/migration/reconcile.js";
 
-function policy(over: (p: Policy) => void = () => {}): Policy {
-  const p = structuredClone(DEFAULT_POLICY);
-  p.steps = p.steps.map((s) => ({ ...s, bakeMs: 10_000 }));
-  p.risk.enterForMs = 5_000;
-  p.risk.leaveForMs = 20_000;
-  p.verification.maxWaitMs = 30_000;
-  p.promotion.leaseMs = 10_000;
-  over(p);
-  return p;
-}
+/** The test policy with a 10 s lease. */
+const policy = (over: (p: Policy) => void = () => {}): Policy => testPolicy((p) => { p.promotion.leaseMs = 10_000; over(p); });
 
 /** A world whose shadow has been fit long enough for the floor, with the primary healthy. */
 function fitWorld(p = policy()): MigrationWorld {

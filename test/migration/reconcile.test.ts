@@ -4,18 +4,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
-import { MigrationWorld } from "../support/migration-world.js";
+import { MigrationWorld, testPolicy } from "../support/migration-world.js";
 
-function policy(over: (p: Policy) => void = () => {}): Policy {
-  const p = structuredClone(DEFAULT_POLICY);
-  p.steps = p.steps.map((s) => ({ ...s, bakeMs: 10_000 }));
-  p.risk.enterForMs = 5_000;
-  p.risk.leaveForMs = 20_000;
-  p.verification.maxWaitMs = 30_000;
-  p.recovery = { mode: "restore", coolDownMs: 60_000, maxReplicationLagS: 2 };
-  over(p);
-  return p;
-}
+/** The test policy, restoring after a 60 s cool-down. */
+const policy = (over: (p: Policy) => void = () => {}): Policy => testPolicy((p) => { p.recovery = { mode: "restore", coolDownMs: 60_000, maxReplicationLagS: 2 }; over(p); });
 
 const by = "test";
 

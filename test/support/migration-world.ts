@@ -2,7 +2,7 @@
 // latencies are knobs; publishes are ACKed (or NACKed) as told; fence/promote act on a model of
 // which side accepts writes, so a test can assert that two writers never exist. Deterministic.
 import { reconcile, initialStatus, type Action, type Command, type MigrationEvent, type MigrationStatus, type PrimaryHealth, type ReconcileInputs } from "../../controller/migration/reconcile.js";
-import type { Policy } from "../../controller/migration/policy.js";
+import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
 import type { InputSource, Observed } from "../../controller/migration/manager.js";
 import { LatencySketch } from "../../controller/telemetry/sketch.js";
 
@@ -26,6 +26,17 @@ export interface Knobs {
   health: PrimaryHealth | null;
   /** Whether actions reach the primary (false: dead, paused or partitioned: a fence fails). */
   primaryReachable: boolean;
+}
+
+/** The default policy on a test's time scale (10 s bakes, 5 s to enter, 20 s to leave, 30 s of verification wait), then `over`. */
+export function testPolicy(over: (p: Policy) => void = () => {}): Policy {
+  const p = structuredClone(DEFAULT_POLICY);
+  p.steps = p.steps.map((s) => ({ ...s, bakeMs: 10_000 }));
+  p.risk.enterForMs = 5_000;
+  p.risk.leaveForMs = 20_000;
+  p.verification.maxWaitMs = 30_000;
+  over(p);
+  return p;
 }
 
 export function sample(requests: number, errorRate: number, latencyMs: number) {
