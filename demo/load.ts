@@ -19,14 +19,14 @@ export interface LoadOptions {
   timeoutMs?: number;
 }
 
-export interface LoadTotals { requests: number; failed: number; reads: number; writes: number; staleReads: number; inFlight: number }
+export interface LoadTotals { requests: number; failed: number; reads: number; writes: number; staleReads: number; inFlight: number; failedReads: number; failedWrites: number }
 
 export class LoadGenerator {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
   private readonly rand: () => number;
   private readonly acked = new Map<string, string>();
   private readonly ackedKeys: string[] = [];
-  private readonly t = { requests: 0, failed: 0, reads: 0, writes: 0, staleReads: 0, inFlight: 0 };
+  private readonly t = { requests: 0, failed: 0, reads: 0, writes: 0, staleReads: 0, inFlight: 0, failedReads: 0, failedWrites: 0 };
   private timer?: NodeJS.Timeout;
   private startMs = 0;
   private issued = 0;
@@ -87,7 +87,7 @@ export class LoadGenerator {
       if (settled) return;
       settled = true;
       this.t.inFlight--;
-      if (!ok) this.t.failed++;
+      if (!ok) { this.t.failed++; if (read) this.t.failedReads++; else this.t.failedWrites++; }
       if (stale) this.t.staleReads++;
       if (this.t.inFlight === 0) this.drained?.();
     };
