@@ -103,6 +103,19 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   new Gauge({ name: "shadowmesh_migration_step", help: "Index of the step in force (-1 before the first)", labelNames: ["component"], registers: [registry], collect() {
     for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.stepIndex);
   } });
+  new Gauge({ name: "shadowmesh_shadow_fit", help: "1 while the filter's failover floor may divert reads to the shadow", labelNames: ["component"], registers: [registry], collect() {
+    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.shadowFit ? 1 : 0);
+  } });
+  new Gauge({ name: "shadowmesh_writes_held", help: "1 while a failover holds writes (the filter answers them 503)", labelNames: ["component"], registers: [registry], collect() {
+    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.holdWrites ? 1 : 0);
+  } });
+  new Gauge({ name: "shadowmesh_writer_epoch", help: "The writer's epoch (every promotion bumps it)", labelNames: ["component"], registers: [registry], collect() {
+    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.epoch ?? 1);
+  } });
+  new Gauge({ name: "shadowmesh_floor_proxies", help: "Proxy workers that reported in the last 5 s, and those whose failover floor has the primary ejected", labelNames: ["component", "state"], registers: [registry], collect() {
+    const now = wallMs(clock);
+    for (const n of manager.components()) { const f = telemetry.floor(n, now - 5_000, now); this.set({ component: n, state: "reporting" }, f.reporting); this.set({ component: n, state: "ejecting" }, f.ejecting); }
+  } });
   new Gauge({ name: "shadowmesh_xds_publishes_total", help: "Route publishes by the migration engine", registers: [registry], collect() { this.set(manager.counters.publishes); } });
   new Gauge({ name: "shadowmesh_xds_nacks_total", help: "Publishes a proxy rejected (NACK)", registers: [registry], collect() { this.set(manager.counters.nacks); } });
   new Gauge({ name: "shadowmesh_webhook_deliveries_total", help: "Event webhook deliveries by outcome", labelNames: ["outcome"], registers: [registry], collect() {

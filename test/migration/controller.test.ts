@@ -141,6 +141,12 @@ test("a promote is streamed to watchers, counted in /metrics, delivered to the w
   const metrics = await (await fetch(`http://127.0.0.1:${ctl.ports.http}/metrics`)).text();
   assert.match(metrics, /shadowmesh_migration_phase\{component="orders",phase="Preflight"\} 1/);
   assert.match(metrics, /shadowmesh_xds_publishes_total [1-9]/);
+  // The failover state: no data yet, so the shadow is not fit, nothing is held, epoch 1, no proxy reporting.
+  assert.match(metrics, /shadowmesh_shadow_fit\{component="orders"\} 0/);
+  assert.match(metrics, /shadowmesh_writes_held\{component="orders"\} 0/);
+  assert.match(metrics, /shadowmesh_writer_epoch\{component="orders"\} 1/);
+  assert.match(metrics, /shadowmesh_floor_proxies\{component="orders",state="ejecting"\} 0/);
+  assert.match(metrics, /shadowmesh_migration_phase\{component="orders",phase="Failover"\} 0/);
 
   for (let i = 0; i < 300 && !hookBodies.some((b) => /manual promote/.test(b.message)); i++) await new Promise((res) => setTimeout(res, 20));
   assert.ok(hookBodies.some((b) => /manual promote/.test(b.message)), "the webhook got the event");
