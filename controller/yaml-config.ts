@@ -1,7 +1,13 @@
 // Strict YAML configuration: parse with line positions, validate with a zod schema, and report the
 // first problem in document order as FILE:LINE:COLUMN: field.path: reason. Unknown keys are errors
 // that list the allowed ones (a misspelt field must never be silently ignored).
-import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from "yaml";
+//
+// Bounded: a document is refused before it is parsed if it is over the size limit, or if a linear
+// pre-scan finds it nested too deep (the parser recurses), with too many keys and items, or too many
+// aliases; after parsing, an exact walk checks the same counts (and duplicate keys, in linear time;
+// the yaml library's own uniqueKeys check is quadratic), and expanding aliases is capped
+// (maxAliasCount). Each refusal is a LimitError-marked error naming the limit and where it was crossed.
+import { LineCounter, parseDocument, isMap, isSeq, isAlias, isScalar, isPair, type Node as YamlNode, type YAMLMap } from "yaml";
 import { z } from "zod";
 
 export class YamlFieldError extends Error {
@@ -13,20 +19,144 @@ export class YamlFieldError extends Error {
 type Path = (string | number | symbol)[];
 type ErrorClass = new (file: string, line: number, column: number, field: string, reason: string) => YamlFieldError;
 
+/** What a document may cost to parse. The same limits apply to files and to documents sent over the API. */
+export interface YamlLimits {
+  /** UTF-8 bytes of the document. */
+  maxBytes: number;
+  /** Mapping keys plus sequence items, over the whole document. */
+  maxEntries: number;
+  /** Nesting of mappings and sequences. */
+  maxDepth: number;
+  /** Alias nodes (`*name`) in the text; expanding them is capped too (the yaml library's maxAliasCount). */
+  maxAliases: number;
+}
+export const YAML_LIMITS: YamlLimits = { maxBytes: 256 * 1024, maxEntries: 10_000, maxDepth: 32, maxAliases: 32 };
+
+/** The limit an error refused a document for, if it was a limit (and not a schema or syntax problem). */
+export function yamlLimit(e: unknown): keyof YamlLimits | "aliasExpansion" | null {
+  return (e as { yamlLimit?: keyof YamlLimits | "aliasExpansion" } | null)?.yamlLimit ?? null;
+}
+
+const n = (x: number) => x.toLocaleString("en-US");
+
+/** "FILE: 2,400,000 bytes is over the limit of 262,144" (null when within it): checked before anything else reads the text. */
+export function sizeProblem(text: string, limits: YamlLimits = YAML_LIMITS): string | null {
+  // UTF-16 length bounds the UTF-8 size from below (x1) and above (x3): count exactly only when it matters.
+  if (text.length * 3 <= limits.maxBytes) return null;
+  const bytes = text.length > limits.maxBytes ? text.length : Buffer.byteLength(text, "utf8");
+  return bytes > limits.maxBytes ? `${n(bytes)} bytes is over the limit of ${n(limits.maxBytes)}` : null;
+}
+
+/**
+ * One pass over the characters, before the parser sees them: flow nesting ([ and { outside quotes and
+ * comments), an estimate of keys and items (": ", "- ", flow commas; it may count up to twice the real
+ * number, so it refuses only at twice the limit, and the exact walk after parsing does the rest) and
+ * alias nodes. Returns the offset and the reason of the first limit crossed.
+ */
+function preScan(text: string, limits: YamlLimits): { at: number; limit: keyof YamlLimits; reason: string } | null {
+  let flow = 0, entries = 0, aliases = 0;
+  let quote = "";
+  const len = text.length;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (quote) {
+      if (quote === '"' && c === 92 /* \\ */) { i++; continue; }
+      if (c === quote.charCodeAt(0)) {
+        if (quote === "'" && text.charCodeAt(i + 1) === 39) { i++; continue; }
+        quote = "";
+      }
+      continue;
+    }
+    const prev = i === 0 ? 10 : text.charCodeAt(i - 1);
+    const atStart = prev === 10 || prev === 13 || prev === 32 || prev === 9 || prev === 91 || prev === 123 || prev === 44 || prev === 58;
+    switch (c) {
+      case 35: /* # */ if (prev === 10 || prev === 13 || prev === 32 || prev === 9) { while (i < len && text.charCodeAt(i) !== 10) i++; } break;
+      case 34: case 39: /* " ' */ if (atStart) quote = text[i]!; break;
+      case 91: case 123: /* [ { */
+        if (flow > 0 || atStart) {
+          flow++;
+          if (flow > limits.maxDepth) return { at: i, limit: "maxDepth", reason: `nested deeper than the limit of ${n(limits.maxDepth)}` };
+        }
+        break;
+      case 93: case 125: /* ] } */ if (flow > 0) flow--; break;
+      case 44: /* , */ if (flow > 0) entries++; break;
+      case 58: /* : */ { const next = text.charCodeAt(i + 1); if (i + 1 >= len || next === 32 || next === 10 || next === 13 || next === 9 || (flow > 0 && (next === 44 || next === 93 || next === 125))) entries++; break; }
+      case 45: /* - */ { const next = text.charCodeAt(i + 1); if (atStart && flow === 0 && (i + 1 >= len || next === 32 || next === 10 || next === 13)) entries++; break; }
+      case 42: /* * */ if (atStart) { aliases++; if (aliases > limits.maxAliases) return { at: i, limit: "maxAliases", reason: `more than ${n(limits.maxAliases)} aliases (the limit)` }; } break;
+    }
+    if (entries > 2 * limits.maxEntries) return { at: i, limit: "maxEntries", reason: `more than ${n(limits.maxEntries)} keys and items (the limit)` };
+  }
+  return null;
+}
+
+/** The exact counts on the parsed document, iteratively (no recursion), with duplicate keys found by a set per mapping. */
+function walk(root: unknown, limits: YamlLimits): { node: YamlNode; limit: keyof YamlLimits | "uniqueKeys"; reason: string } | null {
+  let entries = 0, aliases = 0;
+  const stack: { node: unknown; depth: number }[] = [{ node: root, depth: 1 }];
+  while (stack.length) {
+    const { node, depth } = stack.pop()!;
+    if (isAlias(node)) {
+      if (++aliases > limits.maxAliases) return { node, limit: "maxAliases", reason: `more than ${n(limits.maxAliases)} aliases (the limit)` };
+      continue;
+    }
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth > limits.maxDepth) return { node, limit: "maxDepth", reason: `nested deeper than the limit of ${n(limits.maxDepth)}` };
+    entries += node.items.length;
+    if (entries > limits.maxEntries) return { node, limit: "maxEntries", reason: `more than ${n(limits.maxEntries)} keys and items (the limit)` };
+    if (isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const it of node.items) {
+        const k = isScalar(it.key) ? it.key.value : undefined;
+        if (k !== undefined) {
+          if (seen.has(k)) return { node: it.key as YamlNode, limit: "uniqueKeys", reason: `Map keys must be unique` };
+          seen.add(k);
+        }
+        if (it.key && typeof it.key === "object") stack.push({ node: it.key, depth: depth + 1 });
+        stack.push({ node: it.value, depth: depth + 1 });
+      }
+    } else {
+      for (const it of node.items) stack.push({ node: isPair(it) ? it.value : it, depth: depth + 1 });
+    }
+  }
+  return null;
+}
+
 /** Parses `text` and validates it against `schema`; `fail` raises an error at any path of the document. */
-export function parseYamlStrict<S extends z.ZodType>(text: string, file: string, schema: S, Err: ErrorClass = YamlFieldError): { data: z.output<S>; fail: (path: Path, reason: string) => never } {
+export function parseYamlStrict<S extends z.ZodType>(text: string, file: string, schema: S, Err: ErrorClass = YamlFieldError, limits: YamlLimits = YAML_LIMITS): { data: z.output<S>; fail: (path: Path, reason: string) => never } {
+  const limitError = (line: number, col: number, limit: keyof YamlLimits | "aliasExpansion", reason: string) =>
+    Object.assign(new Err(file, line, col, "", reason), { yamlLimit: limit });
+  const size = sizeProblem(text, limits);
+  if (size) throw limitError(1, 1, "maxBytes", size);
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const pre = preScan(text, limits);
+  if (pre) {
+    // Line and column by counting newlines up to the offset (the document was not parsed).
+    let line = 1, start = 0;
+    for (let i = text.indexOf("\n"); i !== -1 && i < pre.at; i = text.indexOf("\n", i + 1)) { line++; start = i + 1; }
+    throw limitError(line, pre.at - start + 1, pre.limit, pre.reason);
+  }
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     const pos = lc.linePos(e.pos[0]);
     throw new Err(file, pos.line, pos.col, "", `YAML syntax: ${e.message.split("\n")[0]}`);
   }
+  const over = walk(doc.contents, limits);
+  if (over) {
+    const pos = lc.linePos(over.node.range?.[0] ?? 0);
+    if (over.limit === "uniqueKeys") throw new Err(file, pos.line, pos.col, "", `YAML syntax: ${over.reason}`);
+    throw limitError(pos.line, pos.col, over.limit, over.reason);
+  }
   const fail = (path: Path, reason: string): never => {
     const { line, col } = locate(doc, lc, path);
     throw new Err(file, line, col, fieldName(path), reason);
   };
-  const parsed = schema.safeParse(doc.toJS() ?? {});
+  let js: unknown;
+  try { js = doc.toJS({ maxAliasCount: 100 }); } catch (e) {
+    if (e instanceof ReferenceError && /alias/i.test(e.message)) throw limitError(1, 1, "aliasExpansion", `aliases expand to too many nodes (over the limit of ${n(100)} expansions: ${e.message})`);
+    throw e;
+  }
+  const parsed = schema.safeParse(js ?? {});
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => {
       const path = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
@@ -40,13 +170,25 @@ export function parseYamlStrict<S extends z.ZodType>(text: string, file: string,
   return { data: parsed.data as z.output<S>, fail };
 }
 
+// Key -> pair per mapping, built on first use: locating every schema issue stays linear in the issues.
+const keyIndex = new WeakMap<YAMLMap, Map<unknown, YAMLMap["items"][number]>>();
+function pairOf(map: YAMLMap, key: unknown) {
+  let idx = keyIndex.get(map);
+  if (!idx) {
+    idx = new Map();
+    for (const it of map.items) { const k = (it.key as { value?: unknown } | null)?.value; if (!idx.has(k)) idx.set(k, it); }
+    keyIndex.set(map, idx);
+  }
+  return idx.get(key);
+}
+
 function locate(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: Path): { line: number; col: number } {
   // Walks as deep as the document goes: an unknown key or a missing field points at its parent.
   let node: unknown = doc.contents;
   let best = (node as YamlNode | null)?.range?.[0] ?? 0;
   for (const key of path) {
     if (isMap(node)) {
-      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
+      const pair = pairOf(node, key);
       if (!pair) break;
       best = (pair.key as YamlNode).range?.[0] ?? best;
       node = pair.value;
