@@ -80,6 +80,8 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);
   const manager = buildManager(cfg, core, { clock, router, store, actions, log, probes: scraper });
   manager.start();
+  // manager.start() loaded the store: what it recovered from (a torn last journal line) is logged.
+  for (const w of store.warnings ?? []) log.warn({ stateDir: cfg.stateDir }, `state store: ${w}`);
 
   const webhooks = new EventWebhooks(cfg.webhooks, clock, log);
   const registry = new Registry();

@@ -1,10 +1,14 @@
 // Durable migration state: every component's status and the history of decisions (events), on disk in
 // an append-only journal that is fsync'ed before save() returns, so a status is durable before the
-// traffic change it describes is made. Compaction writes a snapshot (temp file, fsync, rename) and
-// starts a new journal. On load, a torn last line (a crash mid-append, never acknowledged) is dropped
-// with a warning; any other bad line is an error naming the file and line, never silently skipped.
+// traffic change it describes is made. Compaction writes a snapshot (temp file, fsync, rename; one
+// record per line, still one JSON document) and starts a new journal. On load every record is checked
+// like input (zod: phases, sides, weights in 0..10000 bp, fractions in 0..1, integer steps and epochs):
+// a torn last line (a crash mid-append, never acknowledged) is dropped with a warning; any other bad
+// line or record is an error naming FILE:LINE: field: reason, never silently skipped.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
+import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from "yaml";
+import { z } from "zod";
 import type { MigrationEvent, MigrationStatus } from "./reconcile.js";
 
 export interface StoredState {
@@ -21,9 +25,103 @@ export interface StateStore {
   /** Durable when it returns. */
   savePolicy(component: string, yaml: string): void;
   close(): void;
+  /** What load() recovered from (a torn last journal line), for the operator's log. */
+  readonly warnings?: readonly string[];
 }
 
+/** A record on disk that does not check: `FILE:LINE: field: reason` (file and line say what to fix). */
 export class StateStoreError extends Error {}
+
+// The record schemas: MigrationStatus and MigrationEvent (reconcile.ts) as zod, strict, so a typo, a
+// phase that does not exist or a weight out of range is refused at load instead of driving traffic.
+const ms = z.number().finite();
+const side = z.enum(["primary", "shadow"]);
+const phase = z.enum(["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"]);
+const statusSchema = z.strictObject({
+  component: z.string().min(1),
+  phase,
+  direction: z.enum(["forward", "reverse"]),
+  stepIndex: z.number().int().min(-1),
+  shadowWeightBp: z.number().int().min(0).max(10_000),
+  mirrorFraction: z.number().min(0).max(1),
+  writeTarget: side,
+  fenced: side.nullable(),
+  phaseSinceMs: ms,
+  stepSinceMs: ms.nullable(),
+  riskHighSinceMs: ms.nullable(),
+  riskLowSinceMs: ms.nullable(),
+  rollout: z.strictObject({ id: z.string().min(1), purpose: z.string() }).nullable(),
+  promotion: z.strictObject({ stage: z.enum(["fence", "drain", "lease", "promote", "switch"]), sinceMs: ms, notBeforeMs: ms.optional() }).nullable(),
+  pendingAction: z.strictObject({ id: z.string().min(1), kind: z.enum(["fence", "unfence", "promote"]), side, sinceMs: ms }).nullable(),
+  baseline: z.strictObject({ requests: z.number().min(0), errorRate: z.number().min(0).max(1), latencyMs: z.number().min(0) }).nullable(),
+  approvals: z.strictObject({ firstStep: z.boolean(), full: z.boolean() }),
+  paused: z.strictObject({ from: phase, reason: z.string() }).nullable(),
+  lastVerdict: z.strictObject({ outcome: z.string(), summary: z.string(), atMs: ms }).nullable(),
+  blockedReason: z.string().nullable(),
+  message: z.string(),
+  revision: z.number().int().min(0),
+  shadowFit: z.boolean().optional(),
+  shadowFitSinceMs: ms.nullable().optional(),
+  holdWrites: z.string().nullable().optional(),
+  emergency: z.strictObject({ sinceMs: ms, reason: z.string() }).nullable().optional(),
+  epoch: z.number().int().min(1).optional(),
+  leaseHolder: side.optional(),
+});
+const eventSchema = z.strictObject({
+  atMs: ms, component: z.string().min(1),
+  kind: z.enum(["phase", "step", "blocked", "verification", "rollout", "action", "command", "risk"]),
+  phase, message: z.string(), severity: z.enum(["info", "warning", "error"]),
+});
+const recordSchema = z.discriminatedUnion("t", [
+  z.strictObject({ t: z.literal("status"), status: statusSchema }),
+  z.strictObject({ t: z.literal("event"), event: eventSchema }),
+  z.strictObject({ t: z.literal("policy"), component: z.string().min(1), yaml: z.string() }),
+]);
+const snapshotSchema = z.strictObject({ statuses: z.array(statusSchema), events: z.array(eventSchema), policies: z.record(z.string(), z.string()).optional() });
+// Compile-time: what the schemas accept is what the reconciler reads.
+const _status: (x: z.output<typeof statusSchema>) => MigrationStatus = (x) => x;
+const _event: (x: z.output<typeof eventSchema>) => MigrationEvent = (x) => x;
+void _status; void _event;
+
+type Path = readonly PropertyKey[];
+const fieldName = (p: Path): string => p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("") || "(record)";
+function valueAt(x: unknown, p: Path): unknown {
+  for (const k of p) { if (x === null || typeof x !== "object") return undefined; x = (x as Record<PropertyKey, unknown>)[k]; }
+  return x;
+}
+/** The first problem zod found, as `field: reason (got VALUE)`. */
+function issue(err: z.ZodError, raw: unknown): { path: Path; text: string } {
+  const i = err.issues[0]!;
+  const p = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
+  const got = i.code === "unrecognized_keys" ? "unknown field" : (() => { const v = valueAt(raw, p); return v === undefined ? "" : ` (got ${JSON.stringify(v)?.slice(0, 60)})`; })();
+  return { path: p, text: i.code === "unrecognized_keys" ? `${fieldName(p)}: ${got}` : `${fieldName(p)}: ${i.message}${got}` };
+}
+/** The line of `path` inside a JSON document (JSON is YAML: the yaml parser keeps positions). Only used on an error. */
+function lineOf(text: string, p: Path): number {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  let node: unknown = doc.contents;
+  let best = (node as YamlNode | null)?.range?.[0] ?? 0;
+  for (const key of p) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
+      if (!pair) break;
+      best = (pair.key as YamlNode).range?.[0] ?? best;
+      node = pair.value;
+    } else if (isSeq(node) && typeof key === "number") {
+      node = node.items[key];
+      best = (node as YamlNode | undefined)?.range?.[0] ?? best;
+    } else break;
+  }
+  return lc.linePos(best).line;
+}
+/** JSON.parse's error position (V8 says "at position N" or "(line L column C)") as a line of `text`. */
+function syntaxLine(text: string, e: Error): number {
+  const lc = e.message.match(/line (\d+) column/);
+  if (lc) return Number(lc[1]);
+  const pos = e.message.match(/position (\d+)/);
+  return pos ? text.slice(0, Number(pos[1])).split("\n").length : 1;
+}
 
 const KEEP_EVENTS = 2000;
 
@@ -32,6 +130,7 @@ export class MemoryStateStore implements StateStore {
   readonly statuses = new Map<string, MigrationStatus>();
   readonly events: MigrationEvent[] = [];
   readonly policies = new Map<string, string>();
+  readonly warnings: readonly string[] = [];
   load(): StoredState { return { statuses: new Map([...this.statuses].map(([k, v]) => [k, structuredClone(v)])), events: [...this.events], policies: new Map(this.policies) }; }
   savePolicy(component: string, yaml: string): void { this.policies.set(component, yaml); }
   save(status: MigrationStatus, events: readonly MigrationEvent[]): void {
@@ -60,13 +159,16 @@ export class FileStateStore implements StateStore {
 
   load(): StoredState {
     const st: StoredState = { statuses: new Map(), events: [], policies: new Map() };
+    this.warnings = [];
     if (existsSync(this.snapshot)) {
-      let snap: { statuses: MigrationStatus[]; events: MigrationEvent[]; policies?: Record<string, string> };
-      try { snap = JSON.parse(readFileSync(this.snapshot, "utf8")); } catch (e) { throw new StateStoreError(`${this.snapshot}: not valid JSON: ${(e as Error).message}`); }
-      if (!Array.isArray(snap.statuses) || !Array.isArray(snap.events)) throw new StateStoreError(`${this.snapshot}: expected {"statuses": [...], "events": [...]}`);
-      for (const s of snap.statuses) st.statuses.set(s.component, s);
-      st.events.push(...snap.events);
-      for (const [k, v] of Object.entries(snap.policies ?? {})) st.policies.set(k, v);
+      const text = readFileSync(this.snapshot, "utf8");
+      let raw: unknown;
+      try { raw = JSON.parse(text); } catch (e) { throw new StateStoreError(`${this.snapshot}:${syntaxLine(text, e as Error)}: not valid JSON: ${(e as Error).message}`); }
+      const r = snapshotSchema.safeParse(raw);
+      if (!r.success) { const x = issue(r.error, raw); throw new StateStoreError(`${this.snapshot}:${lineOf(text, x.path)}: ${x.text}`); }
+      for (const s of r.data.statuses) st.statuses.set(s.component, s);
+      st.events.push(...r.data.events);
+      for (const [k, v] of Object.entries(r.data.policies ?? {})) st.policies.set(k, v);
     }
     if (existsSync(this.journal)) {
       const text = readFileSync(this.journal, "utf8");
@@ -75,15 +177,17 @@ export class FileStateStore implements StateStore {
       for (let i = 0; i < complete; i++) {
         const line = lines[i]!;
         if (!line) continue;
-        let r: Record_;
-        try { r = JSON.parse(line); } catch (e) {
-          if (i === complete - 1 && !text.endsWith("\n")) { this.warnings.push(`${this.journal}:${i + 1}: torn last record dropped (crash while appending)`); break; }
+        let raw: unknown;
+        try { raw = JSON.parse(line); } catch (e) {
+          if (i === complete - 1 && !text.endsWith("\n")) { this.warnings.push(`${this.journal}:${i + 1}: torn last record dropped (${line.length} bytes without a newline: a crash while appending; that save was never acknowledged)`); break; }
           throw new StateStoreError(`${this.journal}:${i + 1}: not valid JSON: ${(e as Error).message}`);
         }
-        if (r.t === "status" && r.status?.component) st.statuses.set(r.status.component, r.status);
-        else if (r.t === "event" && r.event) st.events.push(r.event);
-        else if (r.t === "policy" && typeof r.component === "string" && typeof r.yaml === "string") st.policies.set(r.component, r.yaml);
-        else throw new StateStoreError(`${this.journal}:${i + 1}: unknown record ${JSON.stringify(line.slice(0, 80))}`);
+        const p = recordSchema.safeParse(raw);
+        if (!p.success) { const x = issue(p.error, raw); throw new StateStoreError(`${this.journal}:${i + 1}: ${x.text}`); }
+        const r = p.data;
+        if (r.t === "status") st.statuses.set(r.status.component, r.status);
+        else if (r.t === "event") st.events.push(r.event);
+        else st.policies.set(r.component, r.yaml);
         this.appended++;
       }
     }
@@ -120,7 +224,9 @@ export class FileStateStore implements StateStore {
   private compact(): void {
     const tmp = `${this.snapshot}.tmp`;
     const fd = openSync(tmp, "w");
-    writeSync(fd, JSON.stringify({ statuses: [...this.state.statuses.values()], events: this.state.events, policies: Object.fromEntries(this.state.policies) }));
+    // One JSON document, one record per line: an error on load names the record's line.
+    const list = (xs: readonly unknown[]) => (xs.length ? `[\n${xs.map((x) => JSON.stringify(x)).join(",\n")}\n]` : "[]");
+    writeSync(fd, `{"statuses":${list([...this.state.statuses.values()])},\n"events":${list(this.state.events)},\n"policies":${JSON.stringify(Object.fromEntries(this.state.policies))}}\n`);
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, this.snapshot);

@@ -14,7 +14,7 @@ import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.j
 import { MigrationManager } from "../../controller/migration/manager.js";
 import { FakeActions } from "../../controller/migration/actions.js";
 import { FileStateStore, StateStoreError, type StateStore } from "../../controller/migration/store.js";
-import type { MigrationStatus } from "../../controller/migration/reconcile.js";
+import { initialStatus, type MigrationStatus } from "../../controller/migration/reconcile.js";
 import { FakeInputSource } from "../support/migration-world.js";
 
 function policy(): Policy {
@@ -101,7 +101,7 @@ test("a torn last journal line is dropped with a warning; a corrupt line in the 
   await inStateDir(async (dir) => {
     const s1 = new FileStateStore(dir);
     s1.load();
-    const st = { component: "orders", phase: "AtRisk" } as MigrationStatus;
+    const st: MigrationStatus = { ...initialStatus("orders", 0), phase: "AtRisk" }; // a whole status: records are validated on load
     s1.save(st, []);
     s1.close();
     appendFileSync(path.join(dir, "journal.jsonl"), '{"t":"status","status":{"compo');
