@@ -67,7 +67,8 @@ export interface DemoSummary {
 }
 
 /** Where the controller finds the pair: their data endpoints ("host:port") and base URLs (metrics, actions). */
-export interface PairAddresses { primaryEndpoint: string; shadowEndpoint: string; primaryUrl: string; shadowUrl: string }
+/** adminToken: the pair's /admin/* token, which the controller's webhook sends (none: the nodes take anyone). */
+export interface PairAddresses { primaryEndpoint: string; shadowEndpoint: string; primaryUrl: string; shadowUrl: string; adminToken?: string }
 
 /** The demo's controller configuration (also the incident benchmark's: the same signals, scrapes and policy). */
 export function controllerYaml(a: PairAddresses, wasm: string, token: string): string {
@@ -84,7 +85,7 @@ components:
     primary: { name: orders-primary, zone: zone-a, endpoints: ["${a.primaryEndpoint}"] }
     shadow: { name: orders-shadow, zone: zone-b, endpoints: ["${a.shadowEndpoint}"] }
     filter: { sticky: { header: x-user } }
-    actions: { webhook: "${a.shadowUrl}/admin/actions" }
+    actions: { webhook: "${a.shadowUrl}/admin/actions"${a.adminToken ? `, headers: { authorization: "Bearer ${a.adminToken}" }` : ""} }
     signals:
       - { name: request_latency_p99_ms, kind: latency }
       - { name: request_error_rate, kind: error_rate }
@@ -132,8 +133,10 @@ export interface RunningSystem {
 export async function startSystem(o: { log: Logger; seed?: number; condition?: (side: "primary" | "shadow", s: SignalName) => number }): Promise<RunningSystem> {
   const cond = o.condition;
   // The leader takes writes only under the lease the controller grants (demo/policy.yaml: promotion.lease).
-  const primary = new KvNode({ name: "orders-zone-a", side: "primary", zone: "zone-a", role: "leader", requireLease: true, ...(cond ? { condition: (s) => cond("primary", s) } : {}), seed: (o.seed ?? 1) * 3, log: o.log });
-  const shadow = new KvNode({ name: "orders-zone-b", side: "shadow", zone: "zone-b", role: "follower", requireLease: true, ...(cond ? { condition: (s) => cond("shadow", s) } : {}), seed: (o.seed ?? 1) * 5, log: o.log });
+  // The pair's admin endpoints take only the controller's webhook (and each other).
+  const adminToken = randomBytes(16).toString("hex");
+  const primary = new KvNode({ name: "orders-zone-a", side: "primary", zone: "zone-a", role: "leader", requireLease: true, adminToken, ...(cond ? { condition: (s) => cond("primary", s) } : {}), seed: (o.seed ?? 1) * 3, log: o.log });
+  const shadow = new KvNode({ name: "orders-zone-b", side: "shadow", zone: "zone-b", role: "follower", requireLease: true, adminToken, ...(cond ? { condition: (s) => cond("shadow", s) } : {}), seed: (o.seed ?? 1) * 5, log: o.log });
   await primary.start();
   await shadow.start();
   primary.setPeer(shadow.url);
@@ -142,7 +145,7 @@ export async function startSystem(o: { log: Logger; seed?: number; condition?: (
   const configFile = path.join(dir, "controller.yaml");
   const wasm = path.join(here, "..", "build", "shadowmesh.wasm");
   const token = randomBytes(16).toString("hex");
-  writeFileSync(configFile, controllerYaml({ primaryEndpoint: `127.0.0.1:${primary.port}`, shadowEndpoint: `127.0.0.1:${shadow.port}`, primaryUrl: primary.url, shadowUrl: shadow.url }, wasm, token));
+  writeFileSync(configFile, controllerYaml({ primaryEndpoint: `127.0.0.1:${primary.port}`, shadowEndpoint: `127.0.0.1:${shadow.port}`, primaryUrl: primary.url, shadowUrl: shadow.url, adminToken }, wasm, token));
   let controller: RunningController | undefined;
   let dataplane: EmbeddedDataPlane | undefined;
   const stop = async () => {

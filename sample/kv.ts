@@ -16,6 +16,8 @@
 //   POST /admin/actions     {"component","action":"fence"|"unfence"|"promote"|"lease","side":"primary"|"shadow",
 //                            "epoch"?: E, "expiresAtMs"?: T}   (see "Leader lease and epoch" below)
 //   POST /admin/demote      {"leader": URL, "epoch"?: E}   (sent by a newly promoted leader to the old one)
+//   /admin/* requires "authorization: Bearer <adminToken>" when the node has one (sample/main.ts: always);
+//   401 otherwise. The controller's webhook sends it (actions.headers); a node sends it to its peer.
 //
 // Leader lease and epoch (opt-in with requireLease; without it writes are never refused for the
 // lease, and the epoch is only carried and reported):
@@ -57,6 +59,7 @@
 //   have; and a superseded leader's unreplicated entries are not reconciled when it rejoins as a
 //   follower (no log truncation): leases prevent two writable sides, not every divergence.
 import http from "node:http";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { mulberry32, normal } from "../host/random.js";
 import { HEALTHY, type SignalName } from "../demo/scenario.js";
@@ -79,6 +82,11 @@ export interface KvNodeOptions {
   seed?: number;
   /** Refuse writes unless the controller's lease is valid (see the header comment). Default false. */
   requireLease?: boolean;
+  /**
+   * The bearer token /admin/* requires (the controller's webhook and the peer send it). Without one
+   * (in-process tests only) the admin endpoints take anyone; sample/main.ts always sets one.
+   */
+  adminToken?: string;
   log: Logger;
 }
 
@@ -202,6 +210,17 @@ export class KvNode {
 
   // ------------------------------------------------------------------ HTTP
 
+  /** The admin token, compared in constant time (a token of the wrong length fails without a timing hint). */
+  private adminAuthorized(req: http.IncomingMessage): boolean {
+    const want = this.o.adminToken;
+    if (want === undefined) return true;
+    const got = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
+    const a = createHash("sha256").update(got).digest(), b = createHash("sha256").update(want).digest();
+    return timingSafeEqual(a, b);
+  }
+
+  private adminHeader(): Record<string, string> { return this.o.adminToken === undefined ? {} : { authorization: `Bearer ${this.o.adminToken}` }; }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://x");
     const json = (status: number, body: unknown) => {
@@ -293,6 +312,9 @@ export class KvNode {
         return void res.end(this.metrics());
       }
       if (url.pathname === "/status") return json(200, this.status());
+      if (url.pathname.startsWith("/admin/") && !this.adminAuthorized(req)) {
+        return json(401, { error: `${url.pathname}: requires "authorization: Bearer <the node's admin token>"` });
+      }
       if (url.pathname === "/admin/actions" && req.method === "POST") {
         let a: { action?: string; side?: string; component?: string; epoch?: unknown; expiresAtMs?: unknown };
         try { a = JSON.parse(await readBody(req)); } catch { return json(400, { error: "body: expected JSON {component, action, side}" }); }
@@ -307,7 +329,7 @@ export class KvNode {
         if (a.side !== this.side) {
           if (req.headers["x-forwarded-action"]) return json(400, { error: `side ${a.side} is not this node (${this.side})` });
           if (!this.peer) return json(503, { error: `no peer to forward ${a.action} ${a.side} to` });
-          const r = await fetch(`${this.peer}/admin/actions`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-action": "1" }, body: JSON.stringify(a), signal: AbortSignal.timeout(10_000) });
+          const r = await fetch(`${this.peer}/admin/actions`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-action": "1", ...this.adminHeader() }, body: JSON.stringify(a), signal: AbortSignal.timeout(10_000) });
           return json(r.status, await r.json());
         }
         const epoch = a.epoch as number | undefined;
@@ -419,7 +441,7 @@ export class KvNode {
 
   /** Tells the peer (the old leader) to follow this node at this node's epoch; true when it answered 2xx. */
   private async demotePeer(): Promise<boolean> {
-    const r = await fetch(`${this.peer}/admin/demote`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ leader: this.url, epoch: this.epoch }), signal: AbortSignal.timeout(5000) })
+    const r = await fetch(`${this.peer}/admin/demote`, { method: "POST", headers: { "content-type": "application/json", ...this.adminHeader() }, body: JSON.stringify({ leader: this.url, epoch: this.epoch }), signal: AbortSignal.timeout(5000) })
       .catch(() => null);
     return r !== null && r.ok;
   }

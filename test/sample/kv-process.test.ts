@@ -29,10 +29,11 @@ async function freePorts(n: number): Promise<number[]> {
 }
 
 interface Node { name: string; url: string; child: ChildProcess; stderr: string[] }
+const ADMIN_TOKEN = "kv-process-test-admin-token";
 
 function startNode(name: string, side: string, role: string, port: number, peerPort: number): Node {
   const child = spawn(process.execPath, ["--import", "tsx", "sample/main.ts", "--name", name, "--side", side, "--role", role, "--port", String(port),
-    "--peer", `http://127.0.0.1:${peerPort}`, "--require-lease", "--host", "127.0.0.1"], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+    "--peer", `http://127.0.0.1:${peerPort}`, "--require-lease"], { cwd: root, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, SAMPLE_KV_ADMIN_TOKEN: ADMIN_TOKEN } });
   const n: Node = { name, url: `http://127.0.0.1:${port}`, child, stderr: [] };
   child.stderr!.on("data", (d: Buffer) => { n.stderr.push(d.toString()); if (n.stderr.length > 200) n.stderr.shift(); });
   return n;
@@ -41,7 +42,7 @@ function startNode(name: string, side: string, role: string, port: number, peerP
 type Status = { role: string; fenced: boolean; leaseValid: boolean; writable: boolean; epoch: number; seq: number };
 const status = async (n: Node, timeoutMs = 2000): Promise<Status> => (await (await fetch(`${n.url}/status`, { signal: AbortSignal.timeout(timeoutMs) })).json()) as Status;
 const action = async (n: Node, body: Record<string, unknown>, timeoutMs = 20_000) => {
-  const r = await fetch(`${n.url}/admin/actions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ component: "orders", ...body }), signal: AbortSignal.timeout(timeoutMs) });
+  const r = await fetch(`${n.url}/admin/actions`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ component: "orders", ...body }), signal: AbortSignal.timeout(timeoutMs) });
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 };
 type WriteResult = { key: string; status: number; body: { error?: string; seq?: number } };
