@@ -19,7 +19,8 @@ export interface LoadOptions {
   timeoutMs?: number;
 }
 
-export interface LoadTotals { requests: number; failed: number; reads: number; writes: number; staleReads: number; inFlight: number; failedReads: number; failedWrites: number }
+/** failures: by cause ("503", "timeout", "error: ECONNRESET", ...). */
+export interface LoadTotals { requests: number; failed: number; reads: number; writes: number; staleReads: number; inFlight: number; failedReads: number; failedWrites: number; failures: Record<string, number> }
 
 export class LoadGenerator {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
@@ -58,7 +59,8 @@ export class LoadGenerator {
     this.agent.destroy();
   }
 
-  totals(): LoadTotals { return { ...this.t }; }
+  private readonly failures: Record<string, number> = {};
+  totals(): LoadTotals { return { ...this.t, failures: { ...this.failures } }; }
   acknowledged(): ReadonlyMap<string, string> { return this.acked; }
 
   /** Requests issued in the last full second. */
@@ -83,10 +85,11 @@ export class LoadGenerator {
     this.t.requests++;
     this.t.inFlight++;
     let settled = false;
-    const done = (ok: boolean, stale = false) => {
+    const done = (ok: boolean, stale = false, cause = "") => {
       if (settled) return;
       settled = true;
       this.t.inFlight--;
+      if (!ok) { const k = `${read ? "read" : "write"} ${cause}`; this.failures[k] = (this.failures[k] ?? 0) + 1; }
       if (!ok) { this.t.failed++; if (read) this.t.failedReads++; else this.t.failedWrites++; }
       if (stale) this.t.staleReads++;
       if (this.t.inFlight === 0) this.drained?.();
@@ -99,14 +102,14 @@ export class LoadGenerator {
       res.resume();
       res.on("end", () => {
         const s = res.statusCode ?? 0;
-        if (s >= 500) return done(false);
+        if (s >= 500) return done(false, false, String(s));
         if (!read && s === 200) { this.acked.set(key, body!); this.ackedKeys.push(key); }
         done(s < 400 || (read && s === 404), read && s === 404);
       });
-      res.on("error", () => done(false));
+      res.on("error", (e) => done(false, false, `error: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
     });
-    req.on("timeout", () => { req.destroy(); done(false); });
-    req.on("error", () => done(false));
+    req.on("timeout", () => { req.destroy(); done(false, false, "timeout"); });
+    req.on("error", (e) => done(false, false, `error: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
     req.end(body);
   }
 }

@@ -1,6 +1,30 @@
-// `npm test`: builds the Wasm modules, type-checks, runs every test/**/*.test.ts with uvu, and
-// closes with one line "N passed, N failed[, N skipped]". Exits non-zero on any failure.
+// `npm test`: makes sure the system programs the tests start are there (installing them with
+// apt-get when it runs as root on Debian, as .ci/run does; otherwise naming the one command to run),
+// builds the Wasm modules, type-checks, runs every test/**/*.test.ts with uvu, and closes with one
+// line "N passed, N failed[, N skipped]". Exits non-zero on any failure.
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+/** Program -> Debian package, for what the tests run for real (never a downloaded browser). */
+const NEEDED = [["openssl", "openssl"], ["chromium", "chromium"]];
+
+function onPath(cmd) { return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0; }
+
+function ensureSystemPackages() {
+  const missing = NEEDED.filter(([cmd]) => !onPath(cmd)).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  const command = `apt-get update && apt-get install -y ${missing.join(" ")}`;
+  const root = typeof process.getuid === "function" && process.getuid() === 0;
+  if (root && existsSync("/usr/bin/apt-get")) {
+    console.error(`npm test: installing ${missing.join(", ")} (${command})`);
+    const r = spawnSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(" ")} >/dev/null`], { stdio: "inherit" });
+    if (r.status === 0 && NEEDED.every(([cmd]) => onPath(cmd))) return;
+    console.error(`npm test: installing ${missing.join(", ")} failed (exit ${r.status})`);
+  }
+  console.error(`npm test needs ${missing.join(" and ")} (Debian packages). Run, as root:\n  ${command}\nthen npm test again.`);
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
 
 function step(name, cmd, args) {
   const r = spawnSync(cmd, args, { stdio: "inherit" });
@@ -11,6 +35,7 @@ function step(name, cmd, args) {
   }
 }
 
+ensureSystemPackages();
 step("build", process.execPath, ["scripts/build-wasm.mjs"]);
 step("type-check", process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"]);
 
