@@ -9,6 +9,7 @@ import { TelemetryStore } from "./telemetry/store.js";
 import { feedRisk } from "./telemetry/feed.js";
 import { RiskEngine } from "./risk/engine.js";
 import { FailurePredictor } from "./risk/predictor.js";
+import { DEFAULT_KEEP_POINTS, RiskStateFile } from "./risk/persist.js";
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from "./migration/policy.js";
 import { MigrationManager, type ActionRunner } from "./migration/manager.js";
 import type { StateStore } from "./migration/store.js";
@@ -17,13 +18,36 @@ import type { TrafficRouter } from "./xds/router.js";
 
 export interface RiskCore { engine: RiskEngine; telemetry: TelemetryStore }
 
-/** The risk engine with every configured component, fed by the telemetry store's sealed buckets. */
-export function buildRiskCore(cfg: ControllerConfig, clock: Clock): RiskCore {
-  const engine = new RiskEngine({ clock, predictor: new FailurePredictor(), ...cfg.risk });
+/**
+ * The risk engine with every configured component, fed by the telemetry store's sealed buckets.
+ * keepPoints: each signal keeps its last N points for persistRisk (0, the default: none).
+ */
+export function buildRiskCore(cfg: ControllerConfig, clock: Clock, opts: { keepPoints?: number } = {}): RiskCore {
+  const engine = new RiskEngine({ clock, predictor: new FailurePredictor(), ...cfg.risk, ...(opts.keepPoints ? { keepPoints: opts.keepPoints } : {}) });
   for (const c of cfg.components) engine.setComponent({ name: c.route.name, signals: c.signals });
   const telemetry = new TelemetryStore({ clock });
   telemetry.onSealed((s) => { if (engine.componentNames().includes(s.component)) feedRisk(engine, s); });
   return { engine, telemetry };
+}
+
+export interface RiskPersistence {
+  /** stateDir/risk.jsonl */
+  file: string;
+  /** What the restore skipped (components or signals no longer configured). */
+  warnings: string[];
+  /** Writes the engine's state now (atomically; the caller decides how often). */
+  save(): void;
+}
+
+/**
+ * The risk continues across restarts: restores the engine (built with keepPoints) from
+ * stateDir/risk.jsonl, if there is one, before any point arrives. Throws RiskStateError on a bad file.
+ */
+export function persistRisk(core: RiskCore, stateDir: string, clock: Clock, keepPoints = DEFAULT_KEEP_POINTS): RiskPersistence {
+  const f = new RiskStateFile(stateDir);
+  const snap = f.load();
+  const warnings = snap ? core.engine.restore(snap) : [];
+  return { file: f.file, warnings, save: () => f.save(core.engine.snapshot(), wallMs(clock), keepPoints) };
 }
 
 /** Each component's policy: its own from the policy file, else the file's defaults, else the built-in one. */

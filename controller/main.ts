@@ -19,7 +19,8 @@ import type { RiskEngine } from "./risk/engine.js";
 import { PrometheusScraper } from "./metrics/prometheus.js";
 import type { MigrationManager } from "./migration/manager.js";
 import { FileStateStore, MemoryStateStore, type StateStore } from "./migration/store.js";
-import { buildManager, buildRiskCore, tickController } from "./core.js";
+import { buildManager, buildRiskCore, persistRisk, tickController } from "./core.js";
+import { DEFAULT_KEEP_POINTS } from "./risk/persist.js";
 import { ConfiguredActions, type ActionConfig } from "./migration/actions.js";
 import { addControllerApi } from "./api/service.js";
 import { EventWebhooks } from "./events/webhooks.js";
@@ -35,6 +36,9 @@ export interface RunningController {
   registry: Registry;
   stop(): Promise<void>;
 }
+
+/** How often the risk engine's state is written to stateDir/risk.jsonl. */
+const RISK_SAVE_MS = 10_000;
 
 const PHASES: Phase[] = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"];
 
@@ -54,7 +58,10 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const clock = opts.clock ?? new SystemClock();
   // Logs go to stderr: stdout carries the ready line and nothing else.
   const log = opts.log ?? createLogger("shadowmesh-controller", undefined, 2);
-  const core = buildRiskCore(cfg, clock);
+  const core = buildRiskCore(cfg, clock, cfg.stateDir ? { keepPoints: DEFAULT_KEEP_POINTS } : {});
+  // The risk continues across restarts (stateDir/risk.jsonl, saved every RISK_SAVE_MS and at stop).
+  const riskState = cfg.stateDir ? persistRisk(core, cfg.stateDir, clock, DEFAULT_KEEP_POINTS) : null;
+  for (const w of riskState?.warnings ?? []) log.warn({ file: riskState!.file }, `risk state: ${w}`);
   const { engine, telemetry } = core;
 
   // Bound before the router is built: the proxies are told the port actually bound (it may be :0).
@@ -150,11 +157,18 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   scraper.start();
   let stopped = false;
   let lastSampleMs = 0;
+  let lastRiskSaveMs = wallMs(clock);
+  const saveRisk = (): void => {
+    if (!riskState) return;
+    lastRiskSaveMs = wallMs(clock);
+    try { riskState.save(); } catch (e) { log.error({ err: e, file: riskState.file }, "cannot save the risk state"); }
+  };
   const loop = (): void => {
     if (stopped) return;
     try {
       tickController(core, manager, clock);
       if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); }
+      if (wallMs(clock) - lastRiskSaveMs >= RISK_SAVE_MS) saveRisk();
     } catch (e) { log.error({ err: e }, "controller tick failed"); }
     clock.setTimer(cfg.tickMs, loop);
   };
@@ -168,6 +182,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       scraper.stop();
       httpServer.closeAllConnections();
       await Promise.all([shutdown(apiServer), shutdown(telemetryServer), new Promise<void>((r) => httpServer.close(() => r())), ads.close()]);
+      saveRisk();
       store.close();
     },
   };

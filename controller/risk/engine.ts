@@ -82,6 +82,39 @@ export interface RiskEngineOptions {
   minHistory?: number;
   /** Exhaustion forecast this many seconds ahead scores 0.5 (default 3600; a signal's own horizonS wins). */
   horizonS?: number;
+  /**
+   * Keep each signal's last N points (default 0: none) for snapshot(), so a restarted controller
+   * replays them into fresh detectors (16 bytes a point).
+   */
+  keepPoints?: number;
+}
+
+/** What restore() needs to continue where an engine left off: its smoothed risks and each signal's recent points. */
+export interface RiskSnapshot {
+  components: {
+    name: string; risk: number; probability: number; noData: boolean; updatedMs: number;
+    /** lastSeenMs: by the engine's clock, when the signal's last point arrived (null: never). points: [tMs, value], oldest first. */
+    signals: { name: string; lastSeenMs: number | null; points: [number, number][] }[];
+  }[];
+}
+
+/** The last `cap` points of a signal, in a ring. */
+class PointRing {
+  private readonly t: Float64Array;
+  private readonly v: Float64Array;
+  private head = 0;
+  private n = 0;
+  constructor(readonly cap: number) { this.t = new Float64Array(cap); this.v = new Float64Array(cap); }
+  push(t: number, v: number): void {
+    this.t[this.head] = t; this.v[this.head] = v;
+    this.head = (this.head + 1) % this.cap;
+    if (this.n < this.cap) this.n++;
+  }
+  toArray(): [number, number][] {
+    const out: [number, number][] = [];
+    for (let i = 0; i < this.n; i++) { const j = (this.head - this.n + i + this.cap) % this.cap; out.push([this.t[j]!, this.v[j]!]); }
+    return out;
+  }
 }
 
 export class RiskInputError extends Error {}
@@ -92,6 +125,7 @@ interface Signal {
   kind: number;
   staleAfterMs: number;
   lastSeenMs: number; // by the clock, when the point arrived
+  recent: PointRing | null;
 }
 
 interface Component {
@@ -114,7 +148,7 @@ export class RiskEngine {
 
   constructor(opts: RiskEngineOptions) {
     this.predictor = opts.predictor ?? new FailurePredictor();
-    this.o = { clock: opts.clock, riseTauS: opts.riseTauS ?? 20, fallTauS: opts.fallTauS ?? 300, staleAfterS: opts.staleAfterS ?? 60, minHistory: opts.minHistory ?? 16, horizonS: opts.horizonS ?? 3600 };
+    this.o = { clock: opts.clock, riseTauS: opts.riseTauS ?? 20, fallTauS: opts.fallTauS ?? 300, staleAfterS: opts.staleAfterS ?? 60, minHistory: opts.minHistory ?? 16, horizonS: opts.horizonS ?? 3600, keepPoints: opts.keepPoints ?? 0 };
   }
 
   /** Adds or replaces a component; signals whose spec is unchanged keep their detector state. */
@@ -136,7 +170,7 @@ export class RiskEngine {
         side, window: s.window ?? 128, seasonMs: (s.seasonS ?? 0) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0, levelZ: 6,
         horizonS: s.horizonS ?? this.o.horizonS,
       }));
-      signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity });
+      signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity, recent: this.o.keepPoints > 0 ? new PointRing(this.o.keepPoints) : null });
     });
     this.components.set(spec.name, {
       name: spec.name, signals, list: [...signals.values()],
@@ -168,6 +202,7 @@ export class RiskEngine {
     const s = this.validate(component, signal, tMs, value);
     if (typeof s === "string") throw new RiskInputError(s);
     s.detector.update(tMs, value);
+    s.recent?.push(tMs, value);
     s.lastSeenMs = wallMs(this.o.clock);
   }
 
@@ -179,9 +214,41 @@ export class RiskEngine {
     for (const [t, v] of points) {
       if (!Number.isFinite(t) || !Number.isFinite(v) || t < s.detector.lastT) continue;
       s.detector.update(t, v);
+      s.recent?.push(t, v);
       n++;
     }
     return n;
+  }
+
+  /** Every component's smoothed risk and each signal's kept points (keepPoints), to persist. */
+  snapshot(): RiskSnapshot {
+    return { components: [...this.components.values()].map((c) => ({
+      name: c.name, risk: c.risk, probability: c.probability, noData: c.noData, updatedMs: c.updatedMs,
+      signals: c.list.map((s) => ({ name: s.spec.name, lastSeenMs: Number.isFinite(s.lastSeenMs) ? s.lastSeenMs : null, points: s.recent?.toArray() ?? [] })),
+    })) };
+  }
+
+  /**
+   * Continues from a snapshot: replays each signal's points into its detectors (warmStart), and takes
+   * back the smoothed risk, probability and when each signal last reported, so the risk neither
+   * restarts at 0 nor re-learns its baseline. Call before the first observe(). Returns what it skipped
+   * (components or signals no longer configured).
+   */
+  restore(snap: RiskSnapshot): string[] {
+    const skipped: string[] = [];
+    const now = wallMs(this.o.clock);
+    for (const sc of snap.components) {
+      const c = this.components.get(sc.name);
+      if (!c) { skipped.push(`component ${JSON.stringify(sc.name)} is not configured: its risk state is dropped`); continue; }
+      for (const ss of sc.signals) {
+        const s = c.signals.get(ss.name);
+        if (!s) { skipped.push(`component ${sc.name}: signal ${JSON.stringify(ss.name)} is not configured: its ${ss.points.length} points are dropped`); continue; }
+        this.warmStart(sc.name, ss.name, ss.points);
+        if (ss.lastSeenMs !== null) s.lastSeenMs = Math.min(ss.lastSeenMs, now);
+      }
+      c.risk = sc.risk; c.probability = sc.probability; c.noData = sc.noData; c.updatedMs = Math.min(sc.updatedMs, now);
+    }
+    return skipped;
   }
 
   private lookup(component: string, signal: string): Signal | string {
