@@ -2,10 +2,16 @@
 // state lives, the policy file, the protected components (clusters, risk signals, fence/promote
 // actions), Prometheus scrape targets and event webhooks. Checked strictly: every error names the file,
 // line, column and field. Paths are relative to the configuration file.
-import { readFileSync } from "node:fs";
+//
+// Exposure: a server (xds, api, telemetry) whose listen address is beyond loopback (not 127.0.0.0/8,
+// ::1 or localhost) needs TLS on it (xds.tls, api.tls) or an explicit acknowledgement that it runs in
+// plaintext (listen.allowInsecure: [telemetry]); the telemetry server has no TLS, so off loopback it
+// always needs the acknowledgement. loadConfig also checks that the TLS files it names are readable
+// and that stateDir is not a file, naming the field and the file.
+import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { parseYamlStrict, YamlFieldError } from "./yaml-config.js";
+import { parseYamlStrict, sizeProblem, YamlFieldError, YAML_LIMITS } from "./yaml-config.js";
 import { SIGNAL_KINDS } from "./risk/predictor.js";
 import type { ComponentSpec as RouteSpec } from "./xds/resources.js";
 import type { SignalSpec } from "./risk/engine.js";
@@ -14,7 +20,17 @@ import { checkTargets, type ScrapeTarget } from "./metrics/prometheus.js";
 
 export class ConfigError extends YamlFieldError {}
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/, 'must be "host:port"');
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/;
+/** "host:port" with a port from `min` (0 for listen addresses: any free port, as the tests bind) to 65535. */
+const addressWithPort = (min: 0 | 1) => z.string().regex(HOST_PORT, 'must be "host:port"').superRefine((v, ctx) => {
+  const p = Number(v.slice(v.lastIndexOf(":") + 1));
+  if (p < min || p > 65535) ctx.addIssue({ code: "custom", message: `port must be ${min ? "1..65535" : "0..65535 (0: any free port)"}, got ${p}` });
+});
+const hostPort = addressWithPort(1);
+const listenAddress = addressWithPort(0);
+/** Certificate files (PEM), relative to the configuration file; clientCa turns on mutual TLS. */
+const tlsFiles = z.object({ cert: z.string().min(1), key: z.string().min(1), clientCa: z.string().min(1).optional() }).strict();
+const INSECURE_OK = ["xds", "api", "telemetry"] as const;
 const cluster = z.object({
   name: z.string().min(1), region: z.string().optional(), zone: z.string().optional(),
   endpoints: z.array(hostPort).min(1, "needs at least one endpoint"),
@@ -52,11 +68,16 @@ const component = z.object({
 }).strict();
 
 const schema = z.object({
-  listen: z.object({ xds: hostPort, telemetry: hostPort, api: hostPort, http: hostPort }).strict(),
+  listen: z.object({
+    xds: listenAddress, telemetry: listenAddress, api: listenAddress, http: listenAddress,
+    /** Servers allowed to listen beyond loopback without TLS (an explicit acknowledgement). */
+    allowInsecure: z.array(z.enum(INSECURE_OK)).optional(),
+  }).strict(),
   api: z.object({
-    tokens: z.array(z.string().min(16, "tokens must be at least 16 characters")).optional(),
+    /** Bearer tokens: a plain string (recorded as token-N, N its position) or {name, token}. */
+    tokens: z.array(z.union([z.string(), z.object({ name: z.string(), token: z.string() }).strict()])).optional(),
     tokenEnv: z.string().optional(),
-    tls: z.object({ cert: z.string(), key: z.string(), clientCa: z.string().optional() }).strict().optional(),
+    tls: tlsFiles.optional(),
   }).strict(),
   stateDir: z.string().optional(),
   policy: z.string().optional(),
@@ -71,14 +92,29 @@ const schema = z.object({
     url: z.string().url(), headers: z.record(z.string(), z.string()).optional(),
     minSeverity: z.enum(["info", "warning", "error"]).optional(),
   }).strict()).optional(),
+  /** TLS (clientCa: mutual TLS) on the xDS server. */
+  xds: z.object({ tls: tlsFiles }).strict().optional(),
 }).strict();
+
+export interface TlsFiles { cert: string; key: string; clientCa?: string }
+/** A bearer token and the name its holder is recorded as. */
+export interface ApiToken { name: string; token: string }
+
+const TOKEN_NAME = /^[A-Za-z0-9][-A-Za-z0-9_.@]{0,63}$/;
+
+/** 127.0.0.0/8, ::1 and localhost: reachable from this host only. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
 
 export interface WebhookTarget { url: string; headers: Record<string, string>; minSeverity: "info" | "warning" | "error" }
 
 export interface ControllerConfig {
   file: string;
   listen: { xds: string; telemetry: string; api: string; http: string };
-  api: { tokens: string[]; tls: { cert: string; key: string; clientCa?: string } | null };
+  api: { tokens: ApiToken[]; tls: TlsFiles | null };
+  xds: { tls: TlsFiles | null };
   stateDir: string | null;
   policyFile: string | null;
   tickMs: number;
@@ -103,16 +139,58 @@ export function splitHostPort(s: string): { address: string; port: number } {
   return { address: s.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(s.slice(i + 1)) };
 }
 
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: { checkFiles?: boolean } = {}): ControllerConfig {
   const { data, fail } = parseYamlStrict(text, file, schema, ConfigError);
   const dir = path.dirname(path.resolve(file));
   const rel = (p: string) => path.resolve(dir, p);
-  const tokens = [...(data.api.tokens ?? [])];
+  const tokens: ApiToken[] = [];
+  const tokenNames = new Map<string, number>();
+  (data.api.tokens ?? []).forEach((t, i) => {
+    const { name, token } = typeof t === "string" ? { name: `token-${i + 1}`, token: t } : t;
+    const at = typeof t === "string" ? ["api", "tokens", i] : ["api", "tokens", i, "token"];
+    if (token.length < 16) fail(at, "tokens must be at least 16 characters");
+    if (typeof t !== "string" && !TOKEN_NAME.test(name)) fail(["api", "tokens", i, "name"], "a name of letters, digits and - _ . @ (at most 64), starting with a letter or digit");
+    if (tokenNames.has(name)) fail(["api", "tokens", i, typeof t === "string" ? "" : "name"].filter((x) => x !== ""), `the name ${name} is already api.tokens[${tokenNames.get(name)}]'s`);
+    if (tokens.some((o) => o.token === token)) fail(at, "the same token is listed twice (who used it could not be told apart)");
+    tokenNames.set(name, i);
+    tokens.push({ name, token });
+  });
   if (data.api.tokenEnv) {
     const t = env[data.api.tokenEnv];
     if (!t) fail(["api", "tokenEnv"], `environment variable ${data.api.tokenEnv} is not set`);
     if (t!.length < 16) fail(["api", "tokenEnv"], `the token in ${data.api.tokenEnv} must be at least 16 characters`);
-    tokens.push(t!);
+    tokens.push({ name: data.api.tokenEnv, token: t! });
+  }
+  // Plaintext beyond loopback only with the acknowledgement; the acknowledgement only where it means something.
+  const insecure = new Set(data.listen.allowInsecure ?? []);
+  const tlsOf = { xds: data.xds?.tls ? "xds.tls" : null, api: data.api.tls ? "api.tls" : null, telemetry: null } as const;
+  for (const server of INSECURE_OK) {
+    const at = data.listen[server];
+    if (tlsOf[server] && insecure.has(server)) fail(["listen", "allowInsecure"], `${server} has TLS (${tlsOf[server]}): remove it from the list`);
+    if (isLoopback(splitHostPort(at).address) || tlsOf[server] || insecure.has(server)) continue;
+    const fix = server === "telemetry" ? "the telemetry server has no TLS: bind it to loopback, or acknowledge plaintext" : `set ${server}.tls {cert, key, clientCa}, or acknowledge plaintext`;
+    fail(["listen", server], `${at} is reachable beyond loopback without TLS: ${fix} with listen.allowInsecure: [${server}]`);
+  }
+  if (opts.checkFiles) {
+    const readable = (p: (string | number)[], f: string) => {
+      try {
+        if (!statSync(f).isFile()) fail(p, `${f} is not a file`);
+        accessSync(f, fsConstants.R_OK);
+      } catch (e) {
+        if (e instanceof ConfigError) throw e;
+        fail(p, `cannot read ${f}: ${fsReason(e)}`);
+      }
+    };
+    for (const [block, tls] of [["api", data.api.tls], ["xds", data.xds?.tls]] as const) {
+      if (!tls) continue;
+      for (const k of ["cert", "key", "clientCa"] as const) if (tls[k]) readable([block, "tls", k], rel(tls[k]));
+    }
+    if (data.stateDir) {
+      const d = rel(data.stateDir);
+      let st;
+      try { st = statSync(d); } catch (e) { if ((e as NodeJS.ErrnoException).code !== "ENOENT") fail(["stateDir"], `cannot use ${d}: ${fsReason(e)}`); }
+      if (st && !st.isDirectory()) fail(["stateDir"], `${d} is not a directory`);
+    }
   }
   if (tokens.length === 0 && !data.api.tls?.clientCa) fail(["api"], "the API needs credentials: tokens, tokenEnv, or tls with clientCa (mTLS)");
   const names = new Set<string>();
@@ -136,8 +214,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
   for (const [i, t] of scrape.entries()) if (!names.has(t.component)) fail(["scrape", i, "component"], `unknown component ${t.component}`);
   return {
-    file, listen: data.listen,
-    api: { tokens, tls: data.api.tls ? { cert: rel(data.api.tls.cert), key: rel(data.api.tls.key), ...(data.api.tls.clientCa ? { clientCa: rel(data.api.tls.clientCa) } : {}) } : null },
+    file, listen: { xds: data.listen.xds, telemetry: data.listen.telemetry, api: data.listen.api, http: data.listen.http },
+    api: { tokens, tls: data.api.tls ? tlsPaths(data.api.tls, rel) : null },
+    xds: { tls: data.xds?.tls ? tlsPaths(data.xds.tls, rel) : null },
     stateDir: data.stateDir ? rel(data.stateDir) : null,
     policyFile: data.policy ? rel(data.policy) : null,
     tickMs: data.tickMs ?? 1000,
@@ -151,8 +230,30 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   };
 }
 
+function tlsPaths(t: TlsFiles, rel: (p: string) => string): TlsFiles {
+  return { cert: rel(t.cert), key: rel(t.key), ...(t.clientCa ? { clientCa: rel(t.clientCa) } : {}) };
+}
+
+/** "no such file or directory (ENOENT)" from a fs error. */
+export function fsReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const m = /^[A-Z]+: ([^,]+)/.exec(err.message ?? "");
+  return m ? `${m[1]} (${err.code})` : String(err.message ?? e);
+}
+
+/** Reads, parses and checks the configuration file, and that the files it names (TLS, stateDir) are usable. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): ControllerConfig {
   let text: string;
-  try { text = readFileSync(file, "utf8"); } catch (e) { throw new ConfigError(file, 0, 0, "", `cannot read: ${(e as Error).message}`); }
-  return parseConfig(text, file, env);
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw new ConfigError(file, 0, 0, "", "cannot read: it is a directory");
+    if (st.size > YAML_LIMITS.maxBytes) throw new ConfigError(file, 1, 1, "", `${st.size.toLocaleString("en-US")} bytes is over the limit of ${YAML_LIMITS.maxBytes.toLocaleString("en-US")}`);
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(file, 0, 0, "", `cannot read: ${fsReason(e)}`);
+  }
+  const big = sizeProblem(text);
+  if (big) throw new ConfigError(file, 1, 1, "", big);
+  return parseConfig(text, file, env, { checkFiles: true });
 }

@@ -78,7 +78,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
   });
   router.start();
-  const xdsPort = await ads.listen(cfg.listen.xds);
+  // TLS from xds.tls; with clientCa the proxies must present a certificate signed by it (mTLS).
+  const xdsTls = cfg.xds?.tls;
+  const xdsPort = await ads.listen(cfg.listen.xds, xdsTls ? { certFile: xdsTls.cert, keyFile: xdsTls.key, ...(xdsTls.clientCa ? { caFile: xdsTls.clientCa, requireClientCert: true } : {}) } : undefined);
 
 
   const store = opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());

@@ -1,7 +1,11 @@
 // The controller's gRPC API (proto/shadowmesh/controller/v1/controller.proto): lists and describes
 // components (risk with its explanation, migration state, weights, lag, consistency, last decisions),
 // streams events, and takes the operator's commands and policies. Every call is authenticated first:
-// a bearer token from the configured list, or a verified client certificate when mTLS is on.
+// a bearer token from the configured list, or a verified client certificate when mTLS is on. The
+// author recorded with a command is that authenticated identity (the token's name, or the
+// certificate's subject); the client's own `x-shadowmesh-user` header is kept only as an unverified
+// "on behalf of". SetPolicy's document is bounded (size, keys and items, depth, aliases) before it is
+// parsed: a refusal is RESOURCE_EXHAUSTED naming the limit.
 import { timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +15,7 @@ import type { Logger } from "pino";
 import type { RiskEngine } from "../risk/engine.js";
 import { UnknownComponent, type MigrationManager } from "../migration/manager.js";
 import { parsePolicy, PolicyError } from "../migration/policy.js";
+import { sizeProblem, yamlLimit } from "../yaml-config.js";
 import type { CommandKind, MigrationEvent } from "../migration/reconcile.js";
 
 const PROTO = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../proto/shadowmesh/controller/v1/controller.proto");
@@ -27,9 +32,12 @@ function controllerCtor(): grpc.ServiceClientConstructor {
 }
 export function controllerDefinition(): grpc.ServiceDefinition { return controllerCtor().service; }
 
+/** A named bearer token: the name is who the token's holder is recorded as. */
+export interface ApiToken { name: string; token: string }
+
 export interface ApiAuth {
-  /** Accepted bearer tokens. */
-  tokens: string[];
+  /** Accepted bearer tokens; a plain string is named token-N (N its 1-based position). */
+  tokens: (ApiToken | string)[];
   /** The server requires and verifies client certificates: a connection is its own credential. */
   mtls: boolean;
 }
@@ -38,16 +46,42 @@ export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: 
 
 type Call = grpc.ServerUnaryCall<any, any> | grpc.ServerWritableStream<any, any>;
 
-function authError(call: Call, auth: ApiAuth): grpc.ServiceError | null {
+/** A certificate subject as "CN=alice, O=ops" (attributes in the certificate's order). */
+export function subjectName(subject: Record<string, string | string[]> | undefined): string {
+  if (!subject) return "";
+  return Object.entries(subject).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`)).join(", ");
+}
+
+/** Who made the call, as authenticated: the token's name or "cert CN=..., O=..."; or the refusal. */
+function authenticate(call: Call, auth: ApiAuth): { identity: string } | { error: grpc.ServiceError } {
   if (auth.mtls) {
-    const ctx = (call as unknown as { getAuthContext?: () => { sslPeerCertificate?: unknown } | null }).getAuthContext?.();
-    if (ctx?.sslPeerCertificate) return null;
+    const ctx = (call as unknown as { getAuthContext?: () => { sslPeerCertificate?: { subject?: Record<string, string | string[]> } } | null }).getAuthContext?.();
+    const cert = ctx?.sslPeerCertificate;
+    if (cert) return { identity: `cert ${subjectName(cert.subject) || "(no subject)"}` };
   }
   const header = call.metadata.get("authorization")[0];
   const token = typeof header === "string" && /^Bearer\s+/i.test(header) ? header.replace(/^Bearer\s+/i, "") : null;
-  if (token !== null && auth.tokens.some((t) => t.length === token.length && timingSafeEqual(Buffer.from(t), Buffer.from(token)))) return null;
+  if (token !== null) {
+    const given = Buffer.from(token);
+    let found: string | null = null;
+    // Every configured token is compared (in constant time each), so the match's position does not show.
+    auth.tokens.forEach((t, i) => {
+      const { name, token: want } = typeof t === "string" ? { name: `token-${i + 1}`, token: t } : t;
+      const w = Buffer.from(want);
+      if (w.length === given.length && timingSafeEqual(w, given) && found === null) found = name;
+    });
+    if (found !== null) return { identity: found };
+  }
   const why = header === undefined ? "no credentials: send `authorization: Bearer <token>`" + (auth.mtls ? " or a client certificate" : "") : token === null ? "the authorization metadata is not a bearer token" : "the bearer token is not accepted";
-  return Object.assign(new Error(why), { code: grpc.status.UNAUTHENTICATED, details: why, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+  return { error: Object.assign(new Error(why), { code: grpc.status.UNAUTHENTICATED, details: why, metadata: new grpc.Metadata() }) as grpc.ServiceError };
+}
+
+/** The author recorded with a command: the authenticated identity, plus the client's claim labelled unverified. */
+export function actorOf(identity: string, metadata: grpc.Metadata): string {
+  const claimed = metadata.get("x-shadowmesh-user")[0];
+  if (typeof claimed !== "string") return identity;
+  const clean = claimed.replace(/[\x00-\x1f\x7f]/g, "").trim().slice(0, 64);
+  return clean && clean !== identity ? `${identity} on behalf of ${JSON.stringify(clean)} (unverified)` : identity;
 }
 
 function fail(code: grpc.status, message: string): grpc.ServiceError {
@@ -78,11 +112,11 @@ export function describeComponent(deps: ApiDeps, name: string) {
 }
 
 export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementation {
-  const guard = <Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res) =>
+  const guard = <Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>, identity: string) => Res) =>
     (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
-      const denied = authError(call, deps.auth);
-      if (denied) return cb(denied);
-      try { cb(null, fn(call.request, call)); } catch (e) {
+      const who = authenticate(call, deps.auth);
+      if ("error" in who) return cb(who.error);
+      try { cb(null, fn(call.request, call, who.identity)); } catch (e) {
         if ((e as grpc.ServiceError).code !== undefined) return cb(e as grpc.ServiceError);
         if (e instanceof UnknownComponent) return cb(fail(grpc.status.NOT_FOUND, e.message));
         deps.log.error({ err: e }, "controller API call failed");
@@ -93,9 +127,9 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     if (typeof name !== "string" || name === "") throw fail(grpc.status.INVALID_ARGUMENT, "component: required (the component's name)");
     return name;
   };
-  const command = (kind: CommandKind) => guard<{ component: string; reason: string }, { message: string; phase: string }>((req, call) => {
+  const command = (kind: CommandKind) => guard<{ component: string; reason: string }, { message: string; phase: string }>((req, call, identity) => {
     const name = needComponent(req.component);
-    const by = String(call.metadata.get("x-shadowmesh-user")[0] ?? "api");
+    const by = actorOf(identity, call.metadata);
     const r = deps.manager.command(name, { kind, by, ...(req.reason ? { reason: req.reason } : {}) });
     if (!r.accepted) throw fail(grpc.status.FAILED_PRECONDITION, `${kind} ${name}: ${r.reason}`);
     return { message: r.reason, phase: deps.manager.get(name).status.phase };
@@ -104,8 +138,8 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     ListComponents: guard(() => ({ components: deps.manager.components().map((n) => describeComponent(deps, n)) })),
     GetComponent: guard<{ name: string }, unknown>((req) => describeComponent(deps, needComponent(req.name))),
     WatchEvents: (call: grpc.ServerWritableStream<{ component: string; replay: number }, unknown>) => {
-      const denied = authError(call, deps.auth);
-      if (denied) { call.emit("error", denied); return; }
+      const who = authenticate(call, deps.auth);
+      if ("error" in who) { call.emit("error", who.error); return; }
       const want = call.request.component;
       if (want && !deps.manager.components().includes(want)) { call.emit("error", fail(grpc.status.NOT_FOUND, `unknown component ${JSON.stringify(want)}`)); return; }
       if (call.request.replay) for (const e of deps.manager.events(want || undefined, call.request.replay)) call.write(eventMessage(e));
@@ -121,18 +155,27 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     Approve: command("approve"),
     Promote: command("promote"),
     Rollback: command("rollback"),
-    SetPolicy: guard<{ component: string; policyYaml: string }, { message: string }>((req) => {
+    SetPolicy: guard<{ component: string; policyYaml: string }, { message: string }>((req, call, identity) => {
+      if (typeof req.policyYaml === "string") {
+        // Before anything else reads it: the size alone decides the cheapest refusal.
+        const big = sizeProblem(req.policyYaml);
+        if (big) throw fail(grpc.status.RESOURCE_EXHAUSTED, `policy_yaml: ${big}`);
+      }
       const name = needComponent(req.component);
       deps.manager.get(name);
       if (!req.policyYaml) throw fail(grpc.status.INVALID_ARGUMENT, "policy_yaml: required (a policy document with this component under `components:`)");
       let set;
       try { set = parsePolicy(req.policyYaml, "policy_yaml"); } catch (e) {
+        if (yamlLimit(e)) throw fail(grpc.status.RESOURCE_EXHAUSTED, (e as Error).message);
         if (e instanceof PolicyError) throw fail(grpc.status.INVALID_ARGUMENT, e.message);
-        throw e;
+        // Whatever else parsing a client's document throws is still the document's problem, not ours.
+        deps.log.warn({ err: e }, "policy_yaml could not be parsed");
+        throw fail(grpc.status.INVALID_ARGUMENT, `policy_yaml: cannot be parsed: ${(e as Error).message}`);
       }
       const p = set.components.get(name);
       if (!p) throw fail(grpc.status.INVALID_ARGUMENT, `policy_yaml: defines ${[...set.components.keys()].join(", ") || "no component"}, not ${name}`);
       deps.manager.setPolicy(name, p, req.policyYaml);
+      deps.log.info({ component: name, by: actorOf(identity, call.metadata) }, "policy replaced over the API");
       return { message: `policy of ${name} replaced` };
     }),
   };

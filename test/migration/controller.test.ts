@@ -135,7 +135,7 @@ test("a promote is streamed to watchers, counted in /metrics, delivered to the w
   const r = await call<{ message: string; phase: string }>(c, "promote", { component: "orders", reason: "drill" });
   assert.is(r.phase, "Preflight");
   for (let i = 0; i < 100 && !seen.some((e) => /Healthy -> Preflight: manual promote/.test(e.message)); i++) await new Promise((res) => setTimeout(res, 20));
-  assert.ok(seen.some((e) => /Healthy -> Preflight: manual promote by api/.test(e.message)), JSON.stringify(seen));
+  assert.ok(seen.some((e) => /Healthy -> Preflight: manual promote by token-1/.test(e.message)), JSON.stringify(seen));
   stream.cancel();
 
   const metrics = await (await fetch(`http://127.0.0.1:${ctl.ports.http}/metrics`)).text();
