@@ -3,4 +3,10 @@
 import { register } from "tsx/esm/api";
 register();
 const { buildCli } = await import("../controller/cli.ts");
-await buildCli().parseAsync(process.argv);
+try {
+  await buildCli().parseAsync(process.argv);
+} catch (e) {
+  // The commands report their own errors; this is for anything that escaped them.
+  process.stderr.write(`shadowmesh: ${e instanceof Error ? e.message || e.name : String(e)}\n`);
+  process.exit(1);
+}

@@ -1,19 +1,41 @@
 // The `shadowmesh` command: `controller --config FILE` runs the controller (one line on stdout when it
 // is ready); status, watch, pause, resume, approve, promote and rollback talk to its API and print
 // what a person can read. The API address and token come from --address/--token or SHADOWMESH_ADDRESS
-// and SHADOWMESH_TOKEN. Errors go to stderr with the reason and exit non-zero.
+// and SHADOWMESH_TOKEN; a TLS API takes --ca (and --cert/--key for mTLS) or SHADOWMESH_CA, _CERT,
+// _KEY. Errors go to stderr with the reason and exit non-zero; a file error names the file.
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import * as grpc from "@grpc/grpc-js";
-import { loadConfig, ConfigError } from "./config.js";
+import { loadConfig, ConfigError, fsReason } from "./config.js";
 import { startController } from "./main.js";
 import { authMetadata, controllerClient, type ControllerClient } from "./api/service.js";
 import { PolicyError } from "./migration/policy.js";
 
-type Opts = { address: string; token?: string };
+type Opts = { address: string; token?: string; ca?: string; cert?: string; key?: string };
+
+function readOption(option: string, file: string): Buffer {
+  try { return readFileSync(file); } catch (e) { throw new Error(`${option} ${file}: cannot read: ${fsReason(e)}`); }
+}
+
+/** Channel credentials: TLS when a CA (or a client certificate) is given, else plaintext. */
+export function channelCredentials(o: Pick<Opts, "ca" | "cert" | "key">, env: NodeJS.ProcessEnv = process.env): grpc.ChannelCredentials {
+  const ca = o.ca ?? env.SHADOWMESH_CA, cert = o.cert ?? env.SHADOWMESH_CERT, key = o.key ?? env.SHADOWMESH_KEY;
+  if (!ca && !cert && !key) return grpc.credentials.createInsecure();
+  if (!cert !== !key) throw new Error("--cert and --key go together (the client certificate and its private key)");
+  return grpc.credentials.createSsl(ca ? readOption("--ca", ca) : null, key ? readOption("--key", key) : null, cert ? readOption("--cert", cert) : null);
+}
 
 function client(o: Opts): ControllerClient {
   const token = o.token ?? process.env.SHADOWMESH_TOKEN ?? null;
-  return controllerClient(o.address, token);
+  return controllerClient(o.address, token, channelCredentials(o));
+}
+
+/** "stat /x/y: no such file or directory (ENOENT)" for a file-system error; the message otherwise. */
+export function describeError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException | null;
+  if (err && typeof err.code === "string" && /^E[A-Z]+$/.test(err.code) && err.path) return `${err.syscall ? `${err.syscall} ` : ""}${err.path}: ${fsReason(err)}`;
+  if (err instanceof Error) return err.message || err.name;
+  return String(e);
 }
 
 function unary<T>(c: ControllerClient, method: string, req: object): Promise<T> {
@@ -21,8 +43,9 @@ function unary<T>(c: ControllerClient, method: string, req: object): Promise<T> 
 }
 
 function die(e: unknown): never {
-  const se = e as grpc.ServiceError;
-  const msg = se.code !== undefined ? `${grpc.status[se.code]}: ${se.details}` : (e as Error).message;
+  const se = e as grpc.ServiceError | null;
+  // Only a gRPC error has a numeric code and details; a file-system error's code is a string (ENOENT).
+  const msg = typeof se?.code === "number" && grpc.status[se.code] !== undefined ? `${grpc.status[se.code]}: ${se.details ?? se.message}` : describeError(e);
   process.stderr.write(`shadowmesh: ${msg}\n`);
   process.exit(1);
 }
@@ -60,7 +83,10 @@ export function formatComponent(c: any): string {
 export function buildCli(): Command {
   const program = new Command("shadowmesh").description("moves traffic off a critical component before it fails");
   const api = (cmd: Command) => cmd.option("--address <host:port>", "controller API address", process.env.SHADOWMESH_ADDRESS ?? "127.0.0.1:18002")
-    .option("--token <token>", "bearer token (default $SHADOWMESH_TOKEN)");
+    .option("--token <token>", "bearer token (default $SHADOWMESH_TOKEN)")
+    .option("--ca <file>", "CA certificate of a TLS API (default $SHADOWMESH_CA)")
+    .option("--cert <file>", "client certificate for mTLS (default $SHADOWMESH_CERT)")
+    .option("--key <file>", "client certificate's key (default $SHADOWMESH_KEY)");
 
   program.command("controller").description("run the controller").requiredOption("--config <file>", "controller configuration (YAML)")
     .action(async (o: { config: string }) => {
@@ -79,7 +105,8 @@ export function buildCli(): Command {
 
   api(program.command("status [component]").description("components: phase, step, weights, risk, lag; one component in detail"))
     .action(async (name: string | undefined, o: Opts) => {
-      const c = client(o);
+      let c: ControllerClient;
+      try { c = client(o); } catch (e) { die(e); }
       try {
         if (name) console.log(formatComponent(await unary(c, "getComponent", { name })));
         else console.log(formatComponents((await unary<{ components: unknown[] }>(c, "listComponents", {})).components));
@@ -89,7 +116,8 @@ export function buildCli(): Command {
   api(program.command("watch [component]").description("stream migration events").option("--replay <n>", "past events to show first", "20"))
     .action((name: string | undefined, o: Opts & { replay: string }) => {
       if (!/^\d+$/.test(o.replay)) die(new Error(`--replay: expected a count of events (0 or more), got ${JSON.stringify(o.replay)}`));
-      const c = client(o);
+      let c: ControllerClient;
+      try { c = client(o); } catch (e) { die(e); }
       const s = c.watchEvents({ component: name ?? "", replay: Number(o.replay) }, authMetadata(c));
       s.on("data", (e: any) => console.log(`${time(e.atUnixMs)}  ${e.component.padEnd(16)} ${e.phase.padEnd(11)} ${e.severity === "info" ? "" : `${e.severity.toUpperCase()} `}${e.message}`));
       s.on("error", (e: grpc.ServiceError) => { if (e.code !== grpc.status.CANCELLED) die(e); });
@@ -103,7 +131,8 @@ export function buildCli(): Command {
   ] as const) {
     api(program.command(`${verb} <component>`).description(what).option("--reason <text>", "recorded with the decision"))
       .action(async (component: string, o: Opts & { reason?: string }) => {
-        const c = client(o);
+        let c: ControllerClient;
+        try { c = client(o); } catch (e) { die(e); }
         try {
           const r = await unary<{ message: string; phase: string }>(c, method, { component, reason: o.reason ?? "" });
           console.log(`${component}: ${r.message} (phase ${r.phase})`);
