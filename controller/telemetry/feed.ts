@@ -1,6 +1,10 @@
 // From sealed telemetry buckets to risk signals: the primary's request p99 latency and error rate
 // and the mirrored reads' divergence, for each component that configures signals with these names.
 // A bucket without requests feeds nothing (no traffic is not "zero errors").
+// One proxy is one voice: the error rate and p99 fed are the weighted medians across proxy nodes
+// (BucketSummary.robust, see robustSummary in store.ts), so one proxy reporting 100 % errors among
+// healthy ones does not move the signal; only when no node reached the store's minProxyRequests is the
+// pooled value used (too little traffic for any node to vote).
 import type { RiskEngine } from "../risk/engine.js";
 import type { BucketSummary } from "./store.js";
 
@@ -15,8 +19,9 @@ export function feedRisk(engine: RiskEngine, s: BucketSummary): number {
     fed++;
   };
   if (p && p.requests > 0) {
-    put(REQUEST_SIGNALS.latency, p.p99Ms);
-    put(REQUEST_SIGNALS.errors, p.errorRate);
+    const r = s.robust;
+    put(REQUEST_SIGNALS.latency, r && Number.isFinite(r.p99Ms) ? r.p99Ms : p.p99Ms);
+    put(REQUEST_SIGNALS.errors, r ? r.errorRate : p.errorRate);
   }
   if (s.mirrored > 0) put(REQUEST_SIGNALS.divergence, s.divergence);
   return fed;

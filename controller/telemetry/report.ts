@@ -81,6 +81,24 @@ function emptyComponent(): ComponentTotals {
 
 const n = (v: unknown): number => (v === undefined || v === null ? 0 : typeof v === "number" ? v : Number(String(v)));
 
+/**
+ * The floating-point fields of a sketch (the integers are unsigned on the wire and checked as counts by
+ * the store): each must be a finite number, and sum/min/max not negative (latencies in microseconds),
+ * min <= max when anything was counted. NaN or Infinity would poison every quantile and merge.
+ */
+function checkSketchNumbers(l: Record<string, any>, where: string): void {
+  const fields: [string, string][] = [["relativeAccuracy", "relative_accuracy"], ["indexMultiplier", "index_multiplier"], ["sum", "sum"], ["min", "min"], ["max", "max"]];
+  for (const [k, wire] of fields) {
+    const v = l[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new SketchDecodeError(`${where}.${wire}: ${v} is not a finite number`);
+    if (v < 0) throw new SketchDecodeError(`${where}.${wire}: ${v} is negative`);
+  }
+  if (n(l.count) > 0 && typeof l.min === "number" && typeof l.max === "number" && l.min > l.max) {
+    throw new SketchDecodeError(`${where}.min: ${l.min} is greater than max ${l.max}`);
+  }
+}
+
 /** Decodes a FilterReport; throws an Error naming the field when it is malformed. */
 export function decodeReport(bytes: Uint8Array): DecodedReport {
   const T = telemetryRoot().lookupType("shadowmesh.telemetry.v1.FilterReport");
@@ -95,6 +113,7 @@ export function decodeReport(bytes: Uint8Array): DecodedReport {
     if (!c.component) throw new SketchDecodeError(`${where}.component: must not be empty`);
     const comp = emptyComponent();
     comp.reads = n(c.reads); comp.writes = n(c.writes); comp.shadowWeightBp = n(c.shadowWeightBp);
+    if (comp.shadowWeightBp > 10_000) throw new SketchDecodeError(`${where}.shadow_weight_bp: ${comp.shadowWeightBp} is over 10000 (basis points)`);
     if (c.consistency) for (const f of CONSISTENCY_FIELDS) comp.consistency[f] = n(c.consistency[f]);
     if (c.floor) {
       for (const f of FLOOR_COUNTERS) comp.floor[f] = n(c.floor[f]);
@@ -104,6 +123,7 @@ export function decodeReport(bytes: Uint8Array): DecodedReport {
       const name = t.target as TargetName;
       if (!TARGETS.includes(name) || name === "TARGET_UNSPECIFIED") throw new SketchDecodeError(`${where}.targets[${ti}].target: unknown target ${t.target}`);
       const tt = emptyTarget();
+      if (t.latency) checkSketchNumbers(t.latency, `${where}.targets[${ti}].latency`);
       if (t.latency && n(t.latency.count) > 0) {
         tt.latency = LatencySketch.fromMessage({ ...t.latency, zeroCount: n(t.latency.zeroCount), count: n(t.latency.count) }, `${where}.targets[${ti}].latency`);
       }

@@ -2,6 +2,12 @@
 // deltas into the TelemetryStore, PushMetrics takes component metrics into the RiskEngine. Requests
 // arrive as raw bytes and are decoded here, so a malformed message is INVALID_ARGUMENT with the
 // field named (not a transport error), and a request is checked whole before anything is stored.
+// Every call is authenticated first when credentials are configured (a bearer token in the
+// `authorization` metadata, or a client certificate verified against the configured CA): without
+// them UNAUTHENTICATED. Report entries for components that are not configured are dropped and
+// counted (TelemetryStore.unknownComponents()); PushMetrics values must lie in their kind's range.
+import { timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { Type as ProtoType } from "protobufjs";
 import type { Logger } from "pino";
@@ -34,14 +40,56 @@ export function telemetryMethods(): grpc.ServiceDefinition {
   } as grpc.ServiceDefinition;
 }
 
-export interface TelemetryServiceDeps { store: TelemetryStore; engine: RiskEngine; clock: Clock; log: Logger }
+export interface TelemetryAuth {
+  /** Accepted bearer tokens (`authorization: Bearer <token>`). */
+  tokens: string[];
+  /** The server verifies client certificates against a CA: a verified certificate is a credential. */
+  mtls: boolean;
+}
+
+export interface TelemetryServiceDeps {
+  store: TelemetryStore; engine: RiskEngine; clock: Clock; log: Logger;
+  /** Absent (or no tokens and no mTLS): every caller is accepted, as before telemetry auth existed. */
+  auth?: TelemetryAuth;
+  /** How old a pushed point may be, in ms (default 60 s): older points are backfill. */
+  maxMetricAgeMs?: number;
+}
+
+type Call = grpc.ServerUnaryCall<Buffer, object>;
+
+/** Why a call is not authenticated, or null when it is (or when no credentials are configured). */
+export function telemetryAuthError(call: Call, auth: TelemetryAuth | undefined): string | null {
+  if (!auth || (auth.tokens.length === 0 && !auth.mtls)) return null;
+  if (auth.mtls) {
+    // grpc-js returns the peer certificate only when the TLS socket verified it against the CA.
+    const ctx = (call as unknown as { getAuthContext?: () => { sslPeerCertificate?: unknown } | null }).getAuthContext?.();
+    if (ctx?.sslPeerCertificate) return null;
+  }
+  const header = call.metadata.get("authorization")[0];
+  const token = typeof header === "string" && /^Bearer\s+/i.test(header) ? header.replace(/^Bearer\s+/i, "") : null;
+  if (token !== null && auth.tokens.some((t) => t.length === token.length && timingSafeEqual(Buffer.from(t), Buffer.from(token)))) return null;
+  if (header === undefined) return auth.tokens.length ? "no credentials: send `authorization: Bearer <token>`" + (auth.mtls ? " or a client certificate" : "") : "no credentials: a client certificate signed by the configured CA is required";
+  return token === null ? "the authorization metadata is not a bearer token" : "the bearer token is not accepted";
+}
+
+/**
+ * The range a pushed value of a signal kind must lie in: shares in [0, 1], durations, depths, lags and
+ * usage not negative; "app" signals any finite number.
+ */
+export function metricRange(kind: string): [number, number] {
+  switch (kind) {
+    case "error_rate": case "consistency": return [0, 1];
+    case "app": return [-Infinity, Infinity];
+    default: return [0, Infinity];
+  }
+}
 
 function fail(cb: grpc.sendUnaryData<object>, code: grpc.status, details: string): void {
   cb({ code, details, name: "Error", message: details, metadata: new grpc.Metadata() } as grpc.ServiceError, null);
 }
 
 /** A decoded MetricsBatch, checked point by point; throws RiskInputError naming the point. */
-export function decodeMetrics(bytes: Uint8Array, engine: RiskEngine, nowMs: number): { component: string; signal: string; tMs: number; value: number }[] {
+export function decodeMetrics(bytes: Uint8Array, engine: RiskEngine, nowMs: number, maxAgeMs = 60_000): { component: string; signal: string; tMs: number; value: number }[] {
   const T = telemetryRoot().lookupType("shadowmesh.telemetry.v1.MetricsBatch");
   let msg: Record<string, any>;
   try { msg = T.toObject(T.decode(bytes), { longs: String, defaults: true }); }
@@ -53,19 +101,40 @@ export function decodeMetrics(bytes: Uint8Array, engine: RiskEngine, nowMs: numb
   });
   // Check every point (and the time order within the batch) before any is applied.
   const lastT = new Map<string, number>();
+  const kinds = new Map<string, Map<string, string>>();
+  const kindOf = (component: string, signal: string) => {
+    let m = kinds.get(component);
+    if (!m) { m = new Map((engine.get(component)?.contributions ?? []).map((c) => [c.signal, c.kind])); kinds.set(component, m); }
+    return m.get(signal);
+  };
   for (const p of points) {
     const key = `${p.component}\u0000${p.signal}`;
     const err = engine.check(p.component, p.signal, p.tMs, p.value, lastT.get(key));
     if (err) throw new RiskInputError(`points[${p.i}]: ${err}`);
-    if (p.tMs > nowMs + 300_000) throw new RiskInputError(`points[${p.i}]: timestamp is ${((p.tMs - nowMs) / 1000).toFixed(0)} s in the future`);
+    const kind = kindOf(p.component, p.signal) ?? "app";
+    const [lo, hi] = metricRange(kind);
+    if (p.value < lo || p.value > hi) throw new RiskInputError(`points[${p.i}]: ${p.component}/${p.signal}: value ${p.value} is out of range for a ${kind} signal [${lo}, ${hi}]`);
+    if (p.tMs > nowMs + 10_000) throw new RiskInputError(`points[${p.i}]: ${p.component}/${p.signal}: timestamp is ${((p.tMs - nowMs) / 1000).toFixed(0)} s in the future`);
+    if (p.tMs < nowMs - maxAgeMs) throw new RiskInputError(`points[${p.i}]: ${p.component}/${p.signal}: timestamp is ${((nowMs - p.tMs) / 1000).toFixed(0)} s in the past (the limit is ${maxAgeMs / 1000} s): backfill is refused`);
     lastT.set(key, p.tMs);
   }
   return points;
 }
 
 export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceImplementation {
+  let refusedAuth = 0;
+  const denied = (call: Call, cb: grpc.sendUnaryData<object>, method: string): boolean => {
+    const why = telemetryAuthError(call, d.auth);
+    if (why === null) return false;
+    // Logged (without any token) for the first few and then every 1000th, so a scan cannot flood the log.
+    if (++refusedAuth <= 10 || refusedAuth % 1000 === 0) d.log.warn({ peer: call.getPeer(), method, refused: refusedAuth, why }, "telemetry call not authenticated");
+    fail(cb, grpc.status.UNAUTHENTICATED, why);
+    return true;
+  };
+  const known = (name: string) => d.engine.componentNames().includes(name);
   return {
     Report(call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) {
+      if (denied(call, cb, "Report")) return;
       let report;
       try {
         report = decodeReport(call.request);
@@ -74,7 +143,7 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
         return fail(cb, grpc.status.INVALID_ARGUMENT, `FilterReport: ${(e as Error).message}`);
       }
       try {
-        const outcome = d.store.ingest(report);
+        const outcome = d.store.ingest(report, known);
         d.log.debug({ node: report.nodeId, sequence: report.sequence, outcome }, "telemetry report");
         cb(null, { sequence: report.sequence });
       } catch (e) {
@@ -84,9 +153,10 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       }
     },
     PushMetrics(call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) {
+      if (denied(call, cb, "PushMetrics")) return;
       let points;
       try {
-        points = decodeMetrics(call.request, d.engine, wallMs(d.clock));
+        points = decodeMetrics(call.request, d.engine, wallMs(d.clock), d.maxMetricAgeMs);
       } catch (e) {
         if (!(e instanceof RiskInputError)) throw e;
         return fail(cb, grpc.status.INVALID_ARGUMENT, `MetricsBatch: ${e.message}`);
@@ -95,6 +165,30 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       cb(null, { accepted: points.length });
     },
   };
+}
+
+/** Certificate files for the telemetry port (controller config `telemetry.tls`). */
+export interface TelemetryTls { cert: string; key: string; clientCa?: string }
+
+/**
+ * Server credentials for the telemetry port: plaintext without `tls`; TLS with it; with `clientCa`, a
+ * client certificate is requested and verified against that CA, but a connection without one is not
+ * cut at the handshake: its calls are answered UNAUTHENTICATED unless they carry an accepted bearer
+ * token (so mTLS and tokens can be used side by side, and a refusal says why).
+ */
+export function telemetryServerCredentials(tls: TelemetryTls | null): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const cert = readFileSync(tls.cert), key = readFileSync(tls.key);
+  if (!tls.clientCa) return grpc.ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
+  const ca = readFileSync(tls.clientCa);
+  // One static provider for both roles (grpc-js's factory names its arguments in the other order).
+  const provider: grpc.experimental.CertificateProvider = {
+    addCaCertificateListener: (l) => process.nextTick(l, { caCertificate: ca }),
+    removeCaCertificateListener: () => {},
+    addIdentityCertificateListener: (l) => process.nextTick(l, { certificate: cert, privateKey: key }),
+    removeIdentityCertificateListener: () => {},
+  };
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
 export function addTelemetryService(server: grpc.Server, deps: TelemetryServiceDeps): void {

@@ -6,6 +6,11 @@
 // Each bucket also keeps the failover floor's counters and, per proxy (node id + worker id) whose
 // report landed in it, whether that proxy's floor was ejecting (capped at maxProxiesPerBucket).
 // A report is checked completely before anything is merged, so a bad report changes nothing.
+// No backfill: a report's window must end within maxAgeMs before now and maxSkewMs after it, and never
+// before the last window accepted from the same proxy (node id + worker id; that map is bounded).
+// One proxy is one voice: each bucket also keeps the primary's requests, errors and latency per node
+// id, and the sealed summary carries the weighted median across nodes (`robust`), which is what the
+// risk engine is fed, plus the nodes whose error rate is an outlier against the others (`outliers`).
 import { wallMs, type Clock } from "../../host/clock.js";
 import { CompactSketch, LatencySketch } from "./sketch.js";
 import {
@@ -19,8 +24,16 @@ export interface StoreOptions {
   retentionMs?: number;
   graceMs?: number;
   maxComponents?: number;
-  /** How far in the future a report's window may end (clock skew), in ms. */
+  /** How far in the future a report's window may end (clock skew), in ms (default 10 s). */
   maxSkewMs?: number;
+  /** How far in the past a report's window may end, in ms (default 30 s): older windows are backfill. */
+  maxAgeMs?: number;
+  /** Proxies (node id + worker id) whose last sequence and window are remembered (default 100k; the oldest is evicted). */
+  maxProxies?: number;
+  /** A node's primary requests in one bucket needed for it to be a voice of its own (default 10). */
+  minProxyRequests?: number;
+  /** A node is an outlier when its error rate exceeds the median's by this much (and by 3 robust sigmas); default 0.1. */
+  outlierMargin?: number;
   /** Proxies (workers) whose floor state one bucket of one component remembers; more are not tracked. */
   maxProxiesPerBucket?: number;
 }
@@ -36,6 +49,19 @@ export interface FloorSummary {
   probes: number;
   unfitSkips: number;
   writesHeld: number;
+}
+
+/** A node whose primary error rate in one bucket stands out against the other nodes' (a proxy or zone problem). */
+export interface ProxyOutlier { node: string; requests: number; errorRate: number; medianErrorRate: number }
+
+/** The component's request signals aggregated across proxies (each node one voice). */
+export interface RobustSummary {
+  /** Voices: nodes with at least minProxyRequests, plus one for the low-traffic nodes pooled if they reach it. */
+  voices: number;
+  /** Weighted median of the voices' error rates (weights: requests, capped at the median voice's requests). */
+  errorRate: number;
+  /** Weighted median of the voices' p99 latency, ms (NaN when no voice has latencies). */
+  p99Ms: number;
 }
 
 export class ReportRejected extends Error {
@@ -56,7 +82,15 @@ interface Bucket {
   floor: FloorTotals;
   /** Proxy (node/worker) -> its floor was ejecting, as of its latest report in this bucket. */
   proxies: Map<string, boolean>;
+  /** Node id -> its primary requests, errors and (until sealed) latency in this bucket. */
+  voices: Map<string, Voice>;
 }
+
+interface Voice { requests: number; errors: number; latency: CompactSketch | null }
+
+/** Nodes past maxProxiesPerBucket in one bucket share this one voice. */
+const OVERFLOW_VOICE = "(untracked proxies)";
+const LOW_TRAFFIC_VOICE = "(low-traffic proxies)";
 
 export interface TargetSummary {
   requests: number;
@@ -75,22 +109,37 @@ export interface BucketSummary {
   divergence: number;
   mirrored: number;
   shadowWeightBp: number;
+  /** The primary's signals with one voice per proxy node; null when no node had enough requests. */
+  robust: RobustSummary | null;
+  outliers: ProxyOutlier[];
 }
 
-export interface StoreStats { reports: number; duplicates: number; expired: number; late: number; rejected: number; components: number; buckets: number; bytes: number }
+export interface StoreStats {
+  reports: number; duplicates: number; expired: number; late: number; rejected: number; components: number; buckets: number; bytes: number;
+  /** Refused because the window ended before the proxy's last accepted one, too long ago, or in the future. */
+  backfill: number;
+  /** Component entries dropped because the component is not configured (per name: unknownComponents()). */
+  unknownDropped: number;
+  /** (bucket, node) pairs flagged as outliers against the other proxies. */
+  outlierProxies: number;
+  /** Proxies (node/worker) remembered for duplicate and backfill checks. */
+  proxies: number;
+}
 
 const MAX_NAME = 253;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*$/;
 
 export class TelemetryStore {
   private readonly components = new Map<string, Bucket[]>();
-  private readonly lastSequence = new Map<string, number>();
+  private readonly lastSeen = new Map<string, { sequence: number; endNs: bigint }>();
+  private readonly unknown = new Map<string, number>();
+  private readonly recentOutliers: (ProxyOutlier & { component: string; startMs: number })[] = [];
   private readonly listeners: ((s: BucketSummary) => void)[] = [];
   private readonly o: Required<StoreOptions>;
-  readonly stats: StoreStats = { reports: 0, duplicates: 0, expired: 0, late: 0, rejected: 0, components: 0, buckets: 0, bytes: 0 };
+  readonly stats: StoreStats = { reports: 0, duplicates: 0, expired: 0, late: 0, rejected: 0, components: 0, buckets: 0, bytes: 0, backfill: 0, unknownDropped: 0, outlierProxies: 0, proxies: 0 };
 
   constructor(opts: StoreOptions) {
-    this.o = { bucketMs: 1000, retentionMs: 300_000, graceMs: 2000, maxComponents: 10_000, maxSkewMs: 300_000, maxProxiesPerBucket: 10_000, ...opts };
+    this.o = { bucketMs: 1000, retentionMs: 300_000, graceMs: 2000, maxComponents: 10_000, maxSkewMs: 10_000, maxAgeMs: 30_000, maxProxies: 100_000, maxProxiesPerBucket: 10_000, minProxyRequests: 10, outlierMargin: 0.1, ...opts };
     if (!(this.o.bucketMs > 0 && this.o.retentionMs >= this.o.bucketMs)) throw new RangeError(`telemetry store: bucketMs ${this.o.bucketMs} and retentionMs ${this.o.retentionMs} must be positive, retention at least one bucket`);
   }
 
@@ -98,21 +147,37 @@ export class TelemetryStore {
 
   private now(): number { return wallMs(this.o.clock); }
 
-  /** Checks and merges one report. Throws ReportRejected (and changes nothing) when it is malformed. */
-  ingest(r: DecodedReport): "merged" | "duplicate" | "expired" {
+  /**
+   * Checks and merges one report. Throws ReportRejected (and changes nothing) when it is malformed or
+   * backfill. `accept` names the configured components: entries for any other are dropped and counted
+   * (they take no capacity), the rest of the report is taken.
+   */
+  ingest(r: DecodedReport, accept?: (component: string) => boolean): "merged" | "duplicate" | "expired" {
+    if (accept) {
+      const unknown = [...r.components.keys()].filter((n) => !accept(n));
+      if (unknown.length) {
+        r = { ...r, components: new Map([...r.components].filter(([n]) => accept(n))) };
+        for (const n of unknown) this.countUnknown(n);
+      }
+    }
+    const worker = `${r.nodeId}/${r.workerId}`;
+    const last = this.lastSeen.get(worker);
     try {
       this.check(r);
+      // A resend (same or older sequence) is answered OK and not counted again: checked before the window.
+      if (last !== undefined && r.sequence <= last.sequence) { this.stats.duplicates++; return "duplicate"; }
+      if (last !== undefined && r.windowEndUnixNanos < last.endNs) {
+        this.stats.backfill++;
+        throw new ReportRejected(`window_end_unix_nanos: ${r.windowEndUnixNanos} is before the end of the last window accepted from ${worker} (${last.endNs}): backfill is refused`, "INVALID_ARGUMENT");
+      }
     } catch (e) {
       this.stats.rejected++;
       throw e;
     }
     const now = this.now();
-    const worker = `${r.nodeId}/${r.workerId}`;
-    const last = this.lastSequence.get(worker);
-    if (last !== undefined && r.sequence <= last) { this.stats.duplicates++; return "duplicate"; }
     const endMs = Number(r.windowEndUnixNanos / 1_000_000n);
     const startMs = endMs - (endMs % this.o.bucketMs);
-    this.remember(worker, r.sequence);
+    this.remember(worker, r.sequence, r.windowEndUnixNanos);
     if (startMs + this.o.bucketMs <= now - this.o.retentionMs) { this.stats.expired++; return "expired"; }
     this.stats.reports++;
     for (const [name, c] of r.components) {
@@ -123,17 +188,32 @@ export class TelemetryStore {
       mergeInto(b, c);
       // Sequences only rise per worker (duplicates are refused above): the last one seen is the latest.
       if (b.proxies.has(worker) || b.proxies.size < this.o.maxProxiesPerBucket) b.proxies.set(worker, c.floor.ejected);
+      const p = c.targets.get("PRIMARY");
+      if (p && p.requests > 0) addVoice(b, b.voices.has(r.nodeId) || b.voices.size < this.o.maxProxiesPerBucket ? r.nodeId : OVERFLOW_VOICE, p);
     }
     this.advance(now);
     return "merged";
   }
 
-  private remember(worker: string, seq: number): void {
-    this.lastSequence.delete(worker);
-    this.lastSequence.set(worker, seq);
-    // Workers come and go (restarts pick a new random id): keep the newest 100k.
-    if (this.lastSequence.size > 100_000) this.lastSequence.delete(this.lastSequence.keys().next().value!);
+  private remember(worker: string, sequence: number, endNs: bigint): void {
+    this.lastSeen.delete(worker);
+    this.lastSeen.set(worker, { sequence, endNs });
+    // Workers come and go (restarts pick a new random id): keep the newest maxProxies (insertion order = last report).
+    while (this.lastSeen.size > this.o.maxProxies) this.lastSeen.delete(this.lastSeen.keys().next().value!);
+    this.stats.proxies = this.lastSeen.size;
   }
+
+  private countUnknown(name: string): void {
+    this.stats.unknownDropped++;
+    const key = name.slice(0, 80);
+    if (this.unknown.has(key) || this.unknown.size < 100) this.unknown.set(key, (this.unknown.get(key) ?? 0) + 1);
+  }
+
+  /** Component names (first 100, cut to 80 characters) whose entries were dropped as not configured, with counts. */
+  unknownComponents(): Map<string, number> { return new Map(this.unknown); }
+
+  /** The latest outlier flags (at most 100), oldest first. */
+  outliers(): (ProxyOutlier & { component: string; startMs: number })[] { return [...this.recentOutliers]; }
 
   private check(r: DecodedReport): void {
     const bad = (m: string) => new ReportRejected(m, "INVALID_ARGUMENT");
@@ -141,12 +221,15 @@ export class TelemetryStore {
     if (r.windowEndUnixNanos <= 0n) throw bad("window_end_unix_nanos: must be set (Unix nanoseconds)");
     if (r.windowEndUnixNanos < r.windowStartUnixNanos) throw bad(`window_end_unix_nanos (${r.windowEndUnixNanos}) is before window_start_unix_nanos (${r.windowStartUnixNanos})`);
     const ahead = Number(r.windowEndUnixNanos / 1_000_000n) - this.now();
-    if (ahead > this.o.maxSkewMs) throw bad(`window_end_unix_nanos is ${(ahead / 1000).toFixed(0)} s in the future (the limit for clock skew is ${this.o.maxSkewMs / 1000} s)`);
+    if (ahead > this.o.maxSkewMs) { this.stats.backfill++; throw bad(`window_end_unix_nanos is ${(ahead / 1000).toFixed(0)} s in the future (the limit for clock skew is ${this.o.maxSkewMs / 1000} s)`); }
+    if (-ahead > this.o.maxAgeMs) { this.stats.backfill++; throw bad(`window_end_unix_nanos is ${(-ahead / 1000).toFixed(0)} s in the past (the limit is ${this.o.maxAgeMs / 1000} s): backfill is refused`); }
+    if (!Number.isSafeInteger(r.filterErrors) || r.filterErrors < 0) throw bad(`filter_errors: ${r.filterErrors} is not a count`);
     let fresh = 0;
     for (const [name, c] of r.components) {
       const where = `components[${name}]`;
       if (name.length > MAX_NAME || !NAME_RE.test(name)) throw bad(`${where}.component: ${JSON.stringify(name.slice(0, 80))} is not a valid component name (letters, digits, . _ - / :, at most ${MAX_NAME})`);
       if (!this.components.has(name)) fresh++;
+      for (const [k, v] of [["reads", c.reads], ["writes", c.writes]] as const) if (!Number.isSafeInteger(v) || v < 0) throw bad(`${where}.${k}: ${v} is not a count`);
       for (const [k, v] of Object.entries(c.consistency)) if (!Number.isSafeInteger(v) || v < 0) throw bad(`${where}.consistency.${k}: ${v} is not a count`);
       for (const k of FLOOR_COUNTERS) if (!Number.isSafeInteger(c.floor[k]) || c.floor[k] < 0) throw bad(`${where}.floor.${k}: ${c.floor[k]} is not a count`);
       for (const [tn, t] of c.targets) {
@@ -183,8 +266,13 @@ export class TelemetryStore {
       while (list.length && list[0]!.startMs + this.o.bucketMs <= now - this.o.retentionMs) list.shift();
       for (const b of list) {
         if (!b.sealed && b.startMs + this.o.bucketMs + this.o.graceMs <= now) {
+          const s = summarize(name, b, this.o.bucketMs, this.o.minProxyRequests, this.o.outlierMargin);
           seal(b);
-          const s = summarize(name, b, this.o.bucketMs);
+          if (s.outliers.length) {
+            this.stats.outlierProxies += s.outliers.length;
+            for (const o of s.outliers) this.recentOutliers.push({ ...o, component: name, startMs: b.startMs });
+            if (this.recentOutliers.length > 100) this.recentOutliers.splice(0, this.recentOutliers.length - 100);
+          }
           for (const fn of this.listeners) fn(s);
         }
         buckets++;
@@ -234,10 +322,93 @@ export class TelemetryStore {
   }
 
   componentNames(): string[] { return [...this.components.keys()]; }
+
+  /** The primary's requests and errors per node id over [fromMs, toMs) (nodes past the per-bucket cap share one entry). */
+  primaryByProxy(component: string, fromMs: number, toMs: number): Map<string, { requests: number; errors: number }> {
+    const out = new Map<string, { requests: number; errors: number }>();
+    for (const b of this.components.get(component) ?? []) {
+      if (b.startMs < fromMs || b.startMs >= toMs) continue;
+      for (const [node, v] of b.voices) {
+        const acc = out.get(node) ?? { requests: 0, errors: 0 };
+        acc.requests += v.requests; acc.errors += v.errors;
+        out.set(node, acc);
+      }
+    }
+    return out;
+  }
+}
+
+function addVoice(b: Bucket, node: string, t: TargetTotals): void {
+  let v = b.voices.get(node);
+  if (!v) { v = { requests: 0, errors: 0, latency: null }; b.voices.set(node, v); }
+  v.requests += t.requests;
+  v.errors += t.status[4]! + t.resets + t.timeouts;
+  if (t.latency.count > 0 && !b.sealed) {
+    if (!v.latency) v.latency = CompactSketch.from(t.latency);
+    else { const dense = new LatencySketch(); v.latency.addTo(dense); dense.merge(t.latency); v.latency = CompactSketch.from(dense); }
+  }
+}
+
+/** The smallest value whose cumulative weight reaches half the total (values sorted ascending). */
+function weightedMedian(xs: { v: number; w: number }[]): number {
+  const s = xs.filter((x) => Number.isFinite(x.v) && x.w > 0).sort((a, b) => a.v - b.v);
+  if (s.length === 0) return NaN;
+  const half = s.reduce((a, x) => a + x.w, 0) / 2;
+  let acc = 0;
+  for (const x of s) { acc += x.w; if (acc >= half) return x.v; }
+  return s[s.length - 1]!.v;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * One voice per proxy node: nodes with at least `minRequests` primary requests each vote with their own
+ * error rate and p99; the other nodes are pooled into one voice if together they reach `minRequests`.
+ * Weights are requests capped at the median voice's requests, so a node cannot outvote the others by
+ * reporting more traffic. Outliers: real nodes whose error rate exceeds the median of the voices by more
+ * than max(margin, 3 x 1.4826 x MAD).
+ */
+export function robustSummary(voices: Map<string, { requests: number; errors: number; latency: CompactSketch | LatencySketch | null }>, minRequests: number, margin: number): { robust: RobustSummary | null; outliers: ProxyOutlier[] } {
+  const vs: { node: string; requests: number; errors: number; p99Ms: number; real: boolean }[] = [];
+  const low = { requests: 0, errors: 0, latency: new LatencySketch() };
+  const p99 = (l: CompactSketch | LatencySketch | null) => {
+    if (!l || l.count === 0) return NaN;
+    if (l instanceof LatencySketch) return l.quantile(0.99) / 1000;
+    const d = new LatencySketch(); l.addTo(d); return d.quantile(0.99) / 1000;
+  };
+  for (const [node, v] of voices) {
+    if (v.requests >= minRequests) vs.push({ node, requests: v.requests, errors: v.errors, p99Ms: p99(v.latency), real: node !== OVERFLOW_VOICE });
+    else {
+      low.requests += v.requests; low.errors += v.errors;
+      if (v.latency instanceof CompactSketch) v.latency.addTo(low.latency); else if (v.latency) low.latency.merge(v.latency);
+    }
+  }
+  if (low.requests >= minRequests) vs.push({ node: LOW_TRAFFIC_VOICE, requests: low.requests, errors: low.errors, p99Ms: p99(low.latency), real: false });
+  if (vs.length === 0) return { robust: null, outliers: [] };
+  const cap = median(vs.map((x) => x.requests));
+  const rate = (x: { requests: number; errors: number }) => x.errors / x.requests;
+  const robust: RobustSummary = {
+    voices: vs.length,
+    errorRate: weightedMedian(vs.map((x) => ({ v: rate(x), w: Math.min(x.requests, cap) }))),
+    p99Ms: weightedMedian(vs.map((x) => ({ v: x.p99Ms, w: Math.min(x.requests, cap) }))),
+  };
+  const outliers: ProxyOutlier[] = [];
+  if (vs.length >= 3) {
+    const rates = vs.map(rate);
+    const m = median(rates);
+    const mad = median(rates.map((r) => Math.abs(r - m)));
+    const limit = m + Math.max(margin, 3 * 1.4826 * mad);
+    for (const x of vs) if (x.real && rate(x) > limit) outliers.push({ node: x.node, requests: x.requests, errorRate: rate(x), medianErrorRate: m });
+  }
+  return { robust, outliers };
 }
 
 function emptyBucket(startMs: number): Bucket {
-  return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor(), proxies: new Map() };
+  return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor(), proxies: new Map(), voices: new Map() };
 }
 
 function addLatency(into: LatencySketch, from: LatencySketch | CompactSketch): void {
@@ -264,10 +435,11 @@ function mergeInto(b: Bucket, c: ComponentTotals): void {
 
 function seal(b: Bucket): void {
   b.sealed = true;
+  for (const v of b.voices.values()) v.latency = null; // per-node latency is only needed for the summary
   for (const t of b.targets.values()) if (t.latency instanceof LatencySketch) t.latency = CompactSketch.from(t.latency);
 }
 
-function summarize(component: string, b: Bucket, bucketMs: number): BucketSummary {
+function summarize(component: string, b: Bucket, bucketMs: number, minProxyRequests: number, outlierMargin: number): BucketSummary {
   const targets: Partial<Record<TargetName, TargetSummary>> = {};
   for (const tn of TARGETS) {
     const t = b.targets.get(tn);
@@ -283,5 +455,6 @@ function summarize(component: string, b: Bucket, bucketMs: number): BucketSummar
     component, startMs: b.startMs, endMs: b.startMs + bucketMs, targets,
     divergence: compared ? ((c.statusMismatch ?? 0) + (c.bodyMismatch ?? 0)) / compared : NaN,
     mirrored: c.mirrored ?? 0, shadowWeightBp: b.shadowWeightBp,
+    ...robustSummary(b.voices, minProxyRequests, outlierMargin),
   };
 }
