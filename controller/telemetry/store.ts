@@ -58,7 +58,7 @@ export interface ProxyOutlier { node: string; requests: number; errorRate: numbe
 export interface RobustSummary {
   /** Voices: nodes with at least minProxyRequests, plus one for the low-traffic nodes pooled if they reach it. */
   voices: number;
-  /** Weighted median of the voices' error rates (weights: requests, capped at the median voice's requests). */
+  /** Weighted median of the voices' error rates (weight: 1 per node; the low-traffic pool weighs as many nodes as it pools). */
   errorRate: number;
   /** Weighted median of the voices' p99 latency, ms (NaN when no voice has latencies). */
   p99Ms: number;
@@ -367,34 +367,34 @@ function median(xs: number[]): number {
 
 /**
  * One voice per proxy node: nodes with at least `minRequests` primary requests each vote with their own
- * error rate and p99; the other nodes are pooled into one voice if together they reach `minRequests`.
- * Weights are requests capped at the median voice's requests, so a node cannot outvote the others by
- * reporting more traffic. Outliers: real nodes whose error rate exceeds the median of the voices by more
- * than max(margin, 3 x 1.4826 x MAD).
+ * error rate and p99, with weight 1 whatever their traffic, so a node cannot outvote the others by
+ * reporting more requests; the other nodes are pooled into one voice (its rate and p99 over their
+ * requests together) that weighs as many nodes as it pools, if together they reach `minRequests`.
+ * The component's value is the weighted median (on a tie, the lower value). Outliers: real nodes whose
+ * error rate exceeds the median of the voices by more than max(margin, 3 x 1.4826 x MAD).
  */
 export function robustSummary(voices: Map<string, { requests: number; errors: number; latency: CompactSketch | LatencySketch | null }>, minRequests: number, margin: number): { robust: RobustSummary | null; outliers: ProxyOutlier[] } {
-  const vs: { node: string; requests: number; errors: number; p99Ms: number; real: boolean }[] = [];
-  const low = { requests: 0, errors: 0, latency: new LatencySketch() };
+  const vs: { node: string; requests: number; errors: number; p99Ms: number; real: boolean; w: number }[] = [];
+  const low = { requests: 0, errors: 0, latency: new LatencySketch(), nodes: 0 };
   const p99 = (l: CompactSketch | LatencySketch | null) => {
     if (!l || l.count === 0) return NaN;
     if (l instanceof LatencySketch) return l.quantile(0.99) / 1000;
     const d = new LatencySketch(); l.addTo(d); return d.quantile(0.99) / 1000;
   };
   for (const [node, v] of voices) {
-    if (v.requests >= minRequests) vs.push({ node, requests: v.requests, errors: v.errors, p99Ms: p99(v.latency), real: node !== OVERFLOW_VOICE });
+    if (v.requests >= minRequests) vs.push({ node, requests: v.requests, errors: v.errors, p99Ms: p99(v.latency), real: node !== OVERFLOW_VOICE, w: 1 });
     else {
-      low.requests += v.requests; low.errors += v.errors;
+      low.requests += v.requests; low.errors += v.errors; low.nodes++;
       if (v.latency instanceof CompactSketch) v.latency.addTo(low.latency); else if (v.latency) low.latency.merge(v.latency);
     }
   }
-  if (low.requests >= minRequests) vs.push({ node: LOW_TRAFFIC_VOICE, requests: low.requests, errors: low.errors, p99Ms: p99(low.latency), real: false });
+  if (low.requests >= minRequests) vs.push({ node: LOW_TRAFFIC_VOICE, requests: low.requests, errors: low.errors, p99Ms: p99(low.latency), real: false, w: low.nodes });
   if (vs.length === 0) return { robust: null, outliers: [] };
-  const cap = median(vs.map((x) => x.requests));
   const rate = (x: { requests: number; errors: number }) => x.errors / x.requests;
   const robust: RobustSummary = {
     voices: vs.length,
-    errorRate: weightedMedian(vs.map((x) => ({ v: rate(x), w: Math.min(x.requests, cap) }))),
-    p99Ms: weightedMedian(vs.map((x) => ({ v: x.p99Ms, w: Math.min(x.requests, cap) }))),
+    errorRate: weightedMedian(vs.map((x) => ({ v: rate(x), w: x.w }))),
+    p99Ms: weightedMedian(vs.map((x) => ({ v: x.p99Ms, w: x.w }))),
   };
   const outliers: ProxyOutlier[] = [];
   if (vs.length >= 3) {
