@@ -83,7 +83,7 @@ const schema = z.object({
   policy: z.string().optional(),
   tickMs: z.number().int().min(50).max(60_000).optional(),
   /** Envoy listener carrying the filter, published over LDS (with ECDS for the filter), for Envoy or the embedded data plane. */
-  dataplane: z.object({ listener: hostPort, name: z.string().min(1).optional(), wasm: z.string().min(1), telemetryIntervalMs: z.number().int().min(100).optional() }).strict().optional(),
+  dataplane: z.object({ listener: listenAddress, name: z.string().min(1).optional(), wasm: z.string().min(1), telemetryIntervalMs: z.number().int().min(100).optional() }).strict().optional(),
   /** The risk engine's smoothing, staleness and exhaustion horizon (defaults: riseTauS 20, fallTauS 300, staleAfterS 60, horizonS 3600). */
   risk: z.object({ riseTauS: z.number().positive(), fallTauS: z.number().positive(), staleAfterS: z.number().positive(), horizonS: z.number().positive() }).partial().strict().optional(),
   components: z.array(component).min(1, "needs at least one component"),
