@@ -191,8 +191,9 @@ export function httpCall(
 
 export function grpcCall(
   upPtr: usize, upLen: usize, svcPtr: usize, svcLen: usize, methPtr: usize, methLen: usize,
-  msgPtr: usize, msgLen: usize, timeoutMs: u32): i64 {
-  const st = proxy_grpc_call(upPtr, upLen, svcPtr, svcLen, methPtr, methLen, 0, 0, msgPtr, msgLen, timeoutMs, RET_PTR);
+  mdPtr: usize, mdLen: usize, msgPtr: usize, msgLen: usize, timeoutMs: u32): i64 {
+  // mdPtr/mdLen: initial metadata serialized by serializePairs (0, 0 for none).
+  const st = proxy_grpc_call(upPtr, upLen, svcPtr, svcLen, methPtr, methLen, mdPtr, mdLen, msgPtr, msgLen, timeoutMs, RET_PTR);
   if (st != OK) return -1 - <i64>st;
   return <i64>load<u32>(RET_PTR);
 }

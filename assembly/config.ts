@@ -2,6 +2,7 @@
 // in-memory form the request path reads. Parsed in proxy_on_configure only.
 import { JValue, JsonParser, J_ARR, J_BOOL, J_NUM, J_OBJ, J_STR } from "./json";
 import { Bytes, FNV_OFFSET, fnv1a, mix64 } from "./bytes";
+import { serializePairs } from "./abi";
 
 export const MAX_COMPONENTS = 64;
 export const MAX_LIST = 32;
@@ -63,6 +64,8 @@ export class PluginConfig {
   telemetryCluster: Bytes | null = null;
   telemetryIntervalMs: u32 = 1000;
   telemetryTimeoutMs: u32 = 2000;
+  /** gRPC initial metadata for every report (`authorization: Bearer <telemetry.token>`), serialized once; null without a token. */
+  telemetryMetadata: ArrayBuffer | null = null;
   markerHeader: Bytes = new Bytes("x-shadowmesh-mirror");
   nodeId: string = "";
 }
@@ -120,6 +123,14 @@ function getBool(c: Ctx, v: JValue, path: string, key: string, def: bool): bool 
   if (f === null) return def;
   if (f.kind != J_BOOL) { c.fail(fieldPath(path, key), "must be a boolean, got " + f.kindName()); return def; }
   return f.b;
+}
+
+function isVisibleAscii(s: string): bool {
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch < 0x21 || ch > 0x7e) return false;
+  }
+  return true;
 }
 
 function isToken(s: string, lower: bool): bool {
@@ -314,10 +325,18 @@ export function parseConfig(ptr: usize, len: usize): PluginConfig | null {
 
   const tel = getObj(c, root, "", "telemetry", false);
   if (tel !== null) {
-    checkKeys(c, tel, "telemetry", ["cluster", "interval_ms", "timeout_ms"]);
+    checkKeys(c, tel, "telemetry", ["cluster", "interval_ms", "timeout_ms", "token"]);
     cfg.telemetryCluster = new Bytes(getStr(c, tel, "telemetry", "cluster", true, ""));
     cfg.telemetryIntervalMs = <u32>getNum(c, tel, "telemetry", "interval_ms", 100, 3600000, true, 1000);
     cfg.telemetryTimeoutMs = <u32>getNum(c, tel, "telemetry", "timeout_ms", 10, 600000, true, 2000);
+    const tok = tel.get("token");
+    if (tok !== null) {
+      // A secret: no error message ever includes its value.
+      if (tok.kind != J_STR) c.fail("telemetry.token", "must be a string, got " + tok.kindName());
+      else if (tok.s.length < 16 || tok.s.length > 4096) c.fail("telemetry.token", "must be 16 to 4096 characters long (the value is not shown)");
+      else if (!isVisibleAscii(tok.s)) c.fail("telemetry.token", "must be visible ASCII characters only, no spaces or control characters (the value is not shown)");
+      else cfg.telemetryMetadata = serializePairs(["authorization"], ["Bearer " + tok.s]);
+    }
   }
 
   const comps = root.get("components");

@@ -69,8 +69,11 @@ export function onTick(): void {
   const windowEnd = wallNs();
   const len = encodeReport(windowEnd);
   const tc = cfg.telemetryCluster!;
+  const md = cfg.telemetryMetadata; // authorization: Bearer <telemetry.token>, when configured
+  const mdPtr = md === null ? 0 : changetype<usize>(md);
+  const mdLen = md === null ? 0 : <usize>md.byteLength;
   const tok = len == 0 ? -1 : grpcCall(tc.ptr, tc.len, TELEMETRY_SERVICE.ptr, TELEMETRY_SERVICE.len,
-    TELEMETRY_METHOD.ptr, TELEMETRY_METHOD.len, reportBuf, len, cfg.telemetryTimeoutMs);
+    TELEMETRY_METHOD.ptr, TELEMETRY_METHOD.len, mdPtr, mdLen, reportBuf, len, cfg.telemetryTimeoutMs);
   if (len == 0) internalError("telemetry report could not be encoded");
   reportInFlight = true;
   reportSentNs = now;
