@@ -20,6 +20,9 @@ import { checkTargets, type ScrapeTarget } from "./metrics/prometheus.js";
 
 export class ConfigError extends YamlFieldError {}
 
+/** The policy's YAML limits, with room for large fleets (the configuration is a local file the operator owns). */
+export const CONFIG_LIMITS = { ...YAML_LIMITS, maxEntries: 20_000 };
+
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/;
 /** "host:port" with a port from `min` (0 for listen addresses: any free port, as the tests bind) to 65535. */
 const addressWithPort = (min: 0 | 1) => z.string().regex(HOST_PORT, 'must be "host:port"').superRefine((v, ctx) => {
@@ -140,7 +143,7 @@ export function splitHostPort(s: string): { address: string; port: number } {
 }
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: { checkFiles?: boolean } = {}): ControllerConfig {
-  const { data, fail } = parseYamlStrict(text, file, schema, ConfigError);
+  const { data, fail } = parseYamlStrict(text, file, schema, ConfigError, CONFIG_LIMITS);
   const dir = path.dirname(path.resolve(file));
   const rel = (p: string) => path.resolve(dir, p);
   const tokens: ApiToken[] = [];

@@ -30,7 +30,11 @@ export interface YamlLimits {
   /** Alias nodes (`*name`) in the text; expanding them is capped too (the yaml library's maxAliasCount). */
   maxAliases: number;
 }
-export const YAML_LIMITS: YamlLimits = { maxBytes: 256 * 1024, maxEntries: 10_000, maxDepth: 32, maxAliases: 32 };
+/**
+ * Policies (files and SetPolicy): a 5,000-entry policy takes a few hundred ms to parse, validate and
+ * resolve on a busy 2-core machine; a real one has tens to hundreds.
+ */
+export const YAML_LIMITS: YamlLimits = { maxBytes: 256 * 1024, maxEntries: 5_000, maxDepth: 32, maxAliases: 32 };
 
 /** The limit an error refused a document for, if it was a limit (and not a schema or syntax problem). */
 export function yamlLimit(e: unknown): keyof YamlLimits | "aliasExpansion" | null {
@@ -49,9 +53,11 @@ export function sizeProblem(text: string, limits: YamlLimits = YAML_LIMITS): str
 
 /**
  * One pass over the characters, before the parser sees them: flow nesting ([ and { outside quotes and
- * comments), an estimate of keys and items (": ", "- ", flow commas; it may count up to twice the real
- * number, so it refuses only at twice the limit, and the exact walk after parsing does the rest) and
- * alias nodes. Returns the offset and the reason of the first limit crossed.
+ * comments), an estimate of keys and items (block keys "k:" and items "- "; in flow collections the
+ * first entry and each comma) and alias nodes. The estimate matches the real count except inside
+ * block scalars (| and >) and for " - " within a plain scalar, where it runs over: a document that
+ * close to the limit may be refused here rather than by the exact walk after parsing, with the same
+ * reason. Returns the offset and the reason of the first limit crossed.
  */
 function preScan(text: string, limits: YamlLimits): { at: number; limit: keyof YamlLimits; reason: string } | null {
   let flow = 0, entries = 0, aliases = 0;
@@ -75,16 +81,21 @@ function preScan(text: string, limits: YamlLimits): { at: number; limit: keyof Y
       case 91: case 123: /* [ { */
         if (flow > 0 || atStart) {
           flow++;
+          // The first entry of a non-empty collection (the rest are counted by their commas).
+          let j = i + 1;
+          while (j < len && (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 10 || text.charCodeAt(j) === 13 || text.charCodeAt(j) === 9)) j++;
+          const close = c === 91 ? 93 : 125;
+          if (j < len && text.charCodeAt(j) !== close) entries++;
           if (flow > limits.maxDepth) return { at: i, limit: "maxDepth", reason: `nested deeper than the limit of ${n(limits.maxDepth)}` };
         }
         break;
       case 93: case 125: /* ] } */ if (flow > 0) flow--; break;
       case 44: /* , */ if (flow > 0) entries++; break;
-      case 58: /* : */ { const next = text.charCodeAt(i + 1); if (i + 1 >= len || next === 32 || next === 10 || next === 13 || next === 9 || (flow > 0 && (next === 44 || next === 93 || next === 125))) entries++; break; }
+      case 58: /* : */ { const next = text.charCodeAt(i + 1); if (flow === 0 && (i + 1 >= len || next === 32 || next === 10 || next === 13 || next === 9)) entries++; break; }
       case 45: /* - */ { const next = text.charCodeAt(i + 1); if (atStart && flow === 0 && (i + 1 >= len || next === 32 || next === 10 || next === 13)) entries++; break; }
       case 42: /* * */ if (atStart) { aliases++; if (aliases > limits.maxAliases) return { at: i, limit: "maxAliases", reason: `more than ${n(limits.maxAliases)} aliases (the limit)` }; } break;
     }
-    if (entries > 2 * limits.maxEntries) return { at: i, limit: "maxEntries", reason: `more than ${n(limits.maxEntries)} keys and items (the limit)` };
+    if (entries > limits.maxEntries) return { at: i, limit: "maxEntries", reason: `more than ${n(limits.maxEntries)} keys and items (the limit)` };
   }
   return null;
 }
