@@ -5,8 +5,8 @@
 //
 // Exposure: a server (xds, api, telemetry) whose listen address is beyond loopback (not 127.0.0.0/8,
 // ::1 or localhost) needs TLS on it (xds.tls, api.tls) or an explicit acknowledgement that it runs in
-// plaintext (listen.allowInsecure: [telemetry]); the telemetry server has no TLS, so off loopback it
-// always needs the acknowledgement. loadConfig also checks that the TLS files it names are readable
+// plaintext (listen.allowInsecure: [telemetry]); the telemetry server's TLS is telemetry.tls. loadConfig
+// also checks that the TLS files it names are readable
 // and that stateDir is not a file, naming the field and the file.
 import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
 import path from "node:path";
@@ -97,6 +97,16 @@ const schema = z.object({
   }).strict()).optional(),
   /** TLS (clientCa: mutual TLS) on the xDS server. */
   xds: z.object({ tls: tlsFiles }).strict().optional(),
+  /**
+   * Who may report to the telemetry server: bearer tokens (the first is the one the controller gives the
+   * proxies, in the filter's telemetry.token) and/or TLS with clientCa (mutual TLS). Absent: anyone
+   * (warned about at startup).
+   */
+  telemetry: z.object({
+    tokens: z.array(z.string()).optional(),
+    tokenEnv: z.string().optional(),
+    tls: tlsFiles.optional(),
+  }).strict().optional(),
 }).strict();
 
 export interface TlsFiles { cert: string; key: string; clientCa?: string }
@@ -118,6 +128,8 @@ export interface ControllerConfig {
   listen: { xds: string; telemetry: string; api: string; http: string };
   api: { tokens: ApiToken[]; tls: TlsFiles | null };
   xds: { tls: TlsFiles | null };
+  /** Telemetry server credentials; tokens[0] goes to the proxies. Neither tokens nor tls.clientCa: no authentication. */
+  telemetry: { tokens: string[]; tls: TlsFiles | null };
   stateDir: string | null;
   policyFile: string | null;
   tickMs: number;
@@ -164,14 +176,28 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     if (t!.length < 16) fail(["api", "tokenEnv"], `the token in ${data.api.tokenEnv} must be at least 16 characters`);
     tokens.push({ name: data.api.tokenEnv, token: t! });
   }
+  // Telemetry tokens travel in the filter's configuration and as an HTTP/2 header: visible ASCII, 16..4096.
+  const telemetryTokens: string[] = [];
+  const checkTelemetryToken = (t: string, at: (string | number)[], what: string) => {
+    if (t.length < 16 || t.length > 4096) fail(at, `${what} must be 16 to 4096 characters long`);
+    if (!/^[\x21-\x7e]+$/.test(t)) fail(at, `${what} must be visible ASCII characters only (no spaces or control characters)`);
+    if (telemetryTokens.includes(t)) fail(at, `${what} is listed twice`);
+    telemetryTokens.push(t);
+  };
+  (data.telemetry?.tokens ?? []).forEach((t, i) => checkTelemetryToken(t, ["telemetry", "tokens", i], "the token"));
+  if (data.telemetry?.tokenEnv) {
+    const t = env[data.telemetry.tokenEnv];
+    if (!t) fail(["telemetry", "tokenEnv"], `environment variable ${data.telemetry.tokenEnv} is not set`);
+    checkTelemetryToken(t!, ["telemetry", "tokenEnv"], `the token in ${data.telemetry.tokenEnv}`);
+  }
   // Plaintext beyond loopback only with the acknowledgement; the acknowledgement only where it means something.
   const insecure = new Set(data.listen.allowInsecure ?? []);
-  const tlsOf = { xds: data.xds?.tls ? "xds.tls" : null, api: data.api.tls ? "api.tls" : null, telemetry: null } as const;
+  const tlsOf = { xds: data.xds?.tls ? "xds.tls" : null, api: data.api.tls ? "api.tls" : null, telemetry: data.telemetry?.tls ? "telemetry.tls" : null } as const;
   for (const server of INSECURE_OK) {
     const at = data.listen[server];
     if (tlsOf[server] && insecure.has(server)) fail(["listen", "allowInsecure"], `${server} has TLS (${tlsOf[server]}): remove it from the list`);
     if (isLoopback(splitHostPort(at).address) || tlsOf[server] || insecure.has(server)) continue;
-    const fix = server === "telemetry" ? "the telemetry server has no TLS: bind it to loopback, or acknowledge plaintext" : `set ${server}.tls {cert, key, clientCa}, or acknowledge plaintext`;
+    const fix = `set ${server}.tls {cert, key, clientCa}, or acknowledge plaintext`;
     fail(["listen", server], `${at} is reachable beyond loopback without TLS: ${fix} with listen.allowInsecure: [${server}]`);
   }
   if (opts.checkFiles) {
@@ -184,7 +210,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
         fail(p, `cannot read ${f}: ${fsReason(e)}`);
       }
     };
-    for (const [block, tls] of [["api", data.api.tls], ["xds", data.xds?.tls]] as const) {
+    for (const [block, tls] of [["api", data.api.tls], ["xds", data.xds?.tls], ["telemetry", data.telemetry?.tls]] as const) {
       if (!tls) continue;
       for (const k of ["cert", "key", "clientCa"] as const) if (tls[k]) readable([block, "tls", k], rel(tls[k]));
     }
@@ -220,6 +246,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     file, listen: { xds: data.listen.xds, telemetry: data.listen.telemetry, api: data.listen.api, http: data.listen.http },
     api: { tokens, tls: data.api.tls ? tlsPaths(data.api.tls, rel) : null },
     xds: { tls: data.xds?.tls ? tlsPaths(data.xds.tls, rel) : null },
+    telemetry: { tokens: telemetryTokens, tls: data.telemetry?.tls ? tlsPaths(data.telemetry.tls, rel) : null },
     stateDir: data.stateDir ? rel(data.stateDir) : null,
     policyFile: data.policy ? rel(data.policy) : null,
     tickMs: data.tickMs ?? 1000,

@@ -14,7 +14,8 @@ import { SnapshotCache } from "./xds/cache.js";
 import { AdsServer } from "./xds/server.js";
 import { XdsTrafficRouter } from "./xds/router.js";
 import type { TelemetryStore } from "./telemetry/store.js";
-import { addTelemetryService } from "./telemetry/service.js";
+import { addTelemetryService, telemetryServerCredentials } from "./telemetry/service.js";
+import { outlierLogger } from "./telemetry/feed.js";
 import type { RiskEngine } from "./risk/engine.js";
 import { PrometheusScraper } from "./metrics/prometheus.js";
 import type { MigrationManager } from "./migration/manager.js";
@@ -65,15 +66,22 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const { engine, telemetry } = core;
 
   // Bound before the router is built: the proxies are told the port actually bound (it may be :0).
+  // Telemetry auth (config `telemetry`): bearer tokens and/or mTLS; without either, anyone may report.
+  const telemetryAuth = { tokens: cfg.telemetry.tokens, mtls: !!cfg.telemetry.tls?.clientCa };
+  if (!telemetryAuth.tokens.length && !telemetryAuth.mtls) {
+    log.warn({ listen: cfg.listen.telemetry }, "telemetry server has no authentication (no telemetry.tokens, tokenEnv or tls.clientCa): anyone who can reach it can report request errors, latencies and replication lag, and so drive migrations");
+  }
   const telemetryServer = new grpc.Server();
-  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log });
-  const telemetryPort = await bind(telemetryServer, cfg.listen.telemetry, grpc.ServerCredentials.createInsecure());
+  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log, auth: telemetryAuth });
+  const telemetryPort = await bind(telemetryServer, cfg.listen.telemetry, telemetryServerCredentials(cfg.telemetry.tls));
+  // One voice per proxy: a proxy whose error rate stands out against the others is a proxy or zone problem.
+  telemetry.onSealed(outlierLogger(log));
 
   const cache = new SnapshotCache();
   const ads = new AdsServer({ cache, logger: log });
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
-    telemetry: { cluster: "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}) },
+    telemetry: { cluster: "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}) },
     ...(cfg.dataplane ? { envoyListener: cfg.dataplane.listener, wasm: { filename: cfg.dataplane.wasm } } : {}),
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
   });

@@ -5,6 +5,7 @@
 // (BucketSummary.robust, see robustSummary in store.ts), so one proxy reporting 100 % errors among
 // healthy ones does not move the signal; only when no node reached the store's minProxyRequests is the
 // pooled value used (too little traffic for any node to vote).
+import type { Logger } from "pino";
 import type { RiskEngine } from "../risk/engine.js";
 import type { BucketSummary } from "./store.js";
 
@@ -25,4 +26,24 @@ export function feedRisk(engine: RiskEngine, s: BucketSummary): number {
   }
   if (s.mirrored > 0) put(REQUEST_SIGNALS.divergence, s.divergence);
   return fed;
+}
+
+/**
+ * Logs the proxies flagged as outliers in sealed buckets (BucketSummary.outliers) at warn, at most once
+ * per component and node per `everyMs` (default 60 s); remembers at most 10,000 pairs.
+ */
+export function outlierLogger(log: Pick<Logger, "warn">, everyMs = 60_000): (s: BucketSummary) => void {
+  const last = new Map<string, number>();
+  return (s) => {
+    for (const o of s.outliers) {
+      const key = `${s.component}\u0000${o.node}`;
+      const at = last.get(key);
+      if (at !== undefined && s.startMs - at < everyMs) continue;
+      last.delete(key);
+      last.set(key, s.startMs);
+      if (last.size > 10_000) last.delete(last.keys().next().value!);
+      log.warn({ component: s.component, node: o.node, errorRate: o.errorRate, medianErrorRate: o.medianErrorRate, requests: o.requests, bucketStartMs: s.startMs },
+        "telemetry: one proxy's error rate is an outlier against the others (a proxy or zone problem, not counted as the component's)");
+    }
+  };
 }

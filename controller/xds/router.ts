@@ -50,8 +50,11 @@ export interface XdsTrafficRouterOptions {
   group?: string;
   /** An Envoy listener carrying the shadowmesh filter (omit for proxyless-only deployments). */
   envoyListener?: { name: string; address: string; port: number };
-  /** Where the filter reports telemetry: the controller's gRPC address as seen from the proxies. */
-  telemetry?: { cluster: string; address: string; port: number; intervalMs?: number };
+  /**
+   * Where the filter reports telemetry: the controller's gRPC address as seen from the proxies; `token`
+   * (the filter's telemetry.token, sent as `authorization: Bearer`) when the telemetry server requires one.
+   */
+  telemetry?: { cluster: string; address: string; port: number; intervalMs?: number; token?: string };
   wasm?: WasmSource;
   /** Extra filter settings per component (sticky key, read rule, ...) merged into the plugin configuration. */
   filterSettings?: Record<string, Record<string, unknown>>;
@@ -158,7 +161,7 @@ export class XdsTrafficRouter implements TrafficRouter {
   pluginConfig(): string {
     const t = this.opts.telemetry;
     return JSON.stringify({
-      ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000 } } : {}),
+      ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000, ...(t.token ? { token: t.token } : {}) } } : {}),
       components: [...this.components.values()].map((c) => {
         const m = this.mirrors.get(c.name)!;
         // Mirror limits from the configuration sit under the fraction the migration engine sets.
