@@ -30,6 +30,11 @@ export interface StoreOptions {
   maxAgeMs?: number;
   /** Proxies (node id + worker id) whose last sequence and window are remembered (default 100k; the oldest is evicted). */
   maxProxies?: number;
+  /**
+   * Proxy nodes with a voice of their own in one bucket of one component (default 1,000; the rest share
+   * one voice). Bounds the per-node latency sketches kept until the bucket seals.
+   */
+  maxVoicesPerBucket?: number;
   /** A node's primary requests in one bucket needed for it to be a voice of its own (default 10). */
   minProxyRequests?: number;
   /** A node is an outlier when its error rate exceeds the median's by this much (and by 3 robust sigmas); default 0.1. */
@@ -88,7 +93,7 @@ interface Bucket {
 
 interface Voice { requests: number; errors: number; latency: CompactSketch | null }
 
-/** Nodes past maxProxiesPerBucket in one bucket share this one voice. */
+/** Nodes past maxVoicesPerBucket in one bucket share this one voice. */
 const OVERFLOW_VOICE = "(untracked proxies)";
 const LOW_TRAFFIC_VOICE = "(low-traffic proxies)";
 
@@ -139,7 +144,7 @@ export class TelemetryStore {
   readonly stats: StoreStats = { reports: 0, duplicates: 0, expired: 0, late: 0, rejected: 0, components: 0, buckets: 0, bytes: 0, backfill: 0, unknownDropped: 0, outlierProxies: 0, proxies: 0 };
 
   constructor(opts: StoreOptions) {
-    this.o = { bucketMs: 1000, retentionMs: 300_000, graceMs: 2000, maxComponents: 10_000, maxSkewMs: 10_000, maxAgeMs: 30_000, maxProxies: 100_000, maxProxiesPerBucket: 10_000, minProxyRequests: 10, outlierMargin: 0.1, ...opts };
+    this.o = { bucketMs: 1000, retentionMs: 300_000, graceMs: 2000, maxComponents: 10_000, maxSkewMs: 10_000, maxAgeMs: 30_000, maxProxies: 100_000, maxProxiesPerBucket: 10_000, maxVoicesPerBucket: 1_000, minProxyRequests: 10, outlierMargin: 0.1, ...opts };
     if (!(this.o.bucketMs > 0 && this.o.retentionMs >= this.o.bucketMs)) throw new RangeError(`telemetry store: bucketMs ${this.o.bucketMs} and retentionMs ${this.o.retentionMs} must be positive, retention at least one bucket`);
   }
 
@@ -189,7 +194,7 @@ export class TelemetryStore {
       // Sequences only rise per worker (duplicates are refused above): the last one seen is the latest.
       if (b.proxies.has(worker) || b.proxies.size < this.o.maxProxiesPerBucket) b.proxies.set(worker, c.floor.ejected);
       const p = c.targets.get("PRIMARY");
-      if (p && p.requests > 0) addVoice(b, b.voices.has(r.nodeId) || b.voices.size < this.o.maxProxiesPerBucket ? r.nodeId : OVERFLOW_VOICE, p);
+      if (p && p.requests > 0) addVoice(b, b.voices.has(r.nodeId) || b.voices.size < this.o.maxVoicesPerBucket ? r.nodeId : OVERFLOW_VOICE, p);
     }
     this.advance(now);
     return "merged";

@@ -91,9 +91,9 @@ test("low-traffic proxies pool into one voice; with too little traffic overall t
   assert.is(tiny.errors, 0.5, "the pooled rate is fed");
 });
 
-test("per-node state is bounded: nodes past maxProxiesPerBucket share one voice, latency is dropped at sealing", () => {
+test("per-node state is bounded: nodes past maxVoicesPerBucket share one voice", () => {
   const clock = new ManualClock();
-  const store = new TelemetryStore({ clock, maxProxiesPerBucket: 4 });
+  const store = new TelemetryStore({ clock, maxVoicesPerBucket: 4 });
   seqs.clear();
   clock.advance(1000);
   const now = Number(clock.realtimeNs() / 1_000_000n);
