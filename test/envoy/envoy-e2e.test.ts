@@ -32,6 +32,8 @@ if (!envoyBin) {
       sa.address = "127.0.0.1";
       sa.port_value = sys.controller.ports.xds;
       b.static_resources.clusters[0].type = "STATIC";
+      // The demo's controller serves xDS in plaintext on loopback; the bootstrap's mTLS is for the compose stack.
+      delete b.static_resources.clusters[0].transport_socket;
       b.admin.address.socket_address = { address: "127.0.0.1", port_value: 0 };
       b.admin.address_path = undefined;
       writeFileSync(path.join(dir, "envoy.yaml"), YAML.stringify(b));
