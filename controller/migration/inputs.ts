@@ -46,13 +46,22 @@ export class TelemetryInputSource implements InputSource {
     };
   }
 
+  /**
+   * One proxy node is one voice, as for the risk engine's request signals: the failure share is the
+   * median node's (nodes with at least MIN_NODE_REQUESTS; pooled when none has that many), and the
+   * floor's evidence counts nodes most of whose workers ejected the primary. So a node that reports
+   * (or a token holder who invents) a flood of failures or ejecting workers cannot fail a primary over.
+   */
   private health(component: string, nowMs: number, windowMs: number): PrimaryHealth | null {
     const from = nowMs - windowMs;
     const p = side(this.o.store.window(component, from, nowMs), "primary");
     const f = this.o.store.floor(component, from, nowMs);
     const probe = this.o.probes?.probeFailures(component, "primary") ?? null;
     if (!p && f.reporting === 0 && probe === null) return null;
-    return { requests: p?.requests ?? 0, failures: p ? errors(p) : 0, reporting: f.reporting, ejecting: f.ejecting, probeFailures: probe };
+    const requests = p?.requests ?? 0;
+    const shares = [...this.o.store.primaryByProxy(component, from, nowMs).values()].filter((v) => v.requests >= MIN_NODE_REQUESTS).map((v) => v.errors / v.requests).sort((a, b) => a - b);
+    const share = shares.length ? shares[Math.floor((shares.length - 1) / 2)]! : (p && requests > 0 ? errors(p) / requests : 0);
+    return { requests, failures: Math.round(share * requests), reporting: f.nodesReporting, ejecting: f.nodesEjecting, probeFailures: probe };
   }
 
   private summary(t: TargetTotals | null): SideSummary | null {
@@ -60,6 +69,9 @@ export class TelemetryInputSource implements InputSource {
     return { requests: t.requests, errorRate: errors(t) / t.requests, latencyMs: t.latency.quantile(this.o.latencyQuantile ?? 0.99) / 1000 };
   }
 }
+
+/** A node's failure share counts once it sent this many requests to the primary in the window. */
+const MIN_NODE_REQUESTS = 10;
 
 function errors(t: TargetTotals): number { return t.status[4] + t.resets + t.timeouts; }
 

@@ -49,6 +49,9 @@ export interface FloorSummary {
   reporting: number;
   /** Of those, how many said `ejected: true` in their latest report in the range. */
   ejecting: number;
+  /** Distinct proxy nodes, and those most of whose workers have the primary ejected (one node, one voice). */
+  nodesReporting: number;
+  nodesEjecting: number;
   ejections: number;
   readsDiverted: number;
   probes: number;
@@ -310,8 +313,8 @@ export class TelemetryStore {
   }
 
   /** Floor activity of a component's proxies between fromMs and toMs (wall ms). */
-  floor(component: string, fromMs: number, toMs: number): { reporting: number; ejecting: number; ejections: number; readsDiverted: number; probes: number; unfitSkips: number; writesHeld: number } {
-    const out: FloorSummary = { reporting: 0, ejecting: 0, ejections: 0, readsDiverted: 0, probes: 0, unfitSkips: 0, writesHeld: 0 };
+  floor(component: string, fromMs: number, toMs: number): FloorSummary {
+    const out: FloorSummary = { reporting: 0, ejecting: 0, ejections: 0, readsDiverted: 0, probes: 0, unfitSkips: 0, writesHeld: 0, nodesReporting: 0, nodesEjecting: 0 };
     const list = this.components.get(component);
     if (!list) return out;
     const latest = new Map<string, boolean>();
@@ -322,7 +325,17 @@ export class TelemetryStore {
       for (const [w, e] of b.proxies) latest.set(w, e);
     }
     out.reporting = latest.size;
-    for (const e of latest.values()) if (e) out.ejecting++;
+    // One node is one voice however many workers it claims: a node ejects when most of its workers do.
+    const nodes = new Map<string, { workers: number; ejected: number }>();
+    for (const [w, e] of latest) {
+      if (e) out.ejecting++;
+      const node = w.slice(0, w.lastIndexOf("/"));
+      const n = nodes.get(node) ?? { workers: 0, ejected: 0 };
+      n.workers++; if (e) n.ejected++;
+      nodes.set(node, n);
+    }
+    out.nodesReporting = nodes.size;
+    for (const n of nodes.values()) if (n.ejected * 2 > n.workers) out.nodesEjecting++;
     return out;
   }
 
