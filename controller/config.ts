@@ -44,7 +44,8 @@ const signal = z.object({
   seasonS: z.number().nonnegative().optional(), window: z.number().int().min(16).optional(), staleAfterS: z.number().positive().optional(), horizonS: z.number().positive().optional(),
 }).strict();
 const actions = z.union([
-  z.object({ webhook: z.string().url(), headers: z.record(z.string(), z.string()).optional() }).strict(),
+  /** tokenEnv: an environment variable holding a bearer token the webhook sends (the component's admin token). */
+  z.object({ webhook: z.string().url(), headers: z.record(z.string(), z.string()).optional(), tokenEnv: z.string().min(1).optional() }).strict(),
   z.object({ command: z.array(z.string()).min(1) }).strict(),
 ]);
 const component = z.object({
@@ -234,7 +235,18 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       name: x.name, locality: { ...(x.region ? { region: x.region } : {}), ...(x.zone ? { zone: x.zone } : {}) }, endpoints: x.endpoints.map(splitHostPort),
     });
     const route: RouteSpec = { name: c.name, hostnames: c.hostnames, primary: cl(c.primary), shadow: cl(c.shadow), mode: "weighted_clusters", ...(c.routingHeader ? { routingHeader: c.routingHeader } : {}) };
-    return { route, signals: (c.signals ?? DEFAULT_SIGNALS) as SignalSpec[], actions: (c.actions ?? null) as ActionConfig | null, filter: (c.filter ?? null) as Record<string, unknown> | null };
+    let act: ActionConfig | null = null;
+    if (c.actions && "webhook" in c.actions) {
+      const { tokenEnv, ...hook } = c.actions;
+      const headers = { ...hook.headers };
+      if (tokenEnv) {
+        const t = env[tokenEnv];
+        if (!t) fail(["components", i, "actions", "tokenEnv"], `environment variable ${tokenEnv} is not set`);
+        headers.authorization = `Bearer ${t}`;
+      }
+      act = { webhook: hook.webhook, ...(Object.keys(headers).length ? { headers } : {}) };
+    } else if (c.actions) act = c.actions as ActionConfig;
+    return { route, signals: (c.signals ?? DEFAULT_SIGNALS) as SignalSpec[], actions: act, filter: (c.filter ?? null) as Record<string, unknown> | null };
   });
   let scrape: ScrapeTarget[] = [];
   try { scrape = checkTargets(data.scrape ?? []); } catch (e) {

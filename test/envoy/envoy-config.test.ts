@@ -115,7 +115,7 @@ test("Istio manifests: known kinds and spec fields; the EnvoyFilter patch is a s
       assert.is(p.patch.value.name, "shadowmesh", "the ECDS name is the one the controller publishes");
     }
     if (d.kind === "ConfigMap") {
-      const cfg = parseConfig(d.data["controller.yaml"], path.join(envoyDir, "istio", "controller.yaml"), { SHADOWMESH_TOKEN: "a-test-token-of-32-characters-xx" });
+      const cfg = parseConfig(d.data["controller.yaml"], path.join(envoyDir, "istio", "controller.yaml"), { SHADOWMESH_TOKEN: "a-test-token-of-32-characters-xx", SHADOWMESH_TELEMETRY_TOKEN: "a-telemetry-token-of-32-chars-xx", SAMPLE_KV_ADMIN_TOKEN: "a-kv-admin-token-of-32-chars-xxx" });
       assert.ok(cfg.components.length >= 1);
     }
     if (d.kind === "Deployment") {
