@@ -71,10 +71,11 @@ export interface DemoSummary {
 export interface PairAddresses { primaryEndpoint: string; shadowEndpoint: string; primaryUrl: string; shadowUrl: string; adminToken?: string }
 
 /** The demo's controller configuration (also the incident benchmark's: the same signals, scrapes and policy). */
-export function controllerYaml(a: PairAddresses, wasm: string, token: string): string {
+export function controllerYaml(a: PairAddresses, wasm: string, token: string, telemetryToken?: string): string {
   return `
 listen: { xds: 127.0.0.1:0, telemetry: 127.0.0.1:0, api: 127.0.0.1:0, http: 127.0.0.1:0 }
-api: { tokens: [${token}] }
+api: { tokens: [${token}] }${telemetryToken ? `
+telemetry: { tokens: [${telemetryToken}] }` : ""}
 policy: ${path.join(here, "policy.yaml")}
 tickMs: 250
 risk: { riseTauS: 6, fallTauS: 60, horizonS: 120 }
@@ -145,7 +146,7 @@ export async function startSystem(o: { log: Logger; seed?: number; condition?: (
   const configFile = path.join(dir, "controller.yaml");
   const wasm = path.join(here, "..", "build", "shadowmesh.wasm");
   const token = randomBytes(16).toString("hex");
-  writeFileSync(configFile, controllerYaml({ primaryEndpoint: `127.0.0.1:${primary.port}`, shadowEndpoint: `127.0.0.1:${shadow.port}`, primaryUrl: primary.url, shadowUrl: shadow.url, adminToken }, wasm, token));
+  writeFileSync(configFile, controllerYaml({ primaryEndpoint: `127.0.0.1:${primary.port}`, shadowEndpoint: `127.0.0.1:${shadow.port}`, primaryUrl: primary.url, shadowUrl: shadow.url, adminToken }, wasm, token, randomBytes(16).toString("hex")));
   let controller: RunningController | undefined;
   let dataplane: EmbeddedDataPlane | undefined;
   const stop = async () => {
