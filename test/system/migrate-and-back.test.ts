@@ -2,6 +2,11 @@
 // data plane running the filter, two KV nodes with log shipping, webhook actions): writes flow the
 // whole time, and afterwards every acknowledged write is on the leader and on the follower. No
 // faults are injected; the migration is started by hand (promote) and undone by hand (rollback).
+// Failed requests are judged against a control window under the same load just before the
+// migration: on a machine whose cores are taken by something else the whole in-process stack times
+// out requests migrating or not (measured: 21 % of requests with two busy loops and no migration at
+// all), so the bound is the control's rate plus a small slack, which still catches a migration that
+// fails requests of its own.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../controller/log.js";
@@ -21,7 +26,11 @@ test("no acknowledged write is lost across a migration to the shadow and back", 
   const load = new LoadGenerator({ target: sys.listener, host: "orders.svc", rateRps: 200, readShare: 0.6, keys: 1000, seed: 11 });
   try {
     load.start();
-    await new Promise((r) => setTimeout(r, 2500)); // a baseline while healthy
+    await new Promise((r) => setTimeout(r, 1000)); // warm-up
+    const c0 = load.totals();
+    await new Promise((r) => setTimeout(r, 3000)); // the control window: the same load, nothing moving
+    const c1 = load.totals();
+    const controlRate = (c1.failed - c0.failed) / Math.max(1, c1.requests - c0.requests);
     const m = sys.controller.manager;
     const phase = () => m.get("orders").status.phase;
     const cmd = (kind: "promote" | "rollback") => {
@@ -54,7 +63,9 @@ test("no acknowledged write is lost across a migration to the shadow and back", 
     assert.equal(missingOnShadow.slice(0, 5), [], `${missingOnShadow.length} acknowledged writes missing on the follower`);
     // Writes held by the fence are applied after the switch, not refused.
     assert.is(sys.primary.counters.refusedWrites + sys.shadow.counters.refusedWrites, 0, "no write was refused during the switchovers");
-    assert.ok(totals.failed <= totals.requests * 0.002, `failed ${totals.failed} of ${totals.requests}`);
+    const migrating = { failed: totals.failed - c1.failed, requests: totals.requests - c1.requests };
+    const bound = migrating.requests * (0.002 + 2 * controlRate);
+    assert.ok(migrating.failed <= bound, `failed ${migrating.failed} of ${migrating.requests} while migrating (${JSON.stringify(totals.failures)}), over ${bound.toFixed(0)} (0.2 % + twice the control window's ${(controlRate * 100).toFixed(2)} %)`);
     const kinds = m.events("orders", 500).map((e) => e.message);
     assert.ok(kinds.some((k) => /fence primary: done/.test(k)) && kinds.some((k) => /promote shadow: done/.test(k)), "the forward promotion ran its actions");
     assert.ok(kinds.some((k) => /fence shadow: done/.test(k)) && kinds.some((k) => /promote primary: done/.test(k)), "the restore ran its actions");
