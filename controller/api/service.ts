@@ -42,7 +42,8 @@ export interface ApiAuth {
   mtls: boolean;
 }
 
-export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger }
+/** stateWarnings: what the controller recovered from when it loaded its state (shown in GetComponent). */
+export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[] }
 
 type Call = grpc.ServerUnaryCall<any, any> | grpc.ServerWritableStream<any, any>;
 
@@ -108,6 +109,7 @@ export function describeComponent(deps: ApiDeps, name: string) {
     message: s.message, blockedReason: s.blockedReason ?? "", pausedReason: s.paused?.reason ?? "", lastVerdict: s.lastVerdict?.summary ?? "",
     lastDecisions: deps.manager.events(name, 10).map(eventMessage),
     shadowFit: s.shadowFit ?? false, writesHeld: s.holdWrites ?? "", epoch: s.epoch ?? 1, emergency: s.emergency?.reason ?? "",
+    stateWarnings: [...(deps.stateWarnings?.() ?? [])],
   };
 }
 

@@ -12,6 +12,7 @@ import { FileStateStore, StateStoreError } from "../../controller/migration/stor
 import { initialStatus, type MigrationStatus } from "../../controller/migration/reconcile.js";
 import { parseConfig } from "../../controller/config.js";
 import { startController } from "../../controller/main.js";
+import { controllerClient, authMetadata } from "../../controller/api/service.js";
 
 function inDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), "sm-store-"));
@@ -118,6 +119,13 @@ components:
     assert.ok(w, `no warning among ${logged.map((l) => l.msg).join(" | ")}`);
     assert.is(w!.level, 40, "logged at warn");
     assert.match(w!.msg, "journal.jsonl:2:");
+    // And in the API's GetComponent.
+    const c = controllerClient(`127.0.0.1:${ctl.ports.api}`, "store-test-token-0123");
+    try {
+      const got = await new Promise<{ stateWarnings: string[] }>((resolve, reject) => c.getComponent!({ name: "orders" }, authMetadata(c), (e: Error | null, r: { stateWarnings: string[] }) => (e ? reject(e) : resolve(r))));
+      assert.is(got.stateWarnings.length, 1);
+      assert.match(got.stateWarnings[0]!, /journal.jsonl:2: torn last record dropped/);
+    } finally { c.close(); }
   } finally { await ctl.stop(); }
   // The journal was compacted at load: the torn tail is gone, the next start has nothing to warn about.
   const again = new FileStateStore(stateDir);
