@@ -91,7 +91,8 @@ function valueAt(x: unknown, p: Path): unknown {
 }
 /** The first problem zod found, as `field: reason (got VALUE)`. */
 function issue(err: z.ZodError, raw: unknown): { path: Path; text: string } {
-  const i = err.issues[0]!;
+  // A misspelt field is reported as itself rather than as the required field it stands for.
+  const i = err.issues.find((x) => x.code === "unrecognized_keys") ?? err.issues[0]!;
   const p = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
   const got = i.code === "unrecognized_keys" ? "unknown field" : (() => { const v = valueAt(raw, p); return v === undefined ? "" : ` (got ${JSON.stringify(v)?.slice(0, 60)})`; })();
   return { path: p, text: i.code === "unrecognized_keys" ? `${fieldName(p)}: ${got}` : `${fieldName(p)}: ${i.message}${got}` };

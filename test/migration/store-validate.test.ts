@@ -55,6 +55,8 @@ test("a weight out of 0..10000 bp, a mirror fraction over 1, a step under -1 and
   const { phase: _p, ...noPhase } = status();
   writeFileSync(j, line(noPhase));
   assert.match(loadError(dir), /journal.jsonl:1: status.phase: /);
+  writeFileSync(j, line({ ...noPhase, phsae: "Healthy" }));
+  assert.match(loadError(dir), /journal.jsonl:1: status.phsae: unknown field/, "a misspelt field is named as itself, not as the missing one");
   writeFileSync(j, JSON.stringify({ t: "stauts", status: status() }) + "\n");
   assert.match(loadError(dir), /journal.jsonl:1: t: /);
   // Every optional field of MigrationStatus may be absent (journals written before they existed).
