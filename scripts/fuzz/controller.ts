@@ -138,7 +138,7 @@ function fakeUnary(request: unknown, md: [string, string][] = []): grpc.ServerUn
 }
 
 /** A server-side duplex call as grpc-js presents it to the ADS server: data in, writes out, 'error' closes. */
-class FakeAdsCall extends EventEmitter {
+export class FakeAdsCall extends EventEmitter {
   written: Buffer[] = [];
   statuses: { code: number; details: string }[] = [];
   ended = false;
@@ -353,6 +353,14 @@ export class ControllerFuzzer {
   }
 
   private xds(x: any): string | null {
+    const call = this.xdsExchange(x);
+    const internal = call.statuses.find((s) => s.code === grpc.status.INTERNAL || s.code === grpc.status.UNKNOWN);
+    if (internal) return `xds: stream closed with ${internal.code}: ${internal.details}`;
+    return null;
+  }
+
+  /** One ADS stream: opens it on a fake call, sends the messages ("@last"/"@prev" nonces are the ones the server sent), ends it. */
+  xdsExchange(x: { delta: boolean; messages: any[]; end: "end" | "cancelled" | "close" | "error" }): FakeAdsCall {
     const call = new FakeAdsCall();
     (this.ads as unknown as { open(c: unknown, delta: boolean): void }).open(call, x.delta);
     let lastNonce = "", prevNonce = "", lastVersion = "";
@@ -383,13 +391,14 @@ export class ControllerFuzzer {
       const last = call.written[call.written.length - 1];
       if (last) { const d = decode(last); if (d.nonce) { prevNonce = lastNonce; lastNonce = d.nonce; lastVersion = d.version; } }
     }
-    const internal = call.statuses.find((s) => s.code === grpc.status.INTERNAL || s.code === grpc.status.UNKNOWN);
     if (x.end === "error") call.emit("error", Object.assign(new Error("cancelled by the client"), { code: grpc.status.CANCELLED, details: "cancelled by the client" }));
     else call.emit(x.end);
     if (x.end !== "close") call.emit("close");
-    if (internal) return `xds: stream closed with ${internal.code}: ${internal.details}`;
-    return null;
+    return call;
   }
+
+  /** The ADS server's ACK/NACK history for a node. */
+  xdsAcks(node: string): unknown[] { return this.ads.acks(node); }
 
   /** Number of streams the ADS server still tracks (must return to 0: no stream leaks). */
   openStreams(): number { return (this.ads as unknown as { streams: Set<unknown> }).streams.size; }

@@ -67,6 +67,9 @@ export function batchSeed(seed: number, stream: string, batch: number): number {
 const FILTER_BATCH = 100;
 const CONTROLLER_BATCH = 50;
 const SLICE_MS = 50;
+/** Failures kept in the summary and printed as they happen (all are counted). */
+const MAX_RECORDED = 100;
+const MAX_PRINTED = 20;
 
 export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + "\n"));
@@ -118,8 +121,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
       if (!fail) continue;
       if (fail.kind === "trap") f.traps++; else f.crashes++;
       const rec: FailureRecord = { target: "filter", kind: fail.kind, message: fail.message.slice(0, 2000), batchSeed: bs, index: i, input: describe(fail.input).slice(0, 4000) };
-      failures.push(rec);
-      log(`FILTER ${fail.kind.toUpperCase()}: ${fail.message.split("\n")[0]} (seed ${o.seed}, batch seed ${bs}, index ${i})\n  input: ${rec.input.slice(0, 1000)}`);
+      if (failures.length < MAX_RECORDED) failures.push(rec);
+      if (f.traps + f.crashes + c.crashes + c.hangs <= MAX_PRINTED) log(`FILTER ${fail.kind.toUpperCase()}: ${fail.message.split("\n")[0]} (seed ${o.seed}, batch seed ${bs}, index ${i})\n  input: ${rec.input.slice(0, 1000)}`);
       if (toShrink.filter((x) => x.rec.target === "filter").length < maxShrink) {
         toShrink.push({ rec, run: async () => { const r = await shrinkFilter(bs, i); rec.reproducedAlone = r.reproduced; if (r.counterexample !== undefined) rec.shrunk = describe(r.counterexample).slice(0, 4000); } });
       }
@@ -143,8 +146,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
       if (!fail) continue;
       if (fail.kind === "hang") { c.hangs++; k.hangs++; } else { c.crashes++; k.crashes++; }
       const rec: FailureRecord = { target: kind, kind: fail.kind, message: fail.message.slice(0, 2000), batchSeed: bs, index: i, input: describe(fail.input).slice(0, 4000) };
-      failures.push(rec);
-      log(`CONTROLLER ${kind} ${fail.kind.toUpperCase()}: ${fail.message.split("\n")[0]} (seed ${o.seed}, batch seed ${bs}, index ${i})\n  input: ${rec.input.slice(0, 1000)}`);
+      if (failures.length < MAX_RECORDED) failures.push(rec);
+      if (f.traps + f.crashes + c.crashes + c.hangs <= MAX_PRINTED) log(`CONTROLLER ${kind} ${fail.kind.toUpperCase()}: ${fail.message.split("\n")[0]} (seed ${o.seed}, batch seed ${bs}, index ${i})\n  input: ${rec.input.slice(0, 1000)}`);
       if (toShrink.filter((x) => x.rec.target === kind).length < maxShrink) {
         toShrink.push({ rec, run: async () => {
           const d = fc.check(fc.property(arb, (x) => ctl!.run(kind, x) === null), { seed: bs, numRuns: i + 1, endOnFailure: false });
