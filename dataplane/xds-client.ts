@@ -41,8 +41,12 @@ export class EnvoyLikeAdsClient {
   lastNack: { type: TypeUrl; message: string } | null = null;
 
   constructor(private readonly o: AdsClientOptions) {
-    this.client = adsClient(o.address);
     this.backoff = o.backoffMs?.min ?? 250;
+    // The channel's own reconnect backoff follows ours: grpc-js's default (1 s, growing to 120 s)
+    // kept a proxy refused for up to 13 s after a restarted controller was back.
+    this.client = adsClient(o.address, undefined, {
+      "grpc.initial_reconnect_backoff_ms": this.backoff, "grpc.max_reconnect_backoff_ms": o.backoffMs?.max ?? 10_000,
+    });
     for (const t of [TYPE.cluster, TYPE.endpoint, TYPE.listener, TYPE.route, TYPE.extension] as TypeUrl[]) {
       this.state.set(t, { version: "", nonce: "", names: [], subscribed: false });
     }

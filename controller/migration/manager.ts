@@ -56,6 +56,9 @@ interface Tracked {
 
 export class UnknownComponent extends Error {}
 
+/** How often a restarted controller asks whether a proxy confirmed its stored routes yet. */
+const RESYNC_RECHECK_MS = 500;
+
 export class MigrationManager extends EventEmitter {
   private readonly comps = new Map<string, Tracked>();
   private readonly recent: MigrationEvent[] = [];
@@ -84,6 +87,9 @@ export class MigrationManager extends EventEmitter {
       if (!prev) { this.o.store.save(t.status, []); continue; }
       const resync = structuredClone(prev);
       resync.revision++;
+      // An action re-run now is timed from now: timed from before the crash, a restart slower than
+      // the action timeout would give up on an action that went through (and undo a promotion).
+      if (resync.pendingAction) resync.pendingAction = { ...resync.pendingAction, sinceMs: this.now() };
       resync.rollout = { id: `${name}/${resync.revision}/resync`, purpose: `re-publish the stored routes after a restart (shadow ${resync.shadowWeightBp / 100}%, writes to ${resync.writeTarget})` };
       const ev: MigrationEvent = { atMs: this.now(), component: name, kind: "rollout", phase: resync.phase, message: `controller restarted: resuming ${resync.phase}${resync.stepIndex >= 0 ? ` at step ${resync.stepIndex + 1}` : ""}`, severity: "info" };
       this.o.store.save(resync, [ev]);
@@ -212,6 +218,10 @@ export class MigrationManager extends EventEmitter {
     const ask = (): void => {
       this.o.router.verify(version, this.o.verifyTimeoutMs ?? 10_000).then((v) => {
         if (t.rollout?.id !== id) return;
+        // After a restart no proxy may have reconnected yet, and "every proxy ACKed" would be true of
+        // none: the stored routes count as applied only once a proxy confirms them, so nothing
+        // advances (and no proxy skips a step) before one is back.
+        if (v.ok && v.acked.length === 0 && id.endsWith("/resync")) { this.o.clock.setTimer(RESYNC_RECHECK_MS, ask); return; }
         if (v.ok) { t.rollout = { id, state: "acked" }; this.urgent(t); }
         else if (v.nacked.length) {
           this.counters.nacks++;

@@ -609,7 +609,8 @@ function primaryDown(p: Pass): string | null {
   const e = p.policy.emergency, h = p.inputs.health;
   if (!e.enabled || !h) return null;
   if (h.reporting > 0 && h.ejecting > 0 && h.ejecting / h.reporting >= e.ejectingShare) return `the failover floor of ${h.ejecting} of ${h.reporting} proxies ejected the primary`;
-  if (h.requests >= e.minRequests && h.failures / h.requests >= e.maxFailureShare) return `${h.failures} of ${h.requests} requests to the primary failed in the last ${e.windowMs / 1000}s`;
+  // Our own fence makes the primary refuse writes: failed requests then say nothing about its health.
+  if (p.s.fenced !== "primary" && h.requests >= e.minRequests && h.failures / h.requests >= e.maxFailureShare) return `${h.failures} of ${h.requests} requests to the primary failed in the last ${e.windowMs / 1000}s`;
   // The active health check sees a dead primary that takes no traffic.
   if (e.probeFailures > 0 && (h.probeFailures ?? 0) >= e.probeFailures) return `the primary failed ${h.probeFailures} health checks in a row`;
   return null;

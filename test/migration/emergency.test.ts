@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
 import { MigrationWorld, PRIMARY_DEAD, PRIMARY_OK, testPolicy } from "../support/migration-world.js";
-import { reconcile } from "../../controller/migration/reconcile.js";
+import { initialStatus, reconcile } from "../../controller/migration/reconcile.js";
 
 /** The test policy with a 10 s lease. */
 const policy = (over: (p: Policy) => void = () => {}): Policy => testPolicy((p) => { p.promotion.leaseMs = 10_000; over(p); });
@@ -194,6 +194,15 @@ test("the active health check sees a dead primary that takes no traffic; a shado
   const r = reconcile(v.policy, v.status, { risk: 0.1, primaryRisk: 0.1, replicaLagS: 0.1, recent: { primary: null, shadow: null }, window: null, rollout: null, action: null, commands: [], health: PRIMARY_OK, shadowProbeFailures: 3 }, v.now + 1000);
   assert.is(r.status.shadowFit, false);
   assert.ok(r.events.some((e) => /shadow unfit for failover: the shadow failed 3 health checks in a row/.test(e.message)));
+});
+
+test("our own fence makes the primary refuse writes: those failures are no emergency; its floors' ejections or health checks still are", () => {
+  const base = { ...initialStatus("orders", 0), phase: "Shifting" as const, stepIndex: 4, shadowWeightBp: 10_000, fenced: "primary" as const, promotion: { stage: "drain" as const, sinceMs: 0 }, shadowFit: true };
+  const inputs = (health: typeof PRIMARY_DEAD) => ({ risk: 0.9, primaryRisk: 0.9, replicaLagS: 0.5, recent: { primary: null, shadow: null }, window: null, rollout: null, action: null, commands: [], health });
+  const refused = reconcile(policy(), base, inputs({ requests: 100, failures: 100, reporting: 4, ejecting: 0 }), 1000);
+  assert.is(refused.status.phase, "Shifting", "the fence explains the failed writes");
+  const down = reconcile(policy(), base, inputs({ requests: 100, failures: 100, reporting: 4, ejecting: 0, probeFailures: 3 }), 1000);
+  assert.is(down.status.phase, "Failover", "the health check says it is down");
 });
 
 test("the emergency path can be turned off by policy", () => {

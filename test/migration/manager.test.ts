@@ -97,6 +97,47 @@ test("a restart mid-shift resumes at the same step with the same weights, withou
   });
 });
 
+test("after a restart nothing advances until a proxy confirmed the stored routes, and a re-run action is timed from the restart", async () => {
+  await inStateDir(async (dir) => {
+    const a = rig(dir);
+    a.m.start();
+    await second(a, 10);
+    a.inputs.knobs.risk = 0.9;
+    for (let i = 0; i < 300 && !(a.m.get("orders").status.stepIndex === 1 && a.m.get("orders").status.stepSinceMs !== null); i++) await second(a);
+    a.store.close();
+
+    const b = rig(dir, a.clock);
+    b.inputs.knobs.risk = 0.9;
+    // No proxy has reconnected: verify answers "every proxy ACKed" of none.
+    b.router.nextVerify = (version) => ({ version, ok: true, acked: [], nacked: [], pending: [], superseded: false });
+    b.m.start();
+    await second(b, 60);
+    assert.is(b.router.calls.length, 1, "only the re-published stored routes: no step while no proxy is back");
+    assert.match(b.m.get("orders").status.blockedReason ?? "", /waiting for every proxy to ACK: re-publish the stored routes after a restart/);
+    b.router.nextVerify = (version) => ({ version, ok: true, acked: ["back"], nacked: [], pending: [], superseded: false });
+    await second(b, 30);
+    assert.ok(b.router.calls.length > 1, "a proxy confirmed: the migration goes on");
+  });
+  // The promote was in flight when the controller died; the restart takes longer than the action timeout.
+  await inStateDir(async (dir) => {
+    const a = rig(dir);
+    const st = { ...initialStatus("orders", 0), phase: "Shifting" as const, stepIndex: 4, shadowWeightBp: 10_000, fenced: "primary" as const, promotion: { stage: "promote" as const, sinceMs: 0 }, pendingAction: { id: "orders/9/promote/0", kind: "promote" as const, side: "shadow" as const, sinceMs: 0 } };
+    a.store.save(st, []);
+    a.store.close();
+    const b = rig(dir, a.clock);
+    a.clock.advance(60_000); // far past actionTimeout (30 s) since the action started
+    let answer: () => void = () => {};
+    b.actions.run = (component, kind, side) => { b.actions.calls.push({ component, kind, side }); return kind === "promote" ? new Promise<void>((res) => { answer = res; }) : Promise.resolve(); };
+    b.m.start();
+    await second(b, 2);
+    assert.is(b.m.get("orders").status.pendingAction?.kind, "promote", "still waiting for the re-run promote, not timed out");
+    answer();
+    await second(b, 3);
+    assert.not.match(b.m.events("orders").map((e) => e.message).join(" | "), /timed out/);
+    assert.ok(b.m.events("orders").some((e) => /promote shadow: done/.test(e.message)));
+  });
+});
+
 test("a torn last journal line is dropped with a warning; a corrupt line in the middle is an error naming it", async () => {
   await inStateDir(async (dir) => {
     const s1 = new FileStateStore(dir);
