@@ -101,7 +101,7 @@ function preScan(text: string, limits: YamlLimits): { at: number; limit: keyof Y
 }
 
 /** The exact counts on the parsed document, iteratively (no recursion), with duplicate keys found by a set per mapping. */
-function walk(root: unknown, limits: YamlLimits): { node: YamlNode; limit: keyof YamlLimits | "uniqueKeys"; reason: string } | null {
+function walk(root: unknown, limits: YamlLimits): { node: YamlNode; limit: keyof YamlLimits | "uniqueKeys" | "scalarKeys"; reason: string } | null {
   let entries = 0, aliases = 0;
   const stack: { node: unknown; depth: number }[] = [{ node: root, depth: 1 }];
   while (stack.length) {
@@ -117,6 +117,9 @@ function walk(root: unknown, limits: YamlLimits): { node: YamlNode; limit: keyof
     if (isMap(node)) {
       const seen = new Set<unknown>();
       for (const it of node.items) {
+        // A collection (or an alias) as a key has no place in a configuration; converting it made the
+        // yaml library emit a process warning per document (a SetPolicy caller could fill the log).
+        if (it.key !== null && it.key !== undefined && !isScalar(it.key)) return { node: it.key as YamlNode, limit: "scalarKeys", reason: "a mapping key must be a plain scalar (a name), not a collection or an alias" };
         const k = isScalar(it.key) ? it.key.value : undefined;
         if (k !== undefined) {
           if (seen.has(k)) return { node: it.key as YamlNode, limit: "uniqueKeys", reason: `Map keys must be unique` };
@@ -155,7 +158,7 @@ export function parseYamlStrict<S extends z.ZodType>(text: string, file: string,
   const over = walk(doc.contents, limits);
   if (over) {
     const pos = lc.linePos(over.node.range?.[0] ?? 0);
-    if (over.limit === "uniqueKeys") throw new Err(file, pos.line, pos.col, "", `YAML syntax: ${over.reason}`);
+    if (over.limit === "uniqueKeys" || over.limit === "scalarKeys") throw new Err(file, pos.line, pos.col, "", `YAML syntax: ${over.reason}`);
     throw limitError(pos.line, pos.col, over.limit, over.reason);
   }
   const fail = (path: Path, reason: string): never => {

@@ -4,6 +4,8 @@ import * as assert from "uvu/assert";
 import * as grpc from "@grpc/grpc-js";
 import { ControllerFuzzer } from "../../scripts/fuzz/controller.js";
 import { MAX_ACK_LOG_NODES } from "../../controller/xds/server.js";
+import { parsePolicy, PolicyError } from "../../controller/migration/policy.js";
+import { ConfigError, parseConfig } from "../../controller/config.js";
 
 const CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 /** A stream that asks for clusters as `node` and ACKs what it got, then ends. */
@@ -42,6 +44,22 @@ test("ADS: a node.id over 4096 bytes is refused with INVALID_ARGUMENT (it was ke
     assert.equal(f.xdsExchange(ackingStream("n".repeat(4096))).statuses, [], "4096 bytes is accepted");
     assert.is(f.openStreams(), 0);
   } finally { f.close(); }
+});
+
+test("YAML: a collection or an alias as a mapping key is refused at FILE:LINE:COL (converting it made the yaml library emit a process warning per document)", async () => {
+  let warnings = 0;
+  const onWarning = () => { warnings++; };
+  process.on("warning", onWarning);
+  try {
+    const cases: [string, number, number][] = [["? [a]\n: b\n", 1, 3], ["defaults:\n  {x: 1}: 2\n", 2, 3], ["a: &k [1]\n*k : 3\n", 2, 1]];
+    for (const [doc, line, col] of cases) {
+      const where = (file: string) => new RegExp(`^${file.replace(".", "\\.")}:${line}:${col}: \\(document\\): YAML syntax: a mapping key must be a plain scalar`);
+      assert.throws(() => parsePolicy(doc, "p.yaml"), (e: Error) => e instanceof PolicyError && where("p.yaml").test(e.message), doc);
+      assert.throws(() => parseConfig(doc, "c.yaml", {}, { checkFiles: false }), (e: Error) => e instanceof ConfigError && where("c.yaml").test(e.message), doc);
+    }
+    await new Promise((r) => setTimeout(r, 10)); // process warnings are emitted on the next tick
+    assert.is(warnings, 0);
+  } finally { process.off("warning", onWarning); }
 });
 
 test.run();
