@@ -24,6 +24,7 @@ import { TelemetryStore } from "../../controller/telemetry/store.js";
 import { telemetryHandlers, telemetryMethods } from "../../controller/telemetry/service.js";
 import { telemetryRoot } from "../../controller/telemetry/report.js";
 import { REQUEST_SIGNALS } from "../../controller/telemetry/feed.js";
+import { MULTIPLIER, RELATIVE_ACCURACY } from "../../controller/telemetry/sketch.js";
 import { RiskEngine } from "../../controller/risk/engine.js";
 import { ConfigError, parseConfig } from "../../controller/config.js";
 import { parsePolicy, PolicyError } from "../../controller/migration/policy.js";
@@ -59,6 +60,8 @@ components:
     primary: { name: users-primary, zone: a, endpoints: ["127.0.0.1:7003", "127.0.0.1:7004"] }
     shadow: { name: users-shadow, zone: b, endpoints: ["127.0.0.1:7005"] }
 `;
+/** The variables examples/controller.yaml names (tokenEnv). */
+const CONFIG_ENV = { SHADOWMESH_TOKEN: "fuzz-token-0123456789abcdef", SHADOWMESH_TELEMETRY_TOKEN: "fuzz-telemetry-0123456789abcdef" };
 const EXAMPLE_CONFIG = (() => {
   const f = new URL("examples/controller.yaml", ROOT);
   return existsSync(f) ? readFileSync(f, "utf8") : BASE_CONFIG;
@@ -75,21 +78,30 @@ const u64 = fc.oneof(fc.constantFrom("0", "1", "18446744073709551615", "92233720
 const i64 = fc.oneof(fc.constantFrom("0", "-1", "9223372036854775807", "-9223372036854775808"), fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }).map(String));
 const name = fc.oneof({ arbitrary: fc.constantFrom("orders", "users", "", "ORDERS", "orders ", "a".repeat(300), "../x", "orders\u0000"), weight: 3 }, { arbitrary: fc.string({ maxLength: 40 }), weight: 1 });
 
-/** Mutations of a byte string: flips, truncation, insertion, duplication, a random varint tag. */
-const mutate = (base: Uint8Array) => fc.array(fc.tuple(fc.constantFrom("flip", "cut", "insert", "dup", "set", "splice"), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 12 })), { minLength: 1, maxLength: 6 })
-  .map((ops) => {
-    let b = Buffer.from(base);
-    for (const [op, at, v, ins] of ops) {
-      const i = b.length ? at % b.length : 0;
-      if (op === "flip" && b.length) b[i] = b[i]! ^ (1 << (v & 7));
-      else if (op === "set" && b.length) b[i] = v;
-      else if (op === "cut") b = b.subarray(0, i);
-      else if (op === "insert") b = Buffer.concat([b.subarray(0, i), Buffer.from(ins), b.subarray(i)]);
-      else if (op === "dup") b = Buffer.concat([b, b.subarray(i)]);
-      else if (op === "splice") b = Buffer.concat([b.subarray(0, i), b.subarray(Math.min(b.length, i + v))]);
-    }
-    return new Uint8Array(b);
-  });
+/** Mutations of a byte string: flips, truncation, insertion, duplication, splices. */
+const byteOps = fc.array(fc.tuple(fc.constantFrom("flip", "cut", "insert", "dup", "set", "splice"), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 12 })), { minLength: 1, maxLength: 6 });
+type ByteOps = typeof byteOps extends fc.Arbitrary<infer T> ? T : never;
+function mutateBytes(base: Uint8Array, ops: ByteOps): Uint8Array {
+  let b = Buffer.from(base);
+  for (const [op, at, v, ins] of ops) {
+    const i = b.length ? at % b.length : 0;
+    if (op === "flip" && b.length) b[i] = b[i]! ^ (1 << (v & 7));
+    else if (op === "set" && b.length) b[i] = v;
+    else if (op === "cut") b = b.subarray(0, i);
+    else if (op === "insert") b = Buffer.concat([b.subarray(0, i), Buffer.from(ins), b.subarray(i)]);
+    else if (op === "dup") b = Buffer.concat([b, b.subarray(i)]);
+    else if (op === "splice") b = Buffer.concat([b.subarray(0, i), b.subarray(Math.min(b.length, i + v))]);
+  }
+  return new Uint8Array(b);
+}
+
+/** Replaces "@now<+/-ns>" strings anywhere in `o` by the clock's wall time in ns plus the offset. */
+function resolveNow(o: unknown, nowNs: bigint): unknown {
+  if (typeof o === "string" && o.startsWith("@now")) return String(nowNs + BigInt(o.slice(4)));
+  if (Array.isArray(o)) return o.map((x) => resolveNow(x, nowNs));
+  if (o && typeof o === "object" && !(o instanceof Uint8Array)) return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, resolveNow(v, nowNs)]));
+  return o;
+}
 
 /** Text mutations (YAML and JSON lines): replace, delete, duplicate lines, insert YAML tokens. */
 const TOKENS = [":", "- ", "{", "}", "[", "]", "&a ", "*a", "!!str ", "!!binary ", "? ", "|", ">-", "'", '"', "#", "\t", "\n", "  ", "~", "null", "1e999", "-1", ".nan", "0x10", "<<: *a", "---\n", "...\n", "%YAML 1.2\n", "\u0000", "\uFEFF"];
@@ -160,8 +172,6 @@ export class ControllerFuzzer {
   private readonly engine = new RiskEngine({ clock: this.clock });
   private readonly report: (call: any, cb: any) => void;
   private readonly push: (call: any, cb: any) => void;
-  private readonly validReport: Uint8Array;
-  private readonly validMetrics: Uint8Array;
   private readonly FR = telemetryRoot().lookupType("shadowmesh.telemetry.v1.FilterReport");
   private readonly MB = telemetryRoot().lookupType("shadowmesh.telemetry.v1.MetricsBatch");
   private ads!: AdsServer;
@@ -172,6 +182,8 @@ export class ControllerFuzzer {
   private readonly dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-fuzz-"));
   /** Distinct node ids sent to the ADS server (its per-node ACK log is keyed by them). */
   xdsNodes = 0;
+  /** Inputs that were accepted (answered OK, parsed, loaded), per kind: how deep the fuzzing gets. */
+  readonly accepted: Record<ControllerKind, number> = Object.fromEntries(CONTROLLER_KINDS.map((k) => [k, 0])) as Record<ControllerKind, number>;
   readonly arbitraries: Record<ControllerKind, fc.Arbitrary<any>>;
 
   private constructor() {
@@ -182,16 +194,34 @@ export class ControllerFuzzer {
     const h = telemetryHandlers({ store: this.store, engine: this.engine, clock: this.clock, log: this.log });
     this.report = h.Report as any;
     this.push = h.PushMetrics as any;
-    const nowNs = BigInt(this.clock.realtimeNs());
-    this.validReport = this.FR.encode(this.FR.fromObject({
-      nodeId: "fuzz-node", workerId: "1", sequence: "1", windowStartUnixNanos: String(nowNs - 1_000_000_000n), windowEndUnixNanos: String(nowNs),
+    this.arbitraries = this.buildArbitraries();
+  }
+
+  private seq = 1;
+  /** A report the service accepts, for the clock's present (a new sequence each time). */
+  private validReport(): Uint8Array {
+    const nowNs = this.clock.realtimeNs();
+    return this.FR.encode(this.FR.fromObject({
+      nodeId: "fuzz-node", workerId: "1", sequence: String(++this.seq), windowStartUnixNanos: String(nowNs - 1_000_000_000n), windowEndUnixNanos: String(nowNs),
       components: [{ component: "orders", reads: "10", writes: "2", shadowWeightBp: 100,
         targets: [{ target: 1, requests: "10", status_2xx: "9", status_5xx: "1",
-          latency: { relativeAccuracy: 0.01, indexMultiplier: 1 / Math.log1p(0.02), indexOffset: 100, counts: [1, 2, 3], zeroCount: "1", sum: 30, min: 1, max: 20, count: "7" } }],
+          latency: { relativeAccuracy: RELATIVE_ACCURACY, indexMultiplier: MULTIPLIER, indexOffset: 100, counts: [1, 2, 3], zeroCount: "1", sum: 30, min: 1, max: 20, count: "7" } }],
         consistency: { mirrored: "3", match: "2", statusMismatch: "1" }, floor: { ejections: "1", ejected: true } }],
     })).finish();
-    this.validMetrics = this.MB.encode(this.MB.fromObject({ points: [{ component: "orders", signal: "cpu", value: 0.5, timestampUnixNanos: String(nowNs) }] })).finish();
-    this.arbitraries = this.buildArbitraries();
+  }
+
+  private validMetrics(): Uint8Array {
+    return this.MB.encode(this.MB.fromObject({ points: [{ component: "orders", signal: "cpu", value: 0.5, timestampUnixNanos: String(this.clock.realtimeNs()) }] })).finish();
+  }
+
+  /** The bytes of an input: raw, or built now (a valid message, a mutated one, a typed one with "@now" times). */
+  private bytesOf(kind: "report" | "metrics", b: any): Uint8Array {
+    if (b instanceof Uint8Array) return b;
+    const T = kind === "report" ? this.FR : this.MB;
+    const base = () => (kind === "report" ? this.validReport() : this.validMetrics());
+    if (b.valid) return base();
+    if (b.ops) return mutateBytes(base(), b.ops);
+    return T.encode(T.fromObject(resolveNow(b.typed, this.clock.realtimeNs()) as object)).finish();
   }
 
   static async create(): Promise<ControllerFuzzer> {
@@ -221,9 +251,10 @@ export class ControllerFuzzer {
 
   private buildArbitraries(): Record<ControllerKind, fc.Arbitrary<any>> {
     const nowNs = BigInt(this.clock.realtimeNs());
-    const near = fc.oneof(fc.bigInt({ min: nowNs - 60_000_000_000n, max: nowNs + 20_000_000_000n }).map(String), i64);
+    void nowNs;
+    const near = fc.oneof({ arbitrary: fc.bigInt({ min: -60_000_000_000n, max: 20_000_000_000n }).map((d) => `@now${d >= 0n ? "+" : ""}${d}`), weight: 4 }, { arbitrary: i64, weight: 1 });
     const sketch = fc.record({
-      relativeAccuracy: extremeNumber, indexMultiplier: extremeNumber, indexOffset: fc.oneof(fc.integer(), fc.constantFrom(-2147483648, 2147483647, 0, 100)),
+      relativeAccuracy: fc.oneof(fc.constant(RELATIVE_ACCURACY), extremeNumber), indexMultiplier: fc.oneof(fc.constant(MULTIPLIER), extremeNumber), indexOffset: fc.oneof(fc.integer(), fc.constantFrom(-2147483648, 2147483647, 0, 100)),
       counts: fc.oneof(fc.array(fc.nat(), { maxLength: 20 }), fc.array(fc.constantFrom(0, 4294967295, 1), { maxLength: 5000, size: "max" })),
       zeroCount: u64, sum: extremeNumber, min: extremeNumber, max: extremeNumber, count: u64,
     }, { requiredKeys: [] });
@@ -237,7 +268,7 @@ export class ControllerFuzzer {
     const typedReport = fc.record({
       nodeId: fc.oneof(fc.constantFrom("n1", "n2", "", "x".repeat(400)), fc.string({ maxLength: 20 })), workerId: u64, sequence: u64,
       windowStartUnixNanos: near, windowEndUnixNanos: near, components: fc.array(component, { maxLength: 4 }), filterErrors: u64, configGeneration: fc.nat(),
-    }, { requiredKeys: [] }).map((o) => this.FR.encode(this.FR.fromObject(o)).finish());
+    }, { requiredKeys: [] }).map((o) => ({ typed: o }));
     const md = fc.array(fc.tuple(fc.constantFrom("authorization", "x-shadowmesh-user", "x-other"), fc.oneof(fc.constantFrom(`Bearer ${TOKEN}`, "Bearer alice-token-0123456789", "Bearer x", "bearer  " + TOKEN, "Basic abc", ""), fc.string({ maxLength: 30 }))), { maxLength: 3 });
     const bytes = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 2048 }));
     const point = fc.record({ component: name, signal: fc.oneof(fc.constantFrom("cpu", "replication_lag_s", "score", REQUEST_SIGNALS.errors, ""), fc.string({ maxLength: 10 })), value: extremeNumber, timestampUnixNanos: fc.oneof(near, fc.constant("0")) }, { requiredKeys: [] });
@@ -287,8 +318,8 @@ export class ControllerFuzzer {
     const journal = fc.record({ lines: fc.array(journalLine, { maxLength: 8 }), trailingNewline: fc.boolean(), snapshot: fc.option(fc.oneof(fc.json({ maxDepth: 3 }), fc.constant('{"statuses":[],"events":[]}'), fc.string({ maxLength: 40 })), { freq: 4 }) });
 
     return {
-      report: fc.record({ md: fc.oneof(fc.constant([] as [string, string][]), md), bytes: fc.oneof({ arbitrary: bytes, weight: 2 }, { arbitrary: mutate(this.validReport), weight: 3 }, { arbitrary: typedReport, weight: 4 }, { arbitrary: fc.constant(this.validReport), weight: 1 }) }),
-      metrics: fc.record({ md: fc.constant([] as [string, string][]), bytes: fc.oneof(bytes, mutate(this.validMetrics), fc.array(point, { maxLength: 6 }).map((points) => this.MB.encode(this.MB.fromObject({ points })).finish())) }),
+      report: fc.record({ md: fc.oneof(fc.constant([] as [string, string][]), md), bytes: fc.oneof({ arbitrary: bytes, weight: 2 }, { arbitrary: byteOps.map((ops) => ({ ops })), weight: 3 }, { arbitrary: typedReport, weight: 4 }, { arbitrary: fc.constant({ valid: true }), weight: 1 }) }),
+      metrics: fc.record({ md: fc.constant([] as [string, string][]), bytes: fc.oneof(bytes, byteOps.map((ops) => ({ ops })), fc.constant({ valid: true }), fc.array(point, { maxLength: 6 }).map((points) => ({ typed: { points } }))) }),
       xds,
       api: apiReq,
       config: yamlDoc(EXAMPLE_CONFIG),
@@ -316,9 +347,10 @@ export class ControllerFuzzer {
     switch (kind) {
       case "report": case "metrics": {
         const [r, cb] = recorder();
-        (kind === "report" ? this.report : this.push)(fakeUnary(Buffer.from(x.bytes), x.md), cb);
+        (kind === "report" ? this.report : this.push)(fakeUnary(Buffer.from(this.bytesOf(kind, x.bytes)), x.md), cb);
         if (r.calls !== 1) return `${kind}: the handler answered ${r.calls} times`;
         if (r.err && (typeof r.err.code !== "number" || r.err.code === grpc.status.INTERNAL || r.err.code === grpc.status.UNKNOWN)) return `${kind}: answered ${r.err.code}: ${r.err.details}`;
+        if (!r.err) this.accepted[kind]++;
         // Keep the store's clock moving so buckets seal and windows age.
         this.clock.advance(7);
         return null;
@@ -330,21 +362,22 @@ export class ControllerFuzzer {
         fn(fakeUnary(x.request, x.md), cb);
         if (r.calls !== 1) return `api ${x.method}: answered ${r.calls} times`;
         if (r.err && (typeof r.err.code !== "number" || r.err.code === grpc.status.INTERNAL || r.err.code === grpc.status.UNKNOWN)) return `api ${x.method}: answered ${r.err.code}: ${r.err.details}`;
+        if (!r.err) this.accepted.api++;
         return null;
       }
       case "config": {
-        try { parseConfig(x, "fuzz.yaml", {}, { checkFiles: false }); } catch (e) { return documented(e, "fuzz.yaml", [ConfigError]); }
+        try { parseConfig(x, "fuzz.yaml", CONFIG_ENV, { checkFiles: false }); this.accepted.config++; } catch (e) { return documented(e, "fuzz.yaml", [ConfigError]); }
         return null;
       }
       case "policy": {
-        try { parsePolicy(x, "fuzz-policy.yaml"); } catch (e) { return documented(e, "fuzz-policy.yaml", [PolicyError]); }
+        try { parsePolicy(x, "fuzz-policy.yaml"); this.accepted.policy++; } catch (e) { return documented(e, "fuzz-policy.yaml", [PolicyError]); }
         return null;
       }
       case "journal": {
         const journalFile = path.join(this.dir, "journal.jsonl"), snap = path.join(this.dir, "state.json");
         writeFileSync(journalFile, x.lines.join("\n") + (x.trailingNewline ? "\n" : ""));
         if (x.snapshot !== null) writeFileSync(snap, x.snapshot); else if (existsSync(snap)) unlinkSync(snap);
-        try { const s = new FileStateStore(this.dir); s.load(); s.close(); }
+        try { const s = new FileStateStore(this.dir); s.load(); s.close(); this.accepted.journal++; }
         catch (e) { if (!(e instanceof StateStoreError)) return `journal: ${(e as Error)?.constructor?.name}: ${(e as Error)?.stack ?? e}`; }
         for (const f of [journalFile, snap]) if (existsSync(f)) unlinkSync(f);
         return null;
@@ -391,6 +424,7 @@ export class ControllerFuzzer {
       const last = call.written[call.written.length - 1];
       if (last) { const d = decode(last); if (d.nonce) { prevNonce = lastNonce; lastNonce = d.nonce; lastVersion = d.version; } }
     }
+    if (call.written.length && !call.statuses.length) this.accepted.xds++;
     if (x.end === "error") call.emit("error", Object.assign(new Error("cancelled by the client"), { code: grpc.status.CANCELLED, details: "cancelled by the client" }));
     else call.emit(x.end);
     if (x.end !== "close") call.emit("close");

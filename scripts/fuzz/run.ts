@@ -40,7 +40,7 @@ export interface FuzzSummary {
   seed: number;
   target: Target;
   filter: { inputs: number; perSecond: number; busySeconds: number; traps: number; crashes: number; rigs: number; wasmPagesAfterWarmup: number[]; wasmPagesEnd: number[]; largestConfigBytes: number; growthAfterWarmup: FilterRig["growth"]; flat: boolean } | null;
-  controller: { inputs: number; perSecond: number; busySeconds: number; crashes: number; hangs: number; byKind: Record<string, { inputs: number; perSecond: number; crashes: number; hangs: number; maxMs: number }>; xdsOpenStreamsEnd: number; xdsAckLogNodes: number; yamlCollectionKeyWarnings: number } | null;
+  controller: { inputs: number; perSecond: number; busySeconds: number; crashes: number; hangs: number; byKind: Record<string, { inputs: number; accepted: number; perSecond: number; crashes: number; hangs: number; maxMs: number }>; xdsOpenStreamsEnd: number; xdsAckLogNodes: number; yamlCollectionKeyWarnings: number } | null;
   memory: { heapMbStart: number; heapMbAfterWarmup: number; heapMbEnd: number; rssMbEnd: number; flat: boolean };
   failures: FailureRecord[];
 }
@@ -195,7 +195,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     } : null,
     controller: doController ? {
       inputs: c.inputs, perSecond: Math.round(c.inputs / elapsed), busySeconds: round(c.busyMs / 1000), crashes: c.crashes, hangs: c.hangs,
-      byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, { inputs: v.inputs, perSecond: Math.round(v.inputs / Math.max(1e-9, v.busyMs / 1000)), crashes: v.crashes, hangs: v.hangs, maxMs: round(v.maxMs) }])),
+      byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, { inputs: v.inputs, accepted: ctl!.accepted[k as ControllerKind], perSecond: Math.round(v.inputs / Math.max(1e-9, v.busyMs / 1000)), crashes: v.crashes, hangs: v.hangs, maxMs: round(v.maxMs) }])),
       xdsOpenStreamsEnd: ctl!.openStreams(), xdsAckLogNodes: ctl!.ackLogNodes(), yamlCollectionKeyWarnings: yamlKeyWarnings,
     } : null,
     // Flat: the heap after a full GC grew by less than 32 MB (or 25 %) from warm-up to the end.
