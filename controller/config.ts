@@ -13,7 +13,7 @@ import path from "node:path";
 import { z } from "zod";
 import { parseYamlStrict, sizeProblem, YamlFieldError, YAML_LIMITS } from "./yaml-config.js";
 import { SIGNAL_KINDS } from "./risk/predictor.js";
-import type { ComponentSpec as RouteSpec } from "./xds/resources.js";
+import type { ComponentSpec as RouteSpec, TelemetryTlsOnProxy } from "./xds/resources.js";
 import type { SignalSpec } from "./risk/engine.js";
 import type { ActionConfig } from "./migration/actions.js";
 import { checkTargets, type ScrapeTarget } from "./metrics/prometheus.js";
@@ -87,7 +87,11 @@ const schema = z.object({
   policy: z.string().optional(),
   tickMs: z.number().int().min(50).max(60_000).optional(),
   /** Envoy listener carrying the filter, published over LDS (with ECDS for the filter), for Envoy or the embedded data plane. */
-  dataplane: z.object({ listener: listenAddress, name: z.string().min(1).optional(), wasm: z.string().min(1), telemetryIntervalMs: z.number().int().min(100).optional() }).strict().optional(),
+  dataplane: z.object({
+    listener: listenAddress, name: z.string().min(1).optional(), wasm: z.string().min(1), telemetryIntervalMs: z.number().int().min(100).optional(),
+    /** How the proxies reach the telemetry server over TLS: files on the proxy hosts (not relative to this file). */
+    telemetryTls: z.object({ ca: z.string().min(1), cert: z.string().min(1).optional(), key: z.string().min(1).optional(), sni: z.string().min(1).optional() }).strict().optional(),
+  }).strict().optional(),
   /** The risk engine's smoothing, staleness and exhaustion horizon (defaults: riseTauS 20, fallTauS 300, staleAfterS 60, horizonS 3600). */
   risk: z.object({ riseTauS: z.number().positive(), fallTauS: z.number().positive(), staleAfterS: z.number().positive(), horizonS: z.number().positive() }).partial().strict().optional(),
   components: z.array(component).min(1, "needs at least one component"),
@@ -135,7 +139,7 @@ export interface ControllerConfig {
   policyFile: string | null;
   tickMs: number;
   components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null; filter: Record<string, unknown> | null }[];
-  dataplane: { listener: { name: string; address: string; port: number }; wasm: string; telemetryIntervalMs: number } | null;
+  dataplane: { listener: { name: string; address: string; port: number }; wasm: string; telemetryIntervalMs: number; telemetryTls?: TelemetryTlsOnProxy } | null;
   risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number; horizonS?: number };
   scrape: ScrapeTarget[];
   webhooks: WebhookTarget[];
@@ -254,6 +258,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     fail(m ? ["scrape", Number(m[1])] : ["scrape"], (e as Error).message);
   }
   for (const [i, t] of scrape.entries()) if (!names.has(t.component)) fail(["scrape", i, "component"], `unknown component ${t.component}`);
+  const ptls = data.dataplane?.telemetryTls;
+  if (ptls && !data.telemetry?.tls) fail(["dataplane", "telemetryTls"], "the proxies would speak TLS to a plaintext telemetry server: set telemetry.tls {cert, key, clientCa} too");
+  if (ptls && (ptls.cert === undefined) !== (ptls.key === undefined)) fail(["dataplane", "telemetryTls", ptls.cert === undefined ? "cert" : "key"], "a client certificate needs both cert and key");
   return {
     file, listen: { xds: data.listen.xds, telemetry: data.listen.telemetry, api: data.listen.api, http: data.listen.http },
     api: { tokens, tls: data.api.tls ? tlsPaths(data.api.tls, rel) : null },
@@ -265,6 +272,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     dataplane: data.dataplane ? {
       listener: { name: data.dataplane.name ?? "shadowmesh-ingress", ...splitHostPort(data.dataplane.listener) },
       wasm: rel(data.dataplane.wasm), telemetryIntervalMs: data.dataplane.telemetryIntervalMs ?? 1000,
+      ...(data.dataplane.telemetryTls ? { telemetryTls: data.dataplane.telemetryTls } : {}),
     } : null,
     risk: data.risk ?? {},
     components: comps, scrape,

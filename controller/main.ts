@@ -81,7 +81,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const ads = new AdsServer({ cache, logger: log });
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
-    telemetry: { cluster: "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}) },
+    telemetry: { cluster: "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), ...(cfg.dataplane?.telemetryTls ? { tls: cfg.dataplane.telemetryTls } : {}) },
     ...(cfg.dataplane ? { envoyListener: cfg.dataplane.listener, wasm: { filename: cfg.dataplane.wasm } } : {}),
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
   });

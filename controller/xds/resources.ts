@@ -186,11 +186,34 @@ export function buildWasmFilterConfig(name: string, pluginConfigJson: string, so
 }
 
 /** The cluster the filter's telemetry gRPC calls go to: the controller, over HTTP/2. */
-export function buildTelemetryCluster(name: string, address: string, port: number): Record<string, unknown> {
+/** The proxies' side of a TLS telemetry server: files on the proxy hosts; cert + key for mutual TLS. */
+export interface TelemetryTlsOnProxy { ca: string; cert?: string; key?: string; sni?: string }
+
+const isIp = (a: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(a) || a.includes(":");
+
+/** The cluster the filter reports telemetry to (HTTP/2; TLS, mutual with a client certificate, when `tls` is given). */
+export function buildTelemetryCluster(name: string, address: string, port: number, tls?: TelemetryTlsOnProxy): Record<string, unknown> {
   return {
     name,
-    type: "STATIC",
+    // A name (the controller's service) is resolved by DNS; STATIC takes addresses only.
+    type: isIp(address) ? "STATIC" : "STRICT_DNS",
     connect_timeout: { seconds: 1 },
+    ...(tls ? {
+      transport_socket: {
+        name: "envoy.transport_sockets.tls",
+        typed_config: pack("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", {
+          sni: tls.sni ?? address,
+          common_tls_context: {
+            alpn_protocols: ["h2"],
+            ...(tls.cert && tls.key ? { tls_certificates: [{ certificate_chain: { filename: tls.cert }, private_key: { filename: tls.key } }] } : {}),
+            validation_context: {
+              trusted_ca: { filename: tls.ca },
+              match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: tls.sni ?? address } }],
+            },
+          },
+        }),
+      },
+    } : {}),
     load_assignment: {
       cluster_name: name,
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: port } } } }] }],

@@ -8,7 +8,7 @@ import { Snapshot } from "./snapshot.js";
 import type { AdsServer, VerifyResult } from "./server.js";
 import {
   TOTAL_WEIGHT, buildApiListener, buildCluster, buildEnvoyListener, buildLoadAssignment, buildRoute, buildSharedRoute,
-  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type ComponentSpec, type Weights, type WasmSource,
+  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type ComponentSpec, type TelemetryTlsOnProxy, type Weights, type WasmSource,
 } from "./resources.js";
 
 export interface MirrorSettings {
@@ -54,7 +54,7 @@ export interface XdsTrafficRouterOptions {
    * Where the filter reports telemetry: the controller's gRPC address as seen from the proxies; `token`
    * (the filter's telemetry.token, sent as `authorization: Bearer`) when the telemetry server requires one.
    */
-  telemetry?: { cluster: string; address: string; port: number; intervalMs?: number; token?: string };
+  telemetry?: { cluster: string; address: string; port: number; intervalMs?: number; token?: string; tls?: TelemetryTlsOnProxy };
   wasm?: WasmSource;
   /** Extra filter settings per component (sticky key, read rule, ...) merged into the plugin configuration. */
   filterSettings?: Record<string, Record<string, unknown>>;
@@ -208,7 +208,7 @@ export class XdsTrafficRouter implements TrafficRouter {
       extensions.push(buildWasmFilterConfig(FILTER_NAME, this.pluginConfig(), this.opts.wasm ?? {}));
     }
     const t = this.opts.telemetry;
-    if (t) clusters.push(buildTelemetryCluster(t.cluster, t.address, t.port));
+    if (t) clusters.push(buildTelemetryCluster(t.cluster, t.address, t.port, t.tls));
     const snapshot = Snapshot.build(version, { listeners, routes, clusters, endpoints, extensions });
     this.opts.cache.setSnapshot(this.group, snapshot);
     this.opts.logger.info({ version, reason }, "xds snapshot published");

@@ -13,6 +13,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { checkEnvoyJson, EnvoyConfigError } from "../../controller/xds/envoy-json.js";
+import { buildTelemetryCluster } from "../../controller/xds/resources.js";
+import { pack, unpack } from "../../controller/xds/protos.js";
 import { parseConfig } from "../../controller/config.js";
 import { PluginHost } from "../../host/plugin.js";
 
@@ -87,6 +89,15 @@ test("docker-compose: the files it mounts exist and the controller configuration
   const [ads] = load(path.join(envoyDir, "bootstrap-ads.yaml")) as Obj[];
   const ctl = ads!.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
   assert.equal([ctl.address, ctl.port_value], ["controller", cfg.listen.xds.split(":").map(Number)[1]], "Envoy's ADS cluster points at the controller's xDS port");
+  // The telemetry cluster the controller publishes to this Envoy: mutual TLS to the controller's name, checked strictly.
+  const tel = buildTelemetryCluster("shadowmesh-telemetry", "controller", 18001, cfg.dataplane!.telemetryTls);
+  pack("envoy.config.cluster.v3.Cluster", tel); // strict: every field exists in Envoy's protos
+  assert.is(tel.type, "STRICT_DNS", "a name, resolved by DNS");
+  const socket = (tel.transport_socket as { name: string; typed_config: { type_url: string; value: Uint8Array } });
+  assert.is(socket.name, "envoy.transport_sockets.tls");
+  const tlsJson = JSON.stringify(unpack(socket.typed_config));
+  for (const f of ["/etc/envoy/tls/ca.crt", "/etc/envoy/tls/envoy.crt", "/etc/envoy/tls/envoy.key", "controller", "h2"]) assert.ok(tlsJson.includes(f), `${f} in ${tlsJson}`);
+  assert.ok(cfg.telemetry.tls?.clientCa, "the controller requires the client certificate on telemetry");
 });
 
 // Spec fields per kind, from Istio's API reference (extensions.istio.io/v1alpha1, networking.istio.io/v1beta1 and v1alpha3).

@@ -91,6 +91,10 @@ test("configuration errors name the file, line and field", () => {
   assert.throws(() => parseConfig(floor("{ failure_share: 1.5 }"), "c.yaml"), (e: unknown) => /components\[0\]\.filter\.floor\.failure_share/.test((e as Error).message));
   assert.throws(() => parseConfig(floor("{ shadow_fit: true }"), "c.yaml"), (e: unknown) => /shadow_fit: unknown field/.test((e as Error).message), "fitness is the engine's call");
   assert.equal(parseConfig(floor("{ consecutive_failures: 5, base_ejection_ms: 2000 }"), "c.yaml").components[0]!.filter, { floor: { consecutive_failures: 5, base_ejection_ms: 2000 } });
+  // Proxy-side telemetry TLS needs a TLS telemetry server, and a client certificate needs its key.
+  const dp = (extra: string) => config(1) + `dataplane: { listener: 127.0.0.1:0, wasm: x.wasm, telemetryTls: ${extra} }\n`;
+  assert.throws(() => parseConfig(dp("{ ca: /etc/ca.crt }"), "c.yaml"), (e: unknown) => /dataplane\.telemetryTls: the proxies would speak TLS to a plaintext telemetry server/.test((e as Error).message));
+  assert.throws(() => parseConfig(dp("{ ca: /etc/ca.crt, cert: /etc/c.crt }"), "c.yaml"), (e: unknown) => /dataplane\.telemetryTls/.test((e as Error).message));
   // The component's admin token for the webhook, from the environment (never in the file).
   const hook = (a: string) => config(1).replace('shadow: { name: orders-shadow, zone: b, endpoints: ["127.0.0.1:7002"] }', `shadow: { name: orders-shadow, zone: b, endpoints: ["127.0.0.1:7002"] }\n    actions: ${a}`);
   assert.throws(() => parseConfig(hook('{ webhook: "http://127.0.0.1:7002/admin/actions", tokenEnv: KV_TOKEN }'), "c.yaml", { SHADOWMESH_TOKEN: TOKEN }), (e: unknown) => /components\[0\]\.actions\.tokenEnv: environment variable KV_TOKEN is not set/.test((e as Error).message));
