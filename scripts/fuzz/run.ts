@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
+import { Worker } from "node:worker_threads";
 import { FilterRig, filterInput, shrinkFilter, describe, type FilterInput } from "./filter.js";
 import { ControllerFuzzer, CONTROLLER_KINDS, type ControllerKind } from "./controller.js";
 
@@ -21,6 +22,8 @@ export interface FuzzOptions {
   /** Failures shrunk and printed per target (default 3). */
   maxShrink?: number;
   log?: (line: string) => void;
+  /** An input running longer than this ends the process (SIGTERM) naming it; default WATCHDOG_MS. */
+  watchdogMs?: number;
 }
 
 export interface FailureRecord {
@@ -64,6 +67,37 @@ export function batchSeed(seed: number, stream: string, batch: number): number {
   return h | 0;
 }
 
+/**
+ * A watchdog thread: the loop stamps [input start (ms since t0), target id, batch seed, index] before
+ * each input; an input still running after WATCHDOG_MS (it can only be stuck in a loop) makes the
+ * watchdog print where and end the process (SIGTERM), since the stuck thread cannot report it.
+ */
+export const WATCHDOG_MS = 30_000;
+const TARGET_IDS = ["filter", ...CONTROLLER_KINDS];
+function startWatchdog(seed: number, limitMs: number, log: (l: string) => void): { stamp: (target: string, bs: number, i: number) => void; idle: () => void; stop: () => void } {
+  const shared = new Int32Array(new SharedArrayBuffer(20));
+  const origin = Date.now();
+  const w = new Worker(`
+    const { workerData } = require("node:worker_threads");
+    const s = workerData.shared, names = workerData.names;
+    setInterval(() => {
+      if (Atomics.load(s, 4) !== 1) return;
+      const ms = Date.now() - workerData.origin - Atomics.load(s, 0);
+      if (ms > workerData.limit) {
+        require("node:fs").writeSync(2, "fuzz: HANG: " + names[Atomics.load(s, 1)] + " input still running after " + ms + " ms (seed " + workerData.seed + ", batch seed " + Atomics.load(s, 2) + ", index " + Atomics.load(s, 3) + ")\\n");
+        process.kill(process.pid, "SIGTERM");
+      }
+    }, 1000);
+  `, { eval: true, workerData: { shared, names: TARGET_IDS, origin, limit: limitMs, seed } });
+  w.unref();
+  w.on("error", (e: Error) => log(`fuzz: the watchdog failed: ${e.message}`));
+  return {
+    stamp: (target, bs, i) => { shared[0] = Date.now() - origin; shared[1] = TARGET_IDS.indexOf(target); shared[2] = bs; shared[3] = i; Atomics.store(shared, 4, 1); },
+    idle: () => Atomics.store(shared, 4, 0),
+    stop: () => { void w.terminate(); },
+  };
+}
+
 const FILTER_BATCH = 100;
 const CONTROLLER_BATCH = 50;
 const SLICE_MS = 50;
@@ -96,6 +130,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
   const toShrink: { rec: FailureRecord; run: () => Promise<void> }[] = [];
   let kindIdx = 0;
 
+  const watchdog = startWatchdog(o.seed, o.watchdogMs ?? WATCHDOG_MS, log);
   const t0 = performance.now();
   const end = t0 + o.seconds * 1000;
   const warmupAt = t0 + Math.min(10_000, o.seconds * 100); // 10 % of the run, at most 10 s
@@ -116,6 +151,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     const xs = fc.sample(filterInput, { seed: bs, numRuns: FILTER_BATCH });
     const t = performance.now();
     for (let i = 0; i < xs.length; i++) {
+      watchdog.stamp("filter", bs, i);
       const fail = rig!.run(xs[i]!);
       f.inputs++;
       if (!fail) continue;
@@ -140,6 +176,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     const t = performance.now();
     for (let i = 0; i < xs.length; i++) {
       const ti = performance.now();
+      watchdog.stamp(kind, bs, i);
       const fail = ctl!.run(kind, xs[i]);
       k.maxMs = Math.max(k.maxMs, performance.now() - ti);
       c.inputs++; k.inputs++;
@@ -168,6 +205,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     while (performance.now() < sliceEnd) {
       if (controllerTurn) controllerBatch(); else await filterBatch();
     }
+    watchdog.idle();
     // Let callbacks, timers and the progress line run between slices.
     await new Promise<void>((r) => setImmediate(r));
     const now = performance.now();
@@ -202,6 +240,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     memory: { heapMbStart: round(heapStart), heapMbAfterWarmup: round(heapWarm), heapMbEnd: round(heapEnd), rssMbEnd: round(process.memoryUsage().rss / 2 ** 20), flat: heapEnd - heapWarm < Math.max(32, heapWarm * 0.25) },
     failures,
   };
+  watchdog.stop();
   rig?.host.shutdown();
   ctl?.close();
   process.off("warning", onWarning);
