@@ -14,6 +14,7 @@ import { controllerClient, authMetadata, type ControllerClient } from "../../con
 import { loadPolicyFile, parsePolicy, PolicyError } from "../../controller/migration/policy.js";
 import { YAML_LIMITS, yamlLimit } from "../../controller/yaml-config.js";
 import { silentLogger } from "../../controller/log.js";
+import { testControllerYaml } from "../support/controller-config.js";
 
 const TOKEN = "limits-token-0123456789";
 const dir = mkdtempSync(path.join(tmpdir(), "sm-limits-"));
@@ -43,16 +44,7 @@ async function refused(policyYaml: string): Promise<{ e: grpc.ServiceError; ms: 
 }
 
 test.before(async () => {
-  const cfg = `
-listen: { xds: "127.0.0.1:0", telemetry: "127.0.0.1:0", api: "127.0.0.1:0", http: "127.0.0.1:0" }
-api: { tokens: ["${TOKEN}"] }
-tickMs: 50
-components:
-  - name: orders
-    hostnames: [orders.svc]
-    primary: { name: orders-primary, zone: a, endpoints: ["127.0.0.1:7001"] }
-    shadow: { name: orders-shadow, zone: b, endpoints: ["127.0.0.1:7002"] }
-`;
+  const cfg = testControllerYaml({ token: TOKEN });
   ctl = await startController(parseConfig(cfg, path.join(dir, "c.yaml")), { log: silentLogger() });
   c = controllerClient(`127.0.0.1:${ctl.ports.api}`, TOKEN);
 });

@@ -13,6 +13,7 @@ import { initialStatus, type MigrationStatus } from "../../controller/migration/
 import { parseConfig } from "../../controller/config.js";
 import { startController } from "../../controller/main.js";
 import { controllerClient, authMetadata } from "../../controller/api/service.js";
+import { testControllerYaml } from "../support/controller-config.js";
 
 function inDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), "sm-store-"));
@@ -101,17 +102,7 @@ test("a torn last line is dropped with a warning, and the controller logs that w
   appendFileSync(path.join(stateDir, "journal.jsonl"), '{"t":"status","status":{"component":"orders","phase":"Shif');
   const logged: { level: number; msg: string }[] = [];
   const sink = new Writable({ write(chunk, _e, cb) { for (const l of String(chunk).split("\n")) if (l) logged.push(JSON.parse(l)); cb(); } });
-  const cfgText = `
-listen: { xds: "127.0.0.1:0", telemetry: "127.0.0.1:0", api: "127.0.0.1:0", http: "127.0.0.1:0" }
-api: { tokens: ["store-test-token-0123"] }
-stateDir: ${stateDir}
-tickMs: 50
-components:
-  - name: orders
-    hostnames: [orders.svc]
-    primary: { name: orders-primary, zone: a, endpoints: ["127.0.0.1:7001"] }
-    shadow: { name: orders-shadow, zone: b, endpoints: ["127.0.0.1:7002"] }
-`;
+  const cfgText = testControllerYaml({ token: "store-test-token-0123", stateDir });
   const file = path.join(dir, "controller.yaml");
   writeFileSync(file, cfgText);
   const ctl = await startController(parseConfig(cfgText, file), { log: pino({ level: "info" }, sink) });

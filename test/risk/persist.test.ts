@@ -13,6 +13,7 @@ import { mulberry32, normal } from "../support/random.js";
 import { parseConfig } from "../../controller/config.js";
 import { startController } from "../../controller/main.js";
 import { silentLogger } from "../../controller/log.js";
+import { testControllerYaml } from "../support/controller-config.js";
 
 const SPEC: ComponentSpec = { name: "orders-db", signals: [
   { name: "p99_ms", kind: "latency" },
@@ -132,18 +133,7 @@ test("the controller restores stateDir/risk.jsonl at start, saves it at stop, an
   const dir = mkdtempSync(path.join(tmpdir(), "sm-risk-ctl-"));
   try {
     const stateDir = path.join(dir, "state");
-    const text = `
-listen: { xds: "127.0.0.1:0", telemetry: "127.0.0.1:0", api: "127.0.0.1:0", http: "127.0.0.1:0" }
-api: { tokens: ["risk-test-token-0123"] }
-stateDir: ${stateDir}
-tickMs: 50
-components:
-  - name: orders
-    hostnames: [orders.svc]
-    primary: { name: orders-primary, zone: a, endpoints: ["127.0.0.1:7001"] }
-    shadow: { name: orders-shadow, zone: b, endpoints: ["127.0.0.1:7002"] }
-    signals: [{ name: cpu, kind: cpu }]
-`;
+    const text = testControllerYaml({ token: "risk-test-token-0123", stateDir, component: "    signals: [{ name: cpu, kind: cpu }]" });
     const cfg = parseConfig(text, path.join(dir, "controller.yaml"));
     const f = new RiskStateFile(stateDir);
     const now = Date.now();
