@@ -196,6 +196,12 @@ function pairOf(map: YAMLMap, key: unknown) {
   return idx.get(key);
 }
 
+/** Where `path` is inside a YAML (or JSON: JSON is YAML) text, for errors about data read from it. */
+export function positionOf(text: string, path: readonly PropertyKey[]): { line: number; col: number } {
+  const lc = new LineCounter();
+  return locate(parseDocument(text, { lineCounter: lc, prettyErrors: false }), lc, [...path]);
+}
+
 function locate(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: Path): { line: number; col: number } {
   // Walks as deep as the document goes: an unknown key or a missing field points at its parent.
   let node: unknown = doc.contents;

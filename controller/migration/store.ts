@@ -7,9 +7,9 @@
 // line or record is an error naming FILE:LINE: field: reason, never silently skipped.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
-import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from "yaml";
 import { z } from "zod";
 import type { MigrationEvent, MigrationStatus } from "./reconcile.js";
+import { positionOf } from "../yaml-config.js";
 
 export interface StoredState {
   statuses: Map<string, MigrationStatus>;
@@ -97,25 +97,8 @@ function issue(err: z.ZodError, raw: unknown): { path: Path; text: string } {
   const got = i.code === "unrecognized_keys" ? "unknown field" : (() => { const v = valueAt(raw, p); return v === undefined ? "" : ` (got ${JSON.stringify(v)?.slice(0, 60)})`; })();
   return { path: p, text: i.code === "unrecognized_keys" ? `${fieldName(p)}: ${got}` : `${fieldName(p)}: ${i.message}${got}` };
 }
-/** The line of `path` inside a JSON document (JSON is YAML: the yaml parser keeps positions). Only used on an error. */
-function lineOf(text: string, p: Path): number {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  let node: unknown = doc.contents;
-  let best = (node as YamlNode | null)?.range?.[0] ?? 0;
-  for (const key of p) {
-    if (isMap(node)) {
-      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
-      if (!pair) break;
-      best = (pair.key as YamlNode).range?.[0] ?? best;
-      node = pair.value;
-    } else if (isSeq(node) && typeof key === "number") {
-      node = node.items[key];
-      best = (node as YamlNode | undefined)?.range?.[0] ?? best;
-    } else break;
-  }
-  return lc.linePos(best).line;
-}
+/** The line of `path` inside a JSON document. Only used on an error. */
+function lineOf(text: string, p: Path): number { return positionOf(text, p).line; }
 /** JSON.parse's error position (V8 says "at position N" or "(line L column C)") as a line of `text`. */
 function syntaxLine(text: string, e: Error): number {
   const lc = e.message.match(/line (\d+) column/);
