@@ -95,7 +95,9 @@ const request = fc.record({
   responseBody: fc.array(bytes(65536), { maxLength: 3 }),
   noResponse: fc.boolean(),
   flags,
-  latencyMs: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.double({ min: 0, max: 120_000, noNaN: true })),
+  // Mostly milliseconds; sometimes long enough to cross ticks, timeouts and ejections (each second
+  // crossed is a telemetry tick on every worker, the costliest thing an input can do).
+  latencyMs: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 50 }), weight: 30 }, { arbitrary: fc.double({ min: 0, max: 5_000, noNaN: true }), weight: 3 }, { arbitrary: fc.double({ min: 0, max: 120_000, noNaN: true }), weight: 1 }),
   shadow: shadowAnswer,
   shadowFirst: fc.boolean(),
 });
@@ -172,7 +174,7 @@ const reconfigure = fc.record({
 
 const tick = fc.record({
   kind: fc.constant("tick" as const),
-  advanceMs: fc.oneof(fc.integer({ min: 0, max: 2000 }), fc.constantFrom(1000, 5000, 30_000, 600_000)),
+  advanceMs: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 2000 }), weight: 80 }, { arbitrary: fc.constantFrom(1000, 5000, 30_000), weight: 15 }, { arbitrary: fc.constant(600_000), weight: 1 }),
   replies: fc.array(fc.oneof(
     fc.record({ status: fc.constant(0), message: fc.uint8Array({ maxLength: 64 }) }),
     fc.record({ status: fc.integer({ min: 0, max: 20 }), statusMessage: fc.string({ maxLength: 40 }) }),
