@@ -119,7 +119,8 @@ function walk(root: unknown, limits: YamlLimits): { node: YamlNode; limit: keyof
       for (const it of node.items) {
         // A collection (or an alias) as a key has no place in a configuration; converting it made the
         // yaml library emit a process warning per document (a SetPolicy caller could fill the log).
-        if (it.key !== null && it.key !== undefined && !isScalar(it.key)) return { node: it.key as YamlNode, limit: "scalarKeys", reason: "a mapping key must be a plain scalar (a name), not a collection or an alias" };
+        // So is a tagged scalar whose value is an object (`!!binary ...` is a Uint8Array).
+        if (it.key !== null && it.key !== undefined && (!isScalar(it.key) || (typeof it.key.value === "object" && it.key.value !== null))) return { node: it.key as YamlNode, limit: "scalarKeys", reason: "a mapping key must be a plain scalar (a name), not a collection, an alias or a tagged binary value" };
         const k = isScalar(it.key) ? it.key.value : undefined;
         if (k !== undefined) {
           if (seen.has(k)) return { node: it.key as YamlNode, limit: "uniqueKeys", reason: `Map keys must be unique` };

@@ -51,7 +51,7 @@ test("YAML: a collection or an alias as a mapping key is refused at FILE:LINE:CO
   const onWarning = () => { warnings++; };
   process.on("warning", onWarning);
   try {
-    const cases: [string, number, number][] = [["? [a]\n: b\n", 1, 3], ["defaults:\n  {x: 1}: 2\n", 2, 3], ["a: &k [1]\n*k : 3\n", 2, 1]];
+    const cases: [string, number, number][] = [["? [a]\n: b\n", 1, 3], ["defaults:\n  {x: 1}: 2\n", 2, 3], ["a: &k [1]\n*k : 3\n", 2, 1], ["!!binary aGVsbG8= : 1\n", 1, 10], ["defaults:\n  !!binary aGVsbG8=: 1\n", 2, 12]];
     for (const [doc, line, col] of cases) {
       const where = (file: string) => new RegExp(`^${file.replace(".", "\\.")}:${line}:${col}: \\(document\\): YAML syntax: a mapping key must be a plain scalar`);
       assert.throws(() => parsePolicy(doc, "p.yaml"), (e: Error) => e instanceof PolicyError && where("p.yaml").test(e.message), doc);
