@@ -109,4 +109,22 @@ test("reconfiguring many times does not grow memory: configuration garbage is co
   assert.is(mem(), settled, "no memory.grow over 2000 reconfigurations");
 });
 
+test("a VM keeps stats for at most 256 distinct component names: past that a configuration is refused, the previous one stays, memory is bounded", async () => {
+  const { rig: mk, config: cfg, component: comp, get, roundTrip } = await import("../support/filter.js");
+  const r = await mk();
+  const mem = () => (r.host.worker(0).instance.exports.memory as WebAssembly.Memory).buffer.byteLength;
+  const batch = (k: number) => cfg(Array.from({ length: 64 }, (_, i) => comp({ name: `c${k}-${i}`, authorities: [`c${k}-${i}.svc`] })));
+  // The rig's "orders" plus four batches of 64 would be 257: the fourth is refused.
+  for (let k = 0; k < 3; k++) assert.ok(r.host.reconfigure(batch(k)), `batch ${k}`);
+  const before = mem();
+  assert.not.ok(r.host.reconfigure(batch(3)), "257 distinct names refused");
+  assert.ok(r.host.logs.some((l) => /rejected plugin configuration: components: 64 new component names would pass the limit of 256 distinct names this VM keeps stats for \(193 kept\)/.test(l.message)));
+  // The previous configuration is in force.
+  assert.is(roundTrip(r, get("/", [], "c2-5.svc")).requestHeadersMap!.get("x-shadowmesh-cluster"), "orders-primary");
+  // Known names still configure; memory no longer grows with new names.
+  assert.ok(r.host.reconfigure(batch(1)));
+  for (let k = 4; k < 40; k++) assert.not.ok(r.host.reconfigure(batch(k)));
+  assert.is(mem(), before, "no growth from refused names");
+});
+
 test.run();
