@@ -150,6 +150,9 @@ export class ComponentStats {
   mConsistency: StaticArray<i32> = new StaticArray<i32>(C_COUNT);
   mFloor: StaticArray<i32> = new StaticArray<i32>(FL_COUNT);
   mEjected: i32;
+  /** The gauges' last recorded values (-1: never recorded). */
+  recordedWeight: i64 = -1;
+  recordedEjected: i32 = -1;
 
   constructor(name: string) {
     this.name = name;
@@ -171,8 +174,14 @@ export class ComponentStats {
     bump(this.mRoutedShadow, this.live.routedShadow);
     for (let i = 0; i < C_COUNT; i++) bump(unchecked(this.mConsistency[i]), unchecked(this.live.consistency[i]));
     for (let i = 0; i < FL_COUNT; i++) bump(unchecked(this.mFloor[i]), unchecked(this.live.floor[i]));
-    if (this.mWeight >= 0) proxy_record_metric(<u32>this.mWeight, <u64>this.weightBp);
-    if (this.mEjected >= 0) proxy_record_metric(<u32>this.mEjected, this.ejected ? 1 : 0);
+    this.flushGauges();
+  }
+
+  /** The gauges, recorded only when they changed (one host call each otherwise, every tick, for every name kept). */
+  flushGauges(): void {
+    if (this.mWeight >= 0 && this.weightBp != this.recordedWeight) { proxy_record_metric(<u32>this.mWeight, <u64>this.weightBp); this.recordedWeight = this.weightBp; }
+    const e: i32 = this.ejected ? 1 : 0;
+    if (this.mEjected >= 0 && e != this.recordedEjected) { proxy_record_metric(<u32>this.mEjected, <u64>e); this.recordedEjected = e; }
   }
 
   /** Whether the next report must carry this component (something to send, or the floor's state to tell). */

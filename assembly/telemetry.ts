@@ -44,6 +44,9 @@ export function onTick(): void {
   tickFloors(now); // before the stats flush: the floor.ejected gauge and the report's state
   for (let i = 0, n = statsList.length; i < n; i++) {
     const s = unchecked(statsList[i]);
+    // Nothing happened since the last tick (a quiet component, or a name no longer configured):
+    // only a gauge may have changed; merging and clearing empty sketches is the tick's main cost.
+    if (s.live.isEmpty()) { s.flushGauges(); continue; }
     s.flushMetrics(); // live holds exactly the delta since the previous tick
     s.pending.merge(s.live);
     s.live.clear();
