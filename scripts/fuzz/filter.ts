@@ -287,7 +287,11 @@ export class FilterRig {
       case "rename": {
         const base = JSON.parse(BASE_CONFIG) as { components: object[] };
         base.components.push({ name: `renamed-${x.name}`, authorities: ["renamed.svc"], primary_cluster: "r-p", shadow_cluster: "r-s" });
-        if (!this.host.reconfigure(JSON.stringify(base))) return `a valid configuration adding component renamed-${x.name} was rejected`;
+        if (!this.host.reconfigure(JSON.stringify(base))) {
+          // Past the 256 distinct names a VM keeps stats for, the filter refuses by design (naming the limit).
+          const last = this.host.logs.at(-1)?.message ?? "";
+          if (!/distinct names this VM keeps stats for/.test(last)) return `a valid configuration adding component renamed-${x.name} was rejected: ${last}`;
+        }
         this.host.reconfigure(BASE_CONFIG);
         return null;
       }
