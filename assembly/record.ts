@@ -113,15 +113,16 @@ export function onLog(ctx: u32): void {
   // The floor watches the primary's answers to live reads: a failure is a 5xx, or no response with
   // Envoy's flags showing an upstream reset, timeout or connection failure. No response without
   // such a flag (the client went away) says nothing about the primary.
-  if ((flags & (F_READ | F_SHADOW)) == F_READ) {
-    if (status == 0 && (rf <= 0 || (rf & (RF_RESETS | RF_UPSTREAM_TIMEOUT)) == 0)) return;
-    unchecked(floors[si]).observe((flags & F_PROBE) != 0, status == 0 || status >= 500);
-  } else if ((flags & (F_READ | F_SHADOW)) == 0) {
+  if ((flags & F_SHADOW) != 0) return;
+  const localOrigin = rf > 0 && (rf & (RF_RESETS | RF_UPSTREAM_TIMEOUT)) != 0;
+  const fl = unchecked(floors[si]);
+  if ((flags & F_READ) != 0) {
+    if (status == 0 && !localOrigin) return;
+    fl.observe((flags & F_PROBE) != 0, status == 0 || status >= 500);
+  } else if (localOrigin) {
     // Writes to the primary are evidence too (never diverted): as in Envoy's split of local-origin
     // errors, a connection failure, reset or timeout says the primary is unreachable, an answer says
     // it is up; a 5xx the primary sent may be a refusal of that write (fenced, lease), not trouble.
-    const local = rf > 0 && (rf & (RF_RESETS | RF_UPSTREAM_TIMEOUT)) != 0;
-    if (local) unchecked(floors[si]).observe(false, true);
-    else if (status != 0 && status < 500) unchecked(floors[si]).observe(false, false);
-  }
+    fl.observe(false, true);
+  } else if (status != 0 && status < 500) fl.observe(false, false);
 }

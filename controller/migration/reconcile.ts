@@ -616,13 +616,16 @@ function primaryDown(p: Pass): string | null {
   return null;
 }
 
-/** Why the shadow may not serve by the preflight's absolute limits, or null when it may. */
-function shadowUnfit(p: Pass): string | null {
+/**
+ * Why the shadow may not serve by the preflight's absolute limits, or null when it may. `lag: false`
+ * leaves the lag out: once the primary is down the measured lag only says how long it has been silent.
+ */
+function shadowUnfit(p: Pass, o: { lag: boolean } = { lag: true }): string | null {
   const f = p.policy.preflight, lag = p.inputs.replicaLagS;
   const probe = p.inputs.shadowProbeFailures ?? 0, limit = p.policy.emergency.probeFailures;
   if (limit > 0 && probe >= limit) return `the shadow failed ${probe} health checks in a row`;
-  if (lag === null) return "replication lag is unknown";
-  if (lag > f.maxReplicationLagS) return `replication lag ${lag.toFixed(1)}s is over ${f.maxReplicationLagS}s`;
+  if (o.lag && lag === null) return "replication lag is unknown";
+  if (o.lag && lag !== null && lag > f.maxReplicationLagS) return `replication lag ${lag.toFixed(1)}s is over ${f.maxReplicationLagS}s`;
   const sh = p.inputs.recent.shadow;
   if (sh && sh.requests >= p.policy.verification.minRequests && sh.errorRate > f.maxShadowErrorRate) return `shadow error rate ${(sh.errorRate * 100).toFixed(2)}% is over ${(f.maxShadowErrorRate * 100).toFixed(2)}%`;
   const c = p.inputs.recent.consistency;
@@ -665,8 +668,8 @@ function emergency(p: Pass): boolean {
   if (s.writeTarget !== "primary" || !forwardPhase(from) || s.direction !== "forward") return false;
   if (s.promotion && (s.promotion.stage === "promote" || s.promotion.stage === "switch")) return false; // already promoting: it finishes
   if (!s.shadowFit) { p.block(`the primary is down (${why}) but the shadow is not fit to take over: reads and writes stay on the primary`); return false; }
-  const unfit = shadowUnfit(p);
-  if (unfit !== null && !unfit.startsWith("replication lag")) { p.block(`the primary is down (${why}) but the shadow fails its absolute limits: ${unfit}`); return false; }
+  const unfit = shadowUnfit(p, { lag: false });
+  if (unfit !== null) { p.block(`the primary is down (${why}) but the shadow fails its absolute limits: ${unfit}`); return false; }
   s.emergency = { sinceMs: p.now, reason: why };
   s.paused = null;
   s.direction = "forward";
