@@ -136,18 +136,20 @@ interface Component {
   probability: number;
   noData: boolean;
   updatedMs: number;
+  /** The last tick's predictor features (indexed like SIGNAL_KINDS). */
+  features: Float64Array;
 }
 
 export class RiskEngine {
   private readonly components = new Map<string, Component>();
-  readonly predictor: FailurePredictor;
+  private model: FailurePredictor;
   private readonly features = emptyFeatures();
   // Detectors here run without alarm suppression (a persisting incident must keep its risk) and
   // with the level view at z = 6 (a sustained deviation keeps scoring until the median moves).
   private readonly o: Required<Omit<RiskEngineOptions, "predictor">>;
 
   constructor(opts: RiskEngineOptions) {
-    this.predictor = opts.predictor ?? new FailurePredictor();
+    this.model = opts.predictor ?? new FailurePredictor();
     this.o = { clock: opts.clock, riseTauS: opts.riseTauS ?? 20, fallTauS: opts.fallTauS ?? 300, staleAfterS: opts.staleAfterS ?? 60, minHistory: opts.minHistory ?? 16, horizonS: opts.horizonS ?? 3600, keepPoints: opts.keepPoints ?? 0 };
   }
 
@@ -174,8 +176,19 @@ export class RiskEngine {
     });
     this.components.set(spec.name, {
       name: spec.name, signals, list: [...signals.values()],
-      risk: old?.risk ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0,
+      risk: old?.risk ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0, features: old?.features ?? emptyFeatures(),
     });
+  }
+
+  /** The failure model the ticks use (the prior, or one learnt from outcomes). */
+  get predictor(): FailurePredictor { return this.model; }
+  /** Swaps the failure model; the next tick uses it. */
+  setPredictor(p: FailurePredictor): void { this.model = p; }
+
+  /** The features the last tick gave the predictor for `component` (a copy; null: unknown component). */
+  featuresOf(component: string): Float64Array | null {
+    const c = this.components.get(component);
+    return c ? Float64Array.from(c.features) : null;
   }
 
   removeComponent(name: string): boolean { return this.components.delete(name); }
@@ -286,6 +299,7 @@ export class RiskEngine {
       }
       f[exhaustion] = 1 - (1 - t1) * (1 - t2);
       c.noData = fresh === 0;
+      c.features.set(f);
       const p = c.noData ? c.probability : this.predictor.predict(f);
       const dt = c.updatedMs ? Math.max(0, (now - c.updatedMs) / 1000) : Infinity;
       const tau = p > c.risk ? this.o.riseTauS : this.o.fallTauS;
