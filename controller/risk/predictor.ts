@@ -179,3 +179,35 @@ export function labelHistory(
   }
   return out;
 }
+
+/** Brier score: the mean squared difference between the predicted probability and the outcome (0 or 1); lower is better. */
+export function brier(p: FailurePredictor, samples: LabelledSample[]): number {
+  if (samples.length === 0) return NaN;
+  let s = 0;
+  for (const x of samples) s += (p.predict(x.features) - (x.failed ? 1 : 0)) ** 2;
+  return s / samples.length;
+}
+
+/** A model as plain JSON (weights by kind name, so a file outlives a reordering of SIGNAL_KINDS). */
+export function modelToJson(m: PredictorModel): { bias: number; weights: Record<SignalKind, number>; horizonS: number } {
+  const weights = {} as Record<SignalKind, number>;
+  for (const k of SIGNAL_KINDS) weights[k] = m.weights[k];
+  return { bias: m.bias, weights, horizonS: m.horizonS };
+}
+
+/**
+ * A model from its JSON form, or the reason it is not one: every kind needs a finite weight (a kind
+ * the file does not name is an error, not a silent 0), the bias is finite and the horizon positive.
+ */
+export function modelFromJson(x: { bias: number; weights: Record<string, number>; horizonS: number }): PredictorModel | string {
+  if (!Number.isFinite(x.bias)) return `bias: must be a finite number, got ${x.bias}`;
+  if (!(Number.isFinite(x.horizonS) && x.horizonS > 0)) return `horizonS: must be a positive number of seconds, got ${x.horizonS}`;
+  const weights = {} as Record<SignalKind, number>;
+  for (const k of SIGNAL_KINDS) {
+    const w = x.weights[k];
+    if (typeof w !== "number" || !Number.isFinite(w)) return `weights.${k}: must be a finite number, got ${JSON.stringify(w)}`;
+    weights[k] = w;
+  }
+  for (const k of Object.keys(x.weights)) if (!(SIGNAL_KINDS as readonly string[]).includes(k)) return `weights.${k}: not a signal kind (known: ${SIGNAL_KINDS.join(", ")})`;
+  return { bias: x.bias, weights, horizonS: x.horizonS };
+}
