@@ -42,7 +42,14 @@ const signal = z.object({
   name: z.string().min(1), kind: z.enum(SIGNAL_KINDS), side: z.enum(["up", "down", "both"]).optional(),
   capacity: z.number().positive().optional(), exhaustion: z.enum(["up", "down"]).optional(),
   seasonS: z.number().nonnegative().optional(), window: z.number().int().min(16).optional(), staleAfterS: z.number().positive().optional(), horizonS: z.number().positive().optional(),
-}).strict();
+  /** Utilisation at which the saturation view scores 0.5 (needs capacity). */
+  warnAt: z.number().gt(0).lt(1).optional(),
+  /** A service-level objective scored by multi-window burn rates: target (e.g. 0.999), threshold (latency), periodS (default 30 days). */
+  slo: z.object({ target: z.number().gt(0).lt(1), threshold: z.number().positive().optional(), periodS: z.number().positive().optional() }).strict().optional(),
+}).strict().superRefine((s, ctx) => {
+  if (s.warnAt !== undefined && s.capacity === undefined) ctx.addIssue({ code: "custom", path: ["warnAt"], message: "needs a capacity (warnAt is a share of it)" });
+  if (s.slo && s.slo.threshold === undefined && s.kind !== "error_rate") ctx.addIssue({ code: "custom", path: ["slo", "threshold"], message: `a ${s.kind} SLO needs the value above which an interval is bad (only an error_rate is itself the bad fraction)` });
+});
 const actions = z.union([
   /** tokenEnv: an environment variable holding a bearer token the webhook sends (the component's admin token). */
   z.object({ webhook: z.string().url(), headers: z.record(z.string(), z.string()).optional(), tokenEnv: z.string().min(1).optional() }).strict(),
@@ -94,6 +101,15 @@ const schema = z.object({
   }).strict().optional(),
   /** The risk engine's smoothing, staleness and exhaustion horizon (defaults: riseTauS 20, fallTauS 300, staleAfterS 60, horizonS 3600). */
   risk: z.object({ riseTauS: z.number().positive(), fallTauS: z.number().positive(), staleAfterS: z.number().positive(), horizonS: z.number().positive() }).partial().strict().optional(),
+  /**
+   * Learning the failure model from outcomes (stateDir/history.jsonl and model.json): how often each
+   * component's features are sampled, how often the model is retrained, the horizon it predicts over and
+   * the samples kept per component (defaults 10 s, 3600 s, 900 s, 8640).
+   */
+  learning: z.object({
+    sampleEveryS: z.number().min(1).max(3600), retrainEveryS: z.number().min(60).max(30 * 86_400),
+    horizonS: z.number().min(10).max(7 * 86_400), maxSamplesPerComponent: z.number().int().min(100).max(1_000_000),
+  }).partial().strict().optional(),
   components: z.array(component).min(1, "needs at least one component"),
   scrape: z.array(z.unknown()).optional(),
   webhooks: z.array(z.object({
@@ -141,6 +157,8 @@ export interface ControllerConfig {
   components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null; filter: Record<string, unknown> | null }[];
   dataplane: { listener: { name: string; address: string; port: number }; wasm: string; telemetryIntervalMs: number; telemetryTls?: TelemetryTlsOnProxy } | null;
   risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number; horizonS?: number };
+  /** Learning the failure model from outcomes (absent: the defaults). */
+  learning?: { sampleEveryS?: number; retrainEveryS?: number; horizonS?: number; maxSamplesPerComponent?: number };
   scrape: ScrapeTarget[];
   webhooks: WebhookTarget[];
 }
@@ -275,6 +293,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       ...(data.dataplane.telemetryTls ? { telemetryTls: data.dataplane.telemetryTls } : {}),
     } : null,
     risk: data.risk ?? {},
+    learning: data.learning ?? {},
     components: comps, scrape,
     webhooks: (data.webhooks ?? []).map((w) => ({ url: w.url, headers: w.headers ?? {}, minSeverity: w.minSeverity ?? "info" })),
   };

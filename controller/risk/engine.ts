@@ -19,14 +19,33 @@ import { SeriesDetector, seriesOptions, type SignalView } from "./detectors/seri
 import type { Side } from "./detectors/surprise.js";
 import { FailurePredictor, SIGNAL_KINDS, emptyFeatures, excess, kindIndex, type SignalKind } from "./predictor.js";
 
+/** Kinds that are a load on a resource: with a capacity, their surprise weighs by how loaded they are. */
+const RESOURCE_KINDS: ReadonlySet<SignalKind> = new Set(["cpu", "memory", "disk_io", "queue_depth"]);
+/** Kinds whose swings matter (the variance-change view); rates that sit at 0 are left to the tail views. */
+const VOLATILE_KINDS: ReadonlySet<SignalKind> = new Set(["latency", "network_latency", "cpu", "disk_io", "queue_depth", "app"]);
+
 export interface SignalSpec {
   name: string;
   kind: SignalKind;
   /** Which deviations count; default: upwards for every kind but "app". */
   side?: Side;
-  /** A saturating resource: the value at exhaustion, and which way it is approached. */
+  /**
+   * A saturating resource: the value at exhaustion (CPU 1, connections at their maximum, a queue at its
+   * bound, latency at the route timeout) and which way it is approached. It turns on the exhaustion
+   * forecast and the saturation view (0.5 at warnAt of capacity, rising as the headroom shrinks); a
+   * resource kind's surprise then counts in proportion to its load.
+   */
   capacity?: number;
   exhaustion?: "up" | "down";
+  /** Utilisation at which the saturation view scores 0.5 (default 0.8). */
+  warnAt?: number;
+  /**
+   * A service-level objective, scored by multi-window burn rates (detectors/objective.ts): the share
+   * of good events promised (e.g. 0.999), the value above which an interval is bad (a latency SLO; for
+   * an error-rate signal leave it out: the value is the bad fraction), and the SLO period whose
+   * fractions the windows are (default 30 days; a compressed demo clock uses less).
+   */
+  slo?: { target: number; threshold?: number; periodS?: number };
   /**
    * Seasonal period in seconds (default 0: none). The seasonal view holds 4096 points, so the period
    * must span at most that many points (one day at one point every 30 s or slower).
@@ -55,6 +74,12 @@ export interface Contribution {
   view: SignalView | null;
   /** Seconds to exhaustion, when forecast inside 10 horizons. */
   exhaustionS: number | null;
+  /** value / capacity, for a signal with a capacity. */
+  utilisation: number | null;
+  /** For a signal with an SLO: the strongest burn-rate rule, its long- and short-window burn rates, and the budget left. */
+  burn: { rule: string; long: number; short: number; budgetLeft: number } | null;
+  /** The numbers behind the score in a sentence (which objective, forecast or surprise). */
+  reason: string;
   /** Weight x feature in the predictor's logit, and its share of the positive total. */
   contribution: number;
   share: number;
@@ -165,12 +190,22 @@ export class RiskEngine {
       if (!SIGNAL_KINDS.includes(s.kind)) throw new RiskInputError(`${where}.kind: ${s.kind} is not one of ${SIGNAL_KINDS.join(", ")}`);
       if (s.capacity !== undefined && !Number.isFinite(s.capacity)) throw new RiskInputError(`${where}.capacity: must be a finite number`);
       if (s.horizonS !== undefined && !(Number.isFinite(s.horizonS) && s.horizonS > 0)) throw new RiskInputError(`${where}.horizonS: must be a positive number of seconds, got ${s.horizonS}`);
+      if (s.warnAt !== undefined && !(s.warnAt > 0 && s.warnAt < 1)) throw new RiskInputError(`${where}.warnAt: must be between 0 and 1 (exclusive), got ${s.warnAt}`);
+      if (s.warnAt !== undefined && s.capacity === undefined) throw new RiskInputError(`${where}.warnAt: needs a capacity`);
+      if (s.slo) {
+        if (!(s.slo.target > 0 && s.slo.target < 1)) throw new RiskInputError(`${where}.slo.target: must be between 0 and 1 (exclusive), e.g. 0.999, got ${s.slo.target}`);
+        if (s.slo.threshold !== undefined && !Number.isFinite(s.slo.threshold)) throw new RiskInputError(`${where}.slo.threshold: must be a finite number`);
+        if (s.slo.periodS !== undefined && !(s.slo.periodS > 0)) throw new RiskInputError(`${where}.slo.periodS: must be a positive number of seconds, got ${s.slo.periodS}`);
+        if (s.slo.threshold === undefined && s.kind !== "error_rate") throw new RiskInputError(`${where}.slo.threshold: a ${s.kind} SLO needs the value above which an interval is bad (only an error_rate is itself the bad fraction)`);
+      }
       const prev = old?.signals.get(s.name);
       if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) { signals.set(s.name, prev); return; }
       const side = s.side ?? (s.kind === "app" ? "both" : "up");
       const detector = new SeriesDetector(seriesOptions({
         side, window: s.window ?? 128, seasonMs: (s.seasonS ?? 0) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0, levelZ: 6,
         horizonS: s.horizonS ?? this.o.horizonS,
+        ...(s.slo ? { slo: s.slo } : {}), saturation: true, ...(s.warnAt !== undefined ? { warnAt: s.warnAt } : {}),
+        loadWeighted: RESOURCE_KINDS.has(s.kind), profile: true, volatility: VOLATILE_KINDS.has(s.kind),
       }));
       signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity, recent: this.o.keepPoints > 0 ? new PointRing(this.o.keepPoints) : null });
     });
@@ -291,10 +326,11 @@ export class RiskEngine {
         const st = this.state(s, now);
         if (st === "stale" || st === "missing") continue;
         fresh++;
-        if (st !== "ok") continue;
         const d = s.detector;
-        const x = excess(Math.max(d.baselineScore, d.changeScore));
+        // A warming signal has no history to be surprised by, but its limits hold from the first point.
+        const x = excess(st === "ok" ? d.riskScore : Math.max(d.burnScore, d.saturationScore));
         if (x > f[s.kind]!) f[s.kind] = x;
+        if (st !== "ok") continue;
         if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
       }
       f[exhaustion] = 1 - (1 - t1) * (1 - t2);
@@ -317,17 +353,25 @@ export class RiskEngine {
     const now = c.updatedMs;
     const contributions: Contribution[] = c.list.map((s) => {
       const d = s.detector, st = this.state(s, now);
-      const live = st === "ok";
-      const base = live ? excess(Math.max(d.baselineScore, d.changeScore)) * this.predictor.weight(s.kind) : 0;
+      const live = st === "ok", limits = st === "warming";
+      const own = live ? d.riskScore : limits ? Math.max(d.burnScore, d.saturationScore) : 0;
+      const ownView: SignalView = live ? d.riskView : d.burnScore >= d.saturationScore ? "burn" : "saturation";
+      const base = excess(own) * this.predictor.weight(s.kind);
       const trend = live && d.trend ? d.trendScore * this.predictor.weight(kindIndex("exhaustion")) : 0;
       const tte = d.trend && d.trend.timeToExhaustionS < 10 * d.trend.opts.horizonS ? d.trend.timeToExhaustionS : null;
+      const view: SignalView | null = live || (limits && own > 0) ? (trend > base ? "trend" : ownView) : null;
+      const expected = view === "profile" ? d.profile!.expected : d.baseline.expected;
+      const slo = d.slo;
+      const burn = slo && slo.rule ? { rule: slo.rule, long: slo.burnLong, short: slo.burnShort, budgetLeft: slo.budgetLeft() } : null;
+      const utilisation = Number.isFinite(d.utilisation) ? d.utilisation : null;
       return {
         signal: s.spec.name, kind: s.spec.kind, state: st,
         value: d.points ? d.lastValue : null,
-        expected: Number.isFinite(d.baseline.expected) ? d.baseline.expected : null,
-        score: live ? Math.max(d.baselineScore, d.changeScore, d.trendScore) : 0,
-        view: live ? (trend > base ? "trend" : d.view === "trend" ? d.baseline.view : d.view) : null,
-        exhaustionS: tte, contribution: Math.max(base, trend), share: 0,
+        expected: Number.isFinite(expected) ? expected : null,
+        score: live ? Math.max(own, d.trendScore) : own,
+        view, exhaustionS: tte, utilisation, burn,
+        reason: explain(s.spec, st, view, d.points ? d.lastValue : NaN, expected, utilisation, burn, tte, d),
+        contribution: Math.max(base, trend), share: 0,
       };
     });
     const total = contributions.reduce((a, x) => a + x.contribution, 0);
@@ -335,5 +379,27 @@ export class RiskEngine {
     const rank = (s: SignalState) => (s === "ok" ? 0 : s === "warming" ? 1 : 2);
     contributions.sort((a, b) => b.contribution - a.contribution || rank(a.state) - rank(b.state) || a.signal.localeCompare(b.signal));
     return { component: c.name, risk: c.risk, probability: c.probability, noData: c.noData, updatedMs: c.updatedMs, contributions };
+  }
+}
+
+const fmt = (x: number) => (Math.abs(x) >= 100 || Number.isInteger(x) ? x.toFixed(0) : x.toPrecision(3));
+
+/** One sentence: what drove (or would drive) a signal's score, with its numbers. */
+function explain(spec: SignalSpec, st: SignalState, view: SignalView | null, value: number, expected: number, u: number | null, burn: Contribution["burn"], tte: number | null, d: SeriesDetector): string {
+  if (st === "missing") return "no data yet";
+  if (st === "stale") return "no fresh data: counts for nothing";
+  const v = fmt(value);
+  switch (view) {
+    case "saturation": return `${v} is ${(100 * u!).toFixed(0)} % of its capacity ${fmt(spec.capacity!)} (the view scores 0.5 at ${(100 * (spec.warnAt ?? 0.8)).toFixed(0)} %)`;
+    case "burn": return `error budget burning ${burn!.long.toFixed(1)}x (long window) and ${burn!.short.toFixed(1)}x (short) against the ${spec.slo!.target} objective${spec.slo!.threshold !== undefined ? ` of <= ${fmt(spec.slo!.threshold)}` : ""} (rule ${burn!.rule}); ${(100 * burn!.budgetLeft).toFixed(0)} % of the budget left`;
+    case "trend": return `heading for its capacity ${fmt(spec.capacity!)}: exhausted in ${tte === null ? "more than 10 horizons" : `${tte.toFixed(0)} s`} at the current slope`;
+    case "profile": return `${v} where this time of the cycle usually shows ${fmt(expected)} (robust z ${d.profile!.z.toFixed(1)})`;
+    case "volatility": return `swinging ${d.volatility!.ratio.toFixed(1)}x harder than usual (median second difference)`;
+    case "level": return `${v}: a sustained shift from the usual ${fmt(expected)}`;
+    case "change": return `${v}: a change point in the mean (CUSUM)`;
+    case "seasonal": return `${v} against ${fmt(expected)} one period ago`;
+    case "mean": return `the recent mean is unusual against ${fmt(expected)}`;
+    case null: return st === "warming" ? `warming up (${d.points} points): only its limits count` : v;
+    default: return `${v} against the usual ${fmt(expected)}${u !== null ? ` (${(100 * u).toFixed(0)} % of capacity)` : ""}`;
   }
 }

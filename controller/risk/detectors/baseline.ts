@@ -150,6 +150,9 @@ export class BaselineDetector {
     return 1 - Math.pow(2, -s * s);
   }
 
+  /** Median of the last meanPoints values (NaN before any point). */
+  shortMedian(): number { return this.recentCount ? this.recentMedian() : NaN; }
+
   /** Median of the last meanPoints values (insertion sort of a few numbers: no allocation). */
   private recentMedian(): number {
     const n = this.recentCount, a = this.scratch;
