@@ -1,6 +1,7 @@
 // The `shadowmesh` command: `controller --config FILE` runs the controller (one line on stdout when it
 // is ready); status, watch, pause, resume, approve, promote and rollback talk to its API and print
-// what a person can read. The API address and token come from --address/--token or SHADOWMESH_ADDRESS
+// what a person can read; `incident mark COMPONENT --at TIME` records a failure an operator saw (for the
+// failure model) and `model` shows the failure model in use with its calibration. The API address and token come from --address/--token or SHADOWMESH_ADDRESS
 // and SHADOWMESH_TOKEN; a TLS API takes --ca (and --cert/--key for mTLS) or SHADOWMESH_CA, _CERT,
 // _KEY. Errors go to stderr with the reason and exit non-zero; a file error names the file.
 import { readFileSync } from "node:fs";
@@ -80,6 +81,46 @@ export function formatComponent(c: any): string {
   return out.join("\n");
 }
 
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * An incident time: "now", a relative "-15m" (ms, s, m, h or d before now: sent as is, so the
+ * controller's clock decides) or an RFC 3339 time with its offset. A future time is an error.
+ */
+export function parseIncidentTime(text: string, nowMs: number): { atUnixMs: number } | { agoMs: number } {
+  const t = text.trim();
+  if (t === "now") return { agoMs: 0 };
+  const rel = /^([+-]?)(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(t);
+  if (rel) {
+    if (rel[1] !== "-" && Number(rel[2]) > 0) throw new Error(`--at ${t}: in the future; an incident is marked after it happened (write -${rel[2]}${rel[3]} for the past)`);
+    return { agoMs: Math.round(Number(rel[2]) * UNITS[rel[3]!]!) };
+  }
+  const ms = RFC3339.test(t) ? Date.parse(t) : NaN;
+  if (!Number.isFinite(ms)) throw new Error(`--at ${JSON.stringify(t)}: expected an RFC 3339 time with its offset (2026-11-30T14:05:00Z) or a relative one (-15m, -2h, now)`);
+  if (ms > nowMs + 5_000) throw new Error(`--at ${t}: in the future (now is ${new Date(nowMs).toISOString()}); an incident is marked after it happened`);
+  return { atUnixMs: ms };
+}
+
+const num4 = (v: number | undefined | null) => (v === undefined || v === null ? "-" : v.toFixed(4));
+
+/** The failure model as text: what is in use and why, its calibration against the prior's, and its weights. */
+export function formatModel(m: any): string {
+  const out = [
+    `Failure model: ${m.source}`, `  ${m.reason}`,
+    `Horizon:        ${m.horizonS} s`,
+    `Last retrain:   ${m.trainedAtUnixMs === undefined || m.trainedAtUnixMs === null ? "never" : time(m.trainedAtUnixMs)} (next ${time(m.nextRetrainUnixMs)})`,
+    `Samples:        ${m.samples} labelled, ${m.positives} positive, ${m.failures} failures recorded (history holds ${m.historySamples})`,
+    `Holdout:        ${m.holdoutSamples} samples, ${m.holdoutPositives} positive`,
+    table(["", "BRIER", "ECE"], [
+      ["in use", num4(m.brier), num4(m.ece)], ["prior", num4(m.priorBrier), num4(m.priorEce)], ["trained", num4(m.trainedBrier), num4(m.trainedEce)],
+    ]),
+    "",
+    table(["KIND", "WEIGHT"], [...(m.weights ?? []).map((w: any) => [w.kind, w.weight.toFixed(2)]), ["(bias)", m.bias.toFixed(2)]]),
+  ];
+  return out.join("\n");
+}
+
 export function buildCli(): Command {
   const program = new Command("shadowmesh").description("moves traffic off a critical component before it fails");
   const api = (cmd: Command) => cmd.option("--address <host:port>", "controller API address", process.env.SHADOWMESH_ADDRESS ?? "127.0.0.1:18002")
@@ -139,6 +180,27 @@ export function buildCli(): Command {
         } catch (e) { die(e); } finally { c.close(); }
       });
   }
+  const incident = program.command("incident").description("failures an operator saw, for the failure model");
+  api(incident.command("mark <component>").description("record that COMPONENT failed at TIME (labels the failure model's history; it retrains at once)")
+    .requiredOption("--at <time>", "when it failed: RFC 3339 (2026-11-30T14:05:00Z), relative (-15m, -2h) or now")
+    .option("--note <text>", "what happened (recorded with the incident)"))
+    .action(async (component: string, o: Opts & { at: string; note?: string }) => {
+      let when: { atUnixMs: number } | { agoMs: number };
+      try { when = parseIncidentTime(o.at, Date.now()); } catch (e) { die(e); }
+      let c: ControllerClient;
+      try { c = client(o); } catch (e) { die(e); }
+      try {
+        const r = await unary<{ message: string }>(c, "markIncident", { component, ...when, note: o.note ?? "" });
+        console.log(r.message);
+      } catch (e) { die(e); } finally { c.close(); }
+    });
+
+  api(program.command("model").description("the failure model in use: prior or trained, its holdout Brier score and calibration error, its weights"))
+    .action(async (o: Opts) => {
+      let c: ControllerClient;
+      try { c = client(o); } catch (e) { die(e); }
+      try { console.log(formatModel(await unary(c, "getModel", {}))); } catch (e) { die(e); } finally { c.close(); }
+    });
   return program;
 }
 

@@ -1,6 +1,8 @@
 // The controller process: wires the xDS server and traffic router, the telemetry service, the risk
 // engine (fed by telemetry, pushed metrics and scrapes), the migration manager with its durable store,
-// the controller API, event webhooks and an HTTP endpoint with Prometheus /metrics and /healthz.
+// the controller API, event webhooks and an HTTP endpoint with Prometheus /metrics and /healthz, and
+// the failure model's learning: a history of features and failures (entering Failover, or an operator's
+// incident mark) sampled on the tick, and a learner that retrains the predictor on it.
 // Everything with I/O lives here; the decisions are in the pure cores it calls on each tick.
 import http from "node:http";
 import { readFileSync } from "node:fs";
@@ -27,6 +29,9 @@ import { addControllerApi } from "./api/service.js";
 import { EventWebhooks } from "./events/webhooks.js";
 import type { MigrationEvent, Phase } from "./migration/reconcile.js";
 import { DashboardHistory, handleDashboard, sampleHistory } from "./dashboard/server.js";
+import { HistoryStore, type FailureSource } from "./risk/history.js";
+import { Learner } from "./risk/learner.js";
+import { modelMessage, type LearningApi } from "./api/service.js";
 
 export interface RunningController {
   manager: MigrationManager;
@@ -35,6 +40,9 @@ export interface RunningController {
   router: XdsTrafficRouter;
   ports: { xds: number; telemetry: number; api: number; http: number };
   registry: Registry;
+  /** The failure model's history (features and failures) and its learner. */
+  history: HistoryStore;
+  learner: Learner;
   stop(): Promise<void>;
 }
 
@@ -100,11 +108,56 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   // manager.start() loaded the store: what it recovered from (a torn last journal line) is logged.
   for (const w of store.warnings ?? []) log.warn({ stateDir: cfg.stateDir }, `state store: ${w}`);
 
+  // The failure model learns from outcomes: stateDir/history.jsonl and model.json (memory only without a stateDir).
+  const learning = cfg.learning ?? {};
+  const failureHistory = new HistoryStore({
+    dir: cfg.stateDir, clock, components: manager.components(),
+    ...(learning.sampleEveryS ? { sampleEveryS: learning.sampleEveryS } : {}), ...(learning.maxSamplesPerComponent ? { maxSamplesPerComponent: learning.maxSamplesPerComponent } : {}),
+  });
+  failureHistory.load();
+  const learner = new Learner({ dir: cfg.stateDir, clock, history: failureHistory, engine, ...(learning.horizonS ? { horizonS: learning.horizonS } : {}), ...(learning.retrainEveryS ? { retrainEveryS: learning.retrainEveryS } : {}) });
+  const learnWarnings = [...failureHistory.warnings, ...learner.load()];
+  for (const w of learnWarnings) log.warn({ stateDir: cfg.stateDir }, `failure history: ${w}`);
+  log.info({ source: learner.model.source, reason: learner.model.reason }, "failure model");
+
   const webhooks = new EventWebhooks(cfg.webhooks, clock, log);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "shadowmesh_controller_" });
   const eventsTotal = new Counter({ name: "shadowmesh_migration_events_total", help: "Migration events decided, by component, kind and severity", labelNames: ["component", "kind", "severity"], registers: [registry] });
   manager.on("event", (e: MigrationEvent) => { webhooks.publish(e); eventsTotal.inc({ component: e.component, kind: e.kind, severity: e.severity }); });
+  const incidentsMarked = new Counter({ name: "shadowmesh_incidents_marked_total", help: "Failures recorded for the failure model, by source (controller: the primary judged down; operator: incident mark)", labelNames: ["source"], registers: [registry] });
+  for (const source of ["controller", "operator"]) incidentsMarked.inc({ source }, 0);
+  const recordFailure = (component: string, atMs: number, source: FailureSource, note: string, by?: string): void => {
+    failureHistory.recordFailure({ component, atMs, source, ...(note ? { note } : {}), ...(by ? { by } : {}) });
+    incidentsMarked.inc({ source });
+    learner.onFailure();
+  };
+  // Labels from what the controller saw: entering Failover (the primary judged down) is a failure; back to Healthy, its end.
+  manager.on("event", (e: MigrationEvent) => {
+    if (e.kind !== "phase") return;
+    try {
+      if (e.phase === "Failover") recordFailure(e.component, e.atMs, "controller", e.message);
+      else if (e.phase === "Healthy") failureHistory.recordRecovery(e.component, e.atMs);
+    } catch (err) { log.error({ err, component: e.component }, "cannot record the failure in the failure history"); }
+  });
+  const learningApi: LearningApi = {
+    nowMs: () => wallMs(clock),
+    mark: (component, atMs, note, by) => recordFailure(component, atMs, "operator", note, by),
+    model: () => ({ info: learner.model, historySamples: failureHistory.sampleCount(), nextRetrainMs: learner.nextRetrainMs }),
+  };
+  const model = () => learner.model;
+  const gauge = (name: string, help: string, value: () => number | null) => new Gauge({ name, help, registers: [registry], collect() {
+    this.reset();
+    const v = value();
+    if (v !== null) this.set(v);
+  } });
+  gauge("shadowmesh_predictor_brier", "Brier score of the failure model in use on the newest 30% of the labelled history (absent before the first retrain with data)", () => model().brier);
+  gauge("shadowmesh_predictor_ece", "Expected calibration error of the failure model in use on the same holdout", () => model().ece);
+  gauge("shadowmesh_predictor_samples", "Labelled samples the last retrain saw", () => model().samples);
+  gauge("shadowmesh_predictor_positives", "Of those, the samples followed by a failure within the horizon", () => model().positives);
+  gauge("shadowmesh_predictor_trained", "1 while a model trained on outcomes is in use, 0 while the prior is", () => (model().source === "trained" ? 1 : 0));
+  gauge("shadowmesh_predictor_trained_timestamp_seconds", "When the last retrain ran (absent: never)", () => (model().trainedAtMs === null ? null : model().trainedAtMs! / 1000));
+  gauge("shadowmesh_predictor_history_samples", "Samples held in the failure history", () => failureHistory.sampleCount());
   new Gauge({ name: "shadowmesh_risk", help: "Smoothed risk per component (absent without data)", labelNames: ["component"], registers: [registry], collect() {
     this.reset();
     for (const n of manager.components()) { const r = engine.get(n); if (r && !r.noData) this.set({ component: n }, r.risk); }
@@ -142,14 +195,14 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   } });
 
   const apiServer = new grpc.Server();
-  addControllerApi(apiServer, { manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? [])] });
+  addControllerApi(apiServer, { manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi });
   const apiCreds = cfg.api.tls
     ? grpc.ServerCredentials.createSsl(cfg.api.tls.clientCa ? readFileSync(cfg.api.tls.clientCa) : null, [{ cert_chain: readFileSync(cfg.api.tls.cert), private_key: readFileSync(cfg.api.tls.key) }], !!cfg.api.tls.clientCa)
     : grpc.ServerCredentials.createInsecure();
   const apiPort = await bind(apiServer, cfg.listen.api, apiCreds);
 
   const history = new DashboardHistory();
-  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock) };
+  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()) };
   const httpServer = http.createServer((req, res) => {
     if (handleDashboard(dashboard, req, res)) return;
     if (req.url === "/metrics") {
@@ -180,12 +233,17 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); }
       if (wallMs(clock) - lastRiskSaveMs >= RISK_SAVE_MS) saveRisk();
     } catch (e) { log.error({ err: e }, "controller tick failed"); }
+    try {
+      failureHistory.maybeSample(engine, manager.components());
+      const m = learner.tick();
+      if (m) log.info({ source: m.source, samples: m.samples, positives: m.positives, brier: m.brier, ece: m.ece, priorBrier: m.priorBrier }, `failure model retrained: ${m.reason}`);
+    } catch (e) { log.error({ err: e }, "failure history or model retrain failed"); }
     clock.setTimer(cfg.tickMs, loop);
   };
   clock.setTimer(cfg.tickMs, loop);
 
   return {
-    manager, engine, telemetry, router, registry,
+    manager, engine, telemetry, router, registry, history: failureHistory, learner,
     ports: { xds: xdsPort, telemetry: telemetryPort, api: apiPort, http: httpPort },
     async stop() {
       stopped = true;
@@ -194,6 +252,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       await Promise.all([shutdown(apiServer), shutdown(telemetryServer), new Promise<void>((r) => httpServer.close(() => r())), ads.close()]);
       saveRisk();
       store.close();
+      failureHistory.close();
     },
   };
 }

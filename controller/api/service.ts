@@ -5,7 +5,9 @@
 // author recorded with a command is that authenticated identity (the token's name, or the
 // certificate's subject); the client's own `x-shadowmesh-user` header is kept only as an unverified
 // "on behalf of". SetPolicy's document is bounded (size, keys and items, depth, aliases) before it is
-// parsed: a refusal is RESOURCE_EXHAUSTED naming the limit.
+// parsed: a refusal is RESOURCE_EXHAUSTED naming the limit. MarkIncident records an operator's failure
+// for the failure model (authenticated like the commands; the author is recorded with it) and GetModel
+// shows the model in use with its holdout calibration.
 import { timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +19,7 @@ import { UnknownComponent, type MigrationManager } from "../migration/manager.js
 import { parsePolicy, PolicyError } from "../migration/policy.js";
 import { sizeProblem, yamlLimit } from "../yaml-config.js";
 import type { CommandKind, MigrationEvent } from "../migration/reconcile.js";
+import type { ModelInfo } from "../risk/learner.js";
 
 const PROTO = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../proto/shadowmesh/controller/v1/controller.proto");
 export const CONTROLLER_SERVICE = "shadowmesh.controller.v1.Controller";
@@ -42,8 +45,32 @@ export interface ApiAuth {
   mtls: boolean;
 }
 
+/** The failure model's side of the API: recording an operator's incident, and the model in use. */
+export interface LearningApi {
+  nowMs(): number;
+  /** Records the failure (durable when it returns). */
+  mark(component: string, atMs: number, note: string, by: string): void;
+  model(): { info: ModelInfo; historySamples: number; nextRetrainMs: number };
+}
+
 /** stateWarnings: what the controller recovered from when it loaded its state (shown in GetComponent). */
-export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[] }
+export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi }
+
+/** How far ahead of the controller's clock an incident time may be (the operator's clock may run a little ahead). */
+export const INCIDENT_FUTURE_SLACK_MS = 5_000;
+const MAX_NOTE = 500;
+
+/** The failure model as the API's Model message. */
+export function modelMessage(m: { info: ModelInfo; historySamples: number; nextRetrainMs: number }) {
+  const i = m.info;
+  const opt = (v: number | null) => (v === null ? undefined : v);
+  return {
+    source: i.source, reason: i.reason, bias: i.bias, weights: Object.entries(i.weights).map(([kind, weight]) => ({ kind, weight })), horizonS: i.horizonS,
+    trainedAtUnixMs: opt(i.trainedAtMs), samples: i.samples, positives: i.positives, failures: i.failures, holdoutSamples: i.holdoutSamples, holdoutPositives: i.holdoutPositives,
+    brier: opt(i.brier), ece: opt(i.ece), priorBrier: opt(i.priorBrier), priorEce: opt(i.priorEce), trainedBrier: opt(i.trainedBrier), trainedEce: opt(i.trainedEce),
+    historySamples: m.historySamples, nextRetrainUnixMs: m.nextRetrainMs,
+  };
+}
 
 type Call = grpc.ServerUnaryCall<any, any> | grpc.ServerWritableStream<any, any>;
 
@@ -129,6 +156,10 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     if (typeof name !== "string" || name === "") throw fail(grpc.status.INVALID_ARGUMENT, "component: required (the component's name)");
     return name;
   };
+  const needLearning = (): LearningApi => {
+    if (!deps.learning) throw fail(grpc.status.UNIMPLEMENTED, "this controller keeps no failure history");
+    return deps.learning;
+  };
   const command = (kind: CommandKind) => guard<{ component: string; reason: string }, { message: string; phase: string }>((req, call, identity) => {
     const name = needComponent(req.component);
     const by = actorOf(identity, call.metadata);
@@ -180,6 +211,25 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
       deps.log.info({ component: name, by: actorOf(identity, call.metadata) }, "policy replaced over the API");
       return { message: `policy of ${name} replaced` };
     }),
+    MarkIncident: guard<{ component: string; atUnixMs?: number | null; agoMs?: number | null; note: string }, { message: string; atUnixMs: number }>((req, call, identity) => {
+      const learning = needLearning();
+      const name = needComponent(req.component);
+      deps.manager.get(name);
+      const has = (v: number | null | undefined): v is number => v !== null && v !== undefined;
+      if (has(req.atUnixMs) && has(req.agoMs)) throw fail(grpc.status.INVALID_ARGUMENT, "at_unix_ms and ago_ms: give one of them, not both");
+      if (!has(req.atUnixMs) && !has(req.agoMs)) throw fail(grpc.status.INVALID_ARGUMENT, "at_unix_ms: required (when the component failed), or ago_ms (how long ago)");
+      const now = learning.nowMs();
+      const at = has(req.atUnixMs) ? req.atUnixMs : now - req.agoMs!;
+      if (!Number.isFinite(at) || at <= 0) throw fail(grpc.status.INVALID_ARGUMENT, `at_unix_ms: not a time: ${at}`);
+      if (at > now + INCIDENT_FUTURE_SLACK_MS) throw fail(grpc.status.INVALID_ARGUMENT, `at: ${new Date(at).toISOString()} is in the future (the controller's time is ${new Date(now).toISOString()}): an incident is marked after it happened`);
+      const note = req.note ?? "";
+      if (note.length > MAX_NOTE) throw fail(grpc.status.INVALID_ARGUMENT, `note: at most ${MAX_NOTE} characters, got ${note.length}`);
+      const by = actorOf(identity, call.metadata);
+      learning.mark(name, Math.min(at, now), note, by);
+      deps.log.info({ component: name, atMs: at, by }, "incident marked over the API");
+      return { message: `incident of ${name} at ${new Date(Math.min(at, now)).toISOString()} recorded by ${by}; the failure model retrains at the next tick`, atUnixMs: Math.min(at, now) };
+    }),
+    GetModel: guard(() => modelMessage(needLearning().model())),
   };
 }
 

@@ -1,6 +1,7 @@
 // The dashboard page: one card per component, kept current from the controller's /api/stream
 // (Server-Sent Events, one snapshot a second; the browser reconnects by itself). Plain browser
-// JavaScript with uPlot for the chart; no build step.
+// JavaScript with uPlot for the chart; no build step. Above the cards, a tile for the failure model in
+// use (prior or trained, samples, positives, holdout Brier and ECE against the prior's, horizon).
 (() => {
   const root = document.getElementById("components");
   const conn = document.getElementById("conn");
@@ -55,8 +56,25 @@
     return entry;
   }
 
+  function renderModel(m) {
+    const tile = document.getElementById("model");
+    if (!m) { tile.hidden = true; return; }
+    tile.hidden = false;
+    const set = (k, v) => { tile.querySelector(`[data-model="${k}"] b`).textContent = v; };
+    set("source", m.source);
+    tile.querySelector('[data-model="source"] b').className = m.source === "trained" ? "trained" : "";
+    set("samples", String(m.samples ?? 0));
+    set("positives", String(m.positives ?? 0));
+    const vs = (v, prior) => (v === null || v === undefined ? "–" : `${fmt(v, 4)}${m.source === "trained" && prior !== undefined && prior !== null ? ` (prior ${fmt(prior, 4)})` : ""}`);
+    set("brier", vs(m.brier, m.priorBrier));
+    set("ece", vs(m.ece, m.priorEce));
+    set("horizon", `${Math.round(m.horizonS)} s`);
+    tile.querySelector(".why").textContent = m.reason;
+  }
+
   function render(state) {
     document.getElementById("clock").textContent = time(state.nowMs);
+    renderModel(state.model);
     for (const comp of state.components) {
       const { el: c, plot } = cards.get(comp.name) ?? card(comp.name);
       const s = comp.status;

@@ -1,7 +1,8 @@
 // The dashboard's server side: a bounded history per component (risk, failure probability, shadow
 // weight, replication lag, mirrored-read divergence) sampled on every controller tick, and the HTTP
 // handlers that serve the page, its assets (uPlot from node_modules), a JSON snapshot and a
-// Server-Sent Events stream that pushes the snapshot once a second. Read-only: it changes nothing,
+// Server-Sent Events stream that pushes the snapshot once a second, with the failure model in use (its
+// source, samples, positives, holdout Brier and ECE, horizon) for the page's tile. Read-only: it changes nothing,
 // so it has no credentials; bind the controller's http address to loopback or put it behind a proxy.
 import type http from "node:http";
 import { readFileSync } from "node:fs";
@@ -31,7 +32,8 @@ export class DashboardHistory {
   get(component: string): HistoryPoint[] { return this.points.get(component) ?? []; }
 }
 
-export interface DashboardDeps { manager: MigrationManager; engine: RiskEngine; history: DashboardHistory; nowMs: () => number }
+/** model: the failure model as the API's Model message (absent: the page shows no tile). */
+export interface DashboardDeps { manager: MigrationManager; engine: RiskEngine; history: DashboardHistory; nowMs: () => number; model?: () => unknown }
 
 /** Records one sample per component (called on the controller's tick, at most once a second). */
 export function sampleHistory(d: DashboardDeps): void {
@@ -50,6 +52,7 @@ export function sampleHistory(d: DashboardDeps): void {
 export function snapshot(d: DashboardDeps) {
   return {
     nowMs: d.nowMs(),
+    model: d.model?.() ?? null,
     components: d.manager.components().map((name) => {
       const { status, policy } = d.manager.get(name);
       const r = d.engine.get(name);
