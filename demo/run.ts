@@ -88,11 +88,13 @@ components:
     filter: { sticky: { header: x-user } }
     actions: { webhook: "${a.shadowUrl}/admin/actions"${a.adminToken ? `, headers: { authorization: "Bearer ${a.adminToken}" }` : ""} }
     signals:
-      - { name: request_latency_p99_ms, kind: latency }
-      - { name: request_error_rate, kind: error_rate }
+      # Limits as well as history: the latency capacity is the clients' 2 s timeout; the SLO periods are
+      # 30 days compressed 40x, as the policy compresses an hour's incident into 90 s.
+      - { name: request_latency_p99_ms, kind: latency, capacity: 2000, slo: { target: 0.99, threshold: 100, periodS: 64800 } }
+      - { name: request_error_rate, kind: error_rate, slo: { target: 0.999, periodS: 64800 } }
       - { name: mirror_divergence, kind: consistency }
       - { name: replication_lag_s, kind: replication_lag }
-      - { name: cpu, kind: cpu }
+      - { name: cpu, kind: cpu, capacity: 1 }
       - { name: memory, kind: memory, capacity: 1, exhaustion: up }
       - { name: disk_io, kind: disk_io, capacity: 1, exhaustion: up }
       - { name: queue_depth, kind: queue_depth, capacity: 50, exhaustion: up }

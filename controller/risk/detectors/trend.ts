@@ -18,6 +18,9 @@ export interface TrendOptions {
   direction: "up" | "down";
 }
 
+/** How many fit spans ahead a forecast is trusted (see score()). */
+const EXTRAPOLATE = 2;
+
 export const DEFAULT_TREND: Omit<TrendOptions, "capacity"> = { horizonS: 3600, points: 30, direction: "up" };
 
 export class TrendDetector {
@@ -32,6 +35,8 @@ export class TrendDetector {
   private head = 0;
   /** Seconds until the level reaches capacity at the current slope (Infinity if it never does). */
   timeToExhaustionS = Infinity;
+  /** The window looks like one level shift rather than a trend (see stepFitsBetter): no forecast score. */
+  step = false;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
@@ -48,6 +53,13 @@ export class TrendDetector {
     if (this.n < cap) this.n++;
     this.fit();
     return this.score();
+  }
+
+  /** Seconds between the oldest and newest point of the fit. */
+  private spanS(): number {
+    const cap = this.opts.points;
+    const newest = (this.head - 1 + cap) % cap, oldest = this.n < cap ? 0 : this.head;
+    return Math.max(0, this.t[newest]! - this.t[oldest]!);
   }
 
   private fit(): void {
@@ -67,6 +79,29 @@ export class TrendDetector {
     this.slope = slope;
     this.slopeSe = Math.sqrt(ssr / (n - 2) / stt);
     this.level = mx + slope * (0 - mt);
+    this.step = this.stepFitsBetter(ssr);
+  }
+
+  /**
+   * Whether one level shift explains the window better than the line (a smaller residual sum of
+   * squares at the best split): a deploy that moves CPU from 0.25 to 0.7 gives a steep, significant
+   * slope, but it is a step, not a trend, and its forecast would be an exhaustion that never comes
+   * (the level and saturation views judge a step).
+   */
+  private stepFitsBetter(lineSsr: number): boolean {
+    const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head;
+    let tot = 0, tot2 = 0;
+    for (let m = 0; m < n; m++) { const v = this.x[(oldest + m) % cap]!; tot += v; tot2 += v * v; }
+    let s = 0, s2 = 0;
+    for (let m = 0; m < n - 2; m++) {
+      const v = this.x[(oldest + m) % cap]!;
+      s += v; s2 += v * v;
+      const k = m + 1;
+      if (k < 2) continue;
+      const ssr = s2 - (s * s) / k + (tot2 - s2) - ((tot - s) * (tot - s)) / (n - k);
+      if (ssr < lineSsr) return true;
+    }
+    return false;
   }
 
   private score(): number {
@@ -77,8 +112,12 @@ export class TrendDetector {
     if (headroom <= 0) { this.timeToExhaustionS = 0; return 1; }
     if (!(rate > 0)) { this.timeToExhaustionS = Infinity; return 0; }
     this.timeToExhaustionS = headroom / rate;
+    if (this.step) return 0;
     const significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
-    const r = this.timeToExhaustionS / o.horizonS;
+    // A straight line fitted over `span` seconds is trusted about as far ahead again: a daily rise
+    // extrapolated past its own length would forecast every busy hour as an exhaustion.
+    const span = this.spanS();
+    const r = this.timeToExhaustionS / Math.min(o.horizonS, EXTRAPOLATE * span);
     return significance / (1 + r * r);
   }
 }
