@@ -1,4 +1,4 @@
-// Incident benchmark over every scenario in benchmarks/scenarios/ at seeds 1-5: no protection, Envoy's
+// Incident benchmark over every scenario in benchmarks/scenarios/ and benchmarks/scenarios/real/ at seeds 1-5: no protection, Envoy's
 // reactive outlier detection + locality failover with a lease-safe database failover (reactive), the
 // same with an instant unfenced promotion (reactive_unsafe, for reference), and shadowmesh, on a
 // virtual clock (benchmarks/incident/).
@@ -6,6 +6,11 @@
 // and no more reads than reactive_unsafe (scenarios_worse_than_reactive = 0); a reduction of at least
 // 0.9 against reactive wherever the warning (hard failure minus first sign) lasts 30 s or more; 0 false
 // migrations on the healthy scenarios.
+// The scenarios built from real NAB traces (scenarios/real/) are split once, here (TEST_SET), into a
+// test set and, with the 11 shipped scenarios, a tuning set; INCIDENT_SET=tune|test|all (default all)
+// runs only that set, so the engine can be tuned without ever running the test set. Each set's worst
+// reduction and false migrations are reported, with when shadowmesh first reached AtRisk after the
+// first change (at_risk_after_first_change_s). A partial run writes results/incident-<set>.json.
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,12 +21,39 @@ import { writeResult } from "./harness.js";
 
 const SEEDS = [1, 2, 3, 4, 5];
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "scenarios");
+const realDir = path.join(dir, "real");
+/**
+ * The test set, fixed before any run of these scenarios: the real-trace scenarios sorted by name,
+ * degrading and healthy apart, every second one (the 2nd, 4th, ...) of each list. Never tune on these.
+ * Degrading (sorted): cpu-77c1ca-bursts, cpu-ac20cd-hot-plateau*, grok-asg-spikes-then-down,
+ * occupancy-6005-jam*, t4013-jam, travel-387-seasonal-congestion*, travel-387-short-precursor,
+ * travel-451-slow-build*; healthy: cpu-5f5533-periodic, cpu-825cc2-hot-plateau*,
+ * cpu-fe7f93-deploy-spikes, elb-request-surges*, occupancy-6005-rush, t4013-diurnal*, travel-387-surges
+ * (all prefixed nab-; * = test).
+ */
+const TEST_SET: readonly string[] = [
+  "nab-cpu-ac20cd-hot-plateau", "nab-occupancy-6005-jam", "nab-travel-387-seasonal-congestion", "nab-travel-451-slow-build",
+  "nab-cpu-825cc2-hot-plateau", "nab-elb-request-surges", "nab-t4013-diurnal",
+];
+const SETS = ["tune", "test", "all"] as const;
+const wanted = (process.env.INCIDENT_SET ?? "all") as (typeof SETS)[number];
+if (!SETS.includes(wanted)) { console.error(`INCIDENT_SET: ${JSON.stringify(process.env.INCIDENT_SET)} is not one of ${SETS.join(", ")}`); process.exit(2); }
+const files = [
+  ...readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => path.join(dir, f)),
+  ...readdirSync(realDir).filter((f) => f.endsWith(".json")).sort().map((f) => path.join(realDir, f)),
+];
+const scenarios = files.map((f) => loadScenario(f));
+for (const n of TEST_SET) if (!scenarios.some((s) => s.name === n)) throw new Error(`TEST_SET names ${n}, which no scenario file defines`);
+const setOf = (name: string): "tune" | "test" => (TEST_SET.includes(name) ? "test" : "tune");
+const shipped = new Set(readdirSync(dir).filter((f) => f.endsWith(".json")).map((f) => loadScenario(path.join(dir, f)).name));
 const results: ScenarioResult[] = [];
 const warningS = new Map<string, number>();
+const firstChangeS = new Map<string, number>();
 const t0 = Date.now();
-for (const f of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
-  const sc: Scenario = loadScenario(path.join(dir, f));
+for (const sc of scenarios) {
+  if (wanted !== "all" && setOf(sc.name) !== wanted) continue;
   const start = incidentStartS(sc);
+  if (start !== null) firstChangeS.set(sc.name, start);
   // The warning a predictor had: from the first sign of trouble to the hard failure (none: 0).
   if (start !== null) warningS.set(sc.name, sc.primary.failAtS === null ? 0 : Math.max(0, sc.primary.failAtS - start));
   for (const seed of SEEDS) {
@@ -41,7 +73,26 @@ const warned = degrading.filter((r) => (warningS.get(r.scenario) ?? 0) >= 30);
 const worst = degrading.reduce<ScenarioResult | null>((w, r) => (r.reduction_vs_reactive !== null && (w === null || r.reduction_vs_reactive < w.reduction_vs_reactive!) ? r : w), null);
 const death = results.filter((r) => r.scenario === "sudden-death");
 const sm = (r: ScenarioResult) => r.modes.shadowmesh!;
-writeResult("incident", {
+// Per set: the worst reduction (all degrading, and those warned >= 30 s) and the false migrations.
+const inSet = (set: "tune" | "test", xs: ScenarioResult[]) => xs.filter((r) => setOf(r.scenario) === set);
+const worstOf = (xs: ScenarioResult[]) => min(xs.map((r) => r.reduction_vs_reactive));
+const setFields = (set: "tune" | "test") => {
+  const ran = inSet(set, results).length > 0;
+  return {
+    [`${set}_worst_reduction_vs_reactive`]: (ran ? worstOf(inSet(set, degrading)) : null) ?? NaN,
+    [`${set}_worst_reduction_vs_reactive_warned_30s`]: (ran ? worstOf(inSet(set, warned)) : null) ?? NaN,
+    [`${set}_false_migrations`]: ran ? inSet(set, healthy).reduce((s, r) => s + sm(r).false_migrations, 0) : NaN,
+  } as Record<string, number>;
+};
+// From the first change to AtRisk, per degrading scenario: the worst seed (null when a seed never got there).
+const atRiskAfter: Record<string, number | null> = {};
+for (const name of new Set(degrading.map((r) => r.scenario))) {
+  const per = degrading.filter((r) => r.scenario === name).map((r) => (sm(r).at_risk_s ?? null) === null ? null : Math.round((sm(r).at_risk_s! - firstChangeS.get(name)!) * 10) / 10);
+  atRiskAfter[name] = per.some((x) => x === null) ? null : Math.max(...(per as number[]));
+}
+const shippedAtRisk = Object.entries(atRiskAfter).filter(([n]) => shipped.has(n)).map(([, v]) => v);
+// A partial run (INCIDENT_SET=tune or test) writes incident-tune.json / incident-test.json, never over the full incident.json.
+writeResult(wanted === "all" ? "incident" : `incident-${wanted}`, {
   worst_reduction_vs_reactive: worst?.reduction_vs_reactive ?? NaN,
   worst_reduction_vs_reactive_warned_30s: min(warned.map((r) => r.reduction_vs_reactive)) ?? NaN,
   scenarios_worse_than_reactive: degrading.concat(healthy).filter((r) => r.not_worse_than_reactive === false).length,
@@ -68,9 +119,18 @@ writeResult("incident", {
   scenarios: new Set(results.map((r) => r.scenario)).size,
   seeds: SEEDS.length,
   wall_s: (Date.now() - t0) / 1000,
+  ...setFields("tune"),
+  ...setFields("test"),
+  // null (NaN): a shipped degrading scenario never reached AtRisk at some seed, or none ran.
+  worst_at_risk_after_first_change_s_shipped: shippedAtRisk.length === 0 || shippedAtRisk.some((v) => v === null) ? NaN : Math.max(...(shippedAtRisk as number[])),
 }, {
+  set: wanted,
+  split: { tune: scenarios.map((s) => s.name).filter((n) => setOf(n) === "tune"), test: [...TEST_SET] },
+  at_risk_after_first_change_s: atRiskAfter,
   targets: {
     scenarios_worse_than_reactive: "= 0", worst_reduction_vs_reactive_warned_30s: ">= 0.9", false_migrations_total: "= 0",
+    tune_worst_reduction_vs_reactive_warned_30s: ">= 0.9", test_worst_reduction_vs_reactive_warned_30s: ">= 0.9", tune_false_migrations: "= 0", test_false_migrations: "= 0",
+    worst_at_risk_after_first_change_s_shipped: "<= 8",
     two_writer_samples_shadowmesh: "= 0", worst_reduction_vs_reactive: "reported (includes no-warning scenarios, where it cannot reach 0.9)",
   },
   worst_case: worst ? { scenario: worst.scenario, seed: worst.seed, reduction_vs_reactive: worst.reduction_vs_reactive } : null,

@@ -1,7 +1,11 @@
 // Scenario files (JSON) for the demo and the incident benchmark: how long, how much traffic, and for
 // the primary and the shadow a trace per signal (piecewise-linear points, or a CSV column replayed at
-// a fixed pace) plus an optional hard failure time. Checked strictly; every error names the file and
-// the field. A loaded scenario answers "what is signal S of side X at second t" and nothing else.
+// a fixed pace, optionally a slice of its rows, scaled then offset) plus an optional hard failure time.
+// Optional, for scenarios built from real traces: history_s (the first seconds are history the
+// controller already saw before traffic starts), season_s (the traces' cycle, in scenario seconds)
+// and first_change_s (when the trouble starts, where noisy traces defeat the automatic rule). Checked
+// strictly; every error names the file and the field. A loaded scenario answers "what is signal S of
+// side X at second t" and nothing else.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
@@ -17,7 +21,14 @@ export const HEALTHY: Record<SignalName, number> = {
 const point = z.tuple([z.number().nonnegative(), z.number()]);
 const trace = z.union([
   z.array(point).min(1, "needs at least one [t_s, value] point"),
-  z.object({ csv: z.string().min(1), column: z.string().min(1), seconds_per_row: z.number().positive(), scale: z.number().optional() }).strict(),
+  z.object({
+    csv: z.string().min(1), column: z.string().min(1), seconds_per_row: z.number().positive(), scale: z.number().finite().optional(),
+    /** Added after scale: value x scale + offset (an affine map from the trace's unit to the signal's). */
+    offset: z.number().finite().optional(),
+    /** A slice of the data rows (0-based, the header not counted): from_row, then `rows` rows (default: to the end). */
+    from_row: z.number().int().nonnegative().optional(),
+    rows: z.number().int().positive().optional(),
+  }).strict(),
 ]);
 const side = z.object({
   latency_ms: trace.optional(), error_rate: trace.optional(), cpu: trace.optional(), memory: trace.optional(),
@@ -35,6 +46,12 @@ const schema = z.object({
   expect: z.enum(["migrate", "stay"]).optional(),
   primary: side.optional(),
   shadow: side.optional(),
+  /** The first history_s seconds are history the controller saw before traffic starts (default 0). */
+  history_s: z.number().nonnegative().optional(),
+  /** The period of the traces' cycle in scenario seconds (the controller's signals' seasonS). */
+  season_s: z.number().positive().optional(),
+  /** When the trouble starts (the first sign of the hard failure), for traces too noisy for the automatic rule. */
+  first_change_s: z.number().nonnegative().optional(),
 }).strict();
 
 export class ScenarioError extends Error {}
@@ -72,6 +89,12 @@ export interface Scenario {
   expect: "migrate" | "stay";
   primary: SideProfile;
   shadow: SideProfile;
+  /** Seconds of history before traffic starts (0: none); traffic runs from historyS to durationS. */
+  historyS: number;
+  /** The traces' cycle in scenario seconds, or null. */
+  seasonS: number | null;
+  /** The stated start of the trouble, or null (then the benchmark's automatic rule applies). */
+  firstChangeS: number | null;
 }
 
 function readCsvColumn(file: string, column: string, where: string): number[] {
@@ -98,9 +121,13 @@ function buildSide(s: z.infer<typeof side> | undefined, dir: string, where: stri
       for (let i = 1; i < t.length; i++) if (t[i]![0] < t[i - 1]![0]) throw new ScenarioError(`${w}[${i}]: times must not decrease (${t[i]![0]} after ${t[i - 1]![0]})`);
       traces.set(name, new Trace(t));
     } else {
-      const values = readCsvColumn(path.resolve(dir, t.csv), t.column, w);
-      if (values.length === 0) throw new ScenarioError(`${w}.csv: ${t.csv} has no rows`);
-      traces.set(name, new Trace(values.map((v, i) => [i * t.seconds_per_row, v * (t.scale ?? 1)] as const)));
+      const all = readCsvColumn(path.resolve(dir, t.csv), t.column, w);
+      if (all.length === 0) throw new ScenarioError(`${w}.csv: ${t.csv} has no rows`);
+      const from = t.from_row ?? 0;
+      if (from >= all.length) throw new ScenarioError(`${w}.from_row: ${from} is past the last row of ${t.csv} (it has ${all.length} data rows, numbered from 0)`);
+      if (t.rows !== undefined && from + t.rows > all.length) throw new ScenarioError(`${w}.rows: ${t.rows} rows from row ${from} run past the end of ${t.csv} (it has ${all.length} data rows)`);
+      const values = all.slice(from, t.rows === undefined ? undefined : from + t.rows);
+      traces.set(name, new Trace(values.map((v, i) => [i * t.seconds_per_row, v * (t.scale ?? 1) + (t.offset ?? 0)] as const)));
     }
     if (name === "error_rate") for (const [, v] of traces.get(name)!.points) if (v < 0 || v > 1) throw new ScenarioError(`${w}: error rates must be in [0, 1], got ${v}`);
   }
@@ -127,12 +154,23 @@ export function parseScenario(text: string, file: string | null): Scenario {
     throw new ScenarioError(`${label}: ${at || "(top)"}: ${issue.message}${extra}`);
   }
   const d = r.data;
+  if (d.history_s !== undefined && d.history_s >= d.duration_s) throw new ScenarioError(`${label}: history_s: must be less than duration_s (${d.duration_s}), got ${d.history_s}: traffic runs from history_s to duration_s`);
+  for (const sd of ["primary", "shadow"] as const) {
+    const f = d[sd]?.fail_at_s;
+    if (d.history_s !== undefined && f !== undefined && f < d.history_s) throw new ScenarioError(`${label}: ${sd}.fail_at_s: must not be before history_s (${d.history_s}): the history is what came before traffic, got ${f}`);
+  }
+  if (d.first_change_s !== undefined) {
+    if (d.first_change_s > d.duration_s) throw new ScenarioError(`${label}: first_change_s: must be at most duration_s (${d.duration_s}), got ${d.first_change_s}`);
+    const fail = d.primary?.fail_at_s;
+    if (fail !== undefined && d.first_change_s > fail) throw new ScenarioError(`${label}: first_change_s: must not be after primary.fail_at_s (${fail}), got ${d.first_change_s}`);
+  }
   const dir = file ? path.dirname(path.resolve(file)) : process.cwd();
   return {
     name: d.name ?? (file ? path.basename(file, ".json") : "scenario"), description: d.description ?? "", file,
     durationS: d.duration_s, rateRps: d.rate_rps, readShare: d.read_share, keys: d.keys ?? 500,
     expect: d.expect ?? (d.primary?.fail_at_s !== undefined ? "migrate" : "stay"),
     primary: buildSide(d.primary, dir, `${label}: primary`), shadow: buildSide(d.shadow, dir, `${label}: shadow`),
+    historyS: d.history_s ?? 0, seasonS: d.season_s ?? null, firstChangeS: d.first_change_s ?? null,
   };
 }
 
@@ -140,7 +178,8 @@ export function parseScenario(text: string, file: string | null): Scenario {
 function allowedAt(p: PropertyKey[]): string {
   if (p.length === 0) return Object.keys(schema.shape).join(", ");
   if (p.length === 1) return Object.keys(side.shape).join(", ");
-  return "csv, column, seconds_per_row, scale";
+  // The original four first, as earlier versions listed them; then the slice and the offset.
+  return "csv, column, seconds_per_row, scale) (and from_row, rows, offset";
 }
 
 export function loadScenario(file: string): Scenario {

@@ -13,6 +13,10 @@
 // writes that queued meanwhile (with a lease: refused, it expired), and only then learns from the new
 // leader's demote that it follows. Lease deadlines are absolute wall-clock ms, compared with
 // wallMs(clock). Without these options the model behaves exactly as before.
+//
+// historyPoints(): what the controller would have seen of a side during a scenario's history_s (one
+// point a second: the /metrics gauges with their noise, and the request p99 and error rate of a
+// second's traffic at the scenario's rate), for the benchmark to replay into the risk engine.
 import { wallMs, type Clock } from "../../host/clock.js";
 import { mulberry32, normal } from "../../host/random.js";
 import type { Scenario, SignalName } from "../../demo/scenario.js";
@@ -294,4 +298,38 @@ export class SimulatedPair {
       reads: this.counters.reads, writes: this.counters.writes,
     }, this.draws.metrics) + (this.leaseRequired ? epochMetricsText(this.epochs[side], this.leaseValid(side)) : "");
   }
+}
+
+/** Per controller signal, [second into the scenario, value] points: what the history looked like. */
+export type HistoryPoints = Record<"cpu" | "memory" | "disk_io" | "queue_depth" | "request_latency_p99_ms" | "request_error_rate", [number, number][]>;
+
+/**
+ * What the controller would have seen of `side` from second 0 to `toS` (exclusive), one point a
+ * second: the scraped gauges as the node exports them (sampleMetricsText, its noise included) and, from
+ * a second's requests at the scenario's rate (the node's service-time and injected-error rules), the
+ * p99 latency and the error rate. Seeded: the same scenario, side and rand give the same points.
+ */
+export function historyPoints(scenario: Scenario, side: Side, toS: number, rand: () => number): HistoryPoints {
+  const out: HistoryPoints = { cpu: [], memory: [], disk_io: [], queue_depth: [], request_latency_p99_ms: [], request_error_rate: [] };
+  const tr = scenario[side];
+  const n = Math.max(1, Math.round(scenario.rateRps));
+  const lat = new Float64Array(n);
+  const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)![1]);
+  for (let t = 0; t < toS; t++) {
+    const text = sampleMetricsText({
+      lagS: 0, leader: side === "primary", fenced: false,
+      cpu: tr.trace("cpu").at(t), memory: tr.trace("memory").at(t), diskIo: tr.trace("disk_io").at(t), queueDepth: tr.trace("queue_depth").at(t), reads: 0, writes: 0,
+    }, rand);
+    out.cpu.push([t, gauge(text, "sample_cpu_utilization")]);
+    out.memory.push([t, gauge(text, "sample_memory_utilization")]);
+    out.disk_io.push([t, gauge(text, "sample_disk_io_utilization")]);
+    out.queue_depth.push([t, gauge(text, "sample_queue_depth")]);
+    const l = tr.trace("latency_ms").at(t), e = tr.trace("error_rate").at(t);
+    let errors = 0;
+    for (let i = 0; i < n; i++) { lat[i] = l * Math.exp(0.25 * normal(rand)); if (rand() < e) errors++; }
+    lat.sort();
+    out.request_latency_p99_ms.push([t, lat[Math.min(n - 1, Math.floor(n * 0.99))]!]);
+    out.request_error_rate.push([t, errors / n]);
+  }
+  return out;
 }

@@ -14,7 +14,12 @@
 //              (build/shadowmesh.wasm, with its failover floor) in the proxy-wasm host on 4 workers,
 //              which report telemetry and mirror reads; the controller grants the writer's lease.
 // Requests leave open-loop on the load generator's schedule; a request fails on a 5xx, a refused
-// connection or no answer within 2 s, as in the demo. What is simulated is the component (pair.ts),
+// connection or no answer within 2 s, as in the demo. A scenario with history_s starts traffic at
+// history_s (every time reported is scenario time); in shadowmesh mode the primary's signals of those
+// seconds (pair.ts historyPoints) are first replayed into the risk engine (warmStart), as a controller
+// restored from its stored history would have them, and a scenario's season_s becomes the seasonS of
+// the signals that follow load. The result records when the component first left Healthy for a
+// predictive phase (at_risk_s). What is simulated is the component (pair.ts),
 // the network (0.2 ms connect refusals, 5 ms xDS propagation) and time itself.
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -43,7 +48,7 @@ import { Upstreams } from "../../dataplane/upstreams.js";
 import { parseCluster, parseExtensionConfig, parseLoadAssignment, parseRouteConfig, routeCluster, selectRoute, selectVirtualHost, type Endpoint, type RouteConfigModel } from "../../dataplane/resources.js";
 import type { Scenario } from "../../demo/scenario.js";
 import { COMPONENT, controllerYaml } from "../../demo/run.js";
-import { SimulatedPair, type PairAnswer, type Side } from "./pair.js";
+import { historyPoints, SimulatedPair, type PairAnswer, type Side } from "./pair.js";
 
 export const MODES = ["none", "reactive", "reactive_unsafe", "shadowmesh"] as const;
 export type Mode = (typeof MODES)[number];
@@ -70,7 +75,17 @@ export interface ModeResult {
   after_death: { reads_diverted_p50_s: number | null; reads_diverted_p99_s: number | null; writes_accepted_s: number | null } | null;
   /** Moments both sides would have accepted a write (sampled every 100 ms); must be 0 but for reactive_unsafe. */
   two_writers_samples: number;
+  /**
+   * shadowmesh only: when the migration manager first left Healthy for a predictive phase (AtRisk,
+   * or a later one of the same path; not the emergency Failover), seconds into the scenario; null: never.
+   */
+  at_risk_s?: number | null;
 }
+
+/** The controller's signals a scenario's season_s applies to: those that follow load (not replication lag, divergence or errors). */
+export const SEASONAL_SIGNALS = ["request_latency_p99_ms", "cpu", "memory", "disk_io", "queue_depth"] as const;
+/** The phases of the predictive path: the first of them reached is "AtRisk" for the benchmark. */
+const PREDICTIVE_PHASES = new Set(["AtRisk", "Preflight", "Shifting", "Migrated"]);
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WASM = path.join(here, "..", "..", "build", "shadowmesh.wasm");
@@ -97,14 +112,18 @@ function demoLease(): { leaseMs: number; skewMs: number } {
   return { leaseMs: pr.leaseMs, skewMs: pr.maxClockSkewMs };
 }
 
-/** When the scenario's trouble starts: the first moment any primary signal leaves its starting value. */
+/**
+ * When the scenario's trouble starts: its stated first_change_s, else the first moment after the
+ * history (history_s, default 0) that any primary signal leaves its value there by more than 10 %.
+ */
 export function incidentStartS(s: Scenario): number | null {
   if (s.expect === "stay") return null;
+  if (s.firstChangeS !== null) return s.firstChangeS;
   let start = s.primary.failAtS ?? s.durationS;
   for (const sig of ["latency_ms", "error_rate", "cpu", "memory", "disk_io", "queue_depth"] as const) {
     const tr = s.primary.trace(sig);
-    const v0 = tr.at(0);
-    for (let t = 0; t < start; t += 0.5) if (Math.abs(tr.at(t) - v0) > Math.max(1e-9, Math.abs(v0) * 0.1)) { start = t; break; }
+    const v0 = tr.at(s.historyS);
+    for (let t = s.historyS; t < start; t += 0.5) if (Math.abs(tr.at(t) - v0) > Math.max(1e-9, Math.abs(v0) * 0.1)) { start = t; break; }
   }
   return start;
 }
@@ -120,7 +139,9 @@ export interface RunOptions {
 export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions = {}): Promise<ModeResult> {
   const seed = o.seed ?? 1;
   const clock = new ManualClock(1_800_000_000_000);
-  const startMs = clock.monotonicNs() / 1e6;
+  /** Traffic starts now; the scenario's second 0 lies history_s before (times in results are scenario time). */
+  const runStartMs = clock.monotonicNs() / 1e6;
+  const startMs = runStartMs - scenario.historyS * 1000;
   const nowMs = () => clock.monotonicNs() / 1e6;
   const tS = () => Math.round((nowMs() - startMs) / 100) / 10;
   const { leaseMs, skewMs: LEASE_SKEW_MS } = demoLease();
@@ -128,13 +149,14 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   const pair = new SimulatedPair(scenario, clock, startMs, mulberry32(seed * 3), { leaseRequired: leased, commonRandom: true });
   // The writer's lease from before the run (a deployment grants it before traffic).
   if (leased) pair.act("lease", "primary", { epoch: 1, expiresAtMs: wallMs(clock) + leaseMs });
-  const wallStartMs = wallMs(clock);
+  const wallStartMs = wallMs(clock) - scenario.historyS * 1000;
   const decisions: ModeResult["decisions"] = [];
   const upstreams = new Upstreams({ nowMs: () => wallMs(clock), random: mulberry32(seed * 7) });
   let routeOf: (headers: HeaderMap) => string | undefined;
   let plugin: PluginHost | undefined;
   let controllerTick: (() => void) | undefined;
   let stopController = () => {};
+  let atRiskS: number | null = null;
 
   if (mode === "reactive") {
     // Patroni's rule: a live writer renews its lease; the replica is promoted once the lease ran out.
@@ -185,8 +207,18 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       primaryEndpoint: `${PRIMARY_EP.address}:${PRIMARY_EP.port}`, shadowEndpoint: `${SHADOW_EP.address}:${SHADOW_EP.port}`,
       primaryUrl: "http://primary.sim", shadowUrl: "http://shadow.sim",
     }, WASM, "incident-bench-token"), "incident-bench.yaml");
+    // The scenario's cycle, as an operator sets seasonS on the signals that follow load.
+    if (scenario.seasonS !== null) {
+      const seasonS = scenario.seasonS;
+      for (const c of cfg.components) c.signals = c.signals.map((sg) => ((SEASONAL_SIGNALS as readonly string[]).includes(sg.name) ? { ...sg, seasonS } : sg));
+    }
     const log = silentLogger();
     const core = buildRiskCore(cfg, clock);
+    // The history the controller already has: the primary's signals of the first history_s seconds.
+    if (scenario.historyS > 0) {
+      const h = historyPoints(scenario, "primary", scenario.historyS, mulberry32(seed * 17));
+      for (const [signal, pts] of Object.entries(h)) core.engine.warmStart(COMPONENT, signal, pts.map(([t, v]) => [wallStartMs + t * 1000, v] as const));
+    }
     const cache = new SnapshotCache();
     // The data plane side of xDS: each snapshot lands after the propagation delay; verify() resolves once applied.
     let applied = 0;
@@ -240,7 +272,10 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     };
     const scraper = new PrometheusScraper(cfg.scrape, core.engine, clock, scrapeFetch, log);
     const manager = buildManager(cfg, core, { clock, router, store: new MemoryStateStore(), actions, log, probes: scraper });
-    manager.on("event", (e: { kind: string; message: string }) => decisions.push({ t: tS(), what: `${e.kind}: ${e.message}` }));
+    manager.on("event", (e: { kind: string; message: string; phase: string }) => {
+      decisions.push({ t: tS(), what: `${e.kind}: ${e.message}` });
+      if (atRiskS === null && e.kind === "phase" && PREDICTIVE_PHASES.has(e.phase)) atRiskS = tS();
+    });
     manager.start();
     scraper.start();
     stopController = () => scraper.stop();
@@ -361,7 +396,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   let issued = 0;
   const endMs = startMs + scenario.durationS * 1000;
   const pump = () => {
-    const due = Math.floor(((nowMs() - startMs) / 1000) * scenario.rateRps);
+    const due = Math.floor(((nowMs() - runStartMs) / 1000) * scenario.rateRps);
     while (issued < due) {
       issued++;
       const user = `user-${Math.floor(rand() * scenario.keys)}`;
@@ -402,6 +437,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     p99_ms_during_incident: p99 === null ? null : Math.round(p99 * 10) / 10,
     shift_started_s: started, shift_done_s: started === null ? null : done,
     false_migrations: falseMigration, decisions,
+    ...(mode === "shadowmesh" ? { at_risk_s: atRiskS } : {}),
   };
 }
 
