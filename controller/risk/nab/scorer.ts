@@ -2,7 +2,8 @@
 // shared/data/nab/README.md: probationary period, scaled-sigmoid row weights, earliest detection
 // per window, per-row false positives, one threshold per detector and profile chosen over the
 // pooled corpus (ties keep the higher threshold), and normalisation against the null detector.
-// Pure: input is per-file scores and windows; output is the normalised score per profile.
+// Pure: input is per-file scores and windows; output is the normalised score per profile, at the
+// best threshold (scoreCorpus) or at a given one chosen elsewhere (scoreAtThreshold, for loco.ts).
 
 export interface Profile { tp: number; fp: number; fn: number }
 
@@ -80,8 +81,8 @@ export function prepareFile(f: ScoredFile, profile: Profile, windowBase: number)
   return { rows, windows: counted.filter(Boolean).length };
 }
 
-/** The corpus score for one profile, at the threshold that maximises it. */
-export function scoreCorpus(files: ScoredFile[], profile: Profile, totalWindows?: number): ProfileResult {
+/** Every file's scorable rows pooled, with window ids unique across files. */
+function poolFiles(files: ScoredFile[], profile: Profile): { all: Row[]; windowBase: number; counted: number } {
   const all: Row[] = [];
   let windowBase = 0, counted = 0;
   for (const f of files) {
@@ -90,17 +91,73 @@ export function scoreCorpus(files: ScoredFile[], profile: Profile, totalWindows?
     counted += p.windows;
     for (const r of p.rows) all.push(r);
   }
+  return { all, windowBase, counted };
+}
+
+/** NAB's normalisation: 100 is every window caught on its first row, 0 the null detector (all FN).
+ *  A corpus without windows has perfect = null = 0: the score is then NaN (undefined), whatever raw is. */
+export function normalise(raw: number, profile: Profile, nWindows: number): number {
+  if (nWindows === 0) return NaN;
+  const nul = -profile.fn * nWindows, perfect = profile.tp * nWindows;
+  return (100 * (raw - nul)) / (perfect - nul);
+}
+
+/** The corpus score for one profile at a given threshold (rows scoring >= threshold are detections),
+ *  e.g. a threshold chosen on other files. Same rules and normalisation as scoreCorpus. */
+export function scoreAtThreshold(files: ScoredFile[], profile: Profile, threshold: number, totalWindows?: number): ProfileResult {
+  const { all, windowBase, counted } = poolFiles(files, profile);
   const nWindows = totalWindows ?? files.reduce((s, f) => s + f.windows.length, 0);
-  all.sort((a, b) => b.score - a.score);
+  const best = new Float64Array(windowBase).fill(NaN);
+  let raw = -profile.fn * counted, tp = 0, fp = 0;
+  for (const r of all) {
+    if (!(r.score >= threshold)) continue;
+    if (r.window < 0) { raw += r.weight; fp++; continue; }
+    const b = best[r.window]!;
+    if (Number.isNaN(b)) { raw += profile.fn + r.weight; best[r.window] = r.weight; tp++; }
+    else if (r.weight > b) { raw += r.weight - b; best[r.window] = r.weight; }
+  }
+  return { score: normalise(raw, profile, nWindows), threshold, raw, tp, fp, fn: counted - tp };
+}
+
+/** Rows by score, highest first, ties in their original order: the order a stable comparison sort
+ *  gives, by a native numeric sort of the distinct scores and a counting sort on their ranks
+ *  (several times faster than sorting the rows, which matters when loco.ts scores many settings). */
+function byScoreDescending(rows: Row[]): Row[] {
+  const n = rows.length;
+  const s = new Float64Array(n);
+  for (let i = 0; i < n; i++) s[i] = rows[i]!.score;
+  s.sort(); // ascending
+  let d = 0; // distinct scores, descending, in s[0..d)
+  for (let i = n - 1; i >= 0; i--) if (d === 0 || s[i] !== s[d - 1]) { const v = s[i]!; s[d++] = v; }
+  const rank = new Uint32Array(n);
+  const start = new Uint32Array(d + 1);
+  for (let i = 0; i < n; i++) {
+    const x = rows[i]!.score;
+    let lo = 0, hi = d - 1; // the index k with s[k] === x (s descending)
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (s[mid]! > x) lo = mid + 1; else hi = mid; }
+    rank[i] = lo;
+    start[lo + 1]!++;
+  }
+  for (let k = 0; k < d; k++) start[k + 1]! += start[k]!;
+  const out = new Array<Row>(n);
+  for (let i = 0; i < n; i++) out[start[rank[i]!]!++] = rows[i]!;
+  return out;
+}
+
+/** The corpus score for one profile, at the threshold that maximises it. */
+export function scoreCorpus(files: ScoredFile[], profile: Profile, totalWindows?: number): ProfileResult {
+  const { all, windowBase, counted } = poolFiles(files, profile);
+  const nWindows = totalWindows ?? files.reduce((s, f) => s + f.windows.length, 0);
+  const sorted = byScoreDescending(all);
   // Sweep the threshold down through every distinct score; start with nothing detected (1.1).
   const best = new Float64Array(windowBase).fill(NaN); // best (earliest) detected weight per window
   let raw = -profile.fn * counted;
   let tp = 0, fp = 0;
   let result: ProfileResult = { score: 0, threshold: 1.1, raw, tp: 0, fp: 0, fn: counted };
-  for (let i = 0; i < all.length;) {
-    const theta = all[i]!.score;
-    for (; i < all.length && all[i]!.score === theta; i++) {
-      const r = all[i]!;
+  for (let i = 0; i < sorted.length;) {
+    const theta = sorted[i]!.score;
+    for (; i < sorted.length && sorted[i]!.score === theta; i++) {
+      const r = sorted[i]!;
       if (r.window < 0) { raw += r.weight; fp++; continue; }
       const b = best[r.window]!;
       if (Number.isNaN(b)) { raw += profile.fn + r.weight; best[r.window] = r.weight; tp++; }

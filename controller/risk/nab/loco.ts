@@ -1,0 +1,168 @@
+// Leave-one-category-out NAB evaluation (issue 17): the detector's settings and the profile's
+// threshold are settled on all categories but one, and that one is scored with them; repeated for
+// every category. It owns the settings grid (NAB_LOCO_GRID), the per-setting scoring of a corpus
+// (each file scored once per setting) and the fold procedure. Pure apart from the scoring itself;
+// ties go to the earlier grid entry (the default is first) and to the higher threshold.
+//
+// A held-out category without windows (NAB's artificialNoAnomaly) has no NAB score: the
+// normalisation's perfect and null scores are both 0. Such a fold reports its false positives and
+// raw cost, and is left out of the mean (`score`); `pooled` counts it, normalising the sum of every
+// fold's held-out raw score against all the corpus's windows.
+import type { Series } from "./corpus.js";
+import { scoreSeries, settingsName, type NabSettings } from "./detector.js";
+import { PROFILES, normalise, scoreAtThreshold, scoreCorpus, type Profile, type ScoredFile } from "./scorer.js";
+
+/** One point of the grid: a name and how it scores a series. */
+export interface Candidate { name: string; settings?: NabSettings; score: (s: Series) => ArrayLike<number> }
+
+/** The grid: baseline window x envelope view x alarm rest x level view x change-point view, 72
+ *  settings. Each dimension lists the default first, so entry 0 is the default configuration. */
+export const NAB_LOCO_DIMENSIONS = {
+  window: [undefined, 256, 1024],
+  envelope: [undefined, false],
+  restPoints: [undefined, 100, 400],
+  levelZ: [undefined, 32],
+  changePoint: [undefined, true],
+} as const;
+
+function buildGrid(): NabSettings[] {
+  let out: NabSettings[] = [{}];
+  for (const [k, values] of Object.entries(NAB_LOCO_DIMENSIONS)) {
+    const next: NabSettings[] = [];
+    for (const s of out) for (const v of values) next.push(v === undefined ? s : { ...s, [k]: v });
+    out = next;
+  }
+  return out;
+}
+export const NAB_LOCO_GRID: readonly NabSettings[] = buildGrid();
+
+export function nabCandidates(grid: readonly NabSettings[] = NAB_LOCO_GRID): Candidate[] {
+  return grid.map((settings) => ({ name: settingsName(settings), settings, score: (s: Series) => scoreSeries(s.timesMs, s.values, settings) }));
+}
+
+export function categoryOf(key: string): string {
+  const slash = key.indexOf("/");
+  if (slash <= 0) throw new Error(`${key}: expected a "category/file.csv" key`);
+  return key.slice(0, slash);
+}
+
+/** Every file scored once per candidate: result[c][f] is candidate c's scores of corpus[f]. */
+export function scoreCandidates(corpus: readonly Series[], windows: Record<string, [string, string][]>, candidates: readonly Candidate[]): ScoredFile[][] {
+  return candidates.map((c) => corpus.map((s) => ({ key: s.key, timestamps: s.timestamps, scores: c.score(s), windows: windows[s.key] ?? [] })));
+}
+
+export interface LocoFold {
+  held_out: string;
+  train_categories: string[];
+  files: number;
+  windows: number;
+  /** The grid entry chosen on the training categories. */
+  setting: string;
+  setting_index: number;
+  settings?: NabSettings;
+  /** How many grid entries reached the same training raw score (the earliest is chosen). */
+  tied: number;
+  /** The chosen setting's normalised score on the training categories, at its best threshold. */
+  train_score: number;
+  /** That threshold, applied unchanged to the held-out category. */
+  threshold: number;
+  /** Normalised on the held-out files alone; null when they have no windows. */
+  held_out_score: number | null;
+  held_out_raw: number;
+  tp: number;
+  fp: number;
+  fn: number;
+}
+
+export interface InSample {
+  /** The default setting on this category alone, at the threshold best for this category (in-sample). */
+  score: number | null;
+  threshold: number;
+  tp: number;
+  fp: number;
+  fn: number;
+  /** The default setting on this category at the whole corpus's best threshold. */
+  at_corpus_threshold: number | null;
+  corpus_threshold: number;
+}
+
+export interface LocoResult {
+  profile: string;
+  /** The mean of the held-out scores of the categories with windows. */
+  score: number;
+  mean_over: string[];
+  excluded: { category: string; reason: string }[];
+  /** 100 * (sum of held-out raw - null) / (perfect - null) over every category, windows or not. */
+  pooled: number;
+  grid: string[];
+  folds: LocoFold[];
+  in_sample_default: Record<string, InSample>;
+}
+
+const orNull = (x: number) => (Number.isFinite(x) ? x : null);
+
+/**
+ * scored[c][f]: candidate c's scores of file f (every candidate over the same files, same order).
+ * Candidate `defaultIndex` is the default, for the in-sample contrast.
+ */
+export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly Pick<Candidate, "name" | "settings">[], opts: { profile?: Profile; profileName?: string; defaultIndex?: number } = {}): LocoResult {
+  const profile = opts.profile ?? PROFILES.standard;
+  const def = opts.defaultIndex ?? 0;
+  if (scored.length === 0 || scored.length !== candidates.length) throw new Error(`loco: ${scored.length} scored sets for ${candidates.length} candidates`);
+  const files = scored[0]!;
+  for (const s of scored) if (s.length !== files.length || s.some((f, i) => f.key !== files[i]!.key)) throw new Error("loco: every candidate must score the same files in the same order");
+  const cat = files.map((f) => categoryOf(f.key));
+  const categories = [...new Set(cat)].sort();
+  if (categories.length < 2) throw new Error(`loco: needs at least 2 categories, got ${categories.length}`);
+  const pick = <T>(xs: T[], inCat: (c: string) => boolean) => xs.filter((_, i) => inCat(cat[i]!));
+  const nWin = (fs: ScoredFile[]) => fs.reduce((a, f) => a + f.windows.length, 0);
+
+  const folds: LocoFold[] = [];
+  for (const held of categories) {
+    let bestI = -1, best: ReturnType<typeof scoreCorpus> | undefined, tied = 0;
+    for (let c = 0; c < scored.length; c++) {
+      const r = scoreCorpus(pick(scored[c]!, (x) => x !== held), profile);
+      if (!best || r.raw > best.raw) { best = r; bestI = c; tied = 1; }
+      else if (r.raw === best.raw) tied++;
+    }
+    const test = pick(scored[bestI]!, (x) => x === held);
+    const h = scoreAtThreshold(test, profile, best!.threshold);
+    folds.push({
+      held_out: held, train_categories: categories.filter((x) => x !== held), files: test.length, windows: nWin(test),
+      setting: candidates[bestI]!.name, setting_index: bestI, ...(candidates[bestI]!.settings ? { settings: candidates[bestI]!.settings } : {}),
+      tied, train_score: best!.score, threshold: best!.threshold,
+      held_out_score: orNull(h.score), held_out_raw: h.raw, tp: h.tp, fp: h.fp, fn: h.fn,
+    });
+  }
+  const counted = folds.filter((f) => f.held_out_score !== null);
+  const excluded = folds.filter((f) => f.held_out_score === null).map((f) => ({
+    category: f.held_out,
+    reason: `no windows: NAB's normalisation is undefined (perfect = null = 0); ${f.fp} false positive(s), raw ${f.held_out_raw.toFixed(3)} at the training threshold; counted in pooled only`,
+  }));
+  const totalWindows = nWin(files);
+  const pooled = normalise(folds.reduce((a, f) => a + f.held_out_raw, 0), profile, totalWindows);
+
+  const corpusDefault = scoreCorpus(scored[def]!, profile);
+  const in_sample_default: Record<string, InSample> = {};
+  for (const c of categories) {
+    const fs = pick(scored[def]!, (x) => x === c);
+    const r = scoreCorpus(fs, profile);
+    const atCorpus = scoreAtThreshold(fs, profile, corpusDefault.threshold);
+    in_sample_default[c] = { score: nWin(fs) ? orNull(r.score) : null, threshold: r.threshold, tp: r.tp, fp: r.fp, fn: r.fn, at_corpus_threshold: orNull(atCorpus.score), corpus_threshold: corpusDefault.threshold };
+  }
+  return {
+    profile: opts.profileName ?? "standard",
+    score: counted.length ? counted.reduce((a, f) => a + f.held_out_score!, 0) / counted.length : NaN,
+    mean_over: counted.map((f) => f.held_out),
+    excluded,
+    pooled,
+    grid: candidates.map((c) => c.name),
+    folds,
+    in_sample_default,
+  };
+}
+
+/** The whole procedure on a corpus with the NAB grid (or another list of candidates). */
+export function locoNab(corpus: readonly Series[], windows: Record<string, [string, string][]>, candidates: readonly Candidate[] = nabCandidates()): LocoResult {
+  return leaveOneCategoryOut(scoreCandidates(corpus, windows, candidates), candidates);
+}
