@@ -108,6 +108,17 @@ test("a category without windows is reported and left out of the mean; pooled co
   assert.is(r.in_sample_default.none!.score, null);
 });
 
+test("scoreAtThreshold at scoreCorpus's threshold reproduces scoreCorpus", () => {
+  const { series, windows } = corpus([{ name: "catA", windows: true }, { name: "catB", windows: true }, { name: "none", windows: false }]);
+  const files = series.map((s) => ({ key: s.key, timestamps: s.timestamps, scores: scoreSeries(s.timesMs, s.values), windows: windows[s.key] ?? [] }));
+  for (const p of Object.values(PROFILES)) {
+    const a = scoreCorpus(files, p), b = scoreAtThreshold(files, p, a.threshold);
+    assert.ok(Math.abs(a.raw - b.raw) < 1e-9 && Math.abs(a.score - b.score) < 1e-9, `${a.score} vs ${b.score}`);
+    assert.equal([a.tp, a.fp, a.fn], [b.tp, b.fp, b.fn]);
+  }
+  assert.ok(Number.isNaN(scoreAtThreshold(files.filter((f) => f.key.startsWith("none/")), PROFILES.standard, 0.5).score), "no windows: no NAB score");
+});
+
 test("leaveOneCategoryOut refuses a single category and mismatched inputs", () => {
   const { series, windows } = corpus([{ name: "catA", windows: true }]);
   assert.throws(() => leaveOneCategoryOut(scoreCandidates(series, windows, [plain]), [plain]), /at least 2 categories/);
