@@ -4,10 +4,13 @@
 // samples with the failures and retrains on them.
 //
 // Bounded: each component keeps its last maxSamplesPerComponent samples (default 8,640: one day at one
-// every 10 s), the oldest dropped; failures keep the last maxFailures (default 10,000). In memory a
-// sample is 56 bytes (8 time, 4 risk, 4 per feature in a columnar ring), so 8,640 samples are ~480 KiB
-// a component; on disk a sample line is ~90 bytes when most features are 0, up to ~150 when every one
-// is set (4 decimals), so ~0.8-1.3 MiB a component, at most 1.25x that before a compaction.
+// every 10 s), the oldest dropped, and fewer when the configured components would together hold more
+// than maxTotalSamples (default 2,000,000: a fleet of 1,000 components keeps 2,000 each, 5.5 hours).
+// Failures keep the last maxFailures (default 10,000). In memory a sample is 56 bytes (8 time, 4 risk,
+// 4 per feature, in a columnar ring): 8,640 are ~480 KiB a component, 2,000,000 ~110 MiB. On disk a
+// sample line is ~85 bytes plus the component's name when most features are 0 (measured in
+// test/risk/history.test.ts), up to ~150 when every one is set (4 decimals): ~0.75-1.3 MiB a component
+// at the defaults, and the file is at most 1.25x what memory holds before it is compacted.
 //
 // Durable: samples and failures are appended (one write and one fsync per batch); when the file holds a
 // quarter more samples than memory (the dropped oldest ones), it is rewritten (temp file, fsync,
@@ -19,7 +22,7 @@
 //   {"t":"sample","component":...,"tMs":...,"risk":0..1,"f":[0..1, ...]}
 //   {"t":"failure","component":...,"atMs":...,"source":"controller"|"operator","note"?:...,"by"?:...,"recoveredMs"?:...}
 //   {"t":"recovered","component":...,"atMs":...}                                 (closes the component's open failure)
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { wallMs, type Clock } from "../../host/clock.js";
@@ -29,6 +32,7 @@ export class HistoryError extends Error {}
 
 export const DEFAULT_SAMPLE_EVERY_S = 10;
 export const DEFAULT_MAX_SAMPLES_PER_COMPONENT = 8_640;
+export const DEFAULT_MAX_TOTAL_SAMPLES = 2_000_000;
 export const DEFAULT_MAX_FAILURES = 10_000;
 const MAX_TEXT = 500;
 
@@ -51,6 +55,8 @@ export interface HistoryOptions {
   clock: Clock;
   sampleEveryS?: number;
   maxSamplesPerComponent?: number;
+  /** A bound over every configured component (divides among `components`). */
+  maxTotalSamples?: number;
   maxFailures?: number;
   /** The configured components: samples of others are skipped at load (with a warning). */
   components?: readonly string[];
@@ -117,6 +123,24 @@ function describe(err: z.ZodError, raw: unknown): string {
   return `${field}: ${i.message}${v === undefined || typeof v === "object" ? "" : ` (got ${JSON.stringify(v)})`}`;
 }
 
+/** The file's lines (UTF-8), each with whether a newline ended it, read a MiB at a time. */
+function* readLines(file: string): Generator<[string, boolean]> {
+  const fd = openSync(file, "r");
+  const buf = Buffer.alloc(1 << 20);
+  let carry = Buffer.alloc(0);
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const chunk = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+      let start = 0;
+      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) { yield [chunk.toString("utf8", start, nl), true]; start = nl + 1; }
+      carry = Buffer.from(chunk.subarray(start));
+    }
+    if (carry.length) yield [carry.toString("utf8"), false];
+  } finally { closeSync(fd); }
+}
+
 export class HistoryStore {
   readonly file: string | null;
   readonly sampleEveryMs: number;
@@ -133,7 +157,9 @@ export class HistoryStore {
 
   constructor(private readonly o: HistoryOptions) {
     this.sampleEveryMs = (o.sampleEveryS ?? DEFAULT_SAMPLE_EVERY_S) * 1000;
-    this.maxSamples = o.maxSamplesPerComponent ?? DEFAULT_MAX_SAMPLES_PER_COMPONENT;
+    const perComponent = o.maxSamplesPerComponent ?? DEFAULT_MAX_SAMPLES_PER_COMPONENT;
+    const share = o.components?.length ? Math.floor((o.maxTotalSamples ?? DEFAULT_MAX_TOTAL_SAMPLES) / o.components.length) : Infinity;
+    this.maxSamples = Math.max(1, Math.min(perComponent, share));
     this.maxFailures = o.maxFailures ?? DEFAULT_MAX_FAILURES;
     if (!(this.sampleEveryMs > 0)) throw new HistoryError(`sampleEveryS: must be positive, got ${o.sampleEveryS}`);
     if (!(Number.isInteger(this.maxSamples) && this.maxSamples >= 1)) throw new HistoryError(`maxSamplesPerComponent: must be a positive integer, got ${this.maxSamples}`);
@@ -146,20 +172,19 @@ export class HistoryStore {
     this.warnings = [];
     const f = this.file;
     if (!f || !existsSync(f)) return;
-    const text = readFileSync(f, "utf8");
-    const lines = text.split("\n");
-    const complete = text.endsWith("\n") ? lines.length - 1 : lines.length;
     const known = this.o.components ? new Set(this.o.components) : null;
     const skipped = new Map<string, number>();
     let map: number[] | null = null; // file kind index -> SIGNAL_KINDS index (-1: unknown kind)
     let rewrite = false;
-    for (let i = 0; i < complete; i++) {
-      const line = lines[i]!;
+    let i = -1, empty = true;
+    for (const [line, terminated] of readLines(f)) {
+      i++;
       if (!line) continue;
+      empty = false;
       const where = `${f}:${i + 1}`;
       let raw: unknown;
       try { raw = JSON.parse(line); } catch (e) {
-        if (i === complete - 1 && !text.endsWith("\n")) {
+        if (!terminated) {
           this.warnings.push(`${where}: torn last record dropped (${line.length} bytes without a newline: a crash while appending)`);
           rewrite = true;
           break;
@@ -186,7 +211,7 @@ export class HistoryStore {
         throw new HistoryError(`${where}: component: ${x.component} has no open controller failure before ${x.atMs} to recover from`);
       }
     }
-    if (!map && text.trim() !== "" && !rewrite) throw new HistoryError(`${f}:1: t: no header record`);
+    if (!map && !empty && !rewrite) throw new HistoryError(`${f}:1: t: no header record`);
     for (const [c, n] of skipped) this.warnings.push(`${f}: ${n} samples of ${c} skipped: not a configured component`);
     if (this.fails.length > this.maxFailures) { this.fails.splice(0, this.fails.length - this.maxFailures); rewrite = true; }
     if (rewrite || this.stale > 0) this.compact();
@@ -275,13 +300,22 @@ export class HistoryStore {
   compact(): void {
     this.stale = 0;
     if (!this.file) return;
-    let out = JSON.stringify({ t: "history", version: 1, kinds: SIGNAL_KINDS }) + "\n";
-    for (const s of this.samples()) out += JSON.stringify({ t: "sample", component: s.component, tMs: s.tMs, risk: round4(s.risk), f: Array.from(s.features, round4) }) + "\n";
-    for (const f of this.fails) out += JSON.stringify({ t: "failure", ...f }) + "\n";
     if (this.fd !== null) { closeSync(this.fd); this.fd = null; }
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, "w");
-    try { writeSync(fd, out); fsyncSync(fd); } finally { closeSync(fd); }
+    try {
+      // Written a component at a time: a large fleet's history never has to fit in one string.
+      writeSync(fd, JSON.stringify({ t: "history", version: 1, kinds: SIGNAL_KINDS }) + "\n");
+      for (const [component, ring] of this.rings) {
+        let out = "";
+        for (const s of ring.entries()) out += JSON.stringify({ t: "sample", component, tMs: s.tMs, risk: round4(s.risk), f: Array.from(s.features, round4) }) + "\n";
+        if (out) writeSync(fd, out);
+      }
+      let out = "";
+      for (const f of this.fails) out += JSON.stringify({ t: "failure", ...f }) + "\n";
+      if (out) writeSync(fd, out);
+      fsyncSync(fd);
+    } finally { closeSync(fd); }
     renameSync(tmp, this.file);
     const dfd = openSync(this.o.dir!, "r");
     try { fsyncSync(dfd); } finally { closeSync(dfd); }
