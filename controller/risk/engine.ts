@@ -17,10 +17,13 @@
 import { wallMs, type Clock } from "../../host/clock.js";
 import { SeriesDetector, seriesOptions, type SignalView } from "./detectors/series.js";
 import type { Side } from "./detectors/surprise.js";
+import type { ProfileState } from "./detectors/profile.js";
 import { FailurePredictor, SIGNAL_KINDS, emptyFeatures, excess, kindIndex, type SignalKind } from "./predictor.js";
 
 /** Kinds that are a load on a resource: with a capacity, their surprise weighs by how loaded they are. */
 const RESOURCE_KINDS: ReadonlySet<SignalKind> = new Set(["cpu", "memory", "disk_io", "queue_depth"]);
+/** Kinds that fail at exhaustion: their forecast is the exhaustion feature. */
+const EXHAUSTING_KINDS: ReadonlySet<SignalKind> = new Set(["memory", "disk_io", "queue_depth", "replication_lag", "exhaustion", "app", "consistency"]);
 /** Kinds whose swings matter (the variance-change view); rates that sit at 0 are left to the tail views. */
 const VOLATILE_KINDS: ReadonlySet<SignalKind> = new Set(["latency", "network_latency", "cpu", "disk_io", "queue_depth", "app"]);
 
@@ -119,7 +122,7 @@ export interface RiskSnapshot {
   components: {
     name: string; risk: number; probability: number; noData: boolean; updatedMs: number;
     /** lastSeenMs: by the engine's clock, when the signal's last point arrived (null: never). points: [tMs, value], oldest first. */
-    signals: { name: string; lastSeenMs: number | null; points: [number, number][] }[];
+    signals: { name: string; lastSeenMs: number | null; points: [number, number][]; profile?: ProfileState }[];
   }[];
 }
 
@@ -272,7 +275,10 @@ export class RiskEngine {
   snapshot(): RiskSnapshot {
     return { components: [...this.components.values()].map((c) => ({
       name: c.name, risk: c.risk, probability: c.probability, noData: c.noData, updatedMs: c.updatedMs,
-      signals: c.list.map((s) => ({ name: s.spec.name, lastSeenMs: Number.isFinite(s.lastSeenMs) ? s.lastSeenMs : null, points: s.recent?.toArray() ?? [] })),
+      signals: c.list.map((s) => ({
+        name: s.spec.name, lastSeenMs: Number.isFinite(s.lastSeenMs) ? s.lastSeenMs : null, points: s.recent?.toArray() ?? [],
+        ...(s.detector.profile ? { profile: s.detector.profile.state() } : {}),
+      })),
     })) };
   }
 
@@ -291,6 +297,8 @@ export class RiskEngine {
       for (const ss of sc.signals) {
         const s = c.signals.get(ss.name);
         if (!s) { skipped.push(`component ${sc.name}: signal ${JSON.stringify(ss.name)} is not configured: its ${ss.points.length} points are dropped`); continue; }
+        // The learnt profile first (it covers periods the kept points do not), then the points on top.
+        if (ss.profile && s.detector.profile && !s.detector.profile.load(ss.profile, ss.points.at(-1)?.[0] ?? -Infinity)) skipped.push(`component ${sc.name}: signal ${ss.name}: its saved seasonal profile has another period or slot count (seasonS changed): it is re-learnt`);
         this.warmStart(sc.name, ss.name, ss.points);
         if (ss.lastSeenMs !== null) s.lastSeenMs = Math.min(ss.lastSeenMs, now);
       }
@@ -331,7 +339,11 @@ export class RiskEngine {
         const x = excess(st === "ok" ? d.riskScore : Math.max(d.burnScore, d.saturationScore));
         if (x > f[s.kind]!) f[s.kind] = x;
         if (st !== "ok") continue;
-        if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
+        // A resource that fails when exhausted (memory, disk, a queue's bound) feeds the strong
+        // exhaustion feature; CPU or latency heading for their limit is a concern of their own kind
+        // (a saturated CPU slows, it does not crash), so their forecast weighs as that kind.
+        if (!EXHAUSTING_KINDS.has(s.spec.kind)) { if (d.trendScore > f[s.kind]!) f[s.kind] = d.trendScore; }
+        else if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
       }
       f[exhaustion] = 1 - (1 - t1) * (1 - t2);
       c.noData = fresh === 0;
@@ -357,7 +369,7 @@ export class RiskEngine {
       const own = live ? d.riskScore : limits ? Math.max(d.burnScore, d.saturationScore) : 0;
       const ownView: SignalView = live ? d.riskView : d.burnScore >= d.saturationScore ? "burn" : "saturation";
       const base = excess(own) * this.predictor.weight(s.kind);
-      const trend = live && d.trend ? d.trendScore * this.predictor.weight(kindIndex("exhaustion")) : 0;
+      const trend = live && d.trend ? d.trendScore * this.predictor.weight(EXHAUSTING_KINDS.has(s.spec.kind) ? kindIndex("exhaustion") : s.kind) : 0;
       const tte = d.trend && d.trend.timeToExhaustionS < 10 * d.trend.opts.horizonS ? d.trend.timeToExhaustionS : null;
       const view: SignalView | null = live || (limits && own > 0) ? (trend > base ? "trend" : ownView) : null;
       const expected = view === "profile" ? d.profile!.expected : d.baseline.expected;

@@ -11,7 +11,9 @@
 // Format, one JSON record per line:
 //   {"t":"risk","version":1,"savedAtMs":...,"keepPoints":N}
 //   {"t":"component","name":...,"risk":0..1,"probability":0..1,"noData":bool,"updatedMs":...}
-//   {"t":"signal","component":...,"name":...,"lastSeenMs":ms|null,"points":[[tMs,value],...]}   (oldest first)
+//   {"t":"signal","component":...,"name":...,"lastSeenMs":ms|null,"points":[[tMs,value],...],"profile"?:{...}}   (oldest first;
+//   profile: the learnt seasonal profile of a signal with seasonS, so a restart keeps a day's shape that
+//   the kept points do not cover; optional, so files written before it load unchanged)
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
@@ -26,12 +28,20 @@ const MAX_POINTS = 65_536;
 
 const num = z.number().finite();
 const unit = z.number().min(0).max(1);
+/** A learnt seasonal profile (detectors/profile.ts): per slot, visits, periods, last period, level and spread. */
+const MAX_BINS = 10_000;
+const profileSchema = z.strictObject({
+  periodMs: num.positive(), bins: z.number().int().min(2).max(MAX_BINS),
+  visits: z.array(num.min(0)).max(MAX_BINS), periods: z.array(num.min(0)).max(MAX_BINS), lastPeriod: z.array(num).max(MAX_BINS),
+  level: z.array(num).max(MAX_BINS), spread: z.array(num.min(0)).max(MAX_BINS),
+}).refine((p) => [p.visits, p.periods, p.lastPeriod, p.level, p.spread].every((a) => a.length === p.bins), "every per-slot array must have `bins` entries");
 const lineSchema = z.discriminatedUnion("t", [
   z.strictObject({ t: z.literal("risk"), version: z.literal(1), savedAtMs: num, keepPoints: z.number().int().min(1).max(MAX_POINTS) }),
   z.strictObject({ t: z.literal("component"), name: z.string().min(1), risk: unit, probability: unit, noData: z.boolean(), updatedMs: num.min(0) }),
   z.strictObject({
     t: z.literal("signal"), component: z.string().min(1), name: z.string().min(1), lastSeenMs: num.nullable(),
     points: z.array(z.tuple([num, num])).max(MAX_POINTS).refine((ps) => ps.every((p, i) => i === 0 || p[0] >= ps[i - 1]![0]), "timestamps must not go back"),
+    profile: profileSchema.optional(),
   }),
 ]);
 
@@ -79,7 +89,7 @@ export class RiskStateFile {
         const c = byName.get(x.component);
         if (!c) throw new RiskStateError(`${where}: component: ${x.component} has no component record before it`);
         if (c.signals.some((s) => s.name === x.name)) throw new RiskStateError(`${where}: name: signal ${x.component}/${x.name} is listed twice`);
-        c.signals.push({ name: x.name, lastSeenMs: x.lastSeenMs, points: x.points });
+        c.signals.push({ name: x.name, lastSeenMs: x.lastSeenMs, points: x.points, ...(x.profile ? { profile: x.profile } : {}) });
       }
     }
     if (!header) throw new RiskStateError(`${this.file}:1: t: no header record (an empty file)`);
@@ -91,7 +101,7 @@ export class RiskStateFile {
     let out = JSON.stringify({ t: "risk", version: 1, savedAtMs, keepPoints }) + "\n";
     for (const c of snap.components) {
       out += JSON.stringify({ t: "component", name: c.name, risk: c.risk, probability: c.probability, noData: c.noData, updatedMs: c.updatedMs }) + "\n";
-      for (const s of c.signals) out += JSON.stringify({ t: "signal", component: c.name, name: s.name, lastSeenMs: s.lastSeenMs, points: s.points.slice(-keepPoints) }) + "\n";
+      for (const s of c.signals) out += JSON.stringify({ t: "signal", component: c.name, name: s.name, lastSeenMs: s.lastSeenMs, points: s.points.slice(-keepPoints), ...(s.profile ? { profile: s.profile } : {}) }) + "\n";
     }
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, "w");

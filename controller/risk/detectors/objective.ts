@@ -12,8 +12,8 @@
 //   ticket burn >= 3    over 1 d and over 2 h      (10 % in a day)
 //   ticket burn >= 1    over 3 d and over 6 h      (10 % in three days)
 // A rule's strength is min(long, short) / threshold (the short window says it is still burning);
-// a page rule at strength 1 scores 0.9 and a ticket rule 0.6, so paging burns count as strong
-// evidence and ticket burns as a weaker one. Each window is an exponentially weighted mean of the bad
+// a page rule at strength 1 scores 0.9 (and more above it) and a ticket rule 0.6 (and never more),
+// so paging burns count as strong evidence and ticket burns as a weak one. Each window is an exponentially weighted mean of the bad
 // fraction with the window as its time constant, bias-corrected while the history is shorter than
 // the window (then it is the mean of all there is), so memory is constant however long the window.
 //
@@ -49,7 +49,8 @@ export const BURN_RULES: readonly { name: string; longFrac: number; shortFrac: n
 
 /** Strength (min burn / threshold) at which a rule scores 0.5: a page rule at strength 1 scores 0.9, a ticket rule 0.6. */
 const HALF_PAGE = 1 / Math.sqrt(Math.log2(10));
-const HALF_TICKET = 1 / Math.sqrt(Math.log2(1 / 0.4));
+const TICKET_MAX = 0.6;
+const HALF_TICKET = 1 / Math.sqrt(Math.log2(1 / (1 - TICKET_MAX)));
 
 /** The SLO's burn rates, one exponentially weighted window per distinct window length. */
 export class BurnRateDetector {
@@ -93,7 +94,8 @@ export class BurnRateDetector {
       const r = this.rules[i]!;
       const strength = Math.min(this.mean[r.long]!, this.mean[r.short]!) / budget / r.burn;
       const x2 = (strength / r.half) ** 2;
-      const s = 1 - Math.pow(2, -x2);
+      // A ticket is never a page: its score stops at what it gives at its own threshold.
+      const s = r.half === HALF_PAGE ? 1 - Math.pow(2, -x2) : Math.min(TICKET_MAX, 1 - Math.pow(2, -x2));
       if (s > best) { best = s; which = i; }
     }
     this.score = best;

@@ -41,6 +41,8 @@ export class ProfileDetector {
   expected = NaN;
   z = 0;
   score = 0;
+  /** Points at or before this time are scored but not learnt (already in a loaded profile). */
+  learntUntilMs = -Infinity;
 
   constructor(readonly opts: ProfileOptions) {
     if (!(opts.periodMs > 0)) throw new RangeError(`profile period must be positive, got ${opts.periodMs}`);
@@ -74,7 +76,7 @@ export class ProfileDetector {
         score = 1 - Math.pow(2, -r * r);
       }
     }
-    if (learn || ++this.skipped % 8 === 0) this.learn(i0, tMs, x);
+    if (tMs > this.learntUntilMs && (learn || ++this.skipped % 8 === 0)) this.learn(i0, tMs, x);
     this.score = score;
     return score;
   }
@@ -97,12 +99,16 @@ export class ProfileDetector {
     return { periodMs: this.opts.periodMs, bins: this.opts.bins, visits: [...this.visits], periods: [...this.periods], lastPeriod: [...this.lastPeriod].map((x) => (Number.isNaN(x) ? -1 : x)), level: [...this.level], spread: [...this.spread] };
   }
 
-  /** Takes back a saved profile; false (and nothing changed) when its period or bins differ from this one's. */
-  load(s: ProfileState): boolean {
+  /**
+   * Takes back a saved profile; false (and nothing changed) when its period or bins differ from this
+   * one's. learntUntilMs: the newest point the profile already learnt (replayed points up to it are not learnt twice).
+   */
+  load(s: ProfileState, learntUntilMs = -Infinity): boolean {
     const B = this.opts.bins;
     if (s.periodMs !== this.opts.periodMs || s.bins !== B || [s.visits, s.periods, s.lastPeriod, s.level, s.spread].some((a) => a.length !== B)) return false;
     this.visits.set(s.visits); this.periods.set(s.periods); this.level.set(s.level); this.spread.set(s.spread);
     this.lastPeriod.set(s.lastPeriod.map((x) => (x < 0 ? NaN : x)));
+    this.learntUntilMs = learntUntilMs;
     return true;
   }
 }

@@ -127,7 +127,10 @@ export class SeriesDetector {
     if (this.profile) {
       this.profileScore = this.profile.update(tMs, x, this.baseline.shortMedian());
       if (this.profileScore > s) { s = this.profileScore; view = "profile"; }
-      if (this.profileScore > r) { r = this.profileScore; rv = "profile"; }
+      // Once this time of the cycle is learnt, it is the baseline: the recent-history views would
+      // call every daily peak a level shift (seasonal decomposition: deviations from the season).
+      if (!Number.isNaN(this.profile.expected)) { r = this.profileScore; rv = "profile"; }
+      else if (this.profileScore > r) { r = this.profileScore; rv = "profile"; }
     }
     if (this.volatility) {
       this.volatilityScore = this.volatility.update(x);

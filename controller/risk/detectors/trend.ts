@@ -18,9 +18,6 @@ export interface TrendOptions {
   direction: "up" | "down";
 }
 
-/** How many fit spans ahead a forecast is trusted (see score()). */
-const EXTRAPOLATE = 2;
-
 export const DEFAULT_TREND: Omit<TrendOptions, "capacity"> = { horizonS: 3600, points: 30, direction: "up" };
 
 export class TrendDetector {
@@ -55,13 +52,6 @@ export class TrendDetector {
     return this.score();
   }
 
-  /** Seconds between the oldest and newest point of the fit. */
-  private spanS(): number {
-    const cap = this.opts.points;
-    const newest = (this.head - 1 + cap) % cap, oldest = this.n < cap ? 0 : this.head;
-    return Math.max(0, this.t[newest]! - this.t[oldest]!);
-  }
-
   private fit(): void {
     const n = this.n, cap = this.opts.points;
     const newest = (this.head - 1 + cap) % cap;
@@ -84,24 +74,41 @@ export class TrendDetector {
 
   /**
    * Whether one level shift explains the window better than the line (a smaller residual sum of
-   * squares at the best split): a deploy that moves CPU from 0.25 to 0.7 gives a steep, significant
-   * slope, but it is a step, not a trend, and its forecast would be an exhaustion that never comes
-   * (the level and saturation views judge a step).
+   * squares at the best split) and the points after the shift are flat (no significant slope of
+   * their own): a deploy that moves CPU from 0.25 to 0.7 gives a steep, significant slope over the
+   * window, but it is a step, not a trend, and its forecast would be an exhaustion that never comes
+   * (the level and saturation views judge a step). A trend that has just begun (flat, then a ramp)
+   * is also fitted better by a step, but its last segment still climbs: it stays a trend.
    */
   private stepFitsBetter(lineSsr: number): boolean {
     const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head;
     let tot = 0, tot2 = 0;
     for (let m = 0; m < n; m++) { const v = this.x[(oldest + m) % cap]!; tot += v; tot2 += v * v; }
-    let s = 0, s2 = 0;
+    let s = 0, s2 = 0, best = lineSsr, split = -1;
     for (let m = 0; m < n - 2; m++) {
       const v = this.x[(oldest + m) % cap]!;
       s += v; s2 += v * v;
       const k = m + 1;
       if (k < 2) continue;
       const ssr = s2 - (s * s) / k + (tot2 - s2) - ((tot - s) * (tot - s)) / (n - k);
-      if (ssr < lineSsr) return true;
+      if (ssr < best) { best = ssr; split = k; }
     }
-    return false;
+    if (split < 0) return false;
+    if (n - split < 4) return true;
+    // The segment after the split: does it climb on its own (slope over 3 standard errors)?
+    let st = 0, sx = 0;
+    const len = n - split;
+    for (let m = split; m < n; m++) { const j = (oldest + m) % cap; st += this.t[j]!; sx += this.x[j]!; }
+    const mt = st / len, mx = sx / len;
+    let stt = 0, stx = 0;
+    for (let m = split; m < n; m++) { const j = (oldest + m) % cap; const dt = this.t[j]! - mt; stt += dt * dt; stx += dt * (this.x[j]! - mx); }
+    if (!(stt > 0)) return true;
+    const slope = stx / stt;
+    let ssr = 0;
+    for (let m = split; m < n; m++) { const j = (oldest + m) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
+    const se = Math.sqrt(ssr / Math.max(1, len - 2) / stt);
+    const sign = this.opts.direction === "up" ? 1 : -1;
+    return !((sign * slope) / Math.max(se, 1e-12) > 3);
   }
 
   private score(): number {
@@ -114,10 +121,7 @@ export class TrendDetector {
     this.timeToExhaustionS = headroom / rate;
     if (this.step) return 0;
     const significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
-    // A straight line fitted over `span` seconds is trusted about as far ahead again: a daily rise
-    // extrapolated past its own length would forecast every busy hour as an exhaustion.
-    const span = this.spanS();
-    const r = this.timeToExhaustionS / Math.min(o.horizonS, EXTRAPOLATE * span);
+    const r = this.timeToExhaustionS / o.horizonS;
     return significance / (1 + r * r);
   }
 }
