@@ -30,7 +30,7 @@ import { EventWebhooks } from "./events/webhooks.js";
 import type { MigrationEvent, Phase } from "./migration/reconcile.js";
 import { DashboardHistory, handleDashboard, sampleHistory } from "./dashboard/server.js";
 import { HistoryStore, type FailureSource } from "./risk/history.js";
-import { Learner } from "./risk/learner.js";
+import { Learner, RETRAIN_AFTER_FAILOVER_MS } from "./risk/learner.js";
 import { modelMessage, type LearningApi } from "./api/service.js";
 
 export interface RunningController {
@@ -130,7 +130,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const recordFailure = (component: string, atMs: number, source: FailureSource, note: string, by?: string): void => {
     failureHistory.recordFailure({ component, atMs, source, ...(note ? { note } : {}), ...(by ? { by } : {}) });
     incidentsMarked.inc({ source });
-    learner.onFailure();
+    learner.onFailure(source === "controller" ? RETRAIN_AFTER_FAILOVER_MS : 0);
   };
   // Labels from what the controller saw: entering Failover (the primary judged down) is a failure; back to Healthy, its end.
   manager.on("event", (e: MigrationEvent) => {

@@ -1,5 +1,6 @@
 // Learning the failure model from outcomes: on a schedule (every retrainEveryS of clock time, default
-// an hour, and at the next tick after a failure is recorded) the history's samples are labelled with its
+// an hour, and after a failure is recorded: at once for an operator's mark, a minute after a failover)
+// the history's samples are labelled with its
 // failures over the model's horizon (labelHistory: positive when the component failed within it; samples
 // during an outage dropped), split by time (the older 70 % train, the newer 30 % are the holdout),
 // trained (MAP logistic regression centred on the prior) and compared with the prior on the holdout:
@@ -41,6 +42,8 @@ export const MIN_HOLDOUT_POSITIVES = 10;
 export const MAX_TRAIN_SAMPLES = 50_000;
 export const TRAIN_SHARE = 0.7;
 export const DEFAULT_RETRAIN_EVERY_S = 3600;
+/** How long after entering Failover the controller retrains (see onFailure). */
+export const RETRAIN_AFTER_FAILOVER_MS = 60_000;
 
 export interface ModelInfo {
   version: 1;
@@ -101,7 +104,8 @@ export class Learner {
   private readonly prior: PredictorModel;
   private info: ModelInfo;
   private nextMs: number;
-  private failureSeen = false;
+  /** A retrain asked for by a recorded failure: due at this clock time (Infinity: none). */
+  private failureDueMs = Infinity;
 
   constructor(private readonly o: LearnerOptions) {
     this.prior = o.prior ?? PRIOR;
@@ -118,7 +122,7 @@ export class Learner {
   /** The model in use and how it measured. */
   get model(): ModelInfo { return this.info; }
   /** When the next scheduled retrain is due (clock ms). */
-  get nextRetrainMs(): number { return this.failureSeen ? wallMs(this.o.clock) : this.nextMs; }
+  get nextRetrainMs(): number { return Math.min(this.failureDueMs, this.nextMs); }
 
   /**
    * Loads model.json (if any) and puts a trained model into the engine. The next retrain is due a
@@ -153,20 +157,24 @@ export class Learner {
     return [];
   }
 
-  /** A failure was recorded: retrain at the next tick. */
-  onFailure(): void { this.failureSeen = true; }
+  /**
+   * A failure was recorded: retrain at the first tick `afterMs` from now. The controller waits
+   * RETRAIN_AFTER_FAILOVER_MS after its own failover, so the retrain (up to ~0.75 s on the tick) does
+   * not delay the emergency's fence, drain and promotion; an operator's mark retrains at once.
+   */
+  onFailure(afterMs = 0): void { this.failureDueMs = Math.min(this.failureDueMs, wallMs(this.o.clock) + afterMs); }
 
   /** Retrains when due (the schedule, or a failure since the last); returns the new info or null. */
   tick(): ModelInfo | null {
     const now = wallMs(this.o.clock);
-    if (!this.failureSeen && now < this.nextMs) return null;
+    if (now < this.failureDueMs && now < this.nextMs) return null;
     return this.retrain();
   }
 
   /** Labels, splits, trains, compares and adopts (or keeps the prior), saves model.json. */
   retrain(): ModelInfo {
     const now = wallMs(this.o.clock);
-    this.failureSeen = false;
+    this.failureDueMs = Infinity;
     this.nextMs = now + this.retrainEveryMs;
     const hMs = this.horizonS * 1000;
     const fails = this.o.history.failures();

@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ManualClock } from "../../host/clock.js";
+import { ManualClock, wallMs } from "../../host/clock.js";
 import { HistoryStore } from "../../controller/risk/history.js";
 import { Learner, ModelFileError, MIN_FAILURES } from "../../controller/risk/learner.js";
 import { FailurePredictor, PRIOR, emptyFeatures, kindIndex } from "../../controller/risk/predictor.js";
@@ -128,7 +128,7 @@ test("a restart loads model.json and puts the trained model back; the same histo
     (e: unknown) => /model\.json:\d+: weights\.error_rate: /.test((e as Error).message));
 });
 
-test("the schedule: every hour of clock time, and at the next tick after a failure", () => {
+test("the schedule: every hour of clock time, at the next tick after an operator's mark, a minute after a failover", () => {
   const { learner, clock, history } = world(3);
   assert.ok(learner.tick(), "due at start (no model.json yet)");
   clock.advance(59 * 60_000);
@@ -138,7 +138,14 @@ test("the schedule: every hour of clock time, and at the next tick after a failu
   clock.advance(1000);
   history.recordFailure({ component: "svc-0", atMs: 0, source: "operator" });
   learner.onFailure();
-  assert.ok(learner.tick(), "a failure was recorded");
+  assert.ok(learner.tick(), "an operator's mark: at the next tick");
+  assert.is(learner.tick(), null);
+  learner.onFailure(60_000);
+  clock.advance(59_000);
+  assert.is(learner.tick(), null, "after a failover: not during the emergency's first minute");
+  assert.is(learner.nextRetrainMs, wallMs(clock) + 1000);
+  clock.advance(1000);
+  assert.ok(learner.tick(), "a minute after the failover");
   assert.is(learner.tick(), null);
 });
 
