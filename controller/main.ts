@@ -132,11 +132,12 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     incidentsMarked.inc({ source });
     learner.onFailure(source === "controller" ? RETRAIN_AFTER_FAILOVER_MS : 0);
   };
-  // Labels from what the controller saw: entering Failover (the primary judged down) is a failure; back to Healthy, its end.
+  // Labels from what the controller saw: entering Failover (the primary judged down) is a failure, back to
+  // Healthy its end; entering Failover again before that is the same outage.
   manager.on("event", (e: MigrationEvent) => {
     if (e.kind !== "phase") return;
     try {
-      if (e.phase === "Failover") recordFailure(e.component, e.atMs, "controller", e.message);
+      if (e.phase === "Failover") { if (!failureHistory.isDown(e.component)) recordFailure(e.component, e.atMs, "controller", e.message); }
       else if (e.phase === "Healthy") failureHistory.recordRecovery(e.component, e.atMs);
     } catch (err) { log.error({ err, component: e.component }, "cannot record the failure in the failure history"); }
   });

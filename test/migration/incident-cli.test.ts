@@ -118,6 +118,9 @@ test("entering Failover records the controller's failure, Healthy its end", asyn
   const f = ctl.history.failures().at(-1)!;
   assert.equal({ ...f }, { component: "orders", atMs: now, source: "controller", note: "Shifting -> Failover: the primary is down: 9 of 10 proxies eject it" });
   assert.ok(ctl.history.isDown("orders"));
+  // Failover again before the recovery (a rollback that found the primary still down): the same outage.
+  ctl.manager.emit("event", { atMs: now + 1000, component: "orders", kind: "phase", phase: "Failover", message: "RollingBack -> Failover: the primary is down", severity: "error" });
+  assert.is(ctl.history.failures().filter((f) => f.source === "controller").length, 1);
   ctl.manager.emit("event", { atMs: now + 5000, component: "orders", kind: "phase", phase: "Healthy", message: "Restoring -> Healthy", severity: "info" });
   assert.not.ok(ctl.history.isDown("orders"));
   assert.is(ctl.history.failures().at(-1)!.recoveredMs, now + 5000);
