@@ -7,7 +7,7 @@ import { wallMs, type Clock } from "../host/clock.js";
 import type { ControllerConfig } from "./config.js";
 import { TelemetryStore } from "./telemetry/store.js";
 import { feedRisk } from "./telemetry/feed.js";
-import { RiskEngine } from "./risk/engine.js";
+import { RiskEngine, shadowKey, shadowSignals } from "./risk/engine.js";
 import { FailurePredictor } from "./risk/predictor.js";
 import { DEFAULT_KEEP_POINTS, RiskStateFile } from "./risk/persist.js";
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from "./migration/policy.js";
@@ -24,9 +24,14 @@ export interface RiskCore { engine: RiskEngine; telemetry: TelemetryStore }
  */
 export function buildRiskCore(cfg: ControllerConfig, clock: Clock, opts: { keepPoints?: number } = {}): RiskCore {
   const engine = new RiskEngine({ clock, predictor: new FailurePredictor(), ...cfg.risk, ...(opts.keepPoints ? { keepPoints: opts.keepPoints } : {}) });
-  for (const c of cfg.components) engine.setComponent({ name: c.route.name, signals: c.signals });
+  for (const c of cfg.components) {
+    engine.setComponent({ name: c.route.name, signals: c.signals });
+    // The shadow is scored too, on its own signals: it may serve everything soon.
+    engine.setComponent({ name: shadowKey(c.route.name), signals: shadowSignals(c.signals) });
+  }
   const telemetry = new TelemetryStore({ clock });
-  telemetry.onSealed((s) => { if (engine.componentNames().includes(s.component)) feedRisk(engine, s); });
+  const names = new Set(cfg.components.map((c) => c.route.name));
+  telemetry.onSealed((s) => { if (names.has(s.component)) feedRisk(engine, s); });
   return { engine, telemetry };
 }
 

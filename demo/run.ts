@@ -114,6 +114,11 @@ scrape:
     intervalS: 1
     signals:
       - { signal: replication_lag_s, metric: sample_replication_lag_seconds }
+      # The shadow's own load: scored for the shadow (preflight refuses a shadow at risk).
+      - { signal: cpu, metric: sample_cpu_utilization }
+      - { signal: memory, metric: sample_memory_utilization }
+      - { signal: disk_io, metric: sample_disk_io_utilization }
+      - { signal: queue_depth, metric: sample_queue_depth }
 `;
 }
 

@@ -4,10 +4,12 @@
 // per-second rate or a histogram into a quantile over the scrape interval. Parsing is done by
 // parse-prometheus-text-format. A failed scrape or a metric that is not in the response yields no
 // point (so the signal goes stale in the risk engine) and is recorded in status(): never a zero.
+// A target scraped from the shadow (side: shadow) feeds the shadow's own scorer (shadowKey) with the
+// shadow's own signals (its CPU, memory, queue) and the component with the pair's (its replication lag).
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
 import type { Logger } from "pino";
 import { wallMs, type Clock, type Timer } from "../../host/clock.js";
-import type { RiskEngine } from "../risk/engine.js";
+import { isShadowsOwn, shadowKey, type RiskEngine } from "../risk/engine.js";
 
 export interface ScrapeSignal {
   signal: string;
@@ -191,9 +193,12 @@ export class PrometheusScraper {
     for (const s of t.signals) {
       const v = extract(families, s, tMs, prev);
       if (typeof v === "string") { st.missing[s.signal] = v; continue; }
-      const err = this.engine.check(t.component, s.signal, tMs, v);
+      // The shadow's own signals (its CPU, its queue) go to the shadow's scorer; the pair's (its lag) to the component.
+      const kind = this.engine.kindOf(t.component, s.signal);
+      const to = t.side === "shadow" && kind !== undefined && isShadowsOwn(kind) && this.engine.hasSignal(shadowKey(t.component), s.signal) ? shadowKey(t.component) : t.component;
+      const err = this.engine.check(to, s.signal, tMs, v);
       if (err) { st.missing[s.signal] = err; continue; }
-      this.engine.observe(t.component, s.signal, tMs, v);
+      this.engine.observe(to, s.signal, tMs, v);
       fed++;
     }
     return fed;

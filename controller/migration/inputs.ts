@@ -1,10 +1,10 @@
 // The metric source of the migration engine in the controller: the risk engine gives the primary's
-// risk and the replica's lag (a signal of kind replication_lag, pushed or scraped), the telemetry
+// risk, the shadow's own risk (shadowKey) and the replica's lag (a signal of kind replication_lag, pushed or scraped), the telemetry
 // store gives each side's recent traffic and the traffic since the current step began (sketches and
 // mirrored-read comparisons), and the primary's health over the emergency window (its failed live
 // requests, and how many proxies' failover floors ejected it). Missing data stays null or empty: the
 // reconciler treats it as unknown.
-import type { RiskEngine } from "../risk/engine.js";
+import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { TelemetryStore } from "../telemetry/store.js";
 import { addCounts, emptyTarget, type ComponentTotals, type TargetTotals } from "../telemetry/report.js";
 import type { InputSource, Observed } from "./manager.js";
@@ -32,10 +32,11 @@ export class TelemetryInputSource implements InputSource {
     const risk = this.o.engine.get(component);
     const riskValue = risk && !risk.noData ? risk.risk : null;
     const lag = risk?.contributions.find((c) => c.kind === "replication_lag" && c.state === "ok");
+    const sr = this.o.engine.get(shadowKey(component));
     const recent = this.o.store.window(component, nowMs - (this.o.recentMs ?? 60_000), nowMs);
     const since = this.o.store.window(component, status.stepSinceMs ?? nowMs, nowMs);
     return {
-      risk: riskValue, primaryRisk: riskValue, replicaLagS: lag?.value ?? null,
+      risk: riskValue, primaryRisk: riskValue, replicaLagS: lag?.value ?? null, shadowRisk: sr && !sr.noData ? sr.risk : null,
       recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent) },
       health: this.health(component, nowMs, policy.emergency.windowMs),
       shadowProbeFailures: this.o.probes?.probeFailures(component, "shadow") ?? null,

@@ -90,6 +90,8 @@ export interface ReconcileInputs {
   risk: number | null;
   /** The primary's risk, which decides recovery while migrated; null without data. */
   primaryRisk: number | null;
+  /** The shadow's own risk (its signals, scored like the primary's); null or absent without data. Preflight refuses a shadow at risk. */
+  shadowRisk?: number | null;
   /** Replication lag of the replica (the side that is not the write target) behind the writer. */
   replicaLagS: number | null;
   /** Each side's last minute, for baselines and the preflight health check (consistency: mirrored reads compared). */
@@ -422,6 +424,8 @@ function preflight(p: Pass): void {
   const sh = p.inputs.recent.shadow;
   if (!sh || sh.requests === 0) problems.push("no shadow traffic seen yet (mirrored reads)");
   else if (sh.errorRate > f.maxShadowErrorRate) problems.push(`shadow error rate ${(sh.errorRate * 100).toFixed(2)}% is over ${(f.maxShadowErrorRate * 100).toFixed(2)}%`);
+  const sr = p.inputs.shadowRisk ?? null;
+  if (sr !== null && sr >= p.policy.risk.enter) problems.push(`the shadow is itself at risk (${sr.toFixed(2)}, at or above ${p.policy.risk.enter}): moving would not lower the risk`);
   const c = p.inputs.window?.consistency;
   if (!c || c.compared < f.minCompared) problems.push(`only ${c?.compared ?? 0} mirrored reads compared (need ${f.minCompared})`);
   else if (c.diverged / c.compared > f.maxDivergence) problems.push(`mirrored reads diverge ${((c.diverged / c.compared) * 100).toFixed(2)}% (limit ${(f.maxDivergence * 100).toFixed(2)}%)`);

@@ -64,6 +64,21 @@ export interface SignalSpec {
 
 export interface ComponentSpec { name: string; signals: SignalSpec[] }
 
+/**
+ * The engine's name for a component's shadow, scored on its own signals (component names are DNS-like
+ * labels, so the suffix cannot collide with one).
+ */
+export const shadowKey = (component: string): string => `${component}/shadow`;
+
+/** Kinds that describe the pair rather than one side (the replica's lag, mirrored reads' divergence): not scored for the shadow. */
+const PAIR_KINDS: ReadonlySet<SignalKind> = new Set(["replication_lag", "consistency"]);
+
+/** The signals the shadow is scored on: the component's own, minus the pair's. */
+export function shadowSignals(signals: SignalSpec[]): SignalSpec[] { return signals.filter((s) => !PAIR_KINDS.has(s.kind)); }
+
+/** Whether a signal of this kind, measured on the shadow, is the shadow's own (else the pair's, fed to the component). */
+export function isShadowsOwn(kind: SignalKind): boolean { return !PAIR_KINDS.has(kind); }
+
 export type SignalState = "ok" | "warming" | "stale" | "missing";
 
 export interface Contribution {
@@ -184,6 +199,7 @@ export class RiskEngine {
   /** Adds or replaces a component; signals whose spec is unchanged keep their detector state. */
   setComponent(spec: ComponentSpec): void {
     if (!spec.name) throw new RiskInputError("component.name: must not be empty");
+    if (spec.name.includes("/") && !spec.name.endsWith("/shadow")) throw new RiskInputError(`component.name: ${JSON.stringify(spec.name)} must not contain "/" (reserved for the shadow's name)`);
     const old = this.components.get(spec.name);
     const signals = new Map<string, Signal>();
     spec.signals.forEach((s, i) => {
@@ -230,6 +246,8 @@ export class RiskEngine {
   }
 
   removeComponent(name: string): boolean { return this.components.delete(name); }
+  hasSignal(component: string, signal: string): boolean { return this.components.get(component)?.signals.has(signal) ?? false; }
+  kindOf(component: string, signal: string): SignalKind | undefined { return this.components.get(component)?.signals.get(signal)?.spec.kind; }
   componentNames(): string[] { return [...this.components.keys()]; }
 
   /** Why a point would be refused, or null if observe() would take it. */

@@ -1,12 +1,14 @@
 // From sealed telemetry buckets to risk signals: the primary's request p99 latency and error rate
-// and the mirrored reads' divergence, for each component that configures signals with these names.
+// and the mirrored reads' divergence, for each component that configures signals with these names;
+// and the shadow's own p99 and error rate (its live reads, else its mirrored ones) to the shadow's
+// scorer (shadowKey), so the side that may soon serve everything is scored as well.
 // A bucket without requests feeds nothing (no traffic is not "zero errors").
 // One proxy is one voice: the error rate and p99 fed are the weighted medians across proxy nodes
 // (BucketSummary.robust, see robustSummary in store.ts), so one proxy reporting 100 % errors among
 // healthy ones does not move the signal; only when no node reached the store's minProxyRequests is the
 // pooled value used (too little traffic for any node to vote).
 import type { Logger } from "pino";
-import type { RiskEngine } from "../risk/engine.js";
+import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { BucketSummary } from "./store.js";
 
 export const REQUEST_SIGNALS = { latency: "request_latency_p99_ms", errors: "request_error_rate", divergence: "mirror_divergence" } as const;
@@ -14,17 +16,25 @@ export const REQUEST_SIGNALS = { latency: "request_latency_p99_ms", errors: "req
 export function feedRisk(engine: RiskEngine, s: BucketSummary): number {
   const p = s.targets.PRIMARY;
   let fed = 0;
-  const put = (signal: string, v: number) => {
-    if (!Number.isFinite(v) || engine.check(s.component, signal, s.endMs, v) !== null) return;
-    engine.observe(s.component, signal, s.endMs, v);
+  const putTo = (component: string, signal: string, v: number) => {
+    if (!Number.isFinite(v) || engine.check(component, signal, s.endMs, v) !== null) return;
+    engine.observe(component, signal, s.endMs, v);
     fed++;
   };
+  const put = (signal: string, v: number) => putTo(s.component, signal, v);
   if (p && p.requests > 0) {
     const r = s.robust;
     put(REQUEST_SIGNALS.latency, r && Number.isFinite(r.p99Ms) ? r.p99Ms : p.p99Ms);
     put(REQUEST_SIGNALS.errors, r ? r.errorRate : p.errorRate);
   }
   if (s.mirrored > 0) put(REQUEST_SIGNALS.divergence, s.divergence);
+  const live = s.targets.SHADOW_LIVE, mirror = s.targets.SHADOW_MIRROR;
+  const sh = live && live.requests > 0 ? live : mirror && mirror.requests > 0 ? mirror : null;
+  if (sh) {
+    const key = shadowKey(s.component);
+    if (engine.hasSignal(key, REQUEST_SIGNALS.latency)) putTo(key, REQUEST_SIGNALS.latency, sh.p99Ms);
+    if (engine.hasSignal(key, REQUEST_SIGNALS.errors)) putTo(key, REQUEST_SIGNALS.errors, sh.errorRate);
+  }
   return fed;
 }
 
