@@ -71,10 +71,15 @@ export function formatComponents(list: any[]): string {
 
 export function formatComponent(c: any): string {
   const out = [formatComponents([c]), "", "Risk explanation:"];
-  out.push(table(["SIGNAL", "KIND", "STATE", "VALUE", "EXPECTED", "SCORE", "SHARE", "VIEW"], (c.contributions ?? []).map((x: any) => [
+  const explain = (list: any[]) => table(["SIGNAL", "KIND", "STATE", "VALUE", "EXPECTED", "SCORE", "SHARE", "VIEW", "WHY"], (list ?? []).map((x: any) => [
     x.signal, x.kind, x.state, x.value === undefined || x.value === null ? "-" : String(+x.value.toFixed(3)), x.expected === undefined || x.expected === null ? "-" : String(+x.expected.toFixed(3)),
-    x.score.toFixed(2), pct(x.share), x.view,
-  ])));
+    x.score.toFixed(2), pct(x.share), x.view, x.reason ?? "",
+  ]));
+  out.push(explain(c.contributions));
+  if (c.shadowContributions?.length) {
+    out.push("", `Shadow's own risk: ${c.shadowRisk === undefined || c.shadowRisk === null ? "no data" : c.shadowRisk.toFixed(2)}`);
+    out.push(explain(c.shadowContributions));
+  }
   if (c.lastVerdict) out.push("", `Last verification: ${c.lastVerdict}`);
   out.push("", "Last decisions:");
   out.push(table(["TIME", "PHASE", "KIND", "MESSAGE"], (c.lastDecisions ?? []).map((e: any) => [time(e.atUnixMs), e.phase, e.kind, e.message])));

@@ -18,7 +18,7 @@ import { XdsTrafficRouter } from "./xds/router.js";
 import type { TelemetryStore } from "./telemetry/store.js";
 import { addTelemetryService, telemetryServerCredentials } from "./telemetry/service.js";
 import { outlierLogger } from "./telemetry/feed.js";
-import type { RiskEngine } from "./risk/engine.js";
+import { shadowKey, type RiskEngine } from "./risk/engine.js";
 import { PrometheusScraper } from "./metrics/prometheus.js";
 import type { MigrationManager } from "./migration/manager.js";
 import { FileStateStore, MemoryStateStore, type StateStore } from "./migration/store.js";
@@ -162,6 +162,10 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   new Gauge({ name: "shadowmesh_risk", help: "Smoothed risk per component (absent without data)", labelNames: ["component"], registers: [registry], collect() {
     this.reset();
     for (const n of manager.components()) { const r = engine.get(n); if (r && !r.noData) this.set({ component: n }, r.risk); }
+  } });
+  new Gauge({ name: "shadowmesh_shadow_risk", help: "The shadow's own smoothed risk, from its own signals (absent without data)", labelNames: ["component"], registers: [registry], collect() {
+    this.reset();
+    for (const n of manager.components()) { const r = engine.get(shadowKey(n)); if (r && !r.noData) this.set({ component: n }, r.risk); }
   } });
   new Gauge({ name: "shadowmesh_failure_probability", help: "Predicted probability that the component fails within the horizon", labelNames: ["component"], registers: [registry], collect() {
     this.reset();

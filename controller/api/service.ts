@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { Logger } from "pino";
-import type { RiskEngine } from "../risk/engine.js";
+import { shadowKey, type Contribution, type RiskEngine } from "../risk/engine.js";
 import { UnknownComponent, type MigrationManager } from "../migration/manager.js";
 import { parsePolicy, PolicyError } from "../migration/policy.js";
 import { sizeProblem, yamlLimit } from "../yaml-config.js";
@@ -120,18 +120,27 @@ function eventMessage(e: MigrationEvent) {
   return { atUnixMs: e.atMs, component: e.component, kind: e.kind, phase: e.phase, message: e.message, severity: e.severity };
 }
 
+const opt = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? undefined : v);
+
+function contribution(x: Contribution) {
+  return {
+    signal: x.signal, kind: x.kind, state: x.state, value: opt(x.value), expected: opt(x.expected), score: x.score, share: x.share, view: x.view ?? "", exhaustionS: opt(x.exhaustionS),
+    reason: x.reason, utilisation: opt(x.utilisation), ...(x.burn ? { burn: x.burn } : {}),
+  };
+}
+
 export function describeComponent(deps: ApiDeps, name: string) {
   const { status: s, policy, observed } = deps.manager.get(name);
   const risk = deps.engine.get(name);
+  const shadow = deps.engine.get(shadowKey(name));
   const c = observed?.window?.consistency;
-  const opt = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? undefined : v);
   return {
     name, phase: s.phase, stepIndex: s.stepIndex, stepCount: policy.steps.length, shadowWeightPercent: s.shadowWeightBp / 100, mirrorFraction: s.mirrorFraction,
     writeTarget: s.writeTarget, fenced: s.fenced ?? "", direction: s.direction,
     risk: risk && !risk.noData ? risk.risk : undefined, failureProbability: risk && !risk.noData ? risk.probability : undefined,
-    contributions: (risk?.contributions ?? []).map((x) => ({
-      signal: x.signal, kind: x.kind, state: x.state, value: opt(x.value), expected: opt(x.expected), score: x.score, share: x.share, view: x.view, exhaustionS: opt(x.exhaustionS),
-    })),
+    contributions: (risk?.contributions ?? []).map(contribution),
+    shadowRisk: shadow && !shadow.noData ? shadow.risk : undefined,
+    shadowContributions: (shadow?.contributions ?? []).map(contribution),
     replicationLagS: opt(observed?.replicaLagS), mirroredCompared: c?.compared ?? 0, mirroredDiverged: c?.diverged ?? 0,
     message: s.message, blockedReason: s.blockedReason ?? "", pausedReason: s.paused?.reason ?? "", lastVerdict: s.lastVerdict?.summary ?? "",
     lastDecisions: deps.manager.events(name, 10).map(eventMessage),

@@ -26,6 +26,7 @@
           <div class="stats">
             <div class="stat" data-stat="risk"><b></b><span>risk</span></div>
             <div class="stat" data-stat="probability"><b></b><span>failure probability</span></div>
+            <div class="stat" data-stat="shadowRisk"><b></b><span>shadow's own risk</span></div>
             <div class="stat" data-stat="lag"><b></b><span>replication lag</span></div>
             <div class="stat" data-stat="divergence"><b></b><span>mirrored reads diverging</span></div>
             <div class="stat" data-stat="writes"><b></b><span>writes go to</span></div>
@@ -36,7 +37,7 @@
         </div>
         <div>
           <h3>Why: the risk explained</h3>
-          <table class="explanation"><thead><tr><th>signal</th><th>state</th><th class="num">value</th><th class="num">expected</th><th>share</th></tr></thead><tbody></tbody></table>
+          <table class="explanation"><thead><tr><th>signal</th><th>state</th><th class="num">value</th><th class="num">expected</th><th>share</th><th>why</th></tr></thead><tbody></tbody></table>
           <h3>Migration timeline</h3>
           <ol class="timeline"></ol>
         </div>
@@ -85,6 +86,7 @@
       const stat = (k, v) => { c.querySelector(`[data-stat="${k}"] b`).textContent = v; };
       stat("risk", comp.risk?.noData ? "no data" : fmt(comp.risk?.risk));
       stat("probability", fmt(comp.risk?.probability));
+      stat("shadowRisk", comp.shadowRisk === null || comp.shadowRisk === undefined ? "no data" : fmt(comp.shadowRisk));
       const last = comp.history[comp.history.length - 1];
       stat("lag", last?.lagS === null || last === undefined ? "–" : `${fmt(last.lagS)} s`);
       stat("divergence", last?.divergence === null || last === undefined ? "–" : pct(last.divergence));
@@ -98,7 +100,8 @@
       const tbody = c.querySelector(".explanation tbody");
       tbody.replaceChildren(...(comp.risk?.contributions ?? []).map((x) => el("tr", { "data-signal": x.signal },
         el("td", {}, x.signal), el("td", {}, x.state), el("td", { class: "num" }, fmt(x.value)), el("td", { class: "num" }, fmt(x.expected)),
-        el("td", {}, Object.assign(el("span", { class: "share" }), { style: `width:${Math.round(x.share * 80)}px` }), ` ${pct(x.share)}`))));
+        el("td", {}, Object.assign(el("span", { class: "share" }), { style: `width:${Math.round(x.share * 80)}px` }), ` ${pct(x.share)}`),
+        el("td", { class: "why" }, x.reason ?? ""))));
       const tl = c.querySelector(".timeline");
       tl.replaceChildren(...comp.events.slice().reverse().filter((e) => e.kind !== "blocked").map((e) =>
         el("li", { class: e.severity, "data-kind": e.kind }, el("time", {}, time(e.atMs)), `${e.message}`)));

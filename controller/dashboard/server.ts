@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RiskEngine } from "../risk/engine.js";
+import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { MigrationManager } from "../migration/manager.js";
 
 const require = createRequire(import.meta.url);
@@ -55,7 +55,7 @@ export function snapshot(d: DashboardDeps) {
     model: d.model?.() ?? null,
     components: d.manager.components().map((name) => {
       const { status, policy } = d.manager.get(name);
-      const r = d.engine.get(name);
+      const r = d.engine.get(name), sr = d.engine.get(shadowKey(name));
       return {
         name,
         status: {
@@ -67,8 +67,9 @@ export function snapshot(d: DashboardDeps) {
         thresholds: { enter: policy.risk.enter, leave: policy.risk.leave },
         risk: r ? {
           risk: r.noData ? null : r.risk, probability: r.noData ? null : r.probability, noData: r.noData,
-          contributions: r.contributions.map((c) => ({ signal: c.signal, kind: c.kind, state: c.state, value: c.value, expected: c.expected, score: c.score, share: c.share, exhaustionS: c.exhaustionS })),
+          contributions: r.contributions.map((c) => ({ signal: c.signal, kind: c.kind, state: c.state, value: c.value, expected: c.expected, score: c.score, share: c.share, exhaustionS: c.exhaustionS, view: c.view, reason: c.reason })),
         } : null,
+        shadowRisk: sr && !sr.noData ? sr.risk : null,
         history: d.history.get(name),
         events: d.manager.events(name, 30).map((e) => ({ atMs: e.atMs, kind: e.kind, phase: e.phase, severity: e.severity, message: e.message })),
       };

@@ -40,6 +40,18 @@ test("full walk: Healthy -> AtRisk -> Preflight -> Shifting x5 -> Migrated -> Re
   assert.ok(w.events.some((e) => e.kind === "verification" && /passed/.test(e.message)));
 });
 
+test("preflight will not move reads to a shadow that is itself at risk, and goes on once its risk falls", () => {
+  const w = atRisk(new MigrationWorld(policy()));
+  w.knobs.shadowRisk = 0.7;
+  assert.ok(w.run(60, (x) => x.status.phase === "Preflight"));
+  w.run(10);
+  assert.is(w.status.phase, "Preflight");
+  assert.is(w.status.shadowWeightBp, 0);
+  assert.match(w.status.blockedReason ?? "", /the shadow is itself at risk \(0\.70/);
+  w.knobs.shadowRisk = 0.1;
+  assert.ok(w.run(60, (x) => x.status.phase === "Shifting"), w.status.message);
+});
+
 test("a failed verification at a step rolls back to the primary and pauses", () => {
   const w = atRisk(new MigrationWorld(policy()));
   assert.ok(w.run(300, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 2));

@@ -9,6 +9,8 @@ import { LatencySketch } from "../../controller/telemetry/sketch.js";
 export interface Knobs {
   risk: number | null;
   primaryRisk: number | null;
+  /** The shadow's own risk (absent: no data). */
+  shadowRisk?: number | null;
   lagS: number | null;
   shadowErrorRate: number;
   primaryErrorRate: number;
@@ -54,7 +56,7 @@ export function observe(k: Knobs, s: MigrationStatus, now: number, writable: { p
   const shadowShare = s.shadowWeightBp / 10_000;
   const compared = Math.round(secs * k.rps * (1 - shadowShare) * s.mirrorFraction);
   return {
-    risk: k.risk, primaryRisk: k.primaryRisk, replicaLagS: k.drainsWhenFenced && !writable[writesTo] ? 0 : k.lagS, health: k.health,
+    risk: k.risk, primaryRisk: k.primaryRisk, shadowRisk: k.shadowRisk ?? null, replicaLagS: k.drainsWhenFenced && !writable[writesTo] ? 0 : k.lagS, health: k.health,
     recent: {
       primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
       shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,
