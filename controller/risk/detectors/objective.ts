@@ -59,6 +59,8 @@ export class BurnRateDetector {
   private readonly weight: Float64Array;
   private readonly rules: { long: number; short: number; burn: number; half: number }[];
   private lastT = NaN;
+  private lastDt = NaN;
+  private readonly alpha: Float64Array;
   /** The last update's score, the rule behind it, and that rule's long and short burn rates. */
   score = 0;
   rule: string | null = null;
@@ -74,6 +76,7 @@ export class BurnRateDetector {
     this.windowsS = [...ws.keys()];
     this.mean = new Float64Array(this.windowsS.length);
     this.weight = new Float64Array(this.windowsS.length);
+    this.alpha = new Float64Array(this.windowsS.length);
   }
 
   update(tMs: number, x: number): number {
@@ -82,8 +85,10 @@ export class BurnRateDetector {
     // The first point weighs as one second of history; later points as the time since the previous.
     const dt = Number.isNaN(this.lastT) ? 1 : Math.max(0, (tMs - this.lastT) / 1000);
     this.lastT = tMs;
+    // Points come at a steady scrape interval: the decay factors are computed once per interval length.
+    if (dt !== this.lastDt) { for (let i = 0; i < this.windowsS.length; i++) this.alpha[i] = 1 - Math.exp(-dt / this.windowsS[i]!); this.lastDt = dt; }
     for (let i = 0; i < this.windowsS.length; i++) {
-      const a = 1 - Math.exp(-dt / this.windowsS[i]!);
+      const a = this.alpha[i]!;
       // Bias-corrected EWMA: weight accumulates towards 1, so a young history is averaged as a whole.
       this.weight[i] = this.weight[i]! + a * (1 - this.weight[i]!);
       this.mean[i] = this.mean[i]! + (a / Math.max(this.weight[i]!, 1e-12)) * (bad - this.mean[i]!);

@@ -34,6 +34,7 @@ export class TrendDetector {
   timeToExhaustionS = Infinity;
   /** The window looks like one level shift rather than a trend (see stepFitsBetter): no forecast score. */
   step = false;
+  private lineSsr = 0;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
@@ -69,7 +70,7 @@ export class TrendDetector {
     this.slope = slope;
     this.slopeSe = Math.sqrt(ssr / (n - 2) / stt);
     this.level = mx + slope * (0 - mt);
-    this.step = this.stepFitsBetter(ssr);
+    this.lineSsr = ssr;
   }
 
   /**
@@ -119,8 +120,10 @@ export class TrendDetector {
     if (headroom <= 0) { this.timeToExhaustionS = 0; return 1; }
     if (!(rate > 0)) { this.timeToExhaustionS = Infinity; return 0; }
     this.timeToExhaustionS = headroom / rate;
-    if (this.step) return 0;
     const significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
+    // Only a significant slope can score, so only then is it worth asking whether it is a step.
+    this.step = significance > 0 && this.stepFitsBetter(this.lineSsr);
+    if (this.step) return 0;
     const r = this.timeToExhaustionS / o.horizonS;
     return significance / (1 + r * r);
   }
