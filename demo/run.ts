@@ -78,7 +78,7 @@ api: { tokens: [${token}] }${telemetryToken ? `
 telemetry: { tokens: [${telemetryToken}] }` : ""}
 policy: ${path.join(here, "policy.yaml")}
 tickMs: 250
-risk: { riseTauS: 6, fallTauS: 60, horizonS: 120 }
+risk: { riseTauS: 4, fallTauS: 60, horizonS: 120 }
 dataplane: { listener: 127.0.0.1:0, wasm: ${wasm}, telemetryIntervalMs: 500 }
 components:
   - name: ${COMPONENT}
