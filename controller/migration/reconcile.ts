@@ -567,6 +567,10 @@ function migrated(p: Pass): void {
     else if (v.outcome === "fail") { s.stepSinceMs = null; pause(p, `the promoted shadow fails verification: ${v.summary}`, "error"); return; }
     else if (p.now - s.stepSinceMs >= bake + p.policy.verification.maxWaitMs) { s.stepSinceMs = null; p.event("verification", `after migration, inconclusive: ${v.summary}`, "warning"); }
   }
+  // The shadow now serves everything: its own risk is the one that matters, and the operator is told.
+  const sr = p.inputs.shadowRisk ?? null;
+  if (sr !== null && sr >= p.policy.risk.enter) p.block(`the shadow, serving everything, is itself at risk (${sr.toFixed(2)}); the primary's risk is ${p.inputs.primaryRisk === null ? "unknown" : p.inputs.primaryRisk.toFixed(2)}${p.policy.recovery.mode === "restore" ? ": restore follows the primary's recovery" : " (recovery.mode stay: restoring is the operator's call)"}`);
+  else if (p.s.blockedReason?.startsWith("the shadow, serving everything")) p.unblock();
   if (p.policy.recovery.mode !== "restore") return;
   const r = p.inputs.primaryRisk;
   if (r === null || r > p.policy.risk.leave) { s.riskLowSinceMs = null; return; }

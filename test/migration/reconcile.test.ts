@@ -52,6 +52,19 @@ test("preflight will not move reads to a shadow that is itself at risk, and goes
   assert.ok(w.run(60, (x) => x.status.phase === "Shifting"), w.status.message);
 });
 
+test("migrated, a shadow at risk is reported (blocked reason and one event), not acted on by itself", () => {
+  const w = atRisk(new MigrationWorld(policy((p) => { p.recovery = { mode: "stay", coolDownMs: 60_000, maxReplicationLagS: 2 }; })));
+  assert.ok(w.run(400, (x) => x.status.phase === "Migrated"), w.status.message);
+  w.knobs.shadowRisk = 0.8;
+  w.run(5);
+  assert.is(w.status.phase, "Migrated");
+  assert.match(w.status.blockedReason ?? "", /the shadow, serving everything, is itself at risk \(0\.80\)/);
+  assert.is(w.events.filter((e) => /serving everything/.test(e.message)).length, 1);
+  w.knobs.shadowRisk = 0.1;
+  w.run(2);
+  assert.is(w.status.blockedReason, null);
+});
+
 test("a failed verification at a step rolls back to the primary and pauses", () => {
   const w = atRisk(new MigrationWorld(policy()));
   assert.ok(w.run(300, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 2));
