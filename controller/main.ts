@@ -46,6 +46,8 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
+/** Phases in which nothing is being decided: a retrain may take the tick. */
+const CALM_PHASES: ReadonlySet<string> = new Set(["Healthy", "Migrated", "Paused"]);
 /** How often the risk engine's state is written to stateDir/risk.jsonl. */
 const RISK_SAVE_MS = 10_000;
 
@@ -240,7 +242,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     } catch (e) { log.error({ err: e }, "controller tick failed"); }
     try {
       failureHistory.maybeSample(engine, manager.components());
-      const m = learner.tick();
+      // A retrain (up to ~0.75 s on this tick) waits while any component is mid-decision.
+      const busy = manager.components().some((n) => !CALM_PHASES.has(manager.get(n).status.phase));
+      const m = learner.tick(busy);
       if (m) log.info({ source: m.source, samples: m.samples, positives: m.positives, brier: m.brier, ece: m.ece, priorBrier: m.priorBrier }, `failure model retrained: ${m.reason}`);
     } catch (e) { log.error({ err: e }, "failure history or model retrain failed"); }
     clock.setTimer(cfg.tickMs, loop);

@@ -164,10 +164,15 @@ export class Learner {
    */
   onFailure(afterMs = 0): void { this.failureDueMs = Math.min(this.failureDueMs, wallMs(this.o.clock) + afterMs); }
 
-  /** Retrains when due (the schedule, or a failure since the last); returns the new info or null. */
-  tick(): ModelInfo | null {
+  /**
+   * Retrains when due (the schedule, or a failure since the last); returns the new info or null.
+   * busy: some component is mid-decision (at risk, shifting, failing over): a due retrain waits for a
+   * calm tick, so its time on the tick never delays a migration or an emergency.
+   */
+  tick(busy = false): ModelInfo | null {
     const now = wallMs(this.o.clock);
     if (now < this.failureDueMs && now < this.nextMs) return null;
+    if (busy) return null;
     return this.retrain();
   }
 
