@@ -113,6 +113,10 @@ test("`incident mark` records the operator's failure with its author; unknown co
 });
 
 test("entering Failover records the controller's failure, Healthy its end", async () => {
+  // The operators' marks retrain the model at the next tick: let that happen first, so the model
+  // below counts the two marks and not this failover (a race between the tick and this test otherwise).
+  for (let i = 0; i < 100 && ctl.learner.model.failures !== 2; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.is(ctl.learner.model.failures, 2, "the retrain after the operators' marks");
   const now = Date.now();
   ctl.manager.emit("event", { atMs: now, component: "orders", kind: "phase", phase: "Failover", message: "Shifting -> Failover: the primary is down: 9 of 10 proxies eject it", severity: "error" });
   const f = ctl.history.failures().at(-1)!;
@@ -128,8 +132,7 @@ test("entering Failover records the controller's failure, Healthy its end", asyn
 });
 
 test("`shadowmesh model`, GetModel and /metrics show the model in use (the prior, with the reason)", async () => {
-  // The operators' marks made the learner retrain at the next tick; the failover's retrain waits a minute.
-  await new Promise((r) => setTimeout(r, 300));
+  // The operators' marks made the learner retrain (waited for above); the failover's retrain waits a minute.
   const c = controllerClient(`127.0.0.1:${ctl.ports.api}`, TOKEN);
   const m = await call<{ source: string; reason: string; horizonS: number; failures: number; nextRetrainUnixMs: number; weights: { kind: string; weight: number }[] }>(c, "getModel", {});
   c.close();
