@@ -148,6 +148,15 @@ test("trend: a step is not a trend (no forecast score); a ramp towards capacity 
   assert.ok(b > 0.3, `a ramp 10 % a second reaching capacity in ~10 s scored ${b}`);
 });
 
+test("trend: a ramp that began inside the window is forecast from its own slope, not the whole window's", () => {
+  const d = new TrendDetector({ capacity: 1, horizonS: 120, points: 30, direction: "up" });
+  const rnd = mulberry32(4);
+  // Flat at 0.4 for 40 s, then +0.01/s from t = 40: at t = 50 the level is 0.5 and capacity is 50 s away.
+  for (let i = 0; i <= 50; i++) d.update(i * 1000, (i < 40 ? 0.4 : 0.4 + 0.01 * (i - 40)) + 0.002 * normal(rnd));
+  assert.is(d.step, false);
+  assert.ok(Math.abs(d.timeToExhaustionS - 50) < 12, `forecast ${d.timeToExhaustionS.toFixed(0)} s, true 50 s (the whole window's line says ~${((1 - 0.45) / (0.1 / 30 * 2)).toFixed(0)} s)`);
+});
+
 test("inputs: an SLO or warnAt that cannot work is refused naming the field", () => {
   const { engine } = engineWith([]);
   assert.throws(() => engine.setComponent({ name: "x", signals: [{ name: "lat", kind: "latency", slo: { target: 0.99 } }] }), (e: Error) => e instanceof RiskInputError && /slo\.threshold/.test(e.message));

@@ -35,6 +35,8 @@ export class TrendDetector {
   /** The window looks like one level shift rather than a trend (see stepFitsBetter): no forecast score. */
   step = false;
   private lineSsr = 0;
+  /** The segment since a trend began inside the window (see stepFitsBetter), when there is one. */
+  private hinge: { slope: number; se: number; level: number } | null = null;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
@@ -109,7 +111,12 @@ export class TrendDetector {
     for (let m = split; m < n; m++) { const j = (oldest + m) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
     const se = Math.sqrt(ssr / Math.max(1, len - 2) / stt);
     const sign = this.opts.direction === "up" ? 1 : -1;
-    return !((sign * slope) / Math.max(se, 1e-12) > 3);
+    if (!((sign * slope) / Math.max(se, 1e-12) > 3)) return true;
+    // A trend that began inside the window: the segment since it began is the trend (a line over the
+    // whole window blends in the flat part before it and forecasts too late).
+    const newest = this.t[(this.head - 1 + cap) % cap]!;
+    this.hinge = { slope, se, level: mx + slope * (newest - mt) };
+    return false;
   }
 
   private score(): number {
@@ -120,10 +127,18 @@ export class TrendDetector {
     if (headroom <= 0) { this.timeToExhaustionS = 0; return 1; }
     if (!(rate > 0)) { this.timeToExhaustionS = Infinity; return 0; }
     this.timeToExhaustionS = headroom / rate;
-    const significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
+    let significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
     // Only a significant slope can score, so only then is it worth asking whether it is a step.
+    this.hinge = null;
     this.step = significance > 0 && this.stepFitsBetter(this.lineSsr);
     if (this.step) return 0;
+    const h = this.hinge as { slope: number; se: number; level: number } | null;
+    if (h && sign * h.slope > rate) {
+      const hr = sign * (o.capacity - h.level);
+      if (hr <= 0) { this.timeToExhaustionS = 0; return 1; }
+      this.timeToExhaustionS = hr / (sign * h.slope);
+      significance = Math.min(1, Math.max(0, ((sign * h.slope) / Math.max(h.se, 1e-12) - 3) / 2));
+    }
     const r = this.timeToExhaustionS / o.horizonS;
     return significance / (1 + r * r);
   }
