@@ -1,9 +1,12 @@
 // Trend and time-to-exhaustion for a saturating resource (disk, memory, queue depth, replication
 // lag): an ordinary least-squares line through the last `points` points gives a level (the line at
 // the newest point) and a slope per second; with a capacity the detector forecasts when the line
-// reaches it. The score is 0.5 when exhaustion is one horizon away and rises to 1 as it nears; a slope
-// that is not clearly above its own noise (under 3 standard errors) scores 0, so a noisy flat series
-// never forecasts exhaustion. A window in points, not seconds, follows the scrape interval: 30 points
+// reaches it. The score is 0.5 when exhaustion is one horizon away, 1 / (1 + r^4) at r horizons: the
+// horizon is the decision boundary, so an exhaustion well inside it counts almost fully (0.94 at half
+// of it) and one well beyond it hardly (0.06 at twice it). A slope that is not clearly above its own
+// noise (under 3 standard errors) scores 0, so a noisy flat series never forecasts exhaustion. A window
+// one level shift explains better is a step, not a trend (no score); a ramp that began inside the
+// window is forecast from the segment since it began. A window in points, not seconds, follows the scrape interval: 30 points
 // are 30 s at 1 s scrapes and 7.5 min at 15 s. (An exponentially smoothed slope with a 600 s time
 // constant was used before: it saw a ramp that kills a node within two minutes at a few per cent of
 // its real slope, forecasting exhaustion 100x too late.)
@@ -140,6 +143,6 @@ export class TrendDetector {
       significance = Math.min(1, Math.max(0, ((sign * h.slope) / Math.max(h.se, 1e-12) - 3) / 2));
     }
     const r = this.timeToExhaustionS / o.horizonS;
-    return significance / (1 + r * r);
+    return significance / (1 + r * r * r * r);
   }
 }
