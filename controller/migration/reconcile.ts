@@ -507,6 +507,16 @@ function promotion(p: Pass): void {
         p.act("promote", p.target);
         return;
       }
+      // A fenced primary that is down ships nothing more: once the lease it held has run out (what the
+      // lease rule would wait for an unfenced one), waiting for the drain only holds writes longer.
+      const granted = p.inputs.leaseGrantedUntilMs ?? null;
+      const leaseOutAt = s.emergency && granted !== null && p.policy.promotion.leaseMs > 0 ? granted + p.policy.promotion.maxClockSkewMs : Infinity;
+      if (p.now >= leaseOutAt && p.now - pr.sinceMs < p.policy.promotion.drainTimeoutMs) {
+        p.event("action", `the fenced primary is down and its lease expired ${((p.now - granted!) / 1000).toFixed(1)}s ago; replication lag is still ${lag ?? "unknown"}s and cannot drain from a dead primary: promoting`, "warning");
+        emergencyPromote(p);
+        return;
+      }
+      if (Number.isFinite(leaseOutAt)) p.wake(Math.min(leaseOutAt, pr.sinceMs + p.policy.promotion.drainTimeoutMs));
       if (p.now - pr.sinceMs >= p.policy.promotion.drainTimeoutMs) {
         if (s.emergency) {
           // The fenced primary accepts no writes, so promoting is safe; what it had not shipped is the

@@ -129,6 +129,28 @@ test("a primary that dies mid-shift ends the shift at once: remaining steps skip
   assert.is(w.maxWriters, 1);
 });
 
+test("a primary that dies after its fence, mid-drain, is promoted past once its lease ran out, not after the drain timeout", () => {
+  const w = fitWorld(policy((p) => { p.promotion.drainTimeoutMs = 30_000; }));
+  w.knobs.drainsWhenFenced = false; // the lag never reaches zero (a dead primary ships nothing)
+  w.knobs.risk = 0.9;
+  assert.ok(w.run(200, (x) => /waiting for replication lag/.test(x.status.blockedReason ?? "")), w.status.message);
+  const fencedAt = w.now;
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false;
+  w.knobs.rps = 0;
+  w.tick();
+  assert.is(w.status.phase, "Failover");
+  const lastGrant = w.leaseUntil.get("primary")!;
+  assert.ok(w.run(40, (x) => x.actions.some((a) => a.kind === "promote")), w.status.message);
+  const safeAt = lastGrant + w.policy.promotion.maxClockSkewMs;
+  assert.ok(w.now >= safeAt, `promoted at ${w.now}, before the lease ran out (${safeAt})`);
+  assert.ok(w.now <= safeAt + 1_000, `promoted ${(w.now - safeAt) / 1000}s after the lease ran out`);
+  assert.ok(w.now < fencedAt + w.policy.promotion.drainTimeoutMs, "not after the drain timeout");
+  assert.ok(w.events.some((e) => /cannot drain from a dead primary: promoting/.test(e.message)));
+  assert.ok(w.run(10, (x) => x.status.phase === "Migrated"), w.status.message);
+  assert.is(w.maxWriters, 1);
+});
+
 test("a flapping primary (down, back, down) fails over once and never ping-pongs", () => {
   const w = fitWorld(policy((p) => { p.recovery = { mode: "restore", coolDownMs: 60_000, maxReplicationLagS: 2 }; }));
   for (let cycle = 0; cycle < 6; cycle++) {
