@@ -2,13 +2,17 @@
 // reconstructed Windowed Gaussian scored in the same run, and the published figures of NAB's
 // detectors on exactly this subset (from shared/data/nab/README.md) for the ratios; and the
 // leave-one-category-out standard score (loco.ts: settings and threshold settled on three
-// categories, the fourth scored with them), with the issue 17 targets as metadata.
+// categories, the fourth scored with them), with the issue 17 targets as metadata. The detector's
+// score is calibrated against each series' record (calibrate.ts); the uncalibrated detector
+// (`calibrate: false`) is scored in the same run as the contrast (the *_uncalibrated metrics), and
+// the leave-one-category-out score is also given on a views-only grid (NAB_LOCO_VIEWS_GRID).
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { listCorpus, readSeries, readWindows } from "../controller/risk/nab/corpus.js";
 import { scoreSeries } from "../controller/risk/nab/detector.js";
 import { scoreAllProfiles, type ScoredFile } from "../controller/risk/nab/scorer.js";
-import { leaveOneCategoryOut, nabCandidates, scoreCandidates, NAB_LOCO_DIMENSIONS } from "../controller/risk/nab/loco.js";
+import { leaveOneCategoryOut, nabCandidates, scoreCandidates, NAB_LOCO_DIMENSIONS, NAB_LOCO_VIEWS_DIMENSIONS, NAB_LOCO_VIEWS_GRID } from "../controller/risk/nab/loco.js";
+import { settingsName } from "../controller/risk/nab/detector.js";
 import { windowedGaussianScores } from "../controller/risk/detectors/windowed-gaussian.js";
 import { writeResult } from "./harness.js";
 
@@ -30,6 +34,10 @@ const times: number[] = [];
 let ours!: ReturnType<typeof run>;
 for (let i = 0; i < 5; i++) { ours = run((s) => scoreSeries(s.timesMs, s.values)); times.push(ours.pointsPerS); }
 times.sort((a, b) => a - b);
+const timesU: number[] = [];
+let raw!: ReturnType<typeof run>;
+for (let i = 0; i < 5; i++) { raw = run((s) => scoreSeries(s.timesMs, s.values, { calibrate: false })); timesU.push(raw.pointsPerS); }
+timesU.sort((a, b) => a - b);
 const wg = run((s) => windowedGaussianScores(s.values));
 const PUBLISHED = { cad_ose: [76.98, 72.96, 80.65], numenta_htm: [75.36, 70.43, 78.91], artime: [74.8, 66.23, 79.87], random_cut_forest: [57.43, 47.59, 64.29], windowed_gaussian: [37.09, 18.84, 45.39] };
 const std = ours.r.standard.score;
@@ -41,6 +49,15 @@ const scored = scoreCandidates(corpus, windows, candidates);
 const loco = leaveOneCategoryOut(scored, candidates);
 // Contrast: the default setting only, so only the threshold is settled on the other categories.
 const locoThreshold = leaveOneCategoryOut(scored.slice(0, 1), candidates.slice(0, 1));
+// The views-only grid: a subset of the full grid's settings, so their scores are reused.
+const viewsIdx = NAB_LOCO_VIEWS_GRID.map((g) => candidates.findIndex((c) => c.name === settingsName(g)));
+const locoViews = leaveOneCategoryOut(viewsIdx.map((i) => scored[i]!), viewsIdx.map((i) => candidates[i]!));
+// The same three with the uncalibrated detector.
+const candidatesU = nabCandidates(undefined, { calibrate: false });
+const scoredU = scoreCandidates(corpus, windows, candidatesU);
+const locoU = leaveOneCategoryOut(scoredU, candidatesU);
+const locoThresholdU = leaveOneCategoryOut(scoredU.slice(0, 1), candidatesU.slice(0, 1));
+const locoViewsU = leaveOneCategoryOut(viewsIdx.map((i) => scoredU[i]!), viewsIdx.map((i) => candidatesU[i]!));
 const locoS = Number(process.hrtime.bigint() - locoT0) / 1e9;
 const r3 = (x: number | null) => (x === null || !Number.isFinite(x) ? null : Math.round(x * 1000) / 1000);
 const wallS = Number(process.hrtime.bigint() - wall0) / 1e9;
@@ -58,6 +75,14 @@ writeResult("nab", {
   nab_standard_loco: loco.score,
   nab_standard_loco_pooled: loco.pooled,
   nab_standard_loco_default_setting: locoThreshold.score,
+  nab_standard_loco_views_grid: locoViews.score,
+  nab_standard_uncalibrated: raw.r.standard.score,
+  nab_low_fp_uncalibrated: raw.r.reward_low_FP_rate.score,
+  nab_low_fn_uncalibrated: raw.r.reward_low_FN_rate.score,
+  points_per_s_uncalibrated: timesU[2]!,
+  nab_standard_loco_uncalibrated: locoU.score,
+  nab_standard_loco_default_setting_uncalibrated: locoThresholdU.score,
+  nab_standard_loco_views_grid_uncalibrated: locoViewsU.score,
   loco_s: locoS,
   bench_wall_s: wallS,
 }, {
@@ -76,7 +101,20 @@ writeResult("nab", {
       score: r3(locoThreshold.score), pooled: r3(locoThreshold.pooled),
       folds: locoThreshold.folds.map((f) => ({ held_out: f.held_out, threshold: r3(f.threshold), held_out_score: r3(f.held_out_score), tp: f.tp, fp: f.fp, fn: f.fn })),
     },
+    views_grid: {
+      what: "the grid reduced to which views run (no window, margin or rest lengths): fewer degrees of freedom to overfit three categories with",
+      dimensions: Object.fromEntries(Object.entries(NAB_LOCO_VIEWS_DIMENSIONS).map(([k, v]) => [k, v.map((x) => x ?? "default")])),
+      settings: NAB_LOCO_VIEWS_GRID.length,
+      score: r3(locoViews.score), pooled: r3(locoViews.pooled),
+      folds: locoViews.folds.map((f) => ({ held_out: f.held_out, setting: f.setting, threshold: r3(f.threshold), held_out_score: r3(f.held_out_score), tp: f.tp, fp: f.fp, fn: f.fn })),
+    },
+    uncalibrated: {
+      what: "contrast in the same run: the same procedures with the raw SeriesDetector score (calibrate: false)",
+      score: r3(locoU.score), pooled: r3(locoU.pooled), default_setting_only: r3(locoThresholdU.score), views_grid: r3(locoViewsU.score),
+      folds: locoU.folds.map((f) => ({ held_out: f.held_out, setting: f.setting, threshold: r3(f.threshold), held_out_score: r3(f.held_out_score), tp: f.tp, fp: f.fp, fn: f.fn })),
+    },
     in_sample_default_what: "contrast: the default setting on each category alone at that category's own best threshold (in-sample), and at the whole corpus's best threshold",
     in_sample_default: Object.fromEntries(Object.entries(loco.in_sample_default).map(([c, v]) => [c, { score: r3(v.score), threshold: r3(v.threshold), tp: v.tp, fp: v.fp, fn: v.fn, at_corpus_threshold: r3(v.at_corpus_threshold) }])),
   },
+  calibration: "calibrate.ts: raw * min(1, raw / the series' highest raw score in the last 8192 points), then alarm suppression (200 points)",
   corpus: { files: corpus.length, rows, windows: 50 }, published_on_this_subset: PUBLISHED });

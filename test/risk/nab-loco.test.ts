@@ -9,7 +9,8 @@ import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { listCorpus, readSeries, readWindows, type Series } from "../../controller/risk/nab/corpus.js";
-import { categoryOf, leaveOneCategoryOut, locoNab, nabCandidates, scoreCandidates, NAB_LOCO_GRID, type Candidate } from "../../controller/risk/nab/loco.js";
+import { categoryOf, leaveOneCategoryOut, locoNab, nabCandidates, scoreCandidates, NAB_LOCO_GRID, NAB_LOCO_VIEWS_GRID, type Candidate } from "../../controller/risk/nab/loco.js";
+import { CalibratedDetector } from "../../controller/risk/nab/calibrate.js";
 import { nabDetector, scoreSeries, settingsName } from "../../controller/risk/nab/detector.js";
 import { PROFILES, scoreAtThreshold, scoreCorpus } from "../../controller/risk/nab/scorer.js";
 import { SeriesDetector, seriesOptions } from "../../controller/risk/detectors/series.js";
@@ -132,13 +133,26 @@ test("the NAB grid: 72 distinct settings, the default first; settings leave the 
   assert.is(new Set(NAB_LOCO_GRID.map(settingsName)).size, 72);
   const { series } = corpus([{ name: "catA", windows: true }]);
   const s = series[0]!;
-  const ref = new SeriesDetector(seriesOptions({ side: "both", changePoint: false, envelope: true }));
+  // The default is the SeriesDetector below, calibrated against the series' record (calibrate.ts).
+  const ref = new CalibratedDetector(new SeriesDetector(seriesOptions({ side: "both", changePoint: false, envelope: true })));
   const expected = Array.from(s.values, (v, i) => ref.update(s.timesMs[i]!, v));
   assert.equal(Array.from(scoreSeries(s.timesMs, s.values)), expected);
   assert.equal(Array.from(scoreSeries(s.timesMs, s.values, {})), expected);
   assert.equal(nabDetector({ envelope: false }).envelope, null);
   assert.is(nabDetector({ window: 256 }).opts.baseline.window, 256);
   assert.is(nabDetector({ envelopeTolerance: 0.1 }).opts.envelope!.tolerance, 0.1);
+  const uncal = new SeriesDetector(seriesOptions({ side: "both", changePoint: false, envelope: true }));
+  assert.equal(Array.from(scoreSeries(s.timesMs, s.values, { calibrate: false })), Array.from(s.values, (v, i) => uncal.update(s.timesMs[i]!, v)));
+});
+
+test("the views-only grid: 8 settings, the default first, each also in the full grid; a base setting applies under every candidate", () => {
+  assert.is(NAB_LOCO_VIEWS_GRID.length, 8);
+  assert.equal(NAB_LOCO_VIEWS_GRID[0], {});
+  const full = new Set(NAB_LOCO_GRID.map(settingsName));
+  for (const g of NAB_LOCO_VIEWS_GRID) assert.ok(full.has(settingsName(g)), settingsName(g));
+  const c = nabCandidates(NAB_LOCO_VIEWS_GRID.slice(0, 2), { calibrate: false });
+  assert.equal(c.map((x) => x.name), ["calibrate=off", "changePoint=on,calibrate=off"]);
+  assert.equal(c[1]!.settings, { calibrate: false, changePoint: true });
 });
 
 test("locoNab runs the real detector grid on a small corpus; the nab CLI's --loco adds fields and keeps the old ones", () => {

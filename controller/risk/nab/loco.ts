@@ -25,9 +25,18 @@ export const NAB_LOCO_DIMENSIONS = {
   changePoint: [undefined, true],
 } as const;
 
-function buildGrid(): NabSettings[] {
+/** A smaller grid with fewer degrees of freedom: only which views the detector runs (envelope,
+ *  level, change point), none of their window, margin or rest lengths; 8 settings, the default first.
+ *  Reported beside the full grid's score, which stays the headline. */
+export const NAB_LOCO_VIEWS_DIMENSIONS = {
+  envelope: [undefined, false],
+  levelZ: [undefined, 32],
+  changePoint: [undefined, true],
+} as const;
+
+function buildGrid(dimensions: Record<string, readonly (number | boolean | undefined)[]> = NAB_LOCO_DIMENSIONS): NabSettings[] {
   let out: NabSettings[] = [{}];
-  for (const [k, values] of Object.entries(NAB_LOCO_DIMENSIONS)) {
+  for (const [k, values] of Object.entries(dimensions)) {
     const next: NabSettings[] = [];
     for (const s of out) for (const v of values) next.push(v === undefined ? s : { ...s, [k]: v });
     out = next;
@@ -35,9 +44,15 @@ function buildGrid(): NabSettings[] {
   return out;
 }
 export const NAB_LOCO_GRID: readonly NabSettings[] = buildGrid();
+export const NAB_LOCO_VIEWS_GRID: readonly NabSettings[] = buildGrid(NAB_LOCO_VIEWS_DIMENSIONS);
 
-export function nabCandidates(grid: readonly NabSettings[] = NAB_LOCO_GRID): Candidate[] {
-  return grid.map((settings) => ({ name: settingsName(settings), settings, score: (s: Series) => scoreSeries(s.timesMs, s.values, settings) }));
+/** The grid as candidates; `base` is applied under every setting (e.g. { calibrate: false } for the
+ *  uncalibrated detector's contrast). */
+export function nabCandidates(grid: readonly NabSettings[] = NAB_LOCO_GRID, base: NabSettings = {}): Candidate[] {
+  return grid.map((g) => {
+    const settings = { ...base, ...g };
+    return { name: settingsName(settings), settings, score: (s: Series) => scoreSeries(s.timesMs, s.values, settings) };
+  });
 }
 
 export function categoryOf(key: string): string {
