@@ -98,13 +98,16 @@ export function onLog(ctx: u32): void {
   const st = unchecked(statsList[si]);
   const t = unchecked(st.live.targets[(flags & F_SHADOW) != 0 ? T_SHADOW_LIVE : T_PRIMARY]);
   t.requests++;
-  if (status != 0) t.recordStatus(status);
   let rf: i64 = 0;
+  // One failure is counted once (errors = 5xx + resets + timeouts): Envoy's local 503 after a refused
+  // connection or 504 after an upstream timeout counts as the reset or timeout it is, not also as a 5xx.
+  let counted = false;
   if (status == 0 || status >= 500) {
     rf = getPropertyU64(P_FLAGS.ptr, P_FLAGS.len);
-    if (rf > 0 && (rf & RF_UPSTREAM_TIMEOUT) != 0) t.timeouts++;
-    else if (status == 0 || (rf > 0 && (rf & RF_RESETS) != 0)) t.resets++;
+    if (rf > 0 && (rf & RF_UPSTREAM_TIMEOUT) != 0) { t.timeouts++; counted = true; }
+    else if (status == 0 || (rf > 0 && (rf & RF_RESETS) != 0)) { t.resets++; counted = true; }
   }
+  if (status != 0 && !counted) t.recordStatus(status);
   if (status != 0) {
     const dur = getPropertyU64(P_DURATION.ptr, P_DURATION.len);
     if (dur >= 0) t.sketch.add(<f64>dur * 1e-3);
