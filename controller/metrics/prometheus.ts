@@ -6,6 +6,7 @@
 // point (so the signal goes stale in the risk engine) and is recorded in status(): never a zero.
 // A target scraped from the shadow (side: shadow) feeds the shadow's own scorer (shadowKey) with the
 // shadow's own signals (its CPU, memory, queue) and the component with the pair's (its replication lag).
+// Each scrape's round trip is also a network-latency point (probe_rtt_ms) for the side it reached.
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
 import type { Logger } from "pino";
 import { wallMs, type Clock, type Timer } from "../../host/clock.js";
@@ -25,6 +26,9 @@ export interface ScrapeSignal {
 }
 
 /** side: whose /metrics this is; a target with a side is also that side's active health check. */
+/** The signal (kind network_latency) a scrape's round trip feeds, for the side scraped: an active probe of its network path. */
+export const PROBE_RTT_SIGNAL = "probe_rtt_ms";
+
 export interface ScrapeTarget { component: string; url: string; intervalS: number; timeoutS: number; signals: ScrapeSignal[]; side?: "primary" | "shadow" }
 
 export interface TargetStatus {
@@ -181,6 +185,11 @@ export class PrometheusScraper {
       this.clock.clearTimer(timer);
     }
     st.consecutiveFailures = 0; // it answered: the process is up (what it says is checked below)
+    // The scrape itself is an active probe of the path to that side: its round trip feeds a
+    // network_latency signal named PROBE_RTT_SIGNAL, when the component configures one.
+    const rttMs = wallMs(this.clock) - tMs;
+    const probeTo = t.side === "shadow" ? shadowKey(t.component) : t.component;
+    if (this.engine.hasSignal(probeTo, PROBE_RTT_SIGNAL) && this.engine.check(probeTo, PROBE_RTT_SIGNAL, tMs, rttMs) === null) this.engine.observe(probeTo, PROBE_RTT_SIGNAL, tMs, rttMs);
     let families: PromFamily[];
     try { families = parsePrometheusTextFormat(text); }
     catch (e) { st.lastError = `not Prometheus text format: ${(e as Error).message}`; return 0; }

@@ -1,6 +1,7 @@
 // The shadow is scored on its own signals: the proxies' answers from the shadow (live or mirrored)
 // and a side: shadow scrape feed the shadow's scorer, while the pair's signal (replication lag) still
-// feeds the component; a loaded shadow gets a risk of its own and an explanation.
+// feeds the component; a loaded shadow gets a risk of its own and an explanation; each scrape's
+// round trip is a network-latency point for the side it reached.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ManualClock, wallMs } from "../../host/clock.js";
@@ -59,6 +60,25 @@ test("a side: shadow scrape feeds the shadow's CPU to the shadow and its lag to 
   const db = engine.get("db")!;
   assert.is(db.contributions.find((c) => c.signal === "replication_lag_s")!.value, 0.4);
   assert.is(db.contributions.find((c) => c.signal === "cpu")!.state, "missing", "the primary's CPU is not the shadow's");
+});
+
+test("each scrape's round trip feeds probe_rtt_ms (network_latency) for the side it reached", async () => {
+  const clock = new ManualClock(1_700_000_000_000);
+  const engine = new RiskEngine({ clock });
+  const sig: SignalSpec[] = [{ name: "probe_rtt_ms", kind: "network_latency" }, { name: "cpu", kind: "cpu" }];
+  engine.setComponent({ name: "db", signals: sig });
+  engine.setComponent({ name: shadowKey("db"), signals: shadowSignals(sig) });
+  const delays: Record<string, number> = { "http://primary/metrics": 2, "http://shadow/metrics": 30 };
+  const fetchFn = async (url: string | URL | Request) => { clock.advance(delays[String(url)]!); return { ok: true, status: 200, text: async () => "# TYPE cpu gauge\ncpu 0.3\n" } as unknown as Response; };
+  const scraper = new PrometheusScraper([
+    { component: "db", url: "http://primary/metrics", intervalS: 1, timeoutS: 1, side: "primary", signals: [{ signal: "cpu", metric: "cpu" }] },
+    { component: "db", url: "http://shadow/metrics", intervalS: 1, timeoutS: 1, side: "shadow", signals: [{ signal: "cpu", metric: "cpu" }] },
+  ], engine, clock, fetchFn, silentLogger());
+  await scraper.scrape(0); await scraper.scrape(1);
+  engine.tick();
+  const rtt = (c: string) => engine.get(c)!.contributions.find((x) => x.signal === "probe_rtt_ms")!.value;
+  assert.is(rtt("db"), 2);
+  assert.is(rtt(shadowKey("db")), 30);
 });
 
 test.run();
