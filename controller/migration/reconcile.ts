@@ -10,7 +10,7 @@
 // A weight is only advanced after every proxy ACKed the previous publish; a NACK pauses.
 // An inconclusive verification pauses; only a failed one rolls back.
 //
-// Emergency path (Failover): prediction can miss, so when the primary is down (most proxies' failover
+// Emergency path (Failover, in emergency.ts): prediction can miss, so when the primary is down (most proxies' failover
 // floors ejected it, or most of its requests failed over the policy's window) and the shadow is fit,
 // every read moves to the shadow in one publish, writes are held (the filter answers 503 with the
 // reason), and the shadow is promoted as soon as the primary provably cannot take writes: a fence
@@ -21,119 +21,14 @@
 // filter, whose floor diverts reads only to a fit shadow.
 import type { Policy } from "./policy.js";
 import { verify, type Baseline, type TargetSample, type Verdict } from "./verify.js";
-
-export type Phase = "Healthy" | "AtRisk" | "Preflight" | "Shifting" | "Failover" | "Migrated" | "Restoring" | "RollingBack" | "Paused";
-export type Side = "primary" | "shadow";
-/** lease: the primary could not be fenced; the promotion waits for its last lease deadline to pass. */
-export type PromotionStage = "fence" | "drain" | "lease" | "promote" | "switch";
-export const TOTAL_BP = 10_000;
-
-export interface MigrationStatus {
-  component: string;
-  phase: Phase;
-  /** forward: primary -> shadow (Preflight, Shifting); reverse: shadow -> primary (Restoring). */
-  direction: "forward" | "reverse";
-  /** Index into policy.steps of the step in force; -1 before the first. */
-  stepIndex: number;
-  /** The published state of the routes: the shadow's share of reads, the mirror, the write target. */
-  shadowWeightBp: number;
-  mirrorFraction: number;
-  writeTarget: Side;
-  /** The side fenced against writes (the former writer after a promotion), if any. */
-  fenced: Side | null;
-  phaseSinceMs: number;
-  /** When the current step's weight was ACKed by every proxy: bake and verification start here. */
-  stepSinceMs: number | null;
-  riskHighSinceMs: number | null;
-  riskLowSinceMs: number | null;
-  /** A publish the proxies have not all ACKed yet. */
-  rollout: { id: string; purpose: string } | null;
-  /** notBeforeMs: a retried promote waits until then. */
-  promotion: { stage: PromotionStage; sinceMs: number; notBeforeMs?: number } | null;
-  /** An external action (fence, promote, unfence) started and not yet reported. */
-  pendingAction: { id: string; kind: ActionKind; side: Side; sinceMs: number } | null;
-  baseline: Baseline | null;
-  approvals: { firstStep: boolean; full: boolean };
-  /** Where Resume returns to, and why it stopped (phase === "Paused"). */
-  paused: { from: Phase; reason: string } | null;
-  lastVerdict: { outcome: string; summary: string; atMs: number } | null;
-  /** Why the machine is waiting, when it is (changes produce an event, repeats do not). */
-  blockedReason: string | null;
-  message: string;
-  revision: number;
-  /** Published to the filter's floor: whether the shadow may serve reads the floor diverts. */
-  shadowFit?: boolean;
-  /** Since when the shadow has met the fitness limits without a break (null: it does not). */
-  shadowFitSinceMs?: number | null;
-  /** Published to the filter: while set, writes are answered 503 with this reason. */
-  holdWrites?: string | null;
-  /** The emergency failover in progress (phase Failover), if any. */
-  emergency?: { sinceMs: number; reason: string } | null;
-  /** The writer's epoch: every promotion bumps it; the lease holder's lease carries it. */
-  epoch?: number;
-  /** The side the controller grants the writer's lease to (the promoted side after a promotion). */
-  leaseHolder?: Side;
-}
-
-export type ActionKind = "fence" | "unfence" | "promote";
-
-export type Action =
-  | { kind: "publish"; id: string; shadowWeightBp: number; mirrorFraction: number; writeTarget: Side; shadowFit: boolean; holdWrites: string | null }
-  | { kind: ActionKind; id: string; side: Side; epoch?: number };
-
-export interface SideSummary { requests: number; errorRate: number; latencyMs: number }
-/** reporting: proxies that reported in the window; ejecting: those whose failover floor has the primary ejected. */
-export interface PrimaryHealth { requests: number; failures: number; reporting: number; ejecting: number; probeFailures?: number | null }
-
-export interface ReconcileInputs {
-  /** The risk of the side currently serving (the primary until migrated); null without data. */
-  risk: number | null;
-  /** The primary's risk, which decides recovery while migrated; null without data. */
-  primaryRisk: number | null;
-  /** The shadow's own risk (its signals, scored like the primary's); null or absent without data. Preflight refuses a shadow at risk. */
-  shadowRisk?: number | null;
-  /** Replication lag of the replica (the side that is not the write target) behind the writer. */
-  replicaLagS: number | null;
-  /** Each side's last minute, for baselines and the preflight health check (consistency: mirrored reads compared). */
-  recent: { primary: SideSummary | null; shadow: SideSummary | null; consistency?: { compared: number; diverged: number } };
-  /** The primary over the last policy.emergency.windowMs: its live requests and failures, and the proxies' floors. */
-  health?: PrimaryHealth | null;
-  /** The shadow's active health check: failed checks in a row (null: none configured). */
-  shadowProbeFailures?: number | null;
-  /** The last lease deadline (wall ms) granted to status.leaseHolder; null when none was granted. */
-  leaseGrantedUntilMs?: number | null;
-  /** Traffic since stepSinceMs (or, in Preflight, since the mirror was ACKed). */
-  window: { primary: TargetSample; shadow: TargetSample; consistency: { compared: number; diverged: number } } | null;
-  /** The proxies' answer to status.rollout. */
-  rollout: { id: string; state: "acked" | "pending" | "nacked" | "superseded"; error?: string } | null;
-  /** The result of status.pendingAction. */
-  action: { id: string; state: "ok" | "failed" | "pending"; error?: string } | null;
-  commands: Command[];
-}
-
-export type CommandKind = "pause" | "resume" | "approve" | "promote" | "rollback";
-export interface Command { kind: CommandKind; by: string; reason?: string }
-export interface CommandResult { command: Command; accepted: boolean; reason: string }
-
-export type EventKind = "phase" | "step" | "blocked" | "verification" | "rollout" | "action" | "command" | "risk";
-export interface MigrationEvent { atMs: number; component: string; kind: EventKind; phase: Phase; message: string; severity: "info" | "warning" | "error" }
-
-/** wakeAtMs: the shell should reconcile again at this time (a lease expiring) even if no tick falls there. */
-export interface ReconcileResult { status: MigrationStatus; events: MigrationEvent[]; actions: Action[]; commandResults: CommandResult[]; wakeAtMs: number | null }
-
-export function initialStatus(component: string, nowMs: number): MigrationStatus {
-  return {
-    component, phase: "Healthy", direction: "forward", stepIndex: -1, shadowWeightBp: 0, mirrorFraction: 0, writeTarget: "primary", fenced: null,
-    phaseSinceMs: nowMs, stepSinceMs: null, riskHighSinceMs: null, riskLowSinceMs: null, rollout: null, promotion: null, pendingAction: null,
-    baseline: null, approvals: { firstStep: false, full: false }, paused: null, lastVerdict: null, blockedReason: null, message: "healthy", revision: 0,
-    shadowFit: false, shadowFitSinceMs: null, holdWrites: null, emergency: null, epoch: 1, leaseHolder: "primary",
-  };
-}
+import { TOTAL_BP, type Action, type ActionKind, type EventKind, type Command, type CommandResult, type MigrationEvent, type MigrationStatus, type Phase, type ReconcileInputs, type ReconcileResult, type Side } from "./status.js";
+import { emergency, emergencyPromote, updateShadowFit } from "./emergency.js";
+export * from "./status.js";
 
 const other = (s: Side): Side => (s === "primary" ? "shadow" : "primary");
 
 /** Everything one reconcile pass needs, so the phase handlers stay short. */
-class Pass {
+export class Pass {
   readonly events: MigrationEvent[] = [];
   readonly actions: Action[] = [];
   readonly commandResults: CommandResult[] = [];
@@ -598,7 +493,7 @@ function startRestore(p: Pass, why: string): void {
   advance(p, 0);
 }
 
-function startRollback(p: Pass, why: string): void {
+export function startRollback(p: Pass, why: string): void {
   const s = p.s;
   s.emergency = null;
   p.enter("RollingBack", why, "warning");
@@ -618,100 +513,4 @@ function rollingBack(p: Pass): void {
   s.phase = "Paused";
   s.phaseSinceMs = p.now;
   p.event("phase", `RollingBack -> Paused: all reads are back on the ${back === "Healthy" ? "primary" : "shadow"}; resume returns to ${back}`, "warning");
-}
-
-// ------------------------------------------------------------------ emergency path
-
-/** Why the primary is down by the policy's rules, or null. */
-function primaryDown(p: Pass): string | null {
-  const e = p.policy.emergency, h = p.inputs.health;
-  if (!e.enabled || !h) return null;
-  if (h.reporting > 0 && h.ejecting > 0 && h.ejecting / h.reporting >= e.ejectingShare) return `the failover floor of ${h.ejecting} of ${h.reporting} proxies ejected the primary`;
-  // Our own fence makes the primary refuse writes: failed requests then say nothing about its health.
-  if (p.s.fenced !== "primary" && h.requests >= e.minRequests && h.failures / h.requests >= e.maxFailureShare) return `${h.failures} of ${h.requests} requests to the primary failed in the last ${e.windowMs / 1000}s`;
-  // The active health check sees a dead primary that takes no traffic.
-  if (e.probeFailures > 0 && (h.probeFailures ?? 0) >= e.probeFailures) return `the primary failed ${h.probeFailures} health checks in a row`;
-  return null;
-}
-
-/**
- * Why the shadow may not serve by the preflight's absolute limits, or null when it may. `lag: false`
- * leaves the lag out: once the primary is down the measured lag only says how long it has been silent.
- */
-function shadowUnfit(p: Pass, o: { lag: boolean } = { lag: true }): string | null {
-  const f = p.policy.preflight, lag = p.inputs.replicaLagS;
-  const probe = p.inputs.shadowProbeFailures ?? 0, limit = p.policy.emergency.probeFailures;
-  if (limit > 0 && probe >= limit) return `the shadow failed ${probe} health checks in a row`;
-  if (o.lag && lag === null) return "replication lag is unknown";
-  if (o.lag && lag !== null && lag > f.maxReplicationLagS) return `replication lag ${lag.toFixed(1)}s is over ${f.maxReplicationLagS}s`;
-  const sh = p.inputs.recent.shadow;
-  if (sh && sh.requests >= p.policy.verification.minRequests && sh.errorRate > f.maxShadowErrorRate) return `shadow error rate ${(sh.errorRate * 100).toFixed(2)}% is over ${(f.maxShadowErrorRate * 100).toFixed(2)}%`;
-  const c = p.inputs.recent.consistency;
-  if (c && c.compared >= f.minCompared && c.diverged / c.compared > f.maxDivergence) return `mirrored reads diverge ${((c.diverged / c.compared) * 100).toFixed(2)}%`;
-  return null;
-}
-
-/**
- * Keeps status.shadowFit (published to the floor) current: unfit at once, fit again only after the limits
- * held for emergency.fitForMs. While the primary shows trouble the verdict is frozen: a dead primary makes
- * the shadow's measured lag grow (nothing arrives), which says nothing about the data the shadow has.
- */
-function updateShadowFit(p: Pass): void {
-  const s = p.s;
-  if (s.writeTarget !== "primary" || s.phase === "Failover") return;
-  const h = p.inputs.health;
-  if (h && (h.ejecting > 0 || (h.probeFailures ?? 0) > 0 || (h.requests > 0 && h.failures / h.requests >= p.policy.emergency.maxFailureShare / 2))) return;
-  const why = shadowUnfit(p);
-  if (why === null) s.shadowFitSinceMs ??= p.now; else s.shadowFitSinceMs = null;
-  const fit = why === null && p.now - s.shadowFitSinceMs! >= p.policy.emergency.fitForMs;
-  if (fit === s.shadowFit) return;
-  p.publish(fit ? "the shadow is fit to serve the floor's reads" : `the shadow is not fit to serve the floor's reads: ${why}`, { shadowFit: fit });
-  p.event("risk", fit ? `shadow fit for failover (limits held ${p.policy.emergency.fitForMs / 1000}s)` : `shadow unfit for failover: ${why}`, fit ? "info" : "warning");
-}
-
-/** Starts (or refuses) the emergency failover; true when this pass is done. */
-function emergency(p: Pass): boolean {
-  const s = p.s;
-  if (s.phase === "Failover") return false;
-  const why = primaryDown(p);
-  if (why === null) return false;
-  if (s.phase === "Restoring") {
-    // Reads were coming back to a primary that just went down: send them back to the serving shadow.
-    if (s.promotion) return false;
-    startRollback(p, `the primary went down while restoring: ${why}`);
-    return true;
-  }
-  const forwardPhase = (ph: Phase) => ["Healthy", "AtRisk", "Preflight", "Shifting", "RollingBack"].includes(ph);
-  const from = s.phase === "Paused" ? s.paused!.from : s.phase;
-  if (s.writeTarget !== "primary" || !forwardPhase(from) || s.direction !== "forward") return false;
-  if (s.promotion && (s.promotion.stage === "promote" || s.promotion.stage === "switch")) return false; // already promoting: it finishes
-  if (!s.shadowFit) { p.block(`the primary is down (${why}) but the shadow is not fit to take over: reads and writes stay on the primary`); return false; }
-  const unfit = shadowUnfit(p, { lag: false });
-  if (unfit !== null) { p.block(`the primary is down (${why}) but the shadow fails its absolute limits: ${unfit}`); return false; }
-  s.emergency = { sinceMs: p.now, reason: why };
-  s.paused = null;
-  s.direction = "forward";
-  s.stepIndex = p.lastStep;
-  s.stepSinceMs = null;
-  s.approvals = { firstStep: false, full: false };
-  p.enter("Failover", `the primary is down: ${why}; every read to the shadow now, writes held until it is promoted`, "error");
-  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_BP, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted` });
-  if (s.fenced === "primary") { s.promotion = { stage: "drain", sinceMs: p.now }; return true; }
-  const a = s.pendingAction;
-  if (a && a.kind === "fence" && a.side === "primary") { s.promotion = { stage: "fence", sinceMs: a.sinceMs }; return true; }
-  s.promotion = { stage: "fence", sinceMs: p.now };
-  p.act("fence", "primary");
-  return true;
-}
-
-/**
- * The emergency promotion: nobody can take writes now (the primary is fenced, or its lease ran out),
- * so the write target moves to the shadow in the same instant as the promote instead of after it:
- * writes that reach the shadow before it leads fail (or are forwarded to the fenced primary, which
- * holds them), as held ones would, and flow the moment it leads. A normal promotion keeps its order.
- */
-function emergencyPromote(p: Pass): void {
-  p.s.promotion = { stage: "promote", sinceMs: p.now };
-  p.act("promote", p.target);
-  p.publish(`write target -> ${p.target} with its promotion (nobody can take writes meanwhile)`, { writeTarget: p.target, holdWrites: null });
 }

@@ -19,13 +19,9 @@ import { SeriesDetector, seriesOptions, type SignalView } from "./detectors/seri
 import type { Side } from "./detectors/surprise.js";
 import type { ProfileState } from "./detectors/profile.js";
 import { FailurePredictor, SIGNAL_KINDS, emptyFeatures, excess, kindIndex, type SignalKind } from "./predictor.js";
-
-/** Kinds that are a load on a resource: with a capacity, their surprise weighs by how loaded they are. */
-const RESOURCE_KINDS: ReadonlySet<SignalKind> = new Set(["cpu", "memory", "disk_io", "queue_depth"]);
-/** Kinds that fail at exhaustion: their forecast is the exhaustion feature. */
-const EXHAUSTING_KINDS: ReadonlySet<SignalKind> = new Set(["memory", "disk_io", "queue_depth", "replication_lag", "exhaustion", "app", "consistency"]);
-/** Kinds whose swings matter (the variance-change view); rates that sit at 0 are left to the tail views. */
-const VOLATILE_KINDS: ReadonlySet<SignalKind> = new Set(["latency", "network_latency", "cpu", "disk_io", "queue_depth", "app"]);
+import { explain } from "./explain.js";
+import { EXHAUSTING_KINDS, RESOURCE_KINDS, VOLATILE_KINDS } from "./kinds.js";
+export { isShadowsOwn, shadowKey, shadowSignals } from "./kinds.js";
 
 export interface SignalSpec {
   name: string;
@@ -63,21 +59,6 @@ export interface SignalSpec {
 }
 
 export interface ComponentSpec { name: string; signals: SignalSpec[] }
-
-/**
- * The engine's name for a component's shadow, scored on its own signals (component names are DNS-like
- * labels, so the suffix cannot collide with one).
- */
-export const shadowKey = (component: string): string => `${component}/shadow`;
-
-/** Kinds that describe the pair rather than one side (the replica's lag, mirrored reads' divergence): not scored for the shadow. */
-const PAIR_KINDS: ReadonlySet<SignalKind> = new Set(["replication_lag", "consistency"]);
-
-/** The signals the shadow is scored on: the component's own, minus the pair's. */
-export function shadowSignals(signals: SignalSpec[]): SignalSpec[] { return signals.filter((s) => !PAIR_KINDS.has(s.kind)); }
-
-/** Whether a signal of this kind, measured on the shadow, is the shadow's own (else the pair's, fed to the component). */
-export function isShadowsOwn(kind: SignalKind): boolean { return !PAIR_KINDS.has(kind); }
 
 export type SignalState = "ok" | "warming" | "stale" | "missing";
 
@@ -409,27 +390,5 @@ export class RiskEngine {
     const rank = (s: SignalState) => (s === "ok" ? 0 : s === "warming" ? 1 : 2);
     contributions.sort((a, b) => b.contribution - a.contribution || rank(a.state) - rank(b.state) || a.signal.localeCompare(b.signal));
     return { component: c.name, risk: c.risk, probability: c.probability, noData: c.noData, updatedMs: c.updatedMs, contributions };
-  }
-}
-
-const fmt = (x: number) => (Math.abs(x) >= 100 || Number.isInteger(x) ? x.toFixed(0) : x.toPrecision(3));
-
-/** One sentence: what drove (or would drive) a signal's score, with its numbers. */
-function explain(spec: SignalSpec, st: SignalState, view: SignalView | null, value: number, expected: number, u: number | null, burn: Contribution["burn"], tte: number | null, d: SeriesDetector): string {
-  if (st === "missing") return "no data yet";
-  if (st === "stale") return "no fresh data: counts for nothing";
-  const v = fmt(value);
-  switch (view) {
-    case "saturation": return `${v} is ${(100 * u!).toFixed(0)} % of its capacity ${fmt(spec.capacity!)} (the view scores 0.5 at ${(100 * (spec.warnAt ?? 0.8)).toFixed(0)} %)`;
-    case "burn": return `error budget burning ${burn!.long.toFixed(1)}x (long window) and ${burn!.short.toFixed(1)}x (short) against the ${spec.slo!.target} objective${spec.slo!.threshold !== undefined ? ` of <= ${fmt(spec.slo!.threshold)}` : ""} (rule ${burn!.rule}); ${(100 * burn!.budgetLeft).toFixed(0)} % of the budget left`;
-    case "trend": return `heading for its capacity ${fmt(spec.capacity!)}: exhausted in ${tte === null ? "more than 10 horizons" : `${tte.toFixed(0)} s`} at the current slope`;
-    case "profile": return `${v} where this time of the cycle usually shows ${fmt(expected)} (robust z ${d.profile!.z.toFixed(1)})`;
-    case "volatility": return `swinging ${d.volatility!.ratio.toFixed(1)}x harder than usual (median second difference)`;
-    case "level": return `${v}: a sustained shift from the usual ${fmt(expected)}`;
-    case "change": return `${v}: a change point in the mean (CUSUM)`;
-    case "seasonal": return `${v} against ${fmt(expected)} one period ago`;
-    case "mean": return `the recent mean is unusual against ${fmt(expected)}`;
-    case null: return st === "warming" ? `warming up (${d.points} points): only its limits count` : v;
-    default: return `${v} against the usual ${fmt(expected)}${u !== null ? ` (${(100 * u).toFixed(0)} % of capacity)` : ""}`;
   }
 }
