@@ -9,6 +9,8 @@
 // The fence comes before the promotion and the switch after it, so two sides never accept writes.
 // A weight is only advanced after every proxy ACKed the previous publish; a NACK pauses.
 // An inconclusive verification pauses; only a failed one rolls back.
+// This file holds the pass and the phases; status.ts the types it reads and returns, commands.ts the
+// operator commands, promotion.ts the write move stage by stage, emergency.ts the Failover path.
 //
 // Emergency path (Failover, in emergency.ts): prediction can miss, so when the primary is down (most proxies' failover
 // floors ejected it, or most of its requests failed over the policy's window) and the shadow is fit,
@@ -20,9 +22,11 @@
 // errors, divergence within the preflight limits, held for emergency.fitForMs) is published to the
 // filter, whose floor diverts reads only to a fit shadow.
 import type { Policy } from "./policy.js";
-import { verify, type Baseline, type TargetSample, type Verdict } from "./verify.js";
+import { verify, type Verdict } from "./verify.js";
 import { TOTAL_BP, type Action, type ActionKind, type EventKind, type Command, type CommandResult, type MigrationEvent, type MigrationStatus, type Phase, type ReconcileInputs, type ReconcileResult, type Side } from "./status.js";
-import { emergency, emergencyPromote, updateShadowFit } from "./emergency.js";
+import { emergency, updateShadowFit } from "./emergency.js";
+import { promotion } from "./promotion.js";
+import { command } from "./commands.js";
 export * from "./status.js";
 
 const other = (s: Side): Side => (s === "primary" ? "shadow" : "primary");
@@ -112,7 +116,7 @@ function finish(p: Pass): ReconcileResult {
   return { status: p.s, events: p.events, actions: p.actions, commandResults: p.commandResults, wakeAtMs: p.wakeAtMs };
 }
 
-function pause(p: Pass, reason: string, severity: MigrationEvent["severity"] = "warning"): void {
+export function pause(p: Pass, reason: string, severity: MigrationEvent["severity"] = "warning"): void {
   const from = p.s.phase === "Paused" ? p.s.paused!.from : p.s.phase;
   p.s.paused = { from, reason };
   p.enter("Paused", reason, severity);
@@ -178,76 +182,17 @@ function awaitAction(p: Pass): boolean {
 }
 
 /** Undoes a promotion that has not switched writes: lift the fence (the writer never changed). */
-function cancelPromotion(p: Pass): void {
+export function cancelPromotion(p: Pass): void {
   p.s.promotion = null;
   if (p.s.fenced === p.source) p.act("unfence", p.source);
 }
 
-function abortPromotion(p: Pass, why: string): void {
+export function abortPromotion(p: Pass, why: string): void {
   cancelPromotion(p);
   pause(p, `promotion stopped, writes stay on ${p.source}: ${why}`, "error");
 }
 
-function command(p: Pass, c: Command): CommandResult {
-  const s = p.s;
-  const ok = (reason: string): CommandResult => { p.event("command", `${c.kind} by ${c.by}${c.reason ? ` (${c.reason})` : ""}: ${reason}`); return { command: c, accepted: true, reason }; };
-  const no = (reason: string): CommandResult => ({ command: c, accepted: false, reason });
-  const midPromotion = s.promotion !== null && s.promotion.stage !== "fence";
-  if (s.phase === "Failover" && c.kind !== "rollback") return no(`the primary is down and the shadow is being promoted (stage ${s.promotion?.stage ?? "publish"}): ${c.kind} does not apply; rollback returns reads to the primary before the promotion`);
-  switch (c.kind) {
-    case "pause":
-      if (s.phase === "Paused") return no("already paused");
-      if (s.phase === "Healthy") return no("nothing is in progress");
-      if (midPromotion) return no(`cannot pause during the promotion (stage ${s.promotion!.stage}): the writer is fenced`);
-      pause(p, `paused by ${c.by}${c.reason ? `: ${c.reason}` : ""}`);
-      return ok("paused");
-    case "resume": {
-      if (s.phase !== "Paused") return no(`not paused (phase ${s.phase})`);
-      const from = s.paused!.from;
-      s.paused = null;
-      p.enter(from, `resumed by ${c.by}`);
-      if (from === "Shifting" || from === "Restoring") s.stepSinceMs = s.rollout ? null : p.now;
-      if (from === "Preflight") s.stepSinceMs = null;
-      if (s.rollout) p.publish(`${s.rollout.purpose} (again, after resume)`, {});
-      return ok(`resumed to ${from}`);
-    }
-    case "approve":
-      if (!["AtRisk", "Preflight", "Shifting", "Restoring", "Migrated", "Paused"].includes(s.phase)) return no(`nothing awaits approval (phase ${s.phase})`);
-      if (s.stepIndex < 0 && !s.approvals.firstStep) { s.approvals.firstStep = true; return ok("approved the first step"); }
-      s.approvals.full = true;
-      return ok("approved the final step (100% and the promotion)");
-    case "promote":
-      if (s.phase === "Healthy" || s.phase === "AtRisk") {
-        s.approvals.firstStep = true;
-        if (!s.baseline) captureBaseline(p, "forward");
-        startPreflight(p, `manual promote by ${c.by}`);
-        return ok("migration started (preflight checks still apply)");
-      }
-      if ((s.phase === "Shifting" || s.phase === "Restoring") && !s.promotion) {
-        s.approvals.full = true;
-        if (s.stepIndex < p.lastStep) advance(p, p.lastStep);
-        return ok("skipping to the final step (its bake and verification still apply)");
-      }
-      if (s.phase === "Preflight") { s.approvals.firstStep = true; return ok("first step approved; preflight checks still apply"); }
-      return no(`cannot promote in phase ${s.phase}`);
-    case "rollback":
-      if (s.phase === "Migrated") {
-        if (s.fenced !== null && s.fenced !== "primary") return no("the primary is not the fenced side");
-        startRestore(p, `rollback by ${c.by}`);
-        return ok("restoring to the primary now");
-      }
-      if (midPromotion && (s.promotion!.stage === "switch" || s.promotion!.stage === "promote")) return no(`the shadow is being promoted (stage ${s.promotion!.stage}); roll back once migrated`);
-      if (["AtRisk", "Preflight", "Shifting", "Restoring", "Failover", "Paused"].includes(s.phase)) {
-        if (s.phase === "Paused" && ["Healthy", "Migrated", "RollingBack"].includes(s.paused!.from)) return no(`nothing to roll back (paused from ${s.paused!.from})`);
-        if (s.promotion) cancelPromotion(p);
-        startRollback(p, `rollback by ${c.by}${c.reason ? `: ${c.reason}` : ""}`);
-        return ok("rolling back");
-      }
-      return no(`nothing to roll back (phase ${s.phase})`);
-  }
-}
-
-function captureBaseline(p: Pass, direction: "forward" | "reverse"): void {
+export function captureBaseline(p: Pass, direction: "forward" | "reverse"): void {
   const side = direction === "forward" ? p.inputs.recent.primary : p.inputs.recent.shadow;
   if (side && side.requests > 0) p.s.baseline = { requests: side.requests, errorRate: side.errorRate, latencyMs: side.latencyMs };
 }
@@ -292,7 +237,7 @@ function atRisk(p: Pass): void {
   if (high >= enterFor) startPreflight(p, `risk stayed at or above ${p.policy.risk.enter} for ${enterFor / 1000}s${p.fast ? " (fast path)" : ""}`);
 }
 
-function startPreflight(p: Pass, why: string): void {
+export function startPreflight(p: Pass, why: string): void {
   p.s.direction = "forward";
   p.s.stepIndex = -1;
   p.enter("Preflight", why, "warning");
@@ -335,7 +280,7 @@ function preflight(p: Pass): void {
 }
 
 /** Publishes step i's weight; bake starts once every proxy ACKed it. */
-function advance(p: Pass, i: number): void {
+export function advance(p: Pass, i: number): void {
   const s = p.s;
   s.stepIndex = i;
   s.stepSinceMs = null;
@@ -390,77 +335,6 @@ function shifting(p: Pass): void {
   advance(p, next);
 }
 
-function promotion(p: Pass): void {
-  const s = p.s, pr = s.promotion!;
-  switch (pr.stage) {
-    case "fence": return; // the fence action is outstanding (awaitAction moves on)
-    case "drain": {
-      const lag = p.inputs.replicaLagS;
-      if (lag !== null && lag <= 0) {
-        if (s.emergency) { emergencyPromote(p); return; }
-        s.promotion = { stage: "promote", sinceMs: p.now };
-        p.act("promote", p.target);
-        return;
-      }
-      // A fenced primary that is down ships nothing more: once the lease it held has run out (what the
-      // lease rule would wait for an unfenced one), waiting for the drain only holds writes longer.
-      const granted = p.inputs.leaseGrantedUntilMs ?? null;
-      const leaseOutAt = s.emergency && granted !== null && p.policy.promotion.leaseMs > 0 ? granted + p.policy.promotion.maxClockSkewMs : Infinity;
-      if (p.now >= leaseOutAt && p.now - pr.sinceMs < p.policy.promotion.drainTimeoutMs) {
-        p.event("action", `the fenced primary is down and its lease expired ${((p.now - granted!) / 1000).toFixed(1)}s ago; replication lag is still ${lag ?? "unknown"}s and cannot drain from a dead primary: promoting`, "warning");
-        emergencyPromote(p);
-        return;
-      }
-      if (Number.isFinite(leaseOutAt)) p.wake(Math.min(leaseOutAt, pr.sinceMs + p.policy.promotion.drainTimeoutMs));
-      if (p.now - pr.sinceMs >= p.policy.promotion.drainTimeoutMs) {
-        if (s.emergency) {
-          // The fenced primary accepts no writes, so promoting is safe; what it had not shipped is the
-          // asynchronous replication's loss (at most the lag the shadow was fit with).
-          p.event("action", `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"}); the primary is fenced and down: promoting`, "warning");
-          emergencyPromote(p);
-          return;
-        }
-        abortPromotion(p, `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"})`);
-        return;
-      }
-      p.block(`fenced ${p.source}; waiting for replication lag to reach zero (now ${lag ?? "unknown"}s)`);
-      return;
-    }
-    case "lease": {
-      const l = p.policy.promotion;
-      if (l.leaseMs <= 0) { p.block("the primary is down and cannot be fenced, and the policy has no lease (promotion.lease): promote the shadow by hand once the primary is known dead"); return; }
-      // A retry after a failed promote waits an action timeout; the first attempt waits for the lease.
-      const granted = p.inputs.leaseGrantedUntilMs ?? null;
-      const safeAt = Math.max(granted === null ? 0 : granted + l.maxClockSkewMs, pr.notBeforeMs ?? 0);
-      if (p.now < safeAt) { p.wake(safeAt); p.block(`the primary cannot be fenced; promoting when its lease expires (${Math.ceil((safeAt - p.now) / 1000)}s)`); return; }
-      p.event("action", granted === null ? "the primary was never granted a lease: it cannot take writes" : `the primary's lease expired ${((p.now - granted) / 1000).toFixed(1)}s ago: it cannot take writes`);
-      emergencyPromote(p);
-      return;
-    }
-    case "promote": return;
-    case "switch":
-      if (s.writeTarget !== p.target || s.holdWrites) { p.publish(`write target -> ${p.target}`, { writeTarget: p.target, holdWrites: null }); return; }
-      s.promotion = null;
-      s.approvals = { firstStep: false, full: false };
-      if (s.direction === "forward") {
-        s.stepSinceMs = p.now;
-        s.riskLowSinceMs = null;
-        s.lastVerdict = null;
-        const wasEmergency = s.emergency;
-        s.emergency = null;
-        p.enter("Migrated", wasEmergency
-          ? `failover done in ${((p.now - wasEmergency.sinceMs) / 1000).toFixed(1)}s: the shadow is promoted (epoch ${s.epoch}) and takes all reads and writes`
-          : "the shadow is promoted: it takes all reads and writes; the primary stays fenced");
-      } else {
-        s.stepIndex = -1;
-        s.stepSinceMs = null;
-        s.riskHighSinceMs = null;
-        s.riskLowSinceMs = null;
-        p.enter("Healthy", "the primary is restored: it takes all reads and writes; the shadow stays fenced as the replica");
-      }
-  }
-}
-
 function migrated(p: Pass): void {
   const s = p.s;
   // Verification after 100%: once, after the last step's bake, the promoted shadow against the baseline.
@@ -486,7 +360,7 @@ function migrated(p: Pass): void {
   startRestore(p, `the primary has been healthy for ${p.policy.recovery.coolDownMs / 1000}s`);
 }
 
-function startRestore(p: Pass, why: string): void {
+export function startRestore(p: Pass, why: string): void {
   p.s.direction = "reverse";
   captureBaseline(p, "reverse");
   p.enter("Restoring", why);

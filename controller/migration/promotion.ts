@@ -1,0 +1,77 @@
+// The migration state machine's write move, stage by stage: fence the writer, drain (wait for zero
+// replication lag), or when the writer cannot be fenced wait out its lease, then promote the replica and
+// switch the write target; in an emergency the same stages end in the emergency promotion. Pure, called
+// by reconcile() while status.promotion is set.
+import { abortPromotion, type Pass } from "./reconcile.js";
+import { emergencyPromote } from "./emergency.js";
+
+export function promotion(p: Pass): void {
+  const s = p.s, pr = s.promotion!;
+  switch (pr.stage) {
+    case "fence": return; // the fence action is outstanding (awaitAction moves on)
+    case "drain": {
+      const lag = p.inputs.replicaLagS;
+      if (lag !== null && lag <= 0) {
+        if (s.emergency) { emergencyPromote(p); return; }
+        s.promotion = { stage: "promote", sinceMs: p.now };
+        p.act("promote", p.target);
+        return;
+      }
+      // A fenced primary that is down ships nothing more: once the lease it held has run out (what the
+      // lease rule would wait for an unfenced one), waiting for the drain only holds writes longer.
+      const granted = p.inputs.leaseGrantedUntilMs ?? null;
+      const leaseOutAt = s.emergency && granted !== null && p.policy.promotion.leaseMs > 0 ? granted + p.policy.promotion.maxClockSkewMs : Infinity;
+      if (p.now >= leaseOutAt && p.now - pr.sinceMs < p.policy.promotion.drainTimeoutMs) {
+        p.event("action", `the fenced primary is down and its lease expired ${((p.now - granted!) / 1000).toFixed(1)}s ago; replication lag is still ${lag ?? "unknown"}s and cannot drain from a dead primary: promoting`, "warning");
+        emergencyPromote(p);
+        return;
+      }
+      if (Number.isFinite(leaseOutAt)) p.wake(Math.min(leaseOutAt, pr.sinceMs + p.policy.promotion.drainTimeoutMs));
+      if (p.now - pr.sinceMs >= p.policy.promotion.drainTimeoutMs) {
+        if (s.emergency) {
+          // The fenced primary accepts no writes, so promoting is safe; what it had not shipped is the
+          // asynchronous replication's loss (at most the lag the shadow was fit with).
+          p.event("action", `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"}); the primary is fenced and down: promoting`, "warning");
+          emergencyPromote(p);
+          return;
+        }
+        abortPromotion(p, `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"})`);
+        return;
+      }
+      p.block(`fenced ${p.source}; waiting for replication lag to reach zero (now ${lag ?? "unknown"}s)`);
+      return;
+    }
+    case "lease": {
+      const l = p.policy.promotion;
+      if (l.leaseMs <= 0) { p.block("the primary is down and cannot be fenced, and the policy has no lease (promotion.lease): promote the shadow by hand once the primary is known dead"); return; }
+      // A retry after a failed promote waits an action timeout; the first attempt waits for the lease.
+      const granted = p.inputs.leaseGrantedUntilMs ?? null;
+      const safeAt = Math.max(granted === null ? 0 : granted + l.maxClockSkewMs, pr.notBeforeMs ?? 0);
+      if (p.now < safeAt) { p.wake(safeAt); p.block(`the primary cannot be fenced; promoting when its lease expires (${Math.ceil((safeAt - p.now) / 1000)}s)`); return; }
+      p.event("action", granted === null ? "the primary was never granted a lease: it cannot take writes" : `the primary's lease expired ${((p.now - granted) / 1000).toFixed(1)}s ago: it cannot take writes`);
+      emergencyPromote(p);
+      return;
+    }
+    case "promote": return;
+    case "switch":
+      if (s.writeTarget !== p.target || s.holdWrites) { p.publish(`write target -> ${p.target}`, { writeTarget: p.target, holdWrites: null }); return; }
+      s.promotion = null;
+      s.approvals = { firstStep: false, full: false };
+      if (s.direction === "forward") {
+        s.stepSinceMs = p.now;
+        s.riskLowSinceMs = null;
+        s.lastVerdict = null;
+        const wasEmergency = s.emergency;
+        s.emergency = null;
+        p.enter("Migrated", wasEmergency
+          ? `failover done in ${((p.now - wasEmergency.sinceMs) / 1000).toFixed(1)}s: the shadow is promoted (epoch ${s.epoch}) and takes all reads and writes`
+          : "the shadow is promoted: it takes all reads and writes; the primary stays fenced");
+      } else {
+        s.stepIndex = -1;
+        s.stepSinceMs = null;
+        s.riskHighSinceMs = null;
+        s.riskLowSinceMs = null;
+        p.enter("Healthy", "the primary is restored: it takes all reads and writes; the shadow stays fenced as the replica");
+      }
+  }
+}
