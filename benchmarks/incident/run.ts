@@ -29,7 +29,6 @@ import { mulberry32, seededBytes } from "../../host/random.js";
 import { HeaderMap } from "../../host/headers.js";
 import { PluginHost } from "../../host/plugin.js";
 import type { HttpStream } from "../../host/stream.js";
-import type { Callouts, GrpcCallRequest, GrpcResult, HttpCallRequest, HttpCallResponse } from "../../host/callouts.js";
 import { silentLogger } from "../../controller/log.js";
 import { parseConfig } from "../../controller/config.js";
 import { buildManager, buildRiskCore, tickController } from "../../controller/core.js";
@@ -42,13 +41,14 @@ import { PrometheusScraper } from "../../controller/metrics/prometheus.js";
 import { MemoryStateStore } from "../../controller/migration/store.js";
 import { loadPolicyFile } from "../../controller/migration/policy.js";
 import { ActionNotDelivered, type ActionRunner } from "../../controller/migration/manager.js";
-import { decodeReport, telemetryRoot } from "../../controller/telemetry/report.js";
 import { RESPONSE_FLAGS } from "../../dataplane/http-proxy.js";
 import { Upstreams } from "../../dataplane/upstreams.js";
 import { parseCluster, parseExtensionConfig, parseLoadAssignment, parseRouteConfig, routeCluster, selectRoute, selectVirtualHost, type Endpoint, type RouteConfigModel } from "../../dataplane/resources.js";
 import type { Scenario } from "../../demo/scenario.js";
 import { COMPONENT, controllerYaml } from "../../demo/run.js";
 import { historyPoints, SimulatedPair, type PairAnswer, type Side } from "./pair.js";
+import { SimCallouts } from "./callouts.js";
+import { startPatroniFailover } from "./reactive.js";
 
 export const MODES = ["none", "reactive", "reactive_unsafe", "shadowmesh"] as const;
 export type Mode = (typeof MODES)[number];
@@ -158,34 +158,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   let stopController = () => {};
   let atRiskS: number | null = null;
 
-  if (mode === "reactive") {
-    // Patroni's rule: a live writer renews its lease; the replica is promoted once the lease ran out.
-    let epoch = 1, grantedUntil = wallMs(clock) + leaseMs, renewedAt = wallMs(clock), promoting = false;
-    const ha = () => {
-      const now = wallMs(clock), writer = pair.leader;
-      if (!pair.isDown(writer) && !pair.isPaused(writer) && now - renewedAt >= leaseMs / 3) {
-        pair.act("lease", writer, { epoch, expiresAtMs: now + leaseMs });
-        grantedUntil = now + leaseMs;
-        renewedAt = now;
-      }
-      const replica: Side = writer === "primary" ? "shadow" : "primary";
-      if (!promoting && now >= grantedUntil + LEASE_SKEW_MS && !pair.isDown(replica) && !pair.isPaused(replica)) {
-        // The promotion takes the same 20 ms as shadowmesh's promote action.
-        promoting = true;
-        const e = ++epoch;
-        clock.setTimer(ACTION_MS, () => {
-          const at = wallMs(clock);
-          pair.act("promote", replica, { epoch: e, expiresAtMs: at + leaseMs });
-          grantedUntil = at + leaseMs;
-          renewedAt = at;
-          promoting = false;
-          decisions.push({ t: tS(), what: `database failover: the ${writer}'s lease expired; ${replica} promoted (epoch ${e})` });
-        });
-      }
-      clock.setTimer(HA_LOOP_MS, ha);
-    };
-    clock.setTimer(HA_LOOP_MS, ha);
-  }
+  if (mode === "reactive") startPatroniFailover(pair, clock, { leaseMs, skewMs: LEASE_SKEW_MS, actionMs: ACTION_MS, loopMs: HA_LOOP_MS }, (what) => decisions.push({ t: tS(), what }));
 
   if (mode !== "shadowmesh") {
     // The reactive baseline as an Envoy user writes it: one cluster, the shadow's locality at priority 1.
@@ -228,7 +201,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     let routes: RouteConfigModel | undefined;
     const wasmBytes = readFileSync(WASM);
     const routeRandom = mulberry32(seed * 13);
-    const callouts = new SimCallouts(pair, upstreams, clock, core.telemetry);
+    const callouts = new SimCallouts(pair, upstreams, clock, core.telemetry, sideOf);
     const apply = async (snap: Snapshot) => {
       const list = (t: TypeUrl, msg: string) => [...snap.resources(t).values()].map((r) => pack(msg, r.object as Record<string, unknown>));
       upstreams.setClusters(list(TYPE.cluster, "envoy.config.cluster.v3.Cluster").map(parseCluster));
@@ -439,35 +412,4 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     false_migrations: falseMigration, decisions,
     ...(mode === "shadowmesh" ? { at_risk_s: atRiskS } : {}),
   };
-}
-
-/** The data plane's outbound calls inside the simulation: mirrors go to the pair, telemetry to the controller's store. */
-class SimCallouts implements Callouts {
-  constructor(private readonly pair: SimulatedPair, private readonly upstreams: Upstreams, private readonly clock: ManualClock, private readonly store: { ingest(r: ReturnType<typeof decodeReport>): unknown }) {}
-  hasUpstream(name: string): boolean { return this.upstreams.cluster(name) !== undefined; }
-  httpCall(req: HttpCallRequest, reply: (res: HttpCallResponse | null) => void): () => void {
-    const ep = this.upstreams.pick(req.cluster);
-    if (!ep) { this.clock.setTimer(0, () => reply(null)); return () => undefined; }
-    let cancelled = false;
-    const p = req.headers.get(":path") ?? "/";
-    const write = (req.headers.get(":method") ?? "GET") !== "GET";
-    this.pair.request(sideOf(ep), { write, key: decodeURIComponent(p.slice(4)) }, (a) => {
-      if (cancelled) return;
-      reply("refused" in a ? null : { headers: [[":status", String(a.status)], ["content-type", "application/json"]], body: a.body });
-    });
-    return () => { cancelled = true; };
-  }
-  grpcCall(req: GrpcCallRequest, reply: (res: GrpcResult) => void): () => void {
-    let cancelled = false;
-    this.clock.setTimer(1, () => {
-      if (cancelled) return;
-      try {
-        const report = decodeReport(req.message ?? new Uint8Array(0));
-        this.store.ingest(report);
-        const T = telemetryRoot().lookupType("shadowmesh.telemetry.v1.ReportAck");
-        reply({ status: 0, message: T.encode(T.fromObject({ sequence: report.sequence })).finish() });
-      } catch (e) { reply({ status: 3, statusMessage: (e as Error).message }); }
-    });
-    return () => { cancelled = true; };
-  }
 }
