@@ -157,6 +157,28 @@ test("trend: a ramp that began inside the window is forecast from its own slope,
   assert.ok(Math.abs(d.timeToExhaustionS - 50) < 12, `forecast ${d.timeToExhaustionS.toFixed(0)} s, true 50 s (the whole window's line says ~${((1 - 0.45) / (0.1 / 30 * 2)).toFixed(0)} s)`);
 });
 
+test("trend: a ramp that levelled off stops forecasting once the newest points are flat", () => {
+  const d = new TrendDetector({ capacity: 1, horizonS: 120, points: 30, direction: "up" });
+  const rnd = mulberry32(6);
+  let score = 0, during = 0;
+  // Flat at 0.25, a 6 s ramp to 0.7 (a surge), then a plateau.
+  for (let i = 0; i <= 50; i++) {
+    const x = i < 30 ? 0.25 : i < 36 ? 0.25 + 0.075 * (i - 30) : 0.7;
+    score = d.update(i * 1000, x + 0.01 * normal(rnd));
+    if (i <= 37) during = Math.max(during, score);
+  }
+  assert.ok(during > 0.5, `while it climbs, the forecast scores (${during})`);
+  assert.ok(d.step || d.stalled, "a step or a stalled ramp by now");
+  assert.is(score, 0, "15 s into the plateau: no exhaustion forecast");
+  // A long ramp that stopped: a line still fits the window better than a step, but its newest third is flat.
+  const long = new TrendDetector({ capacity: 1, horizonS: 120, points: 30, direction: "up" });
+  let s2 = 0;
+  for (let i = 0; i <= 30; i++) s2 = long.update(i * 1000, (i < 20 ? 0.3 + 0.02 * i : 0.7) + 0.005 * normal(rnd));
+  assert.is(long.step, false);
+  assert.is(long.stalled, true);
+  assert.is(s2, 0);
+});
+
 test("inputs: an SLO or warnAt that cannot work is refused naming the field", () => {
   const { engine } = engineWith([]);
   assert.throws(() => engine.setComponent({ name: "x", signals: [{ name: "lat", kind: "latency", slo: { target: 0.99 } }] }), (e: Error) => e instanceof RiskInputError && /slo\.threshold/.test(e.message));

@@ -6,7 +6,8 @@
 // of it) and one well beyond it hardly (0.06 at twice it). A slope that is not clearly above its own
 // noise (under 3 standard errors) scores 0, so a noisy flat series never forecasts exhaustion. A window
 // one level shift explains better is a step, not a trend (no score); a ramp that began inside the
-// window is forecast from the segment since it began. A window in points, not seconds, follows the scrape interval: 30 points
+// window is forecast from the segment since it began; a ramp that stopped (its newest third rising
+// significantly slower than the window's line) no longer scores. A window in points, not seconds, follows the scrape interval: 30 points
 // are 30 s at 1 s scrapes and 7.5 min at 15 s. (An exponentially smoothed slope with a 600 s time
 // constant was used before: it saw a ramp that kills a node within two minutes at a few per cent of
 // its real slope, forecasting exhaustion 100x too late.)
@@ -38,6 +39,8 @@ export class TrendDetector {
   /** The window looks like one level shift rather than a trend (see stepFitsBetter): no forecast score. */
   step = false;
   private lineSsr = 0;
+  /** The trend stopped: the newest third of the window rises significantly slower than the forecast's slope. */
+  stalled = false;
   /** The segment since a trend began inside the window (see stepFitsBetter), when there is one. */
   private hinge: { slope: number; se: number; level: number } | null = null;
 
@@ -76,6 +79,23 @@ export class TrendDetector {
     this.slopeSe = Math.sqrt(ssr / (n - 2) / stt);
     this.level = mx + slope * (0 - mt);
     this.lineSsr = ssr;
+  }
+
+  /** Slope and standard error over the newest third of the window (at least 4 points; null: too few). */
+  private recentSlope(): { slope: number; se: number } | null {
+    const n = this.n, cap = this.opts.points, m = Math.max(4, Math.floor(n / 3));
+    if (n < m + 2) return null;
+    const oldest = n < cap ? 0 : this.head;
+    let st = 0, sx = 0;
+    for (let k = n - m; k < n; k++) { const j = (oldest + k) % cap; st += this.t[j]!; sx += this.x[j]!; }
+    const mt = st / m, mx = sx / m;
+    let stt = 0, stx = 0;
+    for (let k = n - m; k < n; k++) { const j = (oldest + k) % cap; const dt = this.t[j]! - mt; stt += dt * dt; stx += dt * (this.x[j]! - mx); }
+    if (!(stt > 0)) return null;
+    const slope = stx / stt;
+    let ssr = 0;
+    for (let k = n - m; k < n; k++) { const j = (oldest + k) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
+    return { slope, se: Math.sqrt(ssr / Math.max(1, m - 2) / stt) };
   }
 
   /**
@@ -136,6 +156,13 @@ export class TrendDetector {
     this.step = significance > 0 && this.stepFitsBetter(this.lineSsr);
     if (this.step) return 0;
     const h = this.hinge as { slope: number; se: number; level: number } | null;
+    // Still rising at the end of the window? A ramp that stopped (a surge that levelled off, a deploy
+    // that ramped up) is no longer heading for the limit: the newest third of the points must not
+    // rise significantly slower than the whole window's line (3 standard errors of their own slope;
+    // a ramp that has just begun rises faster than the line, so it is not mistaken for a stop).
+    const recent = this.recentSlope();
+    this.stalled = recent !== null && (sign * recent.slope - rate) / Math.max(recent.se, 1e-12) < -3;
+    if (this.stalled) return 0;
     if (h && sign * h.slope > rate) {
       const hr = sign * (o.capacity - h.level);
       if (hr <= 0) { this.timeToExhaustionS = 0; return 1; }
