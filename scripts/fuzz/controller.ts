@@ -126,7 +126,7 @@ const yamlValue = fc.letrec((tie) => ({
   v: fc.oneof({ depthSize: "small", withCrossShrink: true },
     fc.oneof(fc.string({ maxLength: 20 }), extremeNumber, fc.boolean(), fc.constant(null), fc.constantFrom("30s", "5m", "1h", "-1s", "1e9h", "0", "100%", "127.0.0.1:0", "orders")),
     fc.array(tie("v"), { maxLength: 5 }),
-    fc.dictionary(fc.oneof(fc.constantFrom("defaults", "components", "orders", "risk", "steps", "bake", "listen", "name", "hostnames", "primary", "shadow", "endpoints", "zone", "api", "tokens", "enter", "leave", "emergency", "gates", "preflight", "signals", "scrape", "telemetry", "dataplane", "stateDir", "webhooks"), fc.string({ maxLength: 10 })), tie("v"), { maxKeys: 6 })),
+    fc.dictionary(fc.oneof(fc.constantFrom("defaults", "components", "orders", "risk", "steps", "bake", "listen", "name", "hostnames", "primary", "shadow", "endpoints", "zone", "api", "tokens", "enter", "leave", "emergency", "gates", "preflight", "signals", "scrape", "telemetry", "dataplane", "stateDir", "webhooks", "slo", "capacity", "warnAt", "target", "threshold", "periodS", "seasonS", "learning"), fc.string({ maxLength: 10 })), tie("v"), { maxKeys: 6 })),
 })).v;
 
 const yamlDoc = (base: string) => fc.oneof(
@@ -188,8 +188,9 @@ export class ControllerFuzzer {
 
   private constructor() {
     this.engine.setComponent({ name: "orders", signals: [
-      { name: REQUEST_SIGNALS.errors, kind: "error_rate" }, { name: "replication_lag_s", kind: "replication_lag" },
-      { name: "cpu", kind: "cpu" }, { name: "score", kind: "app" },
+      // Every view the engine has: an SLO's burn rates, saturation and the exhaustion forecast, a learnt profile, volatility.
+      { name: REQUEST_SIGNALS.errors, kind: "error_rate", slo: { target: 0.999, periodS: 3600 } }, { name: "replication_lag_s", kind: "replication_lag", capacity: 30 },
+      { name: "cpu", kind: "cpu", capacity: 1, warnAt: 0.8, seasonS: 600 }, { name: "score", kind: "app", slo: { target: 0.99, threshold: 0.5 } },
     ] });
     const h = telemetryHandlers({ store: this.store, engine: this.engine, clock: this.clock, log: this.log });
     this.report = h.Report as any;
