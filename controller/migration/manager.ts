@@ -4,12 +4,8 @@
 // action results) back on the next pass. On start it resumes each stored migration where it was: it
 // re-publishes the persisted routes (the same weights, nothing advanced) and waits for their ACK.
 // Leases: with policy.promotion.lease set, the shell grants the lease holder (the writer) an absolute
-// deadline, and stops granting the primary's once a failover has started, so its lease runs out; the
-// last deadline granted is an input of the next pass. A writer always keeps at least two thirds of the
-// lease (what renewing a full lease every third of it guarantees, Patroni's ttl - loop_wait), but the
-// grants are short and frequent (every tenth of the lease, at least 1 s and at most a third of it apart,
-// reaching two thirds of the lease plus that interval ahead), so a writer that dies holds at most that: 7.7 s of a 10 s lease
-// instead of up to 10, for the same tolerance of a silent controller. While the primary is at
+// deadline every third of the lease, and stops granting the primary's once a failover has started, so
+// its lease runs out; the last deadline granted is an input of the next pass. While the primary is at
 // risk (AtRisk, Preflight, Shifting) the grants are promotion.leaseAtRisk long, so a predicted death
 // costs less write downtime. A grant counts from the moment it is sent, unless the runner proves it
 // never arrived (ActionNotDelivered: the connection was refused); a timeout still counts. After a
@@ -21,9 +17,6 @@ import type { TrafficRouter } from "../xds/router.js";
 import { parsePolicy, type Policy } from "./policy.js";
 import { initialStatus, reconcile, TOTAL_BP, type Action, type ActionKind, type Command, type CommandResult, type MigrationEvent, type MigrationStatus, type ReconcileInputs, type Side } from "./reconcile.js";
 import type { StateStore } from "./store.js";
-
-/** Lease grants are at least this far apart (a tenth of the lease otherwise; a third at most). */
-const LEASE_RENEW_MIN_MS = 1000;
 
 /** What the reconciler observes about a component (the metric-source seam). */
 export type Observed = Omit<ReconcileInputs, "rollout" | "action" | "commands" | "leaseGrantedUntilMs">;
@@ -167,7 +160,7 @@ export class MigrationManager extends EventEmitter {
     if (t.status.phase === "Failover") queueMicrotask(() => { if (t.status.phase === "Failover") this.pass(t, []); });
   }
 
-  /** Grants the lease holder a fresh deadline (see the file comment; the primary's stops once a failover started). */
+  /** Grants the lease holder a fresh deadline every third of the lease (the primary's stops once a failover started). */
   private renewLease(t: Tracked): void {
     const pr = t.policy.promotion;
     if (pr.leaseMs <= 0) return;
@@ -176,13 +169,10 @@ export class MigrationManager extends EventEmitter {
     const atRisk = holder === "primary" && pr.leaseAtRiskMs > 0 && ["AtRisk", "Preflight", "Shifting"].includes(s.phase);
     const ms = atRisk ? pr.leaseAtRiskMs : pr.leaseMs;
     const now = this.now(), key = `${holder}/${epoch}/${ms}`;
-    // A tenth of the lease, at least 1 s apart, and never more than a third (a short lease renews as before).
-    const every = Math.min(ms / 3, Math.max(LEASE_RENEW_MIN_MS, ms / 10));
-    if (t.lease.key === key && now - t.lease.sentAtMs < every) return;
+    if (t.lease.key === key && now - t.lease.sentAtMs < ms / 3) return;
     t.lease.key = key;
     t.lease.sentAtMs = now;
-    // The holder keeps at least 2/3 of the lease between grants (the tolerance of a silent controller).
-    const until = now + Math.min(ms, (2 * ms) / 3 + every);
+    const until = now + ms;
     // Recorded when sent, not when answered: the deadline is absolute, so a late delivery cannot extend it.
     const before = t.lease.grantedUntil.get(holder);
     t.lease.grantedUntil.set(holder, Math.max(before ?? 0, until));

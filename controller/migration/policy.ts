@@ -200,7 +200,7 @@ export function policyProblems(p: Policy): [(string | number)[], string][] {
   });
   const last = p.steps[p.steps.length - 1];
   if (last && last.weightBp !== 10_000) out.push([["steps", p.steps.length - 1], `the last step must be 100 (the promotion), got ${last.weightBp / 100}`]);
-  if (p.promotion.leaseMs > 0 && p.promotion.leaseMs < 1000) out.push([["promotion", "lease"], `must be at least 1s (renewed at least every third of it), got ${p.promotion.leaseMs}ms`]);
+  if (p.promotion.leaseMs > 0 && p.promotion.leaseMs < 1000) out.push([["promotion", "lease"], `must be at least 1s (renewed every third of it), got ${p.promotion.leaseMs}ms`]);
   if (p.promotion.leaseAtRiskMs > 0 && (p.promotion.leaseAtRiskMs < 1000 || p.promotion.leaseAtRiskMs > p.promotion.leaseMs)) out.push([["promotion", "leaseAtRisk"], `must be between 1s and promotion.lease (${p.promotion.leaseMs / 1000}s), got ${p.promotion.leaseAtRiskMs / 1000}s`]);
   if (p.fastPath && p.fastPath.risk < p.risk.enter) out.push([["fastPath", "risk"], `must be at or above risk.enter (${p.risk.enter}): the fast path is for high confidence`]);
   return out;
