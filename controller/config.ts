@@ -8,10 +8,11 @@
 // plaintext (listen.allowInsecure: [telemetry]); the telemetry server's TLS is telemetry.tls. loadConfig
 // also checks that the TLS files it names are readable
 // and that stateDir is not a file, naming the field and the file.
-import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { parseYamlStrict, sizeProblem, YamlFieldError, YAML_LIMITS } from "./yaml-config.js";
+import { fsReason, parseYamlStrict, readYamlFile, sizeProblem, YamlFieldError, YAML_LIMITS } from "./yaml-config.js";
+export { fsReason } from "./yaml-config.js";
 import { SIGNAL_KINDS } from "./risk/predictor.js";
 import type { ComponentSpec as RouteSpec, TelemetryTlsOnProxy } from "./xds/resources.js";
 import type { SignalSpec } from "./risk/engine.js";
@@ -303,25 +304,9 @@ function tlsPaths(t: TlsFiles, rel: (p: string) => string): TlsFiles {
   return { cert: rel(t.cert), key: rel(t.key), ...(t.clientCa ? { clientCa: rel(t.clientCa) } : {}) };
 }
 
-/** "no such file or directory (ENOENT)" from a fs error. */
-export function fsReason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  const m = /^[A-Z]+: ([^,]+)/.exec(err.message ?? "");
-  return m ? `${m[1]} (${err.code})` : String(err.message ?? e);
-}
-
 /** Reads, parses and checks the configuration file, and that the files it names (TLS, stateDir) are usable. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): ControllerConfig {
-  let text: string;
-  try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw new ConfigError(file, 0, 0, "", "cannot read: it is a directory");
-    if (st.size > YAML_LIMITS.maxBytes) throw new ConfigError(file, 1, 1, "", `${st.size.toLocaleString("en-US")} bytes is over the limit of ${YAML_LIMITS.maxBytes.toLocaleString("en-US")}`);
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    throw new ConfigError(file, 0, 0, "", `cannot read: ${fsReason(e)}`);
-  }
+  const text = readYamlFile(file, ConfigError);
   const big = sizeProblem(text);
   if (big) throw new ConfigError(file, 1, 1, "", big);
   return parseConfig(text, file, env, { checkFiles: true });

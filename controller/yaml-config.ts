@@ -9,6 +9,7 @@
 // (maxAliasCount). Each refusal is a LimitError-marked error naming the limit and where it was crossed.
 import { LineCounter, parseDocument, isMap, isSeq, isAlias, isScalar, isPair, type Node as YamlNode, type YAMLMap } from "yaml";
 import { z } from "zod";
+import { readFileSync, statSync } from "node:fs";
 
 export class YamlFieldError extends Error {
   constructor(readonly file: string, readonly line: number, readonly column: number, readonly field: string, readonly reason: string) {
@@ -44,6 +45,29 @@ export function yamlLimit(e: unknown): keyof YamlLimits | "aliasExpansion" | nul
 const n = (x: number) => x.toLocaleString("en-US");
 
 /** "FILE: 2,400,000 bytes is over the limit of 262,144" (null when within it): checked before anything else reads the text. */
+/** "no such file or directory (ENOENT)" from a fs error. */
+export function fsReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const m = /^[A-Z]+: ([^,]+)/.exec(err.message ?? "");
+  return m ? `${m[1]} (${err.code})` : String(err.message ?? e);
+}
+
+/**
+ * A YAML file's text: one over the size limit is refused before it is read (the other limits are
+ * parseYamlStrict's). Errors are Err(file, line, column, "", reason): a directory, an unreadable file.
+ */
+export function readYamlFile(file: string, Err: ErrorClass, limits: YamlLimits = YAML_LIMITS): string {
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw new Err(file, 0, 0, "", "cannot read: it is a directory");
+    if (st.size > limits.maxBytes) throw new Err(file, 1, 1, "", `${st.size.toLocaleString("en-US")} bytes is over the limit of ${limits.maxBytes.toLocaleString("en-US")}`);
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    if (e instanceof Err) throw e;
+    throw new Err(file, 0, 0, "", `cannot read: ${fsReason(e)}`);
+  }
+}
+
 export function sizeProblem(text: string, limits: YamlLimits = YAML_LIMITS): string | null {
   // UTF-16 length bounds the UTF-8 size from below (x1) and above (x3): count exactly only when it matters.
   if (text.length * 3 <= limits.maxBytes) return null;
@@ -222,8 +246,26 @@ function locate(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: Pa
   return { line: pos.line, col: pos.col };
 }
 
-function fieldName(path: Path): string {
+function fieldName(path: readonly PropertyKey[]): string {
   return path.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("");
+}
+
+/**
+ * The first problem zod found in a record read from a state file, as `field: reason (got VALUE)`. A
+ * misspelt field is reported as itself ("unknown field") rather than as the required field it stands
+ * for. path: the field's; parent: where it sits (for a line number, an unknown key has no position of
+ * its own in a schema). whole: what to call the record itself when the problem is at its root.
+ */
+export function zodProblem(err: z.ZodError, raw: unknown, whole = "(record)"): { path: readonly PropertyKey[]; parent: readonly PropertyKey[]; text: string } {
+  const i = err.issues.find((x) => x.code === "unrecognized_keys") ?? err.issues[0]!;
+  const unknown = i.code === "unrecognized_keys";
+  const path = unknown ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
+  const field = fieldName(path) || whole;
+  if (unknown) return { path, parent: i.path, text: `${field}: unknown field` };
+  let v: unknown = raw;
+  for (const k of path) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  const got = v === undefined ? "" : ` (got ${JSON.stringify(v)?.slice(0, 60)})`;
+  return { path, parent: path, text: `${field}: ${i.message}${got}` };
 }
 
 function allowedKeys(root: z.ZodType, path: PropertyKey[]): string {

@@ -2,9 +2,8 @@
 // Every error names the file, line, column and field (`components.orders.steps[2].weight`), because a
 // policy is edited by hand under pressure and "invalid input" helps nobody. Durations are written like
 // Flagger's ("30s", "5m", "1h"; a bare number is seconds); weights are percent of read traffic.
-import { readFileSync, statSync } from "node:fs";
 import { z } from "zod";
-import { parseYamlStrict, YamlFieldError, YAML_LIMITS } from "../yaml-config.js";
+import { parseYamlStrict, readYamlFile, YamlFieldError } from "../yaml-config.js";
 
 export interface StepSpec {
   /** Shadow's share of read traffic in basis points (1% = 100). */
@@ -228,16 +227,6 @@ export function parsePolicy(text: string, file = "<policy>"): PolicySet {
 
 /** Reads and parses a policy file; one over the size limit is refused before it is read (the other limits: parseYamlStrict). */
 export function loadPolicyFile(file: string): PolicySet {
-  let text: string;
-  try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw new PolicyError(file, 0, 0, "", "cannot read: it is a directory");
-    if (st.size > YAML_LIMITS.maxBytes) throw new PolicyError(file, 1, 1, "", `${st.size.toLocaleString("en-US")} bytes is over the limit of ${YAML_LIMITS.maxBytes.toLocaleString("en-US")}`);
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    if (e instanceof PolicyError) throw e;
-    const err = e as NodeJS.ErrnoException;
-    throw new PolicyError(file, 0, 0, "", `cannot read: ${err.code ? `${/^[A-Z]+: ([^,]+)/.exec(err.message)?.[1] ?? err.message} (${err.code})` : err.message}`);
-  }
+  const text = readYamlFile(file, PolicyError);
   return parsePolicy(text, file);
 }

@@ -9,7 +9,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import path from "node:path";
 import { z } from "zod";
 import type { MigrationEvent, MigrationStatus } from "./reconcile.js";
-import { positionOf } from "../yaml-config.js";
+import { positionOf, zodProblem } from "../yaml-config.js";
 
 export interface StoredState {
   statuses: Map<string, MigrationStatus>;
@@ -84,19 +84,6 @@ const _event: (x: z.output<typeof eventSchema>) => MigrationEvent = (x) => x;
 void _status; void _event;
 
 type Path = readonly PropertyKey[];
-const fieldName = (p: Path): string => p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("") || "(record)";
-function valueAt(x: unknown, p: Path): unknown {
-  for (const k of p) { if (x === null || typeof x !== "object") return undefined; x = (x as Record<PropertyKey, unknown>)[k]; }
-  return x;
-}
-/** The first problem zod found, as `field: reason (got VALUE)`. */
-function issue(err: z.ZodError, raw: unknown): { path: Path; text: string } {
-  // A misspelt field is reported as itself rather than as the required field it stands for.
-  const i = err.issues.find((x) => x.code === "unrecognized_keys") ?? err.issues[0]!;
-  const p = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
-  const got = i.code === "unrecognized_keys" ? "unknown field" : (() => { const v = valueAt(raw, p); return v === undefined ? "" : ` (got ${JSON.stringify(v)?.slice(0, 60)})`; })();
-  return { path: p, text: i.code === "unrecognized_keys" ? `${fieldName(p)}: ${got}` : `${fieldName(p)}: ${i.message}${got}` };
-}
 /** The line of `path` inside a JSON document. Only used on an error. */
 function lineOf(text: string, p: Path): number { return positionOf(text, p).line; }
 /** JSON.parse's error position (V8 says "at position N" or "(line L column C)") as a line of `text`. */
@@ -149,7 +136,7 @@ export class FileStateStore implements StateStore {
       let raw: unknown;
       try { raw = JSON.parse(text); } catch (e) { throw new StateStoreError(`${this.snapshot}:${syntaxLine(text, e as Error)}: not valid JSON: ${(e as Error).message}`); }
       const r = snapshotSchema.safeParse(raw);
-      if (!r.success) { const x = issue(r.error, raw); throw new StateStoreError(`${this.snapshot}:${lineOf(text, x.path)}: ${x.text}`); }
+      if (!r.success) { const x = zodProblem(r.error, raw); throw new StateStoreError(`${this.snapshot}:${lineOf(text, x.path)}: ${x.text}`); }
       for (const s of r.data.statuses) st.statuses.set(s.component, s);
       st.events.push(...r.data.events);
       for (const [k, v] of Object.entries(r.data.policies ?? {})) st.policies.set(k, v);
@@ -167,7 +154,7 @@ export class FileStateStore implements StateStore {
           throw new StateStoreError(`${this.journal}:${i + 1}: not valid JSON: ${(e as Error).message}`);
         }
         const p = recordSchema.safeParse(raw);
-        if (!p.success) { const x = issue(p.error, raw); throw new StateStoreError(`${this.journal}:${i + 1}: ${x.text}`); }
+        if (!p.success) { const x = zodProblem(p.error, raw); throw new StateStoreError(`${this.journal}:${i + 1}: ${x.text}`); }
         const r = p.data;
         if (r.t === "status") st.statuses.set(r.status.component, r.status);
         else if (r.t === "event") st.events.push(r.event);

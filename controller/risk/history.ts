@@ -25,6 +25,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { zodProblem } from "../yaml-config.js";
 import { wallMs, type Clock } from "../../host/clock.js";
 import { SIGNAL_KINDS, emptyFeatures, type Features } from "./predictor.js";
 
@@ -113,16 +114,6 @@ const lineSchema = z.discriminatedUnion("t", [
   z.strictObject({ t: z.literal("recovered"), component: name, atMs: num }),
 ]);
 
-function describe(err: z.ZodError, raw: unknown): string {
-  const i = err.issues.find((x) => x.code === "unrecognized_keys") ?? err.issues[0]!;
-  const p = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
-  const field = p.map((k, n) => (typeof k === "number" ? `[${k}]` : `${n ? "." : ""}${String(k)}`)).join("") || "(record)";
-  if (i.code === "unrecognized_keys") return `${field}: unknown field`;
-  let v: unknown = raw;
-  for (const k of p) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined;
-  return `${field}: ${i.message}${v === undefined || typeof v === "object" ? "" : ` (got ${JSON.stringify(v)})`}`;
-}
-
 /** The file's lines (UTF-8), each with whether a newline ended it, read a MiB at a time. */
 function* readLines(file: string): Generator<[string, boolean]> {
   const fd = openSync(file, "r");
@@ -192,7 +183,7 @@ export class HistoryStore {
         throw new HistoryError(`${where}: not valid JSON: ${(e as Error).message}`);
       }
       const r = lineSchema.safeParse(raw);
-      if (!r.success) throw new HistoryError(`${where}: ${describe(r.error, raw)}`);
+      if (!r.success) throw new HistoryError(`${where}: ${zodProblem(r.error, raw).text}`);
       const x = r.data;
       if (!map && x.t !== "history") throw new HistoryError(`${where}: t: the first record must be the header {"t":"history","version":1,"kinds":[...]}`);
       if (x.t === "history") {

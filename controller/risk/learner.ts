@@ -15,7 +15,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import path from "node:path";
 import { z } from "zod";
 import { wallMs, type Clock } from "../../host/clock.js";
-import { positionOf } from "../yaml-config.js";
+import { positionOf, zodProblem } from "../yaml-config.js";
 import { FailurePredictor, PRIOR, brier, calibration, labelHistory, modelFromJson, modelToJson, train, type LabelledSample, type PredictorModel, type SignalKind, type TrainOptions } from "./predictor.js";
 import type { HistoryStore } from "./history.js";
 
@@ -138,10 +138,8 @@ export class Learner {
     const r = fileSchema.safeParse(raw);
     const at = (p: readonly PropertyKey[]) => { try { return positionOf(text, p).line; } catch { return 1; } };
     if (!r.success) {
-      const i = r.error.issues.find((x) => x.code === "unrecognized_keys") ?? r.error.issues[0]!;
-      const p = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
-      const field = p.map((k, n) => (typeof k === "number" ? `[${k}]` : `${n ? "." : ""}${String(k)}`)).join("") || "(document)";
-      throw new ModelFileError(`${f}:${at(i.code === "unrecognized_keys" ? i.path : p)}: ${field}: ${i.code === "unrecognized_keys" ? "unknown field" : i.message}`);
+      const x = zodProblem(r.error, raw, "(document)");
+      throw new ModelFileError(`${f}:${at(x.parent)}: ${x.text}`);
     }
     const m = modelFromJson(r.data);
     if (typeof m === "string") throw new ModelFileError(`${f}:${at([m.split(/[.:]/)[0]!, ...(m.startsWith("weights.") ? [m.slice(8).split(":")[0]!] : [])])}: ${m}`);

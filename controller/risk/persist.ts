@@ -17,6 +17,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { zodProblem } from "../yaml-config.js";
 import type { RiskSnapshot } from "./engine.js";
 
 export class RiskStateError extends Error {}
@@ -45,17 +46,6 @@ const lineSchema = z.discriminatedUnion("t", [
   }),
 ]);
 
-function describe(err: z.ZodError, raw: unknown): string {
-  // A misspelt field is reported as itself rather than as the required field it stands for.
-  const i = err.issues.find((x) => x.code === "unrecognized_keys") ?? err.issues[0]!;
-  const p = i.code === "unrecognized_keys" ? [...i.path, (i as { keys: string[] }).keys[0]!] : i.path;
-  const field = p.map((k, n) => (typeof k === "number" ? `[${k}]` : `${n ? "." : ""}${String(k)}`)).join("") || "(record)";
-  if (i.code === "unrecognized_keys") return `${field}: unknown field`;
-  let v: unknown = raw;
-  for (const k of p) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined;
-  return `${field}: ${i.message}${v === undefined || typeof v === "object" ? "" : ` (got ${JSON.stringify(v)})`}`;
-}
-
 export class RiskStateFile {
   readonly file: string;
   constructor(readonly dir: string) {
@@ -77,7 +67,7 @@ export class RiskStateFile {
       let raw: unknown;
       try { raw = JSON.parse(line); } catch (e) { throw new RiskStateError(`${where}: not valid JSON: ${(e as Error).message}`); }
       const r = lineSchema.safeParse(raw);
-      if (!r.success) throw new RiskStateError(`${where}: ${describe(r.error, raw)}`);
+      if (!r.success) throw new RiskStateError(`${where}: ${zodProblem(r.error, raw).text}`);
       const x = r.data;
       if (!header && x.t !== "risk") throw new RiskStateError(`${where}: t: the first record must be the header {"t":"risk","version":1,...}`);
       if (x.t === "risk") { if (header) throw new RiskStateError(`${where}: t: a second header`); header = true; }

@@ -12,7 +12,7 @@ import { mulberry32, normal } from "../support/random.js";
 /** An inner detector whose only view (the baseline) gives the scores listed, in order. */
 function scripted(raws: number[]): SeriesDetector {
   let i = 0;
-  const d = { baselineScore: 0, changePoint: null, trend: null, envelope: null, profile: null, volatility: null, update() { this.baselineScore = raws[i++] ?? 0; return this.baselineScore; } };
+  const d = { baselineScore: 0, changePoint: null, trend: null, envelope: null, profile: null, volatility: null, rawScore: 0, update() { this.baselineScore = this.rawScore = raws[i++] ?? 0; return this.baselineScore; } };
   return d as unknown as SeriesDetector;
 }
 const run = (raws: number[], opts = DEFAULT_CALIBRATION) => {

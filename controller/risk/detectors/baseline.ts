@@ -8,7 +8,7 @@
 // The score is the largest, scaled so that a value at the edge of the window's range is 0.5.
 // (The seasonal view is gated on the residual's rms being under half the series' sd.)
 // Pure state machine: update() depends only on the points given, never on a wall clock.
-import { SortedWindow } from "./sorted-window.js";
+import { SortedWindow, smallMedian } from "./sorted-window.js";
 import { tailSurprise, type Side } from "./surprise.js";
 
 export interface BaselineOptions {
@@ -154,16 +154,7 @@ export class BaselineDetector {
   shortMedian(): number { return this.recentCount ? this.recentMedian() : NaN; }
 
   /** Median of the last meanPoints values (insertion sort of a few numbers: no allocation). */
-  private recentMedian(): number {
-    const n = this.recentCount, a = this.scratch;
-    for (let i = 0; i < n; i++) {
-      const v = this.recent[i]!;
-      let j = i - 1;
-      while (j >= 0 && a[j]! > v) { a[j + 1] = a[j]!; j--; }
-      a[j + 1] = v;
-    }
-    return n % 2 ? a[(n - 1) >> 1]! : (a[n / 2 - 1]! + a[n / 2]!) / 2;
-  }
+  private recentMedian(): number { return smallMedian(this.recent, this.recentCount, this.scratch); }
 
   private seasonLookup(t: number): number {
     const cap = this.seasonT.length;

@@ -23,7 +23,7 @@ export interface EnvelopeOptions {
 export const DEFAULT_ENVELOPE: EnvelopeOptions = { memory: 8192, tolerance: 0.05, meanPoints: 16, minHistory: 16 };
 
 /** Maximum of the last `capacity` pushes: a monotonic deque of (index, value), decreasing in value. */
-class SlidingMax {
+export class SlidingMax {
   private readonly idx: Int32Array;
   private readonly val: Float64Array;
   private head = 0;
@@ -31,11 +31,13 @@ class SlidingMax {
   private n = 0;
 
   constructor(private readonly capacity: number) {
+    if (!(Number.isInteger(capacity) && capacity > 0)) throw new RangeError(`sliding maximum capacity must be a positive integer, got ${capacity}`);
     this.idx = new Int32Array(capacity);
     this.val = new Float64Array(capacity);
   }
 
   get empty(): boolean { return this.len === 0; }
+  /** The maximum (undefined when empty: check `empty`). */
   get max(): number { return this.val[this.head]!; }
 
   push(x: number): void {

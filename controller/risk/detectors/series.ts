@@ -86,6 +86,8 @@ export class SeriesDetector {
   saturationScore = 0;
   /** Utilisation (value / capacity) at the last point, NaN without a saturation view. */
   utilisation = NaN;
+  /** The largest view's score before alarm suppression (what `score` suppresses). */
+  rawScore = 0;
   /** The controller's combination (see the file comment) and the view behind it. */
   riskScore = 0;
   riskView: SignalView = "value";
@@ -152,6 +154,7 @@ export class SeriesDetector {
     }
     this.riskScore = r;
     this.riskView = rv;
+    this.rawScore = s;
     this.sincePeak++;
     if (this.sincePeak <= this.opts.restPoints && s <= this.peak) s *= 0.5;
     else { this.peak = s; this.sincePeak = 0; }

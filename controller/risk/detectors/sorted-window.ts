@@ -82,3 +82,14 @@ export class SortedWindow {
 
   clear(): void { this.size = 0; this.head = 0; }
 }
+
+/** Median of values[0..n) for a handful of values (an insertion sort into `scratch`: no allocation). */
+export function smallMedian(values: Float64Array, n: number, scratch: Float64Array): number {
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    let j = i - 1;
+    while (j >= 0 && scratch[j]! > v) { scratch[j + 1] = scratch[j]!; j--; }
+    scratch[j + 1] = v;
+  }
+  return n % 2 ? scratch[(n - 1) >> 1]! : (scratch[n / 2 - 1]! + scratch[n / 2]!) / 2;
+}

@@ -12,7 +12,7 @@
 // reference medians is a z with that sd; the score is 0.5 at z = `edgeZ` (4: a ratio of ~3.2).
 // The reference learns only while the ratio is under the edge (and one in eight points otherwise), so
 // a lasting storm is not learnt as normal at once, while a lasting change of regime still is.
-import { SortedWindow } from "./sorted-window.js";
+import { SortedWindow, smallMedian } from "./sorted-window.js";
 
 export interface VolatilityOptions { shortPoints: number; window: number; edgeZ: number; minHistory: number }
 
@@ -56,7 +56,7 @@ export class VolatilityDetector {
     if (this.n >= k && this.ref.size >= this.opts.minHistory) {
       const floor = Math.max(1e-9 * Math.max(1, Math.abs(x)), this.ref.quantile(0.9) / 4);
       const base = Math.max(this.ref.quantile(0.5), floor);
-      this.ratio = Math.max(this.median(k), floor) / base;
+      this.ratio = Math.max(smallMedian(this.recent, k, this.scratch), floor) / base;
       const z = Math.log(this.ratio) / this.sdLog;
       learn = z < this.opts.edgeZ;
       if (z > 0) { const r = z / this.opts.edgeZ; score = 1 - Math.pow(2, -r * r); }
@@ -64,16 +64,5 @@ export class VolatilityDetector {
     if (learn || ++this.skipped % 8 === 0) this.ref.push(d);
     this.score = score;
     return score;
-  }
-
-  private median(k: number): number {
-    const a = this.scratch;
-    for (let i = 0; i < k; i++) {
-      const v = this.recent[i]!;
-      let j = i - 1;
-      while (j >= 0 && a[j]! > v) { a[j + 1] = a[j]!; j--; }
-      a[j + 1] = v;
-    }
-    return k % 2 ? a[(k - 1) >> 1]! : (a[k / 2 - 1]! + a[k / 2]!) / 2;
   }
 }

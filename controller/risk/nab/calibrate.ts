@@ -18,7 +18,7 @@
 // detector's own.
 // Strictly streaming: the score of row i depends on rows 0..i only. O(1) amortised per point.
 import type { SeriesDetector } from "../detectors/series.js";
-import { DEFAULT_ENVELOPE } from "../detectors/envelope.js";
+import { DEFAULT_ENVELOPE, SlidingMax } from "../detectors/envelope.js";
 
 export interface CalibrationOptions {
   /** Raw scores the record remembers (default: the envelope view's memory). */
@@ -34,29 +34,6 @@ export function relativeToRecord(raw: number, record: number): number {
   return record > 0 && raw < record ? (raw * raw) / record : raw;
 }
 
-/** Maximum of the last `capacity` pushes: a monotonic deque, decreasing in value. */
-class SlidingMax {
-  private readonly idx: Float64Array;
-  private readonly val: Float64Array;
-  private head = 0;
-  private len = 0;
-  private n = 0;
-  constructor(private readonly capacity: number) {
-    if (!(Number.isInteger(capacity) && capacity > 0)) throw new RangeError(`calibration memory must be a positive integer, got ${capacity}`);
-    this.idx = new Float64Array(capacity);
-    this.val = new Float64Array(capacity);
-  }
-  /** The maximum, 0 when empty. */
-  get max(): number { return this.len ? this.val[this.head]! : 0; }
-  push(x: number): void {
-    const c = this.capacity, i = this.n++;
-    if (this.len > 0 && this.idx[this.head]! <= i - c) { this.head = (this.head + 1) % c; this.len--; }
-    while (this.len > 0 && this.val[(this.head + this.len - 1) % c]! <= x) this.len--;
-    const tail = (this.head + this.len) % c;
-    this.idx[tail] = i; this.val[tail] = x; this.len++;
-  }
-}
-
 /** A SeriesDetector's views, calibrated against the series' record, then alarm-suppressed. */
 export class CalibratedDetector {
   private readonly record: SlidingMax;
@@ -70,20 +47,16 @@ export class CalibratedDetector {
 
   constructor(readonly inner: SeriesDetector, readonly opts: CalibrationOptions = DEFAULT_CALIBRATION) {
     if (!(opts.restPoints >= 0)) throw new RangeError(`calibration restPoints must be >= 0, got ${opts.restPoints}`);
+    if (!(Number.isInteger(opts.memory) && opts.memory > 0)) throw new RangeError(`calibration memory must be a positive integer, got ${opts.memory}`);
     this.record = new SlidingMax(opts.memory);
   }
 
   update(tMs: number, x: number): number {
     const d = this.inner;
     d.update(tMs, x);
-    // The views NAB uses, before the inner detector's suppression.
-    let raw = d.baselineScore;
-    if (d.changePoint && d.changeScore > raw) raw = d.changeScore;
-    if (d.trend && d.trendScore > raw) raw = d.trendScore;
-    if (d.envelope && d.envelopeScore > raw) raw = d.envelopeScore;
-    if (d.profile && d.profileScore > raw) raw = d.profileScore;
-    if (d.volatility && d.volatilityScore > raw) raw = d.volatilityScore;
-    const record = this.record.max;
+    // The views' largest score, before the inner detector's suppression.
+    const raw = d.rawScore;
+    const record = this.record.empty ? 0 : this.record.max;
     let s = relativeToRecord(raw, record);
     this.record.push(raw);
     this.sincePeak++;
