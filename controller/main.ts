@@ -163,15 +163,15 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   gauge("shadowmesh_predictor_history_samples", "Samples held in the failure history", () => failureHistory.sampleCount());
   new Gauge({ name: "shadowmesh_risk", help: "Smoothed risk per component (absent without data)", labelNames: ["component"], registers: [registry], collect() {
     this.reset();
-    for (const n of manager.components()) { const r = engine.get(n); if (r && !r.noData) this.set({ component: n }, r.risk); }
+    for (const n of manager.components()) { const r = engine.riskOf(n); if (r && !r.noData) this.set({ component: n }, r.risk); }
   } });
   new Gauge({ name: "shadowmesh_shadow_risk", help: "The shadow's own smoothed risk, from its own signals (absent without data)", labelNames: ["component"], registers: [registry], collect() {
     this.reset();
-    for (const n of manager.components()) { const r = engine.get(shadowKey(n)); if (r && !r.noData) this.set({ component: n }, r.risk); }
+    for (const n of manager.components()) { const r = engine.riskOf(shadowKey(n)); if (r && !r.noData) this.set({ component: n }, r.risk); }
   } });
   new Gauge({ name: "shadowmesh_failure_probability", help: "Predicted probability that the component fails within the horizon", labelNames: ["component"], registers: [registry], collect() {
     this.reset();
-    for (const n of manager.components()) { const r = engine.get(n); if (r && !r.noData) this.set({ component: n }, r.probability); }
+    for (const n of manager.components()) { const r = engine.riskOf(n); if (r && !r.noData) this.set({ component: n }, r.probability); }
   } });
   new Gauge({ name: "shadowmesh_migration_phase", help: "1 for the phase each component is in", labelNames: ["component", "phase"], registers: [registry], collect() {
     for (const n of manager.components()) { const p = manager.get(n).status.phase; for (const ph of PHASES) this.set({ component: n, phase: ph }, ph === p ? 1 : 0); }
@@ -243,7 +243,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     try {
       failureHistory.maybeSample(engine, manager.components());
       // A retrain (up to ~0.75 s on this tick) waits while any component is mid-decision.
-      const busy = manager.components().some((n) => !CALM_PHASES.has(manager.get(n).status.phase));
+      const busy = manager.components().some((n) => !CALM_PHASES.has(manager.phaseOf(n)));
       const m = learner.tick(busy);
       if (m) log.info({ source: m.source, samples: m.samples, positives: m.positives, brier: m.brier, ece: m.ece, priorBrier: m.priorBrier }, `failure model retrained: ${m.reason}`);
     } catch (e) { log.error({ err: e }, "failure history or model retrain failed"); }

@@ -29,14 +29,15 @@ export class TelemetryInputSource implements InputSource {
   constructor(private readonly o: TelemetryInputOptions) {}
 
   gather(component: string, status: MigrationStatus, nowMs: number, policy: Policy = DEFAULT_POLICY): Observed {
-    const risk = this.o.engine.get(component);
+    // The risk and the lag as of the last tick, without building explanations (this runs every tick).
+    const risk = this.o.engine.riskOf(component);
     const riskValue = risk && !risk.noData ? risk.risk : null;
-    const lag = risk?.contributions.find((c) => c.kind === "replication_lag" && c.state === "ok");
-    const sr = this.o.engine.get(shadowKey(component));
+    const lag = this.o.engine.freshValue(component, "replication_lag");
+    const sr = this.o.engine.riskOf(shadowKey(component));
     const recent = this.o.store.window(component, nowMs - (this.o.recentMs ?? 60_000), nowMs);
     const since = this.o.store.window(component, status.stepSinceMs ?? nowMs, nowMs);
     return {
-      risk: riskValue, primaryRisk: riskValue, replicaLagS: lag?.value ?? null, shadowRisk: sr && !sr.noData ? sr.risk : null,
+      risk: riskValue, primaryRisk: riskValue, replicaLagS: lag, shadowRisk: sr && !sr.noData ? sr.risk : null,
       recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent) },
       health: this.health(component, nowMs, policy.emergency.windowMs),
       shadowProbeFailures: this.o.probes?.probeFailures(component, "shadow") ?? null,

@@ -124,6 +124,8 @@ export class MigrationManager extends EventEmitter {
     const t = this.tracked(component);
     return { status: structuredClone(t.status), policy: t.policy, observed: t.observed };
   }
+  /** A component's phase, without copying its status (for per-tick checks over many components). */
+  phaseOf(component: string): MigrationStatus["phase"] { return this.tracked(component).status.phase; }
   components(): string[] { return [...this.comps.keys()]; }
   events(component?: string, limit = 50): MigrationEvent[] {
     const list = component ? this.recent.filter((e) => e.component === component) : this.recent;

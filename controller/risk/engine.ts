@@ -226,6 +226,20 @@ export class RiskEngine {
     return c ? Float64Array.from(c.features) : null;
   }
 
+  /** The component's risk as of the last tick, without building its explanation (for gauges and sampling). */
+  riskOf(component: string): { risk: number; probability: number; noData: boolean } | undefined {
+    const c = this.components.get(component);
+    return c ? { risk: c.risk, probability: c.probability, noData: c.noData } : undefined;
+  }
+
+  /** The newest value of the component's fresh ("ok") signal of `kind`, the largest if several (null: none). */
+  freshValue(component: string, kind: SignalKind): number | null {
+    const c = this.components.get(component);
+    let v: number | null = null;
+    if (c) for (const s of c.list) if (s.spec.kind === kind && this.state(s, c.updatedMs) === "ok" && (v === null || s.detector.lastValue > v)) v = s.detector.lastValue;
+    return v;
+  }
+
   removeComponent(name: string): boolean { return this.components.delete(name); }
   hasSignal(component: string, signal: string): boolean { return this.components.get(component)?.signals.has(signal) ?? false; }
   kindOf(component: string, signal: string): SignalKind | undefined { return this.components.get(component)?.signals.get(signal)?.spec.kind; }

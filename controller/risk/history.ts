@@ -47,7 +47,7 @@ export interface HistorySample { component: string; tMs: number; risk: number; f
 /** What the store samples: the risk engine. */
 export interface FeatureSource {
   featuresOf(component: string): Float64Array | null;
-  get(component: string): { risk: number; noData: boolean } | undefined;
+  riskOf(component: string): { risk: number; noData: boolean } | undefined;
 }
 
 export interface HistoryOptions {
@@ -215,7 +215,7 @@ export class HistoryStore {
     this.lastSampleMs = now;
     const batch: HistorySample[] = [];
     for (const c of components) {
-      const r = src.get(c), f = src.featuresOf(c);
+      const r = src.riskOf(c), f = src.featuresOf(c);
       if (!r || r.noData || !f) continue;
       batch.push({ component: c, tMs: now, risk: r.risk, features: f });
     }

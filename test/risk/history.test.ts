@@ -118,7 +118,7 @@ test("sampling follows the injected clock: one sample per component every sample
   const h = new HistoryStore({ dir: null, clock, sampleEveryS: 10, components: ["a", "b"] });
   const src = {
     featuresOf: (c: string) => (c === "a" || c === "b" ? feats(0.2) : null),
-    get: (c: string) => (c === "a" ? { risk: 0.1, noData: false } : c === "b" ? { risk: 0, noData: true } : undefined),
+    riskOf: (c: string) => (c === "a" ? { risk: 0.1, noData: false } : c === "b" ? { risk: 0, noData: true } : undefined),
   };
   let taken = 0;
   for (let i = 0; i < 100; i++) { taken += h.maybeSample(src, ["a", "b"]); clock.advance(1000); }
