@@ -143,6 +143,9 @@ class PointRing {
 
 export class RiskInputError extends Error {}
 
+/** How strongly a signal is newly at its limit: near capacity and surprising there (0 without a capacity). */
+const newlyAtLimit = (d: SeriesDetector): number => (d.opts.saturation ? Math.min(d.surpriseScore, d.saturationScore) : 0);
+
 interface Signal {
   spec: SignalSpec;
   detector: SeriesDetector;
@@ -357,6 +360,11 @@ export class RiskEngine {
         // (a saturated CPU slows, it does not crash), so their forecast weighs as that kind.
         if (!EXHAUSTING_KINDS.has(s.spec.kind)) { if (d.trendScore > f[s.kind]!) f[s.kind] = d.trendScore; }
         else if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
+        // A resource newly at its limit is exhausted now, whatever its kind: near capacity (the
+        // saturation view) and new there (the surprise views). A plateau the history knows is not new;
+        // a surprise far from the limit is not exhaustion.
+        const at = excess(newlyAtLimit(d));
+        if (at > t1) { t2 = t1; t1 = at; } else if (at > t2) t2 = at;
       }
       f[exhaustion] = 1 - (1 - t1) * (1 - t2);
       c.noData = fresh === 0;
@@ -383,8 +391,9 @@ export class RiskEngine {
       const ownView: SignalView = live ? d.riskView : d.burnScore >= d.saturationScore ? "burn" : "saturation";
       const base = excess(own) * this.predictor.weight(s.kind);
       const trend = live && d.trend ? d.trendScore * this.predictor.weight(EXHAUSTING_KINDS.has(s.spec.kind) ? kindIndex("exhaustion") : s.kind) : 0;
+      const atLimit = live ? excess(newlyAtLimit(d)) * this.predictor.weight(kindIndex("exhaustion")) : 0;
       const tte = d.trend && d.trend.timeToExhaustionS < 10 * d.trend.opts.horizonS ? d.trend.timeToExhaustionS : null;
-      const view: SignalView | null = live || (limits && own > 0) ? (trend > base ? "trend" : ownView) : null;
+      const view: SignalView | null = live || (limits && own > 0) ? (atLimit > Math.max(base, trend) ? "limit" : trend > base ? "trend" : ownView) : null;
       const expected = view === "profile" ? d.profile!.expected : d.baseline.expected;
       const slo = d.slo;
       const burn = slo && slo.rule ? { rule: slo.rule, long: slo.burnLong, short: slo.burnShort, budgetLeft: slo.budgetLeft() } : null;
@@ -396,7 +405,7 @@ export class RiskEngine {
         score: live ? Math.max(own, d.trendScore) : own,
         view, exhaustionS: tte, utilisation, burn,
         reason: explain(s.spec, st, view, d.points ? d.lastValue : NaN, expected, utilisation, burn, tte, d),
-        contribution: Math.max(base, trend), share: 0,
+        contribution: Math.max(base, trend, atLimit), share: 0,
       };
     });
     const total = contributions.reduce((a, x) => a + x.contribution, 0);

@@ -67,6 +67,31 @@ test("a hot plateau near its limit stays risky; the same plateau far from the li
   assert.ok(far.f < 0.05, `CPU at 0.92 of 4 after 10 minutes: feature ${far.f}`);
 });
 
+test("a resource newly at its limit is exhaustion now; a plateau the history knows, or a jump far from the limit, is not", () => {
+  const run = (before: number, after: number) => {
+    const { clock, engine } = engineWith([{ name: "cpu", kind: "cpu", capacity: 1 }]);
+    const rnd = mulberry32(11);
+    for (let t = 0; t < 200; t++) { engine.observe("db", "cpu", wallMs(clock), before + 0.01 * normal(rnd)); clock.advance(1000); engine.tick(); }
+    let atRiskAfterS: number | null = null;
+    for (let t = 1; t <= 30; t++) {
+      engine.observe("db", "cpu", wallMs(clock), Math.min(1, after + 0.005 * normal(rnd))); clock.advance(1000); engine.tick();
+      if (atRiskAfterS === null && engine.riskOf("db")!.risk >= 0.5) atRiskAfterS = t;
+    }
+    return { exhaustion: engine.featuresOf("db")![kindIndex("exhaustion")]!, atRiskAfterS, c: engine.get("db")!.contributions[0]! };
+  };
+  const jump = run(0.34, 0.99);
+  assert.ok(jump.exhaustion > 0.9, `a jump from 0.34 to 0.99: exhaustion feature ${jump.exhaustion}`);
+  assert.ok(jump.atRiskAfterS !== null && jump.atRiskAfterS <= 10, `risk reached 0.5 after ${jump.atRiskAfterS} s`);
+  assert.is(jump.c.view, "limit");
+  assert.match(jump.c.reason, /99 % of its capacity 1, newly: the usual is 0\.3/);
+  const known = run(0.95, 0.95);
+  assert.ok(known.exhaustion < 0.05, `a plateau at 0.95 the history knows: exhaustion feature ${known.exhaustion}`);
+  assert.is(known.atRiskAfterS, null);
+  const far = run(0.3, 0.65);
+  assert.ok(far.exhaustion < 0.05, `a jump to 0.65 (under warnAt): exhaustion feature ${far.exhaustion}`);
+  assert.is(far.atRiskAfterS, null);
+});
+
 test("a warming signal is scored by its limits from the first point", () => {
   const { clock, engine } = engineWith([{ name: "q", kind: "queue_depth", capacity: 100 }]);
   engine.observe("db", "q", wallMs(clock), 97);

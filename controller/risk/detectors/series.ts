@@ -39,7 +39,7 @@ export interface SeriesOptions {
   volatility?: VolatilityOptions | null;
 }
 
-export type SignalView = "value" | "mean" | "seasonal" | "level" | "change" | "trend" | "envelope" | "profile" | "volatility" | "burn" | "saturation";
+export type SignalView = "value" | "mean" | "seasonal" | "level" | "change" | "trend" | "envelope" | "profile" | "volatility" | "burn" | "saturation" | "limit";
 
 export function seriesOptions(o: {
   side?: Side; window?: number; seasonMs?: number; capacity?: number; horizonS?: number; exhaustion?: "up" | "down"; changePoint?: boolean; restPoints?: number; levelZ?: number; envelope?: boolean;
@@ -88,6 +88,8 @@ export class SeriesDetector {
   utilisation = NaN;
   /** The largest view's score before alarm suppression (what `score` suppresses). */
   rawScore = 0;
+  /** The controller's surprise views alone (load-weighted for a resource), before the limits join them. */
+  surpriseScore = 0;
   /** The controller's combination (see the file comment) and the view behind it. */
   riskScore = 0;
   riskView: SignalView = "value";
@@ -141,11 +143,13 @@ export class SeriesDetector {
     }
     // ... and against the limits: a loaded resource's surprise weighs by its load, an SLO's burn and
     // the distance to capacity count whatever the history.
+    this.surpriseScore = r;
     const sat = this.opts.saturation;
     if (sat) {
       const u = (this.utilisation = utilisation(x, sat));
       this.saturationScore = saturationScore(u, sat.warnAt);
       if (this.opts.loadWeighted) r *= Math.min(1, (Math.max(0, u) / sat.warnAt) ** 2);
+      this.surpriseScore = r;
       if (this.saturationScore > r) { r = this.saturationScore; rv = "saturation"; }
     }
     if (this.slo) {
