@@ -17,6 +17,7 @@ import { SIGNAL_KINDS } from "./risk/predictor.js";
 import type { ComponentSpec as RouteSpec, TelemetryTlsOnProxy } from "./xds/resources.js";
 import type { SignalSpec } from "./risk/engine.js";
 import type { ActionConfig } from "./migration/actions.js";
+import type { DriverConfig } from "./drivers/factory.js";
 import { checkTargets, type ScrapeTarget } from "./metrics/prometheus.js";
 
 export class ConfigError extends YamlFieldError {}
@@ -56,6 +57,20 @@ const actions = z.union([
   z.object({ webhook: z.string().url(), headers: z.record(z.string(), z.string()).optional(), tokenEnv: z.string().min(1).optional() }).strict(),
   z.object({ command: z.array(z.string()).min(1) }).strict(),
 ]);
+/** The PostgreSQL driver's view of one side (drivers/postgres.ts): never a password in the file. */
+const pgSide = z.object({
+  url: z.string().regex(/^postgres(ql)?:\/\/[^/]+\/[^/?#]+/, "a postgresql://USER@HOST:PORT/DATABASE URL").refine((u) => { try { return new URL(u).password === ""; } catch { return false; } }, "must not hold a password (name an environment variable in passwordEnv)"),
+  passwordEnv: z.string().min(1).optional(), dataDir: z.string().min(1).optional(), bin: z.string().min(1).optional(), osUser: z.string().min(1).optional(),
+}).strict();
+const driverPoll = { intervalS: z.number().min(0.1).max(3600).optional(), lagSignal: z.string().min(1).optional() };
+/** The component's driver (drivers/): exactly one backend. */
+const driver = z.object({
+  postgres: z.object({ primary: pgSide, shadow: pgSide, fenceVerifyMs: z.number().int().min(100).max(60_000).optional(), ...driverPoll }).strict().optional(),
+  kv: z.object({ primary: z.string().url(), shadow: z.string().url(), tokenEnv: z.string().min(1).optional(), ...driverPoll }).strict().optional(),
+}).strict().superRefine((d, ctx) => {
+  const n = (d.postgres ? 1 : 0) + (d.kv ? 1 : 0);
+  if (n !== 1) ctx.addIssue({ code: "custom", message: `name exactly one driver (postgres or kv), got ${n}` });
+});
 const component = z.object({
   name: z.string().regex(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/, "a lower-case DNS-like label"),
   hostnames: z.array(z.string().min(1)).min(1),
@@ -77,6 +92,7 @@ const component = z.object({
   }).strict().optional(),
   signals: z.array(signal).optional(),
   actions: actions.optional(),
+  driver: driver.optional(),
 }).strict();
 
 const schema = z.object({
@@ -155,7 +171,7 @@ export interface ControllerConfig {
   stateDir: string | null;
   policyFile: string | null;
   tickMs: number;
-  components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null; filter: Record<string, unknown> | null }[];
+  components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null; driver: DriverConfig | null; filter: Record<string, unknown> | null }[];
   dataplane: { listener: { name: string; address: string; port: number }; wasm: string; telemetryIntervalMs: number; telemetryTls?: TelemetryTlsOnProxy } | null;
   risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number; horizonS?: number };
   /** Learning the failure model from outcomes (absent: the defaults). */
@@ -269,7 +285,27 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       }
       act = { webhook: hook.webhook, ...(Object.keys(headers).length ? { headers } : {}) };
     } else if (c.actions) act = c.actions as ActionConfig;
-    return { route, signals: (c.signals ?? DEFAULT_SIGNALS) as SignalSpec[], actions: act, filter: (c.filter ?? null) as Record<string, unknown> | null };
+    let drv: DriverConfig | null = null;
+    if (c.driver && c.actions) fail(["components", i, "driver"], "a component has either a driver or actions, not both (the driver carries out the actions)");
+    const secret = (at: (string | number)[], name: string | undefined) => {
+      if (name === undefined) return undefined;
+      const v = env[name];
+      if (!v) fail(at, `environment variable ${name} is not set`);
+      return v;
+    };
+    if (c.driver?.postgres) {
+      const d = c.driver.postgres;
+      const side = (x: z.infer<typeof pgSide>, which: "primary" | "shadow") => {
+        const pw = secret(["components", i, "driver", "postgres", which, "passwordEnv"], x.passwordEnv);
+        return { url: x.url, ...(pw !== undefined ? { password: pw } : {}), ...(x.dataDir ? { dataDir: rel(x.dataDir) } : {}), ...(x.bin ? { bin: x.bin } : {}), ...(x.osUser ? { osUser: x.osUser } : {}) };
+      };
+      drv = { kind: "postgres", primary: side(d.primary, "primary"), shadow: side(d.shadow, "shadow"), intervalS: d.intervalS ?? 1, ...(d.lagSignal ? { lagSignal: d.lagSignal } : {}), ...(d.fenceVerifyMs ? { fenceVerifyMs: d.fenceVerifyMs } : {}) };
+    } else if (c.driver?.kv) {
+      const d = c.driver.kv;
+      const token = secret(["components", i, "driver", "kv", "tokenEnv"], d.tokenEnv);
+      drv = { kind: "kv", primary: d.primary.replace(/\/$/, ""), shadow: d.shadow.replace(/\/$/, ""), intervalS: d.intervalS ?? 1, ...(token !== undefined ? { adminToken: token } : {}), ...(d.lagSignal ? { lagSignal: d.lagSignal } : {}) };
+    }
+    return { route, signals: (c.signals ?? DEFAULT_SIGNALS) as SignalSpec[], actions: act, driver: drv, filter: (c.filter ?? null) as Record<string, unknown> | null };
   });
   let scrape: ScrapeTarget[] = [];
   try { scrape = checkTargets(data.scrape ?? []); } catch (e) {

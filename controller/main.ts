@@ -24,7 +24,9 @@ import type { MigrationManager } from "./migration/manager.js";
 import { FileStateStore, MemoryStateStore, type StateStore } from "./migration/store.js";
 import { buildManager, buildRiskCore, persistRisk, tickController } from "./core.js";
 import { DEFAULT_KEEP_POINTS } from "./risk/persist.js";
-import { ConfiguredActions, type ActionConfig } from "./migration/actions.js";
+import { DriverActions } from "./drivers/driver.js";
+import { buildDrivers } from "./drivers/factory.js";
+import { DriverPoller } from "./drivers/poller.js";
 import { addControllerApi } from "./api/service.js";
 import { EventWebhooks } from "./events/webhooks.js";
 import type { MigrationEvent, Phase } from "./migration/reconcile.js";
@@ -43,6 +45,8 @@ export interface RunningController {
   /** The failure model's history (features and failures) and its learner. */
   history: HistoryStore;
   learner: Learner;
+  /** Each component's driver poll: health per side, the lag (drivers/poller.ts). */
+  drivers: DriverPoller;
   stop(): Promise<void>;
 }
 
@@ -102,10 +106,19 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
 
   const store = opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
-  const actions = new ConfiguredActions(new Map(cfg.components.filter((c) => c.actions).map((c) => [c.route.name, c.actions as ActionConfig])));
-  // Built before the manager: scrape targets with a side are that side's active health check.
+  // Each component's driver (drivers/): its actions, and for those that measure, health, signals and lag.
+  const built = buildDrivers(cfg.components, clock);
+  const actions = new DriverActions(built.drivers);
+  const drivers = new DriverPoller(built.targets, engine, clock, log);
+  // Built before the manager: scrape targets with a side, and measuring drivers, are that side's active health check.
   const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);
-  const manager = buildManager(cfg, core, { clock, router, store, actions, log, probes: scraper });
+  const probes = {
+    probeFailures: (c: string, side: "primary" | "shadow") => {
+      const a = scraper.probeFailures(c, side), b = drivers.probeFailures(c, side);
+      return a === null ? b : b === null ? a : Math.max(a, b);
+    },
+  };
+  const manager = buildManager(cfg, core, { clock, router, store, actions, log, probes });
   manager.start();
   // manager.start() loaded the store: what it recovered from (a torn last journal line) is logged.
   for (const w of store.warnings ?? []) log.warn({ stateDir: cfg.stateDir }, `state store: ${w}`);
@@ -169,6 +182,19 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     this.reset();
     for (const n of manager.components()) { const r = engine.riskOf(shadowKey(n)); if (r && !r.noData) this.set({ component: n }, r.risk); }
   } });
+  // What each component's driver saw on its last poll (absent for drivers that measure nothing).
+  new Gauge({ name: "shadowmesh_driver_side_up", help: "1 when the driver reached the side on its last poll, 0 when not", labelNames: ["component", "side", "driver"], registers: [registry], collect() {
+    this.reset();
+    for (const d of drivers.status()) for (const side of ["primary", "shadow"] as const) { const h = d.health[side]; if (h) this.set({ component: d.component, side, driver: d.driver }, h.up ? 1 : 0); }
+  } });
+  new Gauge({ name: "shadowmesh_driver_side_writable", help: "1 when the side takes writes (the driver asked it), 0 when not; absent when it cannot tell", labelNames: ["component", "side", "driver"], registers: [registry], collect() {
+    this.reset();
+    for (const d of drivers.status()) for (const side of ["primary", "shadow"] as const) { const h = d.health[side]; if (h && h.writable !== null) this.set({ component: d.component, side, driver: d.driver }, h.writable ? 1 : 0); }
+  } });
+  new Gauge({ name: "shadowmesh_driver_replication_lag_bytes", help: "Bytes the replica has not replayed (the driver's reading; absent when unknown)", labelNames: ["component", "driver"], registers: [registry], collect() {
+    this.reset();
+    for (const d of drivers.status()) if (d.lag?.bytes !== null && d.lag?.bytes !== undefined) this.set({ component: d.component, driver: d.driver }, d.lag.bytes);
+  } });
   new Gauge({ name: "shadowmesh_failure_probability", help: "Predicted probability that the component fails within the horizon", labelNames: ["component"], registers: [registry], collect() {
     this.reset();
     for (const n of manager.components()) { const r = engine.riskOf(n); if (r && !r.noData) this.set({ component: n }, r.probability); }
@@ -225,6 +251,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   });
 
   scraper.start();
+  drivers.start();
   let stopped = false;
   let lastSampleMs = 0;
   let lastRiskSaveMs = wallMs(clock);
@@ -252,11 +279,13 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   clock.setTimer(cfg.tickMs, loop);
 
   return {
-    manager, engine, telemetry, router, registry, history: failureHistory, learner,
+    manager, engine, telemetry, router, registry, history: failureHistory, learner, drivers,
     ports: { xds: xdsPort, telemetry: telemetryPort, api: apiPort, http: httpPort },
     async stop() {
       stopped = true;
       scraper.stop();
+      drivers.stop();
+      await actions.close();
       httpServer.closeAllConnections();
       await Promise.all([shutdown(apiServer), shutdown(telemetryServer), new Promise<void>((r) => httpServer.close(() => r())), ads.close()]);
       saveRisk();

@@ -10,7 +10,8 @@
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
 import type { Logger } from "pino";
 import { wallMs, type Clock, type Timer } from "../../host/clock.js";
-import { isShadowsOwn, shadowKey, type RiskEngine } from "../risk/engine.js";
+import { shadowKey, type RiskEngine } from "../risk/engine.js";
+import { scorerFor } from "../risk/kinds.js";
 
 export interface ScrapeSignal {
   signal: string;
@@ -203,8 +204,7 @@ export class PrometheusScraper {
       const v = extract(families, s, tMs, prev);
       if (typeof v === "string") { st.missing[s.signal] = v; continue; }
       // The shadow's own signals (its CPU, its queue) go to the shadow's scorer; the pair's (its lag) to the component.
-      const kind = this.engine.kindOf(t.component, s.signal);
-      const to = t.side === "shadow" && kind !== undefined && isShadowsOwn(kind) && this.engine.hasSignal(shadowKey(t.component), s.signal) ? shadowKey(t.component) : t.component;
+      const to = scorerFor(this.engine, t.component, t.side, s.signal);
       const err = this.engine.check(to, s.signal, tMs, v);
       if (err) { st.missing[s.signal] = err; continue; }
       this.engine.observe(to, s.signal, tMs, v);

@@ -25,3 +25,13 @@ export function shadowSignals(signals: SignalSpec[]): SignalSpec[] { return sign
 
 /** Whether a signal of this kind, measured on the shadow, is the shadow's own (else the pair's, fed to the component). */
 export function isShadowsOwn(kind: SignalKind): boolean { return !PAIR_KINDS.has(kind); }
+
+/**
+ * Which scorer a value measured on `side` feeds: the shadow's own signals (its CPU, its queue) go to
+ * the shadow's scorer when it has that signal; the pair's (the lag) and the primary's to the component.
+ */
+export function scorerFor(engine: { kindOf(c: string, s: string): SignalKind | undefined; hasSignal(c: string, s: string): boolean }, component: string, side: "primary" | "shadow" | undefined, signal: string): string {
+  if (side !== "shadow") return component;
+  const kind = engine.kindOf(component, signal) ?? engine.kindOf(shadowKey(component), signal);
+  return kind !== undefined && isShadowsOwn(kind) && engine.hasSignal(shadowKey(component), signal) ? shadowKey(component) : component;
+}

@@ -12,7 +12,7 @@ import { silentLogger } from "../../controller/log.js";
 import { FakeTrafficRouter } from "../../controller/xds/router.js";
 import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
 import { MigrationManager } from "../../controller/migration/manager.js";
-import { FakeActions } from "../../controller/migration/actions.js";
+import { FakeActions } from "../support/fake-actions.js";
 import { FileStateStore, StateStoreError, type StateStore } from "../../controller/migration/store.js";
 import { initialStatus, type MigrationStatus } from "../../controller/migration/reconcile.js";
 import { FakeInputSource } from "../support/migration-world.js";

@@ -6,7 +6,8 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ConfiguredActions, FakeActions } from "../../controller/migration/actions.js";
+import { ConfiguredActions } from "../../controller/migration/actions.js";
+import { FakeActions } from "../support/fake-actions.js";
 
 test("webhook: detail merged into the body; absent detail leaves the body unchanged", async () => {
   const bodies: unknown[] = [];

@@ -1,0 +1,66 @@
+// The component-driver seam: what the controller needs from one kind of protected component (the
+// sample KV, PostgreSQL, anything behind a webhook), as Flagger has one small interface and one file
+// per mesh. A driver answers for both sides of a pair: is each side up and writable (health), what
+// does it measure (signals), how far is the replica behind (lag), and it carries out the migration
+// engine's actions (fence, unfence, promote, lease) and puts a demoted primary back as a replica of
+// the new one (rejoin). The reconciler never sees a driver: it emits actions, DriverActions runs them
+// here, and DriverPoller (poller.ts) feeds health, signals and lag to the risk engine.
+import type { ActionRunner, LeaseDetail } from "../migration/manager.js";
+import type { ActionKind, Side } from "../migration/status.js";
+
+export type { LeaseDetail } from "../migration/manager.js";
+export type { Side } from "../migration/status.js";
+
+/** One side's health as the driver sees it: reachable at all, and whether it takes writes now (null: the driver cannot tell). */
+export interface SideHealth { up: boolean; writable: boolean | null; detail: string }
+
+/** One measured value, named as the component's signal it feeds (a driver's samples are documented in its file). */
+export interface SignalSample { signal: string; value: number }
+
+/**
+ * The replica's distance behind the writer. drained: exactly caught up (the replica has replayed
+ * everything the writer has written), which the write move waits for; seconds: the lag the engine
+ * scores (0 when drained; null when neither side says).
+ */
+export interface LagReading { seconds: number | null; bytes: number | null; drained: boolean }
+
+export interface ComponentDriver {
+  /** The backend's name, as in the configuration (webhook, kv, postgres). */
+  readonly kind: string;
+  /** Whether the driver measures anything itself (else health, signals and lag come from scrape targets). */
+  readonly measures: boolean;
+  health(side: Side): Promise<SideHealth>;
+  signals(side: Side): Promise<SignalSample[]>;
+  /** The pair's lag (null: this driver does not know it). */
+  lag(): Promise<LagReading | null>;
+  fence(side: Side, detail?: LeaseDetail): Promise<void>;
+  unfence(side: Side, detail?: LeaseDetail): Promise<void>;
+  promote(side: Side, detail?: LeaseDetail): Promise<void>;
+  /** Extends the writer's lease to detail.expiresAtMs (a driver without leases accepts and does nothing). */
+  lease(side: Side, detail?: LeaseDetail): Promise<void>;
+  /** Makes `side` (a demoted writer) a replica of the other side, so a later restore can move back. */
+  rejoin(side: Side): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A driver that cannot do what was asked: the message names the driver and the operation. */
+export class DriverUnsupported extends Error {}
+
+/** The migration engine's ActionRunner over the configured drivers, one per component. */
+export class DriverActions implements ActionRunner {
+  constructor(private readonly drivers: ReadonlyMap<string, ComponentDriver>) {}
+
+  async run(component: string, kind: ActionKind | "lease", side: Side, detail?: LeaseDetail): Promise<void> {
+    const d = this.drivers.get(component);
+    if (!d) throw new Error(`component ${component} has no actions configured (driver, actions.webhook or actions.command): cannot ${kind} the ${side}`);
+    switch (kind) {
+      case "fence": return d.fence(side, detail);
+      case "unfence": return d.unfence(side, detail);
+      case "promote": return d.promote(side, detail);
+      case "lease": return d.lease(side, detail);
+    }
+  }
+
+  driver(component: string): ComponentDriver | undefined { return this.drivers.get(component); }
+  async close(): Promise<void> { await Promise.all([...this.drivers.values()].map((d) => d.close().catch(() => undefined))); }
+}

@@ -1,0 +1,91 @@
+// Feeds what the component drivers measure into the risk engine: every interval, each side's health
+// (consecutive failures: the side's active health check, as a scrape target with a side is), its
+// signals (the shadow's own to the shadow's scorer) and the pair's lag (exactly 0 once drained, so the
+// write move's drain waits for the replica to have replayed everything the fenced writer wrote).
+import type { Logger } from "pino";
+import { wallMs, type Clock, type Timer } from "../../host/clock.js";
+import type { RiskEngine } from "../risk/engine.js";
+import { scorerFor } from "../risk/kinds.js";
+import type { HealthProbes } from "../migration/inputs.js";
+import type { ComponentDriver, LagReading, Side, SideHealth } from "./driver.js";
+
+export interface DriverTarget {
+  component: string;
+  driver: ComponentDriver;
+  intervalS: number;
+  /** The component's signal the lag feeds (default replication_lag_s). */
+  lagSignal?: string;
+}
+
+export interface DriverStatus {
+  component: string;
+  driver: string;
+  health: Record<Side, (SideHealth & { consecutiveFailures: number }) | null>;
+  lag: LagReading | null;
+  lastError: string | null;
+  lastPollMs: number | null;
+}
+
+export class DriverPoller implements HealthProbes {
+  private readonly statuses: DriverStatus[];
+  private readonly timers: Timer[] = [];
+  private stopped = false;
+
+  constructor(private readonly targets: DriverTarget[], private readonly engine: RiskEngine, private readonly clock: Clock, private readonly log: Logger) {
+    this.statuses = targets.map((t) => ({ component: t.component, driver: t.driver.kind, health: { primary: null, shadow: null }, lag: null, lastError: null, lastPollMs: null }));
+  }
+
+  status(): DriverStatus[] { return this.statuses.map((s) => ({ ...s, health: { ...s.health } })); }
+
+  probeFailures(component: string, side: Side): number | null {
+    let out: number | null = null;
+    for (const s of this.statuses) if (s.component === component && s.health[side]) out = Math.max(out ?? 0, s.health[side]!.consecutiveFailures);
+    return out;
+  }
+
+  /** Polls target i once: both sides' health and signals, then the lag. Returns the points fed. */
+  async poll(i: number): Promise<number> {
+    const t = this.targets[i]!, st = this.statuses[i]!;
+    const errors: string[] = [];
+    let fed = 0;
+    for (const side of ["primary", "shadow"] as const) {
+      const prev = st.health[side]?.consecutiveFailures ?? 0;
+      let h: SideHealth;
+      try { h = await t.driver.health(side); } catch (e) { h = { up: false, writable: null, detail: (e as Error).message }; }
+      st.health[side] = { ...h, consecutiveFailures: h.up ? 0 : prev + 1 };
+      if (!h.up) { errors.push(`${side}: ${h.detail}`); continue; }
+      try {
+        const tMs = wallMs(this.clock);
+        for (const s of await t.driver.signals(side)) fed += this.feed(t.component, side, s.signal, tMs, s.value) ? 1 : 0;
+      } catch (e) { errors.push(`${side} signals: ${(e as Error).message}`); }
+    }
+    try {
+      const lag = (st.lag = await t.driver.lag());
+      if (lag && lag.seconds !== null) fed += this.feed(t.component, undefined, t.lagSignal ?? "replication_lag_s", wallMs(this.clock), lag.drained ? 0 : lag.seconds) ? 1 : 0;
+    } catch (e) { st.lag = null; errors.push(`lag: ${(e as Error).message}`); }
+    st.lastPollMs = wallMs(this.clock);
+    st.lastError = errors.length ? errors.join("; ") : null;
+    if (st.lastError) this.log.warn({ component: t.component, driver: t.driver.kind, err: st.lastError }, "driver poll");
+    return fed;
+  }
+
+  private feed(component: string, side: Side | undefined, signal: string, tMs: number, v: number): boolean {
+    const to = scorerFor(this.engine, component, side, signal);
+    if (!this.engine.hasSignal(to, signal) || this.engine.check(to, signal, tMs, v) !== null) return false;
+    this.engine.observe(to, signal, tMs, v);
+    return true;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.targets.forEach((t, i) => {
+      const loop = () => {
+        if (this.stopped) return;
+        void this.poll(i).finally(() => { if (!this.stopped) this.timers[i] = this.clock.setTimer(t.intervalS * 1000, loop); });
+      };
+      loop();
+    });
+  }
+
+  stop(): void { this.stopped = true; for (const t of this.timers) this.clock.clearTimer(t); this.timers.length = 0; }
+}
