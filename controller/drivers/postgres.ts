@@ -15,7 +15,9 @@
 //   lease     PostgreSQL has no writer lease: accepted and ignored (the service in front may hold one).
 //   rejoin    needs the side's local data directory: stops it, pg_rewind from the new writer with
 //             --write-recovery-conf (standby.signal, primary_conninfo), puts back the side's own
-//             postgresql.conf and pg_hba.conf (pg_rewind copies the source's), starts it.
+//             postgresql.conf and pg_hba.conf (pg_rewind copies the source's), starts it, and checks
+//             that it streams the writer's timeline; if not (pg_rewind's "no rewind required" when the
+//             old writer's shutdown checkpoint sits exactly at the fork), clones it with pg_basebackup.
 //
 // Signals, per side (names as the component's signals; a side's rates start on its second poll):
 //   pg_connections_ratio   client backends / max_connections        pg_active_backends
@@ -28,7 +30,7 @@
 //                          the postmaster and its children from /proc (local only), CPU as a share
 //                          of the machine's cores
 import { spawn } from "node:child_process";
-import { copyFileSync, readFileSync, statfsSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statfsSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { readTree, rates, type ProcReading } from "./proc.js";
@@ -79,12 +81,13 @@ export class PostgresDriver implements ComponentDriver {
 
   constructor(private readonly o: PostgresDriverOptions) {
     this.timeoutMs = o.timeoutMs ?? 2000;
-    const pool = (s: PostgresSide) => {
-      const p = new pg.Pool({ connectionString: s.url, ...(s.password !== undefined ? { password: s.password } : {}), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs, statement_timeout: this.timeoutMs, application_name: "shadowmesh" });
-      p.on("error", () => undefined); // an idle client whose server went away: the next query reconnects
-      return p;
-    };
-    this.pools = { primary: pool(o.primary), shadow: pool(o.shadow) };
+    this.pools = { primary: this.pool(o.primary), shadow: this.pool(o.shadow) };
+  }
+
+  private pool(s: PostgresSide): pg.Pool {
+    const p = new pg.Pool({ connectionString: s.url, ...(s.password !== undefined ? { password: s.password } : {}), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs, statement_timeout: this.timeoutMs, application_name: "shadowmesh" });
+    p.on("error", () => undefined); // an idle client whose server went away: the next query reconnects
+    return p;
   }
 
   private q<R extends pg.QueryResultRow = pg.QueryResultRow>(side: Side, sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
@@ -225,19 +228,47 @@ export class PostgresDriver implements ComponentDriver {
   async rejoin(side: Side): Promise<void> {
     const s = this.o[side];
     if (!s.dataDir) throw new Error(`rejoin ${side}: needs the ${side}'s dataDir (the instance must be on this machine)`);
-    const bin = s.bin ?? "/usr/lib/postgresql/15/bin";
-    const dir = s.dataDir;
-    await this.pools[side].end().catch(() => undefined);
-    await runAs(s.osUser ?? "postgres", [path.join(bin, "pg_ctl"), "-D", dir, "-m", "fast", "-w", "-t", "60", "stop"]).catch(() => undefined); // not running is fine
-    const keep = ["postgresql.conf", "pg_hba.conf"].map((f) => [path.join(dir, f), path.join(path.dirname(dir), `.${path.basename(dir)}.${f}.rejoin`)] as const);
-    for (const [from, to] of keep) copyFileSync(from, to);
+    const bin = s.bin ?? "/usr/lib/postgresql/15/bin", dir = s.dataDir, user = s.osUser ?? "postgres";
     const source = this.o[other(side)];
-    await runAs(s.osUser ?? "postgres", [path.join(bin, "pg_rewind"), `--target-pgdata=${dir}`, `--source-server=${source.url}`, "--write-recovery-conf"]);
-    for (const [to, from] of keep) copyFileSync(from, to);
-    await runAs(s.osUser ?? "postgres", [path.join(bin, "pg_ctl"), "-D", dir, "-w", "-t", "60", "-l", path.join(path.dirname(dir), `${path.basename(dir)}.log`), "start"]);
-    this.pools[side] = new pg.Pool({ connectionString: s.url, ...(s.password !== undefined ? { password: s.password } : {}), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs, statement_timeout: this.timeoutMs, application_name: "shadowmesh" });
-    this.pools[side].on("error", () => undefined);
-    this.counters[side] = null; this.proc[side] = null;
+    // The writer's current timeline (pg_control's checkpoint lags a promotion until its first checkpoint).
+    const writerTli = Number((await this.q<{ tli: number }>(other(side), "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli")).rows[0]!.tli);
+    await this.pools[side].end().catch(() => undefined);
+    const pgCtl = (...args: string[]) => runAs(user, [path.join(bin, "pg_ctl"), "-D", dir, "-w", "-t", "60", ...args]);
+    const keep = ["postgresql.conf", "pg_hba.conf"].map((f) => [path.join(dir, f), path.join(path.dirname(dir), `.${path.basename(dir)}.${f}.rejoin`)] as const);
+    const start = async () => {
+      for (const [to, from] of keep) copyFileSync(from, to);
+      await pgCtl("-l", path.join(path.dirname(dir), `${path.basename(dir)}.log`), "start");
+      this.pools[side] = this.pool(s);
+      this.counters[side] = null; this.proc[side] = null;
+    };
+    await pgCtl("-m", "fast", "stop").catch(() => undefined); // not running is fine
+    for (const [from, to] of keep) copyFileSync(from, to);
+    await runAs(user, [path.join(bin, "pg_rewind"), `--target-pgdata=${dir}`, `--source-server=${source.url}`, "--write-recovery-conf"]);
+    await start();
+    // pg_rewind answers "no rewind required" when the old writer's only record past the fork is its
+    // own shutdown checkpoint, starting exactly at the fork point; that standby can never follow the
+    // new timeline. Then it is cloned afresh (pg_basebackup), as Patroni does on diverged timelines.
+    if (await this.following(side, writerTli, 5_000)) return;
+    await this.pools[side].end().catch(() => undefined);
+    await pgCtl("-m", "immediate", "stop").catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { mode: 0o700 });
+    await runAs("root", ["chown", `${user}:`, dir]).catch(() => undefined);
+    const u = new URL(source.url);
+    await runAs(user, [path.join(bin, "pg_basebackup"), "-d", `host=${u.hostname} port=${u.port || 5432} user=${decodeURIComponent(u.username) || user}`, "-D", dir, "-R", "-X", "stream", "--checkpoint=fast"], source.password ? { PGPASSWORD: source.password } : {});
+    await start();
+    if (!(await this.following(side, writerTli, 30_000))) throw new Error(`rejoin ${side}: neither pg_rewind nor a fresh pg_basebackup gave a standby streaming timeline ${writerTli} from the ${other(side)}`);
+  }
+
+  /** Whether `side` streams the writer's timeline within `ms` (pg_stat_wal_receiver). */
+  private async following(side: Side, tli: number, ms: number): Promise<boolean> {
+    const end = this.o.nowMs() + ms;
+    while (this.o.nowMs() < end) {
+      const r = await this.q<{ status: string; tli: number }>(side, "SELECT status, received_tli AS tli FROM pg_stat_wal_receiver").catch(() => null);
+      if (r?.rows[0] && r.rows[0].status === "streaming" && Number(r.rows[0].tli) === tli) return true;
+      await sleep(100);
+    }
+    return false;
   }
 
   async close(): Promise<void> { await Promise.all([this.pools.primary.end(), this.pools.shadow.end()].map((p) => p.catch(() => undefined))); }
@@ -254,11 +285,11 @@ export function postmasterPid(dataDir: string): number | null {
 }
 
 /** Runs argv (as `user` through runuser when this process is root), failing with its stderr. */
-function runAs(user: string, argv: string[]): Promise<void> {
+function runAs(user: string, argv: string[], env: Record<string, string> = {}): Promise<void> {
   const root = typeof process.getuid === "function" && process.getuid() === 0;
-  const [cmd, ...args] = root ? ["runuser", "-u", user, "--", ...argv] : argv;
+  const [cmd, ...args] = root && user !== "root" ? ["runuser", "-u", user, "--", ...argv] : argv;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd!, args, { stdio: ["ignore", "ignore", "pipe"], cwd: "/" });
+    const child = spawn(cmd!, args, { stdio: ["ignore", "ignore", "pipe"], cwd: "/", env: { ...process.env, ...env } });
     let err = "";
     child.stderr.on("data", (d: Buffer) => { err = (err + d.toString()).slice(-800); });
     child.on("error", (e) => reject(new Error(`${path.basename(argv[0]!)}: ${e.message}`)));
