@@ -27,6 +27,7 @@ import { DEFAULT_KEEP_POINTS } from "./risk/persist.js";
 import { DriverActions } from "./drivers/driver.js";
 import { buildDrivers } from "./drivers/factory.js";
 import { DriverPoller } from "./drivers/poller.js";
+import { RejoinWatcher } from "./drivers/rejoin.js";
 import { addControllerApi } from "./api/service.js";
 import { EventWebhooks } from "./events/webhooks.js";
 import type { MigrationEvent, Phase } from "./migration/reconcile.js";
@@ -119,6 +120,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     },
   };
   const manager = buildManager(cfg, core, { clock, router, store, actions, log, probes });
+  const rejoins = new RejoinWatcher(built.drivers, drivers, manager, clock, log);
   manager.start();
   // manager.start() loaded the store: what it recovered from (a torn last journal line) is logged.
   for (const w of store.warnings ?? []) log.warn({ stateDir: cfg.stateDir }, `state store: ${w}`);
@@ -264,6 +266,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     if (stopped) return;
     try {
       tickController(core, manager, clock);
+      rejoins.tick();
       if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); }
       if (wallMs(clock) - lastRiskSaveMs >= RISK_SAVE_MS) saveRisk();
     } catch (e) { log.error({ err: e }, "controller tick failed"); }

@@ -1,7 +1,8 @@
 // The demo's load generator: an open-loop client (requests leave on schedule whether or not earlier
 // ones came back, as real users do) sending reads and writes to the data plane over keep-alive
-// connections. Writes use fresh keys and remember what was acknowledged, so a run can check that no
-// acknowledged write was lost; reads ask for acknowledged keys (a 404 there is a stale read, not a
+// connections. What a request is comes from a workload (the sample KV's by default; the orders API's
+// in sample/orders-load.ts). Writes remember what was acknowledged, so a run can check that no
+// acknowledged write was lost; reads ask for acknowledged things (a 404 there is a stale read, not a
 // failure). A failed request is a 5xx, a reset or no answer within the timeout.
 import http from "node:http";
 import { mulberry32 } from "../host/random.js";
@@ -17,6 +18,38 @@ export interface LoadOptions {
   keys: number;
   seed: number;
   timeoutMs?: number;
+  /** What the requests are (default the sample KV's). */
+  workload?: Workload;
+}
+
+/** One request of a workload, and how its answer is recorded (read: a 404 is a stale read). */
+export interface WorkRequest { read: boolean; method: string; path: string; body?: string; contentType?: string; key: string }
+/**
+ * The shape of a workload's requests: `next` picks one (a read of something acknowledged, or a
+ * write), `acknowledged` records a write the component accepted (with its answer's body).
+ */
+export interface Workload {
+  next(read: boolean, user: string, rand: () => number): WorkRequest;
+  /** Whether a read can be made yet (something was acknowledged). */
+  canRead(): boolean;
+  acknowledge(r: WorkRequest, status: number, body: string): void;
+  /** Every acknowledged write: key -> the value it holds. */
+  acknowledged(): ReadonlyMap<string, string>;
+}
+
+/** The sample KV: PUT /kv/wN (fresh keys), GET /kv/KEY of acknowledged keys. */
+export class KvWorkload implements Workload {
+  private readonly acked = new Map<string, string>();
+  private readonly keys: string[] = [];
+  private seq = 0;
+  canRead(): boolean { return this.keys.length > 0; }
+  next(read: boolean, _user: string, rand: () => number): WorkRequest {
+    if (read) { const key = this.keys[Math.floor(rand() * this.keys.length)]!; return { read, method: "GET", path: `/kv/${key}`, key }; }
+    const key = `w${++this.seq}`;
+    return { read, method: "PUT", path: `/kv/${key}`, key, body: `value-${this.seq}-${Math.floor(rand() * 1e9)}`, contentType: "text/plain" };
+  }
+  acknowledge(r: WorkRequest, status: number): void { if (!r.read && status === 200) { this.acked.set(r.key, r.body!); this.keys.push(r.key); } }
+  acknowledged(): ReadonlyMap<string, string> { return this.acked; }
 }
 
 /** failures: by cause ("503", "timeout", "error: ECONNRESET", ...). */
@@ -25,19 +58,18 @@ export interface LoadTotals { requests: number; failed: number; reads: number; w
 export class LoadGenerator {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
   private readonly rand: () => number;
-  private readonly acked = new Map<string, string>();
-  private readonly ackedKeys: string[] = [];
+  private readonly work: Workload;
   private readonly t = { requests: 0, failed: 0, reads: 0, writes: 0, staleReads: 0, inFlight: 0, failedReads: 0, failedWrites: 0 };
   private timer?: NodeJS.Timeout;
   private startMs = 0;
   private issued = 0;
-  private writeSeq = 0;
   private readonly perSecond: number[] = [];
   private readonly address: { host: string; port: number };
   private drained?: () => void;
 
   constructor(private readonly o: LoadOptions) {
     this.rand = mulberry32(o.seed);
+    this.work = o.workload ?? new KvWorkload();
     const i = o.target.lastIndexOf(":");
     this.address = { host: o.target.slice(0, i), port: Number(o.target.slice(i + 1)) };
   }
@@ -61,7 +93,7 @@ export class LoadGenerator {
 
   private readonly failures: Record<string, number> = {};
   totals(): LoadTotals { return { ...this.t, failures: { ...this.failures } }; }
-  acknowledged(): ReadonlyMap<string, string> { return this.acked; }
+  acknowledged(): ReadonlyMap<string, string> { return this.work.acknowledged(); }
 
   /** Requests issued in the last full second. */
   recentRps(): number {
@@ -73,14 +105,8 @@ export class LoadGenerator {
     const sec = Math.floor((Date.now() - this.startMs) / 1000);
     this.perSecond[sec] = (this.perSecond[sec] ?? 0) + 1;
     const user = `user-${Math.floor(this.rand() * this.o.keys)}`;
-    const read = this.rand() < this.o.readShare && this.ackedKeys.length > 0;
-    let key: string, body: string | undefined;
-    if (read) {
-      key = this.ackedKeys[Math.floor(this.rand() * this.ackedKeys.length)]!;
-    } else {
-      key = `w${++this.writeSeq}`;
-      body = `value-${this.writeSeq}-${Math.floor(this.rand() * 1e9)}`;
-    }
+    const read = this.rand() < this.o.readShare && this.work.canRead();
+    const w = this.work.next(read, user, this.rand);
     if (read) this.t.reads++; else this.t.writes++;
     this.t.requests++;
     this.t.inFlight++;
@@ -94,16 +120,18 @@ export class LoadGenerator {
       if (stale) this.t.staleReads++;
       if (this.t.inFlight === 0) this.drained?.();
     };
+    const body = w.body;
     const req = http.request({
-      host: this.address.host, port: this.address.port, agent: this.agent, method: read ? "GET" : "PUT", path: `/kv/${key}`,
-      headers: { host: this.o.host, "x-user": user, ...(body ? { "content-type": "text/plain", "content-length": Buffer.byteLength(body) } : {}) },
+      host: this.address.host, port: this.address.port, agent: this.agent, method: w.method, path: w.path,
+      headers: { host: this.o.host, "x-user": user, ...(body !== undefined ? { "content-type": w.contentType ?? "application/json", "content-length": Buffer.byteLength(body) } : {}) },
       timeout: this.o.timeoutMs ?? 2000,
     }, (res) => {
-      res.resume();
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => { if (!read) chunks.push(c); });
       res.on("end", () => {
         const s = res.statusCode ?? 0;
         if (s >= 500) return done(false, false, String(s));
-        if (!read && s === 200) { this.acked.set(key, body!); this.ackedKeys.push(key); }
+        if (!read) this.work.acknowledge(w, s, Buffer.concat(chunks).toString("utf8"));
         done(s < 400 || (read && s === 404), read && s === 404);
       });
       res.on("error", (e) => done(false, false, `error: ${(e as NodeJS.ErrnoException).code ?? e.message}`));

@@ -5,10 +5,10 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
-/** Program -> Debian package, for what the tests run for real (never a downloaded browser). */
-const NEEDED = [["openssl", "openssl"], ["chromium", "chromium"]];
+/** Program (on PATH, or an absolute path) -> Debian package, for what the tests run for real (never a downloaded browser). */
+const NEEDED = [["openssl", "openssl"], ["chromium", "chromium"], ["/usr/lib/postgresql/15/bin/postgres", "postgresql"]];
 
-function onPath(cmd) { return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0; }
+function onPath(cmd) { return cmd.startsWith("/") ? existsSync(cmd) : spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0; }
 
 function ensureSystemPackages() {
   const missing = NEEDED.filter(([cmd]) => !onPath(cmd)).map(([, pkg]) => pkg);

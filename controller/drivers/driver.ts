@@ -11,8 +11,11 @@ import type { ActionKind, Side } from "../migration/status.js";
 export type { LeaseDetail } from "../migration/manager.js";
 export type { Side } from "../migration/status.js";
 
-/** One side's health as the driver sees it: reachable at all, and whether it takes writes now (null: the driver cannot tell). */
-export interface SideHealth { up: boolean; writable: boolean | null; detail: string }
+/**
+ * One side's health as the driver sees it: reachable at all, whether it takes writes now, and whether
+ * it is a replica following the other side (null: the driver cannot tell).
+ */
+export interface SideHealth { up: boolean; writable: boolean | null; replica: boolean | null; detail: string }
 
 /** One measured value, named as the component's signal it feeds (a driver's samples are documented in its file). */
 export interface SignalSample { signal: string; value: number }
@@ -29,6 +32,8 @@ export interface ComponentDriver {
   readonly kind: string;
   /** Whether the driver measures anything itself (else health, signals and lag come from scrape targets). */
   readonly measures: boolean;
+  /** Whether a demoted writer must be rejoined by the controller (else the component does it itself). */
+  readonly rejoins: boolean;
   health(side: Side): Promise<SideHealth>;
   signals(side: Side): Promise<SignalSample[]>;
   /** The pair's lag (null: this driver does not know it). */

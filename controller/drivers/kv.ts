@@ -27,6 +27,7 @@ interface KvStatus { role: string; fenced: boolean; writable: boolean; failed: b
 export class KvDriver implements ComponentDriver {
   readonly kind = "kv";
   readonly measures = true;
+  readonly rejoins = false;
   private readonly fetchFn: typeof fetch;
   constructor(private readonly o: KvDriverOptions) { this.fetchFn = o.fetchFn ?? fetch; }
 
@@ -41,8 +42,8 @@ export class KvDriver implements ComponentDriver {
   async health(side: Side): Promise<SideHealth> {
     try {
       const s = await this.status(side);
-      return { up: !s.failed, writable: s.writable, detail: `${s.role}${s.fenced ? ", fenced" : ""}, epoch ${s.epoch}` };
-    } catch (e) { return { up: false, writable: null, detail: (e as Error).message }; }
+      return { up: !s.failed, writable: s.writable, replica: s.role === "follower", detail: `${s.role}${s.fenced ? ", fenced" : ""}, epoch ${s.epoch}` };
+    } catch (e) { return { up: false, writable: null, replica: null, detail: (e as Error).message }; }
   }
 
   async signals(side: Side): Promise<SignalSample[]> {

@@ -51,7 +51,7 @@ export class DriverPoller implements HealthProbes {
     for (const side of ["primary", "shadow"] as const) {
       const prev = st.health[side]?.consecutiveFailures ?? 0;
       let h: SideHealth;
-      try { h = await t.driver.health(side); } catch (e) { h = { up: false, writable: null, detail: (e as Error).message }; }
+      try { h = await t.driver.health(side); } catch (e) { h = { up: false, writable: null, replica: null, detail: (e as Error).message }; }
       st.health[side] = { ...h, consecutiveFailures: h.up ? 0 : prev + 1 };
       if (!h.up) { errors.push(`${side}: ${h.detail}`); continue; }
       try {

@@ -74,6 +74,7 @@ export function parseLsn(lsn: string): bigint {
 export class PostgresDriver implements ComponentDriver {
   readonly kind = "postgres";
   readonly measures = true;
+  readonly rejoins = true;
   private readonly pools: Record<Side, pg.Pool>;
   private readonly counters: Record<Side, Counters | null> = { primary: null, shadow: null };
   private readonly proc: Record<Side, ProcReading | null> = { primary: null, shadow: null };
@@ -98,9 +99,9 @@ export class PostgresDriver implements ComponentDriver {
     try {
       const r = await this.q<{ rec: boolean; ro: string }>(side, "SELECT pg_is_in_recovery() AS rec, current_setting('transaction_read_only') AS ro");
       const { rec, ro } = r.rows[0]!;
-      return { up: true, writable: !rec && ro === "off", detail: rec ? "in recovery (a replica)" : ro === "on" ? "read-only (fenced)" : "writable" };
+      return { up: true, writable: !rec && ro === "off", replica: rec, detail: rec ? "in recovery (a replica)" : ro === "on" ? "read-only (fenced)" : "writable" };
     } catch (e) {
-      return { up: false, writable: null, detail: (e as Error).message };
+      return { up: false, writable: null, replica: null, detail: (e as Error).message };
     }
   }
 

@@ -15,6 +15,7 @@ export type ActionConfig = { webhook: string; headers?: Record<string, string> }
 export class WebhookDriver implements ComponentDriver {
   readonly kind = "webhook";
   readonly measures = false;
+  readonly rejoins = false;
   constructor(private readonly component: string, private readonly cfg: ActionConfig, private readonly timeoutMs = 30_000, private readonly fetchFn: typeof fetch = fetch) {}
 
   health(): Promise<SideHealth> { return Promise.reject(new DriverUnsupported("the webhook driver does not check health: give the component scrape targets with a side")); }

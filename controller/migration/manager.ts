@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
 import type { TrafficRouter } from "../xds/router.js";
 import { parsePolicy, type Policy } from "./policy.js";
-import { initialStatus, reconcile, TOTAL_BP, type Action, type ActionKind, type Command, type CommandResult, type MigrationEvent, type MigrationStatus, type ReconcileInputs, type Side } from "./reconcile.js";
+import { initialStatus, reconcile, TOTAL_BP, type Action, type ActionKind, type Command, type CommandResult, type EventKind, type MigrationEvent, type MigrationStatus, type ReconcileInputs, type Side } from "./reconcile.js";
 import type { StateStore } from "./store.js";
 
 /** What the reconciler observes about a component (the metric-source seam). */
@@ -123,6 +123,16 @@ export class MigrationManager extends EventEmitter {
   get(component: string): { status: MigrationStatus; policy: Policy; observed: Observed | null } {
     const t = this.tracked(component);
     return { status: structuredClone(t.status), policy: t.policy, observed: t.observed };
+  }
+  /**
+   * Records an event about a component decided outside the reconciler (a driver's follow-up such as a
+   * rejoin): durable like the reconciler's, and published to the same listeners.
+   */
+  note(component: string, kind: EventKind, message: string, severity: MigrationEvent["severity"] = "info"): void {
+    const t = this.tracked(component);
+    const e: MigrationEvent = { atMs: this.now(), component, kind, phase: t.status.phase, message, severity };
+    this.o.store.save(t.status, [e]);
+    this.emitEvents([e]);
   }
   /** A component's phase, without copying its status (for per-tick checks over many components). */
   phaseOf(component: string): MigrationStatus["phase"] { return this.tracked(component).status.phase; }

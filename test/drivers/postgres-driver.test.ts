@@ -1,4 +1,4 @@
-// The PostgreSQL driver on a real primary and hot standby (test/support/pg-cluster.ts): health and
+// The PostgreSQL driver on a real primary and hot standby (demo/pg-pair.ts): health and
 // real signals from both sides; under a steady stream of acknowledged orders, fence (proven by a
 // refused probe write, an open write transaction ended), an exact drain, promote; every acknowledged
 // order is in the promoted database; the old primary rejoins as a standby of the new one (pg_rewind)
@@ -10,7 +10,7 @@ import pg from "pg";
 import { PostgresDriver } from "../../controller/drivers/postgres.js";
 import type { Side } from "../../controller/drivers/driver.js";
 import { createOrdersSchema } from "../../sample/orders.js";
-import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../support/pg-cluster.js";
+import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../../demo/pg-pair.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const reason = pgAvailable();
@@ -95,8 +95,8 @@ if (reason !== null) {
         shadow: { url: standby.conninfo(), dataDir: standby.dataDir },
         nowMs: () => Date.now(),
       });
-      assert.equal(await d.health("primary"), { up: true, writable: true, detail: "writable" });
-      assert.equal(await d.health("shadow"), { up: true, writable: false, detail: "in recovery (a replica)" });
+      assert.equal(await d.health("primary"), { up: true, writable: true, replica: false, detail: "writable" });
+      assert.equal(await d.health("shadow"), { up: true, writable: false, replica: true, detail: "in recovery (a replica)" });
 
       // Real signals: the first poll has the levels, the second the rates and the postmaster tree from /proc.
       await d.signals("primary");

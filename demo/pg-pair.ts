@@ -1,4 +1,4 @@
-// Real PostgreSQL 15 servers for tests: pgAvailable() (can this machine run them?), startPair() (a
+// Real PostgreSQL 15 servers for the demo and the tests: pgAvailable() (can this machine run them?), startPair() (a
 // primary and a streaming hot standby in a temp folder, on loopback ports of their own, stopped and
 // removed by pair.stop()), and TwoWriterChecker, which samples two nodes on an interval and records
 // every sample in which both would accept writes (a split brain). The servers run as the `postgres`
@@ -206,7 +206,7 @@ function inodeOf(p: string): number | null {
 }
 
 // ---- cleanup if the process ends without pair.stop() (a crash, uvu exiting, ^C) ----
-interface Live { dir: string; dataDirs: string[] }
+interface Live { dir: string; dataDirs: string[]; mounts: string[] }
 const live = new Set<Live>();
 const onSignal = (sig: NodeJS.Signals): void => {
   cleanupAllSync();
@@ -231,6 +231,7 @@ function cleanupAllSync(): void {
       killLeftover(pid);
     }
     removeOrphanSegments(pids, inodes);
+    for (const m of l.mounts) spawnSync("umount", ["-l", m], { stdio: "ignore" });
     rmSync(l.dir, { recursive: true, force: true });
   }
   live.clear();
@@ -280,7 +281,18 @@ async function sleep(ms: number): Promise<void> { await new Promise((r) => setTi
  * once pg_stat_replication on the primary shows the standby streaming. On any failure both servers are
  * stopped, the folder removed, and the error names the log tails.
  */
-export async function startPair(opts: { name?: string } = {}): Promise<PgPair> {
+export interface PairOptions {
+  /** The database created on the primary (default "orders"). */
+  name?: string;
+  /** Put the primary's data directory on a tmpfs of this many MiB (root only): a disk that really fills up. */
+  primaryDiskMb?: number;
+  /** initdb --wal-segsize (MiB, a power of 2; default 16): small segments make a filling disk grow smoothly. */
+  walSegmentMb?: number;
+  /** wal_keep_size in MiB (default 256). */
+  walKeepMb?: number;
+}
+
+export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
   const reason = pgAvailable();
   if (reason) throw new Error(`startPair: PostgreSQL is not available: ${reason}`);
   const database = opts.name ?? "orders";
@@ -291,8 +303,18 @@ export async function startPair(opts: { name?: string } = {}): Promise<PgPair> {
   const own = (p: string): void => { if (ids) chownSync(p, ids.uid, ids.gid); };
   own(dir);
 
+  const mounts: string[] = [];
+  if (opts.primaryDiskMb !== undefined) {
+    if (!isRoot()) throw new Error("startPair: primaryDiskMb needs root (mount -t tmpfs)");
+    const m = path.join(dir, "primary-disk");
+    mkdirSync(m);
+    const r = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${opts.primaryDiskMb}m,mode=0700`, "tmpfs", m], { encoding: "utf8" });
+    if (r.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`startPair: mount -t tmpfs (${opts.primaryDiskMb} MiB) failed: ${(r.stderr || "").trim()}`); }
+    own(m);
+    mounts.push(m);
+  }
   const makeNode = (name: "primary" | "standby", port: number): PgNode => {
-    const dataDir = path.join(dir, name);
+    const dataDir = name === "primary" && mounts[0] ? path.join(mounts[0], name) : path.join(dir, name);
     const socketDir = path.join(dir, `sock-${name}`);
     const node: PgNode = {
       name, dataDir, port, host: "127.0.0.1", socketDir, logFile: path.join(dir, `${name}.log`), database,
@@ -306,7 +328,7 @@ export async function startPair(opts: { name?: string } = {}): Promise<PgPair> {
 
   const primary = makeNode("primary", await freePort());
   const standby = makeNode("standby", 0);
-  const l: Live = { dir, dataDirs: [primary.dataDir, standby.dataDir] };
+  const l: Live = { dir, dataDirs: [primary.dataDir, standby.dataDir], mounts };
   track(l);
 
   let stopped: Promise<void> | null = null;
@@ -327,6 +349,7 @@ export async function startPair(opts: { name?: string } = {}): Promise<PgPair> {
       // killLeftover's SIGKILL is asynchronous: give the processes a moment to detach before removing segments.
       for (let i = 0; i < 20 && pids.some(isPostgresProcess); i++) await sleep(50);
       removeOrphanSegments(pids, inodes);
+      for (const m of mounts) spawnSync("umount", ["-l", m], { stdio: "ignore" });
       try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
       untrack(l);
     })();
@@ -341,7 +364,7 @@ export async function startPair(opts: { name?: string } = {}): Promise<PgPair> {
     }
     // Appended: the last setting in postgresql.conf wins, so the standby's copy of the primary's lines is overridden.
     appendFileSync(path.join(n.dataDir, "postgresql.conf"), [
-      "", `# ${n.name}: test/support/pg-cluster.ts`,
+      "", `# ${n.name}: demo/pg-pair.ts`,
       `port = ${n.port}`,
       "listen_addresses = '127.0.0.1'",
       `unix_socket_directories = ${sqlString(n.socketDir)}`,
@@ -352,7 +375,7 @@ export async function startPair(opts: { name?: string } = {}): Promise<PgPair> {
       "hot_standby = on",
       "max_connections = 40",
       "synchronous_commit = on", // no synchronous_standby_names: replication stays asynchronous
-      "wal_keep_size = '256MB'",
+      `wal_keep_size = '${opts.walKeepMb ?? 256}MB'`,
       "log_destination = 'stderr'",
       "logging_collector = off",
       "",
@@ -365,13 +388,13 @@ export async function startPair(opts: { name?: string } = {}): Promise<PgPair> {
   };
 
   try {
-    await mustRun("initdb", ["-D", primary.dataDir, "-A", "trust", "-U", "postgres", "--data-checksums", "--encoding=UTF8", "--locale=C"], dir);
+    await mustRun("initdb", ["-D", primary.dataDir, "-A", "trust", "-U", "postgres", "--data-checksums", "--encoding=UTF8", "--locale=C", ...(opts.walSegmentMb ? [`--wal-segsize=${opts.walSegmentMb}`] : [])], dir);
     configure(primary);
     const hba = path.join(primary.dataDir, "pg_hba.conf");
     const hbaText = readFileSync(hba, "utf8");
     const hasLine = (db: string): boolean => new RegExp(`^\\s*host\\s+${db}\\s+all\\s+127\\.0\\.0\\.1/32\\s+trust\\s*$`, "m").test(hbaText);
     const extra = (["replication", "all"] as const).filter((db) => !hasLine(db)).map((db) => `host ${db} all 127.0.0.1/32 trust\n`);
-    if (extra.length) appendFileSync(hba, `\n# test/support/pg-cluster.ts\n${extra.join("")}`);
+    if (extra.length) appendFileSync(hba, `\n# demo/pg-pair.ts\n${extra.join("")}`);
     await start(primary);
     await queryOnce(primary.conninfo("postgres"), `CREATE DATABASE "${database}"`);
 

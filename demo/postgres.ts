@@ -1,0 +1,195 @@
+// The demo on real PostgreSQL (`npm start -- --component postgres`): a primary and a hot standby
+// (demo/pg-pair.ts), the orders API in front of each (sample/orders.ts), the controller with the
+// PostgreSQL driver (health, real signals, fence/drain/promote/rejoin), the embedded data plane with
+// the real filter, the orders load, and a real fault: the primary's data directory sits on a small
+// tmpfs that a growing archive table (and its WAL) fills until PostgreSQL can no longer write. A
+// two-writer checker samples both instances every 100 ms throughout. Ends with the default demo's
+// JSON summary plus the PostgreSQL fields.
+import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import pg from "pg";
+import { parseConfig } from "../controller/config.js";
+import { startController, type RunningController } from "../controller/main.js";
+import { EmbeddedDataPlane } from "../dataplane/dataplane.js";
+import { createOrdersSchema, OrdersApi } from "../sample/orders.js";
+import { LoadGenerator } from "./load.js";
+import { OrdersWorkload } from "./orders-load.js";
+import { startPair, TwoWriterChecker, type PgPair } from "./pg-pair.js";
+import { COMPONENT, type DemoSummary, type Progress } from "./run.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export interface PostgresDemoOptions {
+  log: Logger;
+  /** Run this long (default 100 s). */
+  durationS?: number;
+  /** The primary's disk (tmpfs) in MiB (default 128). */
+  diskMb?: number;
+  /** When the archive job starts filling it, and how fast (MiB of rows a second; WAL comes on top). */
+  fillStartS?: number;
+  fillMbPerS?: number;
+  rateRps?: number;
+  seed?: number;
+  onProgress?: (p: Progress) => void;
+  onReady?: (r: { dashboard: string; listener: string }) => void;
+}
+
+export interface PostgresDemoSummary extends DemoSummary {
+  component: "postgres";
+  /** When the primary's disk could take no more (the archive job's first ENOSPC), null if it never filled. */
+  disk_full_at_s: number | null;
+  /** When the archive job's writes were refused as read-only (the fence), null if never. */
+  fenced_at_s: number | null;
+  disk_used_at_move: number | null;
+  two_writer_samples: number;
+  two_writer_overlaps: number;
+}
+
+/** The controller configuration for the pair: the PostgreSQL driver measures both sides and carries out the actions. */
+export function postgresControllerYaml(a: { pair: PgPair; primaryApi: string; shadowApi: string; wasm: string; token: string }): string {
+  const p = a.pair;
+  return `
+listen: { xds: 127.0.0.1:0, telemetry: 127.0.0.1:0, api: 127.0.0.1:0, http: 127.0.0.1:0 }
+api: { tokens: [${a.token}] }
+policy: ${path.join(here, "policy.yaml")}
+tickMs: 250
+risk: { riseTauS: 4, fallTauS: 60, horizonS: 120 }
+dataplane: { listener: 127.0.0.1:0, wasm: ${a.wasm}, telemetryIntervalMs: 500 }
+components:
+  - name: ${COMPONENT}
+    hostnames: [orders.svc]
+    primary: { name: orders-primary, zone: zone-a, endpoints: ["${a.primaryApi}"] }
+    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["${a.shadowApi}"] }
+    filter: { sticky: { header: x-user } }
+    driver:
+      postgres:
+        primary: { url: "${p.primary.conninfo()}", dataDir: ${p.primary.dataDir} }
+        shadow: { url: "${p.standby.conninfo()}", dataDir: ${p.standby.dataDir} }
+        intervalS: 0.5
+    signals:
+      - { name: request_latency_p99_ms, kind: latency, capacity: 2000, slo: { target: 0.99, threshold: 100, periodS: 64800 } }
+      - { name: request_error_rate, kind: error_rate, slo: { target: 0.999, periodS: 64800 } }
+      - { name: mirror_divergence, kind: consistency }
+      - { name: replication_lag_s, kind: replication_lag }
+      # Read from PostgreSQL and /proc by the driver: the disk against its size, connections against
+      # max_connections, the instance's CPU share of the machine.
+      - { name: pg_disk_used_ratio, kind: disk_io, capacity: 1, exhaustion: up }
+      - { name: pg_connections_ratio, kind: queue_depth, capacity: 1, exhaustion: up }
+      - { name: process_cpu_ratio, kind: cpu, capacity: 1 }
+`;
+}
+
+/** A job that appends ~mbPerS MiB of rows a second to an archive table on the primary until refused. */
+class ArchiveFiller {
+  fullAtMs: number | null = null;
+  refusedAtMs: number | null = null;
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+  constructor(private readonly url: string, private readonly mbPerS: number) {}
+  start(): void {
+    this.done = (async () => {
+      const c = new pg.Client({ connectionString: this.url, application_name: "archive-job" });
+      c.on("error", () => undefined);
+      await c.connect();
+      await c.query("CREATE TABLE IF NOT EXISTS events_archive (id bigserial PRIMARY KEY, payload text NOT NULL)");
+      const rowsPerTick = Math.max(1, Math.round((this.mbPerS * 1024) / 10)); // 1 KiB rows, 10 ticks a second
+      while (!this.stopped) {
+        const t = Date.now();
+        try {
+          await c.query("INSERT INTO events_archive (payload) SELECT repeat(md5(random()::text), 32) FROM generate_series(1, $1)", [rowsPerTick]);
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          if (code === "25006") this.refusedAtMs ??= Date.now();
+          else if (code === "53100" || /No space left/.test((e as Error).message)) this.fullAtMs ??= Date.now();
+          else if (!c) break;
+          if (code === "25006" || this.fullAtMs !== null) break;
+        }
+        await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t))));
+      }
+      await c.end().catch(() => undefined);
+    })().catch(() => undefined);
+  }
+  async stop(): Promise<void> { this.stopped = true; await this.done; }
+}
+
+export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresDemoSummary> {
+  const durationS = o.durationS ?? 100, fillStartS = o.fillStartS ?? 15;
+  const pair = await startPair({ name: "orders", primaryDiskMb: o.diskMb ?? 128, walSegmentMb: 1, walKeepMb: 16 });
+  const dir = mkdtempSync(path.join(os.tmpdir(), "shadowmesh-pg-demo-"));
+  let controller: RunningController | undefined, dataplane: EmbeddedDataPlane | undefined, load: LoadGenerator | undefined;
+  const apis = [new OrdersApi({ url: pair.primary.conninfo(), name: "zone-a" }), new OrdersApi({ url: pair.standby.conninfo(), name: "zone-b" })];
+  const checker = new TwoWriterChecker([pair.primary, pair.standby], { intervalMs: 100 });
+  const filler = new ArchiveFiller(pair.primary.conninfo(), o.fillMbPerS ?? 1);
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    await createOrdersSchema(pair.primary.conninfo());
+    const [pa, sa] = [await apis[0]!.start(), await apis[1]!.start()];
+    const token = randomBytes(16).toString("hex");
+    const configFile = path.join(dir, "controller.yaml");
+    writeFileSync(configFile, postgresControllerYaml({ pair, primaryApi: `127.0.0.1:${pa}`, shadowApi: `127.0.0.1:${sa}`, wasm: path.join(here, "..", "build", "shadowmesh.wasm"), token }));
+    controller = await startController(parseConfig(readFileSync(configFile, "utf8"), configFile), { log: o.log });
+    dataplane = new EmbeddedDataPlane({ xds: `127.0.0.1:${controller.ports.xds}`, node: { id: "demo-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
+    dataplane.start();
+    const listener = `127.0.0.1:${await dataplane.listenerPort("shadowmesh-ingress", 15_000)}`;
+    o.onReady?.({ dashboard: `http://127.0.0.1:${controller.ports.http}/`, listener });
+
+    const t0 = Date.now();
+    const elapsedS = () => (Date.now() - t0) / 1000;
+    const at = (ms: number | null) => (ms === null ? null : Math.round(((ms - t0) / 1000) * 10) / 10);
+    const used = () => { try { const f = statfsSync(pair.primary.dataDir); return 1 - f.bavail / f.blocks; } catch { return NaN; } };
+    const events: DemoSummary["events"] = [];
+    let shiftStartedS: number | null = null, migratedAtS: number | null = null, usedAtMove: number | null = null;
+    controller.manager.on("event", (e: { kind: string; message: string; phase: string }) => {
+      const t = Math.round(elapsedS() * 10) / 10;
+      events.push({ t, kind: e.kind, message: e.message });
+      if (shiftStartedS === null && e.phase === "Shifting") shiftStartedS = t;
+      if (migratedAtS === null && e.phase === "Migrated") { migratedAtS = t; usedAtMove = Math.round(used() * 1000) / 1000; }
+    });
+    checker.start();
+    load = new LoadGenerator({ target: listener, host: "orders.svc", rateRps: o.rateRps ?? 100, readShare: 0.8, keys: 1000, seed: o.seed ?? 1, workload: new OrdersWorkload() });
+    load.start();
+    timers.push(setTimeout(() => filler.start(), fillStartS * 1000));
+    const c = controller, l = load;
+    timers.push(setInterval(() => {
+      const st = c.manager.get(COMPONENT).status, r = c.engine.riskOf(COMPONENT), tot = l.totals();
+      o.onProgress?.({ t: elapsedS(), risk: r && !r.noData ? r.risk : null, phase: st.phase, step: st.stepIndex, shadowPercent: st.shadowWeightBp / 100, writeTarget: st.writeTarget, lagS: c.engine.freshValue(COMPONENT, "replication_lag") ?? NaN, rps: l.recentRps(), failed: tot.failed, requests: tot.requests, primaryDown: filler.fullAtMs !== null });
+    }, 1000));
+    await new Promise((r) => timers.push(setTimeout(r, durationS * 1000)));
+    for (const t of timers) clearTimeout(t);
+    await load.stop();
+    await filler.stop();
+    const two = await checker.stop();
+
+    // Every acknowledged order must be in the database that takes writes now.
+    const st = controller.manager.get(COMPONENT).status;
+    const writer = st.writeTarget === "shadow" ? pair.standby : pair.primary;
+    const ids = new Set((await writer.query("SELECT id FROM orders")).rows.map((x: { id: string }) => String(x.id)));
+    let lost = 0;
+    for (const id of load.acknowledged().keys()) if (!ids.has(id)) lost++;
+    const totals = load.totals();
+    return {
+      scenario: "postgres-disk-fill", component: "postgres", duration_s: durationS,
+      migrated: st.writeTarget === "shadow" && st.shadowWeightBp === 10_000,
+      migrated_at_s: migratedAtS, shift_started_s: shiftStartedS, failed_at_s: at(filler.fullAtMs),
+      requests: totals.requests, failed_requests: totals.failed, failed_ratio: totals.requests ? totals.failed / totals.requests : 0,
+      reads: totals.reads, writes: totals.writes, acknowledged_writes: load.acknowledged().size, lost_writes: lost,
+      final_phase: st.phase, shadow_weight_percent: st.shadowWeightBp / 100, write_target: st.writeTarget, events,
+      disk_full_at_s: at(filler.fullAtMs), fenced_at_s: at(filler.refusedAtMs), disk_used_at_move: usedAtMove,
+      two_writer_samples: two.samples, two_writer_overlaps: two.overlaps.length,
+    };
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    await load?.stop();
+    await filler.stop();
+    await checker.stop().catch(() => undefined);
+    await dataplane?.close();
+    await controller?.stop();
+    for (const a of apis) await a.stop();
+    await pair.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
