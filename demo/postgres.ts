@@ -1,10 +1,12 @@
 // The demo on real PostgreSQL (`npm start -- --component postgres`): a primary and a hot standby
 // (demo/pg-pair.ts), the orders API in front of each (sample/orders.ts), the controller with the
 // PostgreSQL driver (health, real signals, fence/drain/promote/rejoin), the embedded data plane with
-// the real filter, the orders load, and a real fault: the primary's data directory sits on a small
-// tmpfs that a growing archive table (and its WAL) fills until PostgreSQL can no longer write. A
-// two-writer checker samples both instances every 100 ms throughout. Ends with the default demo's
-// JSON summary plus the PostgreSQL fields.
+// the real filter, the orders load, and a real fault on the primary (the primary's data directory
+// sits on a small tmpfs): disk-fill (a growing archive table and its WAL fill it until PostgreSQL can
+// no longer write), crash (pg_ctl stop -m immediate), connections (a runaway pool takes every
+// connection slot), locks (a batch job's EXCLUSIVE locks, held longer each time). A two-writer
+// checker samples both instances every 100 ms throughout. Ends with the default demo's JSON summary
+// plus the PostgreSQL fields.
 import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -29,8 +31,10 @@ export interface PostgresDemoOptions {
   durationS?: number;
   /** The primary's disk (tmpfs) in MiB (default 128). */
   diskMb?: number;
-  /** When the archive job starts filling it, and how fast (MiB of rows a second; WAL comes on top). */
+  /** The fault played on the primary (default disk-fill), and when it starts. */
+  fault?: PostgresFaultName;
   fillStartS?: number;
+  /** disk-fill: MiB of rows a second (WAL comes on top). */
   fillMbPerS?: number;
   rateRps?: number;
   seed?: number;
@@ -40,9 +44,10 @@ export interface PostgresDemoOptions {
 
 export interface PostgresDemoSummary extends DemoSummary {
   component: "postgres";
-  /** When the primary's disk could take no more (the archive job's first ENOSPC), null if it never filled. */
+  fault: PostgresFaultName;
+  /** disk-fill: when the primary's disk could take no more (the archive job's first ENOSPC), null if it never filled. */
   disk_full_at_s: number | null;
-  /** When the archive job's writes were refused as read-only (the fence), null if never. */
+  /** When the fault's own writes were refused as read-only (the fence), null if never. */
   fenced_at_s: number | null;
   disk_used_at_move: number | null;
   two_writer_samples: number;
@@ -83,9 +88,26 @@ components:
 `;
 }
 
-/** A job that appends ~mbPerS MiB of rows a second to an archive table on the primary until refused. */
-class ArchiveFiller {
-  fullAtMs: number | null = null;
+/** A fault played on the primary: started at fillStartS; when it made the primary fail, and when the fence stopped it. */
+export interface PgFault {
+  readonly name: PostgresFaultName;
+  start(): void;
+  stop(): Promise<void>;
+  /** When the primary stopped doing its job because of the fault (null: not yet). */
+  failedAtMs: number | null;
+  /** When the fault's own writes were refused as read-only (the fence), null if never. */
+  refusedAtMs: number | null;
+}
+
+export type PostgresFaultName = "disk-fill" | "crash" | "connections" | "locks";
+export const POSTGRES_FAULTS: readonly PostgresFaultName[] = ["disk-fill", "crash", "connections", "locks"];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** disk-fill: an archive job appends ~mbPerS MiB of rows a second to the primary until refused (the fence) or out of space. */
+class DiskFill implements PgFault {
+  readonly name = "disk-fill";
+  failedAtMs: number | null = null;
   refusedAtMs: number | null = null;
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
@@ -103,17 +125,86 @@ class ArchiveFiller {
           await c.query("INSERT INTO events_archive (payload) SELECT repeat(md5(random()::text), 32) FROM generate_series(1, $1)", [rowsPerTick]);
         } catch (e) {
           const code = (e as { code?: string }).code;
-          if (code === "25006") this.refusedAtMs ??= Date.now();
-          else if (code === "53100" || /No space left/.test((e as Error).message)) this.fullAtMs ??= Date.now();
-          else if (!c) break;
-          if (code === "25006" || this.fullAtMs !== null) break;
+          if (code === "25006") { this.refusedAtMs ??= Date.now(); break; }
+          if (code === "53100" || /No space left/.test((e as Error).message)) { this.failedAtMs ??= Date.now(); break; }
         }
-        await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t))));
+        await sleep(Math.max(0, 100 - (Date.now() - t)));
       }
       await c.end().catch(() => undefined);
     })().catch(() => undefined);
   }
   async stop(): Promise<void> { this.stopped = true; await this.done; }
+}
+
+/** crash: the primary stops at once (pg_ctl stop -m immediate), no warning. */
+class Crash implements PgFault {
+  readonly name = "crash";
+  failedAtMs: number | null = null;
+  refusedAtMs: number | null = null;
+  constructor(private readonly pair: PgPair) {}
+  start(): void { this.failedAtMs = Date.now(); void this.pair.primary.pgCtl(["stop", "-m", "immediate", "-w", "-t", "30"]); }
+  async stop(): Promise<void> { /* the primary stays down */ }
+}
+
+/** connections: a runaway client opens one more idle session every 0.5 s until max_connections is reached. */
+class Connections implements PgFault {
+  readonly name = "connections";
+  failedAtMs: number | null = null;
+  refusedAtMs: number | null = null;
+  private readonly clients: pg.Client[] = [];
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+  constructor(private readonly url: string) {}
+  start(): void {
+    this.done = (async () => {
+      while (!this.stopped) {
+        const c = new pg.Client({ connectionString: this.url, application_name: "runaway-pool", connectionTimeoutMillis: 2000 });
+        c.on("error", () => undefined);
+        try { await c.connect(); this.clients.push(c); }
+        catch (e) { if (/too many clients|remaining connection slots/.test((e as Error).message)) this.failedAtMs ??= Date.now(); }
+        await sleep(500);
+      }
+    })();
+  }
+  async stop(): Promise<void> { this.stopped = true; await this.done; await Promise.all(this.clients.map((c) => c.end().catch(() => undefined))); }
+}
+
+/** locks: a batch job holds an EXCLUSIVE lock on orders (reads go on, writes queue) in transactions that grow longer. */
+class Locks implements PgFault {
+  readonly name = "locks";
+  failedAtMs: number | null = null;
+  refusedAtMs: number | null = null;
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+  constructor(private readonly url: string) {}
+  start(): void {
+    this.done = (async () => {
+      const c = new pg.Client({ connectionString: this.url, application_name: "batch-job" });
+      c.on("error", () => undefined);
+      await c.connect();
+      for (let holdMs = 200; !this.stopped; holdMs = Math.min(30_000, holdMs * 1.5)) {
+        try {
+          await c.query("BEGIN");
+          await c.query("LOCK TABLE orders IN EXCLUSIVE MODE");
+          if (holdMs >= 2000) this.failedAtMs ??= Date.now(); // longer than the clients' timeout: writes fail
+          await sleep(holdMs);
+          await c.query("COMMIT");
+        } catch { break; } // the fence ended the session
+        await sleep(500);
+      }
+      await c.end().catch(() => undefined);
+    })().catch(() => undefined);
+  }
+  async stop(): Promise<void> { this.stopped = true; await this.done; }
+}
+
+export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS?: number } = {}): PgFault {
+  switch (name) {
+    case "disk-fill": return new DiskFill(pair.primary.conninfo(), o.fillMbPerS ?? 1);
+    case "crash": return new Crash(pair);
+    case "connections": return new Connections(pair.primary.conninfo());
+    case "locks": return new Locks(pair.primary.conninfo());
+  }
 }
 
 export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresDemoSummary> {
@@ -123,7 +214,8 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
   let controller: RunningController | undefined, dataplane: EmbeddedDataPlane | undefined, load: LoadGenerator | undefined;
   const apis = [new OrdersApi({ url: pair.primary.conninfo(), name: "zone-a" }), new OrdersApi({ url: pair.standby.conninfo(), name: "zone-b" })];
   const checker = new TwoWriterChecker([pair.primary, pair.standby], { intervalMs: 100 });
-  const filler = new ArchiveFiller(pair.primary.conninfo(), o.fillMbPerS ?? 1);
+  const faultName = o.fault ?? "disk-fill";
+  const filler = makeFault(faultName, pair, { ...(o.fillMbPerS !== undefined ? { fillMbPerS: o.fillMbPerS } : {}) });
   const timers: NodeJS.Timeout[] = [];
   try {
     await createOrdersSchema(pair.primary.conninfo());
@@ -156,7 +248,7 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     const c = controller, l = load;
     timers.push(setInterval(() => {
       const st = c.manager.get(COMPONENT).status, r = c.engine.riskOf(COMPONENT), tot = l.totals();
-      o.onProgress?.({ t: elapsedS(), risk: r && !r.noData ? r.risk : null, phase: st.phase, step: st.stepIndex, shadowPercent: st.shadowWeightBp / 100, writeTarget: st.writeTarget, lagS: c.engine.freshValue(COMPONENT, "replication_lag") ?? NaN, rps: l.recentRps(), failed: tot.failed, requests: tot.requests, primaryDown: filler.fullAtMs !== null });
+      o.onProgress?.({ t: elapsedS(), risk: r && !r.noData ? r.risk : null, phase: st.phase, step: st.stepIndex, shadowPercent: st.shadowWeightBp / 100, writeTarget: st.writeTarget, lagS: c.engine.freshValue(COMPONENT, "replication_lag") ?? NaN, rps: l.recentRps(), failed: tot.failed, requests: tot.requests, primaryDown: filler.failedAtMs !== null });
     }, 1000));
     await new Promise((r) => timers.push(setTimeout(r, durationS * 1000)));
     for (const t of timers) clearTimeout(t);
@@ -167,18 +259,24 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     // Every acknowledged order must be in the database that takes writes now.
     const st = controller.manager.get(COMPONENT).status;
     const writer = st.writeTarget === "shadow" ? pair.standby : pair.primary;
-    const ids = new Set((await writer.query("SELECT id FROM orders")).rows.map((x: { id: string }) => String(x.id)));
     let lost = 0;
-    for (const id of load.acknowledged().keys()) if (!ids.has(id)) lost++;
+    try {
+      const ids = new Set((await writer.query("SELECT id FROM orders")).rows.map((x: { id: string }) => String(x.id)));
+      for (const id of load.acknowledged().keys()) if (!ids.has(id)) lost++;
+    } catch (e) {
+      // The side that should take writes cannot be read: none of the acknowledged orders can be shown to be there.
+      lost = load.acknowledged().size;
+      events.push({ t: Math.round(elapsedS() * 10) / 10, kind: "check", message: `the ${st.writeTarget} cannot be read to check the acknowledged orders: ${(e as Error).message}` });
+    }
     const totals = load.totals();
     return {
-      scenario: "postgres-disk-fill", component: "postgres", duration_s: durationS,
+      scenario: `postgres-${faultName}`, component: "postgres", fault: faultName, duration_s: durationS,
       migrated: st.writeTarget === "shadow" && st.shadowWeightBp === 10_000,
-      migrated_at_s: migratedAtS, shift_started_s: shiftStartedS, failed_at_s: at(filler.fullAtMs),
+      migrated_at_s: migratedAtS, shift_started_s: shiftStartedS, failed_at_s: at(filler.failedAtMs),
       requests: totals.requests, failed_requests: totals.failed, failed_ratio: totals.requests ? totals.failed / totals.requests : 0,
       reads: totals.reads, writes: totals.writes, acknowledged_writes: load.acknowledged().size, lost_writes: lost,
       final_phase: st.phase, shadow_weight_percent: st.shadowWeightBp / 100, write_target: st.writeTarget, events,
-      disk_full_at_s: at(filler.fullAtMs), fenced_at_s: at(filler.refusedAtMs), disk_used_at_move: usedAtMove,
+      disk_full_at_s: faultName === "disk-fill" ? at(filler.failedAtMs) : null, fenced_at_s: at(filler.refusedAtMs), disk_used_at_move: usedAtMove,
       two_writer_samples: two.samples, two_writer_overlaps: two.overlaps.length,
     };
   } finally {

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { runDemo, DEFAULT_SCENARIO, type DemoSummary, type Progress } from "../demo/run.js";
-import { runPostgresDemo, type PostgresDemoSummary } from "../demo/postgres.js";
+import { POSTGRES_FAULTS, runPostgresDemo, type PostgresDemoSummary, type PostgresFaultName } from "../demo/postgres.js";
 import { pgAvailable } from "../demo/pg-pair.js";
 import { loadScenario, ScenarioError } from "../demo/scenario.js";
 
@@ -27,8 +27,12 @@ const program = new Command("npm start --")
     if (v !== "kv" && v !== "postgres") throw new InvalidArgumentError(`--component: expected kv or postgres, got ${JSON.stringify(v)}`);
     return v;
   }, "kv")
+  .option("--fault <name>", `with --component postgres: the fault on the primary (${POSTGRES_FAULTS.join(", ")})`, (v) => {
+    if (!(POSTGRES_FAULTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--fault: expected one of ${POSTGRES_FAULTS.join(", ")}, got ${JSON.stringify(v)}`);
+    return v;
+  }, "disk-fill")
   .parse();
-const opts = program.opts<{ duration?: number; scenario: string; seed: number; component: "kv" | "postgres" }>();
+const opts = program.opts<{ duration?: number; scenario: string; seed: number; component: "kv" | "postgres"; fault: PostgresFaultName }>();
 if (opts.component === "postgres") {
   const why = pgAvailable() ?? (process.getuid?.() === 0 ? null : "the primary's filling disk is a tmpfs: run as root");
   if (why) { console.error(`error: --component postgres: ${why}
@@ -45,7 +49,7 @@ const log = pino({ level: process.env.SHADOWMESH_LOG_LEVEL ?? "info" }, pino.des
 const err = (s: string) => process.stderr.write(s + "\n");
 const tty = process.stderr.isTTY;
 
-if (opts.component === "postgres") err(`shadowmesh demo: PostgreSQL 15 primary and hot standby; the primary's disk (a 128 MiB tmpfs) fills from 15 s (${opts.duration ?? 100} s)`);
+if (opts.component === "postgres") err(`shadowmesh demo: PostgreSQL 15 primary and hot standby; fault ${opts.fault} on the primary from 15 s (${opts.duration ?? 100} s)`);
 else err(`shadowmesh demo: scenario ${scenario.name} (${opts.duration ?? scenario.durationS} s)${scenario.description ? ` - ${scenario.description}` : ""}`);
 err(`logs: ${logFile}`);
 let lastPhase = "";
@@ -63,7 +67,7 @@ const hooks = {
     if (p.phase !== lastPhase || !tty) { err(line); lastPhase = p.phase; } else process.stderr.write(`\r${line}`);
   },
 };
-const summary: DemoSummary = opts.component === "postgres" ? await runPostgresDemo(hooks) : await runDemo({ scenario, ...hooks });
+const summary: DemoSummary = opts.component === "postgres" ? await runPostgresDemo({ ...hooks, fault: opts.fault }) : await runDemo({ scenario, ...hooks });
 if (tty) err("");
 err("");
 err(`summary: ${summary.migrated ? `all traffic moved to the shadow at ${summary.migrated_at_s} s` : "traffic was not migrated"}` +
