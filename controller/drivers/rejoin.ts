@@ -1,9 +1,10 @@
 // Puts a demoted writer back as a replica, level-triggered: on every controller tick, for each
 // component whose driver needs it (drivers with `rejoins`), when no move is in flight, the writer is
-// up and writable and the other side is up but neither writable nor a replica (a fenced old primary
-// after a switchover, or an old primary that came back after a failover), the driver's rejoin runs,
-// one at a time per component, with a doubling backoff after a failure. So a restore can move back,
-// and a crash of the controller in the middle only means the next tick tries again.
+// up and writable and the other side is up but not a replica: if that side is writable too (an old
+// primary restarted after a crash, a partition healed) it is fenced at once; once it is fenced (a
+// switchover's old primary) and the phase has settled (10 s), the driver's rejoin runs. One at a time
+// per component, with a doubling backoff after a failed rejoin. So a restore can move back, and a
+// crash of the controller in the middle only means the next tick tries again.
 import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
 import type { MigrationManager } from "../migration/manager.js";
@@ -14,21 +15,25 @@ const other = (s: Side): Side => (s === "primary" ? "shadow" : "primary");
 /** Phases in which the writer is settled (nothing is being fenced or promoted). */
 const SETTLED: ReadonlySet<string> = new Set(["Healthy", "Migrated", "AtRisk", "Paused"]);
 
-export interface RejoinOptions { firstBackoffMs?: number; maxBackoffMs?: number }
+/**
+ * settleMs: how long the component must have been in its phase first (default 10 s), so a rejoin (which
+ * may copy the whole database from the new writer) does not compete with the check that follows a move.
+ */
+export interface RejoinOptions { firstBackoffMs?: number; maxBackoffMs?: number; settleMs?: number }
 
 export class RejoinWatcher {
   private readonly state = new Map<string, { running: boolean; failures: number; notBeforeMs: number }>();
   constructor(
     private readonly drivers: ReadonlyMap<string, ComponentDriver>,
-    private readonly poller: DriverPoller,
-    private readonly manager: MigrationManager,
+    private readonly poller: Pick<DriverPoller, "status">,
+    private readonly manager: Pick<MigrationManager, "get" | "note">,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly o: RejoinOptions = {},
   ) {}
 
-  /** The side that should be rejoined now, or null. */
-  due(component: string): Side | null {
+  /** The side that should be rejoined (or, when it is writable, fenced first) now, or null. */
+  due(component: string): { side: Side; fence: boolean } | null {
     const d = this.drivers.get(component);
     if (!d?.rejoins) return null;
     const st = this.state.get(component);
@@ -38,20 +43,33 @@ export class RejoinWatcher {
     const h = this.poller.status().find((x) => x.component === component)?.health;
     const writer = status.writeTarget, stale = other(writer);
     const w = h?.[writer], o = h?.[stale];
-    if (!w?.up || w.writable !== true || !o?.up || o.replica !== false || o.writable !== false) return null;
-    return stale;
+    if (!w?.up || w.writable !== true || !o?.up || o.replica !== false) return null;
+    // An old writer that came back writable (restarted after a crash, a partition healed) is a second
+    // writer: it is fenced at once, before anything else.
+    if (o.writable === true) return { side: stale, fence: true };
+    if (o.writable !== false || wallMs(this.clock) - status.phaseSinceMs < (this.o.settleMs ?? 10_000)) return null;
+    return { side: stale, fence: false };
   }
 
   tick(): void {
     for (const component of this.drivers.keys()) {
-      const side = this.due(component);
-      if (side === null) continue;
+      const due = this.due(component);
+      if (due === null) continue;
+      const side = due.side, driver = this.drivers.get(component)!;
       const st = this.state.get(component) ?? { running: false, failures: 0, notBeforeMs: 0 };
       this.state.set(component, st);
       st.running = true;
       const t0 = wallMs(this.clock);
+      if (due.fence) {
+        this.manager.note(component, "action", `the ${side} is writable while the ${other(side)} takes writes: fencing it`, "warning");
+        driver.fence(side).then(
+          () => this.manager.note(component, "action", `the ${side} is fenced`),
+          (e: Error) => this.manager.note(component, "action", `fencing the writable ${side} failed: ${e.message}`, "error"),
+        ).finally(() => { st.running = false; });
+        continue;
+      }
       this.manager.note(component, "action", `rejoin ${side}: it is neither the writer nor a replica; making it a replica of the ${other(side)}`);
-      this.drivers.get(component)!.rejoin(side).then(
+      driver.rejoin(side).then(
         () => {
           st.failures = 0;
           this.manager.note(component, "action", `rejoin ${side}: done in ${((wallMs(this.clock) - t0) / 1000).toFixed(1)}s: it replicates the ${other(side)}`);
