@@ -61,6 +61,10 @@ const actions = z.union([
 const pgSide = z.object({
   url: z.string().regex(/^postgres(ql)?:\/\/[^/]+\/[^/?#]+/, "a postgresql://USER@HOST:PORT/DATABASE URL").refine((u) => { try { return new URL(u).password === ""; } catch { return false; } }, "must not hold a password (name an environment variable in passwordEnv)"),
   passwordEnv: z.string().min(1).optional(), dataDir: z.string().min(1).optional(), bin: z.string().min(1).optional(), osUser: z.string().min(1).optional(),
+  /** The network namespace the instance runs in on this machine (rejoin's commands run there). */
+  netns: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "a network namespace name").optional(),
+  /** The lease agent beside the instance (sample/pg-lease-agent.ts) and the environment variable holding its token. */
+  leaseAgent: z.object({ url: z.string().url(), tokenEnv: z.string().min(1) }).strict().optional(),
 }).strict();
 const driverPoll = { intervalS: z.number().min(0.1).max(3600).optional(), lagSignal: z.string().min(1).optional() };
 /** The component's driver (drivers/): exactly one backend. */
@@ -297,7 +301,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       const d = c.driver.postgres;
       const side = (x: z.infer<typeof pgSide>, which: "primary" | "shadow") => {
         const pw = secret(["components", i, "driver", "postgres", which, "passwordEnv"], x.passwordEnv);
-        return { url: x.url, ...(pw !== undefined ? { password: pw } : {}), ...(x.dataDir ? { dataDir: rel(x.dataDir) } : {}), ...(x.bin ? { bin: x.bin } : {}), ...(x.osUser ? { osUser: x.osUser } : {}) };
+        return { url: x.url, ...(pw !== undefined ? { password: pw } : {}), ...(x.dataDir ? { dataDir: rel(x.dataDir) } : {}), ...(x.bin ? { bin: x.bin } : {}), ...(x.osUser ? { osUser: x.osUser } : {}), ...(x.netns ? { netns: x.netns } : {}),
+          ...(x.leaseAgent ? { leaseAgent: { url: x.leaseAgent.url.replace(/\/$/, ""), token: secret(["components", i, "driver", "postgres", which, "leaseAgent", "tokenEnv"], x.leaseAgent.tokenEnv)! } } : {}) };
       };
       drv = { kind: "postgres", primary: side(d.primary, "primary"), shadow: side(d.shadow, "shadow"), intervalS: d.intervalS ?? 1, ...(d.lagSignal ? { lagSignal: d.lagSignal } : {}), ...(d.fenceVerifyMs ? { fenceVerifyMs: d.fenceVerifyMs } : {}) };
     } else if (c.driver?.kv) {

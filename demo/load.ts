@@ -92,6 +92,9 @@ export class LoadGenerator {
   }
 
   private readonly failures: Record<string, number> = {};
+  private readonly writeAcks: number[] = [];
+  /** When each acknowledged write was answered (ms, in order): the gaps are the write unavailability. */
+  writeAckTimes(): readonly number[] { return this.writeAcks; }
   totals(): LoadTotals { return { ...this.t, failures: { ...this.failures } }; }
   acknowledged(): ReadonlyMap<string, string> { return this.work.acknowledged(); }
 
@@ -131,7 +134,7 @@ export class LoadGenerator {
       res.on("end", () => {
         const s = res.statusCode ?? 0;
         if (s >= 500) return done(false, false, String(s));
-        if (!read) this.work.acknowledge(w, s, Buffer.concat(chunks).toString("utf8"));
+        if (!read) { this.work.acknowledge(w, s, Buffer.concat(chunks).toString("utf8")); if (s < 400) this.writeAcks.push(Date.now()); }
         done(s < 400 || (read && s === 404), read && s === 404);
       });
       res.on("error", (e) => done(false, false, `error: ${(e as NodeJS.ErrnoException).code ?? e.message}`));

@@ -4,6 +4,7 @@
 // every sample in which both would accept writes (a split brain). The servers run as the `postgres`
 // OS user (through `runuser` when we are root); every program is spawned with an argv array.
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { accessSync, appendFileSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -18,7 +19,10 @@ export interface PgNode {
   name: "primary" | "standby";
   dataDir: string;
   port: number;
-  host: "127.0.0.1";
+  /** 127.0.0.1, or the zone's address when the pair runs in zones. */
+  host: string;
+  /** The network namespace the instance runs in (zones), else null. */
+  netns: string | null;
   socketDir: string;
   logFile: string;
   /** The database startPair created (the default of conninfo() and query()). */
@@ -38,6 +42,11 @@ export interface PgPair {
   database: string;
   primary: PgNode;
   standby: PgNode;
+  /** The zones (network namespaces) when started with zones: true, else null. */
+  zones: Zones | null;
+  /** Sets the zone's link down (zones only): nothing reaches the instance, it reaches nothing. */
+  partition(n: "primary" | "standby"): void;
+  heal(n: "primary" | "standby"): void;
   /** Stops both servers (immediate) and removes `dir`. Idempotent; never throws. */
   stop(): Promise<void>;
 }
@@ -83,15 +92,15 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function argvAsPostgres(program: string, args: string[]): string[] {
+function argvAsPostgres(program: string, args: string[], netns: string | null = null): string[] {
   const bin = path.join(PG_BIN, program);
   if (!isRoot()) return [bin, ...args];
-  return [runuserPath() ?? "runuser", "-u", "postgres", "--", bin, ...args];
+  return [...(netns ? ["ip", "netns", "exec", netns] : []), runuserPath() ?? "runuser", "-u", "postgres", "--", bin, ...args];
 }
 
 /** Runs a PostgreSQL program as the postgres user (cwd: a folder that user can enter). */
-function runAsPostgres(program: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<RunResult> {
-  const [cmd, ...rest] = argvAsPostgres(program, args);
+function runAsPostgres(program: string, args: string[], cwd: string, timeoutMs = 120_000, netns: string | null = null): Promise<RunResult> {
+  const [cmd, ...rest] = argvAsPostgres(program, args, netns);
   return new Promise((resolve) => {
     let stdout = "", stderr = "";
     const child = spawn(cmd!, rest, { cwd, env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
@@ -103,8 +112,8 @@ function runAsPostgres(program: string, args: string[], cwd: string, timeoutMs =
   });
 }
 
-async function mustRun(program: string, args: string[], cwd: string): Promise<RunResult> {
-  const r = await runAsPostgres(program, args, cwd);
+async function mustRun(program: string, args: string[], cwd: string, netns: string | null = null): Promise<RunResult> {
+  const r = await runAsPostgres(program, args, cwd, 120_000, netns);
   if (r.code !== 0) throw new Error(`${program} ${args.join(" ")} exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
   return r;
 }
@@ -206,7 +215,7 @@ function inodeOf(p: string): number | null {
 }
 
 // ---- cleanup if the process ends without pair.stop() (a crash, uvu exiting, ^C) ----
-interface Live { dir: string; dataDirs: string[]; mounts: string[] }
+interface Live { dir: string; dataDirs: string[]; mounts: string[]; zones: Zones | null }
 const live = new Set<Live>();
 const onSignal = (sig: NodeJS.Signals): void => {
   cleanupAllSync();
@@ -232,6 +241,7 @@ function cleanupAllSync(): void {
     }
     removeOrphanSegments(pids, inodes);
     for (const m of l.mounts) spawnSync("umount", ["-l", m], { stdio: "ignore" });
+    if (l.zones) removeZones(l.zones);
     rmSync(l.dir, { recursive: true, force: true });
   }
   live.clear();
@@ -290,6 +300,48 @@ export interface PairOptions {
   walSegmentMb?: number;
   /** wal_keep_size in MiB (default 256). */
   walKeepMb?: number;
+  /**
+   * Each instance in a zone of its own (root only): a network namespace joined to a bridge on this
+   * host by a veth pair, the instance listening on the zone's address. pair.partition("primary")
+   * sets the zone's link down (a real partition), pair.heal() sets it up again.
+   */
+  zones?: boolean;
+}
+
+export interface Zones { bridge: string; subnet: string; ns: Record<"primary" | "standby", string>; hostLink: Record<"primary" | "standby", string>; address: Record<"primary" | "standby", string> }
+
+function ipRun(args: string[]): void {
+  const r = spawnSync("ip", args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ip ${args.join(" ")} exited ${r.status}: ${(r.stderr || "").trim()}`);
+}
+
+/** A bridge and two namespaces on a /24 of 10.213.0.0/16 (names and subnet random, so runs do not collide). */
+function makeZones(): Zones {
+  const id = randomBytes(2).toString("hex"), k = 1 + (randomBytes(1)[0]! % 250);
+  const z: Zones = { bridge: `smbr${id}`, subnet: `10.213.${k}.0/24`, ns: { primary: `sm${id}a`, standby: `sm${id}b` }, hostLink: { primary: `sm${id}a0`, standby: `sm${id}b0` }, address: { primary: `10.213.${k}.2`, standby: `10.213.${k}.3` } };
+  try {
+    ipRun(["link", "add", z.bridge, "type", "bridge"]);
+    ipRun(["addr", "add", `10.213.${k}.1/24`, "dev", z.bridge]);
+    ipRun(["link", "set", z.bridge, "up"]);
+    for (const n of ["primary", "standby"] as const) {
+      const ns = z.ns[n], inner = `${z.hostLink[n].slice(0, -1)}1`;
+      ipRun(["netns", "add", ns]);
+      ipRun(["link", "add", z.hostLink[n], "type", "veth", "peer", "name", inner]);
+      ipRun(["link", "set", inner, "netns", ns]);
+      ipRun(["link", "set", z.hostLink[n], "master", z.bridge]);
+      ipRun(["link", "set", z.hostLink[n], "up"]);
+      ipRun(["netns", "exec", ns, "ip", "addr", "add", `${z.address[n]}/24`, "dev", inner]);
+      ipRun(["netns", "exec", ns, "ip", "link", "set", inner, "up"]);
+      ipRun(["netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+    }
+  } catch (e) { removeZones(z); throw e; }
+  return z;
+}
+
+function removeZones(z: Zones): void {
+  for (const ns of Object.values(z.ns)) spawnSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+  for (const l of Object.values(z.hostLink)) spawnSync("ip", ["link", "del", l], { stdio: "ignore" });
+  spawnSync("ip", ["link", "del", z.bridge], { stdio: "ignore" });
 }
 
 export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
@@ -313,14 +365,20 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
     own(m);
     mounts.push(m);
   }
+  let zones: Zones | null = null;
+  if (opts.zones) {
+    if (!isRoot()) { rmSync(dir, { recursive: true, force: true }); throw new Error("startPair: zones need root (ip netns)"); }
+    try { zones = makeZones(); } catch (e) { for (const m of mounts) spawnSync("umount", ["-l", m]); rmSync(dir, { recursive: true, force: true }); throw e; }
+  }
   const makeNode = (name: "primary" | "standby", port: number): PgNode => {
     const dataDir = name === "primary" && mounts[0] ? path.join(mounts[0], name) : path.join(dir, name);
+    const host = zones ? zones.address[name] : "127.0.0.1", netns = zones ? zones.ns[name] : null;
     const socketDir = path.join(dir, `sock-${name}`);
     const node: PgNode = {
-      name, dataDir, port, host: "127.0.0.1", socketDir, logFile: path.join(dir, `${name}.log`), database,
-      conninfo: (db = database) => `postgresql://postgres@127.0.0.1:${node.port}/${db}`,
+      name, dataDir, port, host, netns, socketDir, logFile: path.join(dir, `${name}.log`), database,
+      conninfo: (db = database) => `postgresql://postgres@${host}:${node.port}/${db}`,
       query: (sql, params) => queryOnce(node.conninfo(), sql, params),
-      pgCtl: (args) => runAsPostgres("pg_ctl", ["-D", dataDir, ...args], dir),
+      pgCtl: (args) => runAsPostgres("pg_ctl", ["-D", dataDir, ...args], dir, 120_000, netns),
       postmasterPid: () => readPid(dataDir),
     };
     return node;
@@ -328,7 +386,7 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
 
   const primary = makeNode("primary", await freePort());
   const standby = makeNode("standby", 0);
-  const l: Live = { dir, dataDirs: [primary.dataDir, standby.dataDir], mounts };
+  const l: Live = { dir, dataDirs: [primary.dataDir, standby.dataDir], mounts, zones };
   track(l);
 
   let stopped: Promise<void> | null = null;
@@ -350,6 +408,7 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
       for (let i = 0; i < 20 && pids.some(isPostgresProcess); i++) await sleep(50);
       removeOrphanSegments(pids, inodes);
       for (const m of mounts) spawnSync("umount", ["-l", m], { stdio: "ignore" });
+      if (zones) removeZones(zones);
       try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
       untrack(l);
     })();
@@ -366,7 +425,7 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
     appendFileSync(path.join(n.dataDir, "postgresql.conf"), [
       "", `# ${n.name}: demo/pg-pair.ts`,
       `port = ${n.port}`,
-      "listen_addresses = '127.0.0.1'",
+      `listen_addresses = '${n.host}'`,
       `unix_socket_directories = ${sqlString(n.socketDir)}`,
       `cluster_name = ${sqlString(n.name)}`,
       "wal_level = replica",
@@ -394,12 +453,13 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
     const hbaText = readFileSync(hba, "utf8");
     const hasLine = (db: string): boolean => new RegExp(`^\\s*host\\s+${db}\\s+all\\s+127\\.0\\.0\\.1/32\\s+trust\\s*$`, "m").test(hbaText);
     const extra = (["replication", "all"] as const).filter((db) => !hasLine(db)).map((db) => `host ${db} all 127.0.0.1/32 trust\n`);
+    if (zones) extra.push(...(["replication", "all"] as const).map((db) => `host ${db} all ${zones!.subnet} trust\n`));
     if (extra.length) appendFileSync(hba, `\n# demo/pg-pair.ts\n${extra.join("")}`);
     await start(primary);
     await queryOnce(primary.conninfo("postgres"), `CREATE DATABASE "${database}"`);
 
     standby.port = await freePort();
-    await mustRun("pg_basebackup", ["-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres", "-D", standby.dataDir, "-R", "-X", "stream", "--checkpoint=fast"], dir);
+    await mustRun("pg_basebackup", ["-h", primary.host, "-p", String(primary.port), "-U", "postgres", "-D", standby.dataDir, "-R", "-X", "stream", "--checkpoint=fast"], dir, standby.netns);
     configure(standby);
     await start(standby);
 
@@ -418,7 +478,11 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
     const msg = e instanceof Error ? e.message : String(e);
     throw new Error(`startPair failed: ${msg}${msg.includes(".log:") ? "" : `\n${logs}`}`);
   }
-  return { dir, database, primary, standby, stop };
+  const link = (n: "primary" | "standby", up: boolean): void => {
+    if (!zones) throw new Error("partition/heal: the pair was started without zones");
+    ipRun(["link", "set", zones.hostLink[n], up ? "up" : "down"]);
+  };
+  return { dir, database, primary, standby, stop, zones, partition: (n) => link(n, false), heal: (n) => link(n, true) };
 }
 
 // ---- split-brain detection ----

@@ -7,7 +7,8 @@
 // connection slot), locks (a batch job's EXCLUSIVE locks, held longer each time). A two-writer
 // checker samples both instances every 100 ms throughout. Ends with the default demo's JSON summary
 // plus the PostgreSQL fields.
-import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +21,7 @@ import { EmbeddedDataPlane } from "../dataplane/dataplane.js";
 import { createOrdersSchema, OrdersApi } from "../sample/orders.js";
 import { LoadGenerator } from "./load.js";
 import { OrdersWorkload } from "./orders-load.js";
-import { startPair, TwoWriterChecker, type PgPair } from "./pg-pair.js";
+import { startPair, TwoWriterChecker, type PgNode, type PgPair } from "./pg-pair.js";
 import { COMPONENT, type DemoSummary, type Progress } from "./run.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,6 +39,12 @@ export interface PostgresDemoOptions {
   fillMbPerS?: number;
   rateRps?: number;
   seed?: number;
+  /** "none": no controller and no data plane; the load goes straight to the primary's API (the benchmark's baseline). */
+  protection?: "shadowmesh" | "none";
+  /** Each instance in its own network namespace with a lease agent beside it (default: on for partition and hang). */
+  zones?: boolean;
+  /** partition, hang: how long until the link comes back / the processes resume (default 20 s). */
+  healAfterS?: number;
   onProgress?: (p: Progress) => void;
   onReady?: (r: { dashboard: string; listener: string }) => void;
 }
@@ -52,11 +59,23 @@ export interface PostgresDemoSummary extends DemoSummary {
   disk_used_at_move: number | null;
   two_writer_samples: number;
   two_writer_overlaps: number;
+  protection: "shadowmesh" | "none";
+  /** The longest gap between acknowledged writes from the fault's start to the end (ms). */
+  write_gap_max_ms: number | null;
+  /** The replica's lag when the writer was fenced (the driver's reading), null without a fence. */
+  lag_bytes_at_fence: number | null;
+  lag_s_at_fence: number | null;
+  /** The side that should hold the writes could not be read at the end (down): lost_writes then counts every acknowledged order as not shown to be there. */
+  writer_unreadable: boolean;
+  /** With zones: when the primary's lease agent fenced it (its lease ran out), and when it had to kill it (it did not answer); null: never. */
+  agent_fenced_at_s: number | null;
+  agent_killed_at_s: number | null;
 }
 
 /** The controller configuration for the pair: the PostgreSQL driver measures both sides and carries out the actions. */
-export function postgresControllerYaml(a: { pair: PgPair; primaryApi: string; shadowApi: string; wasm: string; token: string }): string {
+export function postgresControllerYaml(a: { pair: PgPair; primaryApi: string; shadowApi: string; wasm: string; token: string; agents?: { primary: string; shadow: string; tokenEnv: string } }): string {
   const p = a.pair;
+  const extra = (n: "primary" | "standby", side: "primary" | "shadow") => `${p[n].netns ? `, netns: ${p[n].netns}` : ""}${a.agents ? `, leaseAgent: { url: "${a.agents[side]}", tokenEnv: ${a.agents.tokenEnv} }` : ""}`;
   return `
 listen: { xds: 127.0.0.1:0, telemetry: 127.0.0.1:0, api: 127.0.0.1:0, http: 127.0.0.1:0 }
 api: { tokens: [${a.token}] }
@@ -72,8 +91,8 @@ components:
     filter: { sticky: { header: x-user } }
     driver:
       postgres:
-        primary: { url: "${p.primary.conninfo()}", dataDir: ${p.primary.dataDir} }
-        shadow: { url: "${p.standby.conninfo()}", dataDir: ${p.standby.dataDir} }
+        primary: { url: "${p.primary.conninfo()}", dataDir: ${p.primary.dataDir}${extra("primary", "primary")} }
+        shadow: { url: "${p.standby.conninfo()}", dataDir: ${p.standby.dataDir}${extra("standby", "shadow")} }
         intervalS: 0.5
     signals:
       - { name: request_latency_p99_ms, kind: latency, capacity: 2000, slo: { target: 0.99, threshold: 100, periodS: 64800 } }
@@ -99,8 +118,10 @@ export interface PgFault {
   refusedAtMs: number | null;
 }
 
-export type PostgresFaultName = "disk-fill" | "crash" | "connections" | "locks";
-export const POSTGRES_FAULTS: readonly PostgresFaultName[] = ["disk-fill", "crash", "connections", "locks"];
+export type PostgresFaultName = "disk-fill" | "crash" | "connections" | "locks" | "partition" | "hang";
+export const POSTGRES_FAULTS: readonly PostgresFaultName[] = ["disk-fill", "crash", "connections", "locks", "partition", "hang"];
+/** Faults that need each instance in its own zone with a lease agent (runPostgresDemo turns zones on for them). */
+export const ZONED_FAULTS: ReadonlySet<PostgresFaultName> = new Set(["partition", "hang"]);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -198,8 +219,47 @@ class Locks implements PgFault {
   async stop(): Promise<void> { this.stopped = true; await this.done; }
 }
 
-export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS?: number } = {}): PgFault {
+/** partition: the primary's zone link goes down (nothing reaches it, it reaches nothing) and comes back after healAfterS. */
+class Partition implements PgFault {
+  readonly name = "partition";
+  failedAtMs: number | null = null;
+  refusedAtMs: number | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  constructor(private readonly pair: PgPair, private readonly healAfterS: number) {}
+  start(): void { this.pair.partition("primary"); this.failedAtMs = Date.now(); this.timer = setTimeout(() => this.pair.heal("primary"), this.healAfterS * 1000); }
+  async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); try { this.pair.heal("primary"); } catch { /* already up */ } }
+}
+
+/** hang: the primary's postmaster and every child stopped (SIGSTOP), resumed (SIGCONT) after healAfterS if still there. */
+class Hang implements PgFault {
+  readonly name = "hang";
+  failedAtMs: number | null = null;
+  refusedAtMs: number | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private pids: number[] = [];
+  constructor(private readonly pair: PgPair, private readonly healAfterS: number) {}
+  private signal(sig: NodeJS.Signals): void { for (const p of this.pids) { try { process.kill(p, sig); } catch { /* gone (killed by the lease agent) */ } } }
+  start(): void {
+    const pid = this.pair.primary.postmasterPid();
+    if (pid === null) return;
+    this.pids = [pid, ...childrenOf(pid)];
+    this.signal("SIGSTOP");
+    this.failedAtMs = Date.now();
+    this.timer = setTimeout(() => this.signal("SIGCONT"), this.healAfterS * 1000);
+  }
+  async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); this.signal("SIGCONT"); }
+}
+
+function childrenOf(pid: number): number[] {
+  return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number).filter((n) => {
+    try { const st = readFileSync(`/proc/${n}/stat`, "utf8"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) === pid; } catch { return false; }
+  });
+}
+
+export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS?: number; healAfterS?: number } = {}): PgFault {
   switch (name) {
+    case "partition": return new Partition(pair, o.healAfterS ?? 20);
+    case "hang": return new Hang(pair, o.healAfterS ?? 20);
     case "disk-fill": return new DiskFill(pair.primary.conninfo(), o.fillMbPerS ?? 1);
     case "crash": return new Crash(pair);
     case "connections": return new Connections(pair.primary.conninfo());
@@ -207,27 +267,48 @@ export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS
   }
 }
 
+/** Starts a lease agent (sample/pg-lease-agent-main.ts) in the node's zone, listening on the zone's address; resolves its URL. */
+async function startAgent(n: PgNode, token: string, into: ChildProcess[]): Promise<string> {
+  const main = path.join(here, "..", "sample", "pg-lease-agent-main.ts");
+  const argv = [process.execPath, "--import", "tsx", main, "--pg", n.conninfo(), "--host", n.host, "--port", "0", "--data-dir", n.dataDir];
+  const child = spawn(n.netns ? "ip" : argv[0]!, n.netns ? ["netns", "exec", n.netns, ...argv] : argv.slice(1), { cwd: path.join(here, ".."), env: { ...process.env, SHADOWMESH_LEASE_TOKEN: token }, stdio: ["ignore", "pipe", "inherit"] });
+  into.push(child);
+  return await new Promise<string>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`the lease agent for the ${n.name} did not start in 15 s`)), 15_000);
+    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); const m = /listening on ([\d.]+):(\d+)/.exec(out); if (m) { clearTimeout(timer); resolve(`http://${m[1]}:${m[2]}`); } });
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`the lease agent for the ${n.name} exited ${code}`)); });
+  });
+}
+
 export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresDemoSummary> {
   const durationS = o.durationS ?? 100, fillStartS = o.fillStartS ?? 15;
-  const pair = await startPair({ name: "orders", primaryDiskMb: o.diskMb ?? 128, walSegmentMb: 1, walKeepMb: 16 });
+  const faultName = o.fault ?? "disk-fill";
+  const zones = o.zones ?? ZONED_FAULTS.has(faultName);
+  const pair = await startPair({ name: "orders", primaryDiskMb: o.diskMb ?? 128, walSegmentMb: 1, walKeepMb: 16, zones });
+  const agents: ChildProcess[] = [];
   const dir = mkdtempSync(path.join(os.tmpdir(), "shadowmesh-pg-demo-"));
   let controller: RunningController | undefined, dataplane: EmbeddedDataPlane | undefined, load: LoadGenerator | undefined;
   const apis = [new OrdersApi({ url: pair.primary.conninfo(), name: "zone-a" }), new OrdersApi({ url: pair.standby.conninfo(), name: "zone-b" })];
   const checker = new TwoWriterChecker([pair.primary, pair.standby], { intervalMs: 100 });
-  const faultName = o.fault ?? "disk-fill";
-  const filler = makeFault(faultName, pair, { ...(o.fillMbPerS !== undefined ? { fillMbPerS: o.fillMbPerS } : {}) });
+  const filler = makeFault(faultName, pair, { ...(o.fillMbPerS !== undefined ? { fillMbPerS: o.fillMbPerS } : {}), ...(o.healAfterS !== undefined ? { healAfterS: o.healAfterS } : {}) });
   const timers: NodeJS.Timeout[] = [];
   try {
     await createOrdersSchema(pair.primary.conninfo());
     const [pa, sa] = [await apis[0]!.start(), await apis[1]!.start()];
-    const token = randomBytes(16).toString("hex");
+    const token = randomBytes(16).toString("hex"), leaseToken = randomBytes(16).toString("hex");
+    const agentUrls = zones ? { primary: await startAgent(pair.primary, leaseToken, agents), shadow: await startAgent(pair.standby, leaseToken, agents), tokenEnv: "SHADOWMESH_DEMO_LEASE_TOKEN" } : undefined;
     const configFile = path.join(dir, "controller.yaml");
-    writeFileSync(configFile, postgresControllerYaml({ pair, primaryApi: `127.0.0.1:${pa}`, shadowApi: `127.0.0.1:${sa}`, wasm: path.join(here, "..", "build", "shadowmesh.wasm"), token }));
-    controller = await startController(parseConfig(readFileSync(configFile, "utf8"), configFile), { log: o.log });
-    dataplane = new EmbeddedDataPlane({ xds: `127.0.0.1:${controller.ports.xds}`, node: { id: "demo-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
-    dataplane.start();
-    const listener = `127.0.0.1:${await dataplane.listenerPort("shadowmesh-ingress", 15_000)}`;
-    o.onReady?.({ dashboard: `http://127.0.0.1:${controller.ports.http}/`, listener });
+    writeFileSync(configFile, postgresControllerYaml({ pair, primaryApi: `127.0.0.1:${pa}`, shadowApi: `127.0.0.1:${sa}`, wasm: path.join(here, "..", "build", "shadowmesh.wasm"), token, ...(agentUrls ? { agents: agentUrls } : {}) }));
+    const protect = (o.protection ?? "shadowmesh") === "shadowmesh";
+    let listener = `127.0.0.1:${pa}`;
+    if (protect) {
+      controller = await startController(parseConfig(readFileSync(configFile, "utf8"), configFile, { ...process.env, SHADOWMESH_DEMO_LEASE_TOKEN: leaseToken }), { log: o.log });
+      dataplane = new EmbeddedDataPlane({ xds: `127.0.0.1:${controller.ports.xds}`, node: { id: "demo-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
+      dataplane.start();
+      listener = `127.0.0.1:${await dataplane.listenerPort("shadowmesh-ingress", 15_000)}`;
+      o.onReady?.({ dashboard: `http://127.0.0.1:${controller.ports.http}/`, listener });
+    }
 
     const t0 = Date.now();
     const elapsedS = () => (Date.now() - t0) / 1000;
@@ -235,20 +316,23 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     const used = () => { try { const f = statfsSync(pair.primary.dataDir); return 1 - f.bavail / f.blocks; } catch { return NaN; } };
     const events: DemoSummary["events"] = [];
     let shiftStartedS: number | null = null, migratedAtS: number | null = null, usedAtMove: number | null = null;
-    controller.manager.on("event", (e: { kind: string; message: string; phase: string }) => {
+    let lagAtFence: { bytes: number | null; seconds: number | null } | null = null;
+    const ctl = controller;
+    ctl?.manager.on("event", (e: { kind: string; message: string; phase: string }) => {
       const t = Math.round(elapsedS() * 10) / 10;
       events.push({ t, kind: e.kind, message: e.message });
       if (shiftStartedS === null && e.phase === "Shifting") shiftStartedS = t;
       if (migratedAtS === null && e.phase === "Migrated") { migratedAtS = t; usedAtMove = Math.round(used() * 1000) / 1000; }
+      if (lagAtFence === null && /^fence primary: done/.test(e.message)) { const l = ctl.drivers.status()[0]?.lag; lagAtFence = { bytes: l?.bytes ?? null, seconds: l?.seconds ?? null }; }
     });
     checker.start();
     load = new LoadGenerator({ target: listener, host: "orders.svc", rateRps: o.rateRps ?? 100, readShare: 0.8, keys: 1000, seed: o.seed ?? 1, workload: new OrdersWorkload() });
     load.start();
     timers.push(setTimeout(() => filler.start(), fillStartS * 1000));
-    const c = controller, l = load;
+    const l = load;
     timers.push(setInterval(() => {
-      const st = c.manager.get(COMPONENT).status, r = c.engine.riskOf(COMPONENT), tot = l.totals();
-      o.onProgress?.({ t: elapsedS(), risk: r && !r.noData ? r.risk : null, phase: st.phase, step: st.stepIndex, shadowPercent: st.shadowWeightBp / 100, writeTarget: st.writeTarget, lagS: c.engine.freshValue(COMPONENT, "replication_lag") ?? NaN, rps: l.recentRps(), failed: tot.failed, requests: tot.requests, primaryDown: filler.failedAtMs !== null });
+      const st = ctl?.manager.get(COMPONENT).status, r = ctl?.engine.riskOf(COMPONENT), tot = l.totals();
+      o.onProgress?.({ t: elapsedS(), risk: r && !r.noData ? r.risk : null, phase: st?.phase ?? "unprotected", step: st?.stepIndex ?? -1, shadowPercent: (st?.shadowWeightBp ?? 0) / 100, writeTarget: st?.writeTarget ?? "primary", lagS: ctl?.engine.freshValue(COMPONENT, "replication_lag") ?? NaN, rps: l.recentRps(), failed: tot.failed, requests: tot.requests, primaryDown: filler.failedAtMs !== null });
     }, 1000));
     await new Promise((r) => timers.push(setTimeout(r, durationS * 1000)));
     for (const t of timers) clearTimeout(t);
@@ -257,18 +341,25 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     const two = await checker.stop();
 
     // Every acknowledged order must be in the database that takes writes now.
-    const st = controller.manager.get(COMPONENT).status;
+    const st = ctl ? ctl.manager.get(COMPONENT).status : { writeTarget: "primary" as const, shadowWeightBp: 0, phase: "unprotected" };
     const writer = st.writeTarget === "shadow" ? pair.standby : pair.primary;
-    let lost = 0;
+    let lost = 0, unreadable = false;
     try {
       const ids = new Set((await writer.query("SELECT id FROM orders")).rows.map((x: { id: string }) => String(x.id)));
       for (const id of load.acknowledged().keys()) if (!ids.has(id)) lost++;
     } catch (e) {
       // The side that should take writes cannot be read: none of the acknowledged orders can be shown to be there.
       lost = load.acknowledged().size;
+      unreadable = true;
       events.push({ t: Math.round(elapsedS() * 10) / 10, kind: "check", message: `the ${st.writeTarget} cannot be read to check the acknowledged orders: ${(e as Error).message}` });
     }
     const totals = load.totals();
+    let agentStatus: { fencedAtMs: number | null; killedAtMs: number | null } | null = null;
+    if (agentUrls) agentStatus = await fetch(`${agentUrls.primary}/status`, { signal: AbortSignal.timeout(2000) }).then((r) => r.json() as Promise<{ fencedAtMs: number | null; killedAtMs: number | null }>).catch(() => null);
+    const faultAt = t0 + fillStartS * 1000, endAt = t0 + durationS * 1000;
+    let gap: number | null = null, prevAck = faultAt;
+    for (const a of [...load.writeAckTimes().filter((x) => x >= faultAt), endAt]) { gap = Math.max(gap ?? 0, a - prevAck); prevAck = a; }
+    const lagFence = lagAtFence as { bytes: number | null; seconds: number | null } | null;
     return {
       scenario: `postgres-${faultName}`, component: "postgres", fault: faultName, duration_s: durationS,
       migrated: st.writeTarget === "shadow" && st.shadowWeightBp === 10_000,
@@ -278,6 +369,9 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
       final_phase: st.phase, shadow_weight_percent: st.shadowWeightBp / 100, write_target: st.writeTarget, events,
       disk_full_at_s: faultName === "disk-fill" ? at(filler.failedAtMs) : null, fenced_at_s: at(filler.refusedAtMs), disk_used_at_move: usedAtMove,
       two_writer_samples: two.samples, two_writer_overlaps: two.overlaps.length,
+      protection: protect ? "shadowmesh" : "none", write_gap_max_ms: gap === null ? null : Math.round(gap),
+      lag_bytes_at_fence: lagFence?.bytes ?? null, lag_s_at_fence: lagFence?.seconds ?? null, writer_unreadable: unreadable,
+      agent_fenced_at_s: at(agentStatus?.fencedAtMs ?? null), agent_killed_at_s: at(agentStatus?.killedAtMs ?? null),
     };
   } finally {
     for (const t of timers) clearTimeout(t);
@@ -287,6 +381,7 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     await dataplane?.close();
     await controller?.stop();
     for (const a of apis) await a.stop();
+    for (const a of agents) a.kill("SIGTERM");
     await pair.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -43,7 +43,7 @@ export class OrdersApi {
   readonly counters = { reads: 0, writes: 0, refusedWrites: 0, errors: 0 };
 
   constructor(readonly o: OrdersApiOptions) {
-    this.pool = new pg.Pool({ connectionString: o.url, max: o.poolSize ?? 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, application_name: `orders-api${o.name ? `-${o.name}` : ""}` });
+    this.pool = new pg.Pool({ connectionString: o.url, max: o.poolSize ?? 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, query_timeout: 6000, application_name: `orders-api${o.name ? `-${o.name}` : ""}` });
     this.pool.on("error", () => undefined);
   }
 

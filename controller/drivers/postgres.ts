@@ -12,7 +12,9 @@
 //             (read_only_sql_transaction) within `fenceVerifyMs`, else the fence fails.
 //   unfence   ALTER SYSTEM RESET default_transaction_read_only, reload; a writer must take the probe.
 //   promote   pg_promote(wait => true), then the same reset (a rejoined standby may carry the fence).
-//   lease     PostgreSQL has no writer lease: accepted and ignored (the service in front may hold one).
+//   lease     PostgreSQL has no writer lease: with a lease agent beside the side (sample/pg-lease-agent.ts)
+//             the grant goes there, and the agent fences the instance before it runs out; without
+//             one, accepted and ignored.
 //   rejoin    needs the side's local data directory: stops it, pg_rewind from the new writer with
 //             --write-recovery-conf (standby.signal, primary_conninfo), puts back the side's own
 //             postgresql.conf and pg_hba.conf (pg_rewind copies the source's), starts it, and checks
@@ -34,7 +36,8 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, statfsSync } from "node:
 import path from "node:path";
 import pg from "pg";
 import { readTree, rates, type ProcReading } from "./proc.js";
-import type { ComponentDriver, LagReading, Side, SideHealth, SignalSample } from "./driver.js";
+import { ActionNotDelivered } from "../migration/manager.js";
+import type { ComponentDriver, LagReading, LeaseDetail, Side, SideHealth, SignalSample } from "./driver.js";
 
 export interface PostgresSide {
   /** postgresql://USER@HOST:PORT/DB (a password from passwordEnv, never in the file). */
@@ -46,6 +49,10 @@ export interface PostgresSide {
   bin?: string;
   /** The OS user owning dataDir, for commands run as root (default postgres). */
   osUser?: string;
+  /** The network namespace the instance runs in (its zone on this machine): rejoin's commands run there. */
+  netns?: string;
+  /** The lease agent beside the instance (sample/pg-lease-agent.ts): leases go there; without one a lease is a no-op. */
+  leaseAgent?: { url: string; token: string };
 }
 
 export interface PostgresDriverOptions {
@@ -224,12 +231,24 @@ export class PostgresDriver implements ComponentDriver {
     await this.unfence(side);
   }
 
-  async lease(): Promise<void> { /* PostgreSQL has no writer lease (see the file comment) */ }
+  async lease(side: Side, d?: LeaseDetail): Promise<void> {
+    const a = this.o[side].leaseAgent;
+    if (!a || d?.epoch === undefined || d.expiresAtMs === undefined) return; // no agent: PostgreSQL has no lease of its own
+    let res: Response;
+    try {
+      res = await fetch(`${a.url}/lease`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${a.token}` }, body: JSON.stringify({ epoch: d.epoch, expiresAtMs: d.expiresAtMs }), signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (e) {
+      if (((e as { cause?: { code?: string } }).cause?.code) === "ECONNREFUSED") throw new ActionNotDelivered(`lease ${side}: ${a.url}: connection refused`);
+      throw new Error(`lease ${side}: ${a.url}: ${(e as Error).message}`);
+    }
+    if (!res.ok) throw new Error(`lease ${side}: ${a.url} answered ${res.status} ${(await res.text()).slice(0, 200)}`);
+  }
 
   async rejoin(side: Side): Promise<void> {
     const s = this.o[side];
     if (!s.dataDir) throw new Error(`rejoin ${side}: needs the ${side}'s dataDir (the instance must be on this machine)`);
     const bin = s.bin ?? "/usr/lib/postgresql/15/bin", dir = s.dataDir, user = s.osUser ?? "postgres";
+    const runAs = (u: string, argv: string[], env: Record<string, string> = {}) => runAsIn(s.netns, u, argv, env);
     const source = this.o[other(side)];
     // The writer's current timeline (pg_control's checkpoint lags a promotion until its first checkpoint).
     const writerTli = Number((await this.q<{ tli: number }>(other(side), "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli")).rows[0]!.tli);
@@ -285,10 +304,10 @@ export function postmasterPid(dataDir: string): number | null {
   try { const pid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]); return Number.isInteger(pid) && pid > 0 ? pid : null; } catch { return null; }
 }
 
-/** Runs argv (as `user` through runuser when this process is root), failing with its stderr. */
-function runAs(user: string, argv: string[], env: Record<string, string> = {}): Promise<void> {
+/** Runs argv (as `user` through runuser when this process is root; inside `netns` when given), failing with its stderr. */
+function runAsIn(netns: string | undefined, user: string, argv: string[], env: Record<string, string> = {}): Promise<void> {
   const root = typeof process.getuid === "function" && process.getuid() === 0;
-  const [cmd, ...args] = root && user !== "root" ? ["runuser", "-u", user, "--", ...argv] : argv;
+  const [cmd, ...args] = [...(netns ? ["ip", "netns", "exec", netns] : []), ...(root && user !== "root" ? ["runuser", "-u", user, "--"] : []), ...argv];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd!, args, { stdio: ["ignore", "ignore", "pipe"], cwd: "/", env: { ...process.env, ...env } });
     let err = "";

@@ -1,0 +1,136 @@
+// The writer's lease for PostgreSQL, which has none of its own: a small agent beside the instance (in
+// its zone, reaching it locally) that the controller grants leases to, as it does to the sample KV.
+// Once a lease has been granted, the agent makes the instance refuse writes before the lease runs
+// out (ALTER SYSTEM SET default_transaction_read_only = on, a reload, and the end of every session
+// with a transaction open) unless it is renewed; so a primary cut off from the controller (a
+// partition, a hang of the controller) stops writing by itself, and the controller, which promotes
+// the replica only after the lease plus the clock skew has passed, never makes a second writer.
+// A renewal lifts a fence the agent put on itself, never one the controller put on (that one is the
+// controller's to lift). Patroni demotes a primary that loses its leader key the same way.
+//
+//   POST /lease  {"epoch": E, "expiresAtMs": T}   (bearer token)  200 {status} | 409 a lower epoch
+//   GET  /status                                    {epoch, leaseUntilMs, selfFenced, fencedAtMs, killedAtMs}
+// An instance that does not answer as the lease runs out (hung) is killed when the agent knows its
+// data directory: a writer that cannot be fenced is stopped (a watchdog's STONITH).
+import { readFileSync, readdirSync, realpathSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import pg from "pg";
+
+export interface PgLeaseAgentOptions {
+  /** The local instance (postgresql://USER@HOST:PORT/DB). */
+  url: string;
+  token: string;
+  /** Start fencing this long before the lease runs out (default 1000 ms: a hung instance costs a 300 ms connect timeout before it is killed). */
+  guardMs?: number;
+  /** How often the lease is checked (default 100 ms). */
+  checkMs?: number;
+  /**
+   * The instance's data directory on this machine: when the instance cannot be fenced (it does not
+   * answer: hung, stopped) as the lease runs out, the agent kills its postmaster and children
+   * (SIGKILL, as a watchdog or STONITH would): a writer that cannot be fenced is stopped.
+   */
+  dataDir?: string;
+  now?: () => number;
+}
+
+export class PgLeaseAgent {
+  epoch = 0;
+  leaseUntilMs = 0;
+  selfFenced = false;
+  fencedAtMs: number | null = null;
+  /** When the agent killed an instance it could not fence (null: never). */
+  killedAtMs: number | null = null;
+  private server: http.Server | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+  url = "";
+  private readonly now: () => number;
+
+  constructor(private readonly o: PgLeaseAgentOptions) { this.now = o.now ?? Date.now; }
+
+  private async sql(statements: string[]): Promise<pg.QueryResult[]> {
+    const c = new pg.Client({ connectionString: this.o.url, connectionTimeoutMillis: 300, query_timeout: 300, application_name: "shadowmesh-lease-agent" });
+    c.on("error", () => undefined);
+    await c.connect();
+    try { const out: pg.QueryResult[] = []; for (const q of statements) out.push(await c.query(q)); return out; } finally { await c.end().catch(() => undefined); }
+  }
+
+  /** One check: past the lease (minus the guard) and still writable: fence. */
+  async check(): Promise<void> {
+    if (this.busy || this.leaseUntilMs === 0 || this.selfFenced || this.now() < this.leaseUntilMs - (this.o.guardMs ?? 1000)) return;
+    this.busy = true;
+    try {
+      const [r] = await this.sql(["SELECT pg_is_in_recovery() AS rec, current_setting('default_transaction_read_only') AS ro"]);
+      const row = r!.rows[0] as { rec: boolean; ro: string };
+      if (row.rec || row.ro === "on") return; // a replica, or already fenced (by the controller): nothing to do
+      await this.sql([
+        "ALTER SYSTEM SET default_transaction_read_only = on", "SELECT pg_reload_conf()",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
+      ]);
+      this.selfFenced = true;
+      this.fencedAtMs = this.now();
+    } catch {
+      // No answer: it may be down (then it cannot write either) or hung (then it would write again
+      // when it wakes). With its data directory known, stop it for good; else try again next check.
+      this.killIfRunning();
+    } finally { this.busy = false; }
+  }
+
+  /** SIGKILL the postmaster of dataDir and its children (no-op without a dataDir or a running postmaster). */
+  private killIfRunning(): void {
+    if (!this.o.dataDir) return;
+    let pid: number;
+    try { pid = Number(readFileSync(path.join(this.o.dataDir, "postmaster.pid"), "utf8").split("\n")[0]); } catch { return; }
+    if (!Number.isInteger(pid) || pid <= 1) return;
+    // A stale pid file may name a reused pid: only a process working in this data directory is the postmaster.
+    try { if (realpathSync(`/proc/${pid}/cwd`) !== realpathSync(this.o.dataDir)) return; } catch { return; }
+    const children = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).filter((n) => {
+      try { const st = readFileSync(`/proc/${n}/stat`, "utf8"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) === pid; } catch { return false; }
+    }).map(Number);
+    let killed = false;
+    for (const p of [pid, ...children]) { try { process.kill(p, "SIGKILL"); killed = true; } catch { /* gone */ } }
+    if (killed) { this.killedAtMs ??= this.now(); this.selfFenced = true; this.fencedAtMs ??= this.now(); }
+  }
+
+  async start(port = 0, host = "127.0.0.1"): Promise<number> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((r, j) => { this.server!.once("error", j); this.server!.listen(port, host, () => r()); });
+    const p = (this.server.address() as { port: number }).port;
+    this.url = `http://${host}:${p}`;
+    this.timer = setInterval(() => void this.check(), this.o.checkMs ?? 100);
+    return p;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.server) { this.server.closeAllConnections(); await new Promise<void>((r) => this.server!.close(() => r())); }
+  }
+
+  status() { return { epoch: this.epoch, leaseUntilMs: this.leaseUntilMs, selfFenced: this.selfFenced, fencedAtMs: this.fencedAtMs, killedAtMs: this.killedAtMs }; }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const json = (status: number, body: unknown) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(body)); };
+    if (req.url === "/status" && req.method === "GET") return json(200, this.status());
+    if (req.url !== "/lease" || req.method !== "POST") return json(404, { error: `no route ${req.method} ${req.url}` });
+    if (req.headers.authorization !== `Bearer ${this.o.token}`) return json(401, { error: '/lease: requires "authorization: Bearer <the agent\'s token>"' });
+    let body = "";
+    for await (const c of req) { body += c; if (body.length > 4096) return json(400, { error: "body: larger than 4 KiB" }); }
+    let a: { epoch?: unknown; expiresAtMs?: unknown };
+    try { a = JSON.parse(body); } catch { return json(400, { error: "body: expected JSON {epoch, expiresAtMs}" }); }
+    if (!Number.isInteger(a.epoch) || (a.epoch as number) < 1) return json(400, { error: `epoch: a positive integer is required, got ${JSON.stringify(a.epoch)}` });
+    if (typeof a.expiresAtMs !== "number" || !Number.isFinite(a.expiresAtMs)) return json(400, { error: `expiresAtMs: an absolute wall-clock time in ms is required, got ${JSON.stringify(a.expiresAtMs)}` });
+    const epoch = a.epoch as number;
+    if (epoch < this.epoch) return json(409, { error: `lease at epoch ${epoch} refused: this instance is at epoch ${this.epoch}` });
+    this.leaseUntilMs = epoch > this.epoch ? a.expiresAtMs : Math.max(this.leaseUntilMs, a.expiresAtMs);
+    this.epoch = epoch;
+    // A renewed lease lifts the agent's own fence (never the controller's).
+    if (this.selfFenced && this.now() < this.leaseUntilMs - (this.o.guardMs ?? 1000)) {
+      try {
+        await this.sql(["ALTER SYSTEM RESET default_transaction_read_only", "SELECT pg_reload_conf()"]);
+        this.selfFenced = false;
+      } catch (e) { return json(503, { error: `lease granted but the agent's fence could not be lifted: ${(e as Error).message}` }); }
+    }
+    json(200, this.status());
+  }
+}
