@@ -8,7 +8,7 @@ import {
 import { Bytes, FNV_OFFSET, bytesEqualAny, fnv1a, parseStatus } from "./bytes";
 import { ComponentConfig } from "./config";
 import {
-  C_ABANDONED, C_BODY_MISMATCH, C_MATCH, C_MIRRORED, C_SHADOW_ERROR, C_SHADOW_TIMEOUT, C_SKIPPED_CAP,
+  C_ABANDONED, C_BODY_MISMATCH, C_MATCH, C_MIRRORED, C_REQUEST_BYTES, C_RESPONSE_BYTES, C_SHADOW_ERROR, C_SHADOW_TIMEOUT, C_SKIPPED_CAP,
   C_STATUS_MISMATCH, ComponentStats, T_SHADOW_MIRROR,
 } from "./stats";
 import { config, internalError, rootContextId, statsList } from "./state";
@@ -88,6 +88,7 @@ export function mirror(ctx: u32, comp: ComponentConfig, st: ComponentStats, stat
   st.tokens -= 1.0;
   st.inFlight++;
   st.live.consistency[C_MIRRORED]++;
+  st.live.consistency[C_REQUEST_BYTES] += <u64>hl;
   mirrorsInUse++;
   unchecked(mActive[m] = true);
   unchecked(mToken[m] = <u32>tok);
@@ -152,6 +153,7 @@ export function onHttpCallResponse(token: u32, numHeaders: u32, bodySize: usize)
     t.recordStatus(status);
     t.sketch.add(<f64>elapsedNs * 1e-3);
     unchecked(mShadowLen[m] = <u64>bodySize);
+    st.live.consistency[C_RESPONSE_BYTES] += <u64>bodySize;
     let digest = FNV_OFFSET;
     if (bodySize > 0 && <u64>bodySize <= unchecked(mCompareMax[m])) {
       if (getBufferBytes(BUFFER_HTTP_CALL_RESPONSE_BODY, 0, bodySize) == OK) digest = fnv1a(digest, resultPtr, resultLen);

@@ -20,11 +20,16 @@ export const C_SHADOW_ERROR: i32 = 4;
 export const C_SHADOW_TIMEOUT: i32 = 5;
 export const C_SKIPPED_CAP: i32 = 6;
 export const C_ABANDONED: i32 = 7;
-export const C_COUNT: i32 = 8;
+// What mirroring costs on the wire: the mirrored requests' header bytes sent to the shadow, and the
+// shadow's answers' body bytes received.
+export const C_REQUEST_BYTES: i32 = 8;
+export const C_RESPONSE_BYTES: i32 = 9;
+export const C_COUNT: i32 = 10;
 
 const CONSISTENCY_METRIC_NAMES: StaticArray<string> = [
   "mirror.sent", "mirror.match", "mirror.status_mismatch", "mirror.body_mismatch",
   "mirror.shadow_error", "mirror.shadow_timeout", "mirror.skipped_cap", "mirror.abandoned",
+  "mirror.request_bytes", "mirror.response_bytes",
 ];
 
 // Failover floor counters (indices into Counters.floor; field numbers in the Floor message are index + 1).

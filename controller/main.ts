@@ -197,6 +197,14 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     this.reset();
     for (const d of drivers.status()) if (d.lag?.bytes !== null && d.lag?.bytes !== undefined) this.set({ component: d.component, driver: d.driver }, d.lag.bytes);
   } });
+  new Gauge({ name: "shadowmesh_driver_signal", help: "Each value a component's driver measured on its last poll, per side (e.g. pg_wal_bytes_per_s: replication bytes; process_cpu_ratio: the side's resource use)", labelNames: ["component", "side", "signal"], registers: [registry], collect() {
+    this.reset();
+    for (const d of drivers.status()) for (const side of ["primary", "shadow"] as const) for (const [signal, v] of Object.entries(d.signals[side])) this.set({ component: d.component, side, signal }, v);
+  } });
+  new Gauge({ name: "shadowmesh_mirror_bytes_per_second", help: "What mirroring reads costs on the wire over the last minute (request header and answer body bytes, every proxy together)", labelNames: ["component"], registers: [registry], collect() {
+    this.reset();
+    for (const n of manager.components()) { const m = manager.get(n).observed?.recent.mirror; if (m) this.set({ component: n }, m.bytesPerS); }
+  } });
   new Gauge({ name: "shadowmesh_failure_probability", help: "Predicted probability that the component fails within the horizon", labelNames: ["component"], registers: [registry], collect() {
     this.reset();
     for (const n of manager.components()) { const r = engine.riskOf(n); if (r && !r.noData) this.set({ component: n }, r.probability); }

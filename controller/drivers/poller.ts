@@ -22,6 +22,8 @@ export interface DriverStatus {
   driver: string;
   health: Record<Side, (SideHealth & { consecutiveFailures: number }) | null>;
   lag: LagReading | null;
+  /** Each side's values on the last poll (what the driver measured, whether or not a signal scores it). */
+  signals: Record<Side, Record<string, number>>;
   lastError: string | null;
   lastPollMs: number | null;
 }
@@ -32,10 +34,10 @@ export class DriverPoller implements HealthProbes {
   private stopped = false;
 
   constructor(private readonly targets: DriverTarget[], private readonly engine: RiskEngine, private readonly clock: Clock, private readonly log: Logger) {
-    this.statuses = targets.map((t) => ({ component: t.component, driver: t.driver.kind, health: { primary: null, shadow: null }, lag: null, lastError: null, lastPollMs: null }));
+    this.statuses = targets.map((t) => ({ component: t.component, driver: t.driver.kind, health: { primary: null, shadow: null }, lag: null, signals: { primary: {}, shadow: {} }, lastError: null, lastPollMs: null }));
   }
 
-  status(): DriverStatus[] { return this.statuses.map((s) => ({ ...s, health: { ...s.health } })); }
+  status(): DriverStatus[] { return this.statuses.map((s) => ({ ...s, health: { ...s.health }, signals: { primary: { ...s.signals.primary }, shadow: { ...s.signals.shadow } } })); }
 
   probeFailures(component: string, side: Side): number | null {
     let out: number | null = null;
@@ -56,7 +58,9 @@ export class DriverPoller implements HealthProbes {
       if (!h.up) { errors.push(`${side}: ${h.detail}`); continue; }
       try {
         const tMs = wallMs(this.clock);
-        for (const s of await t.driver.signals(side)) fed += this.feed(t.component, side, s.signal, tMs, s.value) ? 1 : 0;
+        const got: Record<string, number> = {};
+        for (const s of await t.driver.signals(side)) { got[s.signal] = s.value; fed += this.feed(t.component, side, s.signal, tMs, s.value) ? 1 : 0; }
+        st.signals[side] = got;
       } catch (e) { errors.push(`${side} signals: ${(e as Error).message}`); }
     }
     try {

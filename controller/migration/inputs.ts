@@ -8,7 +8,7 @@ import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { TelemetryStore } from "../telemetry/store.js";
 import { addCounts, emptyTarget, type ComponentTotals, type TargetTotals } from "../telemetry/report.js";
 import type { InputSource, Observed } from "./manager.js";
-import type { MigrationStatus, PrimaryHealth, SideSummary } from "./reconcile.js";
+import type { MigrationStatus, MirrorCost, PrimaryHealth, SideSummary } from "./reconcile.js";
 import { DEFAULT_POLICY, type Policy } from "./policy.js";
 import type { TargetSample } from "./verify.js";
 
@@ -38,7 +38,7 @@ export class TelemetryInputSource implements InputSource {
     const since = this.o.store.window(component, status.stepSinceMs ?? nowMs, nowMs);
     return {
       risk: riskValue, primaryRisk: riskValue, replicaLagS: lag, shadowRisk: sr && !sr.noData ? sr.risk : null,
-      recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent) },
+      recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent), mirror: mirrorCost(recent, (this.o.recentMs ?? 60_000) / 1000) },
       health: this.health(component, nowMs, policy.emergency.windowMs),
       shadowProbeFailures: this.o.probes?.probeFailures(component, "shadow") ?? null,
       window: {
@@ -94,6 +94,13 @@ function side(c: ComponentTotals | undefined, which: "primary" | "shadow"): Targ
 
 function sample(t: TargetTotals | null): TargetSample {
   return t ? { requests: t.requests, errors: errors(t), latency: t.latency } : { requests: 0, errors: 0, latency: null };
+}
+
+/** The mirror's bytes and counts over the window, as rates (null: nothing mirrored or read). */
+function mirrorCost(c: ComponentTotals | undefined, windowS: number): MirrorCost | null {
+  const k = c?.consistency ?? {};
+  if (!c || (!(k.mirrored ?? 0) && !c.reads)) return null;
+  return { bytesPerS: ((k.requestBytes ?? 0) + (k.responseBytes ?? 0)) / windowS, mirroredPerS: (k.mirrored ?? 0) / windowS, readsPerS: c.reads / windowS };
 }
 
 function consistency(c: ComponentTotals | undefined): { compared: number; diverged: number } {

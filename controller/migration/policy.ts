@@ -60,7 +60,8 @@ export interface FastPathSpec { risk: number; bakeScale: number; mergeSteps: boo
 export interface Policy {
   risk: { enter: number; leave: number; enterForMs: number; leaveForMs: number };
   steps: StepSpec[];
-  preflight: { maxReplicationLagS: number; maxShadowErrorRate: number; maxDivergence: number; minCompared: number; mirrorFraction: number; timeoutMs: number };
+  /** mirrorMaxBytesPerS: the mirror's budget on the wire (request and response bytes a second, every proxy together; 0: none): the mirrored share is cut to fit. */
+  preflight: { maxReplicationLagS: number; maxShadowErrorRate: number; maxDivergence: number; minCompared: number; mirrorFraction: number; timeoutMs: number; mirrorMaxBytesPerS: number };
   verification: VerificationSpec;
   gates: { approveFirstStep: boolean; approveFull: boolean };
   /**
@@ -79,7 +80,7 @@ export interface Policy {
 export const DEFAULT_POLICY: Policy = {
   risk: { enter: 0.7, leave: 0.4, enterForMs: 30_000, leaveForMs: 120_000 },
   steps: [1, 5, 25, 50, 100].map((p) => ({ weightBp: p * 100, bakeMs: 60_000, check: "verify" as const })),
-  preflight: { maxReplicationLagS: 5, maxShadowErrorRate: 0.01, maxDivergence: 0.01, minCompared: 100, mirrorFraction: 0.05, timeoutMs: 600_000 },
+  preflight: { maxReplicationLagS: 5, maxShadowErrorRate: 0.01, maxDivergence: 0.01, minCompared: 100, mirrorFraction: 0.05, timeoutMs: 600_000, mirrorMaxBytesPerS: 0 },
   verification: { errorRateSlack: 0.01, errorRateRatio: 1.5, latencyQuantile: 0.99, latencyRatio: 1.5, minRequests: 200, maxDivergence: 0.01, minCompared: 100, confidence: 0.95, maxWaitMs: 120_000 },
   gates: { approveFirstStep: false, approveFull: false },
   promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 0, maxClockSkewMs: 500, leaseAtRiskMs: 0 },
@@ -109,6 +110,7 @@ const componentSchema = z.object({
   preflight: z.object({
     maxReplicationLagSeconds: z.number().nonnegative(), maxShadowErrorRate: fraction, maxDivergence: fraction,
     minCompared: z.number().int().nonnegative(), mirrorFraction: fraction, timeout: duration,
+    mirrorMaxBytesPerSecond: z.number().int().nonnegative(),
   }).partial().strict().optional(),
   verification: z.object({
     errorRateSlack: fraction, errorRateRatio: z.number().min(1), latencyQuantile: z.number().gt(0).lt(1), latencyRatio: z.number().min(1),
@@ -153,6 +155,7 @@ function resolve(base: Policy, c: ComponentInput | null | undefined): Policy {
       maxReplicationLagS: f.maxReplicationLagSeconds ?? p.preflight.maxReplicationLagS, maxShadowErrorRate: f.maxShadowErrorRate ?? p.preflight.maxShadowErrorRate,
       maxDivergence: f.maxDivergence ?? p.preflight.maxDivergence, minCompared: f.minCompared ?? p.preflight.minCompared,
       mirrorFraction: f.mirrorFraction ?? p.preflight.mirrorFraction, timeoutMs: f.timeout ?? p.preflight.timeoutMs,
+      mirrorMaxBytesPerS: f.mirrorMaxBytesPerSecond ?? p.preflight.mirrorMaxBytesPerS,
     };
   }
   if (c.verification) {

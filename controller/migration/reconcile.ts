@@ -24,6 +24,7 @@
 import type { Policy } from "./policy.js";
 import { verify, type Verdict } from "./verify.js";
 import { TOTAL_BP, type Action, type ActionKind, type EventKind, type Command, type CommandResult, type MigrationEvent, type MigrationStatus, type Phase, type ReconcileInputs, type ReconcileResult, type Side } from "./status.js";
+import { keepMirrorInBudget, mirrorShare, startMirror } from "./mirror.js";
 import { emergency, updateShadowFit } from "./emergency.js";
 import { promotion } from "./promotion.js";
 import { command } from "./commands.js";
@@ -100,6 +101,7 @@ export function reconcile(policy: Policy, prev: MigrationStatus, inputs: Reconci
   if (!awaitRollout(p)) return finish(p);
   updateShadowFit(p);
   if (!awaitAction(p)) return finish(p);
+  if ((s.phase === "AtRisk" || s.phase === "Preflight" || s.phase === "Shifting") && keepMirrorInBudget(p)) return finish(p);
   switch (s.phase) {
     case "Healthy": healthy(p); break;
     case "AtRisk": atRisk(p); break;
@@ -218,12 +220,6 @@ function healthy(p: Pass): void {
   }
 }
 
-/** Mirrors the preflight's share of reads to the shadow; the consistency sample counts from now. */
-function startMirror(p: Pass, why = ""): void {
-  p.s.stepSinceMs = p.now;
-  p.publish(`mirror ${p.policy.preflight.mirrorFraction} of reads to the shadow${why}`, { mirrorFraction: p.policy.preflight.mirrorFraction });
-}
-
 function atRisk(p: Pass): void {
   const { high, low } = trackRisk(p, p.inputs.risk);
   if (low >= p.policy.risk.leaveForMs) {
@@ -243,7 +239,7 @@ export function startPreflight(p: Pass, why: string): void {
   p.enter("Preflight", why, "warning");
   // Consistency must be judged before any live request reaches the shadow. Coming from AtRisk the
   // mirror is already on and its sample (counted from stepSinceMs) carries over.
-  if (p.s.mirrorFraction === p.policy.preflight.mirrorFraction && p.s.stepSinceMs !== null) return;
+  if (p.s.mirrorFraction > 0 && p.s.mirrorFraction === mirrorShare(p) && p.s.stepSinceMs !== null) return;
   startMirror(p);
 }
 
@@ -287,7 +283,7 @@ export function advance(p: Pass, i: number): void {
   const bp = p.shadowBpForStep(i);
   p.event("step", `step ${i + 1}/${p.policy.steps.length}: ${p.target} gets ${p.targetShareBp(i) / 100}% of reads`);
   // The mirror only makes sense while the source still serves reads.
-  p.publish(`step ${i + 1}: shadow weight ${bp / 100}%`, { shadowWeightBp: bp, mirrorFraction: p.targetShareBp(i) < TOTAL_BP && p.s.direction === "forward" ? p.policy.preflight.mirrorFraction : 0 });
+  p.publish(`step ${i + 1}: shadow weight ${bp / 100}%`, { shadowWeightBp: bp, mirrorFraction: p.targetShareBp(i) < TOTAL_BP && p.s.direction === "forward" ? mirrorShare(p) : 0 });
 }
 
 function stepVerdict(p: Pass): Verdict {

@@ -76,7 +76,7 @@ export interface ReconcileInputs {
   /** Replication lag of the replica (the side that is not the write target) behind the writer. */
   replicaLagS: number | null;
   /** Each side's last minute, for baselines and the preflight health check (consistency: mirrored reads compared). */
-  recent: { primary: SideSummary | null; shadow: SideSummary | null; consistency?: { compared: number; diverged: number } };
+  recent: { primary: SideSummary | null; shadow: SideSummary | null; consistency?: { compared: number; diverged: number }; mirror?: MirrorCost | null };
   /** The primary over the last policy.emergency.windowMs: its live requests and failures, and the proxies' floors. */
   health?: PrimaryHealth | null;
   /** The shadow's active health check: failed checks in a row (null: none configured). */
@@ -91,6 +91,9 @@ export interface ReconcileInputs {
   action: { id: string; state: "ok" | "failed" | "pending"; error?: string } | null;
   commands: Command[];
 }
+
+/** What mirroring cost over the recent window: bytes on the wire (requests and answers) and mirrored reads a second, and reads a second. */
+export interface MirrorCost { bytesPerS: number; mirroredPerS: number; readsPerS: number }
 
 export type CommandKind = "pause" | "resume" | "approve" | "promote" | "rollback";
 export interface Command { kind: CommandKind; by: string; reason?: string }

@@ -69,7 +69,7 @@ export interface DecodedReport {
   components: Map<string, ComponentTotals>;
 }
 
-const CONSISTENCY_FIELDS = ["mirrored", "match", "statusMismatch", "bodyMismatch", "shadowError", "shadowTimeout", "skippedCap", "abandoned"] as const;
+const CONSISTENCY_FIELDS = ["mirrored", "match", "statusMismatch", "bodyMismatch", "shadowError", "shadowTimeout", "skippedCap", "abandoned", "requestBytes", "responseBytes"] as const;
 
 export function emptyTarget(): TargetTotals {
   return { latency: new LatencySketch(), status: [0, 0, 0, 0, 0], resets: 0, timeouts: 0, requests: 0 };

@@ -24,7 +24,7 @@ function world() {
     shadow: { up: true, writable: true, replica: false, detail: "writable", consecutiveFailures: 0 },
   };
   const notes: string[] = [];
-  const poller = { status: (): DriverStatus[] => [{ component: "orders", driver: "fake", health, lag: null, lastError: null, lastPollMs: 0 }] };
+  const poller = { status: (): DriverStatus[] => [{ component: "orders", driver: "fake", health, lag: null, signals: { primary: {}, shadow: {} }, lastError: null, lastPollMs: 0 }] };
   const manager = { get: () => ({ status, policy: null as never, observed: null }), note: (_c: string, _k: string, m: string) => { notes.push(m); } };
   const w = new RejoinWatcher(new Map([["orders", driver]]), poller, manager, clock, silentLogger(), { settleMs: 10_000, firstBackoffMs: 15_000 });
   const flush = () => new Promise((r) => setTimeout(r, 0));

@@ -54,6 +54,27 @@ test("the mirror copies the request to the shadow cluster with the marker, minus
   assert.is(Buffer.concat(s.forwardedResponseBody).toString(), "primary", "the primary response is untouched");
 });
 
+test("what mirroring costs: the request header bytes sent and the shadow's body bytes received are counted", async () => {
+  const r = await rig(mirrorAll());
+  for (let i = 0; i < 3; i++) {
+    const s = r.host.newHttpStream();
+    s.sendRequestHeaders(get(`/items/${i}`), true);
+    const [call] = r.callouts.takeHttp();
+    call!.respond({ headers: [[":status", "200"]], body: "0123456789" });
+    s.sendResponseHeaders([[":status", "200"]], false);
+    s.sendResponseBody("0123456789", true);
+    s.complete();
+  }
+  const cons = totals(tickReports(r)).get("orders")!.consistency;
+  assert.is(cons.responseBytes, 30, "the telemetry report carries them to the controller");
+  assert.ok(cons.requestBytes! > 0);
+  assert.is(stat(r, "orders", "mirror.response_bytes"), 30, "three 10-byte answers");
+  const req = stat(r, "orders", "mirror.request_bytes");
+  assert.is(req, cons.requestBytes);
+  // Each mirror carries :method, :path, :authority and the marker (the serialized header map, 20+ bytes of names alone).
+  assert.ok(req >= 3 * 40 && req < 3 * 400, `request header bytes ${req}`);
+});
+
 test("caps: in-flight and per-second limits hold, and count skips", async () => {
   const r = await rig(mirrorAll({ max_in_flight: 3, max_per_second: 1000 }));
   const streams = Array.from({ length: 10 }, () => { const s = r.host.newHttpStream(); s.sendRequestHeaders(get(), true); return s; });

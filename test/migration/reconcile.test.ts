@@ -40,6 +40,24 @@ test("full walk: Healthy -> AtRisk -> Preflight -> Shifting x5 -> Migrated -> Re
   assert.ok(w.events.some((e) => e.kind === "verification" && /passed/.test(e.message)));
 });
 
+test("the mirror's byte budget cuts the mirrored share to fit, and follows the traffic", () => {
+  // 2000 reads/s at 500 bytes a mirrored read: 0.05 of reads would cost 50 kB/s; the budget is 20 kB/s.
+  const w = atRisk(new MigrationWorld(policy((p) => { p.preflight.mirrorMaxBytesPerS = 20_000; p.preflight.minCompared = 50; })));
+  w.knobs.mirrorBytes = 500;
+  assert.ok(w.run(5, (x) => x.status.mirrorFraction > 0 && x.status.mirrorFraction < 0.05), `mirror ${w.status.mirrorFraction}`);
+  assert.is(w.status.mirrorFraction, 0.02);
+  assert.ok(w.actions.some((a) => a.kind === "publish" && a.mirrorFraction === 0.02), "the cut share was published to the proxies");
+  w.knobs.rps = 4000;
+  w.run(2);
+  assert.is(w.status.mirrorFraction, 0.01, "twice the reads: half the share");
+  assert.ok(w.run(400, (x) => x.status.phase === "Migrated"), `stuck in ${w.status.phase}: ${w.status.message}`);
+  // Without a budget the policy's share stands.
+  const free = atRisk(new MigrationWorld(policy()));
+  free.knobs.mirrorBytes = 500;
+  free.run(10);
+  assert.is(free.status.mirrorFraction, 0.05);
+});
+
 test("preflight will not move reads to a shadow that is itself at risk, and goes on once its risk falls", () => {
   const w = atRisk(new MigrationWorld(policy()));
   w.knobs.shadowRisk = 0.7;

@@ -28,6 +28,8 @@ export interface Knobs {
   health: PrimaryHealth | null;
   /** Whether actions reach the primary (false: dead, paused or partitioned: a fence fails). */
   primaryReachable: boolean;
+  /** Bytes a mirrored read costs on the wire (0: the proxies report no mirror cost). */
+  mirrorBytes?: number;
 }
 
 /** The default policy on a test's time scale (10 s bakes, 5 s to enter, 20 s to leave, 30 s of verification wait), then `over`. */
@@ -60,6 +62,7 @@ export function observe(k: Knobs, s: MigrationStatus, now: number, writable: { p
     recent: {
       primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
       shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,
+      ...(k.mirrorBytes ? { mirror: { bytesPerS: k.rps * (1 - shadowShare) * s.mirrorFraction * k.mirrorBytes, mirroredPerS: k.rps * (1 - shadowShare) * s.mirrorFraction, readsPerS: k.rps } } : {}),
     },
     window: {
       primary: sample(secs * k.rps * (1 - shadowShare), k.primaryErrorRate, k.primaryLatencyMs),
