@@ -10,13 +10,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
-export const SIGNALS = ["latency_ms", "error_rate", "cpu", "memory", "disk_io", "queue_depth", "replication_lag_s"] as const;
-export type SignalName = (typeof SIGNALS)[number];
-
-/** What a side looks like when its scenario says nothing about a signal. */
-export const HEALTHY: Record<SignalName, number> = {
-  latency_ms: 3, error_rate: 0, cpu: 0.25, memory: 0.4, disk_io: 0.2, queue_depth: 2, replication_lag_s: 0,
-};
+import { HEALTHY, SIGNALS, type SignalName } from "../sample/conditions.js";
+export { HEALTHY, SIGNALS, type SignalName } from "../sample/conditions.js";
 
 const point = z.tuple([z.number().nonnegative(), z.number()]);
 const trace = z.union([

@@ -62,7 +62,7 @@ import http from "node:http";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { mulberry32, normal } from "../host/random.js";
-import { HEALTHY, type SignalName } from "../demo/scenario.js";
+import { HEALTHY, type SignalName } from "./conditions.js";
 
 export type Role = "leader" | "follower";
 export type SideName = "primary" | "shadow";
