@@ -28,6 +28,7 @@ import { DriverActions } from "./drivers/driver.js";
 import { buildDrivers } from "./drivers/factory.js";
 import { DriverPoller } from "./drivers/poller.js";
 import { RejoinWatcher } from "./drivers/rejoin.js";
+import { shadowCost } from "./drivers/cost.js";
 import { addControllerApi } from "./api/service.js";
 import { EventWebhooks } from "./events/webhooks.js";
 import type { MigrationEvent, Phase } from "./migration/reconcile.js";
@@ -121,6 +122,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   };
   const manager = buildManager(cfg, core, { clock, router, store, actions, log, probes });
   const rejoins = new RejoinWatcher(built.drivers, drivers, manager, clock, log);
+  const cost = (name: string) => { const { status, observed } = manager.get(name); return shadowCost(observed?.recent.mirror, drivers.status().find((d) => d.component === name), status.writeTarget); };
   manager.start();
   // manager.start() loaded the store: what it recovered from (a torn last journal line) is logged.
   for (const w of store.warnings ?? []) log.warn({ stateDir: cfg.stateDir }, `state store: ${w}`);
@@ -238,14 +240,14 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   } });
 
   const apiServer = new grpc.Server();
-  addControllerApi(apiServer, { manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi });
+  addControllerApi(apiServer, { manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost });
   const apiCreds = cfg.api.tls
     ? grpc.ServerCredentials.createSsl(cfg.api.tls.clientCa ? readFileSync(cfg.api.tls.clientCa) : null, [{ cert_chain: readFileSync(cfg.api.tls.cert), private_key: readFileSync(cfg.api.tls.key) }], !!cfg.api.tls.clientCa)
     : grpc.ServerCredentials.createInsecure();
   const apiPort = await bind(apiServer, cfg.listen.api, apiCreds);
 
   const history = new DashboardHistory();
-  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()) };
+  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()), cost };
   const httpServer = http.createServer((req, res) => {
     if (handleDashboard(dashboard, req, res)) return;
     if (req.url === "/metrics") {

@@ -8,6 +8,7 @@
 // parsed: a refusal is RESOURCE_EXHAUSTED naming the limit. MarkIncident records an operator's failure
 // for the failure model (authenticated like the commands; the author is recorded with it) and GetModel
 // shows the model in use with its holdout calibration.
+import type { ShadowCost } from "../drivers/cost.js";
 import { timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,7 +55,8 @@ export interface LearningApi {
 }
 
 /** stateWarnings: what the controller recovered from when it loaded its state (shown in GetComponent). */
-export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi }
+/** cost: what a component's shadow costs (drivers/cost.ts); absent: not measured. */
+export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null }
 
 /** How far ahead of the controller's clock an incident time may be (the operator's clock may run a little ahead). */
 export const INCIDENT_FUTURE_SLACK_MS = 5_000;
@@ -129,6 +131,11 @@ function contribution(x: Contribution) {
   };
 }
 
+function costMessage(c: ShadowCost | null) {
+  if (!c) return {};
+  return { cost: { mirrorBytesPerS: opt(c.mirrorBytesPerS), replicationBytesPerS: opt(c.replicationBytesPerS), primaryCpu: opt(c.primaryCpu), shadowCpu: opt(c.shadowCpu), primaryRssBytes: opt(c.primaryRssBytes), shadowRssBytes: opt(c.shadowRssBytes) } };
+}
+
 export function describeComponent(deps: ApiDeps, name: string) {
   const { status: s, policy, observed } = deps.manager.get(name);
   const risk = deps.engine.get(name);
@@ -146,6 +153,7 @@ export function describeComponent(deps: ApiDeps, name: string) {
     lastDecisions: deps.manager.events(name, 10).map(eventMessage),
     shadowFit: s.shadowFit ?? false, writesHeld: s.holdWrites ?? "", epoch: s.epoch ?? 1, emergency: s.emergency?.reason ?? "",
     stateWarnings: [...(deps.stateWarnings?.() ?? [])],
+    ...costMessage(deps.cost?.(name) ?? null),
   };
 }
 

@@ -31,6 +31,7 @@
             <div class="stat" data-stat="divergence"><b></b><span>mirrored reads diverging</span></div>
             <div class="stat" data-stat="writes"><b></b><span>writes go to</span></div>
             <div class="stat" data-stat="step"><b></b><span>step</span></div>
+            <div class="stat" data-stat="cost"><b></b><span>the shadow's cost: mirror, replication, CPU shadow/primary</span></div>
           </div>
           <div class="weights"><div class="p"></div><div class="s"></div></div>
           <div class="chart"></div>
@@ -92,6 +93,8 @@
       stat("divergence", last?.divergence === null || last === undefined ? "–" : pct(last.divergence));
       stat("writes", s.writeTarget + (s.fenced ? ` (${s.fenced} fenced)` : ""));
       stat("step", s.stepIndex < 0 ? "–" : `${s.stepIndex + 1}/${s.steps.length}`);
+      const k = comp.cost, bytes = (b) => (b === null || b === undefined ? "–" : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB/s` : `${(b / 1e3).toFixed(1)} kB/s`);
+      stat("cost", k ? `${bytes(k.mirrorBytesPerS)} · ${bytes(k.replicationBytesPerS)} · ${k.shadowCpu === null ? "–" : pct(k.shadowCpu)}/${k.primaryCpu === null ? "–" : pct(k.primaryCpu)}` : "not measured");
       const p = c.querySelector(".weights .p"), sh = c.querySelector(".weights .s");
       p.style.width = `${100 - s.shadowPercent}%`; p.textContent = s.shadowPercent < 100 ? `primary ${100 - s.shadowPercent}%` : "";
       sh.style.width = `${s.shadowPercent}%`; sh.textContent = s.shadowPercent > 0 ? `shadow ${s.shadowPercent}%` : "";

@@ -4,6 +4,7 @@
 // Server-Sent Events stream that pushes the snapshot once a second, with the failure model in use (its
 // source, samples, positives, holdout Brier and ECE, horizon) for the page's tile. Read-only: it changes nothing,
 // so it has no credentials; bind the controller's http address to loopback or put it behind a proxy.
+import type { ShadowCost } from "../drivers/cost.js";
 import type http from "node:http";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -33,7 +34,7 @@ export class DashboardHistory {
 }
 
 /** model: the failure model as the API's Model message (absent: the page shows no tile). */
-export interface DashboardDeps { manager: MigrationManager; engine: RiskEngine; history: DashboardHistory; nowMs: () => number; model?: () => unknown }
+export interface DashboardDeps { manager: MigrationManager; engine: RiskEngine; history: DashboardHistory; nowMs: () => number; model?: () => unknown; cost?: (component: string) => ShadowCost | null }
 
 /** Records one sample per component (called on the controller's tick, at most once a second). */
 export function sampleHistory(d: DashboardDeps): void {
@@ -70,6 +71,7 @@ export function snapshot(d: DashboardDeps) {
           contributions: r.contributions.map((c) => ({ signal: c.signal, kind: c.kind, state: c.state, value: c.value, expected: c.expected, score: c.score, share: c.share, exhaustionS: c.exhaustionS, view: c.view, reason: c.reason })),
         } : null,
         shadowRisk: sr && !sr.noData ? sr.risk : null,
+        cost: d.cost?.(name) ?? null,
         history: d.history.get(name),
         events: d.manager.events(name, 30).map((e) => ({ atMs: e.atMs, kind: e.kind, phase: e.phase, severity: e.severity, message: e.message })),
       };

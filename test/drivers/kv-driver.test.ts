@@ -14,6 +14,7 @@ import { ManualClock } from "../../host/clock.js";
 import { parseConfig } from "../../controller/config.js";
 import { ConfigError } from "../../controller/config.js";
 import { testControllerYaml } from "../support/controller-config.js";
+import { shadowCost } from "../../controller/drivers/cost.js";
 
 const TOKEN = "admin-token-for-the-test";
 
@@ -90,6 +91,15 @@ test("config: a driver block is parsed; a password in the URL, two drivers, a dr
     try { parseConfig(yaml(c), "c.yaml", env ?? {}); assert.unreachable(c); }
     catch (e) { assert.instance(e, ConfigError); assert.match((e as Error).message, re); }
   }
+});
+
+test("the shadow's cost: the mirror's bytes, the writer's WAL a second, each side's CPU and memory; null where nothing measured", () => {
+  const st = { component: "orders", driver: "postgres", health: { primary: null, shadow: null }, lag: null, lastError: null, lastPollMs: 0,
+    signals: { primary: { pg_wal_bytes_per_s: 9000, process_cpu_ratio: 0.3, process_rss_bytes: 2e8 }, shadow: { pg_wal_bytes_per_s: 0, process_cpu_ratio: 0.05 } } };
+  assert.equal(shadowCost({ bytesPerS: 1200, mirroredPerS: 4, readsPerS: 80 }, st, "primary"),
+    { mirrorBytesPerS: 1200, replicationBytesPerS: 9000, primaryCpu: 0.3, shadowCpu: 0.05, primaryRssBytes: 2e8, shadowRssBytes: null });
+  assert.is(shadowCost(null, st, "shadow").replicationBytesPerS, 0, "the writer's WAL: the shadow's once it is the writer");
+  assert.equal(shadowCost(null, undefined, "primary"), { mirrorBytesPerS: null, replicationBytesPerS: null, primaryCpu: null, shadowCpu: null, primaryRssBytes: null, shadowRssBytes: null });
 });
 
 test.run();
