@@ -5,6 +5,7 @@
 // the failure, the replica's lag at the fence, the longest write gap after the fault starts, and the
 // two-writer checker's overlaps. Envoy's reactive outlier detection is not run on PostgreSQL here
 // (the incident benchmark compares it on the simulated pair). Needs root and PostgreSQL 15.
+import { existsSync, readFileSync } from "node:fs";
 import { silentLogger } from "../controller/log.js";
 import { POSTGRES_FAULTS, runPostgresDemo, type PostgresDemoSummary } from "../demo/postgres.js";
 import { pgAvailable } from "../demo/pg-pair.js";
@@ -13,12 +14,18 @@ import { writeResult } from "./harness.js";
 const why = pgAvailable() ?? (process.getuid?.() === 0 ? null : "needs root (the filling disk is a tmpfs)");
 if (why) { console.error(`postgres benchmark: SKIPPED: ${why}`); process.exit(0); }
 
+/** A fault the primary survives long enough to be fenced: the move is planned, and must lose nothing (a crash, a partition or a hang can lose what asynchronous replication had not shipped). */
+const PLANNED = (fault: string): boolean => !["crash", "partition", "hang"].includes(fault);
 const DURATION_S = Number(process.env.PG_BENCH_DURATION_S ?? 70), FAULT_AT_S = 25;
+// PG_BENCH_FAULTS=a,b runs only those and keeps the other faults' results from the last run.
+const only = process.env.PG_BENCH_FAULTS?.split(",").filter(Boolean) ?? null;
+for (const f of only ?? []) if (!(POSTGRES_FAULTS as readonly string[]).includes(f)) { console.error(`PG_BENCH_FAULTS: ${f} is not a fault (${POSTGRES_FAULTS.join(", ")})`); process.exit(2); }
+const resultsFile = new URL("./results/postgres.json", import.meta.url);
+const kept: Record<string, Record<string, unknown>> = only && existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")).per_fault ?? {}) : {};
 const t0 = Date.now();
 const perFault: Record<string, Record<string, unknown>> = {};
-const gaps: number[] = [];
-let lostPlanned = 0, overlaps = 0, failedNone = 0, failedSm = 0;
 for (const fault of POSTGRES_FAULTS) {
+  if (only && !only.includes(fault)) { if (kept[fault]) perFault[fault] = kept[fault]!; continue; }
   const run = async (protection: "none" | "shadowmesh"): Promise<PostgresDemoSummary> => {
     const s = await runPostgresDemo({ log: silentLogger(), fault, protection, durationS: DURATION_S, fillStartS: FAULT_AT_S, fillMbPerS: 1.5 });
     console.error(`${fault} ${protection}: failed ${s.failed_requests}/${s.requests}, lost ${s.lost_writes}/${s.acknowledged_writes}, migrated ${s.migrated_at_s ?? "-"} s, failed at ${s.failed_at_s ?? "-"} s, write gap ${s.write_gap_max_ms} ms, overlaps ${s.two_writer_overlaps}`);
@@ -26,10 +33,6 @@ for (const fault of POSTGRES_FAULTS) {
   };
   const none = await run("none");
   const sm = await run("shadowmesh");
-  failedNone += none.failed_requests; failedSm += sm.failed_requests;
-  if (fault !== "crash") lostPlanned += sm.lost_writes;
-  overlaps += sm.two_writer_overlaps + none.two_writer_overlaps;
-  if (sm.write_gap_max_ms !== null) gaps.push(sm.write_gap_max_ms);
   const fail = sm.failed_at_s ?? none.failed_at_s;
   perFault[fault] = {
     failed_none: none.failed_requests, failed_shadowmesh: sm.failed_requests, requests: sm.requests,
@@ -38,17 +41,23 @@ for (const fault of POSTGRES_FAULTS) {
     move_before_failure_s: sm.migrated_at_s !== null && fail !== null ? Math.round((fail - sm.migrated_at_s) * 10) / 10 : null,
     lag_bytes_at_fence: sm.lag_bytes_at_fence, lag_s_at_fence: sm.lag_s_at_fence,
     write_gap_max_ms_none: none.write_gap_max_ms, write_gap_max_ms_shadowmesh: sm.write_gap_max_ms,
-    two_writer_samples: sm.two_writer_samples, two_writer_overlaps: sm.two_writer_overlaps,
+    two_writer_samples: sm.two_writer_samples, two_writer_overlaps: sm.two_writer_overlaps + none.two_writer_overlaps,
+    planned_move: PLANNED(fault),
     decided: sm.events.filter((e) => e.kind === "phase").map((e) => `${e.t}s ${e.message}`),
   };
 }
-gaps.sort((a, b) => a - b);
+// Totals over every fault in the file (this run's and the kept ones).
+const rows = Object.values(perFault) as Record<string, number | boolean | null>[];
+const sum = (k: string) => rows.reduce((a, r) => a + Number(r[k] ?? 0), 0);
+const failedNone = sum("failed_none"), failedSm = sum("failed_shadowmesh"), overlaps = sum("two_writer_overlaps");
+const lostPlanned = Object.entries(perFault).filter(([f]) => PLANNED(f)).reduce((a, [, r]) => a + Number(r.lost_writes_shadowmesh ?? 0), 0);
+const gaps = rows.map((r) => r.write_gap_max_ms_shadowmesh).filter((g): g is number => typeof g === "number").sort((a, b) => a - b);
 writeResult("postgres", {
   failed_none_total: failedNone, failed_shadowmesh_total: failedSm,
   reduction_vs_none: failedNone ? 1 - failedSm / failedNone : 0,
   lost_writes_planned_moves: lostPlanned, two_writer_overlaps: overlaps,
   write_unavailability_p50_ms: gaps[Math.floor((gaps.length - 1) / 2)] ?? 0, write_unavailability_max_ms: gaps.at(-1) ?? 0,
-  faults: POSTGRES_FAULTS.length, wall_s: (Date.now() - t0) / 1000,
+  faults: rows.length, wall_s: (Date.now() - t0) / 1000,
 }, {
   method: `real PostgreSQL 15 primary and hot standby on loopback (demo/pg-pair.ts), the orders API in front of each, 100 rps (80 % reads) for ${DURATION_S} s; the fault starts at ${FAULT_AT_S} s; none: the load goes straight to the primary's API; shadowmesh: controller + embedded data plane with the PostgreSQL driver. Write unavailability: the longest gap between acknowledged writes from the fault's start to the end of the run (p50 and max over the faults). Reactive (Envoy outlier detection) is not run here.`,
   targets: { lost_writes_planned_moves: "= 0", two_writer_overlaps: "= 0" },

@@ -7,7 +7,7 @@
 // connection slot), locks (a batch job's EXCLUSIVE locks, held longer each time). A two-writer
 // checker samples both instances every 100 ms throughout. Ends with the default demo's JSON summary
 // plus the PostgreSQL fields.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -45,6 +45,8 @@ export interface PostgresDemoOptions {
   zones?: boolean;
   /** partition, hang: how long until the link comes back / the processes resume (default 20 s). */
   healAfterS?: number;
+  /** Ask for the way back (the rollback command: a restore once migrated) at this time, as an operator would. */
+  restoreAtS?: number;
   onProgress?: (p: Progress) => void;
   onReady?: (r: { dashboard: string; listener: string }) => void;
 }
@@ -70,6 +72,8 @@ export interface PostgresDemoSummary extends DemoSummary {
   /** With zones: when the primary's lease agent fenced it (its lease ran out), and when it had to kill it (it did not answer); null: never. */
   agent_fenced_at_s: number | null;
   agent_killed_at_s: number | null;
+  /** With restoreAtS: when the writes were back on the primary (Restoring -> Healthy), null if not. */
+  restored_at_s: number | null;
 }
 
 /** The controller configuration for the pair: the PostgreSQL driver measures both sides and carries out the actions. */
@@ -118,8 +122,8 @@ export interface PgFault {
   refusedAtMs: number | null;
 }
 
-export type PostgresFaultName = "disk-fill" | "crash" | "connections" | "locks" | "partition" | "hang";
-export const POSTGRES_FAULTS: readonly PostgresFaultName[] = ["disk-fill", "crash", "connections", "locks", "partition", "hang"];
+export type PostgresFaultName = "disk-fill" | "crash" | "connections" | "locks" | "partition" | "hang" | "cpu";
+export const POSTGRES_FAULTS: readonly PostgresFaultName[] = ["disk-fill", "crash", "connections", "locks", "partition", "hang", "cpu"];
 /** Faults that need each instance in its own zone with a lease agent (runPostgresDemo turns zones on for them). */
 export const ZONED_FAULTS: ReadonlySet<PostgresFaultName> = new Set(["partition", "hang"]);
 
@@ -250,6 +254,38 @@ class Hang implements PgFault {
   async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); this.signal("SIGCONT"); }
 }
 
+/**
+ * cpu: CPU starvation. The primary's postmaster and children are pinned to CPU 0 (taskset; new
+ * backends inherit it) and stress-ng (Debian) starts one more CPU hog pinned there every 4 s, up to 8,
+ * so the primary's share of its core shrinks from all of it to a ninth.
+ */
+class CpuStarve implements PgFault {
+  readonly name = "cpu";
+  failedAtMs: number | null = null;
+  refusedAtMs: number | null = null;
+  private readonly hogs: ChildProcess[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  constructor(private readonly pair: PgPair) {}
+  start(): void {
+    const pid = this.pair.primary.postmasterPid();
+    if (pid === null) return;
+    for (const p of [pid, ...childrenOf(pid)]) spawnSync("taskset", ["-a", "-p", "0x1", String(p)], { stdio: "ignore" });
+    const add = () => {
+      if (this.hogs.length >= 8) { this.failedAtMs ??= Date.now(); return; }
+      this.hogs.push(spawn("stress-ng", ["--cpu", "1", "--taskset", "0", "--timeout", "600s", "--quiet"], { stdio: "ignore" }));
+      this.timer = setTimeout(add, 4000);
+    };
+    add();
+  }
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    // stress-ng stops its workers on SIGTERM; its own children are stopped too in case it is already gone.
+    for (const h of this.hogs) { if (h.pid) spawnSync("pkill", ["-TERM", "-P", String(h.pid)], { stdio: "ignore" }); h.kill("SIGTERM"); }
+    await sleep(300);
+    for (const h of this.hogs) { if (h.pid) spawnSync("pkill", ["-KILL", "-P", String(h.pid)], { stdio: "ignore" }); h.kill("SIGKILL"); }
+  }
+}
+
 function childrenOf(pid: number): number[] {
   return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number).filter((n) => {
     try { const st = readFileSync(`/proc/${n}/stat`, "utf8"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) === pid; } catch { return false; }
@@ -260,6 +296,9 @@ export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS
   switch (name) {
     case "partition": return new Partition(pair, o.healAfterS ?? 20);
     case "hang": return new Hang(pair, o.healAfterS ?? 20);
+    case "cpu":
+      if (spawnSync("sh", ["-c", "command -v stress-ng && command -v taskset"], { stdio: "ignore" }).status !== 0) throw new Error("the cpu fault needs stress-ng and taskset (apt-get install -y stress-ng util-linux)");
+      return new CpuStarve(pair);
     case "disk-fill": return new DiskFill(pair.primary.conninfo(), o.fillMbPerS ?? 1);
     case "crash": return new Crash(pair);
     case "connections": return new Connections(pair.primary.conninfo());
@@ -317,18 +356,24 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     const events: DemoSummary["events"] = [];
     let shiftStartedS: number | null = null, migratedAtS: number | null = null, usedAtMove: number | null = null;
     let lagAtFence: { bytes: number | null; seconds: number | null } | null = null;
+    let restoredAtS: number | null = null;
     const ctl = controller;
     ctl?.manager.on("event", (e: { kind: string; message: string; phase: string }) => {
       const t = Math.round(elapsedS() * 10) / 10;
       events.push({ t, kind: e.kind, message: e.message });
       if (shiftStartedS === null && e.phase === "Shifting") shiftStartedS = t;
       if (migratedAtS === null && e.phase === "Migrated") { migratedAtS = t; usedAtMove = Math.round(used() * 1000) / 1000; }
+      if (restoredAtS === null && /-> Healthy: the primary is restored/.test(e.message)) restoredAtS = t;
       if (lagAtFence === null && /^fence primary: done/.test(e.message)) { const l = ctl.drivers.status()[0]?.lag; lagAtFence = { bytes: l?.bytes ?? null, seconds: l?.seconds ?? null }; }
     });
     checker.start();
     load = new LoadGenerator({ target: listener, host: "orders.svc", rateRps: o.rateRps ?? 100, readShare: 0.8, keys: 1000, seed: o.seed ?? 1, workload: new OrdersWorkload() });
     load.start();
     timers.push(setTimeout(() => filler.start(), fillStartS * 1000));
+    if (o.restoreAtS !== undefined && ctl) timers.push(setTimeout(() => {
+      const r = ctl.manager.command(COMPONENT, { kind: "rollback", by: "demo", reason: "the primary is back as a replica: restore" });
+      events.push({ t: Math.round(elapsedS() * 10) / 10, kind: "command", message: `rollback (restore): ${r.accepted ? "accepted" : r.reason}` });
+    }, o.restoreAtS * 1000));
     const l = load;
     timers.push(setInterval(() => {
       const st = ctl?.manager.get(COMPONENT).status, r = ctl?.engine.riskOf(COMPONENT), tot = l.totals();
@@ -371,7 +416,7 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
       two_writer_samples: two.samples, two_writer_overlaps: two.overlaps.length,
       protection: protect ? "shadowmesh" : "none", write_gap_max_ms: gap === null ? null : Math.round(gap),
       lag_bytes_at_fence: lagFence?.bytes ?? null, lag_s_at_fence: lagFence?.seconds ?? null, writer_unreadable: unreadable,
-      agent_fenced_at_s: at(agentStatus?.fencedAtMs ?? null), agent_killed_at_s: at(agentStatus?.killedAtMs ?? null),
+      agent_fenced_at_s: at(agentStatus?.fencedAtMs ?? null), agent_killed_at_s: at(agentStatus?.killedAtMs ?? null), restored_at_s: restoredAtS,
     };
   } finally {
     for (const t of timers) clearTimeout(t);

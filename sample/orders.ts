@@ -30,6 +30,8 @@ export interface OrdersApiOptions {
   name?: string;
   /** Pool size (default 8). */
   poolSize?: number;
+  /** Connections are replaced after this many seconds (default 15), as pools recycle them (HikariCP's maxLifetime, PgBouncer's server_lifetime). */
+  maxLifetimeS?: number;
 }
 
 /** PostgreSQL error codes that mean "this instance does not take writes now". */
@@ -43,7 +45,7 @@ export class OrdersApi {
   readonly counters = { reads: 0, writes: 0, refusedWrites: 0, errors: 0 };
 
   constructor(readonly o: OrdersApiOptions) {
-    this.pool = new pg.Pool({ connectionString: o.url, max: o.poolSize ?? 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, query_timeout: 6000, application_name: `orders-api${o.name ? `-${o.name}` : ""}` });
+    this.pool = new pg.Pool({ connectionString: o.url, max: o.poolSize ?? 8, maxLifetimeSeconds: o.maxLifetimeS ?? 15, connectionTimeoutMillis: 2000, statement_timeout: 5000, query_timeout: 6000, application_name: `orders-api${o.name ? `-${o.name}` : ""}` });
     this.pool.on("error", () => undefined);
   }
 
