@@ -114,14 +114,19 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const drivers = new DriverPoller(built.targets, engine, clock, log);
   // Built before the manager: scrape targets with a side, and measuring drivers, are that side's active health check.
   const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);
+  // A side being rejoined (stopped, rewound or cloned, restarted) fails its health check meanwhile:
+  // nothing (a restore, the floor's probes) sends it traffic until it is back as a replica.
+  let rejoins: RejoinWatcher | null = null;
   const probes = {
     probeFailures: (c: string, side: "primary" | "shadow") => {
       const a = scraper.probeFailures(c, side), b = drivers.probeFailures(c, side);
-      return a === null ? b : b === null ? a : Math.max(a, b);
+      const n = a === null ? b : b === null ? a : Math.max(a, b);
+      return rejoins?.rejoining(c, side) ? Math.max(n ?? 0, 1) : n;
     },
   };
   const manager = buildManager(cfg, core, { clock, router, store, actions, log, probes });
-  const rejoins = new RejoinWatcher(built.drivers, drivers, manager, clock, log);
+  rejoins = new RejoinWatcher(built.drivers, drivers, manager, clock, log);
+  const rejoinWatcher = rejoins;
   const cost = (name: string) => { const { status, observed } = manager.get(name); return shadowCost(observed?.recent.mirror, drivers.status().find((d) => d.component === name), status.writeTarget); };
   manager.start();
   // manager.start() loaded the store: what it recovered from (a torn last journal line) is logged.
@@ -276,7 +281,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     if (stopped) return;
     try {
       tickController(core, manager, clock);
-      rejoins.tick();
+      rejoinWatcher.tick();
       if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); }
       if (wallMs(clock) - lastRiskSaveMs >= RISK_SAVE_MS) saveRisk();
     } catch (e) { log.error({ err: e }, "controller tick failed"); }

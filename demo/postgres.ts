@@ -370,10 +370,16 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     load = new LoadGenerator({ target: listener, host: "orders.svc", rateRps: o.rateRps ?? 100, readShare: 0.8, keys: 1000, seed: o.seed ?? 1, workload: new OrdersWorkload() });
     load.start();
     timers.push(setTimeout(() => filler.start(), fillStartS * 1000));
-    if (o.restoreAtS !== undefined && ctl) timers.push(setTimeout(() => {
-      const r = ctl.manager.command(COMPONENT, { kind: "rollback", by: "demo", reason: "the primary is back as a replica: restore" });
-      events.push({ t: Math.round(elapsedS() * 10) / 10, kind: "command", message: `rollback (restore): ${r.accepted ? "accepted" : r.reason}` });
-    }, o.restoreAtS * 1000));
+    // The operator asks for the way back from restoreAtS, once a second until the controller accepts
+    // (it refuses while the old primary is not yet a caught-up replica).
+    let refusal = "";
+    const restore = () => {
+      const r = ctl!.manager.command(COMPONENT, { kind: "rollback", by: "demo", reason: "the primary is back as a replica: restore" });
+      if (!r.accepted && r.reason !== refusal) { refusal = r.reason; events.push({ t: Math.round(elapsedS() * 10) / 10, kind: "command", message: `rollback (restore) refused: ${r.reason}` }); }
+      if (r.accepted) events.push({ t: Math.round(elapsedS() * 10) / 10, kind: "command", message: "rollback (restore): accepted" });
+      else timers.push(setTimeout(restore, 1000));
+    };
+    if (o.restoreAtS !== undefined && ctl) timers.push(setTimeout(restore, o.restoreAtS * 1000));
     const l = load;
     timers.push(setInterval(() => {
       const st = ctl?.manager.get(COMPONENT).status, r = ctl?.engine.riskOf(COMPONENT), tot = l.totals();

@@ -176,12 +176,15 @@ export class PostgresDriver implements ComponentDriver {
     if (writer === null) return { seconds: null, bytes: null, drained: false };
     const replica = other(writer);
     const w = await this.q<{ lsn: string; lag: number | null }>(writer, "SELECT pg_current_wal_lsn()::text AS lsn, (SELECT extract(epoch FROM max(replay_lag))::float8 FROM pg_stat_replication) AS lag");
-    let rep: pg.QueryResult<{ lsn: string | null; since: number | null }>;
+    let rep: pg.QueryResult<{ lsn: string | null; since: number | null; streaming: boolean }>;
     try {
-      rep = await this.q(replica, "SELECT pg_last_wal_replay_lsn()::text AS lsn, extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS since");
+      rep = await this.q(replica, "SELECT pg_last_wal_replay_lsn()::text AS lsn, extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS since, EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS streaming");
     } catch { return { seconds: null, bytes: null, drained: false }; }
     const wr = w.rows[0]!, rr = rep.rows[0]!;
     if (!rr.lsn) return { seconds: null, bytes: null, drained: false };
+    // A replica that does not stream from the writer (being rejoined, cut off) has no lag to speak of:
+    // what it replayed may be another timeline's. Unknown until it streams again.
+    if (!rr.streaming) return { seconds: null, bytes: null, drained: false };
     const bytes = parseLsn(wr.lsn) - parseLsn(rr.lsn);
     if (bytes <= 0n) return { seconds: 0, bytes: 0, drained: true };
     const seconds = wr.lag !== null ? Number(wr.lag) : rr.since !== null ? Math.max(0, Number(rr.since)) : null;

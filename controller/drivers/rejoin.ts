@@ -22,7 +22,7 @@ const SETTLED: ReadonlySet<string> = new Set(["Healthy", "Migrated", "AtRisk", "
 export interface RejoinOptions { firstBackoffMs?: number; maxBackoffMs?: number; settleMs?: number }
 
 export class RejoinWatcher {
-  private readonly state = new Map<string, { running: boolean; failures: number; notBeforeMs: number }>();
+  private readonly state = new Map<string, { running: boolean; side: Side | null; failures: number; notBeforeMs: number }>();
   constructor(
     private readonly drivers: ReadonlyMap<string, ComponentDriver>,
     private readonly poller: Pick<DriverPoller, "status">,
@@ -56,7 +56,7 @@ export class RejoinWatcher {
       const due = this.due(component);
       if (due === null) continue;
       const side = due.side, driver = this.drivers.get(component)!;
-      const st = this.state.get(component) ?? { running: false, failures: 0, notBeforeMs: 0 };
+      const st = this.state.get(component) ?? { running: false, side: null, failures: 0, notBeforeMs: 0 };
       this.state.set(component, st);
       st.running = true;
       const t0 = wallMs(this.clock);
@@ -69,6 +69,7 @@ export class RejoinWatcher {
         continue;
       }
       this.manager.note(component, "action", `rejoin ${side}: it is neither the writer nor a replica; making it a replica of the ${other(side)}`);
+      st.side = side;
       driver.rejoin(side).then(
         () => {
           st.failures = 0;
@@ -81,7 +82,10 @@ export class RejoinWatcher {
           this.log.warn({ component, side, err: e.message }, "rejoin failed");
           this.manager.note(component, "action", `rejoin ${side} failed (${e.message}); retrying in ${Math.round(backoff / 1000)}s`, "warning");
         },
-      ).finally(() => { st.running = false; });
+      ).finally(() => { st.running = false; st.side = null; });
     }
   }
+
+  /** Whether `side` is being rejoined now (stopped, rewound or cloned, restarted): it serves nothing meanwhile. */
+  rejoining(component: string, side: Side): boolean { const st = this.state.get(component); return !!st?.running && st.side === side; }
 }

@@ -48,6 +48,11 @@ export function command(p: Pass, c: Command): CommandResult {
     case "rollback":
       if (s.phase === "Migrated") {
         if (s.fenced !== null && s.fenced !== "primary") return no("the primary is not the fenced side");
+        // Reads go back to the primary at once: it must answer and hold the shadow's data first.
+        const probe = p.inputs.health?.probeFailures ?? 0;
+        if (probe > 0) return no(`the primary fails its health check (${probe} in a row): it must be up before reads go back to it`);
+        const lag = p.inputs.replicaLagS, max = p.policy.recovery.maxReplicationLagS;
+        if (lag === null || lag > max) return no(`the primary's replication lag is ${lag === null ? "unknown" : `${lag.toFixed(1)}s`} (limit ${max}s): it must be a caught-up replica of the shadow before it takes reads back`);
         startRestore(p, `rollback by ${c.by}`);
         return ok("restoring to the primary now");
       }

@@ -40,7 +40,11 @@ test("a writable old writer is fenced at once; a fenced one is rejoined after th
   x.w.tick(); await x.flush();
   assert.equal(x.calls, ["fence primary"], "not rejoined before the phase settled");
   x.clock.advance(10_000);
-  x.w.tick(); await x.flush();
+  x.w.tick();
+  assert.ok(x.w.rejoining("orders", "primary"), "while it is rejoined it serves nothing (its health check fails)");
+  assert.not.ok(x.w.rejoining("orders", "shadow"));
+  await x.flush();
+  assert.not.ok(x.w.rejoining("orders", "primary"));
   assert.equal(x.calls, ["fence primary", "rejoin primary"]);
   assert.match(x.notes.at(-1)!, /rejoin primary: done/);
   x.health.primary.replica = true;

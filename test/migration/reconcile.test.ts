@@ -235,7 +235,7 @@ test("commands: bad ones are refused with a reason; pause is refused once the wr
   assert.match(r.commandResults[0]!.reason, /cannot pause during the promotion/);
 });
 
-test("manual promote starts a migration from Healthy; rollback in Migrated restores to the primary", () => {
+test("manual promote starts a migration from Healthy; rollback in Migrated restores to the primary, once it can take the reads back", () => {
   const w = new MigrationWorld(policy((p) => { p.recovery.mode = "stay"; }));
   w.run(5);
   const r = w.tick([{ kind: "promote", by, reason: "planned maintenance" }]);
@@ -244,6 +244,18 @@ test("manual promote starts a migration from Healthy; rollback in Migrated resto
   assert.ok(w.run(600, (x) => x.status.phase === "Migrated"));
   w.run(300);
   assert.is(w.status.phase, "Migrated", "mode stay: no restore by itself");
+  // Not while the primary cannot take the reads back: its lag unknown, or its health check failing.
+  w.knobs.lagS = null as unknown as number;
+  const unknownLag = w.tick([{ kind: "rollback", by }]).commandResults[0]!;
+  assert.is(unknownLag.accepted, false);
+  assert.match(unknownLag.reason, /replication lag is unknown .*caught-up replica/);
+  w.knobs.lagS = 0.2;
+  w.knobs.health = { requests: 0, failures: 0, reporting: 1, ejecting: 0, probeFailures: 2 };
+  const down = w.tick([{ kind: "rollback", by }]).commandResults[0]!;
+  assert.is(down.accepted, false);
+  assert.match(down.reason, /fails its health check \(2 in a row\)/);
+  w.knobs.health = null;
+  assert.is(w.status.phase, "Migrated");
   w.tick([{ kind: "rollback", by }]);
   assert.is(w.status.phase, "Restoring");
   assert.ok(w.run(600, (x) => x.status.phase === "Healthy"));
