@@ -5,7 +5,8 @@
 // OS user (through `runuser` when we are root); every program is spawned with an argv array.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, appendFileSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { childrenOf } from "../controller/drivers/proc.js";
+import { accessSync, appendFileSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -166,20 +167,6 @@ function isPostgresProcess(pid: number): boolean {
   }
 }
 
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  let entries: string[];
-  try { entries = readdirSync("/proc"); } catch { return out; }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(e));
-    } catch { /* gone */ }
-  }
-  return out;
-}
 
 /** SIGCONT to a postmaster and its children, so one a test froze (SIGSTOP) can act on pg_ctl stop. */
 function resume(pid: number): void {

@@ -8,7 +8,7 @@
 // checker samples both instances every 100 ms throughout. Ends with the default demo's JSON summary
 // plus the PostgreSQL fields.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,13 +16,14 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import pg from "pg";
 import { parseConfig } from "../controller/config.js";
+import { childrenOf } from "../controller/drivers/proc.js";
 import { startController, type RunningController } from "../controller/main.js";
 import { EmbeddedDataPlane } from "../dataplane/dataplane.js";
 import { createOrdersSchema, OrdersApi } from "../sample/orders.js";
 import { LoadGenerator } from "./load.js";
 import { OrdersWorkload } from "./orders-load.js";
 import { startPair, TwoWriterChecker, type PgNode, type PgPair } from "./pg-pair.js";
-import { COMPONENT, type DemoSummary, type Progress } from "./run.js";
+import { COMPONENT, demoControllerHead, type DemoSummary, type Progress } from "./run.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -80,13 +81,7 @@ export interface PostgresDemoSummary extends DemoSummary {
 export function postgresControllerYaml(a: { pair: PgPair; primaryApi: string; shadowApi: string; wasm: string; token: string; agents?: { primary: string; shadow: string; tokenEnv: string } }): string {
   const p = a.pair;
   const extra = (n: "primary" | "standby", side: "primary" | "shadow") => `${p[n].netns ? `, netns: ${p[n].netns}` : ""}${a.agents ? `, leaseAgent: { url: "${a.agents[side]}", tokenEnv: ${a.agents.tokenEnv} }` : ""}`;
-  return `
-listen: { xds: 127.0.0.1:0, telemetry: 127.0.0.1:0, api: 127.0.0.1:0, http: 127.0.0.1:0 }
-api: { tokens: [${a.token}] }
-policy: ${path.join(here, "policy.yaml")}
-tickMs: 250
-risk: { riseTauS: 4, fallTauS: 60, horizonS: 120 }
-dataplane: { listener: 127.0.0.1:0, wasm: ${a.wasm}, telemetryIntervalMs: 500 }
+  return `${demoControllerHead(a.wasm, a.token)}
 components:
   - name: ${COMPONENT}
     hostnames: [orders.svc]
@@ -129,22 +124,31 @@ export const ZONED_FAULTS: ReadonlySet<PostgresFaultName> = new Set(["partition"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** disk-fill: an archive job appends ~mbPerS MiB of rows a second to the primary until refused (the fence) or out of space. */
-class DiskFill implements PgFault {
-  readonly name = "disk-fill";
+/** What every fault records; a looping fault's job runs until stop() (its loop checks `running`). */
+abstract class Fault implements PgFault {
+  abstract readonly name: PostgresFaultName;
   failedAtMs: number | null = null;
   refusedAtMs: number | null = null;
+  abstract start(): void;
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
-  constructor(private readonly url: string, private readonly mbPerS: number) {}
+  protected get running(): boolean { return !this.stopped; }
+  protected loop(job: () => Promise<void>): void { this.done = job().catch(() => undefined); }
+  async stop(): Promise<void> { this.stopped = true; await this.done; }
+}
+
+/** disk-fill: an archive job appends ~mbPerS MiB of rows a second to the primary until refused (the fence) or out of space. */
+class DiskFill extends Fault {
+  readonly name = "disk-fill";
+  constructor(private readonly url: string, private readonly mbPerS: number) { super(); }
   start(): void {
-    this.done = (async () => {
+    this.loop(async () => {
       const c = new pg.Client({ connectionString: this.url, application_name: "archive-job" });
       c.on("error", () => undefined);
       await c.connect();
       await c.query("CREATE TABLE IF NOT EXISTS events_archive (id bigserial PRIMARY KEY, payload text NOT NULL)");
       const rowsPerTick = Math.max(1, Math.round((this.mbPerS * 1024) / 10)); // 1 KiB rows, 10 ticks a second
-      while (!this.stopped) {
+      while (this.running) {
         const t = Date.now();
         try {
           await c.query("INSERT INTO events_archive (payload) SELECT repeat(md5(random()::text), 32) FROM generate_series(1, $1)", [rowsPerTick]);
@@ -156,58 +160,46 @@ class DiskFill implements PgFault {
         await sleep(Math.max(0, 100 - (Date.now() - t)));
       }
       await c.end().catch(() => undefined);
-    })().catch(() => undefined);
+    });
   }
-  async stop(): Promise<void> { this.stopped = true; await this.done; }
 }
 
 /** crash: the primary stops at once (pg_ctl stop -m immediate), no warning. */
-class Crash implements PgFault {
+class Crash extends Fault {
   readonly name = "crash";
-  failedAtMs: number | null = null;
-  refusedAtMs: number | null = null;
-  constructor(private readonly pair: PgPair) {}
+  constructor(private readonly pair: PgPair) { super(); }
   start(): void { this.failedAtMs = Date.now(); void this.pair.primary.pgCtl(["stop", "-m", "immediate", "-w", "-t", "30"]); }
-  async stop(): Promise<void> { /* the primary stays down */ }
 }
 
 /** connections: a runaway client opens one more idle session every 0.5 s until max_connections is reached. */
-class Connections implements PgFault {
+class Connections extends Fault {
   readonly name = "connections";
-  failedAtMs: number | null = null;
-  refusedAtMs: number | null = null;
   private readonly clients: pg.Client[] = [];
-  private stopped = false;
-  private done: Promise<void> = Promise.resolve();
-  constructor(private readonly url: string) {}
+  constructor(private readonly url: string) { super(); }
   start(): void {
-    this.done = (async () => {
-      while (!this.stopped) {
+    this.loop(async () => {
+      while (this.running) {
         const c = new pg.Client({ connectionString: this.url, application_name: "runaway-pool", connectionTimeoutMillis: 2000 });
         c.on("error", () => undefined);
         try { await c.connect(); this.clients.push(c); }
         catch (e) { if (/too many clients|remaining connection slots/.test((e as Error).message)) this.failedAtMs ??= Date.now(); }
         await sleep(500);
       }
-    })();
+    });
   }
-  async stop(): Promise<void> { this.stopped = true; await this.done; await Promise.all(this.clients.map((c) => c.end().catch(() => undefined))); }
+  override async stop(): Promise<void> { await super.stop(); await Promise.all(this.clients.map((c) => c.end().catch(() => undefined))); }
 }
 
 /** locks: a batch job holds an EXCLUSIVE lock on orders (reads go on, writes queue) in transactions that grow longer. */
-class Locks implements PgFault {
+class Locks extends Fault {
   readonly name = "locks";
-  failedAtMs: number | null = null;
-  refusedAtMs: number | null = null;
-  private stopped = false;
-  private done: Promise<void> = Promise.resolve();
-  constructor(private readonly url: string) {}
+  constructor(private readonly url: string) { super(); }
   start(): void {
-    this.done = (async () => {
+    this.loop(async () => {
       const c = new pg.Client({ connectionString: this.url, application_name: "batch-job" });
       c.on("error", () => undefined);
       await c.connect();
-      for (let holdMs = 200; !this.stopped; holdMs = Math.min(30_000, holdMs * 1.5)) {
+      for (let holdMs = 200; this.running; holdMs = Math.min(30_000, holdMs * 1.5)) {
         try {
           await c.query("BEGIN");
           await c.query("LOCK TABLE orders IN EXCLUSIVE MODE");
@@ -218,30 +210,25 @@ class Locks implements PgFault {
         await sleep(500);
       }
       await c.end().catch(() => undefined);
-    })().catch(() => undefined);
+    });
   }
-  async stop(): Promise<void> { this.stopped = true; await this.done; }
 }
 
 /** partition: the primary's zone link goes down (nothing reaches it, it reaches nothing) and comes back after healAfterS. */
-class Partition implements PgFault {
+class Partition extends Fault {
   readonly name = "partition";
-  failedAtMs: number | null = null;
-  refusedAtMs: number | null = null;
   private timer: NodeJS.Timeout | null = null;
-  constructor(private readonly pair: PgPair, private readonly healAfterS: number) {}
+  constructor(private readonly pair: PgPair, private readonly healAfterS: number) { super(); }
   start(): void { this.pair.partition("primary"); this.failedAtMs = Date.now(); this.timer = setTimeout(() => this.pair.heal("primary"), this.healAfterS * 1000); }
-  async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); try { this.pair.heal("primary"); } catch { /* already up */ } }
+  override async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); try { this.pair.heal("primary"); } catch { /* already up */ } }
 }
 
 /** hang: the primary's postmaster and every child stopped (SIGSTOP), resumed (SIGCONT) after healAfterS if still there. */
-class Hang implements PgFault {
+class Hang extends Fault {
   readonly name = "hang";
-  failedAtMs: number | null = null;
-  refusedAtMs: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private pids: number[] = [];
-  constructor(private readonly pair: PgPair, private readonly healAfterS: number) {}
+  constructor(private readonly pair: PgPair, private readonly healAfterS: number) { super(); }
   private signal(sig: NodeJS.Signals): void { for (const p of this.pids) { try { process.kill(p, sig); } catch { /* gone (killed by the lease agent) */ } } }
   start(): void {
     const pid = this.pair.primary.postmasterPid();
@@ -251,7 +238,7 @@ class Hang implements PgFault {
     this.failedAtMs = Date.now();
     this.timer = setTimeout(() => this.signal("SIGCONT"), this.healAfterS * 1000);
   }
-  async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); this.signal("SIGCONT"); }
+  override async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); this.signal("SIGCONT"); }
 }
 
 /**
@@ -259,13 +246,11 @@ class Hang implements PgFault {
  * backends inherit it) and stress-ng (Debian) starts one more CPU hog pinned there every 4 s, up to 8,
  * so the primary's share of its core shrinks from all of it to a ninth.
  */
-class CpuStarve implements PgFault {
+class CpuStarve extends Fault {
   readonly name = "cpu";
-  failedAtMs: number | null = null;
-  refusedAtMs: number | null = null;
   private readonly hogs: ChildProcess[] = [];
   private timer: NodeJS.Timeout | null = null;
-  constructor(private readonly pair: PgPair) {}
+  constructor(private readonly pair: PgPair) { super(); }
   start(): void {
     const pid = this.pair.primary.postmasterPid();
     if (pid === null) return;
@@ -277,7 +262,7 @@ class CpuStarve implements PgFault {
     };
     add();
   }
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     // stress-ng stops its workers on SIGTERM; its own children are stopped too in case it is already gone.
     for (const h of this.hogs) { if (h.pid) spawnSync("pkill", ["-TERM", "-P", String(h.pid)], { stdio: "ignore" }); h.kill("SIGTERM"); }
@@ -286,11 +271,6 @@ class CpuStarve implements PgFault {
   }
 }
 
-function childrenOf(pid: number): number[] {
-  return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number).filter((n) => {
-    try { const st = readFileSync(`/proc/${n}/stat`, "utf8"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) === pid; } catch { return false; }
-  });
-}
 
 export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS?: number; healAfterS?: number } = {}): PgFault {
   switch (name) {

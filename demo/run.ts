@@ -70,8 +70,8 @@ export interface DemoSummary {
 /** adminToken: the pair's /admin/* token, which the controller's webhook sends (none: the nodes take anyone). */
 export interface PairAddresses { primaryEndpoint: string; shadowEndpoint: string; primaryUrl: string; shadowUrl: string; adminToken?: string }
 
-/** The demo's controller configuration (also the incident benchmark's: the same signals, scrapes and policy). */
-export function controllerYaml(a: PairAddresses, wasm: string, token: string, telemetryToken?: string): string {
+/** The demos' controller settings before their components: loopback listeners, the API token, the demo's policy, the compressed risk clock, the embedded data plane. */
+export function demoControllerHead(wasm: string, token: string, telemetryToken?: string): string {
   return `
 listen: { xds: 127.0.0.1:0, telemetry: 127.0.0.1:0, api: 127.0.0.1:0, http: 127.0.0.1:0 }
 api: { tokens: [${token}] }${telemetryToken ? `
@@ -79,7 +79,12 @@ telemetry: { tokens: [${telemetryToken}] }` : ""}
 policy: ${path.join(here, "policy.yaml")}
 tickMs: 250
 risk: { riseTauS: 4, fallTauS: 60, horizonS: 120 }
-dataplane: { listener: 127.0.0.1:0, wasm: ${wasm}, telemetryIntervalMs: 500 }
+dataplane: { listener: 127.0.0.1:0, wasm: ${wasm}, telemetryIntervalMs: 500 }`;
+}
+
+/** The demo's controller configuration (also the incident benchmark's: the same signals, scrapes and policy). */
+export function controllerYaml(a: PairAddresses, wasm: string, token: string, telemetryToken?: string): string {
+  return `${demoControllerHead(wasm, token, telemetryToken)}
 components:
   - name: ${COMPONENT}
     hostnames: [orders.svc]

@@ -73,3 +73,17 @@ export class ManualClock implements Clock {
     this.mono = target;
   }
 }
+
+/**
+ * Runs `task` now and again `intervalMs` after each run settles (never two at once), on `clock`, until
+ * the returned stop() is called: the loop of a poller or a scraper.
+ */
+export function repeatAfter(clock: Clock, intervalMs: number, task: () => Promise<unknown>): { stop(): void } {
+  let stopped = false, timer: Timer | null = null;
+  const loop = (): void => {
+    if (stopped) return;
+    void task().catch(() => undefined).finally(() => { if (!stopped) timer = clock.setTimer(intervalMs, loop); });
+  };
+  loop();
+  return { stop: () => { stopped = true; if (timer) clock.clearTimer(timer); } };
+}

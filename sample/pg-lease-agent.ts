@@ -12,8 +12,9 @@
 //   GET  /status                                    {epoch, leaseUntilMs, selfFenced, fencedAtMs, killedAtMs}
 // An instance that does not answer as the lease runs out (hung) is killed when the agent knows its
 // data directory: a writer that cannot be fenced is stopped (a watchdog's STONITH).
-import { readFileSync, readdirSync, realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import http from "node:http";
+import { childrenOf } from "../controller/drivers/proc.js";
 import path from "node:path";
 import pg from "pg";
 
@@ -85,9 +86,7 @@ export class PgLeaseAgent {
     if (!Number.isInteger(pid) || pid <= 1) return;
     // A stale pid file may name a reused pid: only a process working in this data directory is the postmaster.
     try { if (realpathSync(`/proc/${pid}/cwd`) !== realpathSync(this.o.dataDir)) return; } catch { return; }
-    const children = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).filter((n) => {
-      try { const st = readFileSync(`/proc/${n}/stat`, "utf8"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) === pid; } catch { return false; }
-    }).map(Number);
+    const children = childrenOf(pid);
     let killed = false;
     for (const p of [pid, ...children]) { try { process.kill(p, "SIGKILL"); killed = true; } catch { /* gone */ } }
     if (killed) { this.killedAtMs ??= this.now(); this.selfFenced = true; this.fencedAtMs ??= this.now(); }

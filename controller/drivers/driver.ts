@@ -5,7 +5,7 @@
 // engine's actions (fence, unfence, promote, lease) and puts a demoted primary back as a replica of
 // the new one (rejoin). The reconciler never sees a driver: it emits actions, DriverActions runs them
 // here, and DriverPoller (poller.ts) feeds health, signals and lag to the risk engine.
-import type { ActionRunner, LeaseDetail } from "../migration/manager.js";
+import { ActionNotDelivered, type ActionRunner, type LeaseDetail } from "../migration/manager.js";
 import type { ActionKind, Side } from "../migration/status.js";
 
 export type { LeaseDetail } from "../migration/manager.js";
@@ -68,4 +68,20 @@ export class DriverActions implements ActionRunner {
 
   driver(component: string): ComponentDriver | undefined { return this.drivers.get(component); }
   async close(): Promise<void> { await Promise.all([...this.drivers.values()].map((d) => d.close().catch(() => undefined))); }
+}
+
+/**
+ * POSTs an action as JSON and fails unless the answer is 2xx; `label` starts every error ("fence
+ * primary: webhook URL"). A refused connection proves the request never arrived (ActionNotDelivered:
+ * a lease grant then never took effect); a timeout does not.
+ */
+export async function postAction(fetchFn: typeof fetch, url: string, label: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetchFn(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+  } catch (e) {
+    if (((e as { cause?: { code?: string } }).cause?.code) === "ECONNREFUSED") throw new ActionNotDelivered(`${label}: connection refused`);
+    throw e;
+  }
+  if (!res.ok) throw new Error(`${label} answered ${res.status} ${(await res.text()).slice(0, 200)}`);
 }

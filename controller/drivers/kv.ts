@@ -3,8 +3,7 @@
 // the lease's absolute deadline; health and the lag are the node's /status; signals are its /metrics
 // gauges (sample_cpu_utilization -> cpu, ... as the demo's scrape maps them).
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import { ActionNotDelivered } from "../migration/manager.js";
-import type { ComponentDriver, LagReading, LeaseDetail, Side, SideHealth, SignalSample } from "./driver.js";
+import { postAction, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
 
 export interface KvDriverOptions {
   component: string;
@@ -70,18 +69,8 @@ export class KvDriver implements ComponentDriver {
 
   private async act(action: string, side: Side, d?: LeaseDetail): Promise<void> {
     const url = `${this.o[side]}/admin/actions`;
-    let res: Response;
-    try {
-      res = await this.fetchFn(url, {
-        method: "POST", headers: { "content-type": "application/json", ...(this.o.adminToken ? { authorization: `Bearer ${this.o.adminToken}` } : {}) },
-        body: JSON.stringify({ component: this.o.component, action, side, ...(d?.epoch !== undefined ? { epoch: d.epoch } : {}), ...(d?.expiresAtMs !== undefined ? { expiresAtMs: d.expiresAtMs } : {}) }),
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
-      });
-    } catch (e) {
-      if (((e as { cause?: { code?: string } }).cause?.code) === "ECONNREFUSED") throw new ActionNotDelivered(`${action} ${side}: ${url}: connection refused`);
-      throw e;
-    }
-    if (!res.ok) throw new Error(`${action} ${side}: ${url} answered ${res.status} ${(await res.text()).slice(0, 200)}`);
+    const body = { component: this.o.component, action, side, ...(d?.epoch !== undefined ? { epoch: d.epoch } : {}), ...(d?.expiresAtMs !== undefined ? { expiresAtMs: d.expiresAtMs } : {}) };
+    await postAction(this.fetchFn, url, `${action} ${side}: ${url}`, body, this.o.adminToken ? { authorization: `Bearer ${this.o.adminToken}` } : {}, this.o.timeoutMs ?? 10_000);
   }
 
   fence(side: Side, d?: LeaseDetail): Promise<void> { return this.act("fence", side, d); }

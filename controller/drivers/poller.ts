@@ -3,7 +3,7 @@
 // signals (the shadow's own to the shadow's scorer) and the pair's lag (exactly 0 once drained, so the
 // write move's drain waits for the replica to have replayed everything the fenced writer wrote).
 import type { Logger } from "pino";
-import { wallMs, type Clock, type Timer } from "../../host/clock.js";
+import { repeatAfter, wallMs, type Clock } from "../../host/clock.js";
 import type { RiskEngine } from "../risk/engine.js";
 import { scorerFor } from "../risk/kinds.js";
 import type { HealthProbes } from "../migration/inputs.js";
@@ -30,8 +30,7 @@ export interface DriverStatus {
 
 export class DriverPoller implements HealthProbes {
   private readonly statuses: DriverStatus[];
-  private readonly timers: Timer[] = [];
-  private stopped = false;
+  private loops: { stop(): void }[] = [];
 
   constructor(private readonly targets: DriverTarget[], private readonly engine: RiskEngine, private readonly clock: Clock, private readonly log: Logger) {
     this.statuses = targets.map((t) => ({ component: t.component, driver: t.driver.kind, health: { primary: null, shadow: null }, lag: null, signals: { primary: {}, shadow: {} }, lastError: null, lastPollMs: null }));
@@ -80,16 +79,7 @@ export class DriverPoller implements HealthProbes {
     return true;
   }
 
-  start(): void {
-    this.stopped = false;
-    this.targets.forEach((t, i) => {
-      const loop = () => {
-        if (this.stopped) return;
-        void this.poll(i).finally(() => { if (!this.stopped) this.timers[i] = this.clock.setTimer(t.intervalS * 1000, loop); });
-      };
-      loop();
-    });
-  }
+  start(): void { this.loops = this.targets.map((t, i) => repeatAfter(this.clock, t.intervalS * 1000, () => this.poll(i))); }
 
-  stop(): void { this.stopped = true; for (const t of this.timers) this.clock.clearTimer(t); this.timers.length = 0; }
+  stop(): void { for (const l of this.loops) l.stop(); this.loops = []; }
 }

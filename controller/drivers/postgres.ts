@@ -36,8 +36,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, statfsSync } from "node:
 import path from "node:path";
 import pg from "pg";
 import { readTree, rates, type ProcReading } from "./proc.js";
-import { ActionNotDelivered } from "../migration/manager.js";
-import type { ComponentDriver, LagReading, LeaseDetail, Side, SideHealth, SignalSample } from "./driver.js";
+import { postAction, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
 
 export interface PostgresSide {
   /** postgresql://USER@HOST:PORT/DB (a password from passwordEnv, never in the file). */
@@ -237,14 +236,7 @@ export class PostgresDriver implements ComponentDriver {
   async lease(side: Side, d?: LeaseDetail): Promise<void> {
     const a = this.o[side].leaseAgent;
     if (!a || d?.epoch === undefined || d.expiresAtMs === undefined) return; // no agent: PostgreSQL has no lease of its own
-    let res: Response;
-    try {
-      res = await fetch(`${a.url}/lease`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${a.token}` }, body: JSON.stringify({ epoch: d.epoch, expiresAtMs: d.expiresAtMs }), signal: AbortSignal.timeout(this.timeoutMs) });
-    } catch (e) {
-      if (((e as { cause?: { code?: string } }).cause?.code) === "ECONNREFUSED") throw new ActionNotDelivered(`lease ${side}: ${a.url}: connection refused`);
-      throw new Error(`lease ${side}: ${a.url}: ${(e as Error).message}`);
-    }
-    if (!res.ok) throw new Error(`lease ${side}: ${a.url} answered ${res.status} ${(await res.text()).slice(0, 200)}`);
+    await postAction(fetch, `${a.url}/lease`, `lease ${side}: ${a.url}`, { epoch: d.epoch, expiresAtMs: d.expiresAtMs }, { authorization: `Bearer ${a.token}` }, this.timeoutMs);
   }
 
   async rejoin(side: Side): Promise<void> {

@@ -37,17 +37,27 @@ function io(pid: number): [number, number] {
   } catch { return [0, 0]; }
 }
 
+/** The pids whose parent is `pid` (none where there is no /proc). */
+export function childrenOf(pid: number): number[] {
+  let names: string[];
+  try { names = readdirSync("/proc"); } catch { return []; }
+  const out: number[] = [];
+  for (const n of names) {
+    const child = Number(n);
+    if (Number.isInteger(child) && child !== pid && stat(child)?.[0] === pid) out.push(child);
+  }
+  return out;
+}
+
 /** Reads the tree under `root` (the root and its direct children: a postmaster's backends and workers). null: no such process. */
 export function readTree(root: number, tMs: number): ProcReading | null {
   const r = stat(root);
   if (!r) return null;
   const out: ProcReading = { tMs, cpuS: r[1] / CLK_TCK, rssBytes: r[2] * PAGE, readBytes: 0, writeBytes: 0, processes: 1 };
   [out.readBytes, out.writeBytes] = io(root);
-  for (const name of readdirSync("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === root) continue;
+  for (const pid of childrenOf(root)) {
     const c = stat(pid);
-    if (!c || c[0] !== root) continue;
+    if (!c) continue;
     const [rb, wb] = io(pid);
     out.cpuS += c[1] / CLK_TCK; out.rssBytes += c[2] * PAGE; out.readBytes += rb; out.writeBytes += wb; out.processes++;
   }

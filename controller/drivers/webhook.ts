@@ -6,9 +6,8 @@
 // into the webhook body as "epoch" / "expiresAtMs" and to a command as SHADOWMESH_EPOCH /
 // SHADOWMESH_LEASE_EXPIRES_AT_MS; without one the body and environment are exactly as before.
 import { spawn } from "node:child_process";
-import { ActionNotDelivered } from "../migration/manager.js";
 import type { ActionKind } from "../migration/status.js";
-import { DriverUnsupported, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
+import { DriverUnsupported, postAction, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
 
 export type ActionConfig = { webhook: string; headers?: Record<string, string> } | { command: string[] };
 
@@ -32,21 +31,8 @@ export class WebhookDriver implements ComponentDriver {
     const { component, cfg } = this;
     const epoch = detail?.epoch, expiresAtMs = detail?.expiresAtMs;
     if ("webhook" in cfg) {
-      let res: Response;
-      try {
-        res = await this.fetchFn(cfg.webhook, {
-          method: "POST", headers: { "content-type": "application/json", ...cfg.headers },
-          body: JSON.stringify({ component, action: kind, side, ...(epoch !== undefined ? { epoch } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) }),
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-      } catch (e) {
-        // A refused connection proves the request never arrived (a lease grant then never took effect); a timeout does not.
-        const code = ((e as { cause?: { code?: string } }).cause?.code) ?? "";
-        if (code === "ECONNREFUSED") throw new ActionNotDelivered(`${kind} ${side}: webhook ${cfg.webhook}: connection refused`);
-        throw e;
-      }
-      if (!res.ok) throw new Error(`${kind} ${side}: webhook ${cfg.webhook} answered ${res.status} ${(await res.text()).slice(0, 200)}`);
-      return;
+      const body = { component, action: kind, side, ...(epoch !== undefined ? { epoch } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+      return postAction(this.fetchFn, cfg.webhook, `${kind} ${side}: webhook ${cfg.webhook}`, body, cfg.headers ?? {}, this.timeoutMs);
     }
     const [cmd, ...args] = cfg.command;
     const env: NodeJS.ProcessEnv = { ...process.env, SHADOWMESH_COMPONENT: component, SHADOWMESH_ACTION: kind, SHADOWMESH_SIDE: side };

@@ -9,7 +9,7 @@
 // Each scrape's round trip is also a network-latency point (probe_rtt_ms) for the side it reached.
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
 import type { Logger } from "pino";
-import { wallMs, type Clock, type Timer } from "../../host/clock.js";
+import { repeatAfter, wallMs, type Clock } from "../../host/clock.js";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import { scorerFor } from "../risk/kinds.js";
 
@@ -142,8 +142,7 @@ export function extract(families: PromFamily[], s: ScrapeSignal, tMs: number, pr
 export class PrometheusScraper {
   private readonly prev = new Map<number, Previous>();
   private readonly statuses: TargetStatus[];
-  private readonly timers: Timer[] = [];
-  private stopped = false;
+  private loops: { stop(): void }[] = [];
 
   constructor(
     private readonly targets: ScrapeTarget[],
@@ -213,16 +212,7 @@ export class PrometheusScraper {
     return fed;
   }
 
-  start(): void {
-    this.stopped = false;
-    this.targets.forEach((t, i) => {
-      const loop = () => {
-        if (this.stopped) return;
-        void this.scrape(i).finally(() => { if (!this.stopped) this.timers[i] = this.clock.setTimer(t.intervalS * 1000, loop); });
-      };
-      loop();
-    });
-  }
+  start(): void { this.loops = this.targets.map((t, i) => repeatAfter(this.clock, t.intervalS * 1000, () => this.scrape(i))); }
 
-  stop(): void { this.stopped = true; for (const t of this.timers) this.clock.clearTimer(t); this.timers.length = 0; }
+  stop(): void { for (const l of this.loops) l.stop(); this.loops = []; }
 }

@@ -11,6 +11,7 @@ import { PostgresDriver } from "../../controller/drivers/postgres.js";
 import type { Side } from "../../controller/drivers/driver.js";
 import { createOrdersSchema } from "../../sample/orders.js";
 import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../../demo/pg-pair.js";
+import { whenAvailable } from "../support/real-servers.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const reason = pgAvailable();
@@ -77,93 +78,88 @@ async function move(d: PostgresDriver, from: Side, to: Side): Promise<{ drainMs:
   return { drainMs, lagBytesAtFence: lagAtFence };
 }
 
-if (reason !== null) {
-  console.log(`postgres driver: SKIPPED: ${reason}`);
-  test.skip(NAME, () => {});
-} else {
-  test(NAME, async () => {
-    let pair: PgPair | undefined;
-    let d: PostgresDriver | undefined;
-    let checker: TwoWriterChecker | undefined;
-    let w: Writer | undefined;
-    try {
-      pair = await startPair({ name: "orders" });
-      const { primary, standby } = pair;
-      await createOrdersSchema(primary.conninfo());
-      d = new PostgresDriver({
-        primary: { url: primary.conninfo(), dataDir: primary.dataDir },
-        shadow: { url: standby.conninfo(), dataDir: standby.dataDir },
-        nowMs: () => Date.now(),
-      });
-      assert.equal(await d.health("primary"), { up: true, writable: true, replica: false, detail: "writable" });
-      assert.equal(await d.health("shadow"), { up: true, writable: false, replica: true, detail: "in recovery (a replica)" });
+whenAvailable("postgres driver", reason, NAME, async () => {
+  let pair: PgPair | undefined;
+  let d: PostgresDriver | undefined;
+  let checker: TwoWriterChecker | undefined;
+  let w: Writer | undefined;
+  try {
+    pair = await startPair({ name: "orders" });
+    const { primary, standby } = pair;
+    await createOrdersSchema(primary.conninfo());
+    d = new PostgresDriver({
+      primary: { url: primary.conninfo(), dataDir: primary.dataDir },
+      shadow: { url: standby.conninfo(), dataDir: standby.dataDir },
+      nowMs: () => Date.now(),
+    });
+    assert.equal(await d.health("primary"), { up: true, writable: true, replica: false, detail: "writable" });
+    assert.equal(await d.health("shadow"), { up: true, writable: false, replica: true, detail: "in recovery (a replica)" });
 
-      // Real signals: the first poll has the levels, the second the rates and the postmaster tree from /proc.
-      await d.signals("primary");
-      await primary.query("SELECT count(*) FROM generate_series(1, 200000)");
-      await sleep(300);
-      const sig = new Map((await d.signals("primary")).map((s) => [s.signal, s.value]));
-      for (const k of ["pg_connections_ratio", "pg_active_backends", "pg_lock_waits", "pg_database_bytes", "pg_commits_per_s", "pg_rollbacks_per_s", "pg_deadlocks_per_s", "pg_temp_bytes_per_s", "pg_wal_bytes_per_s", "pg_disk_used_ratio", "process_cpu_ratio", "process_rss_bytes", "process_read_bytes_per_s", "process_write_bytes_per_s"]) {
-        assert.ok(sig.has(k) && Number.isFinite(sig.get(k)!), `signal ${k}: ${sig.get(k)}`);
-      }
-      assert.ok(sig.get("pg_connections_ratio")! > 0 && sig.get("pg_connections_ratio")! < 1);
-      assert.ok(sig.get("process_rss_bytes")! > 1_000_000, `rss ${sig.get("process_rss_bytes")}`);
-      assert.ok(sig.get("pg_commits_per_s")! > 0);
-      const shadowSig = new Map((await d.signals("shadow")).map((s) => [s.signal, s.value]));
-      assert.ok(shadowSig.has("pg_connections_ratio"), "the standby is measured too");
-      assert.equal(await d.lag(), { seconds: 0, bytes: 0, drained: true }, "idle: drained");
-
-      checker = new TwoWriterChecker([primary, standby], { intervalMs: 100 });
-      checker.start();
-      w = new Writer({ primary: primary.conninfo(), shadow: standby.conninfo() });
-      w.start();
-      await until("100 acknowledged orders", async () => w!.acked.length >= 100);
-
-      // An open write transaction on the primary must be ended by the fence (it began read-write).
-      const open = new pg.Client({ connectionString: primary.conninfo() });
-      open.on("error", () => undefined);
-      await open.connect();
-      await open.query("BEGIN");
-      await open.query("INSERT INTO orders (customer, item, qty) VALUES ('open', 'pen', 1)");
-
-      const forward = await move(d, "primary", "shadow");
-      let openEnded = false;
-      try { await open.query("COMMIT"); } catch { openEnded = true; }
-      assert.ok(openEnded, "the fence ended the open write transaction");
-      await open.end().catch(() => undefined);
-      assert.equal((await d.health("shadow")).writable, true);
-      assert.equal((await d.health("primary")).detail, "in recovery (a replica)", "the old primary rejoined as a standby");
-      const before = w.acked.length;
-      await until("orders acknowledged by the promoted shadow", async () => w!.acked.length >= before + 100);
-      // The rejoined primary streams from the new writer: it has the newest acknowledged order.
-      const newest = w.acked.at(-1)!;
-      await until("the rejoined primary to replay the newest order", async () => (await primary.query("SELECT 1 FROM orders WHERE id = $1", [newest])).rowCount === 1);
-
-      // Restore: the same move back.
-      const back = await move(d, "shadow", "primary");
-      assert.equal((await d.health("primary")).writable, true);
-      assert.equal((await d.health("shadow")).detail, "in recovery (a replica)");
-      const mid = w.acked.length;
-      await until("orders acknowledged by the restored primary", async () => w!.acked.length >= mid + 50);
-      await w.stop();
-
-      const r = await checker.stop();
-      checker = undefined;
-      assert.ok(r.samples > 20, `checker samples ${r.samples}`);
-      assert.equal(r.overlaps, [], "never two writable sides");
-
-      const ids = new Set((await primary.query("SELECT id FROM orders")).rows.map((x) => Number(x.id)));
-      const lost = w.acked.filter((id) => !ids.has(id));
-      assert.equal(lost, [], `${w.acked.length} acknowledged orders, lost: ${lost.length}`);
-      assert.ok(!(await primary.query("SELECT 1 FROM orders WHERE customer = 'open'")).rowCount, "the ended transaction's order was never acknowledged and is not there");
-      console.log(`postgres driver: ${w.acked.length} orders acknowledged, 0 lost; writes refused while moving: ${w.refused}; drain ${forward.drainMs} ms / ${back.drainMs} ms (lag at the fence ${forward.lagBytesAtFence} / ${back.lagBytesAtFence} bytes); checker ${r.samples} samples, 0 overlaps`);
-    } finally {
-      await w?.stop();
-      await checker?.stop().catch(() => undefined);
-      await d?.close();
-      await pair?.stop();
+    // Real signals: the first poll has the levels, the second the rates and the postmaster tree from /proc.
+    await d.signals("primary");
+    await primary.query("SELECT count(*) FROM generate_series(1, 200000)");
+    await sleep(300);
+    const sig = new Map((await d.signals("primary")).map((s) => [s.signal, s.value]));
+    for (const k of ["pg_connections_ratio", "pg_active_backends", "pg_lock_waits", "pg_database_bytes", "pg_commits_per_s", "pg_rollbacks_per_s", "pg_deadlocks_per_s", "pg_temp_bytes_per_s", "pg_wal_bytes_per_s", "pg_disk_used_ratio", "process_cpu_ratio", "process_rss_bytes", "process_read_bytes_per_s", "process_write_bytes_per_s"]) {
+      assert.ok(sig.has(k) && Number.isFinite(sig.get(k)!), `signal ${k}: ${sig.get(k)}`);
     }
-  });
-}
+    assert.ok(sig.get("pg_connections_ratio")! > 0 && sig.get("pg_connections_ratio")! < 1);
+    assert.ok(sig.get("process_rss_bytes")! > 1_000_000, `rss ${sig.get("process_rss_bytes")}`);
+    assert.ok(sig.get("pg_commits_per_s")! > 0);
+    const shadowSig = new Map((await d.signals("shadow")).map((s) => [s.signal, s.value]));
+    assert.ok(shadowSig.has("pg_connections_ratio"), "the standby is measured too");
+    assert.equal(await d.lag(), { seconds: 0, bytes: 0, drained: true }, "idle: drained");
+
+    checker = new TwoWriterChecker([primary, standby], { intervalMs: 100 });
+    checker.start();
+    w = new Writer({ primary: primary.conninfo(), shadow: standby.conninfo() });
+    w.start();
+    await until("100 acknowledged orders", async () => w!.acked.length >= 100);
+
+    // An open write transaction on the primary must be ended by the fence (it began read-write).
+    const open = new pg.Client({ connectionString: primary.conninfo() });
+    open.on("error", () => undefined);
+    await open.connect();
+    await open.query("BEGIN");
+    await open.query("INSERT INTO orders (customer, item, qty) VALUES ('open', 'pen', 1)");
+
+    const forward = await move(d, "primary", "shadow");
+    let openEnded = false;
+    try { await open.query("COMMIT"); } catch { openEnded = true; }
+    assert.ok(openEnded, "the fence ended the open write transaction");
+    await open.end().catch(() => undefined);
+    assert.equal((await d.health("shadow")).writable, true);
+    assert.equal((await d.health("primary")).detail, "in recovery (a replica)", "the old primary rejoined as a standby");
+    const before = w.acked.length;
+    await until("orders acknowledged by the promoted shadow", async () => w!.acked.length >= before + 100);
+    // The rejoined primary streams from the new writer: it has the newest acknowledged order.
+    const newest = w.acked.at(-1)!;
+    await until("the rejoined primary to replay the newest order", async () => (await primary.query("SELECT 1 FROM orders WHERE id = $1", [newest])).rowCount === 1);
+
+    // Restore: the same move back.
+    const back = await move(d, "shadow", "primary");
+    assert.equal((await d.health("primary")).writable, true);
+    assert.equal((await d.health("shadow")).detail, "in recovery (a replica)");
+    const mid = w.acked.length;
+    await until("orders acknowledged by the restored primary", async () => w!.acked.length >= mid + 50);
+    await w.stop();
+
+    const r = await checker.stop();
+    checker = undefined;
+    assert.ok(r.samples > 20, `checker samples ${r.samples}`);
+    assert.equal(r.overlaps, [], "never two writable sides");
+
+    const ids = new Set((await primary.query("SELECT id FROM orders")).rows.map((x) => Number(x.id)));
+    const lost = w.acked.filter((id) => !ids.has(id));
+    assert.equal(lost, [], `${w.acked.length} acknowledged orders, lost: ${lost.length}`);
+    assert.ok(!(await primary.query("SELECT 1 FROM orders WHERE customer = 'open'")).rowCount, "the ended transaction's order was never acknowledged and is not there");
+    console.log(`postgres driver: ${w.acked.length} orders acknowledged, 0 lost; writes refused while moving: ${w.refused}; drain ${forward.drainMs} ms / ${back.drainMs} ms (lag at the fence ${forward.lagBytesAtFence} / ${back.lagBytesAtFence} bytes); checker ${r.samples} samples, 0 overlaps`);
+  } finally {
+    await w?.stop();
+    await checker?.stop().catch(() => undefined);
+    await d?.close();
+    await pair?.stop();
+  }
+});
 
 test.run();
