@@ -1,4 +1,4 @@
-// Incident benchmark over every scenario in benchmarks/scenarios/ and benchmarks/scenarios/real/ at seeds 1-5: no protection, Envoy's
+// Incident benchmark over every scenario in world/scenarios/ and world/scenarios/real/ at seeds 1-5: no protection, Envoy's
 // reactive outlier detection + locality failover with a lease-safe database failover (reactive), the
 // same with an instant unfenced promotion (reactive_unsafe, for reference), and shadowmesh, on a
 // virtual clock (benchmarks/incident/).
@@ -14,13 +14,13 @@
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadScenario, type Scenario } from "../demo/scenario.js";
+import { loadScenario, type Scenario } from "../world/demo/scenario.js";
 import { runScenario, type ScenarioResult } from "./incident/compare.js";
 import { incidentStartS, MODES, type Mode } from "./incident/run.js";
 import { writeResult } from "./harness.js";
 
 const SEEDS = [1, 2, 3, 4, 5];
-const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "scenarios");
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "world", "scenarios");
 const realDir = path.join(dir, "real");
 /**
  * The test set, fixed before any run of these scenarios: the real-trace scenarios sorted by name,

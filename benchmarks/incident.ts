@@ -4,13 +4,13 @@
 // requests, failed requests, p99 during the incident, when the shift started and was done, false
 // migrations, and the reduction in failed requests against the reactive baseline.
 import { Command, InvalidArgumentError } from "commander";
-import { loadScenario, ScenarioError } from "../demo/scenario.js";
+import { loadScenario, ScenarioError } from "../world/demo/scenario.js";
 import { runScenario } from "./incident/compare.js";
 import { MODES, type Mode } from "./incident/run.js";
 
 const program = new Command("bench:incident")
   .description("predictive (shadowmesh) vs reactive (Envoy outlier detection + locality failover) vs no protection, on one scenario")
-  .requiredOption("--scenario <file...>", "scenario file(s) (JSON, as in benchmarks/scenarios/)")
+  .requiredOption("--scenario <file...>", "scenario file(s) (JSON, as in world/scenarios/)")
   .option("--seed <n>", "seed for traffic and noise", (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--seed must be a non-negative integer, got ${JSON.stringify(v)}`); return n; }, 1)
   .option("--mode <mode...>", `modes to run (${MODES.join(", ")})`)
   .option("--trace", "print shadowmesh's risk and its top signals once a simulated second (stderr)")

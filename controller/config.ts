@@ -63,7 +63,7 @@ const pgSide = z.object({
   passwordEnv: z.string().min(1).optional(), dataDir: z.string().min(1).optional(), bin: z.string().min(1).optional(), osUser: z.string().min(1).optional(),
   /** The network namespace the instance runs in on this machine (rejoin's commands run there). */
   netns: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "a network namespace name").optional(),
-  /** The lease agent beside the instance (sample/pg-lease-agent.ts) and the environment variable holding its token. */
+  /** The lease agent beside the instance (world/sample/pg-lease-agent.ts) and the environment variable holding its token. */
   leaseAgent: z.object({ url: z.string().url(), tokenEnv: z.string().min(1) }).strict().optional(),
 }).strict();
 const driverPoll = { intervalS: z.number().min(0.1).max(3600).optional(), lagSignal: z.string().min(1).optional() };

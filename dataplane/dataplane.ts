@@ -20,8 +20,13 @@ import { Upstreams } from "./upstreams.js";
 import { proxyRequest, type ListenerRuntime, type ProxyContext, type ProxyStats } from "./http-proxy.js";
 
 export interface DataPlaneOptions {
-  /** The controller's ADS address, "host:port". */
-  xds: string;
+  /** The controller's ADS address, "host:port"; without it the data plane runs on staticResources only. */
+  xds?: string;
+  /**
+   * Envoy's bootstrap static_resources, as packed Listener and Cluster messages: applied at start()
+   * before any xDS, as Envoy does (e.g. the reactive baseline: envoy/reactive-baseline.yaml).
+   */
+  staticResources?: { listeners?: AnyResource[]; clusters?: AnyResource[] };
   node: NodeIdentity;
   /** Worker VMs per Wasm filter (Envoy: --concurrency). Default 2. */
   workers?: number;
@@ -58,13 +63,14 @@ export class EmbeddedDataPlane {
   private readonly routes = new Map<string, RouteConfigModel>();
   private readonly filters = new Map<string, LoadedFilter>();
   private readonly listeners = new Map<string, RunningListener>();
-  private readonly ads: EnvoyLikeAdsClient;
+  private readonly ads: EnvoyLikeAdsClient | null;
   private readonly proxy: ProxyContext;
   private closed = false;
 
   constructor(private readonly o: DataPlaneOptions) {
     this.upstreams = new Upstreams(o.random ? { random: o.random } : {});
-    this.ads = new EnvoyLikeAdsClient({
+    if (!o.xds && !o.staticResources) throw new Error("the data plane needs xds (the controller's ADS address) or staticResources");
+    this.ads = !o.xds ? null : new EnvoyLikeAdsClient({
       address: o.xds, node: o.node, apply: (t, r) => this.apply(t, r),
       onStatus: (s) => (s.connected ? o.log.info("connected to the controller's ADS") : o.log.warn({ error: s.error }, "ADS stream lost; reconnecting")),
     });
@@ -74,9 +80,19 @@ export class EmbeddedDataPlane {
     };
   }
 
-  start(): void { this.ads.start(); }
+  /** Applies the static resources (a bad one throws, naming it, as Envoy refuses such a bootstrap), then starts ADS. */
+  start(): void {
+    const st = this.o.staticResources;
+    if (st) {
+      // Clusters first, as Envoy initializes them before listeners; each is decoded and checked as an xDS update would be.
+      if (st.clusters?.length) this.applyClusters(st.clusters);
+      if (st.listeners?.length) this.applyListeners(st.listeners);
+      this.warm();
+    }
+    this.ads?.start();
+  }
 
-  get xdsStats() { return { ...this.ads.stats, lastNack: this.ads.lastNack }; }
+  get xdsStats() { return this.ads ? { ...this.ads.stats, lastNack: this.ads.lastNack } : null; }
 
   /** Resolves with the bound port once the named listener is warm and listening. */
   listenerPort(name: string, timeoutMs = 10_000): Promise<number> {
@@ -97,7 +113,7 @@ export class EmbeddedDataPlane {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.ads.close();
+    this.ads?.close();
     await Promise.all([...this.listeners.values()].map((l) => this.closeListener(l)));
     for (const f of this.filters.values()) f.host.shutdown();
     this.upstreams.close();
@@ -131,7 +147,7 @@ export class EmbeddedDataPlane {
       names.add(c.name);
     }
     this.upstreams.setClusters(list);
-    this.ads.subscribe(TYPE.endpoint, this.upstreams.edsClusterNames());
+    this.ads?.subscribe(TYPE.endpoint, this.upstreams.edsClusterNames());
   }
 
   private applyEndpoints(resources: AnyResource[]): void {
@@ -163,8 +179,8 @@ export class EmbeddedDataPlane {
     }
     for (const m of models) if (!this.listeners.has(m.name)) this.listeners.set(m.name, { model: m, runtime: runtimeOf(m) });
     for (const m of models) if (m.inlineRoutes) this.routes.set(inlineRouteKey(m), m.inlineRoutes);
-    this.ads.subscribe(TYPE.route, models.filter((m) => !m.inlineRoutes).map((m) => m.routeConfigName));
-    this.ads.subscribe(TYPE.extension, models.flatMap((m) => m.filters.filter((f) => f.kind === "wasm" && f.discovered).map((f) => f.name)));
+    this.ads?.subscribe(TYPE.route, models.filter((m) => !m.inlineRoutes).map((m) => m.routeConfigName));
+    this.ads?.subscribe(TYPE.extension, models.flatMap((m) => m.filters.filter((f) => f.kind === "wasm" && f.discovered).map((f) => f.name)));
   }
 
   private applyRoutes(resources: AnyResource[]): void {

@@ -1,5 +1,5 @@
 // `npm start [-- --duration S] [-- --scenario FILE] [-- --component postgres]`: the local demo
-// (demo/run.ts; with --component postgres, demo/postgres.ts on a real PostgreSQL pair). Live progress
+// (world/demo/run.ts; with --component postgres, world/demo/postgres.ts on a real PostgreSQL pair). Live progress
 // and the human summary go to stderr; the last line on stdout is the JSON summary. Logs of the parts
 // go to a file (its path is printed), so the terminal shows the story, not the chatter.
 import { Command, InvalidArgumentError } from "commander";
@@ -7,10 +7,10 @@ import { openSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { runDemo, DEFAULT_SCENARIO, type DemoSummary, type Progress } from "../demo/run.js";
-import { POSTGRES_FAULTS, runPostgresDemo, type PostgresDemoSummary, type PostgresFaultName } from "../demo/postgres.js";
-import { pgAvailable } from "../demo/pg-pair.js";
-import { loadScenario, ScenarioError } from "../demo/scenario.js";
+import { runDemo, DEFAULT_SCENARIO, type DemoSummary, type Progress } from "../world/demo/run.js";
+import { POSTGRES_FAULTS, runPostgresDemo, type PostgresDemoSummary, type PostgresFaultName } from "../world/demo/postgres.js";
+import { pgAvailable } from "../world/demo/pg-pair.js";
+import { loadScenario, ScenarioError } from "../world/demo/scenario.js";
 
 const seconds = (v: string) => {
   const n = Number(v);

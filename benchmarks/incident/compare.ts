@@ -1,7 +1,7 @@
 // One scenario through every mode, with the comparison the benchmark reports: the reduction in
 // failed requests against the reactive baseline (and against the unsafe one, for reads), and whether a
 // healthy scenario migrated.
-import type { Scenario } from "../../demo/scenario.js";
+import type { Scenario } from "../../world/demo/scenario.js";
 import { MODES, runIncident, type Mode, type ModeResult } from "./run.js";
 
 export interface ScenarioResult {

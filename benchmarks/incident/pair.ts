@@ -1,11 +1,11 @@
-// The incident benchmark's component: the sample KV pair (sample/kv.ts) as a model on a virtual
+// The incident benchmark's component: the sample KV pair (world/sample/kv.ts) as a model on a virtual
 // clock, so a 90 s incident runs in about a second. It is the environment, not a decider: it keeps the
 // KV node's rules (service time latency_ms x e^(0.25 N), injected 500s at error_rate, a dead node
 // refuses connections, a follower serves reads from its lagging copy and forwards writes to the
 // leader, a fenced leader holds writes until the switchover ends (5 s at most), promotion catches the
 // follower up and makes it the leader) and answers /metrics with the same text the node exports.
 //
-// Opt-in, as on the node: the leader lease and epoch (option leaseRequired; see sample/kv.ts) and
+// Opt-in, as on the node: the leader lease and epoch (option leaseRequired; see world/sample/kv.ts) and
 // PAUSED sides (option pausedS or pause()): a side stopped for a while (SIGSTOP, a long GC pause)
 // answers nothing; requests and actions sent to it wait and are handled when it resumes, in arrival
 // order, by a node that still believes what it believed when it stopped. So a leader that was
@@ -19,8 +19,8 @@
 // second's traffic at the scenario's rate), for the benchmark to replay into the risk engine.
 import { wallMs, type Clock } from "../../host/clock.js";
 import { mulberry32, normal } from "../../host/random.js";
-import type { Scenario, SignalName } from "../../demo/scenario.js";
-import { epochMetricsText, sampleMetricsText } from "../../sample/kv.js";
+import type { Scenario, SignalName } from "../../world/demo/scenario.js";
+import { epochMetricsText, sampleMetricsText } from "../../world/sample/kv.js";
 
 export type Side = "primary" | "shadow";
 export const SIDES: readonly Side[] = ["primary", "shadow"];
@@ -161,7 +161,7 @@ export class SimulatedPair {
       const to = this.leader === side ? other(side) : this.leader;
       if (this.isDown(to)) { this.clock.setTimer(1, () => answer({ status: 503, body: '{"error":"the leader is unreachable"}' })); return; }
       const latency = this.cond(to, "latency_ms") * Math.exp(0.25 * normal(this.draws[to]));
-      // A forwarded write enters the leader's API like any other: its injected errors apply (as sample/kv.ts).
+      // A forwarded write enters the leader's API like any other: its injected errors apply (as world/sample/kv.ts).
       const injected = this.draws[to]() < this.cond(to, "error_rate");
       this.clock.setTimer(latency, () => this.whenRunning(to, () => {
         if (injected) { this.counters.injected++; answer({ status: 500, body: '{"error":"internal error (injected)"}' }); return; }

@@ -44,8 +44,8 @@ import { ActionNotDelivered, type ActionRunner } from "../../controller/migratio
 import { RESPONSE_FLAGS } from "../../dataplane/http-proxy.js";
 import { Upstreams } from "../../dataplane/upstreams.js";
 import { parseCluster, parseExtensionConfig, parseLoadAssignment, parseRouteConfig, routeCluster, selectRoute, selectVirtualHost, type Endpoint, type RouteConfigModel } from "../../dataplane/resources.js";
-import type { Scenario } from "../../demo/scenario.js";
-import { COMPONENT, controllerYaml } from "../../demo/run.js";
+import type { Scenario } from "../../world/demo/scenario.js";
+import { COMPONENT, controllerYaml } from "../../world/demo/run.js";
 import { historyPoints, SimulatedPair, type PairAnswer, type Side } from "./pair.js";
 import { SimCallouts } from "./callouts.js";
 import { startPatroniFailover } from "./reactive.js";
@@ -104,7 +104,7 @@ const STEP_MS = 5;
 
 
 const sideOf = (ep: Endpoint): Side => (ep.address === PRIMARY_EP.address ? "primary" : "shadow");
-const DEMO_POLICY = path.join(here, "..", "..", "demo", "policy.yaml");
+const DEMO_POLICY = path.join(here, "..", "..", "world", "demo", "policy.yaml");
 /** The lease shadowmesh's policy grants, and its clock-skew margin (the reactive baseline's database failover uses both). */
 function demoLease(): { leaseMs: number; skewMs: number } {
   const pr = loadPolicyFile(DEMO_POLICY).defaults.promotion;

@@ -1,4 +1,4 @@
-// The sample key-value component's driver (sample/kv.ts): each side is a node with /status, /metrics
+// The sample key-value component's driver (world/sample/kv.ts): each side is a node with /status, /metrics
 // and /admin/actions. Actions go to the side's own node (with the admin token) carrying the epoch and
 // the lease's absolute deadline; health and the lag are the node's /status; signals are its /metrics
 // gauges (sample_cpu_utilization -> cpu, ... as the demo's scrape maps them).
@@ -78,6 +78,6 @@ export class KvDriver implements ComponentDriver {
   promote(side: Side, d?: LeaseDetail): Promise<void> { return this.act("promote", side, d); }
   lease(side: Side, d?: LeaseDetail): Promise<void> { return this.act("lease", side, d); }
   /** A KV node demoted by its successor follows it on its own (/admin/demote): nothing to do. */
-  async rejoin(): Promise<void> { /* the new leader demotes the old one (sample/kv.ts) */ }
+  async rejoin(): Promise<void> { /* the new leader demotes the old one (world/sample/kv.ts) */ }
   async close(): Promise<void> { /* stateless */ }
 }

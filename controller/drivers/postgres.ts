@@ -12,7 +12,7 @@
 //             (read_only_sql_transaction) within `fenceVerifyMs`, else the fence fails.
 //   unfence   ALTER SYSTEM RESET default_transaction_read_only, reload; a writer must take the probe.
 //   promote   pg_promote(wait => true), then the same reset (a rejoined standby may carry the fence).
-//   lease     PostgreSQL has no writer lease: with a lease agent beside the side (sample/pg-lease-agent.ts)
+//   lease     PostgreSQL has no writer lease: with a lease agent beside the side (world/sample/pg-lease-agent.ts)
 //             the grant goes there, and the agent fences the instance before it runs out; without
 //             one, accepted and ignored.
 //   rejoin    needs the side's local data directory: stops it, pg_rewind from the new writer with
@@ -50,7 +50,7 @@ export interface PostgresSide {
   osUser?: string;
   /** The network namespace the instance runs in (its zone on this machine): rejoin's commands run there. */
   netns?: string;
-  /** The lease agent beside the instance (sample/pg-lease-agent.ts): leases go there; without one a lease is a no-op. */
+  /** The lease agent beside the instance (world/sample/pg-lease-agent.ts): leases go there; without one a lease is a no-op. */
   leaseAgent?: { url: string; token: string };
 }
 

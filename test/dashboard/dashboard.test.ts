@@ -8,8 +8,8 @@ import { existsSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
 import { PNG } from "pngjs";
 import { silentLogger } from "../../controller/log.js";
-import { startSystem } from "../../demo/run.js";
-import { LoadGenerator } from "../../demo/load.js";
+import { startSystem } from "../../world/demo/run.js";
+import { LoadGenerator } from "../../world/demo/load.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 

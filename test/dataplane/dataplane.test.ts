@@ -85,7 +85,7 @@ test("warms from ADS, ACKs every update, and routes by the filter: reads follow 
     v = cp.router.setWeights("a", { primary: 10_000, shadow: 0 });
     assert.ok((await cp.router.verify(v, 5000)).ok, "a good configuration is ACKed again");
     assert.is((await send(port, { path: "/kv/1", headers: { "x-user": "u1" } })).body.toString(), "primary");
-    assert.is(dp.xdsStats.nacks, 1);
+    assert.is(dp.xdsStats!.nacks, 1);
   } finally {
     await dp.close(); await cp.close(); p.close(); s.close();
   }

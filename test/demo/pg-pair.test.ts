@@ -1,11 +1,11 @@
-// The real-PostgreSQL harness (demo/pg-pair.ts) checked against itself: a pair streams a
+// The real-PostgreSQL harness (world/demo/pg-pair.ts) checked against itself: a pair streams a
 // row to its standby, the standby refuses writes, TwoWriterChecker sees one writer, and after the
 // standby is promoted (the old primary still writable) the checker reports the two writers. Without
 // PostgreSQL 15 (or a way to run it as the postgres user) the test says plainly that it skipped.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync } from "node:fs";
-import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../../demo/pg-pair.js";
+import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../../world/demo/pg-pair.js";
 import { whenAvailable } from "../support/real-servers.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadScenario, parseScenario, ScenarioError } from "../../demo/scenario.js";
+import { loadScenario, parseScenario, ScenarioError } from "../../world/demo/scenario.js";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const rejects = (text: string, re: RegExp) =>
@@ -37,9 +37,15 @@ test("scenario files: strict fields, interpolation, CSV replay", () => {
     writeFileSync(path.join(dir, "bad.json"), JSON.stringify({ duration_s: 5, rate_rps: 5, read_share: 0.5, primary: { memory: { csv: "m.csv", column: "memory", seconds_per_row: 10 } } }));
     assert.throws(() => loadScenario(path.join(dir, "bad.json")), (e: unknown) => e instanceof ScenarioError && /memory\.column: "memory" is not a column of .*m\.csv \(columns: timestamp, mem\)/.test((e as Error).message));
   } finally { rmSync(dir, { recursive: true, force: true }); }
-  for (const f of readdirSync(path.join(root, "benchmarks", "scenarios")).filter((x) => x.endsWith(".json"))) {
-    assert.ok(loadScenario(path.join(root, "benchmarks", "scenarios", f)).durationS > 0, `${f} loads`);
+  for (const f of readdirSync(path.join(root, "world", "scenarios")).filter((x) => x.endsWith(".json"))) {
+    assert.ok(loadScenario(path.join(root, "world", "scenarios", f)).durationS > 0, `${f} loads`);
   }
+  // The scenarios' old place (benchmarks/scenarios/, in published command lines) still loads, relative and absolute.
+  const moved = loadScenario(path.join(root, "benchmarks", "scenarios", "memory-leak.json"));
+  assert.is(moved.name, "memory-leak");
+  const cwd = process.cwd();
+  try { process.chdir(root); assert.is(loadScenario("benchmarks/scenarios/real/" + readdirSync(path.join(root, "world", "scenarios", "real")).find((f) => f.endsWith(".json"))!).primary.trace("cpu") !== undefined, true); } finally { process.chdir(cwd); }
+  assert.throws(() => loadScenario(path.join(root, "benchmarks", "scenarios", "no-such.json")), (e: unknown) => e instanceof ScenarioError && /no-such\.json: cannot read/.test((e as Error).message));
 });
 
 test("npm start -- --duration S --scenario FILE prints the JSON summary", async () => {

@@ -1,7 +1,7 @@
 // The scenario format's optional fields for scenarios built from real traces: a CSV trace's slice
 // (from_row, rows) and affine map (scale, then offset), and a scenario's history_s, season_s and
 // first_change_s. Old files load unchanged; each bad value is refused as "FILE: field: reason"; every
-// shipped scenario and every real-trace scenario (benchmarks/scenarios/real/) loads; the benchmark's
+// shipped scenario and every real-trace scenario (world/scenarios/real/) loads; the benchmark's
 // first-change rule and history replay follow history_s.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -9,13 +9,13 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadScenario, parseScenario, ScenarioError } from "../../demo/scenario.js";
+import { loadScenario, parseScenario, ScenarioError } from "../../world/demo/scenario.js";
 import { historyPoints } from "../../benchmarks/incident/pair.js";
 import { incidentStartS } from "../../benchmarks/incident/run.js";
 import { mulberry32 } from "../../host/random.js";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const scenarios = path.join(root, "benchmarks", "scenarios");
+const scenarios = path.join(root, "world", "scenarios");
 const base = { duration_s: 100, rate_rps: 10, read_share: 0.5 };
 const rejects = (o: unknown, re: RegExp, file = "s.json") =>
   assert.throws(() => parseScenario(JSON.stringify(o), file), (e: unknown) => e instanceof ScenarioError && re.test(e.message), `expected ${re}`);

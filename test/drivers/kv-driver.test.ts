@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../controller/log.js";
-import { KvNode } from "../../sample/kv.js";
+import { KvNode } from "../../world/sample/kv.js";
 import { KvDriver } from "../../controller/drivers/kv.js";
 import { DriverActions } from "../../controller/drivers/driver.js";
 import { DriverPoller } from "../../controller/drivers/poller.js";

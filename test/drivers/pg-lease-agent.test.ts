@@ -6,8 +6,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { childrenOf } from "../../controller/drivers/proc.js";
-import { PgLeaseAgent } from "../../sample/pg-lease-agent.js";
-import { pgAvailable, startPair, type PgPair } from "../../demo/pg-pair.js";
+import { PgLeaseAgent } from "../../world/sample/pg-lease-agent.js";
+import { pgAvailable, startPair, type PgPair } from "../../world/demo/pg-pair.js";
 import { whenAvailable } from "../support/real-servers.js";
 
 const reason = pgAvailable();

@@ -1,4 +1,4 @@
-// The PostgreSQL driver on a real primary and hot standby (demo/pg-pair.ts): health and
+// The PostgreSQL driver on a real primary and hot standby (world/demo/pg-pair.ts): health and
 // real signals from both sides; under a steady stream of acknowledged orders, fence (proven by a
 // refused probe write, an open write transaction ended), an exact drain, promote; every acknowledged
 // order is in the promoted database; the old primary rejoins as a standby of the new one (pg_rewind)
@@ -9,8 +9,8 @@ import * as assert from "uvu/assert";
 import pg from "pg";
 import { PostgresDriver } from "../../controller/drivers/postgres.js";
 import type { Side } from "../../controller/drivers/driver.js";
-import { createOrdersSchema } from "../../sample/orders.js";
-import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../../demo/pg-pair.js";
+import { createOrdersSchema } from "../../world/sample/orders.js";
+import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../../world/demo/pg-pair.js";
 import { whenAvailable } from "../support/real-servers.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

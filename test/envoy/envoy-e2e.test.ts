@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { silentLogger } from "../../controller/log.js";
-import { startSystem, COMPONENT } from "../../demo/run.js";
+import { startSystem, COMPONENT } from "../../world/demo/run.js";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const envoyBin = spawnSync("sh", ["-c", "command -v envoy"], { encoding: "utf8" }).stdout.trim();

@@ -7,7 +7,7 @@ import { execFile, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { silentLogger } from "../../controller/log.js";
-import { KvNode } from "../../sample/kv.js";
+import { KvNode } from "../../world/sample/kv.js";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const TOKEN = "admin-token-for-the-test";
@@ -63,7 +63,7 @@ test("admin endpoints refuse callers without the token (401, naming what is requ
 
 test("the process will not start without its admin token, and binds 127.0.0.1 by default", async () => {
   const run = (env: NodeJS.ProcessEnv) => new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", "sample/main.ts", "--name", "x", "--side", "primary", "--role", "leader", "--port", "0"], { cwd: root, env, timeout: 20_000 },
+    execFile(process.execPath, ["--import", "tsx", "world/sample/main.ts", "--name", "x", "--side", "primary", "--role", "leader", "--port", "0"], { cwd: root, env, timeout: 20_000 },
       (err, _o, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stderr }));
   });
   const { SAMPLE_KV_ADMIN_TOKEN: _drop, ...env } = process.env;
@@ -74,7 +74,7 @@ test("the process will not start without its admin token, and binds 127.0.0.1 by
   assert.is(short.code, 2);
   assert.match(short.stderr, /got 5/);
   // With its token it starts, on loopback unless --host says otherwise.
-  const child = spawn(process.execPath, ["--import", "tsx", "sample/main.ts", "--name", "x", "--side", "primary", "--role", "leader", "--port", "0"], { cwd: root, env: { ...env, SAMPLE_KV_ADMIN_TOKEN: TOKEN }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "world/sample/main.ts", "--name", "x", "--side", "primary", "--role", "leader", "--port", "0"], { cwd: root, env: { ...env, SAMPLE_KV_ADMIN_TOKEN: TOKEN }, stdio: ["ignore", "ignore", "pipe"] });
   try {
     const line = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error("no listening line in 20 s")), 20_000);

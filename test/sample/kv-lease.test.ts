@@ -1,10 +1,10 @@
-// The sample KV node's leader lease and epoch (sample/kv.ts), in process on 127.0.0.1: with
+// The sample KV node's leader lease and epoch (world/sample/kv.ts), in process on 127.0.0.1: with
 // requireLease a leader takes writes only inside the controller's lease (an absolute deadline, so a
 // late renewal cannot revive it), and the epoch refuses stale actions and writes.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../controller/log.js";
-import { EPOCH_HEADER, KvNode } from "../../sample/kv.js";
+import { EPOCH_HEADER, KvNode } from "../../world/sample/kv.js";
 
 interface Pair { a: KvNode; b: KvNode; stop(): Promise<void> }
 

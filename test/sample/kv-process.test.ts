@@ -1,4 +1,4 @@
-// Two sample KV nodes as real processes (sample/main.ts --require-lease, on 127.0.0.1): the leader
+// Two sample KV nodes as real processes (world/sample/main.ts --require-lease, on 127.0.0.1): the leader
 // is stopped with SIGSTOP while the test plays the controller (a 1.5 s lease renewed every 300 ms).
 // Renewals stop, the last granted deadline passes, the follower is promoted at epoch 2 and leased,
 // and then the old leader is resumed with SIGCONT. Every write that queued in its sockets while it
@@ -32,7 +32,7 @@ interface Node { name: string; url: string; child: ChildProcess; stderr: string[
 const ADMIN_TOKEN = "kv-process-test-admin-token";
 
 function startNode(name: string, side: string, role: string, port: number, peerPort: number): Node {
-  const child = spawn(process.execPath, ["--import", "tsx", "sample/main.ts", "--name", name, "--side", side, "--role", role, "--port", String(port),
+  const child = spawn(process.execPath, ["--import", "tsx", "world/sample/main.ts", "--name", name, "--side", side, "--role", role, "--port", String(port),
     "--peer", `http://127.0.0.1:${peerPort}`, "--require-lease"], { cwd: root, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, SAMPLE_KV_ADMIN_TOKEN: ADMIN_TOKEN } });
   const n: Node = { name, url: `http://127.0.0.1:${port}`, child, stderr: [] };
   child.stderr!.on("data", (d: Buffer) => { n.stderr.push(d.toString()); if (n.stderr.length > 200) n.stderr.shift(); });

@@ -3,8 +3,8 @@
 // PostgreSQL itself (503 with its reason). Skips, saying so, without PostgreSQL 15.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createOrdersSchema, OrdersApi } from "../../sample/orders.js";
-import { pgAvailable, startPair, type PgPair } from "../../demo/pg-pair.js";
+import { createOrdersSchema, OrdersApi } from "../../world/sample/orders.js";
+import { pgAvailable, startPair, type PgPair } from "../../world/demo/pg-pair.js";
 import { whenAvailable } from "../support/real-servers.js";
 
 const NAME = "orders API: reads and writes on the primary, bad inputs named and refused, the standby's writes refused by PostgreSQL";

@@ -6,14 +6,14 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ManualClock, wallMs } from "../../host/clock.js";
 import { mulberry32 } from "../../host/random.js";
-import { parseScenario } from "../../demo/scenario.js";
+import { parseScenario } from "../../world/demo/scenario.js";
 import { SimulatedPair, type PairAnswer, type PairOptions, type Side } from "../../benchmarks/incident/pair.js";
 import { workloadDigest } from "./pair-workload.js";
 
 /**
  * Recorded with the pair before leases, epochs and pauses (commit b379cfe: 6987fa21...), then re-recorded
  * once for one deliberate change: a forwarded write now meets the leader's injected errors, as
- * sample/kv.ts does. Leases, epochs and pauses must not change it when unused.
+ * world/sample/kv.ts does. Leases, epochs and pauses must not change it when unused.
  */
 const DIGEST_BEFORE_LEASES = "ca786eea03ec72cf066aaddfa532c271fb2369874e30fa67b6829f5b3d862e46";
 

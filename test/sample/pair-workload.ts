@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { ManualClock } from "../../host/clock.js";
 import { mulberry32 } from "../../host/random.js";
-import { parseScenario } from "../../demo/scenario.js";
+import { parseScenario } from "../../world/demo/scenario.js";
 
 type Side = "primary" | "shadow";
 type Answer = { status: number; body: string } | { refused: true };

@@ -28,8 +28,8 @@ import { TYPE } from "../../controller/xds/protos.js";
 import { EmbeddedDataPlane } from "../../dataplane/dataplane.js";
 import { parseExtensionConfig } from "../../dataplane/resources.js";
 import type { AnyResource } from "../../dataplane/xds-client.js";
-import { KvNode } from "../../sample/kv.js";
-import { LoadGenerator } from "../../demo/load.js";
+import { KvNode } from "../../world/sample/kv.js";
+import { LoadGenerator } from "../../world/demo/load.js";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -193,7 +193,7 @@ test("SIGKILL mid-shift and with a promotion action in flight: resumes at its st
 listen: { xds: "127.0.0.1:${xds}", telemetry: "127.0.0.1:${telemetry}", api: "127.0.0.1:${apiPort}", http: "127.0.0.1:${httpPort}" }
 api: { tokens: ["${token}"] }
 stateDir: ${stateDir}
-policy: ${path.join(root, "demo", "policy.yaml")}
+policy: ${path.join(root, "world", "demo", "policy.yaml")}
 tickMs: 100
 risk: { riseTauS: 6, fallTauS: 60, horizonS: 120 }
 dataplane: { listener: "127.0.0.1:${listener}", wasm: ${path.join(root, "build", "shadowmesh.wasm")}, telemetryIntervalMs: 500 }
@@ -315,8 +315,8 @@ scrape:
     const targets = weights.map((w) => w.writeTarget);
     assert.equal([...new Set(targets)], ["primary", "shadow"]);
     assert.ok(targets.lastIndexOf("primary") < targets.indexOf("shadow"), `write target flapped: ${targets.join(",")}`);
-    assert.ok(dp.xdsStats.reconnects >= 3, `the data plane reconnected after each kill (${dp.xdsStats.reconnects})`);
-    assert.is(dp.xdsStats.nacks, 0);
+    assert.ok(dp.xdsStats!.reconnects >= 3, `the data plane reconnected after each kill (${dp.xdsStats!.reconnects})`);
+    assert.is(dp.xdsStats!.nacks, 0);
 
     // Actions: only the ones in flight at a kill were sent again; one promotion took effect, one epoch bump.
     const kinds = actions.map((a) => `${a.action} ${a.side}${a.epoch !== undefined ? `@${a.epoch}` : ""}`);

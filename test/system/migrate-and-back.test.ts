@@ -10,8 +10,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../controller/log.js";
-import { startSystem } from "../../demo/run.js";
-import { LoadGenerator } from "../../demo/load.js";
+import { startSystem } from "../../world/demo/run.js";
+import { LoadGenerator } from "../../world/demo/load.js";
 
 const until = async (what: string, cond: () => boolean, ms: number) => {
   const t0 = Date.now();

@@ -1,4 +1,4 @@
-// The whole system on real PostgreSQL (demo/postgres.ts, what `npm start -- --component postgres`
+// The whole system on real PostgreSQL (world/demo/postgres.ts, what `npm start -- --component postgres`
 // runs, shortened): the primary's disk fills for real; the controller sees it through the PostgreSQL
 // driver's signals and moves reads, then writes (fence, exact drain, promote) to the standby before
 // the disk is full; the old primary rejoins as a replica; then an operator's rollback restores the
@@ -9,8 +9,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../controller/log.js";
-import { runPostgresDemo } from "../../demo/postgres.js";
-import { pgAvailable } from "../../demo/pg-pair.js";
+import { runPostgresDemo } from "../../world/demo/postgres.js";
+import { pgAvailable } from "../../world/demo/pg-pair.js";
 import { whenAvailable } from "../support/real-servers.js";
 
 const root = typeof process.getuid === "function" && process.getuid() === 0;

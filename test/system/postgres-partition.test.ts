@@ -1,5 +1,5 @@
-// Two zones for real (network namespaces on a bridge, demo/pg-pair.ts) with a lease agent beside each
-// instance (sample/pg-lease-agent.ts): the primary's zone is cut off (its link set down) with no
+// Two zones for real (network namespaces on a bridge, world/demo/pg-pair.ts) with a lease agent beside each
+// instance (world/sample/pg-lease-agent.ts): the primary's zone is cut off (its link set down) with no
 // warning. The failover floor and the emergency path move reads at once, the fence cannot reach the
 // primary, so the standby is promoted only after the primary's lease has run out, by which time the
 // agent inside the cut-off zone has made the primary refuse writes. When the link comes back the old
@@ -8,8 +8,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../controller/log.js";
-import { runPostgresDemo } from "../../demo/postgres.js";
-import { pgAvailable } from "../../demo/pg-pair.js";
+import { runPostgresDemo } from "../../world/demo/postgres.js";
+import { pgAvailable } from "../../world/demo/pg-pair.js";
 import { whenAvailable } from "../support/real-servers.js";
 
 const root = typeof process.getuid === "function" && process.getuid() === 0;

@@ -5,8 +5,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../controller/log.js";
-import { startSystem } from "../../demo/run.js";
-import { LoadGenerator } from "../../demo/load.js";
+import { startSystem } from "../../world/demo/run.js";
+import { LoadGenerator } from "../../world/demo/load.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const until = async (what: string, cond: () => boolean, ms: number, why: () => string = () => "") => {
@@ -48,7 +48,7 @@ test("sudden death: reads diverted at once, writes held, the shadow promoted onc
     assert.ok(events.some((e) => /promote shadow \(epoch 2\)/.test(e)), "at the next epoch");
     assert.is(sys.shadow.role, "leader");
     assert.is(sys.shadow.epoch, 2);
-    // The lease is 10 s (demo/policy.yaml) plus 0.5 s of skew, from a grant at most a third of it before the death.
+    // The lease is 10 s (world/demo/policy.yaml) plus 0.5 s of skew, from a grant at most a third of it before the death.
     assert.ok(migratedS <= 10.5 + 3, `migrated ${migratedS.toFixed(1)} s after the death (detected after ${detectedS.toFixed(1)} s)`);
     // Reads: the floor diverts after 3 failures (counted across workers), the failover moves the rest.
     assert.ok(failedReads <= 20, `${failedReads} reads failed after the death`);

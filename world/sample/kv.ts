@@ -16,7 +16,7 @@
 //   POST /admin/actions     {"component","action":"fence"|"unfence"|"promote"|"lease","side":"primary"|"shadow",
 //                            "epoch"?: E, "expiresAtMs"?: T}   (see "Leader lease and epoch" below)
 //   POST /admin/demote      {"leader": URL, "epoch"?: E}   (sent by a newly promoted leader to the old one)
-//   /admin/* requires "authorization: Bearer <adminToken>" when the node has one (sample/main.ts: always);
+//   /admin/* requires "authorization: Bearer <adminToken>" when the node has one (world/sample/main.ts: always);
 //   401 otherwise. The controller's webhook sends it (actions.headers); a node sends it to its peer.
 //
 // Leader lease and epoch (opt-in with requireLease; without it writes are never refused for the
@@ -61,7 +61,7 @@
 import http from "node:http";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
-import { mulberry32, normal } from "../host/random.js";
+import { mulberry32, normal } from "../../host/random.js";
 import { HEALTHY, type SignalName } from "./conditions.js";
 
 export type Role = "leader" | "follower";
@@ -84,7 +84,7 @@ export interface KvNodeOptions {
   requireLease?: boolean;
   /**
    * The bearer token /admin/* requires (the controller's webhook and the peer send it). Without one
-   * (in-process tests only) the admin endpoints take anyone; sample/main.ts always sets one.
+   * (in-process tests only) the admin endpoints take anyone; world/sample/main.ts always sets one.
    */
   adminToken?: string;
   log: Logger;

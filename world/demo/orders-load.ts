@@ -1,4 +1,4 @@
-// The orders API's workload for the load generator (demo/load.ts): writes create orders (POST
+// The orders API's workload for the load generator (world/demo/load.ts): writes create orders (POST
 // /orders) and, now and then, update one (PUT /orders/ID); reads fetch an acknowledged order by id or
 // a customer's orders. Every acknowledged order is remembered (id -> customer) so a run can check that
 // the promoted database holds each one.

@@ -6,7 +6,7 @@
 // and first_change_s (when the trouble starts, where noisy traces defeat the automatic rule). Checked
 // strictly; every error names the file and the field. A loaded scenario answers "what is signal S of
 // side X at second t" and nothing else.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
@@ -177,8 +177,23 @@ function allowedAt(p: PropertyKey[]): string {
   return "csv, column, seconds_per_row, scale) (and from_row, rows, offset";
 }
 
+/**
+ * The shipped scenarios moved from benchmarks/scenarios/ to world/scenarios/; command lines written
+ * for the old place keep working: a missing path under benchmarks/scenarios/ is read from its new place.
+ */
+export function movedScenarioPath(file: string): string {
+  if (existsSync(file)) return file;
+  const parts = path.normalize(file).split(path.sep);
+  const i = parts.findIndex((p, k) => p === "benchmarks" && parts[k + 1] === "scenarios");
+  if (i < 0) return file;
+  const moved = [...parts.slice(0, i), "world", "scenarios", ...parts.slice(i + 2)].join(path.sep);
+  return existsSync(moved) ? moved : file;
+}
+
 export function loadScenario(file: string): Scenario {
   let text: string;
-  try { text = readFileSync(file, "utf8"); } catch (e) { throw new ScenarioError(`${file}: cannot read: ${(e as Error).message}`); }
+  const at = movedScenarioPath(file);
+  try { text = readFileSync(at, "utf8"); } catch (e) { throw new ScenarioError(`${file}: cannot read: ${(e as Error).message}`); }
+  if (at !== file) file = at;
   return parseScenario(text, file);
 }

@@ -1,9 +1,9 @@
 // Runs one node of the sample KV pair as a process (the compose file's orders-a and orders-b):
-//   SAMPLE_KV_ADMIN_TOKEN=... node --import tsx sample/main.ts --name orders-zone-a --side primary --role leader --port 7001 --peer http://orders-b:7002 [--require-lease]
+//   SAMPLE_KV_ADMIN_TOKEN=... node --import tsx world/sample/main.ts --name orders-zone-a --side primary --role leader --port 7001 --peer http://orders-b:7002 [--require-lease]
 // The admin endpoints always require the token (read from an environment variable, never the command
 // line, which any local user can read); the node binds 127.0.0.1 unless --host says otherwise.
 import { Command, InvalidArgumentError } from "commander";
-import { createLogger } from "../controller/log.js";
+import { createLogger } from "../../controller/log.js";
 import { KvNode } from "./kv.js";
 
 const port = (v: string) => { const n = Number(v); if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`must be a port number, got ${JSON.stringify(v)}`); return n; };
@@ -12,7 +12,7 @@ const o = new Command("sample-kv")
   .option("--zone <zone>", "zone label", "zone-a").option("--port <n>", "port", port, 7001).option("--host <address>", "address to bind", "127.0.0.1")
   .option("--admin-token-env <name>", "environment variable holding the token /admin/* requires (at least 16 characters)", "SAMPLE_KV_ADMIN_TOKEN")
   .option("--peer <url>", "the other node's base URL")
-  .option("--require-lease", "take writes only while the controller's leader lease is valid (see sample/kv.ts)", false)
+  .option("--require-lease", "take writes only while the controller's leader lease is valid (see world/sample/kv.ts)", false)
   .parse().opts<{ name: string; side: string; role: string; zone: string; port: number; host: string; peer?: string; requireLease: boolean; adminTokenEnv: string }>();
 const adminToken = process.env[o.adminTokenEnv];
 if (!adminToken || adminToken.length < 16) { console.error(`--admin-token-env: the environment variable ${o.adminTokenEnv} must hold the admin token (at least 16 characters)${adminToken ? `, got ${adminToken.length}` : ": it is not set"}`); process.exit(2); }

@@ -1,5 +1,5 @@
-// Runs the PostgreSQL lease agent (sample/pg-lease-agent.ts) as a process, e.g. in the instance's zone:
-//   SHADOWMESH_LEASE_TOKEN=... ip netns exec ZONE node --import tsx sample/pg-lease-agent-main.ts --pg URL --host ADDR --port N
+// Runs the PostgreSQL lease agent (world/sample/pg-lease-agent.ts) as a process, e.g. in the instance's zone:
+//   SHADOWMESH_LEASE_TOKEN=... ip netns exec ZONE node --import tsx world/sample/pg-lease-agent-main.ts --pg URL --host ADDR --port N
 // Prints "listening on ADDR:PORT" on stdout once it listens.
 import { Command, InvalidArgumentError } from "commander";
 import { PgLeaseAgent } from "./pg-lease-agent.js";

@@ -1,11 +1,11 @@
 // The demo's load generator: an open-loop client (requests leave on schedule whether or not earlier
 // ones came back, as real users do) sending reads and writes to the data plane over keep-alive
 // connections. What a request is comes from a workload (the sample KV's by default; the orders API's
-// in sample/orders-load.ts). Writes remember what was acknowledged, so a run can check that no
+// in world/sample/orders-load.ts). Writes remember what was acknowledged, so a run can check that no
 // acknowledged write was lost; reads ask for acknowledged things (a 404 there is a stale read, not a
 // failure). A failed request is a 5xx, a reset or no answer within the timeout.
 import http from "node:http";
-import { mulberry32 } from "../host/random.js";
+import { mulberry32 } from "../../host/random.js";
 
 export interface LoadOptions {
   /** The data plane listener, "host:port". */

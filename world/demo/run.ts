@@ -9,15 +9,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { parseConfig } from "../controller/config.js";
-import { startController, type RunningController } from "../controller/main.js";
-import { EmbeddedDataPlane } from "../dataplane/dataplane.js";
+import { parseConfig } from "../../controller/config.js";
+import { startController, type RunningController } from "../../controller/main.js";
+import { EmbeddedDataPlane } from "../../dataplane/dataplane.js";
 import { KvNode } from "../sample/kv.js";
 import { loadScenario, type Scenario, type SignalName } from "./scenario.js";
 import { LoadGenerator, type LoadTotals } from "./load.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const DEFAULT_SCENARIO = path.join(here, "..", "benchmarks", "scenarios", "latency-creep.json");
+export const DEFAULT_SCENARIO = path.join(here, "..", "scenarios", "latency-creep.json");
 export const COMPONENT = "orders";
 
 export interface DemoOptions {
@@ -145,7 +145,7 @@ export interface RunningSystem {
  */
 export async function startSystem(o: { log: Logger; seed?: number; condition?: (side: "primary" | "shadow", s: SignalName) => number }): Promise<RunningSystem> {
   const cond = o.condition;
-  // The leader takes writes only under the lease the controller grants (demo/policy.yaml: promotion.lease).
+  // The leader takes writes only under the lease the controller grants (world/demo/policy.yaml: promotion.lease).
   // The pair's admin endpoints take only the controller's webhook (and each other).
   const adminToken = randomBytes(16).toString("hex");
   const primary = new KvNode({ name: "orders-zone-a", side: "primary", zone: "zone-a", role: "leader", requireLease: true, adminToken, ...(cond ? { condition: (s) => cond("primary", s) } : {}), seed: (o.seed ?? 1) * 3, log: o.log });
@@ -156,7 +156,7 @@ export async function startSystem(o: { log: Logger; seed?: number; condition?: (
   shadow.setPeer(primary.url);
   const dir = mkdtempSync(path.join(os.tmpdir(), "shadowmesh-demo-"));
   const configFile = path.join(dir, "controller.yaml");
-  const wasm = path.join(here, "..", "build", "shadowmesh.wasm");
+  const wasm = path.join(here, "..", "..", "build", "shadowmesh.wasm");
   const token = randomBytes(16).toString("hex");
   writeFileSync(configFile, controllerYaml({ primaryEndpoint: `127.0.0.1:${primary.port}`, shadowEndpoint: `127.0.0.1:${shadow.port}`, primaryUrl: primary.url, shadowUrl: shadow.url, adminToken }, wasm, token, randomBytes(16).toString("hex")));
   let controller: RunningController | undefined;

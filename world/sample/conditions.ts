@@ -1,6 +1,6 @@
 // The conditions a sample node can be made to show (its latency, errors, resource gauges and extra
 // replication delay) and what it shows when nothing says otherwise. The demo's scenarios play traces
-// of these on the nodes (demo/scenario.ts re-exports them).
+// of these on the nodes (world/demo/scenario.ts re-exports them).
 export const SIGNALS = ["latency_ms", "error_rate", "cpu", "memory", "disk_io", "queue_depth", "replication_lag_s"] as const;
 export type SignalName = (typeof SIGNALS)[number];
 

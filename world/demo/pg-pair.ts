@@ -5,7 +5,7 @@
 // OS user (through `runuser` when we are root); every program is spawned with an argv array.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { childrenOf } from "../controller/drivers/proc.js";
+import { childrenOf } from "../../controller/drivers/proc.js";
 import { accessSync, appendFileSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -283,6 +283,12 @@ export interface PairOptions {
   name?: string;
   /** Put the primary's data directory on a tmpfs of this many MiB (root only): a disk that really fills up. */
   primaryDiskMb?: number;
+  /**
+   * Put the standby's data directory on a tmpfs of this many MiB (root only): a device of its own, as
+   * another zone has, so a fault on the primary's disk (e.g. I/O starvation of the host's disk) does
+   * not reach it.
+   */
+  standbyDiskMb?: number;
   /** initdb --wal-segsize (MiB, a power of 2; default 16): small segments make a filling disk grow smoothly. */
   walSegmentMb?: number;
   /** wal_keep_size in MiB (default 256). */
@@ -343,14 +349,18 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
   own(dir);
 
   const mounts: string[] = [];
-  if (opts.primaryDiskMb !== undefined) {
-    if (!isRoot()) throw new Error("startPair: primaryDiskMb needs root (mount -t tmpfs)");
-    const m = path.join(dir, "primary-disk");
+  const disks: Partial<Record<"primary" | "standby", string>> = {};
+  for (const [name, mb] of [["primary", opts.primaryDiskMb], ["standby", opts.standbyDiskMb]] as const) {
+    if (mb === undefined) continue;
+    const field = `${name}DiskMb`;
+    if (!isRoot()) { for (const m of mounts) spawnSync("umount", ["-l", m]); rmSync(dir, { recursive: true, force: true }); throw new Error(`startPair: ${field} needs root (mount -t tmpfs)`); }
+    const m = path.join(dir, `${name}-disk`);
     mkdirSync(m);
-    const r = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${opts.primaryDiskMb}m,mode=0700`, "tmpfs", m], { encoding: "utf8" });
-    if (r.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`startPair: mount -t tmpfs (${opts.primaryDiskMb} MiB) failed: ${(r.stderr || "").trim()}`); }
+    const r = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${mb}m,mode=0700`, "tmpfs", m], { encoding: "utf8" });
+    if (r.status !== 0) { for (const x of mounts) spawnSync("umount", ["-l", x]); rmSync(dir, { recursive: true, force: true }); throw new Error(`startPair: ${field}: mount -t tmpfs (${mb} MiB) failed: ${(r.stderr || "").trim()}`); }
     own(m);
     mounts.push(m);
+    disks[name] = m;
   }
   let zones: Zones | null = null;
   if (opts.zones) {
@@ -358,7 +368,8 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
     try { zones = makeZones(); } catch (e) { for (const m of mounts) spawnSync("umount", ["-l", m]); rmSync(dir, { recursive: true, force: true }); throw e; }
   }
   const makeNode = (name: "primary" | "standby", port: number): PgNode => {
-    const dataDir = name === "primary" && mounts[0] ? path.join(mounts[0], name) : path.join(dir, name);
+    const disk = disks[name];
+    const dataDir = disk ? path.join(disk, name) : path.join(dir, name);
     const host = zones ? zones.address[name] : "127.0.0.1", netns = zones ? zones.ns[name] : null;
     const socketDir = path.join(dir, `sock-${name}`);
     const node: PgNode = {
@@ -410,7 +421,7 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
     }
     // Appended: the last setting in postgresql.conf wins, so the standby's copy of the primary's lines is overridden.
     appendFileSync(path.join(n.dataDir, "postgresql.conf"), [
-      "", `# ${n.name}: demo/pg-pair.ts`,
+      "", `# ${n.name}: world/demo/pg-pair.ts`,
       `port = ${n.port}`,
       `listen_addresses = '${n.host}'`,
       `unix_socket_directories = ${sqlString(n.socketDir)}`,
@@ -441,7 +452,7 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
     const hasLine = (db: string): boolean => new RegExp(`^\\s*host\\s+${db}\\s+all\\s+127\\.0\\.0\\.1/32\\s+trust\\s*$`, "m").test(hbaText);
     const extra = (["replication", "all"] as const).filter((db) => !hasLine(db)).map((db) => `host ${db} all 127.0.0.1/32 trust\n`);
     if (zones) extra.push(...(["replication", "all"] as const).map((db) => `host ${db} all ${zones!.subnet} trust\n`));
-    if (extra.length) appendFileSync(hba, `\n# demo/pg-pair.ts\n${extra.join("")}`);
+    if (extra.length) appendFileSync(hba, `\n# world/demo/pg-pair.ts\n${extra.join("")}`);
     await start(primary);
     await queryOnce(primary.conninfo("postgres"), `CREATE DATABASE "${database}"`);
 

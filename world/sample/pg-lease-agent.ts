@@ -14,7 +14,7 @@
 // data directory: a writer that cannot be fenced is stopped (a watchdog's STONITH).
 import { readFileSync, realpathSync } from "node:fs";
 import http from "node:http";
-import { childrenOf } from "../controller/drivers/proc.js";
+import { childrenOf } from "../../controller/drivers/proc.js";
 import path from "node:path";
 import pg from "pg";
 

@@ -1,5 +1,5 @@
 // The demo on real PostgreSQL (`npm start -- --component postgres`): a primary and a hot standby
-// (demo/pg-pair.ts), the orders API in front of each (sample/orders.ts), the controller with the
+// (world/demo/pg-pair.ts), the orders API in front of each (world/sample/orders.ts), the controller with the
 // PostgreSQL driver (health, real signals, fence/drain/promote/rejoin), the embedded data plane with
 // the real filter, the orders load, and a real fault on the primary (the primary's data directory
 // sits on a small tmpfs): disk-fill (a growing archive table and its WAL fill it until PostgreSQL can
@@ -7,25 +7,29 @@
 // connection slot), locks (a batch job's EXCLUSIVE locks, held longer each time). A two-writer
 // checker samples both instances every 100 ms throughout. Ends with the default demo's JSON summary
 // plus the PostgreSQL fields.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import pg from "pg";
-import { parseConfig } from "../controller/config.js";
-import { childrenOf } from "../controller/drivers/proc.js";
-import { startController, type RunningController } from "../controller/main.js";
-import { EmbeddedDataPlane } from "../dataplane/dataplane.js";
+import { parseConfig } from "../../controller/config.js";
+import { startController, type RunningController } from "../../controller/main.js";
+import { EmbeddedDataPlane } from "../../dataplane/dataplane.js";
 import { createOrdersSchema, OrdersApi } from "../sample/orders.js";
 import { LoadGenerator } from "./load.js";
 import { OrdersWorkload } from "./orders-load.js";
+import { HOST_DISK_FAULTS, makeFault, ZONED_FAULTS, type PostgresFaultName } from "./pg-faults.js";
+import { PatroniRule, reactiveStaticResources } from "./pg-reactive.js";
 import { startPair, TwoWriterChecker, type PgNode, type PgPair } from "./pg-pair.js";
 import { COMPONENT, demoControllerHead, type DemoSummary, type Progress } from "./run.js";
 
+export { HOST_DISK_FAULTS, makeFault, POSTGRES_FAULTS, ZONED_FAULTS, type PgFault, type PostgresFaultName } from "./pg-faults.js";
+
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** The reactive baseline's lease and skew: the demo policy's promotion.lease (policy.yaml) and the controller's 0.5 s skew. */
+const REACTIVE_LEASE_MS = 10_000, REACTIVE_SKEW_MS = 500;
 
 export interface PostgresDemoOptions {
   log: Logger;
@@ -40,8 +44,13 @@ export interface PostgresDemoOptions {
   fillMbPerS?: number;
   rateRps?: number;
   seed?: number;
-  /** "none": no controller and no data plane; the load goes straight to the primary's API (the benchmark's baseline). */
-  protection?: "shadowmesh" | "none";
+  /**
+   * "none": no controller and no data plane; the load goes straight to the primary's API.
+   * "reactive": what a team without shadowmesh runs (pg-reactive.ts): Envoy's outlier detection with
+   * locality failover in the embedded data plane (static resources, no controller) and Patroni's
+   * lease rule for the database, with a lease agent beside each instance.
+   */
+  protection?: Protection;
   /** Each instance in its own network namespace with a lease agent beside it (default: on for partition and hang). */
   zones?: boolean;
   /** partition, hang: how long until the link comes back / the processes resume (default 20 s). */
@@ -62,7 +71,7 @@ export interface PostgresDemoSummary extends DemoSummary {
   disk_used_at_move: number | null;
   two_writer_samples: number;
   two_writer_overlaps: number;
-  protection: "shadowmesh" | "none";
+  protection: Protection;
   /** The longest gap between acknowledged writes from the fault's start to the end (ms). */
   write_gap_max_ms: number | null;
   /** The replica's lag when the writer was fenced (the driver's reading), null without a fence. */
@@ -106,191 +115,11 @@ components:
 `;
 }
 
-/** A fault played on the primary: started at fillStartS; when it made the primary fail, and when the fence stopped it. */
-export interface PgFault {
-  readonly name: PostgresFaultName;
-  start(): void;
-  stop(): Promise<void>;
-  /** When the primary stopped doing its job because of the fault (null: not yet). */
-  failedAtMs: number | null;
-  /** When the fault's own writes were refused as read-only (the fence), null if never. */
-  refusedAtMs: number | null;
-}
-
-export type PostgresFaultName = "disk-fill" | "crash" | "connections" | "locks" | "partition" | "hang" | "cpu";
-export const POSTGRES_FAULTS: readonly PostgresFaultName[] = ["disk-fill", "crash", "connections", "locks", "partition", "hang", "cpu"];
-/** Faults that need each instance in its own zone with a lease agent (runPostgresDemo turns zones on for them). */
-export const ZONED_FAULTS: ReadonlySet<PostgresFaultName> = new Set(["partition", "hang"]);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** What every fault records; a looping fault's job runs until stop() (its loop checks `running`). */
-abstract class Fault implements PgFault {
-  abstract readonly name: PostgresFaultName;
-  failedAtMs: number | null = null;
-  refusedAtMs: number | null = null;
-  abstract start(): void;
-  private stopped = false;
-  private done: Promise<void> = Promise.resolve();
-  protected get running(): boolean { return !this.stopped; }
-  protected loop(job: () => Promise<void>): void { this.done = job().catch(() => undefined); }
-  async stop(): Promise<void> { this.stopped = true; await this.done; }
-}
-
-/** disk-fill: an archive job appends ~mbPerS MiB of rows a second to the primary until refused (the fence) or out of space. */
-class DiskFill extends Fault {
-  readonly name = "disk-fill";
-  constructor(private readonly url: string, private readonly mbPerS: number) { super(); }
-  start(): void {
-    this.loop(async () => {
-      const c = new pg.Client({ connectionString: this.url, application_name: "archive-job" });
-      c.on("error", () => undefined);
-      await c.connect();
-      await c.query("CREATE TABLE IF NOT EXISTS events_archive (id bigserial PRIMARY KEY, payload text NOT NULL)");
-      const rowsPerTick = Math.max(1, Math.round((this.mbPerS * 1024) / 10)); // 1 KiB rows, 10 ticks a second
-      while (this.running) {
-        const t = Date.now();
-        try {
-          await c.query("INSERT INTO events_archive (payload) SELECT repeat(md5(random()::text), 32) FROM generate_series(1, $1)", [rowsPerTick]);
-        } catch (e) {
-          const code = (e as { code?: string }).code;
-          if (code === "25006") { this.refusedAtMs ??= Date.now(); break; }
-          if (code === "53100" || /No space left/.test((e as Error).message)) { this.failedAtMs ??= Date.now(); break; }
-        }
-        await sleep(Math.max(0, 100 - (Date.now() - t)));
-      }
-      await c.end().catch(() => undefined);
-    });
-  }
-}
-
-/** crash: the primary stops at once (pg_ctl stop -m immediate), no warning. */
-class Crash extends Fault {
-  readonly name = "crash";
-  constructor(private readonly pair: PgPair) { super(); }
-  start(): void { this.failedAtMs = Date.now(); void this.pair.primary.pgCtl(["stop", "-m", "immediate", "-w", "-t", "30"]); }
-}
-
-/** connections: a runaway client opens one more idle session every 0.5 s until max_connections is reached. */
-class Connections extends Fault {
-  readonly name = "connections";
-  private readonly clients: pg.Client[] = [];
-  constructor(private readonly url: string) { super(); }
-  start(): void {
-    this.loop(async () => {
-      while (this.running) {
-        const c = new pg.Client({ connectionString: this.url, application_name: "runaway-pool", connectionTimeoutMillis: 2000 });
-        c.on("error", () => undefined);
-        try { await c.connect(); this.clients.push(c); }
-        catch (e) { if (/too many clients|remaining connection slots/.test((e as Error).message)) this.failedAtMs ??= Date.now(); }
-        await sleep(500);
-      }
-    });
-  }
-  override async stop(): Promise<void> { await super.stop(); await Promise.all(this.clients.map((c) => c.end().catch(() => undefined))); }
-}
-
-/** locks: a batch job holds an EXCLUSIVE lock on orders (reads go on, writes queue) in transactions that grow longer. */
-class Locks extends Fault {
-  readonly name = "locks";
-  constructor(private readonly url: string) { super(); }
-  start(): void {
-    this.loop(async () => {
-      const c = new pg.Client({ connectionString: this.url, application_name: "batch-job" });
-      c.on("error", () => undefined);
-      await c.connect();
-      for (let holdMs = 200; this.running; holdMs = Math.min(30_000, holdMs * 1.5)) {
-        try {
-          await c.query("BEGIN");
-          await c.query("LOCK TABLE orders IN EXCLUSIVE MODE");
-          if (holdMs >= 2000) this.failedAtMs ??= Date.now(); // longer than the clients' timeout: writes fail
-          await sleep(holdMs);
-          await c.query("COMMIT");
-        } catch { break; } // the fence ended the session
-        await sleep(500);
-      }
-      await c.end().catch(() => undefined);
-    });
-  }
-}
-
-/** partition: the primary's zone link goes down (nothing reaches it, it reaches nothing) and comes back after healAfterS. */
-class Partition extends Fault {
-  readonly name = "partition";
-  private timer: NodeJS.Timeout | null = null;
-  constructor(private readonly pair: PgPair, private readonly healAfterS: number) { super(); }
-  start(): void { this.pair.partition("primary"); this.failedAtMs = Date.now(); this.timer = setTimeout(() => this.pair.heal("primary"), this.healAfterS * 1000); }
-  override async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); try { this.pair.heal("primary"); } catch { /* already up */ } }
-}
-
-/** hang: the primary's postmaster and every child stopped (SIGSTOP), resumed (SIGCONT) after healAfterS if still there. */
-class Hang extends Fault {
-  readonly name = "hang";
-  private timer: NodeJS.Timeout | null = null;
-  private pids: number[] = [];
-  constructor(private readonly pair: PgPair, private readonly healAfterS: number) { super(); }
-  private signal(sig: NodeJS.Signals): void { for (const p of this.pids) { try { process.kill(p, sig); } catch { /* gone (killed by the lease agent) */ } } }
-  start(): void {
-    const pid = this.pair.primary.postmasterPid();
-    if (pid === null) return;
-    this.pids = [pid, ...childrenOf(pid)];
-    this.signal("SIGSTOP");
-    this.failedAtMs = Date.now();
-    this.timer = setTimeout(() => this.signal("SIGCONT"), this.healAfterS * 1000);
-  }
-  override async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); this.signal("SIGCONT"); }
-}
-
-/**
- * cpu: CPU starvation. The primary's postmaster and children are pinned to CPU 0 (taskset; new
- * backends inherit it) and stress-ng (Debian) starts one more CPU hog pinned there every 4 s, up to 8,
- * so the primary's share of its core shrinks from all of it to a ninth.
- */
-class CpuStarve extends Fault {
-  readonly name = "cpu";
-  private readonly hogs: ChildProcess[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  constructor(private readonly pair: PgPair) { super(); }
-  start(): void {
-    const pid = this.pair.primary.postmasterPid();
-    if (pid === null) return;
-    for (const p of [pid, ...childrenOf(pid)]) spawnSync("taskset", ["-a", "-p", "0x1", String(p)], { stdio: "ignore" });
-    const add = () => {
-      if (this.hogs.length >= 8) { this.failedAtMs ??= Date.now(); return; }
-      this.hogs.push(spawn("stress-ng", ["--cpu", "1", "--taskset", "0", "--timeout", "600s", "--quiet"], { stdio: "ignore" }));
-      this.timer = setTimeout(add, 4000);
-    };
-    add();
-  }
-  override async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    // stress-ng stops its workers on SIGTERM; its own children are stopped too in case it is already gone.
-    for (const h of this.hogs) { if (h.pid) spawnSync("pkill", ["-TERM", "-P", String(h.pid)], { stdio: "ignore" }); h.kill("SIGTERM"); }
-    await sleep(300);
-    for (const h of this.hogs) { if (h.pid) spawnSync("pkill", ["-KILL", "-P", String(h.pid)], { stdio: "ignore" }); h.kill("SIGKILL"); }
-  }
-}
-
-
-export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS?: number; healAfterS?: number } = {}): PgFault {
-  switch (name) {
-    case "partition": return new Partition(pair, o.healAfterS ?? 20);
-    case "hang": return new Hang(pair, o.healAfterS ?? 20);
-    case "cpu":
-      if (spawnSync("sh", ["-c", "command -v stress-ng && command -v taskset"], { stdio: "ignore" }).status !== 0) throw new Error("the cpu fault needs stress-ng and taskset (apt-get install -y stress-ng util-linux)");
-      return new CpuStarve(pair);
-    case "disk-fill": return new DiskFill(pair.primary.conninfo(), o.fillMbPerS ?? 1);
-    case "crash": return new Crash(pair);
-    case "connections": return new Connections(pair.primary.conninfo());
-    case "locks": return new Locks(pair.primary.conninfo());
-  }
-}
-
-/** Starts a lease agent (sample/pg-lease-agent-main.ts) in the node's zone, listening on the zone's address; resolves its URL. */
+/** Starts a lease agent (world/sample/pg-lease-agent-main.ts) in the node's zone, listening on the zone's address; resolves its URL. */
 async function startAgent(n: PgNode, token: string, into: ChildProcess[]): Promise<string> {
   const main = path.join(here, "..", "sample", "pg-lease-agent-main.ts");
   const argv = [process.execPath, "--import", "tsx", main, "--pg", n.conninfo(), "--host", n.host, "--port", "0", "--data-dir", n.dataDir];
-  const child = spawn(n.netns ? "ip" : argv[0]!, n.netns ? ["netns", "exec", n.netns, ...argv] : argv.slice(1), { cwd: path.join(here, ".."), env: { ...process.env, SHADOWMESH_LEASE_TOKEN: token }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(n.netns ? "ip" : argv[0]!, n.netns ? ["netns", "exec", n.netns, ...argv] : argv.slice(1), { cwd: path.join(here, "..", ".."), env: { ...process.env, SHADOWMESH_LEASE_TOKEN: token }, stdio: ["ignore", "pipe", "inherit"] });
   into.push(child);
   return await new Promise<string>((resolve, reject) => {
     let out = "";
@@ -300,14 +129,19 @@ async function startAgent(n: PgNode, token: string, into: ChildProcess[]): Promi
   });
 }
 
+export type Protection = "shadowmesh" | "reactive" | "none";
+
 export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresDemoSummary> {
   const durationS = o.durationS ?? 100, fillStartS = o.fillStartS ?? 15;
   const faultName = o.fault ?? "disk-fill";
   const zones = o.zones ?? ZONED_FAULTS.has(faultName);
-  const pair = await startPair({ name: "orders", primaryDiskMb: o.diskMb ?? 128, walSegmentMb: 1, walKeepMb: 16, zones });
+  const protection: Protection = o.protection ?? "shadowmesh";
+  // The primary's disk: a small tmpfs that can fill up; for a fault on the host's disk, the host's disk (and the standby a device of its own).
+  const disk = HOST_DISK_FAULTS.has(faultName) ? { standbyDiskMb: 512 } : { primaryDiskMb: o.diskMb ?? 128 };
+  const pair = await startPair({ name: "orders", ...disk, walSegmentMb: 1, walKeepMb: 16, zones });
   const agents: ChildProcess[] = [];
   const dir = mkdtempSync(path.join(os.tmpdir(), "shadowmesh-pg-demo-"));
-  let controller: RunningController | undefined, dataplane: EmbeddedDataPlane | undefined, load: LoadGenerator | undefined;
+  let controller: RunningController | undefined, dataplane: EmbeddedDataPlane | undefined, load: LoadGenerator | undefined, ha: PatroniRule | undefined;
   const apis = [new OrdersApi({ url: pair.primary.conninfo(), name: "zone-a" }), new OrdersApi({ url: pair.standby.conninfo(), name: "zone-b" })];
   const checker = new TwoWriterChecker([pair.primary, pair.standby], { intervalMs: 100 });
   const filler = makeFault(faultName, pair, { ...(o.fillMbPerS !== undefined ? { fillMbPerS: o.fillMbPerS } : {}), ...(o.healAfterS !== undefined ? { healAfterS: o.healAfterS } : {}) });
@@ -316,11 +150,25 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     await createOrdersSchema(pair.primary.conninfo());
     const [pa, sa] = [await apis[0]!.start(), await apis[1]!.start()];
     const token = randomBytes(16).toString("hex"), leaseToken = randomBytes(16).toString("hex");
-    const agentUrls = zones ? { primary: await startAgent(pair.primary, leaseToken, agents), shadow: await startAgent(pair.standby, leaseToken, agents), tokenEnv: "SHADOWMESH_DEMO_LEASE_TOKEN" } : undefined;
+    // The lease agents: with zones (a writer cut off must fence itself) and for the reactive baseline (Patroni's rule leases the writer).
+    const agentUrls = zones || protection === "reactive" ? { primary: await startAgent(pair.primary, leaseToken, agents), shadow: await startAgent(pair.standby, leaseToken, agents), tokenEnv: "SHADOWMESH_DEMO_LEASE_TOKEN" } : undefined;
     const configFile = path.join(dir, "controller.yaml");
-    writeFileSync(configFile, postgresControllerYaml({ pair, primaryApi: `127.0.0.1:${pa}`, shadowApi: `127.0.0.1:${sa}`, wasm: path.join(here, "..", "build", "shadowmesh.wasm"), token, ...(agentUrls ? { agents: agentUrls } : {}) }));
-    const protect = (o.protection ?? "shadowmesh") === "shadowmesh";
+    writeFileSync(configFile, postgresControllerYaml({ pair, primaryApi: `127.0.0.1:${pa}`, shadowApi: `127.0.0.1:${sa}`, wasm: path.join(here, "..", "..", "build", "shadowmesh.wasm"), token, ...(agentUrls ? { agents: agentUrls } : {}) }));
+    const protect = protection === "shadowmesh";
     let listener = `127.0.0.1:${pa}`;
+    const events: DemoSummary["events"] = [];
+    const t0Ref = { ms: 0 };
+    if (protection === "reactive") {
+      dataplane = new EmbeddedDataPlane({ staticResources: reactiveStaticResources({ primary: { address: "127.0.0.1", port: pa }, shadow: { address: "127.0.0.1", port: sa } }), node: { id: "reactive-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
+      dataplane.start();
+      listener = `127.0.0.1:${await dataplane.listenerPort("orders-ingress", 15_000)}`;
+      ha = new PatroniRule({
+        urls: { primary: pair.primary.conninfo(), shadow: pair.standby.conninfo() }, agents: { urls: { primary: agentUrls!.primary, shadow: agentUrls!.shadow }, token: leaseToken },
+        leaseMs: REACTIVE_LEASE_MS, skewMs: REACTIVE_SKEW_MS,
+        decided: (atMs, what) => events.push({ t: Math.round(((atMs - t0Ref.ms) / 1000) * 10) / 10, kind: "reactive", message: what }),
+      });
+      await ha.start();
+    }
     if (protect) {
       controller = await startController(parseConfig(readFileSync(configFile, "utf8"), configFile, { ...process.env, SHADOWMESH_DEMO_LEASE_TOKEN: leaseToken }), { log: o.log });
       dataplane = new EmbeddedDataPlane({ xds: `127.0.0.1:${controller.ports.xds}`, node: { id: "demo-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
@@ -330,10 +178,10 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     }
 
     const t0 = Date.now();
+    t0Ref.ms = t0;
     const elapsedS = () => (Date.now() - t0) / 1000;
     const at = (ms: number | null) => (ms === null ? null : Math.round(((ms - t0) / 1000) * 10) / 10);
     const used = () => { try { const f = statfsSync(pair.primary.dataDir); return 1 - f.bavail / f.blocks; } catch { return NaN; } };
-    const events: DemoSummary["events"] = [];
     let shiftStartedS: number | null = null, migratedAtS: number | null = null, usedAtMove: number | null = null;
     let lagAtFence: { bytes: number | null; seconds: number | null } | null = null;
     let restoredAtS: number | null = null;
@@ -369,10 +217,14 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     for (const t of timers) clearTimeout(t);
     await load.stop();
     await filler.stop();
+    await ha?.stop();
     const two = await checker.stop();
 
     // Every acknowledged order must be in the database that takes writes now.
-    const st = ctl ? ctl.manager.get(COMPONENT).status : { writeTarget: "primary" as const, shadowWeightBp: 0, phase: "unprotected" };
+    const st = ctl ? ctl.manager.get(COMPONENT).status
+      : ha ? { writeTarget: ha.writer, shadowWeightBp: ha.writer === "shadow" ? 10_000 : 0, phase: ha.writer === "shadow" ? "failed over (reactive)" : "reactive" }
+      : { writeTarget: "primary" as const, shadowWeightBp: 0, phase: "unprotected" };
+    if (ha?.promotedAtMs) migratedAtS = at(ha.promotedAtMs);
     const writer = st.writeTarget === "shadow" ? pair.standby : pair.primary;
     let lost = 0, unreadable = false;
     try {
@@ -400,7 +252,7 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
       final_phase: st.phase, shadow_weight_percent: st.shadowWeightBp / 100, write_target: st.writeTarget, events,
       disk_full_at_s: faultName === "disk-fill" ? at(filler.failedAtMs) : null, fenced_at_s: at(filler.refusedAtMs), disk_used_at_move: usedAtMove,
       two_writer_samples: two.samples, two_writer_overlaps: two.overlaps.length,
-      protection: protect ? "shadowmesh" : "none", write_gap_max_ms: gap === null ? null : Math.round(gap),
+      protection, write_gap_max_ms: gap === null ? null : Math.round(gap),
       lag_bytes_at_fence: lagFence?.bytes ?? null, lag_s_at_fence: lagFence?.seconds ?? null, writer_unreadable: unreadable,
       agent_fenced_at_s: at(agentStatus?.fencedAtMs ?? null), agent_killed_at_s: at(agentStatus?.killedAtMs ?? null), restored_at_s: restoredAtS,
     };
@@ -408,6 +260,7 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     for (const t of timers) clearTimeout(t);
     await load?.stop();
     await filler.stop();
+    await ha?.stop();
     await checker.stop().catch(() => undefined);
     await dataplane?.close();
     await controller?.stop();
