@@ -41,6 +41,12 @@ export interface ComponentDriver {
   fence(side: Side, detail?: LeaseDetail): Promise<void>;
   unfence(side: Side, detail?: LeaseDetail): Promise<void>;
   promote(side: Side, detail?: LeaseDetail): Promise<void>;
+  /**
+   * Whether the side stops taking writes by itself when its lease runs out (the sample KV's nodes; a
+   * PostgreSQL side with a lease agent). When it does not, a granted lease proves nothing, and a
+   * writer that cannot be fenced is never promoted past.
+   */
+  enforcesLease(side: Side): boolean;
   /** Extends the writer's lease to detail.expiresAtMs (a driver without leases accepts and does nothing). */
   lease(side: Side, detail?: LeaseDetail): Promise<void>;
   /** Makes `side` (a demoted writer) a replica of the other side, so a later restore can move back. */
@@ -65,6 +71,8 @@ export class DriverActions implements ActionRunner {
       case "lease": return d.lease(side, detail);
     }
   }
+
+  leaseEnforced(component: string, side: Side): boolean { return this.drivers.get(component)?.enforcesLease(side) ?? true; }
 
   driver(component: string): ComponentDriver | undefined { return this.drivers.get(component); }
   async close(): Promise<void> { await Promise.all([...this.drivers.values()].map((d) => d.close().catch(() => undefined))); }

@@ -76,6 +76,8 @@ export class KvDriver implements ComponentDriver {
   fence(side: Side, d?: LeaseDetail): Promise<void> { return this.act("fence", side, d); }
   unfence(side: Side, d?: LeaseDetail): Promise<void> { return this.act("unfence", side, d); }
   promote(side: Side, d?: LeaseDetail): Promise<void> { return this.act("promote", side, d); }
+  /** The nodes take writes only under a valid lease (world/sample/kv.ts --require-lease). */
+  enforcesLease(): boolean { return true; }
   lease(side: Side, d?: LeaseDetail): Promise<void> { return this.act("lease", side, d); }
   /** A KV node demoted by its successor follows it on its own (/admin/demote): nothing to do. */
   async rejoin(): Promise<void> { /* the new leader demotes the old one (world/sample/kv.ts) */ }

@@ -233,6 +233,9 @@ export class PostgresDriver implements ComponentDriver {
     await this.unfence(side);
   }
 
+  /** PostgreSQL has no lease of its own: only a lease agent beside the side enforces one. */
+  enforcesLease(side: Side): boolean { return this.o[side].leaseAgent !== undefined; }
+
   async lease(side: Side, d?: LeaseDetail): Promise<void> {
     const a = this.o[side].leaseAgent;
     if (!a || d?.epoch === undefined || d.expiresAtMs === undefined) return; // no agent: PostgreSQL has no lease of its own

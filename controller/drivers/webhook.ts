@@ -23,6 +23,8 @@ export class WebhookDriver implements ComponentDriver {
   fence(side: Side, d?: LeaseDetail): Promise<void> { return this.run("fence", side, d); }
   unfence(side: Side, d?: LeaseDetail): Promise<void> { return this.run("unfence", side, d); }
   promote(side: Side, d?: LeaseDetail): Promise<void> { return this.run("promote", side, d); }
+  /** The component behind the webhook is trusted to honour the lease it is sent (as the sample KV does). */
+  enforcesLease(): boolean { return true; }
   lease(side: Side, d?: LeaseDetail): Promise<void> { return this.run("lease", side, d); }
   rejoin(side: Side): Promise<void> { return this.run("rejoin", side); }
   close(): Promise<void> { return Promise.resolve(); }

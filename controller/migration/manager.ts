@@ -19,7 +19,7 @@ import { initialStatus, reconcile, TOTAL_BP, type Action, type ActionKind, type 
 import type { StateStore } from "./store.js";
 
 /** What the reconciler observes about a component (the metric-source seam). */
-export type Observed = Omit<ReconcileInputs, "rollout" | "action" | "commands" | "leaseGrantedUntilMs">;
+export type Observed = Omit<ReconcileInputs, "rollout" | "action" | "commands" | "leaseGrantedUntilMs" | "leaseEnforced">;
 /** policy: for windows the policy sets (the emergency path's evidence window). */
 export interface InputSource { gather(component: string, status: MigrationStatus, nowMs: number, policy?: Policy): Observed }
 
@@ -29,7 +29,11 @@ export class ActionNotDelivered extends Error {}
 /** What a lease grant or a promotion carries: the writer's epoch and the lease's absolute deadline (wall ms). */
 export interface LeaseDetail { epoch?: number; expiresAtMs?: number }
 /** Runs a component's fence / unfence / promote / lease action (the webhook or command in its config). */
-export interface ActionRunner { run(component: string, kind: ActionKind | "lease", side: Side, detail?: LeaseDetail): Promise<void> }
+export interface ActionRunner {
+  run(component: string, kind: ActionKind | "lease", side: Side, detail?: LeaseDetail): Promise<void>;
+  /** Whether the side stops taking writes when its lease runs out (default: it does). */
+  leaseEnforced?(component: string, side: Side): boolean;
+}
 
 export interface ManagerOptions {
   clock: Clock;
@@ -151,7 +155,7 @@ export class MigrationManager extends EventEmitter {
   private pass(t: Tracked, commands: Command[]): CommandResult[] {
     const now = this.now();
     t.observed = this.o.inputs.gather(t.status.component, t.status, now, t.policy);
-    const inputs: ReconcileInputs = { ...t.observed, rollout: t.rollout, action: t.action, commands, leaseGrantedUntilMs: t.lease.grantedUntil.get("primary") ?? null };
+    const inputs: ReconcileInputs = { ...t.observed, rollout: t.rollout, action: t.action, commands, leaseGrantedUntilMs: t.lease.grantedUntil.get("primary") ?? null, leaseEnforced: this.o.actions.leaseEnforced?.(t.status.component, "primary") ?? true };
     const r = reconcile(t.policy, t.status, inputs, now);
     // Durable first: the status describing a traffic change is on disk before the change is made.
     this.o.store.save(r.status, r.events);

@@ -44,6 +44,15 @@ export function promotion(p: Pass): void {
     case "lease": {
       const l = p.policy.promotion;
       if (l.leaseMs <= 0) { p.block("the primary is down and cannot be fenced, and the policy has no lease (promotion.lease): promote the shadow by hand once the primary is known dead"); return; }
+      if (p.inputs.leaseEnforced === false) {
+        // Nothing makes this primary stop writing when its lease runs out (it may be slow or cut off,
+        // not dead): promoting past it could make two writers. Writes stay held; the fence is retried.
+        const retryAt = pr.sinceMs + Math.min(5_000, l.actionTimeoutMs);
+        if (p.now < retryAt) { p.wake(retryAt); p.block("the primary cannot be fenced and nothing enforces its lease (no lease agent): writes stay held, retrying the fence; give the primary a lease agent, or promote the shadow by hand once the primary is known dead"); return; }
+        s.promotion = { stage: "fence", sinceMs: p.now };
+        p.act("fence", "primary");
+        return;
+      }
       // A retry after a failed promote waits an action timeout; the first attempt waits for the lease.
       const granted = p.inputs.leaseGrantedUntilMs ?? null;
       const safeAt = Math.max(granted === null ? 0 : granted + l.maxClockSkewMs, pr.notBeforeMs ?? 0);

@@ -176,7 +176,7 @@ function awaitAction(p: Pass): boolean {
     // retried; meanwhile writes are held again (they were sent to the shadow with the promote).
     if (a.kind === "promote") p.publish("the promotion failed: writes held again", { writeTarget: "primary", holdWrites: `the primary is down (${p.s.emergency.reason}); promoting the shadow failed, retrying` });
     p.s.promotion = { stage: "lease", sinceMs: p.now, ...(a.kind === "promote" ? { notBeforeMs: p.now + Math.min(5_000, p.policy.promotion.actionTimeoutMs) } : {}) };
-    if (a.kind === "fence") p.event("action", `the primary cannot be fenced (${why}); promoting once its lease has expired`, "warning");
+    if (a.kind === "fence") p.event("action", p.inputs.leaseEnforced === false ? `the primary cannot be fenced (${why}) and nothing enforces its lease: writes stay held, the fence is retried` : `the primary cannot be fenced (${why}); promoting once its lease has expired`, "warning");
     return true;
   }
   abortPromotion(p, `${a.kind} ${a.side} ${why}`);

@@ -83,6 +83,12 @@ export interface ReconcileInputs {
   shadowProbeFailures?: number | null;
   /** The last lease deadline (wall ms) granted to status.leaseHolder; null when none was granted. */
   leaseGrantedUntilMs?: number | null;
+  /**
+   * Whether the primary stops taking writes by itself once its lease runs out (default true). False
+   * (e.g. PostgreSQL without a lease agent): its lease proves nothing, so a primary that cannot be
+   * fenced is never promoted past; the fence is retried instead.
+   */
+  leaseEnforced?: boolean;
   /** Traffic since stepSinceMs (or, in Preflight, since the mirror was ACKed). */
   window: { primary: TargetSample; shadow: TargetSample; consistency: { compared: number; diverged: number } } | null;
   /** The proxies' answer to status.rollout. */

@@ -178,6 +178,26 @@ test("without a lease, a primary that cannot be fenced is never promoted past: w
   assert.ok(publishes(w).at(-1)!.holdWrites);
 });
 
+test("a primary that cannot be fenced and does not enforce its lease is never promoted past: the fence is retried until it holds", () => {
+  const w = fitWorld();
+  w.leaseEnforced = false; // PostgreSQL without a lease agent: a lapsed lease does not stop it writing
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false; // starved or cut off, not dead: it may still take writes
+  w.run(60);
+  assert.is(w.status.phase, "Failover");
+  assert.not.ok(w.actions.some((a) => a.kind === "promote"), "not promoted past its lease");
+  assert.ok(w.actions.filter((a) => a.kind === "fence" && a.side === "primary").length >= 5, "the fence is retried");
+  assert.match(w.status.blockedReason ?? "", /nothing enforces its lease/);
+  assert.ok(w.events.some((e) => /cannot be fenced .* nothing enforces its lease: writes stay held/.test(e.message)));
+  assert.ok(publishes(w).at(-1)!.holdWrites, "writes held");
+  assert.is(publishes(w).at(-1)!.shadowWeightBp, 10_000, "reads on the shadow");
+  assert.is(w.maxWriters, 1);
+  // It answers again: the next fence holds, and the promotion follows it.
+  w.knobs.primaryReachable = true;
+  assert.ok(w.run(30, (x) => x.status.phase === "Migrated"), `${w.status.phase}: ${w.status.message}`);
+  assert.is(w.maxWriters, 1);
+});
+
 test("an operator can roll a failover back before the promotion; pause is refused with the reason", () => {
   const w = fitWorld(policy((p) => { p.promotion.leaseMs = 0; }));
   w.knobs.health = PRIMARY_DEAD;

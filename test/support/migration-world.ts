@@ -107,6 +107,8 @@ export class MigrationWorld {
   /** The writer's lease as the controller grants it (absolute deadline), renewed every tick while it holds it. */
   leaseMs = 0;
   leaseUntil = new Map<"primary" | "shadow", number>();
+  /** Whether the primary stops writing when its lease runs out (false: PostgreSQL without a lease agent). */
+  leaseEnforced = true;
   /** The last deadline the primary itself saw (a partitioned primary sees no later grant). */
   primaryLeaseSeen = 0;
   private lastAck: ReconcileInputs["rollout"] = null;
@@ -119,13 +121,13 @@ export class MigrationWorld {
   }
 
   private inputs(commands: Command[]): ReconcileInputs {
-    return { ...observe(this.knobs, this.status, this.now, this.writable, this.writesTo), rollout: this.lastAck, action: this.lastAction, commands, leaseGrantedUntilMs: this.leaseUntil.get("primary") ?? null };
+    return { ...observe(this.knobs, this.status, this.now, this.writable, this.writesTo), rollout: this.lastAck, action: this.lastAction, commands, leaseGrantedUntilMs: this.leaseUntil.get("primary") ?? null, leaseEnforced: this.leaseEnforced };
   }
 
   /** With a lease, a side takes writes only while its lease runs; a cut-off primary's runs out on its own. */
   private writableNow(side: "primary" | "shadow"): boolean {
     if (!this.writable[side]) return false;
-    if (this.leaseMs <= 0) return true;
+    if (this.leaseMs <= 0 || (side === "primary" && !this.leaseEnforced)) return true;
     return this.now < (side === "primary" ? this.primaryLeaseSeen : (this.leaseUntil.get(side) ?? 0));
   }
 

@@ -373,7 +373,8 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
     const host = zones ? zones.address[name] : "127.0.0.1", netns = zones ? zones.ns[name] : null;
     const socketDir = path.join(dir, `sock-${name}`);
     const node: PgNode = {
-      name, dataDir, port, host, netns, socketDir, logFile: path.join(dir, `${name}.log`), database,
+      // The log beside the data when the instance has a device of its own: writes to the host disk could stall it (dirty-page throttling).
+      name, dataDir, port, host, netns, socketDir, logFile: path.join(disk ?? dir, `${name}.log`), database,
       conninfo: (db = database) => `postgresql://postgres@${host}:${node.port}/${db}`,
       query: (sql, params) => queryOnce(node.conninfo(), sql, params),
       pgCtl: (args) => runAsPostgres("pg_ctl", ["-D", dataDir, ...args], dir, 120_000, netns),

@@ -115,18 +115,27 @@ components:
 `;
 }
 
-/** Starts a lease agent (world/sample/pg-lease-agent-main.ts) in the node's zone, listening on the zone's address; resolves its URL. */
-async function startAgent(n: PgNode, token: string, into: ChildProcess[]): Promise<string> {
-  const main = path.join(here, "..", "sample", "pg-lease-agent-main.ts");
-  const argv = [process.execPath, "--import", "tsx", main, "--pg", n.conninfo(), "--host", n.host, "--port", "0", "--data-dir", n.dataDir];
-  const child = spawn(n.netns ? "ip" : argv[0]!, n.netns ? ["netns", "exec", n.netns, ...argv] : argv.slice(1), { cwd: path.join(here, "..", ".."), env: { ...process.env, SHADOWMESH_LEASE_TOKEN: token }, stdio: ["ignore", "pipe", "inherit"] });
+/**
+ * Starts one of the world's processes beside an instance (world/sample/*-main.ts) in the node's zone
+ * (ip netns exec) or on the host without zones, listening on the zone's address; resolves where it
+ * listens once it prints "listening on ADDR:PORT".
+ */
+async function startBeside(n: PgNode, what: string, script: string, args: string[], env: Record<string, string>, into: ChildProcess[]): Promise<{ address: string; port: number }> {
+  const argv = [process.execPath, "--import", "tsx", path.join(here, "..", "sample", script), ...args, "--host", n.host, "--port", "0"];
+  const child = spawn(n.netns ? "ip" : argv[0]!, n.netns ? ["netns", "exec", n.netns, ...argv] : argv.slice(1), { cwd: path.join(here, "..", ".."), env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
   into.push(child);
-  return await new Promise<string>((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     let out = "";
-    const timer = setTimeout(() => reject(new Error(`the lease agent for the ${n.name} did not start in 15 s`)), 15_000);
-    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); const m = /listening on ([\d.]+):(\d+)/.exec(out); if (m) { clearTimeout(timer); resolve(`http://${m[1]}:${m[2]}`); } });
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`the lease agent for the ${n.name} exited ${code}`)); });
+    const timer = setTimeout(() => reject(new Error(`the ${what} for the ${n.name} did not start in 15 s`)), 15_000);
+    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); const m = /listening on ([\d.]+):(\d+)/.exec(out); if (m) { clearTimeout(timer); resolve({ address: m[1]!, port: Number(m[2]) }); } });
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`the ${what} for the ${n.name} exited ${code}`)); });
   });
+}
+
+/** The lease agent (world/sample/pg-lease-agent-main.ts) beside the instance; resolves its URL. */
+async function startAgent(n: PgNode, token: string, into: ChildProcess[]): Promise<string> {
+  const a = await startBeside(n, "lease agent", "pg-lease-agent-main.ts", ["--pg", n.conninfo(), "--data-dir", n.dataDir], { SHADOWMESH_LEASE_TOKEN: token }, into);
+  return `http://${a.address}:${a.port}`;
 }
 
 export type Protection = "shadowmesh" | "reactive" | "none";
@@ -139,27 +148,31 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
   // The primary's disk: a small tmpfs that can fill up; for a fault on the host's disk, the host's disk (and the standby a device of its own).
   const disk = HOST_DISK_FAULTS.has(faultName) ? { standbyDiskMb: 512 } : { primaryDiskMb: o.diskMb ?? 128 };
   const pair = await startPair({ name: "orders", ...disk, walSegmentMb: 1, walKeepMb: 16, zones });
-  const agents: ChildProcess[] = [];
+  const children: ChildProcess[] = []; // the lease agents and, with zones, the orders APIs
   const dir = mkdtempSync(path.join(os.tmpdir(), "shadowmesh-pg-demo-"));
   let controller: RunningController | undefined, dataplane: EmbeddedDataPlane | undefined, load: LoadGenerator | undefined, ha: PatroniRule | undefined;
-  const apis = [new OrdersApi({ url: pair.primary.conninfo(), name: "zone-a" }), new OrdersApi({ url: pair.standby.conninfo(), name: "zone-b" })];
+  // The orders API beside each instance: in its zone (a process in the namespace) with zones, else in this process.
+  const apis = zones ? [] : [new OrdersApi({ url: pair.primary.conninfo(), name: "zone-a" }), new OrdersApi({ url: pair.standby.conninfo(), name: "zone-b" })];
   const checker = new TwoWriterChecker([pair.primary, pair.standby], { intervalMs: 100 });
   const filler = makeFault(faultName, pair, { ...(o.fillMbPerS !== undefined ? { fillMbPerS: o.fillMbPerS } : {}), ...(o.healAfterS !== undefined ? { healAfterS: o.healAfterS } : {}) });
   const timers: NodeJS.Timeout[] = [];
   try {
     await createOrdersSchema(pair.primary.conninfo());
-    const [pa, sa] = [await apis[0]!.start(), await apis[1]!.start()];
+    const [pa, sa] = zones
+      ? [await startBeside(pair.primary, "orders API", "orders-main.ts", ["--pg", pair.primary.conninfo(), "--name", "zone-a"], {}, children), await startBeside(pair.standby, "orders API", "orders-main.ts", ["--pg", pair.standby.conninfo(), "--name", "zone-b"], {}, children)]
+      : [{ address: "127.0.0.1", port: await apis[0]!.start() }, { address: "127.0.0.1", port: await apis[1]!.start() }];
+    const hostPort = (a: { address: string; port: number }) => `${a.address}:${a.port}`;
     const token = randomBytes(16).toString("hex"), leaseToken = randomBytes(16).toString("hex");
-    // The lease agents: with zones (a writer cut off must fence itself) and for the reactive baseline (Patroni's rule leases the writer).
-    const agentUrls = zones || protection === "reactive" ? { primary: await startAgent(pair.primary, leaseToken, agents), shadow: await startAgent(pair.standby, leaseToken, agents), tokenEnv: "SHADOWMESH_DEMO_LEASE_TOKEN" } : undefined;
+    // The lease agents, with either protection: a writer cut off, hung or starved must stop writing by itself when its lease runs out (without one, the controller never promotes past a primary it cannot fence).
+    const agentUrls = protection !== "none" ? { primary: await startAgent(pair.primary, leaseToken, children), shadow: await startAgent(pair.standby, leaseToken, children), tokenEnv: "SHADOWMESH_DEMO_LEASE_TOKEN" } : undefined;
     const configFile = path.join(dir, "controller.yaml");
-    writeFileSync(configFile, postgresControllerYaml({ pair, primaryApi: `127.0.0.1:${pa}`, shadowApi: `127.0.0.1:${sa}`, wasm: path.join(here, "..", "..", "build", "shadowmesh.wasm"), token, ...(agentUrls ? { agents: agentUrls } : {}) }));
+    writeFileSync(configFile, postgresControllerYaml({ pair, primaryApi: hostPort(pa), shadowApi: hostPort(sa), wasm: path.join(here, "..", "..", "build", "shadowmesh.wasm"), token, ...(agentUrls ? { agents: agentUrls } : {}) }));
     const protect = protection === "shadowmesh";
-    let listener = `127.0.0.1:${pa}`;
+    let listener = hostPort(pa);
     const events: DemoSummary["events"] = [];
     const t0Ref = { ms: 0 };
     if (protection === "reactive") {
-      dataplane = new EmbeddedDataPlane({ staticResources: reactiveStaticResources({ primary: { address: "127.0.0.1", port: pa }, shadow: { address: "127.0.0.1", port: sa } }), node: { id: "reactive-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
+      dataplane = new EmbeddedDataPlane({ staticResources: reactiveStaticResources({ primary: pa, shadow: sa }), node: { id: "reactive-sidecar", cluster: "demo", zone: "zone-a" }, log: o.log });
       dataplane.start();
       listener = `127.0.0.1:${await dataplane.listenerPort("orders-ingress", 15_000)}`;
       ha = new PatroniRule({
@@ -265,7 +278,13 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
     await dataplane?.close();
     await controller?.stop();
     for (const a of apis) await a.stop();
-    for (const a of agents) a.kill("SIGTERM");
+    // Each child stops on SIGTERM; wait (up to 3 s) so none outlives its zone.
+    await Promise.all(children.map((c) => new Promise<void>((r) => {
+      if (c.exitCode !== null || c.signalCode !== null) return r();
+      const t = setTimeout(() => { c.kill("SIGKILL"); r(); }, 3000);
+      c.once("exit", () => { clearTimeout(t); r(); });
+      c.kill("SIGTERM");
+    })));
     await pair.stop();
     rmSync(dir, { recursive: true, force: true });
   }
