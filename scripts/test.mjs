@@ -1,6 +1,6 @@
 // `npm test`: makes sure the system programs the tests start are there (installing them with
 // apt-get when it runs as root on Debian, as .ci/run does; otherwise naming the one command to run),
-// builds the Wasm modules, type-checks, runs every test/**/*.test.ts with uvu, and closes with one
+// installs node_modules from the lockfile when missing (npm ci), builds the Wasm modules, type-checks, runs every test/**/*.test.ts with uvu, and closes with one
 // line "N passed, N failed[, N skipped]". Exits non-zero on any failure.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -26,6 +26,17 @@ function ensureSystemPackages() {
   process.exit(1);
 }
 
+/** A fresh clone has no node_modules: install the locked dependencies first (npm ci), as .ci/run does. */
+function ensureNodeModules() {
+  if (existsSync("node_modules/.package-lock.json")) return;
+  console.error("npm test: node_modules is missing: npm ci");
+  const r = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], { stdio: "inherit" });
+  if (r.status === 0) return;
+  console.error(`npm test: npm ci failed (exit ${r.status}); run it yourself, then npm test again.`);
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+
 function step(name, cmd, args) {
   const r = spawnSync(cmd, args, { stdio: "inherit" });
   if (r.status !== 0) {
@@ -36,6 +47,7 @@ function step(name, cmd, args) {
 }
 
 ensureSystemPackages();
+ensureNodeModules();
 step("build", process.execPath, ["scripts/build-wasm.mjs"]);
 step("type-check", process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"]);
 
