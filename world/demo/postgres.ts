@@ -23,7 +23,7 @@ import { OrdersWorkload } from "./orders-load.js";
 import { HOST_DISK_FAULTS, makeFault, ZONED_FAULTS, type PostgresFaultName } from "./pg-faults.js";
 import { PatroniRule, reactiveStaticResources } from "./pg-reactive.js";
 import { startPair, TwoWriterChecker, type PgNode, type PgPair } from "./pg-pair.js";
-import { COMPONENT, demoControllerHead, type DemoSummary, type Progress } from "./run.js";
+import { COMPONENT, DEMO_TRAFFIC_SIGNALS, demoComponentHead, demoControllerHead, type DemoSummary, type Progress } from "./run.js";
 
 export { HOST_DISK_FAULTS, makeFault, POSTGRES_FAULTS, ZONED_FAULTS, type PgFault, type PostgresFaultName } from "./pg-faults.js";
 
@@ -91,22 +91,14 @@ export function postgresControllerYaml(a: { pair: PgPair; primaryApi: string; sh
   const p = a.pair;
   const extra = (n: "primary" | "standby", side: "primary" | "shadow") => `${p[n].netns ? `, netns: ${p[n].netns}` : ""}${a.agents ? `, leaseAgent: { url: "${a.agents[side]}", tokenEnv: ${a.agents.tokenEnv} }` : ""}`;
   return `${demoControllerHead(a.wasm, a.token)}
-components:
-  - name: ${COMPONENT}
-    hostnames: [orders.svc]
-    primary: { name: orders-primary, zone: zone-a, endpoints: ["${a.primaryApi}"] }
-    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["${a.shadowApi}"] }
-    filter: { sticky: { header: x-user } }
+${demoComponentHead(a.primaryApi, a.shadowApi)}
     driver:
       postgres:
         primary: { url: "${p.primary.conninfo()}", dataDir: ${p.primary.dataDir}${extra("primary", "primary")} }
         shadow: { url: "${p.standby.conninfo()}", dataDir: ${p.standby.dataDir}${extra("standby", "shadow")} }
         intervalS: 0.5
     signals:
-      - { name: request_latency_p99_ms, kind: latency, capacity: 2000, slo: { target: 0.99, threshold: 100, periodS: 64800 } }
-      - { name: request_error_rate, kind: error_rate, slo: { target: 0.999, periodS: 64800 } }
-      - { name: mirror_divergence, kind: consistency }
-      - { name: replication_lag_s, kind: replication_lag }
+${DEMO_TRAFFIC_SIGNALS}
       # Read from PostgreSQL and /proc by the driver: the disk against its size, connections against
       # max_connections, the instance's CPU share of the machine.
       - { name: pg_disk_used_ratio, kind: disk_io, capacity: 1, exhaustion: up }

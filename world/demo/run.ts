@@ -83,22 +83,32 @@ dataplane: { listener: 127.0.0.1:0, wasm: ${wasm}, telemetryIntervalMs: 500 }`;
 }
 
 /** The demo's controller configuration (also the incident benchmark's: the same signals, scrapes and policy). */
-export function controllerYaml(a: PairAddresses, wasm: string, token: string, telemetryToken?: string): string {
-  return `${demoControllerHead(wasm, token, telemetryToken)}
-components:
+/** The demo component's first lines (name, hosts, the two sides, stickiness), for the KV and the PostgreSQL demos. */
+export function demoComponentHead(primaryEndpoint: string, shadowEndpoint: string): string {
+  return `components:
   - name: ${COMPONENT}
     hostnames: [orders.svc]
-    primary: { name: orders-primary, zone: zone-a, endpoints: ["${a.primaryEndpoint}"] }
-    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["${a.shadowEndpoint}"] }
-    filter: { sticky: { header: x-user } }
-    actions: { webhook: "${a.shadowUrl}/admin/actions"${a.adminToken ? `, headers: { authorization: "Bearer ${a.adminToken}" }` : ""} }
-    signals:
-      # Limits as well as history: the latency capacity is the clients' 2 s timeout; the SLO periods are
-      # 30 days compressed 40x, as the policy compresses an hour's incident into 90 s.
-      - { name: request_latency_p99_ms, kind: latency, capacity: 2000, slo: { target: 0.99, threshold: 100, periodS: 64800 } }
+    primary: { name: orders-primary, zone: zone-a, endpoints: ["${primaryEndpoint}"] }
+    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["${shadowEndpoint}"] }
+    filter: { sticky: { header: x-user } }`;
+}
+
+/**
+ * The signals both demos score from the proxies and the pair: latency and errors against their SLOs
+ * (the latency capacity is the clients' 2 s timeout; the SLO periods are 30 days compressed 40x, as
+ * the policy compresses an hour's incident into 90 s), mirrored-read divergence, replication lag.
+ */
+export const DEMO_TRAFFIC_SIGNALS = `      - { name: request_latency_p99_ms, kind: latency, capacity: 2000, slo: { target: 0.99, threshold: 100, periodS: 64800 } }
       - { name: request_error_rate, kind: error_rate, slo: { target: 0.999, periodS: 64800 } }
       - { name: mirror_divergence, kind: consistency }
-      - { name: replication_lag_s, kind: replication_lag }
+      - { name: replication_lag_s, kind: replication_lag }`;
+
+export function controllerYaml(a: PairAddresses, wasm: string, token: string, telemetryToken?: string): string {
+  return `${demoControllerHead(wasm, token, telemetryToken)}
+${demoComponentHead(a.primaryEndpoint, a.shadowEndpoint)}
+    actions: { webhook: "${a.shadowUrl}/admin/actions"${a.adminToken ? `, headers: { authorization: "Bearer ${a.adminToken}" }` : ""} }
+    signals:
+${DEMO_TRAFFIC_SIGNALS}
       - { name: cpu, kind: cpu, capacity: 1 }
       - { name: memory, kind: memory, capacity: 1, exhaustion: up }
       - { name: disk_io, kind: disk_io, capacity: 1, exhaustion: up }
