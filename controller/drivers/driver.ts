@@ -5,10 +5,10 @@
 // engine's actions (fence, unfence, promote, lease) and puts a demoted primary back as a replica of
 // the new one (rejoin). The reconciler never sees a driver: it emits actions, DriverActions runs them
 // here, and DriverPoller (poller.ts) feeds health, signals and lag to the risk engine.
-import { ActionNotDelivered, type ActionRunner, type LeaseDetail } from "../migration/manager.js";
+import { ActionNotDelivered, type ActionOutcome, type ActionRunner, type LeaseDetail } from "../migration/manager.js";
 import type { ActionKind, Side } from "../migration/status.js";
 
-export type { LeaseDetail } from "../migration/manager.js";
+export type { ActionOutcome, LeaseDetail } from "../migration/manager.js";
 export type { Side } from "../migration/status.js";
 
 /**
@@ -38,7 +38,12 @@ export interface ComponentDriver {
   signals(side: Side): Promise<SignalSample[]>;
   /** The pair's lag (null: this driver does not know it). */
   lag(): Promise<LagReading | null>;
-  fence(side: Side, detail?: LeaseDetail): Promise<void>;
+  /**
+   * Makes the side refuse writes, proven. With detail.stop (an emergency: the primary is down), a
+   * driver that can stop a side that does not answer for good, and prove it, may do so and report
+   * { stopped: true }: the promotion then has nothing to wait for.
+   */
+  fence(side: Side, detail?: LeaseDetail): Promise<void | ActionOutcome>;
   unfence(side: Side, detail?: LeaseDetail): Promise<void>;
   promote(side: Side, detail?: LeaseDetail): Promise<void>;
   /**
@@ -61,7 +66,7 @@ export class DriverUnsupported extends Error {}
 export class DriverActions implements ActionRunner {
   constructor(private readonly drivers: ReadonlyMap<string, ComponentDriver>) {}
 
-  async run(component: string, kind: ActionKind | "lease", side: Side, detail?: LeaseDetail): Promise<void> {
+  async run(component: string, kind: ActionKind | "lease", side: Side, detail?: LeaseDetail): Promise<void | ActionOutcome> {
     const d = this.drivers.get(component);
     if (!d) throw new Error(`component ${component} has no actions configured (driver, actions.webhook or actions.command): cannot ${kind} the ${side}`);
     switch (kind) {

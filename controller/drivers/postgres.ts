@@ -10,6 +10,9 @@
 //             client session with a transaction open (it may have begun read-write), then proves it:
 //             a probe write (CREATE TABLE in a transaction that is rolled back) must fail with 25006
 //             (read_only_sql_transaction) within `fenceVerifyMs`, else the fence fails.
+//             With a lease agent and a primary that is down (an emergency), a fence that fails goes to
+//             the agent, which fences it locally or, when it does not answer (hung), stops it for good
+//             (SIGKILL; see the agent): a stopped primary is reported, and promoted past at once.
 //   unfence   ALTER SYSTEM RESET default_transaction_read_only, reload; a writer must take the probe.
 //   promote   pg_promote(wait => true), then the same reset (a rejoined standby may carry the fence).
 //   lease     PostgreSQL has no writer lease: with a lease agent beside the side (world/sample/pg-lease-agent.ts)
@@ -36,7 +39,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, statfsSync } from "node:
 import path from "node:path";
 import pg from "pg";
 import { readTree, rates, type ProcReading } from "./proc.js";
-import { postAction, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
+import { postAction, type ActionOutcome, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
 
 export interface PostgresSide {
   /** postgresql://USER@HOST:PORT/DB (a password from passwordEnv, never in the file). */
@@ -208,7 +211,26 @@ export class PostgresDriver implements ComponentDriver {
     } finally { await c.end().catch(() => undefined); }
   }
 
-  async fence(side: Side): Promise<void> {
+  async fence(side: Side, detail?: LeaseDetail): Promise<void | ActionOutcome> {
+    try {
+      await this.fenceSql(side);
+    } catch (e) {
+      // A primary that is down may be hung, not dead: the agent beside it can stop it for good.
+      const a = this.o[side].leaseAgent;
+      if (!detail?.stop || !a) throw e;
+      let how: unknown;
+      try {
+        const r = await fetch(`${a.url}/fence`, { method: "POST", headers: { authorization: `Bearer ${a.token}` }, signal: AbortSignal.timeout(this.timeoutMs + 2_500) });
+        const body = await r.json().catch(() => ({})) as { how?: unknown; error?: unknown };
+        if (!r.ok) throw new Error(`HTTP ${r.status}: ${String(body.error ?? "no detail")}`);
+        how = body.how;
+      } catch (e2) { throw new Error(`${(e as Error).message}; the lease agent (${a.url}/fence) could not fence or stop it either: ${(e2 as Error).message}`); }
+      if (how === "stopped") return { stopped: true };
+      if (how !== "fenced" && how !== "replica") throw new Error(`${(e as Error).message}; the lease agent (${a.url}/fence) answered ${JSON.stringify(how)}`);
+    }
+  }
+
+  private async fenceSql(side: Side): Promise<void> {
     await this.q(side, "ALTER SYSTEM SET default_transaction_read_only = on");
     await this.q(side, "SELECT pg_reload_conf()");
     // Sessions with a transaction open may have begun it read-write before the reload: end them.

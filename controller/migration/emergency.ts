@@ -5,6 +5,8 @@ import { TOTAL_BP, type Phase } from "./status.js";
 import { startRollback, type Pass } from "./reconcile.js";
 
 
+const LAG_UNKNOWN = "replication lag is unknown";
+
 /** Why the primary is down by the policy's rules, or null. */
 export function primaryDown(p: Pass): string | null {
   const e = p.policy.emergency, h = p.inputs.health;
@@ -25,7 +27,7 @@ export function shadowUnfit(p: Pass, o: { lag: boolean } = { lag: true }): strin
   const f = p.policy.preflight, lag = p.inputs.replicaLagS;
   const probe = p.inputs.shadowProbeFailures ?? 0, limit = p.policy.emergency.probeFailures;
   if (limit > 0 && probe >= limit) return `the shadow failed ${probe} health checks in a row`;
-  if (o.lag && lag === null) return "replication lag is unknown";
+  if (o.lag && lag === null) return LAG_UNKNOWN;
   if (o.lag && lag !== null && lag > f.maxReplicationLagS) return `replication lag ${lag.toFixed(1)}s is over ${f.maxReplicationLagS}s`;
   const sh = p.inputs.recent.shadow;
   if (sh && sh.requests >= p.policy.verification.minRequests && sh.errorRate > f.maxShadowErrorRate) return `shadow error rate ${(sh.errorRate * 100).toFixed(2)}% is over ${(f.maxShadowErrorRate * 100).toFixed(2)}%`;
@@ -36,7 +38,7 @@ export function shadowUnfit(p: Pass, o: { lag: boolean } = { lag: true }): strin
 
 /**
  * Keeps status.shadowFit (published to the floor) current: unfit at once, fit again only after the limits
- * held for emergency.fitForMs. While the primary shows trouble the verdict is frozen: a dead primary makes
+ * held for emergency.fitForMs (the first time, as soon as they hold). While the primary shows trouble the verdict is frozen: a dead primary makes
  * the shadow's measured lag grow (nothing arrives), which says nothing about the data the shadow has.
  */
 export function updateShadowFit(p: Pass): void {
@@ -46,10 +48,15 @@ export function updateShadowFit(p: Pass): void {
   if (h && (h.ejecting > 0 || (h.probeFailures ?? 0) > 0 || (h.requests > 0 && h.failures / h.requests >= p.policy.emergency.maxFailureShare / 2))) return;
   const why = shadowUnfit(p);
   if (why === null) s.shadowFitSinceMs ??= p.now; else s.shadowFitSinceMs = null;
-  const fit = why === null && p.now - s.shadowFitSinceMs! >= p.policy.emergency.fitForMs;
+  // The hold is hysteresis against a shadow that flaps across its limits: before any limit was ever
+  // broken (a lag not measured yet is missing data, not a break), the first reading within the limits
+  // is the evidence there is, and a primary that dies in the controller's first seconds still fails over.
+  if (why !== null && why !== LAG_UNKNOWN) s.shadowUnfitSeen = true;
+  const held = why === null ? p.now - s.shadowFitSinceMs! : 0;
+  const fit = why === null && (held >= p.policy.emergency.fitForMs || !s.shadowUnfitSeen);
   if (fit === s.shadowFit) return;
   p.publish(fit ? "the shadow is fit to serve the floor's reads" : `the shadow is not fit to serve the floor's reads: ${why}`, { shadowFit: fit });
-  p.event("risk", fit ? `shadow fit for failover (limits held ${p.policy.emergency.fitForMs / 1000}s)` : `shadow unfit for failover: ${why}`, fit ? "info" : "warning");
+  p.event("risk", fit ? (s.shadowUnfitSeen ? `shadow fit for failover (limits held ${p.policy.emergency.fitForMs / 1000}s)` : "shadow fit for failover (within its limits, never outside them)") : `shadow unfit for failover: ${why}`, fit ? "info" : "warning");
 }
 
 /** Starts (or refuses) the emergency failover; true when this pass is done. */

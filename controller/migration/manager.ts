@@ -26,11 +26,17 @@ export interface InputSource { gather(component: string, status: MigrationStatus
 /** An action that provably never reached its target (the connection was refused): it had no effect. */
 export class ActionNotDelivered extends Error {}
 
-/** What a lease grant or a promotion carries: the writer's epoch and the lease's absolute deadline (wall ms). */
-export interface LeaseDetail { epoch?: number; expiresAtMs?: number }
+/**
+ * What an action carries: for a lease grant or a promotion, the writer's epoch and the lease's
+ * absolute deadline (wall ms); for the fence of a primary that is down (an emergency), stop: a side
+ * that does not answer may be stopped for good (STONITH) by a driver that can prove it.
+ */
+export interface LeaseDetail { epoch?: number; expiresAtMs?: number; stop?: boolean }
+/** What an action reports back: stopped, the side was stopped for good (it ships and writes nothing more). */
+export interface ActionOutcome { stopped?: boolean }
 /** Runs a component's fence / unfence / promote / lease action (the webhook or command in its config). */
 export interface ActionRunner {
-  run(component: string, kind: ActionKind | "lease", side: Side, detail?: LeaseDetail): Promise<void>;
+  run(component: string, kind: ActionKind | "lease", side: Side, detail?: LeaseDetail): Promise<void | ActionOutcome>;
   /** Whether the side stops taking writes when its lease runs out (default: it does). */
   leaseEnforced?(component: string, side: Side): boolean;
 }
@@ -254,6 +260,7 @@ export class MigrationManager extends EventEmitter {
     this.counters.actions++;
     // A promotion carries the new leader's first lease, so it takes writes the moment it leads.
     let detail: LeaseDetail | undefined;
+    if (a.kind === "fence" && t.status.emergency && a.side === "primary") detail = { stop: true };
     if (a.epoch !== undefined) {
       detail = { epoch: a.epoch };
       const ms = t.policy.promotion.leaseMs;
@@ -263,9 +270,9 @@ export class MigrationManager extends EventEmitter {
       }
     }
     this.o.actions.run(t.status.component, a.kind, a.side, detail).then(
-      () => {
+      (out) => {
         if (t.action?.id !== a.id) return;
-        t.action = { id: a.id, state: "ok" };
+        t.action = { id: a.id, state: "ok", ...(out?.stopped ? { stopped: true } : {}) };
         // The promoted side holds the lease the promote carried; renewals follow from the next tick.
         if (a.kind === "promote") { t.lease.key = `${a.side}/${a.epoch ?? 0}/${t.policy.promotion.leaseMs}`; t.lease.sentAtMs = this.now(); }
         this.urgent(t);

@@ -17,6 +17,11 @@ export function promotion(p: Pass): void {
         p.act("promote", p.target);
         return;
       }
+      if (s.emergency && pr.stopped) {
+        p.event("action", `the primary was stopped by its fence (STONITH) and ships nothing more; replication lag is ${lag ?? "unknown"}s: promoting`, "warning");
+        emergencyPromote(p);
+        return;
+      }
       // A fenced primary that is down ships nothing more: once the lease it held has run out (what the
       // lease rule would wait for an unfenced one), waiting for the drain only holds writes longer.
       const granted = p.inputs.leaseGrantedUntilMs ?? null;

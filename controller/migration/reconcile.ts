@@ -165,7 +165,7 @@ function awaitAction(p: Pass): boolean {
       p.s.epoch = (p.s.epoch ?? 1) + 1;
       p.s.leaseHolder = a.side;
     }
-    if (a.kind === "fence" && p.s.promotion) p.s.promotion = { stage: "drain", sinceMs: p.now };
+    if (a.kind === "fence" && p.s.promotion) p.s.promotion = { stage: "drain", sinceMs: p.now, ...(res.stopped ? { stopped: true } : {}) };
     return true;
   }
   const why = timedOut ? `timed out after ${p.policy.promotion.actionTimeoutMs / 1000}s` : `failed: ${res!.error ?? "no detail"}`;

@@ -30,7 +30,8 @@ export interface MigrationStatus {
   /** A publish the proxies have not all ACKed yet. */
   rollout: { id: string; purpose: string } | null;
   /** notBeforeMs: a retried promote waits until then. */
-  promotion: { stage: PromotionStage; sinceMs: number; notBeforeMs?: number } | null;
+  /** stopped: the fenced writer was stopped (STONITH), so there is nothing left to drain from it. */
+  promotion: { stage: PromotionStage; sinceMs: number; notBeforeMs?: number; stopped?: boolean } | null;
   /** An external action (fence, promote, unfence) started and not yet reported. */
   pendingAction: { id: string; kind: ActionKind; side: Side; sinceMs: number } | null;
   baseline: Baseline | null;
@@ -46,6 +47,8 @@ export interface MigrationStatus {
   shadowFit?: boolean;
   /** Since when the shadow has met the fitness limits without a break (null: it does not). */
   shadowFitSinceMs?: number | null;
+  /** Whether the shadow has ever broken a fitness limit (from then on, fit again only after emergency.fitFor). */
+  shadowUnfitSeen?: boolean;
   /** Published to the filter: while set, writes are answered 503 with this reason. */
   holdWrites?: string | null;
   /** The emergency failover in progress (phase Failover), if any. */
@@ -94,7 +97,8 @@ export interface ReconcileInputs {
   /** The proxies' answer to status.rollout. */
   rollout: { id: string; state: "acked" | "pending" | "nacked" | "superseded"; error?: string } | null;
   /** The result of status.pendingAction. */
-  action: { id: string; state: "ok" | "failed" | "pending"; error?: string } | null;
+  /** stopped: the action ended with the side stopped for good (a fence done by STONITH: it ships nothing more). */
+  action: { id: string; state: "ok" | "failed" | "pending"; error?: string; stopped?: boolean } | null;
   commands: Command[];
 }
 

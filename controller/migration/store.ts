@@ -62,6 +62,7 @@ const statusSchema = z.strictObject({
   revision: z.number().int().min(0),
   shadowFit: z.boolean().optional(),
   shadowFitSinceMs: ms.nullable().optional(),
+  shadowUnfitSeen: z.boolean().optional(),
   holdWrites: z.string().nullable().optional(),
   emergency: z.strictObject({ sinceMs: ms, reason: z.string() }).nullable().optional(),
   epoch: z.number().int().min(1).optional(),

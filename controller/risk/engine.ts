@@ -235,11 +235,14 @@ export class RiskEngine {
     return c ? { risk: c.risk, probability: c.probability, noData: c.noData } : undefined;
   }
 
-  /** The newest value of the component's fresh ("ok") signal of `kind`, the largest if several (null: none). */
+  /**
+   * The newest value of the component's fresh signal of `kind` ("ok", or "warming": a measurement is
+   * one before the detector has the history to score it), the largest if several (null: none).
+   */
   freshValue(component: string, kind: SignalKind): number | null {
     const c = this.components.get(component);
     let v: number | null = null;
-    if (c) for (const s of c.list) if (s.spec.kind === kind && this.state(s, c.updatedMs) === "ok" && (v === null || s.detector.lastValue > v)) v = s.detector.lastValue;
+    if (c) for (const s of c.list) if (s.spec.kind === kind && (this.state(s, c.updatedMs) === "ok" || this.state(s, c.updatedMs) === "warming") && (v === null || s.detector.lastValue > v)) v = s.detector.lastValue;
     return v;
   }
 

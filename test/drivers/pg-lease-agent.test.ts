@@ -1,10 +1,11 @@
 // The PostgreSQL lease agent on a real instance: no fence before the first grant; the instance refuses
 // writes before the lease runs out; a renewal lifts the agent's own fence but not the controller's;
 // a lower epoch is refused (409), a missing token too (401); a hung instance is killed when the lease
-// runs out. Skips, saying so, without PostgreSQL 15.
+// runs out; POST /fence fences a live instance and stops a hung one at once, so that a restart brings
+// it back read-only. Skips, saying so, without PostgreSQL 15.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { childrenOf } from "../../controller/drivers/proc.js";
 import { PgLeaseAgent } from "../../world/sample/pg-lease-agent.js";
 import { pgAvailable, startPair, type PgPair } from "../../world/demo/pg-pair.js";
@@ -55,6 +56,48 @@ whenAvailable("pg lease agent", reason, NAME, async () => {
     let alive = true;
     try { alive = !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")); } catch { alive = false; }
     assert.is(alive, false, "the postmaster is gone");
+  } finally {
+    await agent?.stop();
+    await pair?.stop();
+  }
+});
+
+const FENCE = "pg lease agent: POST /fence fences a live instance, stops a hung one for good (read-only after a restart), refuses without the token";
+
+whenAvailable("pg lease agent", reason, FENCE, async () => {
+  let pair: PgPair | undefined, agent: PgLeaseAgent | undefined;
+  try {
+    pair = await startPair({ name: "orders" });
+    const p = pair.primary;
+    const ro = async () => (await p.query("SHOW default_transaction_read_only")).rows[0].default_transaction_read_only as string;
+    agent = new PgLeaseAgent({ url: p.conninfo(), token: TOKEN, checkMs: 50, dataDir: p.dataDir });
+    await agent.start();
+    const fence = async (token = TOKEN) => { const r = await fetch(`${agent!.url}/fence`, { method: "POST", headers: { authorization: `Bearer ${token}` } }); return { status: r.status, body: await r.json() as { how?: string; error?: string } }; };
+    assert.is((await fence("wrong-token")).status, 401);
+    assert.is(await ro(), "off");
+    const live = await fence();
+    assert.equal([live.status, live.body.how], [200, "fenced"], JSON.stringify(live.body));
+    assert.is(await ro(), "on", "a live instance is fenced by SQL");
+    await p.query("ALTER SYSTEM RESET default_transaction_read_only"); await p.query("SELECT pg_reload_conf()");
+    // Hung: the postmaster and its children stopped. The answer comes at once, not at a lease's end.
+    const pid = p.postmasterPid()!;
+    for (const x of [pid, ...childrenOf(pid)]) { try { process.kill(x, "SIGSTOP"); } catch { /* a backend that just exited */ } }
+    const t0 = Date.now();
+    const hung = await fence();
+    assert.equal([hung.status, hung.body.how], [200, "stopped"], JSON.stringify(hung.body));
+    assert.ok(Date.now() - t0 < 3000, `answered in ${Date.now() - t0} ms`);
+    let alive = true;
+    try { alive = !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")); } catch { alive = false; }
+    assert.is(alive, false, "the postmaster is gone when the agent says stopped");
+    assert.match(readFileSync(`${p.dataDir}/postgresql.auto.conf`, "utf8"), /default_transaction_read_only = 'on'/);
+    // A restart (by hand, by systemd) brings it back fenced, not as a second writer. (The killed
+    // postmaster is this process's child here: let it be reaped, or PostgreSQL sees its pid file's pid.)
+    for (let i = 0; i < 40 && existsSync(`/proc/${pid}`); i++) await sleep(50);
+    const started = await p.pgCtl(["start", "-w", "-l", p.logFile]);
+    assert.is(started.code, 0, started.stderr + readFileSync(p.logFile, "utf8").slice(-800));
+    assert.is(await ro(), "on", "restarted read-only");
+    const again = await fence();
+    assert.equal([again.status, again.body.how], [200, "fenced"], "already fenced: said so");
   } finally {
     await agent?.stop();
     await pair?.stop();

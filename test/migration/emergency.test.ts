@@ -24,19 +24,46 @@ function fitWorld(p = policy()): MigrationWorld {
 
 const publishes = (w: MigrationWorld) => w.actions.flatMap((a) => (a.kind === "publish" ? [a] : []));
 
-test("the shadow becomes fit only after the limits held for fitFor, and unfit at once", () => {
+test("the shadow is fit as soon as it is within its limits; once it broke one, only after they held for fitFor", () => {
   const w = new MigrationWorld(policy());
   w.knobs.health = PRIMARY_OK;
-  w.run(9);
-  assert.is(w.status.shadowFit, false);
-  w.run(2);
-  assert.is(w.status.shadowFit, true);
+  const lag = w.knobs.lagS;
+  w.knobs.lagS = null;
+  w.run(3);
+  assert.is(w.status.shadowFit, false, "an unmeasured lag is not fit");
+  assert.equal(publishes(w).map((a) => a.shadowFit), [], "and not a break either: nothing published");
+  w.knobs.lagS = lag;
+  w.tick();
+  assert.is(w.status.shadowFit, true, "the first reading within the limits: fit (a primary that dies in the first seconds still fails over)");
   assert.equal(publishes(w).map((a) => a.shadowFit), [true], "one publish tells the floor");
   w.knobs.lagS = 30;
   w.tick();
   assert.is(w.status.shadowFit, false);
   assert.equal(publishes(w).at(-1)!.shadowFit, false);
   assert.ok(w.events.some((e) => /shadow unfit for failover: replication lag 30.0s/.test(e.message)));
+  w.knobs.lagS = lag;
+  w.run(9);
+  assert.is(w.status.shadowFit, false, "after a break: not before the limits held for fitFor");
+  w.run(2);
+  assert.is(w.status.shadowFit, true);
+  assert.ok(w.events.some((e) => /shadow fit for failover \(limits held 10s\)/.test(e.message)));
+});
+
+test("sudden death of a hung primary that its fence stops for good (STONITH): promoted at once, no lease wait, never two writers", () => {
+  const w = fitWorld();
+  const diedAt = w.now;
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false;
+  w.knobs.stonith = true;
+  w.knobs.drainsWhenFenced = false; // a stopped primary ships nothing: the lag never reaches 0
+  const lastGrant = w.leaseUntil.get("primary")!;
+  assert.ok(w.run(60, (x) => x.actions.some((a) => a.kind === "promote")), w.status.message);
+  assert.ok(w.now < lastGrant, `promoted at ${w.now}, before the lease that ran to ${lastGrant}`);
+  assert.ok(w.now - diedAt <= 3_000, `promoted ${w.now - diedAt} ms after the death`);
+  assert.ok(w.events.some((e) => /stopped by its fence \(STONITH\)/.test(e.message)), "the event says why it did not wait");
+  w.run(10);
+  assert.is(w.status.phase, "Migrated");
+  assert.is(w.maxWriters, 1);
 });
 
 test("sudden death, unreachable primary: every read moves at once, writes held, promotion only after the lease ran out", () => {

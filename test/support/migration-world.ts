@@ -28,6 +28,8 @@ export interface Knobs {
   health: PrimaryHealth | null;
   /** Whether actions reach the primary (false: dead, paused or partitioned: a fence fails). */
   primaryReachable: boolean;
+  /** Whether a fence the primary cannot answer stops it for good (a lease agent's STONITH): the action reports stopped. */
+  stonith?: boolean;
   /** Bytes a mirrored read costs on the wire (0: the proxies report no mirror cost). */
   mirrorBytes?: number;
 }
@@ -153,6 +155,11 @@ export class MigrationWorld {
         if (this.knobs.ack === "acked") this.writesTo = a.writeTarget;
       } else {
         const reaches = a.side !== "primary" || this.knobs.primaryReachable;
+        if (!reaches && a.kind === "fence" && this.knobs.stonith && this.status.emergency) {
+          this.lastAction = { id: a.id, state: "ok", stopped: true };
+          this.writable.primary = false;
+          continue;
+        }
         this.lastAction = { id: a.id, state: reaches ? this.knobs.actionResult : "failed", ...(reaches ? {} : { error: "connection refused" }) };
         if (reaches && this.knobs.actionResult === "ok") {
           if (a.kind === "fence") this.writable[a.side] = false;

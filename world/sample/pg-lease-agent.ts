@@ -9,10 +9,15 @@
 // controller's to lift). Patroni demotes a primary that loses its leader key the same way.
 //
 //   POST /lease  {"epoch": E, "expiresAtMs": T}   (bearer token)  200 {status} | 409 a lower epoch
+//   POST /fence                                     (bearer token)  200 {how: fenced|replica|stopped} | 503
 //   GET  /status                                    {epoch, leaseUntilMs, selfFenced, fencedAtMs, killedAtMs}
 // An instance that does not answer as the lease runs out (hung) is killed when the agent knows its
-// data directory: a writer that cannot be fenced is stopped (a watchdog's STONITH).
-import { readFileSync, realpathSync } from "node:fs";
+// data directory: a writer that cannot be fenced is stopped (a watchdog's STONITH). POST /fence does
+// the same at once, for a controller that found the primary down and could not fence it itself: the
+// answer "stopped" proves no postmaster runs in the data directory, so the controller promotes
+// without waiting out the lease. A stopped instance gets default_transaction_read_only = on in its
+// postgresql.auto.conf, so a restart (by hand, by systemd) brings it back fenced, not writable.
+import { appendFileSync, existsSync, readFileSync, realpathSync } from "node:fs";
 import http from "node:http";
 import { childrenOf } from "../../controller/drivers/proc.js";
 import path from "node:path";
@@ -61,35 +66,53 @@ export class PgLeaseAgent {
   async check(): Promise<void> {
     if (this.busy || this.leaseUntilMs === 0 || this.selfFenced || this.now() < this.leaseUntilMs - (this.o.guardMs ?? 1000)) return;
     this.busy = true;
+    try { await this.fenceNow(); } finally { this.busy = false; }
+  }
+
+  /**
+   * Fences the instance now: by SQL when it answers; when it does not (it may be down, or hung and
+   * would write again when it wakes) and its data directory is known, by stopping it for good.
+   * Says what holds afterwards (null: neither could be done; the next check tries again).
+   */
+  private async fenceNow(): Promise<"fenced" | "replica" | "stopped" | null> {
     try {
       const [r] = await this.sql(["SELECT pg_is_in_recovery() AS rec, current_setting('default_transaction_read_only') AS ro"]);
       const row = r!.rows[0] as { rec: boolean; ro: string };
-      if (row.rec || row.ro === "on") return; // a replica, or already fenced (by the controller): nothing to do
+      if (row.rec) return "replica";
+      if (row.ro === "on") return "fenced"; // already fenced (by the controller: not the agent's to lift)
       await this.sql([
         "ALTER SYSTEM SET default_transaction_read_only = on", "SELECT pg_reload_conf()",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
       ]);
       this.selfFenced = true;
       this.fencedAtMs = this.now();
+      return "fenced";
     } catch {
-      // No answer: it may be down (then it cannot write either) or hung (then it would write again
-      // when it wakes). With its data directory known, stop it for good; else try again next check.
-      this.killIfRunning();
-    } finally { this.busy = false; }
+      return (await this.stop9()) ? "stopped" : null;
+    }
   }
 
-  /** SIGKILL the postmaster of dataDir and its children (no-op without a dataDir or a running postmaster). */
-  private killIfRunning(): void {
-    if (!this.o.dataDir) return;
-    let pid: number;
-    try { pid = Number(readFileSync(path.join(this.o.dataDir, "postmaster.pid"), "utf8").split("\n")[0]); } catch { return; }
-    if (!Number.isInteger(pid) || pid <= 1) return;
-    // A stale pid file may name a reused pid: only a process working in this data directory is the postmaster.
-    try { if (realpathSync(`/proc/${pid}/cwd`) !== realpathSync(this.o.dataDir)) return; } catch { return; }
-    const children = childrenOf(pid);
-    let killed = false;
-    for (const p of [pid, ...children]) { try { process.kill(p, "SIGKILL"); killed = true; } catch { /* gone */ } }
-    if (killed) { this.killedAtMs ??= this.now(); this.selfFenced = true; this.fencedAtMs ??= this.now(); }
+  /**
+   * Stops the instance of dataDir for good: SIGKILL to its postmaster and children, waits until they
+   * are gone, and fences the configuration for a restart. True once no postmaster runs in dataDir
+   * (false without a dataDir, or when the process outlives 2 s).
+   */
+  private async stop9(): Promise<boolean> {
+    const dir = this.o.dataDir;
+    if (!dir || !existsSync(path.join(dir, "PG_VERSION"))) return false; // not a data directory: nothing proves a stop
+    const pid = postmasterOf(dir);
+    if (pid !== null) {
+      const all = [pid, ...childrenOf(pid)];
+      for (const p of all) { try { process.kill(p, "SIGKILL"); } catch { /* gone */ } }
+      for (let i = 0; i < 40 && all.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+      if (all.some(alive)) return false;
+      this.killedAtMs ??= this.now();
+    }
+    // A restart must not bring back a writer: PostgreSQL reads postgresql.auto.conf last.
+    try { appendFileSync(path.join(dir, "postgresql.auto.conf"), "default_transaction_read_only = 'on'  # shadowmesh lease agent: stopped while fenced\n"); } catch { /* no data directory left: nothing to restart */ }
+    this.selfFenced = true;
+    this.fencedAtMs ??= this.now();
+    return true;
   }
 
   async start(port = 0, host = "127.0.0.1"): Promise<number> {
@@ -111,8 +134,17 @@ export class PgLeaseAgent {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const json = (status: number, body: unknown) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(body)); };
     if (req.url === "/status" && req.method === "GET") return json(200, this.status());
-    if (req.url !== "/lease" || req.method !== "POST") return json(404, { error: `no route ${req.method} ${req.url}` });
-    if (req.headers.authorization !== `Bearer ${this.o.token}`) return json(401, { error: '/lease: requires "authorization: Bearer <the agent\'s token>"' });
+    if ((req.url !== "/lease" && req.url !== "/fence") || req.method !== "POST") return json(404, { error: `no route ${req.method} ${req.url}` });
+    if (req.headers.authorization !== `Bearer ${this.o.token}`) return json(401, { error: `${req.url}: requires "authorization: Bearer <the agent's token>"` });
+    if (req.url === "/fence") {
+      while (this.busy) await new Promise((r) => setTimeout(r, 20));
+      this.busy = true;
+      try {
+        const how = await this.fenceNow();
+        if (how === null) return json(503, { error: `the instance does not answer and cannot be stopped: ${this.o.dataDir ? "its postmaster outlived SIGKILL" : "the agent was not given its data directory"}` });
+        return json(200, { how, ...this.status() });
+      } finally { this.busy = false; }
+    }
     let body = "";
     for await (const c of req) { body += c; if (body.length > 4096) return json(400, { error: "body: larger than 4 KiB" }); }
     let a: { epoch?: unknown; expiresAtMs?: unknown };
@@ -132,4 +164,17 @@ export class PgLeaseAgent {
     }
     json(200, this.status());
   }
+}
+
+/** The postmaster running in dataDir (null: none; a stale pid file's reused pid does not count). */
+function postmasterOf(dataDir: string): number | null {
+  let pid: number;
+  try { pid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]); } catch { return null; }
+  if (!Number.isInteger(pid) || pid <= 1) return null;
+  try { return realpathSync(`/proc/${pid}/cwd`) === realpathSync(dataDir) && alive(pid) ? pid : null; } catch { return null; }
+}
+
+/** A process that still exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8")); } catch { return false; }
 }
