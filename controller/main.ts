@@ -8,7 +8,6 @@ import http from "node:http";
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { Registry, Gauge, Counter, collectDefaultMetrics } from "prom-client";
 import { SystemClock, wallMs, type Clock } from "../host/clock.js";
 import { createLogger } from "./log.js";
 import { splitHostPort, type ControllerConfig } from "./config.js";
@@ -20,6 +19,9 @@ import { addTelemetryService, telemetryServerCredentials } from "./telemetry/ser
 import { outlierLogger } from "./telemetry/feed.js";
 import { shadowKey, type RiskEngine } from "./risk/engine.js";
 import { PrometheusScraper } from "./metrics/prometheus.js";
+import { controllerMetrics } from "./metrics/exposition.js";
+import type { Registry } from "prom-client";
+import { BUILD } from "./build-info.js";
 import type { MigrationManager } from "./migration/manager.js";
 import { FileStateStore, MemoryStateStore, type StateStore } from "./migration/store.js";
 import { buildManager, buildRiskCore, persistRisk, tickController } from "./core.js";
@@ -57,7 +59,6 @@ const CALM_PHASES: ReadonlySet<string> = new Set(["Healthy", "Migrated", "Paused
 /** How often the risk engine's state is written to stateDir/risk.jsonl. */
 const RISK_SAVE_MS = 10_000;
 
-const PHASES: Phase[] = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"];
 
 function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => server.bindAsync(address, creds, (e, port) => (e ? reject(new Error(`cannot listen on ${address}: ${e.message}`)) : resolve(port))));
@@ -145,15 +146,15 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   log.info({ source: learner.model.source, reason: learner.model.reason }, "failure model");
 
   const webhooks = new EventWebhooks(cfg.webhooks, clock, log);
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "shadowmesh_controller_" });
-  const eventsTotal = new Counter({ name: "shadowmesh_migration_events_total", help: "Migration events decided, by component, kind and severity", labelNames: ["component", "kind", "severity"], registers: [registry] });
-  manager.on("event", (e: MigrationEvent) => { webhooks.publish(e); eventsTotal.inc({ component: e.component, kind: e.kind, severity: e.severity }); });
-  const incidentsMarked = new Counter({ name: "shadowmesh_incidents_marked_total", help: "Failures recorded for the failure model, by source (controller: the primary judged down; operator: incident mark)", labelNames: ["source"], registers: [registry] });
-  for (const source of ["controller", "operator"]) incidentsMarked.inc({ source }, 0);
+  const metrics = controllerMetrics({
+    clock, build: BUILD, manager, engine, telemetry, ads, drivers, webhooks: () => webhooks.stats,
+    model: () => learner.model, historySamples: () => failureHistory.sampleCount(),
+  });
+  const registry = metrics.registry;
+  manager.on("event", (e: MigrationEvent) => { webhooks.publish(e); metrics.countEvent(e); });
   const recordFailure = (component: string, atMs: number, source: FailureSource, note: string, by?: string): void => {
     failureHistory.recordFailure({ component, atMs, source, ...(note ? { note } : {}), ...(by ? { by } : {}) });
-    incidentsMarked.inc({ source });
+    metrics.countIncident(source);
     learner.onFailure(source === "controller" ? RETRAIN_AFTER_FAILOVER_MS : 0);
   };
   // Labels from what the controller saw: entering Failover (the primary judged down) is a failure, back to
@@ -170,79 +171,6 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     mark: (component, atMs, note, by) => recordFailure(component, atMs, "operator", note, by),
     model: () => ({ info: learner.model, historySamples: failureHistory.sampleCount(), nextRetrainMs: learner.nextRetrainMs }),
   };
-  const model = () => learner.model;
-  const gauge = (name: string, help: string, value: () => number | null) => new Gauge({ name, help, registers: [registry], collect() {
-    this.reset();
-    const v = value();
-    if (v !== null) this.set(v);
-  } });
-  gauge("shadowmesh_predictor_brier", "Brier score of the failure model in use on the newest 30% of the labelled history (absent before the first retrain with data)", () => model().brier);
-  gauge("shadowmesh_predictor_ece", "Expected calibration error of the failure model in use on the same holdout", () => model().ece);
-  gauge("shadowmesh_predictor_samples", "Labelled samples the last retrain saw", () => model().samples);
-  gauge("shadowmesh_predictor_positives", "Of those, the samples followed by a failure within the horizon", () => model().positives);
-  gauge("shadowmesh_predictor_trained", "1 while a model trained on outcomes is in use, 0 while the prior is", () => (model().source === "trained" ? 1 : 0));
-  gauge("shadowmesh_predictor_trained_timestamp_seconds", "When the last retrain ran (absent: never)", () => (model().trainedAtMs === null ? null : model().trainedAtMs! / 1000));
-  gauge("shadowmesh_predictor_history_samples", "Samples held in the failure history", () => failureHistory.sampleCount());
-  new Gauge({ name: "shadowmesh_risk", help: "Smoothed risk per component (absent without data)", labelNames: ["component"], registers: [registry], collect() {
-    this.reset();
-    for (const n of manager.components()) { const r = engine.riskOf(n); if (r && !r.noData) this.set({ component: n }, r.risk); }
-  } });
-  new Gauge({ name: "shadowmesh_shadow_risk", help: "The shadow's own smoothed risk, from its own signals (absent without data)", labelNames: ["component"], registers: [registry], collect() {
-    this.reset();
-    for (const n of manager.components()) { const r = engine.riskOf(shadowKey(n)); if (r && !r.noData) this.set({ component: n }, r.risk); }
-  } });
-  // What each component's driver saw on its last poll (absent for drivers that measure nothing).
-  new Gauge({ name: "shadowmesh_driver_side_up", help: "1 when the driver reached the side on its last poll, 0 when not", labelNames: ["component", "side", "driver"], registers: [registry], collect() {
-    this.reset();
-    for (const d of drivers.status()) for (const side of ["primary", "shadow"] as const) { const h = d.health[side]; if (h) this.set({ component: d.component, side, driver: d.driver }, h.up ? 1 : 0); }
-  } });
-  new Gauge({ name: "shadowmesh_driver_side_writable", help: "1 when the side takes writes (the driver asked it), 0 when not; absent when it cannot tell", labelNames: ["component", "side", "driver"], registers: [registry], collect() {
-    this.reset();
-    for (const d of drivers.status()) for (const side of ["primary", "shadow"] as const) { const h = d.health[side]; if (h && h.writable !== null) this.set({ component: d.component, side, driver: d.driver }, h.writable ? 1 : 0); }
-  } });
-  new Gauge({ name: "shadowmesh_driver_replication_lag_bytes", help: "Bytes the replica has not replayed (the driver's reading; absent when unknown)", labelNames: ["component", "driver"], registers: [registry], collect() {
-    this.reset();
-    for (const d of drivers.status()) if (d.lag?.bytes !== null && d.lag?.bytes !== undefined) this.set({ component: d.component, driver: d.driver }, d.lag.bytes);
-  } });
-  new Gauge({ name: "shadowmesh_driver_signal", help: "Each value a component's driver measured on its last poll, per side (e.g. pg_wal_bytes_per_s: replication bytes; process_cpu_ratio: the side's resource use)", labelNames: ["component", "side", "signal"], registers: [registry], collect() {
-    this.reset();
-    for (const d of drivers.status()) for (const side of ["primary", "shadow"] as const) for (const [signal, v] of Object.entries(d.signals[side])) this.set({ component: d.component, side, signal }, v);
-  } });
-  new Gauge({ name: "shadowmesh_mirror_bytes_per_second", help: "What mirroring reads costs on the wire over the last minute (request header and answer body bytes, every proxy together)", labelNames: ["component"], registers: [registry], collect() {
-    this.reset();
-    for (const n of manager.components()) { const m = manager.get(n).observed?.recent.mirror; if (m) this.set({ component: n }, m.bytesPerS); }
-  } });
-  new Gauge({ name: "shadowmesh_failure_probability", help: "Predicted probability that the component fails within the horizon", labelNames: ["component"], registers: [registry], collect() {
-    this.reset();
-    for (const n of manager.components()) { const r = engine.riskOf(n); if (r && !r.noData) this.set({ component: n }, r.probability); }
-  } });
-  new Gauge({ name: "shadowmesh_migration_phase", help: "1 for the phase each component is in", labelNames: ["component", "phase"], registers: [registry], collect() {
-    for (const n of manager.components()) { const p = manager.get(n).status.phase; for (const ph of PHASES) this.set({ component: n, phase: ph }, ph === p ? 1 : 0); }
-  } });
-  new Gauge({ name: "shadowmesh_shadow_weight_percent", help: "Share of reads routed to the shadow", labelNames: ["component"], registers: [registry], collect() {
-    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.shadowWeightBp / 100);
-  } });
-  new Gauge({ name: "shadowmesh_migration_step", help: "Index of the step in force (-1 before the first)", labelNames: ["component"], registers: [registry], collect() {
-    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.stepIndex);
-  } });
-  new Gauge({ name: "shadowmesh_shadow_fit", help: "1 while the filter's failover floor may divert reads to the shadow", labelNames: ["component"], registers: [registry], collect() {
-    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.shadowFit ? 1 : 0);
-  } });
-  new Gauge({ name: "shadowmesh_writes_held", help: "1 while a failover holds writes (the filter answers them 503)", labelNames: ["component"], registers: [registry], collect() {
-    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.holdWrites ? 1 : 0);
-  } });
-  new Gauge({ name: "shadowmesh_writer_epoch", help: "The writer's epoch (every promotion bumps it)", labelNames: ["component"], registers: [registry], collect() {
-    for (const n of manager.components()) this.set({ component: n }, manager.get(n).status.epoch ?? 1);
-  } });
-  new Gauge({ name: "shadowmesh_floor_proxies", help: "Proxy workers that reported in the last 5 s, and those whose failover floor has the primary ejected", labelNames: ["component", "state"], registers: [registry], collect() {
-    const now = wallMs(clock);
-    for (const n of manager.components()) { const f = telemetry.floor(n, now - 5_000, now); this.set({ component: n, state: "reporting" }, f.reporting); this.set({ component: n, state: "ejecting" }, f.ejecting); }
-  } });
-  new Gauge({ name: "shadowmesh_xds_publishes_total", help: "Route publishes by the migration engine", registers: [registry], collect() { this.set(manager.counters.publishes); } });
-  new Gauge({ name: "shadowmesh_xds_nacks_total", help: "Publishes a proxy rejected (NACK)", registers: [registry], collect() { this.set(manager.counters.nacks); } });
-  new Gauge({ name: "shadowmesh_webhook_deliveries_total", help: "Event webhook deliveries by outcome", labelNames: ["outcome"], registers: [registry], collect() {
-    for (const [k, v] of Object.entries(webhooks.stats)) this.set({ outcome: k }, v);
-  } });
 
   const apiServer = new grpc.Server();
   addControllerApi(apiServer, { manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost });
@@ -256,7 +184,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const httpServer = http.createServer((req, res) => {
     if (handleDashboard(dashboard, req, res)) return;
     if (req.url === "/metrics") {
-      registry.metrics().then((body) => { res.writeHead(200, { "content-type": registry.contentType }); res.end(body); },
+      metrics.render(req.headers.accept).then(([type, body]) => { res.writeHead(200, { "content-type": type }); res.end(body); },
         (e: Error) => { res.writeHead(500); res.end(e.message); });
     } else if (req.url === "/healthz") { res.writeHead(200, { "content-type": "text/plain" }); res.end("ok\n"); }
     else { res.writeHead(404, { "content-type": "text/plain" }); res.end("not found: try / (dashboard), /metrics or /healthz\n"); }

@@ -100,6 +100,9 @@ interface Voice { requests: number; errors: number; latency: CompactSketch | nul
 const OVERFLOW_VOICE = "(untracked proxies)";
 const LOW_TRAFFIC_VOICE = "(low-traffic proxies)";
 
+/** A component's target since the start: requests, errors (5xx, resets, timeouts), and the latencies' count and sum (µs). */
+export interface CumulativeTotals { requests: number; errors: number; latencyCount: number; latencySumUs: number }
+
 export interface TargetSummary {
   requests: number;
   /** (5xx + resets + timeouts) / requests; NaN without requests. */
@@ -143,6 +146,8 @@ export class TelemetryStore {
   private readonly unknown = new Map<string, number>();
   private readonly recentOutliers: (ProxyOutlier & { component: string; startMs: number })[] = [];
   private readonly listeners: ((s: BucketSummary) => void)[] = [];
+  /** Every request and error reported per component and target since the start (/metrics counters); only configured components. */
+  private readonly totals = new Map<string, Map<TargetName, CumulativeTotals>>();
   private readonly o: Required<StoreOptions>;
   readonly stats: StoreStats = { reports: 0, duplicates: 0, expired: 0, late: 0, rejected: 0, components: 0, buckets: 0, bytes: 0, backfill: 0, unknownDropped: 0, outlierProxies: 0, proxies: 0 };
 
@@ -189,6 +194,14 @@ export class TelemetryStore {
     if (startMs + this.o.bucketMs <= now - this.o.retentionMs) { this.stats.expired++; return "expired"; }
     this.stats.reports++;
     for (const [name, c] of r.components) {
+      let tot = this.totals.get(name);
+      if (!tot && this.totals.size < this.o.maxComponents) this.totals.set(name, (tot = new Map()));
+      if (tot) for (const [tn, t] of c.targets) {
+        const x = tot.get(tn) ?? { requests: 0, errors: 0, latencyCount: 0, latencySumUs: 0 };
+        x.requests += t.requests; x.errors += t.status[4]! + t.resets + t.timeouts;
+        x.latencyCount += t.latency.count; x.latencySumUs += t.latency.sum;
+        tot.set(tn, x);
+      }
       let list = this.components.get(name);
       if (!list) { list = []; this.components.set(name, list); }
       const b = this.bucket(list, startMs);
@@ -292,6 +305,9 @@ export class TelemetryStore {
   }
 
   /** Totals of one component over [fromMs, toMs), merged across buckets; undefined if none. */
+  /** Requests and errors (5xx, resets, timeouts) reported for each component and target since the start: they only rise. */
+  cumulative(): ReadonlyMap<string, ReadonlyMap<TargetName, Readonly<CumulativeTotals>>> { return this.totals; }
+
   window(component: string, fromMs: number, toMs: number): ComponentTotals | undefined {
     const list = this.components.get(component);
     if (!list) return undefined;
@@ -429,7 +445,7 @@ function emptyBucket(startMs: number): Bucket {
   return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor(), proxies: new Map(), voices: new Map() };
 }
 
-function addLatency(into: LatencySketch, from: LatencySketch | CompactSketch): void {
+export function addLatency(into: LatencySketch, from: LatencySketch | CompactSketch): void {
   if (from instanceof CompactSketch) from.addTo(into); else into.merge(from);
 }
 
