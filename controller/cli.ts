@@ -1,9 +1,11 @@
 // The `shadowmesh` command: `controller --config FILE` runs the controller (one line on stdout when it
-// is ready); status, watch, pause, resume, approve, promote and rollback talk to its API and print
-// what a person can read; `incident mark COMPONENT --at TIME` records a failure an operator saw (for the
-// failure model) and `model` shows the failure model in use with its calibration. The API address and token come from --address/--token or SHADOWMESH_ADDRESS
-// and SHADOWMESH_TOKEN; a TLS API takes --ca (and --cert/--key for mTLS) or SHADOWMESH_CA, _CERT,
-// _KEY. Errors go to stderr with the reason and exit non-zero; a file error names the file.
+// is ready); `lint FILE...` checks configurations, policies, bootstraps and manifests offline; status
+// (--watch), wait, proxy-status, watch, pause, resume, approve, promote (one step, as Argo Rollouts';
+// --full skips to the end), abort and rollback, set-policy, `incident mark`, model talk to its API.
+// Tables for people, `-o json|yaml` for scripts, `-o wide` for more columns. The API address and token
+// come from --address/--token or SHADOWMESH_ADDRESS and SHADOWMESH_TOKEN; a TLS API takes --ca (and
+// --cert/--key for mTLS) or SHADOWMESH_CA, _CERT, _KEY. Errors go to stderr with the reason and exit
+// non-zero; a file error names the file. `--version`; `completion bash` prints a completion script.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import * as grpc from "@grpc/grpc-js";
@@ -11,6 +13,9 @@ import { loadConfig, ConfigError, fsReason } from "./config.js";
 import { startController } from "./main.js";
 import { authMetadata, controllerClient, type ControllerClient } from "./api/service.js";
 import { PolicyError } from "./migration/policy.js";
+import { BUILD } from "./build-info.js";
+import { lintFile } from "./lint.js";
+import { formatComponent, formatComponents, formatModel, formatProxies, parseOutput, structured, time, type Output } from "./cli-format.js";
 
 type Opts = { address: string; token?: string; ca?: string; cert?: string; key?: string };
 
@@ -51,41 +56,6 @@ function die(e: unknown): never {
   process.exit(1);
 }
 
-const pct = (x: number | undefined) => (x === undefined ? "-" : `${(x * 100).toFixed(0)}%`);
-const time = (ms: number) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
-
-/** Left-aligned columns, widths from the content. */
-export function table(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (r: string[]) => r.map((c, i) => (c ?? "").padEnd(w[i]!)).join("  ").trimEnd();
-  return [line(head), ...rows.map(line)].join("\n");
-}
-
-export function formatComponents(list: any[]): string {
-  return table(["COMPONENT", "PHASE", "STEP", "SHADOW", "WRITES", "RISK", "LAG", "DIVERGED", "STATUS"], list.map((c) => [
-    c.name, c.phase, c.stepIndex >= 0 ? `${c.stepIndex + 1}/${c.stepCount}` : "-", `${c.shadowWeightPercent}%`, c.writeTarget,
-    c.risk === undefined || c.risk === null ? "no data" : c.risk.toFixed(2), c.replicationLagS === undefined || c.replicationLagS === null ? "-" : `${c.replicationLagS.toFixed(1)}s`,
-    `${c.mirroredDiverged}/${c.mirroredCompared}`, c.pausedReason || c.blockedReason || c.message,
-  ]));
-}
-
-export function formatComponent(c: any): string {
-  const out = [formatComponents([c]), "", "Risk explanation:"];
-  const explain = (list: any[]) => table(["SIGNAL", "KIND", "STATE", "VALUE", "EXPECTED", "SCORE", "SHARE", "VIEW", "WHY"], (list ?? []).map((x: any) => [
-    x.signal, x.kind, x.state, x.value === undefined || x.value === null ? "-" : String(+x.value.toFixed(3)), x.expected === undefined || x.expected === null ? "-" : String(+x.expected.toFixed(3)),
-    x.score.toFixed(2), pct(x.share), x.view, x.reason ?? "",
-  ]));
-  out.push(explain(c.contributions));
-  if (c.shadowContributions?.length) {
-    out.push("", `Shadow's own risk: ${c.shadowRisk === undefined || c.shadowRisk === null ? "no data" : c.shadowRisk.toFixed(2)}`);
-    out.push(explain(c.shadowContributions));
-  }
-  if (c.lastVerdict) out.push("", `Last verification: ${c.lastVerdict}`);
-  out.push("", "Last decisions:");
-  out.push(table(["TIME", "PHASE", "KIND", "MESSAGE"], (c.lastDecisions ?? []).map((e: any) => [time(e.atUnixMs), e.phase, e.kind, e.message])));
-  return out.join("\n");
-}
-
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -107,32 +77,63 @@ export function parseIncidentTime(text: string, nowMs: number): { atUnixMs: numb
   return { atUnixMs: ms };
 }
 
-const num4 = (v: number | undefined | null) => (v === undefined || v === null ? "-" : v.toFixed(4));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 
-/** The failure model as text: what is in use and why, its calibration against the prior's, and its weights. */
-export function formatModel(m: any): string {
-  const out = [
-    `Failure model: ${m.source}`, `  ${m.reason}`,
-    `Horizon:        ${m.horizonS} s`,
-    `Last retrain:   ${m.trainedAtUnixMs === undefined || m.trainedAtUnixMs === null ? "never" : time(m.trainedAtUnixMs)} (next ${time(m.nextRetrainUnixMs)})`,
-    `Samples:        ${m.samples} labelled, ${m.positives} positive, ${m.failures} failures recorded (history holds ${m.historySamples})`,
-    `Holdout:        ${m.holdoutSamples} samples, ${m.holdoutPositives} positive`,
-    table(["", "BRIER", "ECE"], [
-      ["in use", num4(m.brier), num4(m.ece)], ["prior", num4(m.priorBrier), num4(m.priorEce)], ["trained", num4(m.trainedBrier), num4(m.trainedEce)],
-    ]),
-    "",
-    table(["KIND", "WEIGHT"], [...(m.weights ?? []).map((w: any) => [w.kind, w.weight.toFixed(2)]), ["(bias)", m.bias.toFixed(2)]]),
-  ];
-  return out.join("\n");
+/** "90s", "5m", "500ms", "1h" in ms, or an error naming the option. */
+export function parseDuration(option: string, v: string): number {
+  const m = DURATION.exec(v.trim());
+  if (!m) throw new Error(`${option}: expected a duration like 30s, 5m or 500ms, got ${JSON.stringify(v)}`);
+  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
+}
+
+/** `--for phase=Migrated` (or phase=A|B): the phases that end the wait. */
+export function parseWaitFor(v: string): Set<string> {
+  const m = /^phase=([A-Za-z|]+)$/.exec(v.trim());
+  if (!m) throw new Error(`--for: expected phase=PHASE (e.g. phase=Migrated, phase=Healthy|Migrated), got ${JSON.stringify(v)}`);
+  const phases = m[1]!.split("|");
+  const known = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"];
+  for (const p of phases) if (!known.includes(p)) throw new Error(`--for: ${p} is not a phase (${known.join(", ")})`);
+  return new Set(phases);
+}
+
+/** A bash completion script for the program's commands and their options. */
+export function bashCompletion(program: Command): string {
+  const cmds = program.commands.map((c) => c.name());
+  const cases = program.commands.map((c) => {
+    const words = [...c.commands.map((s) => s.name()), ...c.options.map((o) => o.long ?? o.short ?? "")].filter(Boolean);
+    return `    ${c.name()}) opts="${words.join(" ")}" ;;`;
+  });
+  return `# shadowmesh bash completion: source <(shadowmesh completion bash)
+_shadowmesh() {
+  local cur=\${COMP_WORDS[COMP_CWORD]} opts
+  if [ "$COMP_CWORD" -eq 1 ]; then COMPREPLY=( $(compgen -W "${cmds.join(" ")} --version --help" -- "$cur") ); return; fi
+  case "\${COMP_WORDS[1]}" in
+${cases.join("\n")}
+    *) opts="" ;;
+  esac
+  if [[ "$cur" == -* || "\${COMP_WORDS[1]}" == lint || "\${COMP_WORDS[1]}" == set-policy ]]; then COMPREPLY=( $(compgen -W "$opts" -- "$cur") $(compgen -f -- "$cur") ); else COMPREPLY=( $(compgen -W "$opts" -- "$cur") ); fi
+}
+complete -F _shadowmesh shadowmesh
+`;
 }
 
 export function buildCli(): Command {
-  const program = new Command("shadowmesh").description("moves traffic off a critical component before it fails");
+  const program = new Command("shadowmesh").description("moves traffic off a critical component before it fails")
+    .version(`shadowmesh ${BUILD.version} (revision ${BUILD.revision}, node ${process.version})`, "--version", "print the version");
   const api = (cmd: Command) => cmd.option("--address <host:port>", "controller API address", process.env.SHADOWMESH_ADDRESS ?? "127.0.0.1:18002")
     .option("--token <token>", "bearer token (default $SHADOWMESH_TOKEN)")
     .option("--ca <file>", "CA certificate of a TLS API (default $SHADOWMESH_CA)")
     .option("--cert <file>", "client certificate for mTLS (default $SHADOWMESH_CERT)")
     .option("--key <file>", "client certificate's key (default $SHADOWMESH_KEY)");
+  const output = (cmd: Command) => cmd.option("-o, --output <format>", "table, wide, json or yaml", "table");
+  /** Runs fn with a client, prints errors and closes the client. */
+  const withClient = async (o: Opts, fn: (c: ControllerClient) => Promise<void>) => {
+    let c: ControllerClient;
+    try { c = client(o); } catch (e) { die(e); }
+    try { await fn(c); } catch (e) { die(e); } finally { c.close(); }
+  };
+  const outputOf = (o: { output: string }): Output => { try { return parseOutput(o.output); } catch (e) { die(e); } };
 
   program.command("controller").description("run the controller").requiredOption("--config <file>", "controller configuration (YAML)")
     .action(async (o: { config: string }) => {
@@ -149,14 +150,66 @@ export function buildCli(): Command {
       }
     });
 
-  api(program.command("status [component]").description("components: phase, step, weights, risk, lag; one component in detail"))
-    .action(async (name: string | undefined, o: Opts) => {
-      let c: ControllerClient;
-      try { c = client(o); } catch (e) { die(e); }
-      try {
-        if (name) console.log(formatComponent(await unary(c, "getComponent", { name })));
-        else console.log(formatComponents((await unary<{ components: unknown[] }>(c, "listComponents", {})).components));
-      } catch (e) { die(e); } finally { c.close(); }
+  program.command("lint <files...>").description("check controller configurations, policies, Envoy bootstraps and Kubernetes/Istio manifests offline")
+    .option("-o, --output <format>", "table or json", "table")
+    .action((files: string[], o: { output: string }) => {
+      const results = files.map((f) => lintFile(f));
+      if (o.output === "json") console.log(JSON.stringify(results, null, 2));
+      else for (const r of results) {
+        if (r.skipped) console.log(`${r.file}: skipped (${r.skipped})`);
+        else if (r.problems.length === 0) console.log(`${r.file}: ok (${r.kind})${r.notes?.length ? `; ${r.notes.join("; ")}` : ""}`);
+        else for (const p of r.problems) console.log(p.startsWith(r.file) ? p : `${r.file}: ${p}`);
+      }
+      if (results.some((r) => r.problems.length > 0)) process.exit(1);
+    });
+
+  output(api(program.command("status [component]").description("components: phase, step, weights, risk, lag; one component in detail")))
+    .option("-w, --watch", "print again every --interval until interrupted")
+    .option("--interval <duration>", "with --watch: how often", "2s")
+    .action(async (name: string | undefined, o: Opts & { output: string; watch?: boolean; interval: string }) => {
+      const out = outputOf(o);
+      let every = 0;
+      try { every = parseDuration("--interval", o.interval); } catch (e) { die(e); }
+      await withClient(o, async (c) => {
+        for (;;) {
+          const msg = name ? await unary(c, "getComponent", { name }) : await unary<{ components: unknown[] }>(c, "listComponents", {});
+          const text = structured(out, msg) ?? (name ? formatComponent(msg) : formatComponents((msg as { components: unknown[] }).components, out === "wide"));
+          if (o.watch && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H");
+          console.log(text);
+          if (!o.watch) return;
+          await sleep(every);
+        }
+      });
+    });
+
+  api(program.command("wait <component>").description("wait until the component reaches a phase (exit 0), or time out (exit 1)"))
+    .requiredOption("--for <condition>", "phase=PHASE, or phase=A|B")
+    .option("--timeout <duration>", "give up after this long", "5m")
+    .action(async (component: string, o: Opts & { for: string; timeout: string }) => {
+      let want: Set<string>, timeoutMs: number;
+      try { want = parseWaitFor(o.for); timeoutMs = parseDuration("--timeout", o.timeout); } catch (e) { die(e); }
+      await withClient(o, async (c) => {
+        const until = Date.now() + timeoutMs;
+        let last: { phase: string; message: string } | null = null;
+        for (;;) {
+          last = await unary<{ phase: string; message: string; blockedReason: string }>(c, "getComponent", { name: component });
+          if (want.has(last.phase)) { console.log(`${component}: phase ${last.phase}`); return; }
+          if (Date.now() >= until) break;
+          await sleep(Math.min(500, Math.max(0, until - Date.now())));
+        }
+        process.stderr.write(`shadowmesh: timed out after ${o.timeout} waiting for ${component} to reach ${o.for}: phase ${last.phase}: ${last.message}\n`);
+        c.close();
+        process.exit(1);
+      });
+    });
+
+  output(api(program.command("proxy-status").description("every proxy connected over xDS: per resource type the version sent, the one ACKed, NACKs with their error")))
+    .action(async (o: Opts & { output: string }) => {
+      const out = outputOf(o);
+      await withClient(o, async (c) => {
+        const r = await unary<{ proxies: unknown[] }>(c, "listProxies", {});
+        console.log(structured(out, r) ?? (r.proxies.length ? formatProxies(r.proxies, out === "wide") : "no proxy is connected"));
+      });
     });
 
   api(program.command("watch [component]").description("stream migration events").option("--replay <n>", "past events to show first", "20"))
@@ -170,21 +223,32 @@ export function buildCli(): Command {
       process.once("SIGINT", () => { s.cancel(); c.close(); process.exit(0); });
     });
 
+  // Verbs as Argo Rollouts means them: promote = the next step (--full: all of them), abort = back to the primary.
   for (const [verb, method, what] of [
     ["pause", "pause", "stop the migration where it is"], ["resume", "resume", "continue a paused migration"],
-    ["approve", "approve", "approve the next gate (first step, or 100% and promotion)"], ["promote", "promote", "start a migration now, or skip to the final step"],
+    ["approve", "approve", "approve the next gate (first step, or 100% and promotion)"],
+    ["promote", "promote", "start a migration now, or advance to the next step (--full: skip to the final step)"],
+    ["abort", "rollback", "return traffic to the primary (Argo Rollouts' abort; same as rollback)"],
     ["rollback", "rollback", "return traffic to the primary"],
   ] as const) {
-    api(program.command(`${verb} <component>`).description(what).option("--reason <text>", "recorded with the decision"))
-      .action(async (component: string, o: Opts & { reason?: string }) => {
-        let c: ControllerClient;
-        try { c = client(o); } catch (e) { die(e); }
-        try {
-          const r = await unary<{ message: string; phase: string }>(c, method, { component, reason: o.reason ?? "" });
-          console.log(`${component}: ${r.message} (phase ${r.phase})`);
-        } catch (e) { die(e); } finally { c.close(); }
+    const cmd = api(program.command(`${verb} <component>`).description(what).option("--reason <text>", "recorded with the decision"));
+    if (verb === "promote") cmd.option("--full", "skip every remaining step to the final one (its bake and verification still apply)");
+    cmd.action(async (component: string, o: Opts & { reason?: string; full?: boolean }) => {
+      await withClient(o, async (c) => {
+        const r = await unary<{ message: string; phase: string }>(c, method, { component, reason: o.reason ?? "", ...(verb === "promote" && !o.full ? { nextStep: true } : {}) });
+        console.log(`${component}: ${r.message} (phase ${r.phase})`);
       });
+    });
   }
+
+  api(program.command("set-policy <component>").description("replace the component's migration policy with the one a policy file (its format: defaults, components) gives it"))
+    .requiredOption("-f, --file <file>", "the policy document (YAML)")
+    .action(async (component: string, o: Opts & { file: string }) => {
+      let text = "";
+      try { text = readOption("--file", o.file).toString("utf8"); } catch (e) { die(e); }
+      await withClient(o, async (c) => { console.log((await unary<{ message: string }>(c, "setPolicy", { component, policyYaml: text })).message); });
+    });
+
   const incident = program.command("incident").description("failures an operator saw, for the failure model");
   api(incident.command("mark <component>").description("record that COMPONENT failed at TIME (labels the failure model's history; it retrains at once)")
     .requiredOption("--at <time>", "when it failed: RFC 3339 (2026-11-30T14:05:00Z), relative (-15m, -2h) or now")
@@ -192,21 +256,19 @@ export function buildCli(): Command {
     .action(async (component: string, o: Opts & { at: string; note?: string }) => {
       let when: { atUnixMs: number } | { agoMs: number };
       try { when = parseIncidentTime(o.at, Date.now()); } catch (e) { die(e); }
-      let c: ControllerClient;
-      try { c = client(o); } catch (e) { die(e); }
-      try {
-        const r = await unary<{ message: string }>(c, "markIncident", { component, ...when, note: o.note ?? "" });
-        console.log(r.message);
-      } catch (e) { die(e); } finally { c.close(); }
+      await withClient(o, async (c) => { console.log((await unary<{ message: string }>(c, "markIncident", { component, ...when, note: o.note ?? "" })).message); });
     });
 
-  api(program.command("model").description("the failure model in use: prior or trained, its holdout Brier score and calibration error, its weights"))
-    .action(async (o: Opts) => {
-      let c: ControllerClient;
-      try { c = client(o); } catch (e) { die(e); }
-      try { console.log(formatModel(await unary(c, "getModel", {}))); } catch (e) { die(e); } finally { c.close(); }
+  output(api(program.command("model").description("the failure model in use: prior or trained, its holdout Brier score and calibration error, its weights")))
+    .action(async (o: Opts & { output: string }) => {
+      const out = outputOf(o);
+      await withClient(o, async (c) => { const m = await unary(c, "getModel", {}); console.log(structured(out, m) ?? formatModel(m)); });
+    });
+
+  program.command("completion <shell>").description("print a shell completion script (bash): source <(shadowmesh completion bash)")
+    .action((shell: string) => {
+      if (shell !== "bash") die(new Error(`completion: ${JSON.stringify(shell)} is not supported (bash)`));
+      process.stdout.write(bashCompletion(program));
     });
   return program;
 }
-
-

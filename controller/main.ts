@@ -173,7 +173,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   };
 
   const apiServer = new grpc.Server();
-  addControllerApi(apiServer, { manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost });
+  addControllerApi(apiServer, { proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost });
   const apiCreds = cfg.api.tls
     ? grpc.ServerCredentials.createSsl(cfg.api.tls.clientCa ? readFileSync(cfg.api.tls.clientCa) : null, [{ cert_chain: readFileSync(cfg.api.tls.cert), private_key: readFileSync(cfg.api.tls.key) }], !!cfg.api.tls.clientCa)
     : grpc.ServerCredentials.createInsecure();

@@ -14,6 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import type { StreamStatus } from "../xds/server.js";
 import type { Logger } from "pino";
 import { shadowKey, type Contribution, type RiskEngine } from "../risk/engine.js";
 import { UnknownComponent, type MigrationManager } from "../migration/manager.js";
@@ -56,7 +57,19 @@ export interface LearningApi {
 
 /** stateWarnings: what the controller recovered from when it loaded its state (shown in GetComponent). */
 /** cost: what a component's shadow costs (drivers/cost.ts); absent: not measured. */
-export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null }
+export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[] }
+
+/** One xDS stream as the API's Proxy message. */
+export function proxyMessage(st: StreamStatus) {
+  return {
+    node: st.node, group: st.group, delta: st.delta, blocked: st.blocked,
+    resources: Object.entries(st.types).flatMap(([type, t]) => (t ? [{
+      type, sent: t.sent ?? "", acked: t.confirmed ?? "",
+      state: t.nack && t.nack.version === t.sent ? "nacked" : t.sent !== undefined && t.confirmed === t.sent ? "synced" : "pending",
+      nackedVersion: t.nack?.version ?? "", error: t.nack?.error ?? "",
+    }] : [])),
+  };
+}
 
 /** How far ahead of the controller's clock an incident time may be (the operator's clock may run a little ahead). */
 export const INCIDENT_FUTURE_SLACK_MS = 5_000;
@@ -177,10 +190,11 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     if (!deps.learning) throw fail(grpc.status.UNIMPLEMENTED, "this controller keeps no failure history");
     return deps.learning;
   };
-  const command = (kind: CommandKind) => guard<{ component: string; reason: string }, { message: string; phase: string }>((req, call, identity) => {
+  const command = (kind: CommandKind) => guard<{ component: string; reason: string; nextStep?: boolean }, { message: string; phase: string }>((req, call, identity) => {
     const name = needComponent(req.component);
     const by = actorOf(identity, call.metadata);
-    const r = deps.manager.command(name, { kind, by, ...(req.reason ? { reason: req.reason } : {}) });
+    if (req.nextStep && kind !== "promote") throw fail(grpc.status.INVALID_ARGUMENT, `next_step: only Promote takes it, not ${kind}`);
+    const r = deps.manager.command(name, { kind, by, ...(req.reason ? { reason: req.reason } : {}), ...(req.nextStep ? { nextStep: true } : {}) });
     if (!r.accepted) throw fail(grpc.status.FAILED_PRECONDITION, `${kind} ${name}: ${r.reason}`);
     return { message: r.reason, phase: deps.manager.get(name).status.phase };
   });
@@ -247,6 +261,10 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
       return { message: `incident of ${name} at ${new Date(Math.min(at, now)).toISOString()} recorded by ${by}; the failure model retrains at the next tick`, atUnixMs: Math.min(at, now) };
     }),
     GetModel: guard(() => modelMessage(needLearning().model())),
+    ListProxies: guard(() => {
+      if (!deps.proxies) throw fail(grpc.status.UNIMPLEMENTED, "this controller serves no xDS");
+      return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map(proxyMessage) };
+    }),
   };
 }
 

@@ -38,6 +38,14 @@ export function command(p: Pass, c: Command): CommandResult {
         startPreflight(p, `manual promote by ${c.by}`);
         return ok("migration started (preflight checks still apply)");
       }
+      if ((s.phase === "Shifting" || s.phase === "Restoring") && !s.promotion && c.nextStep) {
+        if (s.stepIndex < p.lastStep) {
+          advance(p, s.stepIndex + 1);
+          return ok(`skipped to step ${s.stepIndex + 1}/${p.lastStep + 1} (its bake and verification still apply)`);
+        }
+        s.approvals.full = true;
+        return ok("on the final step: its promotion approved (its bake and verification still apply)");
+      }
       if ((s.phase === "Shifting" || s.phase === "Restoring") && !s.promotion) {
         s.approvals.full = true;
         if (s.stepIndex < p.lastStep) advance(p, p.lastStep);

@@ -106,7 +106,8 @@ export interface ReconcileInputs {
 export interface MirrorCost { bytesPerS: number; mirroredPerS: number; readsPerS: number }
 
 export type CommandKind = "pause" | "resume" | "approve" | "promote" | "rollback";
-export interface Command { kind: CommandKind; by: string; reason?: string }
+/** nextStep (promote only): advance one step, as Argo Rollouts' promote does, instead of skipping to the final step. */
+export interface Command { kind: CommandKind; by: string; reason?: string; nextStep?: boolean }
 export interface CommandResult { command: Command; accepted: boolean; reason: string }
 
 export type EventKind = "phase" | "step" | "blocked" | "verification" | "rollout" | "action" | "command" | "risk";

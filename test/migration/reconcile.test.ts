@@ -263,4 +263,32 @@ test("manual promote starts a migration from Healthy; rollback in Migrated resto
   assert.is(w.maxWriters, 1);
 });
 
+test("promote with nextStep advances one step, as Argo Rollouts' promote does; on the final step it approves the promotion; without it, skips to the end", () => {
+  const w = new MigrationWorld(policy((p) => { p.steps = p.steps.map((st) => ({ ...st, bakeMs: 600_000 })); p.gates.approveFull = true; }));
+  w.run(5);
+  w.tick([{ kind: "promote", by, nextStep: true }]);
+  assert.is(w.status.phase, "Preflight");
+  assert.ok(w.run(300, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 0 && x.status.rollout === null), w.status.message);
+  const weights = () => w.publishedWeights();
+  const before = weights().length;
+  const r1 = w.tick([{ kind: "promote", by, nextStep: true }]).commandResults[0]!;
+  assert.ok(r1.accepted, r1.reason);
+  assert.match(r1.reason, /skipped to step 2\//);
+  assert.is(w.status.stepIndex, 1, "one step, not to the end");
+  assert.is(weights().length, before + 1);
+  assert.is(weights().at(-1), w.policy.steps[1]!.weightBp);
+  while (w.status.stepIndex < w.policy.steps.length - 1) w.tick([{ kind: "promote", by, nextStep: true }]);
+  assert.is(w.status.approvals.full, false, "reaching the final step approves nothing yet");
+  const last = w.tick([{ kind: "promote", by, nextStep: true }]).commandResults[0]!;
+  assert.match(last.reason, /on the final step: its promotion approved/);
+  assert.is(w.status.approvals.full, true);
+  // Without nextStep (the API's Promote as before; the CLI's promote --full): straight to the final step.
+  const v = new MigrationWorld(policy((p) => { p.steps = p.steps.map((st) => ({ ...st, bakeMs: 600_000 })); }));
+  v.run(5);
+  v.tick([{ kind: "promote", by }]);
+  assert.ok(v.run(300, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 0 && x.status.rollout === null));
+  v.tick([{ kind: "promote", by }]);
+  assert.is(v.status.stepIndex, v.policy.steps.length - 1);
+});
+
 test.run();
