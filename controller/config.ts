@@ -18,6 +18,7 @@ import type { ComponentSpec as RouteSpec, TelemetryTlsOnProxy } from "./xds/reso
 import type { SignalSpec } from "./risk/engine.js";
 import type { ActionConfig } from "./migration/actions.js";
 import type { DriverConfig } from "./drivers/factory.js";
+import { checkPromqlSources, type PromqlSource } from "./metrics/promql.js";
 import { checkTargets, type ScrapeTarget } from "./metrics/prometheus.js";
 
 export class ConfigError extends YamlFieldError {}
@@ -133,6 +134,8 @@ const schema = z.object({
   }).partial().strict().optional(),
   components: z.array(component).min(1, "needs at least one component"),
   scrape: z.array(z.unknown()).optional(),
+  /** Signals read from a Prometheus server's query API (PromQL), per component. */
+  promql: z.array(z.unknown()).optional(),
   webhooks: z.array(z.object({
     url: z.string().url(), headers: z.record(z.string(), z.string()).optional(),
     minSeverity: z.enum(["info", "warning", "error"]).optional(),
@@ -181,6 +184,8 @@ export interface ControllerConfig {
   /** Learning the failure model from outcomes (absent: the defaults). */
   learning?: { sampleEveryS?: number; retrainEveryS?: number; horizonS?: number; maxSamplesPerComponent?: number };
   scrape: ScrapeTarget[];
+  /** Signals read with PromQL from a Prometheus server (absent in older configurations: none). */
+  promql?: PromqlSource[];
   webhooks: WebhookTarget[];
 }
 
@@ -318,6 +323,26 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     fail(m ? ["scrape", Number(m[1])] : ["scrape"], (e as Error).message);
   }
   for (const [i, t] of scrape.entries()) if (!names.has(t.component)) fail(["scrape", i, "component"], `unknown component ${t.component}`);
+  let promql: PromqlSource[] = [];
+  try { promql = checkPromqlSources(data.promql ?? []); } catch (e) {
+    const m = /^promql\[(\d+)\](?:\.(\w+))?(?:\[(\d+)\])?(?:\.(\w+))?/.exec((e as Error).message);
+    const at: (string | number)[] = ["promql"];
+    if (m) { at.push(Number(m[1])); if (m[2]) at.push(m[2]); if (m[3]) at.push(Number(m[3])); if (m[4]) at.push(m[4]); }
+    fail(at, (e as Error).message.replace(/^promql\[\d+\][^:]*: /, ""));
+  }
+  for (const [i, t] of promql.entries()) {
+    const ci = data.components.findIndex((c) => c.name === t.component);
+    if (ci < 0) fail(["promql", i, "component"], `unknown component ${t.component}`);
+    const own = new Set((comps[ci]!.signals ?? []).map((s) => s.name));
+    for (const [j, s] of t.signals.entries()) if (!own.has(s.signal)) fail(["promql", i, "signals", j, "signal"], `${s.signal} is not a signal of ${t.component} (its signals: ${[...own].join(", ")})`);
+    const tokenEnv = (t as PromqlSource & { bearerTokenEnv?: string }).bearerTokenEnv;
+    if (tokenEnv !== undefined) {
+      const v = env[tokenEnv];
+      if (!v) fail(["promql", i, "bearerTokenEnv"], `environment variable ${tokenEnv} is not set`);
+      t.bearerToken = v;
+      delete (t as { bearerTokenEnv?: string }).bearerTokenEnv;
+    }
+  }
   const ptls = data.dataplane?.telemetryTls;
   if (ptls && !data.telemetry?.tls) fail(["dataplane", "telemetryTls"], "the proxies would speak TLS to a plaintext telemetry server: set telemetry.tls {cert, key, clientCa} too");
   if (ptls && (ptls.cert === undefined) !== (ptls.key === undefined)) fail(["dataplane", "telemetryTls", ptls.cert === undefined ? "cert" : "key"], "a client certificate needs both cert and key");
@@ -336,7 +361,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     } : null,
     risk: data.risk ?? {},
     learning: data.learning ?? {},
-    components: comps, scrape,
+    components: comps, scrape, promql,
     webhooks: (data.webhooks ?? []).map((w) => ({ url: w.url, headers: w.headers ?? {}, minSeverity: w.minSeverity ?? "info" })),
   };
 }

@@ -20,6 +20,7 @@ import { outlierLogger } from "./telemetry/feed.js";
 import { shadowKey, type RiskEngine } from "./risk/engine.js";
 import { PrometheusScraper } from "./metrics/prometheus.js";
 import { controllerMetrics } from "./metrics/exposition.js";
+import { PromqlSignalSource } from "./metrics/promql.js";
 import type { Registry } from "prom-client";
 import { BUILD } from "./build-info.js";
 import type { MigrationManager } from "./migration/manager.js";
@@ -51,6 +52,8 @@ export interface RunningController {
   learner: Learner;
   /** Each component's driver poll: health per side, the lag (drivers/poller.ts). */
   drivers: DriverPoller;
+  /** Signals read with PromQL from a Prometheus server (metrics/promql.ts). */
+  promql: PromqlSignalSource;
   stop(): Promise<void>;
 }
 
@@ -115,6 +118,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const drivers = new DriverPoller(built.targets, engine, clock, log);
   // Built before the manager: scrape targets with a side, and measuring drivers, are that side's active health check.
   const scraper = new PrometheusScraper(cfg.scrape, engine, clock, fetch, log);
+  const promql = new PromqlSignalSource(cfg.promql ?? [], engine, clock, fetch, log);
   // A side being rejoined (stopped, rewound or cloned, restarted) fails its health check meanwhile:
   // nothing (a restore, the floor's probes) sends it traffic until it is back as a replica.
   let rejoins: RejoinWatcher | null = null;
@@ -196,6 +200,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   });
 
   scraper.start();
+  promql.start();
   drivers.start();
   let stopped = false;
   let lastSampleMs = 0;
@@ -225,11 +230,12 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   clock.setTimer(cfg.tickMs, loop);
 
   return {
-    manager, engine, telemetry, router, registry, history: failureHistory, learner, drivers,
+    manager, engine, telemetry, router, registry, history: failureHistory, learner, drivers, promql,
     ports: { xds: xdsPort, telemetry: telemetryPort, api: apiPort, http: httpPort },
     async stop() {
       stopped = true;
       scraper.stop();
+      promql.stop();
       drivers.stop();
       await actions.close();
       httpServer.closeAllConnections();

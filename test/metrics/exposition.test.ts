@@ -6,7 +6,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import YAML from "yaml";
 import { parseConfig } from "../../controller/config.js";
 import { startController, type RunningController } from "../../controller/main.js";
 import { silentLogger } from "../../controller/log.js";
@@ -92,6 +95,33 @@ whenAvailable("promtool check metrics", promtool ? null : "promtool is not insta
   const r = spawnSync(promtool, ["check", "metrics"], { input: body, encoding: "utf8" });
   assert.is(`${r.stdout}${r.stderr}`.trim(), "", "promtool has nothing to say");
   assert.is(r.status, 0);
+});
+
+test("the Grafana dashboard (deploy/grafana/shadowmesh.json) queries only metrics the controller serves", async () => {
+  const dash = JSON.parse(readFileSync("deploy/grafana/shadowmesh.json", "utf8")) as { panels: { id: number; title: string; targets: { expr: string }[] }[]; templating: { list: { name: string }[] } };
+  assert.ok(dash.panels.length >= 10);
+  assert.is(new Set(dash.panels.map((p) => p.id)).size, dash.panels.length, "panel ids are unique");
+  assert.ok(dash.templating.list.some((v) => v.name === "component"));
+  const { body } = await scrape();
+  const families = new Set([...body.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+  for (const p of dash.panels) {
+    assert.ok(p.targets.length > 0, `${p.title}: has a query`);
+    for (const t of p.targets) for (const m of t.expr.matchAll(/\b((?:shadowmesh|process|nodejs)_[a-z_]+)/g)) {
+      const name = m[1]!.replace(/_(sum|count|bucket)$/, "");
+      assert.ok(families.has(name) || families.has(m[1]!), `${p.title}: ${m[1]} is not served by /metrics`);
+    }
+  }
+});
+
+whenAvailable("promtool check rules", promtool ? null : "promtool is not installed (Debian: apt-get install prometheus)", "promtool parses every query of the Grafana dashboard", async () => {
+  const dash = JSON.parse(readFileSync("deploy/grafana/shadowmesh.json", "utf8")) as { panels: { targets: { expr: string }[] }[] };
+  const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr.replaceAll("$component", ".*")));
+  const rules = { groups: [{ name: "dashboard", rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) }] };
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "sm-rules-")), "rules.yaml");
+  writeFileSync(file, YAML.stringify(rules));
+  const r = spawnSync(promtool, ["check", "rules", file], { encoding: "utf8" });
+  assert.is(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, new RegExp(`SUCCESS: ${exprs.length} rules found`));
 });
 
 test.run();
