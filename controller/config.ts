@@ -115,9 +115,18 @@ const schema = z.object({
   stateDir: z.string().optional(),
   policy: z.string().optional(),
   tickMs: z.number().int().min(50).max(60_000).optional(),
-  /** Envoy listener carrying the filter, published over LDS (with ECDS for the filter), for Envoy or the embedded data plane. */
+  /**
+   * The filter's data plane. With `listener`: an Envoy listener carrying the filter, published over LDS
+   * (with ECDS for the filter), for Envoy or the embedded data plane. Without it (Istio): only the
+   * filter's ECDS configuration, for sidecars that insert the filter themselves (an EnvoyFilter with
+   * config_discovery); `wasmUrl` + `wasmCluster` make the sidecars fetch the module from the
+   * controller (its HTTP port serves `wasm` at /wasm/shadowmesh.wasm, with its sha256), and
+   * `telemetryCluster` names the controller's telemetry port as a sidecar knows it
+   * (outbound|PORT||HOST).
+   */
   dataplane: z.object({
-    listener: listenAddress, name: z.string().min(1).optional(), wasm: z.string().min(1), telemetryIntervalMs: z.number().int().min(100).optional(),
+    listener: listenAddress.optional(), name: z.string().min(1).optional(), wasm: z.string().min(1), telemetryIntervalMs: z.number().int().min(100).optional(),
+    wasmUrl: z.string().url().optional(), wasmCluster: z.string().min(1).optional(), telemetryCluster: z.string().min(1).optional(),
     /** How the proxies reach the telemetry server over TLS: files on the proxy hosts (not relative to this file). */
     telemetryTls: z.object({ ca: z.string().min(1), cert: z.string().min(1).optional(), key: z.string().min(1).optional(), sni: z.string().min(1).optional() }).strict().optional(),
   }).strict().optional(),
@@ -179,7 +188,15 @@ export interface ControllerConfig {
   policyFile: string | null;
   tickMs: number;
   components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null; driver: DriverConfig | null; filter: Record<string, unknown> | null }[];
-  dataplane: { listener: { name: string; address: string; port: number }; wasm: string; telemetryIntervalMs: number; telemetryTls?: TelemetryTlsOnProxy } | null;
+  dataplane: {
+    /** Absent: ECDS only (Istio sidecars insert the filter themselves). */
+    listener: { name: string; address: string; port: number } | null;
+    wasm: string; telemetryIntervalMs: number; telemetryTls?: TelemetryTlsOnProxy;
+    /** The proxies fetch the module from this URL through this cluster (remote code, checked by sha256). */
+    wasmUrl?: string; wasmCluster?: string;
+    /** The telemetry cluster's name in the proxies (default shadowmesh-telemetry, which the controller publishes). */
+    telemetryCluster?: string;
+  } | null;
   risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number; horizonS?: number };
   /** Learning the failure model from outcomes (absent: the defaults). */
   learning?: { sampleEveryS?: number; retrainEveryS?: number; horizonS?: number; maxSamplesPerComponent?: number };
@@ -343,6 +360,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       delete (t as { bearerTokenEnv?: string }).bearerTokenEnv;
     }
   }
+  const dp = data.dataplane;
+  if (dp && (dp.wasmUrl === undefined) !== (dp.wasmCluster === undefined)) fail(["dataplane", dp.wasmUrl === undefined ? "wasmUrl" : "wasmCluster"], "wasmUrl and wasmCluster go together: the proxies fetch the module from wasmUrl through the cluster wasmCluster");
+  if (dp && !dp.listener && !dp.wasmUrl) fail(["dataplane", "wasmUrl"], "without a listener (sidecars insert the filter themselves) the proxies have no local copy of the module: give wasmUrl and wasmCluster (the controller serves it at /wasm/shadowmesh.wasm)");
+  if (dp && dp.wasmUrl && !/\/wasm\/shadowmesh\.wasm$/.test(new URL(dp.wasmUrl).pathname)) fail(["dataplane", "wasmUrl"], `the controller serves the module at /wasm/shadowmesh.wasm on its http port, not ${new URL(dp.wasmUrl).pathname}`);
   const ptls = data.dataplane?.telemetryTls;
   if (ptls && !data.telemetry?.tls) fail(["dataplane", "telemetryTls"], "the proxies would speak TLS to a plaintext telemetry server: set telemetry.tls {cert, key, clientCa} too");
   if (ptls && (ptls.cert === undefined) !== (ptls.key === undefined)) fail(["dataplane", "telemetryTls", ptls.cert === undefined ? "cert" : "key"], "a client certificate needs both cert and key");
@@ -355,7 +376,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     policyFile: data.policy ? rel(data.policy) : null,
     tickMs: data.tickMs ?? 1000,
     dataplane: data.dataplane ? {
-      listener: { name: data.dataplane.name ?? "shadowmesh-ingress", ...splitHostPort(data.dataplane.listener) },
+      listener: data.dataplane.listener ? { name: data.dataplane.name ?? "shadowmesh-ingress", ...splitHostPort(data.dataplane.listener) } : null,
+      ...(data.dataplane.wasmUrl ? { wasmUrl: data.dataplane.wasmUrl, wasmCluster: data.dataplane.wasmCluster! } : {}),
+      ...(data.dataplane.telemetryCluster ? { telemetryCluster: data.dataplane.telemetryCluster } : {}),
       wasm: rel(data.dataplane.wasm), telemetryIntervalMs: data.dataplane.telemetryIntervalMs ?? 1000,
       ...(data.dataplane.telemetryTls ? { telemetryTls: data.dataplane.telemetryTls } : {}),
     } : null,

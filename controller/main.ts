@@ -6,12 +6,13 @@
 // Everything with I/O lives here; the decisions are in the pure cores it calls on each tick.
 import http from "node:http";
 import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { SystemClock, wallMs, type Clock } from "../host/clock.js";
 import { createLogger } from "./log.js";
 import { splitHostPort, type ControllerConfig } from "./config.js";
-import { SnapshotCache } from "./xds/cache.js";
+import { DEFAULT_GROUP, SnapshotCache } from "./xds/cache.js";
 import { AdsServer } from "./xds/server.js";
 import { XdsTrafficRouter } from "./xds/router.js";
 import type { TelemetryStore } from "./telemetry/store.js";
@@ -38,7 +39,8 @@ import type { MigrationEvent, Phase } from "./migration/reconcile.js";
 import { DashboardHistory, handleDashboard, sampleHistory } from "./dashboard/server.js";
 import { HistoryStore, type FailureSource } from "./risk/history.js";
 import { Learner, RETRAIN_AFTER_FAILOVER_MS } from "./risk/learner.js";
-import { modelMessage, type LearningApi } from "./api/service.js";
+import { CONTROLLER_SERVICE, modelMessage, type LearningApi } from "./api/service.js";
+import { HealthService } from "./api/health.js";
 
 export interface RunningController {
   manager: MigrationManager;
@@ -97,12 +99,15 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   // One voice per proxy: a proxy whose error rate stands out against the others is a proxy or zone problem.
   telemetry.onSealed(outlierLogger(log));
 
+  // Sidecars without a local copy fetch the module from this controller (dataplane.wasmUrl), checked by its sha256.
+  const served = cfg.dataplane?.wasmUrl ? serveableModule(cfg.dataplane.wasm) : null;
   const cache = new SnapshotCache();
   const ads = new AdsServer({ cache, logger: log });
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
-    telemetry: { cluster: "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), ...(cfg.dataplane?.telemetryTls ? { tls: cfg.dataplane.telemetryTls } : {}) },
-    ...(cfg.dataplane ? { envoyListener: cfg.dataplane.listener, wasm: { filename: cfg.dataplane.wasm } } : {}),
+    telemetry: { cluster: cfg.dataplane?.telemetryCluster ?? "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), ...(cfg.dataplane?.telemetryTls ? { tls: cfg.dataplane.telemetryTls } : {}) },
+    ...(cfg.dataplane?.listener ? { envoyListener: cfg.dataplane.listener } : {}),
+    ...(cfg.dataplane ? { wasm: served ? { uri: cfg.dataplane.wasmUrl!, cluster: cfg.dataplane.wasmCluster!, sha256: served.sha256 } : { filename: cfg.dataplane.wasm } } : {}),
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
   });
   router.start();
@@ -176,22 +181,34 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     model: () => ({ info: learner.model, historySamples: failureHistory.sampleCount(), nextRetrainMs: learner.nextRetrainMs }),
   };
 
+  // Ready: the xDS server has a snapshot to serve and the migration state is loaded (manager.start()
+  // above); not while stopping. /readyz and grpc.health.v1 say the same.
+  let stopping = false;
+  const readiness = () => {
+    const snap = cache.getSnapshot(DEFAULT_GROUP);
+    return { ready: !stopping && snap !== undefined, xdsSnapshot: snap?.version ?? null, components: manager.components().length, stopping };
+  };
+  const health = new HealthService([CONTROLLER_SERVICE], () => readiness().ready);
   const apiServer = new grpc.Server();
+  health.add(apiServer);
   addControllerApi(apiServer, { proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost });
   const apiCreds = cfg.api.tls
     ? grpc.ServerCredentials.createSsl(cfg.api.tls.clientCa ? readFileSync(cfg.api.tls.clientCa) : null, [{ cert_chain: readFileSync(cfg.api.tls.cert), private_key: readFileSync(cfg.api.tls.key) }], !!cfg.api.tls.clientCa)
     : grpc.ServerCredentials.createInsecure();
   const apiPort = await bind(apiServer, cfg.listen.api, apiCreds);
 
-  const history = new DashboardHistory();
-  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()), cost };
+  // The dashboard's history (15 min at 1 s, 6 h at 15 s), kept in stateDir/dashboard-history.json when there is one.
+  const history = DashboardHistory.open({ stateDir: cfg.stateDir, log, components: manager.components() });
+  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()), cost, proxies: () => ads.status() };
   const httpServer = http.createServer((req, res) => {
     if (handleDashboard(dashboard, req, res)) return;
+    if (served && req.url === WASM_PATH) { res.writeHead(200, { "content-type": "application/wasm", etag: `"${served.sha256}"`, "content-length": served.bytes.length }); res.end(served.bytes); return; }
     if (req.url === "/metrics") {
       metrics.render(req.headers.accept).then(([type, body]) => { res.writeHead(200, { "content-type": type }); res.end(body); },
         (e: Error) => { res.writeHead(500); res.end(e.message); });
     } else if (req.url === "/healthz") { res.writeHead(200, { "content-type": "text/plain" }); res.end("ok\n"); }
-    else { res.writeHead(404, { "content-type": "text/plain" }); res.end("not found: try / (dashboard), /metrics or /healthz\n"); }
+    else if (req.url === "/readyz") { const r = readiness(); res.writeHead(r.ready ? 200 : 503, { "content-type": "application/json" }); res.end(`${JSON.stringify(r)}\n`); }
+    else { res.writeHead(404, { "content-type": "text/plain" }); res.end("not found: try / (dashboard), /metrics, /healthz or /readyz\n"); }
   });
   const httpAt = splitHostPort(cfg.listen.http);
   const httpPort = await new Promise<number>((resolve, reject) => {
@@ -214,8 +231,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     if (stopped) return;
     try {
       tickController(core, manager, clock);
+      health.refresh();
       rejoinWatcher.tick();
-      if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); }
+      if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); history.saveIfDue(lastSampleMs); }
       if (wallMs(clock) - lastRiskSaveMs >= RISK_SAVE_MS) saveRisk();
     } catch (e) { log.error({ err: e }, "controller tick failed"); }
     try {
@@ -234,6 +252,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     ports: { xds: xdsPort, telemetry: telemetryPort, api: apiPort, http: httpPort },
     async stop() {
       stopped = true;
+      stopping = true;
+      health.refresh();
+      health.close();
       scraper.stop();
       promql.stop();
       drivers.stop();
@@ -241,8 +262,19 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       httpServer.closeAllConnections();
       await Promise.all([shutdown(apiServer), shutdown(telemetryServer), new Promise<void>((r) => httpServer.close(() => r())), ads.close()]);
       saveRisk();
+      history.save();
       store.close();
       failureHistory.close();
     },
   };
+}
+
+/** Where the controller's HTTP port serves the filter's module for sidecars (dataplane.wasmUrl names it). */
+export const WASM_PATH = "/wasm/shadowmesh.wasm";
+
+/** The module to serve and its sha256 (what the ECDS configuration's remote code is checked against). */
+function serveableModule(file: string): { bytes: Buffer; sha256: string } {
+  let bytes: Buffer;
+  try { bytes = readFileSync(file); } catch (e) { throw new Error(`dataplane.wasm ${file}: cannot read the module the sidecars fetch: ${(e as Error).message}`); }
+  return { bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
 }

@@ -223,7 +223,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       cache, logger: log, components: cfg.components.map((c) => c.route),
       server: { verify: (_g, version) => new Promise<VerifyResult>((resolve) => { if (applied >= verNum(version)) resolve(allAcked(version)); else waiting.push({ version: verNum(version), resolve }); }) },
       telemetry: { cluster: "shadowmesh-telemetry", address: "10.0.0.2", port: 18001, intervalMs: cfg.dataplane!.telemetryIntervalMs },
-      envoyListener: cfg.dataplane!.listener, wasm: { filename: WASM },
+      envoyListener: cfg.dataplane!.listener ?? undefined, wasm: { filename: WASM },
       filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
     });
     router.start();

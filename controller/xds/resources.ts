@@ -163,12 +163,13 @@ export function buildSharedRoute(name: string, components: ComponentSpec[], writ
   };
 }
 
-export interface WasmSource { filename?: string; sha256?: string; uri?: string }
+/** Where the proxies load the module from: a local file, or a URL fetched through `cluster` and checked against sha256. */
+export interface WasmSource { filename?: string; sha256?: string; uri?: string; cluster?: string }
 
 /** ECDS resource: the Wasm HTTP filter with the shadowmesh plugin configuration (JSON). */
 export function buildWasmFilterConfig(name: string, pluginConfigJson: string, source: WasmSource): Record<string, unknown> {
   const code = source.uri
-    ? { remote: { http_uri: { uri: source.uri, cluster: "shadowmesh-wasm-source", timeout: { seconds: 10 } }, sha256: source.sha256 ?? "" } }
+    ? { remote: { http_uri: { uri: source.uri, cluster: source.cluster ?? "shadowmesh-wasm-source", timeout: { seconds: 10 } }, sha256: source.sha256 ?? "", retry_policy: { num_retries: { value: 5 } } } }
     : { local: { filename: source.filename ?? "/etc/envoy/shadowmesh.wasm" } };
   return {
     name,

@@ -48,13 +48,14 @@ export interface XdsTrafficRouterOptions {
   logger: Logger;
   components: ComponentSpec[];
   group?: string;
-  /** An Envoy listener carrying the shadowmesh filter (omit for proxyless-only deployments). */
+  /** An Envoy listener carrying the shadowmesh filter (omit for proxyless-only deployments, and for Istio sidecars, which insert the filter themselves). */
   envoyListener?: { name: string; address: string; port: number };
   /**
    * Where the filter reports telemetry: the controller's gRPC address as seen from the proxies; `token`
    * (the filter's telemetry.token, sent as `authorization: Bearer`) when the telemetry server requires one.
    */
   telemetry?: { cluster: string; address: string; port: number; intervalMs?: number; token?: string; tls?: TelemetryTlsOnProxy };
+  /** The module: with it the filter's ECDS configuration is published (with or without a listener). */
   wasm?: WasmSource;
   /** Extra filter settings per component (sticky key, read rule, ...) merged into the plugin configuration. */
   filterSettings?: Record<string, Record<string, unknown>>;
@@ -205,8 +206,8 @@ export class XdsTrafficRouter implements TrafficRouter {
     if (el) {
       routes.push(buildSharedRoute(ENVOY_ROUTE_NAME, comps, this.writeTargets));
       listeners.push(buildEnvoyListener({ ...el, routeConfigName: ENVOY_ROUTE_NAME, filterName: FILTER_NAME }));
-      extensions.push(buildWasmFilterConfig(FILTER_NAME, this.pluginConfig(), this.opts.wasm ?? {}));
     }
+    if (el || this.opts.wasm) extensions.push(buildWasmFilterConfig(FILTER_NAME, this.pluginConfig(), this.opts.wasm ?? {}));
     const t = this.opts.telemetry;
     if (t) clusters.push(buildTelemetryCluster(t.cluster, t.address, t.port, t.tls));
     const snapshot = Snapshot.build(version, { listeners, routes, clusters, endpoints, extensions });

@@ -84,7 +84,7 @@ test("docker-compose: the files it mounts exist and the controller configuration
   const cfgFile = path.join(root, cmd[cmd.indexOf("--config") + 1]!);
   const cfg = parseConfig(readFileSync(cfgFile, "utf8"), cfgFile, compose!.services.controller.environment);
   assert.ok(cfg.policyFile && existsSync(cfg.policyFile), `policy ${cfg.policyFile}`);
-  assert.is(cfg.dataplane?.listener.port, 10000, "the controller publishes the listener Envoy's port maps");
+  assert.is(cfg.dataplane?.listener?.port, 10000, "the controller publishes the listener Envoy's port maps");
   for (const s of ["orders-a", "orders-b"]) assert.ok(existsSync(path.join(root, compose!.services[s].command[3])), `${s} runs a file that exists`);
   const [ads] = load(path.join(envoyDir, "bootstrap-ads.yaml")) as Obj[];
   const ctl = ads!.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
