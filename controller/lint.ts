@@ -4,11 +4,13 @@
 //   policy file                parsed as the controller does
 //   Envoy bootstrap            decoded strictly against Envoy's v3 Bootstrap (unknown fields refused),
 //                              then its references: route clusters, the ADS cluster, load assignments
+//   Kustomization              every resource it lists exists
 //   Kubernetes/Istio manifests each document: apiVersion/kind/metadata.name present; Istio's
 //                              networking kinds at their current version (networking.istio.io/v1); every
 //                              EnvoyFilter patch decoded strictly as the Envoy message it patches in
 // A file of another kind (a compose file, ...) is reported as skipped, never as passed.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import YAML from "yaml";
 import { parseConfig } from "./config.js";
 import { parsePolicy } from "./migration/policy.js";
@@ -45,6 +47,14 @@ export function lintFile(file: string, env: NodeJS.ProcessEnv = process.env): Li
   const problems: string[] = [];
   const attempt = (fn: () => void) => { try { fn(); } catch (e) { problems.push((e as Error).message); } };
 
+  if (first.kind === "Kustomization") {
+    // kubectl apply -k: every resource it lists must be there.
+    (Array.isArray(first.resources) ? first.resources : []).forEach((r: unknown, i: number) => {
+      if (typeof r !== "string") { problems.push(`${file}: resources[${i}]: expected a path`); return; }
+      if (!/^[a-z]+:\/\//.test(r) && !existsSync(path.join(path.dirname(file), r))) problems.push(`${file}: resources[${i}]: ${r} does not exist next to the kustomization`);
+    });
+    return { file, kind: "Kustomization", problems };
+  }
   if ("apiVersion" in first && "kind" in first) {
     values.forEach((v, i) => attempt(() => manifest(v as Obj, `${file}[${i}]`, problems)));
     return { file, kind: "Kubernetes manifests", problems };

@@ -93,7 +93,13 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   if (!telemetryAuth.tokens.length && !telemetryAuth.mtls) {
     log.warn({ listen: cfg.listen.telemetry }, "telemetry server has no authentication (no telemetry.tokens, tokenEnv or tls.clientCa): anyone who can reach it can report request errors, latencies and replication lag, and so drive migrations");
   }
+  // grpc.health.v1 on the API port and on the telemetry port (plaintext where the API has TLS, for
+  // Kubernetes' grpc probes, which speak no TLS). Not ready until the state and a snapshot are there.
+  let stopping = false;
+  let readiness = (): { ready: boolean; xdsSnapshot: string | null; components: number; stopping: boolean } => ({ ready: false, xdsSnapshot: null, components: 0, stopping });
+  const health = new HealthService([CONTROLLER_SERVICE], () => readiness().ready);
   const telemetryServer = new grpc.Server();
+  health.add(telemetryServer);
   addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log, auth: telemetryAuth });
   const telemetryPort = await bind(telemetryServer, cfg.listen.telemetry, telemetryServerCredentials(cfg.telemetry.tls));
   // One voice per proxy: a proxy whose error rate stands out against the others is a proxy or zone problem.
@@ -183,12 +189,10 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   // Ready: the xDS server has a snapshot to serve and the migration state is loaded (manager.start()
   // above); not while stopping. /readyz and grpc.health.v1 say the same.
-  let stopping = false;
-  const readiness = () => {
+  readiness = () => {
     const snap = cache.getSnapshot(DEFAULT_GROUP);
     return { ready: !stopping && snap !== undefined, xdsSnapshot: snap?.version ?? null, components: manager.components().length, stopping };
   };
-  const health = new HealthService([CONTROLLER_SERVICE], () => readiness().ready);
   const apiServer = new grpc.Server();
   health.add(apiServer);
   addControllerApi(apiServer, { proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost });

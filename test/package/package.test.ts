@@ -88,6 +88,9 @@ test("the OCI layout reads back: oci-layout, index.json -> manifest, every blob'
     assert.ok(referenced.has(`sha256:${f}`), `blob ${f} is referenced by no descriptor`);
   }
   assert.equal(readdirSync(OCI).sort(), ["blobs", "index.json", "oci-layout"]);
+  // The shipped WasmPlugin names this image by its manifest digest (what Istio checks for oci://).
+  const wp = readFileSync("deploy/istio/alternatives/wasmplugin.yaml", "utf8");
+  assert.match(wp, new RegExp(`sha256: "${md.digest.slice("sha256:".length)}"`), `deploy/istio/alternatives/wasmplugin.yaml's sha256 must be this build's manifest digest ${md.digest}`);
 });
 
 test("the image is the Wasm image spec's oci variant as Istio fetches it: the layer is build/shadowmesh.wasm", () => {

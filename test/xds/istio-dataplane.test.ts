@@ -3,7 +3,7 @@
 // the module's sha256, through the cluster a sidecar knows: outbound|PORT||HOST) and whose telemetry
 // cluster is the sidecar's name for the controller's telemetry port; it serves the module bytes with
 // that digest; no LDS listener of its own. A configuration that leaves the sidecars without a module
-// is refused by field. Readiness: /readyz and grpc.health.v1 (SERVING; an unknown service NOT_FOUND).
+// is refused by field. Readiness: /readyz and grpc.health.v1 on the API and telemetry ports (SERVING; an unknown service NOT_FOUND).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
@@ -65,6 +65,11 @@ test("Istio mode: ECDS only, remote code from the controller checked by sha256, 
     assert.equal(await check("shadowmesh.controller.v1.Controller"), { status: "SERVING" });
     assert.equal(await check("nope"), { code: grpc.status.NOT_FOUND });
     h.close();
+    // The same on the telemetry port: plaintext where the API has TLS, for Kubernetes' grpc probes.
+    const t = healthClient(`127.0.0.1:${ctl.ports.telemetry}`);
+    const tr = await new Promise<string>((resolve, reject) => t.check({ service: "" }, (e: grpc.ServiceError | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
+    assert.is(tr, "SERVING");
+    t.close();
   } finally {
     s.close();
     client.close();
