@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock } from "../../host/clock.js";
 import { silentLogger } from "../../controller/log.js";
-import { FakeTrafficRouter } from "../../controller/xds/router.js";
+import { FakeTrafficRouter } from "../support/fake-router.js";
 import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
 import { MigrationManager } from "../../controller/migration/manager.js";
 import { FakeActions } from "../support/fake-actions.js";

@@ -6,7 +6,8 @@ import { Snapshot, SnapshotError } from "../../controller/xds/snapshot.js";
 import { InconsistentSnapshotError, SnapshotCache } from "../../controller/xds/cache.js";
 import { ResourceSchemaError, TYPE, unpack } from "../../controller/xds/protos.js";
 import { buildCluster, buildLoadAssignment, buildRoute, buildEnvoyListener, buildWasmFilterConfig, WeightsError } from "../../controller/xds/resources.js";
-import { FakeTrafficRouter, UnknownComponentError } from "../../controller/xds/router.js";
+import { UnknownComponentError } from "../../controller/xds/router.js";
+import { FakeTrafficRouter } from "../support/fake-router.js";
 import { component, controlPlane } from "../support/xds.js";
 
 const A = component("a", 1, 2);
