@@ -110,7 +110,7 @@ function manifest(m: Obj, where: string, problems: string[]): void {
     (m.spec?.configPatches ?? []).forEach((p: Obj, i: number) => {
       const type = PATCH_TYPES[p.applyTo];
       if (!type || p.patch?.value === undefined) return;
-      try { checkEnvoyJson(type, p.patch.value, `${at}.spec.configPatches[${i}].patch.value`); } catch (e) { problems.push((e as Error).message); }
+      try { checkEnvoyJson(type, p.patch.value, `${at}.spec.configPatches[${i}].patch.value`, { anys: [] }, { partial: p.patch.operation === "MERGE" }); } catch (e) { problems.push((e as Error).message); }
     });
   }
 }

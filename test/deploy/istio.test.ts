@@ -9,7 +9,8 @@
 // values the filter writes, volumes, secrets and probe ports exist; the Deployment is hardened.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import YAML from "yaml";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
@@ -106,6 +107,18 @@ test("the checks refuse what a cluster would: an unknown field, a bad enum, a sh
   const dep = structuredClone(one("Deployment"));
   dep.spec.template.spec.containers[0].livenesProbe = {};
   assert.match(problems(dep, "dep").join("\n"), /containers\[0\]\.livenesProbe: not a field of Container/);
+});
+
+test("lint decodes an EnvoyFilter MERGE patch as the partial message it is, and still refuses what Envoy would", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "sm-lint-"));
+  const patch = (value: unknown) => {
+    const f = path.join(dir, "ef.yaml");
+    writeFileSync(f, YAML.stringify({ apiVersion: "networking.istio.io/v1alpha3", kind: "EnvoyFilter", metadata: { name: "x" }, spec: { configPatches: [{ applyTo: "CLUSTER", patch: { operation: "MERGE", value } }] } }));
+    return lintFile(f).problems;
+  };
+  assert.equal(patch({ connect_timeout: "1s" }), [], "a MERGE writes some fields: the cluster's name is not among them");
+  assert.match(patch({ connect_timeout: "soon" }).join("\n"), /connect_timeout/);
+  assert.match(patch({ load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "1.2.3.4", port_value: -5 } } } }] }] } }).join("\n"), /port_value/);
 });
 
 test("the files agree: the controller runs the Istio data plane with the sidecars' cluster names, the VirtualService routes on the filter's header values", () => {
