@@ -5,7 +5,7 @@
 // the reason). A broken stream reconnects with capped exponential backoff and re-sends the accepted
 // versions, so the server can skip what the client already has.
 import type * as grpc from "@grpc/grpc-js";
-import { adsClient } from "../controller/xds/server.js";
+import { adsClient } from "../controller/xds/protocol.js";
 import { TYPE, type TypeUrl } from "../controller/xds/protos.js";
 
 export interface NodeIdentity { id: string; cluster: string; zone?: string; region?: string }

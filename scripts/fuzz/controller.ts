@@ -437,7 +437,7 @@ export class ControllerFuzzer {
 
   /** Number of streams the ADS server still tracks (must return to 0: no stream leaks). */
   openStreams(): number { return (this.ads as unknown as { streams: Set<unknown> }).streams.size; }
-  ackLogNodes(): number { return (this.ads as unknown as { ackLog: Map<string, unknown> }).ackLog.size; }
+  ackLogNodes(): number { return this.ads.ackLogNodes(); }
 }
 
 /** null when `e` is a documented configuration error naming FILE:LINE:COL; else why not. */
