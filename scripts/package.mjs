@@ -196,14 +196,15 @@ export function compileController() {
 // ---- main ----
 
 async function main(argv) {
-  const unknown = argv.filter((a) => a !== "--controller-only");
-  if (unknown.length) throw new PackageError(`unknown argument ${unknown[0]} (usage: node scripts/package.mjs [--controller-only])`);
+  const unknown = argv.filter((a) => a !== "--controller-only" && a !== "--no-wasm-build");
+  if (unknown.length) throw new PackageError(`unknown argument ${unknown[0]} (usage: node scripts/package.mjs [--controller-only | --no-wasm-build])`);
   const t0 = performance.now();
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
   let img = null;
   if (!argv.includes("--controller-only")) {
-    run("the Wasm build (node scripts/build-wasm.mjs)", [fromRoot("scripts/build-wasm.mjs")]);
-    if (!existsSync(fromRoot(WASM)) || statSync(fromRoot(WASM)).size === 0) throw new PackageError(`${WASM} is missing or empty after the Wasm build`);
+    // --no-wasm-build: package the module as built (npm test builds it before the tests run).
+    if (!argv.includes("--no-wasm-build")) run("the Wasm build (node scripts/build-wasm.mjs)", [fromRoot("scripts/build-wasm.mjs")]);
+    if (!existsSync(fromRoot(WASM)) || statSync(fromRoot(WASM)).size === 0) throw new PackageError(`${WASM} is missing or empty${argv.includes("--no-wasm-build") ? ": build it first (npm run build), or drop --no-wasm-build" : " after the Wasm build"}`);
     const version = JSON.parse(readFileSync(fromRoot("package.json"), "utf8")).version;
     mkdirSync(fromRoot("build/oci"), { recursive: true });
     img = writeWasmImage({ module: readFileSync(fromRoot(WASM)), outDir: fromRoot(OCI_DIR), tarPath: fromRoot(OCI_TAR), version, revision: process.env.SHADOWMESH_REVISION });
