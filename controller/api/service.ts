@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { StreamStatus } from "../xds/server.js";
+import { proxyView } from "../xds/proxy-status.js";
 import type { Logger } from "pino";
 import { shadowKey, type Contribution, type RiskEngine } from "../risk/engine.js";
 import { UnknownComponent, type MigrationManager } from "../migration/manager.js";
@@ -59,17 +60,6 @@ export interface LearningApi {
 /** cost: what a component's shadow costs (drivers/cost.ts); absent: not measured. */
 export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[] }
 
-/** One xDS stream as the API's Proxy message. */
-export function proxyMessage(st: StreamStatus) {
-  return {
-    node: st.node, group: st.group, delta: st.delta, blocked: st.blocked,
-    resources: Object.entries(st.types).flatMap(([type, t]) => (t ? [{
-      type, sent: t.sent ?? "", acked: t.confirmed ?? "",
-      state: t.nack && t.nack.version === t.sent ? "nacked" : t.sent !== undefined && t.confirmed === t.sent ? "synced" : "pending",
-      nackedVersion: t.nack?.version ?? "", error: t.nack?.error ?? "",
-    }] : [])),
-  };
-}
 
 /** How far ahead of the controller's clock an incident time may be (the operator's clock may run a little ahead). */
 export const INCIDENT_FUTURE_SLACK_MS = 5_000;
@@ -263,7 +253,7 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     GetModel: guard(() => modelMessage(needLearning().model())),
     ListProxies: guard(() => {
       if (!deps.proxies) throw fail(grpc.status.UNIMPLEMENTED, "this controller serves no xDS");
-      return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map(proxyMessage) };
+      return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map(proxyView) };
     }),
   };
 }

@@ -8,8 +8,9 @@ import type { ShadowCost } from "../drivers/cost.js";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { MigrationManager } from "../migration/manager.js";
 import type { SideSummary } from "../migration/status.js";
+import { RECENT_MS } from "../migration/inputs.js";
 import type { StreamStatus } from "../xds/server.js";
-import { proxyMessage } from "../api/service.js";
+import { proxyView, type ProxyView } from "../xds/proxy-status.js";
 import type { DashboardHistory } from "./history.js";
 
 /**
@@ -21,8 +22,8 @@ export interface DashboardDeps {
   model?: () => unknown; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[];
 }
 
-/** The window of the migration inputs' `recent` (controller/migration/inputs.ts, recentMs default). */
-export const RECENT_WINDOW_S = 60;
+/** The window of the migration inputs' `recent`. */
+export const RECENT_WINDOW_S = RECENT_MS / 1000;
 /** Proxies listed in one snapshot; the rest are counted. */
 export const MAX_PROXIES = 200;
 
@@ -55,7 +56,7 @@ export function sampleHistory(d: DashboardDeps): void {
 }
 
 /** A proxy's worst resource: one that NACKed comes first, then one not in sync (or not reading), then the synced ones. */
-function rank(p: ReturnType<typeof proxyMessage>): number {
+function rank(p: ProxyView): number {
   if (p.resources.some((r) => r.state === "nacked")) return 0;
   return p.blocked || p.resources.some((r) => r.state !== "synced") ? 1 : 2;
 }
@@ -63,7 +64,7 @@ function rank(p: ReturnType<typeof proxyMessage>): number {
 /** The proxies, those with a problem first (so the bound never hides one), then by name; at most MAX_PROXIES. */
 function proxies(d: DashboardDeps) {
   if (!d.proxies) return null;
-  const all = d.proxies().map((st) => ({ st, p: proxyMessage(st) })).map((x) => ({ ...x, rank: rank(x.p) }));
+  const all = d.proxies().map((st) => ({ st, p: proxyView(st) })).map((x) => ({ ...x, rank: rank(x.p) }));
   all.sort((a, b) => a.rank - b.rank || a.p.node.localeCompare(b.p.node) || a.st.id - b.st.id);
   const count = (r: number) => all.filter((x) => x.rank === r).length;
   return {

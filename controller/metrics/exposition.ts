@@ -8,6 +8,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { wallMs, type Clock } from "../../host/clock.js";
 import type { AdsServer } from "../xds/server.js";
+import { resourceState } from "../xds/proxy-status.js";
 import type { TelemetryStore } from "../telemetry/store.js";
 import { LatencySketch } from "../telemetry/sketch.js";
 import { addLatency } from "../telemetry/store.js";
@@ -90,12 +91,12 @@ export function controllerMetrics(s: ExpositionSources): ControllerMetrics {
 
   // The xDS fleet: proxies connected, and where each stream stands against what it was last sent.
   new Gauge({ name: "shadowmesh_xds_connected_proxies", help: "Proxies (distinct node ids) with an open xDS stream", registers, collect() { this.set(s.ads.connectedNodes().length); } });
-  new Gauge({ name: "shadowmesh_xds_streams", help: "Open xDS streams by resource type and state against the version last sent (acked, pending, nacked)", labelNames: ["type", "state"], registers, collect() {
+  new Gauge({ name: "shadowmesh_xds_streams", help: "Open xDS streams by resource type and state against the version last sent (synced, pending, nacked)", labelNames: ["type", "state"], registers, collect() {
     this.reset();
     const n = new Map<string, number>();
     for (const st of s.ads.status()) for (const [type, t] of Object.entries(st.types)) {
       if (!t) continue;
-      const state = t.nack && t.nack.version === t.sent ? "nacked" : t.confirmed === t.sent ? "acked" : "pending";
+      const state = resourceState(t);
       n.set(`${type}\u0000${state}`, (n.get(`${type}\u0000${state}`) ?? 0) + 1);
     }
     for (const [k, v] of n) { const [type, state] = k.split("\u0000"); this.set({ type: type!, state: state! }, v); }

@@ -25,6 +25,9 @@ export interface TelemetryInputOptions {
   probes?: HealthProbes;
 }
 
+/** The window `recent` covers by default (baselines, preflight shadow health, the dashboard's per-side rates). */
+export const RECENT_MS = 60_000;
+
 export class TelemetryInputSource implements InputSource {
   constructor(private readonly o: TelemetryInputOptions) {}
 
@@ -34,11 +37,11 @@ export class TelemetryInputSource implements InputSource {
     const riskValue = risk && !risk.noData ? risk.risk : null;
     const lag = this.o.engine.freshValue(component, "replication_lag");
     const sr = this.o.engine.riskOf(shadowKey(component));
-    const recent = this.o.store.window(component, nowMs - (this.o.recentMs ?? 60_000), nowMs);
+    const recent = this.o.store.window(component, nowMs - (this.o.recentMs ?? RECENT_MS), nowMs);
     const since = this.o.store.window(component, status.stepSinceMs ?? nowMs, nowMs);
     return {
       risk: riskValue, primaryRisk: riskValue, replicaLagS: lag, shadowRisk: sr && !sr.noData ? sr.risk : null,
-      recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent), mirror: mirrorCost(recent, (this.o.recentMs ?? 60_000) / 1000) },
+      recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent), mirror: mirrorCost(recent, (this.o.recentMs ?? RECENT_MS) / 1000) },
       health: this.health(component, nowMs, policy.emergency.windowMs),
       shadowProbeFailures: this.o.probes?.probeFailures(component, "shadow") ?? null,
       window: {
