@@ -17,7 +17,7 @@ const reason = pgAvailable() ?? (root ? null : "network namespaces need root");
 const NAME = "postgres zones: the primary's zone is partitioned; failover after its lease, never two writers, the old primary rejoins after the partition heals";
 
 whenAvailable("postgres partition", reason, NAME, async () => {
-  const s = await runPostgresDemo({ log: silentLogger(), fault: "partition", durationS: 55, fillStartS: 22, healAfterS: 15 });
+  const s = await runPostgresDemo({ log: silentLogger(), fault: "partition", durationS: 43, fillStartS: 10, healAfterS: 15 });
   const story = s.events.filter((e) => e.kind !== "rollout" && e.kind !== "blocked").map((e) => `${e.t}s ${e.message}`).join("\n");
   assert.ok(s.migrated, `not migrated:\n${story}`);
   assert.ok(s.events.some((e) => /Failover -> Migrated/.test(e.message)), `no failover:\n${story}`);
@@ -26,7 +26,7 @@ whenAvailable("postgres partition", reason, NAME, async () => {
   assert.ok(s.events.some((e) => /rejoin primary: done/.test(e.message)), `the old primary did not rejoin after the partition healed:\n${story}`);
   assert.ok(s.agent_fenced_at_s !== null && s.migrated_at_s !== null && s.agent_fenced_at_s < s.migrated_at_s, `the lease agent fenced the cut-off primary at ${s.agent_fenced_at_s} s, the standby was promoted at ${s.migrated_at_s} s`);
   assert.ok(s.lost_writes <= 2, `${s.lost_writes} acknowledged orders lost (asynchronous replication can lose what it had not shipped when the link went down)`);
-  console.log(`postgres partition: cut at 22 s, the agent fenced the primary at ${s.agent_fenced_at_s} s, moved at ${s.migrated_at_s} s, ${s.failed_requests}/${s.requests} failed, longest write gap ${s.write_gap_max_ms} ms, ${s.lost_writes} of ${s.acknowledged_writes} acknowledged orders lost, ${s.two_writer_samples} two-writer samples, 0 overlaps`);
+  console.log(`postgres partition: cut at 10 s, the agent fenced the primary at ${s.agent_fenced_at_s} s, moved at ${s.migrated_at_s} s, ${s.failed_requests}/${s.requests} failed, longest write gap ${s.write_gap_max_ms} ms, ${s.lost_writes} of ${s.acknowledged_writes} acknowledged orders lost, ${s.two_writer_samples} two-writer samples, 0 overlaps`);
 });
 
 test.run();
