@@ -7,7 +7,7 @@
 // set-policy -f; a bash completion script.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -63,6 +63,19 @@ test("status -o json|yaml|wide: the API's message for scripts, more columns for 
   assert.match(bad.stderr, /-o\/--output: "xml" is not a format \(table, wide, json, yaml\)/);
   const m = await run(["model", ...at(), "-o", "json"]);
   assert.is((JSON.parse(m.stdout) as { source: string }).source, "prior");
+});
+
+test("status --watch prints again every --interval until interrupted; a bad interval is named", async () => {
+  const child = spawn(process.execPath, ["bin/shadowmesh.mjs", "status", ...at(), "--watch", "--interval", "300ms", "-o", "json"], { env: { ...process.env, SHADOWMESH_TOKEN: TOKEN } });
+  let out = "";
+  child.stdout.on("data", (d) => { out += d.toString(); });
+  const t0 = Date.now();
+  while ((out.match(/"components"/g) ?? []).length < 3 && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 100));
+  child.kill("SIGINT");
+  assert.ok((out.match(/"components"/g) ?? []).length >= 3, `three snapshots printed: ${out.slice(0, 300)}`);
+  const bad = await run(["status", ...at(), "--watch", "--interval", "often"]);
+  assert.is(bad.status, 1);
+  assert.match(bad.stderr, /--interval: expected a duration like 30s, 5m or 500ms, got "often"/);
 });
 
 test("lint: every file shipped in envoy/ and the demo policy pass; broken files are named by file and path", async () => {

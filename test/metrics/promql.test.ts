@@ -15,6 +15,9 @@ import { ConfigError, parseConfig } from "../../controller/config.js";
 import { startController, type RunningController } from "../../controller/main.js";
 import { silentLogger } from "../../controller/log.js";
 import { KvNode } from "../../world/sample/kv.js";
+import { PromqlSignalSource } from "../../controller/metrics/promql.js";
+import { RiskEngine } from "../../controller/risk/engine.js";
+import { ManualClock } from "../../host/clock.js";
 import { HEALTHY, type SignalName } from "../../world/sample/conditions.js";
 import { testControllerYaml } from "../support/controller-config.js";
 import { whenAvailable } from "../support/real-servers.js";
@@ -63,6 +66,24 @@ test("configuration: an unknown signal, a bad URL and a query-string URL are nam
   bad("promql:\n  - { component: orders, url: http://p:9090, signals: [{ signal: cpu, query: up, step: 5 }] }\n", /promql\[0\]\.signals\[0\]\.step: unknown field/);
   const ok = parseConfig(yaml(sources("http://127.0.0.1:9090")), "c.yaml");
   assert.is(ok.promql?.[0]?.signals.length, 3);
+});
+
+test("a source with bearerTokenEnv sends the token to the query API; an unset variable is named", async () => {
+  const yaml = (env: string) => testControllerYaml({ token: "promql-token-0123456789", component: SIGNALS, extra: `promql:\n  - { component: orders, url: "http://prom:9090", intervalS: 1, bearerTokenEnv: ${env}, signals: [{ signal: cpu, query: "max(x)" }] }\n` });
+  assert.throws(() => parseConfig(yaml("NO_SUCH_PROM_TOKEN"), "c.yaml", {}), (e: unknown) => /promql\[0\]\.bearerTokenEnv: environment variable NO_SUCH_PROM_TOKEN is not set/.test((e as Error).message));
+  const cfg = parseConfig(yaml("PROM_TOKEN"), "c.yaml", { PROM_TOKEN: "prom-secret" });
+  const engine = new RiskEngine({ clock: new ManualClock() });
+  engine.setComponent({ name: "orders", signals: [{ name: "cpu", kind: "cpu", capacity: 1 }] });
+  const seen: { url: string; auth?: string }[] = [];
+  const fetchFn = async (url: string, init: { headers: Record<string, string> }) => {
+    seen.push({ url, ...(init.headers.authorization ? { auth: init.headers.authorization } : {}) });
+    return { ok: true, status: 200, text: async () => JSON.stringify({ status: "success", data: { resultType: "vector", result: [{ metric: {}, value: [0, "0.42"] }] } }) };
+  };
+  const src = new PromqlSignalSource(cfg.promql!, engine, new ManualClock(), fetchFn, silentLogger());
+  assert.is(await src.poll(0), 1);
+  assert.is(seen[0]!.auth, "Bearer prom-secret");
+  assert.match(seen[0]!.url, /^http:\/\/prom:9090\/api\/v1\/query\?query=max\(x\)&time=/);
+  assert.equal(src.status()[0]!.signals.cpu, { value: 0.42, error: null });
 });
 
 whenAvailable("promql", binary ? null : "the prometheus binary is not installed (Debian: apt-get install prometheus)", "PromQL signals from a real Prometheus scraping the sample follow the node; bad queries say why", async () => {
