@@ -131,9 +131,12 @@ export class PatroniRule {
         } finally { await c.end().catch(() => undefined); }
         this.epoch++;
         this.writer = replica;
-        this.promotedAtMs = Date.now();
-        await this.grant(replica, this.promotedAtMs).catch(() => undefined);
-        this.o.decided?.(this.promotedAtMs, `database failover: the ${writer}'s lease ran out; the ${replica} promoted (epoch ${this.epoch})`);
+        const at = Date.now();
+        await this.grant(replica, at).catch(() => undefined);
+        // Said once the new writer holds its lease and the decision is recorded: a watcher of
+        // promotedAtMs then sees the whole promotion (a fresh-clone run read the decision before it).
+        this.o.decided?.(at, `database failover: the ${writer}'s lease ran out; the ${replica} promoted (epoch ${this.epoch})`);
+        this.promotedAtMs = at;
       }
     } catch (e) {
       this.o.decided?.(Date.now(), `database failover: ${(e as Error).message}`);
