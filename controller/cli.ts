@@ -12,8 +12,9 @@ import * as grpc from "@grpc/grpc-js";
 import { loadConfig, ConfigError, fsReason } from "./config.js";
 import { startController } from "./main.js";
 import { authMetadata, controllerClient, type ControllerClient } from "./api/service.js";
-import { PolicyError } from "./migration/policy.js";
+import { durationMs, PolicyError } from "./migration/policy.js";
 import { BUILD } from "./build-info.js";
+import { PHASES } from "./migration/status.js";
 import { lintFile } from "./lint.js";
 import { formatComponent, formatComponents, formatModel, formatProxies, parseOutput, structured, time, type Output } from "./cli-format.js";
 
@@ -78,13 +79,12 @@ export function parseIncidentTime(text: string, nowMs: number): { atUnixMs: numb
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 
 /** "90s", "5m", "500ms", "1h" in ms, or an error naming the option. */
 export function parseDuration(option: string, v: string): number {
-  const m = DURATION.exec(v.trim());
-  if (!m) throw new Error(`${option}: expected a duration like 30s, 5m or 500ms, got ${JSON.stringify(v)}`);
-  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
+  const ms = durationMs(v);
+  if (ms === null) throw new Error(`${option}: expected a duration like 30s, 5m or 500ms, got ${JSON.stringify(v)}`);
+  return Math.round(ms);
 }
 
 /** `--for phase=Migrated` (or phase=A|B): the phases that end the wait. */
@@ -92,7 +92,7 @@ export function parseWaitFor(v: string): Set<string> {
   const m = /^phase=([A-Za-z|]+)$/.exec(v.trim());
   if (!m) throw new Error(`--for: expected phase=PHASE (e.g. phase=Migrated, phase=Healthy|Migrated), got ${JSON.stringify(v)}`);
   const phases = m[1]!.split("|");
-  const known = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"];
+  const known: readonly string[] = PHASES;
   for (const p of phases) if (!known.includes(p)) throw new Error(`--for: ${p} is not a phase (${known.join(", ")})`);
   return new Set(phases);
 }

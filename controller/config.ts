@@ -18,7 +18,7 @@ import type { ComponentSpec as RouteSpec, TelemetryTlsOnProxy } from "./xds/reso
 import type { SignalSpec } from "./risk/engine.js";
 import type { ActionConfig } from "./migration/actions.js";
 import type { DriverConfig } from "./drivers/factory.js";
-import { checkPromqlSources, type PromqlSource } from "./metrics/promql.js";
+import { checkPromqlSources, PromqlConfigError, type PromqlSource } from "./metrics/promql.js";
 import { checkTargets, type ScrapeTarget } from "./metrics/prometheus.js";
 
 export class ConfigError extends YamlFieldError {}
@@ -342,10 +342,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   for (const [i, t] of scrape.entries()) if (!names.has(t.component)) fail(["scrape", i, "component"], `unknown component ${t.component}`);
   let promql: PromqlSource[] = [];
   try { promql = checkPromqlSources(data.promql ?? []); } catch (e) {
-    const m = /^promql\[(\d+)\](?:\.(\w+))?(?:\[(\d+)\])?(?:\.(\w+))?/.exec((e as Error).message);
-    const at: (string | number)[] = ["promql"];
-    if (m) { at.push(Number(m[1])); if (m[2]) at.push(m[2]); if (m[3]) at.push(Number(m[3])); if (m[4]) at.push(m[4]); }
-    fail(at, (e as Error).message.replace(/^promql\[\d+\][^:]*: /, ""));
+    if (e instanceof PromqlConfigError) fail(e.path, e.reason);
+    throw e;
   }
   for (const [i, t] of promql.entries()) {
     const ci = data.components.findIndex((c) => c.name === t.component);

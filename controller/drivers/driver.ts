@@ -86,9 +86,10 @@ export class DriverActions implements ActionRunner {
 /**
  * POSTs an action as JSON and fails unless the answer is 2xx; `label` starts every error ("fence
  * primary: webhook URL"). A refused connection proves the request never arrived (ActionNotDelivered:
- * a lease grant then never took effect); a timeout does not.
+ * a lease grant then never took effect); a timeout does not. Resolves to the answer's JSON body (null
+ * when it has none or it is not JSON).
  */
-export async function postAction(fetchFn: typeof fetch, url: string, label: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<void> {
+export async function postAction(fetchFn: typeof fetch, url: string, label: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<unknown> {
   let res: Response;
   try {
     res = await fetchFn(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
@@ -96,5 +97,7 @@ export async function postAction(fetchFn: typeof fetch, url: string, label: stri
     if (((e as { cause?: { code?: string } }).cause?.code) === "ECONNREFUSED") throw new ActionNotDelivered(`${label}: connection refused`);
     throw e;
   }
-  if (!res.ok) throw new Error(`${label} answered ${res.status} ${(await res.text()).slice(0, 200)}`);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${label} answered ${res.status} ${text.slice(0, 200)}`);
+  try { return text ? JSON.parse(text) as unknown : null; } catch { return null; }
 }

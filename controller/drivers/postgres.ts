@@ -220,10 +220,9 @@ export class PostgresDriver implements ComponentDriver {
       if (!detail?.stop || !a) throw e;
       let how: unknown;
       try {
-        const r = await fetch(`${a.url}/fence`, { method: "POST", headers: { authorization: `Bearer ${a.token}` }, signal: AbortSignal.timeout(this.timeoutMs + 2_500) });
-        const body = await r.json().catch(() => ({})) as { how?: unknown; error?: unknown };
-        if (!r.ok) throw new Error(`HTTP ${r.status}: ${String(body.error ?? "no detail")}`);
-        how = body.how;
+        // The agent may spend a connect timeout on a hung instance before it stops it: give it that much more.
+        const body = await postAction(fetch, `${a.url}/fence`, `fence ${side}: the lease agent ${a.url}`, {}, { authorization: `Bearer ${a.token}` }, this.timeoutMs + 2_500);
+        how = (body as { how?: unknown } | null)?.how;
       } catch (e2) { throw new Error(`${(e as Error).message}; the lease agent (${a.url}/fence) could not fence or stop it either: ${(e2 as Error).message}`); }
       if (how === "stopped") return { stopped: true };
       if (how !== "fenced" && how !== "replica") throw new Error(`${(e as Error).message}; the lease agent (${a.url}/fence) answered ${JSON.stringify(how)}`);

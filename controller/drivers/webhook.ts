@@ -34,7 +34,8 @@ export class WebhookDriver implements ComponentDriver {
     const epoch = detail?.epoch, expiresAtMs = detail?.expiresAtMs;
     if ("webhook" in cfg) {
       const body = { component, action: kind, side, ...(epoch !== undefined ? { epoch } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
-      return postAction(this.fetchFn, cfg.webhook, `${kind} ${side}: webhook ${cfg.webhook}`, body, cfg.headers ?? {}, this.timeoutMs);
+      await postAction(this.fetchFn, cfg.webhook, `${kind} ${side}: webhook ${cfg.webhook}`, body, cfg.headers ?? {}, this.timeoutMs);
+      return;
     }
     const [cmd, ...args] = cfg.command;
     const env: NodeJS.ProcessEnv = { ...process.env, SHADOWMESH_COMPONENT: component, SHADOWMESH_ACTION: kind, SHADOWMESH_SIDE: side };

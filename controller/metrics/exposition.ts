@@ -14,13 +14,12 @@ import { LatencySketch } from "../telemetry/sketch.js";
 import { addLatency } from "../telemetry/store.js";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { MigrationManager } from "../migration/manager.js";
-import type { MigrationEvent, Phase } from "../migration/reconcile.js";
+import type { MigrationEvent } from "../migration/reconcile.js";
 import type { DriverPoller } from "../drivers/poller.js";
 import type { ModelInfo } from "../risk/learner.js";
 import type { WebhookStats } from "../events/webhooks.js";
-import { TOTAL_BP } from "../migration/status.js";
+import { PHASES, TOTAL_BP } from "../migration/status.js";
 
-const PHASES: Phase[] = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"];
 
 /** The version and revision the controller reports (package.json's version; SHADOWMESH_REVISION when the image build sets it). */
 export interface BuildInfo { version: string; revision: string }
@@ -78,16 +77,14 @@ export function controllerMetrics(s: ExpositionSources): ControllerMetrics {
   mirrored("shadowmesh_actions_total", "Fence, unfence, promote and lease actions run", [], () => [[{}, s.manager.counters.actions]]);
   mirrored("shadowmesh_action_failures_total", "Of those, the ones that failed", [], () => [[{}, s.manager.counters.actionFailures]]);
   mirrored("shadowmesh_webhook_deliveries_total", "Event webhook deliveries by outcome", ["outcome"], () => Object.entries(s.webhooks()).map(([outcome, v]) => [{ outcome }, v]));
-  mirrored("shadowmesh_requests_total", "Requests the proxies reported, per component, side and traffic (live: routed; mirror: mirrored copies)", ["component", "side", "traffic"], () => {
+  /** One of the telemetry store's totals per component, side and traffic. */
+  const perTarget = (field: "requests" | "errors") => () => {
     const out: [Record<string, string>, number][] = [];
-    for (const [component, targets] of s.telemetry.cumulative()) for (const [t, v] of targets) { const l = TARGET_LABELS[t as keyof typeof TARGET_LABELS]; if (l) out.push([{ component, ...l }, v.requests]); }
+    for (const [component, targets] of s.telemetry.cumulative()) for (const [t, v] of targets) { const l = TARGET_LABELS[t as keyof typeof TARGET_LABELS]; if (l) out.push([{ component, ...l }, v[field]]); }
     return out;
-  });
-  mirrored("shadowmesh_request_errors_total", "Of those, the ones that failed (5xx, reset or timed out)", ["component", "side", "traffic"], () => {
-    const out: [Record<string, string>, number][] = [];
-    for (const [component, targets] of s.telemetry.cumulative()) for (const [t, v] of targets) { const l = TARGET_LABELS[t as keyof typeof TARGET_LABELS]; if (l) out.push([{ component, ...l }, v.errors]); }
-    return out;
-  });
+  };
+  mirrored("shadowmesh_requests_total", "Requests the proxies reported, per component, side and traffic (live: routed; mirror: mirrored copies)", ["component", "side", "traffic"], perTarget("requests"));
+  mirrored("shadowmesh_request_errors_total", "Of those, the ones that failed (5xx, reset or timed out)", ["component", "side", "traffic"], perTarget("errors"));
 
   // The xDS fleet: proxies connected, and where each stream stands against what it was last sent.
   new Gauge({ name: "shadowmesh_xds_connected_proxies", help: "Proxies (distinct node ids) with an open xDS stream", registers, collect() { this.set(s.ads.connectedNodes().length); } });

@@ -23,30 +23,36 @@ export interface PromqlStatus {
 
 export type QueryFetch = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
 
-/** Checks the configuration's `promql:` list; errors name the entry and field (promql[i].signals[j].query). */
+/** A `promql:` entry that does not check: where (["promql", 0, "signals", 1, "query"]) and why. */
+export class PromqlConfigError extends Error {
+  constructor(readonly path: (string | number)[], readonly reason: string) {
+    super(`${path.map((k, i) => (typeof k === "number" ? `[${k}]` : i ? `.${k}` : k)).join("")}: ${reason}`);
+  }
+}
+
+/** Checks the configuration's `promql:` list; a PromqlConfigError names the entry and field (promql[i].signals[j].query). */
 export function checkPromqlSources(list: unknown): PromqlSource[] {
-  if (!Array.isArray(list)) throw new Error("promql: expected a list of sources");
-  return list.map((t: any, i) => {
-    const w = `promql[${i}]`;
-    if (!t || typeof t !== "object" || Array.isArray(t)) throw new Error(`${w}: expected an object`);
-    for (const k of Object.keys(t)) if (!["component", "url", "intervalS", "timeoutS", "side", "signals", "bearerTokenEnv"].includes(k)) throw new Error(`${w}.${k}: unknown field (allowed: component, url, intervalS, timeoutS, side, signals, bearerTokenEnv)`);
-    if (typeof t.component !== "string" || !t.component) throw new Error(`${w}.component: must be a non-empty string`);
-    let url: URL;
-    try { url = new URL(t.url); } catch { throw new Error(`${w}.url: ${JSON.stringify(t.url)} is not a URL (the Prometheus server, e.g. http://prometheus:9090)`); }
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`${w}.url: scheme ${url.protocol} is not http or https`);
-    if (url.search || url.pathname.includes("/api/")) throw new Error(`${w}.url: the server's base URL, without /api/v1/query or a query string`);
+  const fail = (path: (string | number)[], reason: string): never => { throw new PromqlConfigError(["promql", ...path], reason); };
+  if (!Array.isArray(list)) fail([], "expected a list of sources");
+  return (list as unknown[]).map((t: any, i) => {
+    if (!t || typeof t !== "object" || Array.isArray(t)) fail([i], "expected an object");
+    for (const k of Object.keys(t)) if (!["component", "url", "intervalS", "timeoutS", "side", "signals", "bearerTokenEnv"].includes(k)) fail([i, k], "unknown field (allowed: component, url, intervalS, timeoutS, side, signals, bearerTokenEnv)");
+    if (typeof t.component !== "string" || !t.component) fail([i, "component"], "must be a non-empty string");
+    let url!: URL;
+    try { url = new URL(t.url); } catch { fail([i, "url"], `${JSON.stringify(t.url)} is not a URL (the Prometheus server, e.g. http://prometheus:9090)`); }
+    if (url.protocol !== "http:" && url.protocol !== "https:") fail([i, "url"], `scheme ${url.protocol} is not http or https`);
+    if (url.search || url.pathname.includes("/api/")) fail([i, "url"], "the server's base URL, without /api/v1/query or a query string");
     const intervalS = t.intervalS ?? 15, timeoutS = t.timeoutS ?? Math.min(10, intervalS);
-    if (!(typeof intervalS === "number" && intervalS > 0)) throw new Error(`${w}.intervalS: must be a positive number of seconds`);
-    if (!(typeof timeoutS === "number" && timeoutS > 0 && timeoutS <= intervalS)) throw new Error(`${w}.timeoutS: must be positive and at most intervalS (${intervalS})`);
-    if (t.side !== undefined && t.side !== "primary" && t.side !== "shadow") throw new Error(`${w}.side: must be primary or shadow, got ${JSON.stringify(t.side)}`);
-    if (!Array.isArray(t.signals) || t.signals.length === 0) throw new Error(`${w}.signals: must list at least one {signal, query}`);
-    const signals = t.signals.map((s: any, j: number) => {
-      const sw = `${w}.signals[${j}]`;
-      if (!s || typeof s !== "object") throw new Error(`${sw}: expected {signal, query}`);
-      for (const k of Object.keys(s)) if (k !== "signal" && k !== "query") throw new Error(`${sw}.${k}: unknown field (allowed: signal, query)`);
-      if (typeof s.signal !== "string" || !s.signal) throw new Error(`${sw}.signal: must be a non-empty string (a signal of the component)`);
-      if (typeof s.query !== "string" || !s.query.trim()) throw new Error(`${sw}.query: must be a PromQL expression`);
-      return { signal: s.signal, query: s.query };
+    if (!(typeof intervalS === "number" && intervalS > 0)) fail([i, "intervalS"], "must be a positive number of seconds");
+    if (!(typeof timeoutS === "number" && timeoutS > 0 && timeoutS <= intervalS)) fail([i, "timeoutS"], `must be positive and at most intervalS (${intervalS})`);
+    if (t.side !== undefined && t.side !== "primary" && t.side !== "shadow") fail([i, "side"], `must be primary or shadow, got ${JSON.stringify(t.side)}`);
+    if (!Array.isArray(t.signals) || t.signals.length === 0) fail([i, "signals"], "must list at least one {signal, query}");
+    const signals = t.signals.map((x: any, j: number) => {
+      if (!x || typeof x !== "object") fail([i, "signals", j], "expected {signal, query}");
+      for (const k of Object.keys(x)) if (k !== "signal" && k !== "query") fail([i, "signals", j, k], "unknown field (allowed: signal, query)");
+      if (typeof x.signal !== "string" || !x.signal) fail([i, "signals", j, "signal"], "must be a non-empty string (a signal of the component)");
+      if (typeof x.query !== "string" || !x.query.trim()) fail([i, "signals", j, "query"], "must be a PromQL expression");
+      return { signal: x.signal, query: x.query };
     });
     return { component: t.component, url: url.toString().replace(/\/$/, ""), intervalS, timeoutS, signals, ...(t.side ? { side: t.side } : {}), ...(t.bearerTokenEnv ? { bearerTokenEnv: t.bearerTokenEnv } : {}) } as PromqlSource;
   });

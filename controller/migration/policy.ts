@@ -93,8 +93,13 @@ export class PolicyError extends YamlFieldError {}
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** "30s", "5m", "500ms", "1h" in ms (the policy file's durations; the CLI's too), or null when it is not one. */
+export function durationMs(text: string): number | null {
+  const m = DURATION.exec(text.trim());
+  return m ? Number(m[1]) * UNIT_MS[m[2]!]! : null;
+}
 const duration = z.union([z.number().nonnegative(), z.string().regex(DURATION, 'must be a duration such as "30s", "5m" or "1h"')])
-  .transform((v) => (typeof v === "number" ? v * 1000 : Number(DURATION.exec(v)![1]) * UNIT_MS[DURATION.exec(v)![2]!]!));
+  .transform((v) => (typeof v === "number" ? v * 1000 : durationMs(v)!));
 const fraction = z.number().min(0).max(1);
 
 const stepSchema = z.object({

@@ -3,7 +3,8 @@
 // constructor): the logic is reconcile.ts, the emergency path emergency.ts.
 import type { Baseline, TargetSample, Verdict } from "./verify.js";
 
-export type Phase = "Healthy" | "AtRisk" | "Preflight" | "Shifting" | "Failover" | "Migrated" | "Restoring" | "RollingBack" | "Paused";
+export const PHASES = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"] as const;
+export type Phase = (typeof PHASES)[number];
 export type Side = "primary" | "shadow";
 /** lease: the primary could not be fenced; the promotion waits for its last lease deadline to pass. */
 export type PromotionStage = "fence" | "drain" | "lease" | "promote" | "switch";

@@ -8,6 +8,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { PHASES } from "./status.js";
 import type { MigrationEvent, MigrationStatus } from "./reconcile.js";
 import { positionOf, zodProblem } from "../yaml-config.js";
 
@@ -36,7 +37,7 @@ export class StateStoreError extends Error {}
 // phase that does not exist or a weight out of range is refused at load instead of driving traffic.
 const ms = z.number().finite();
 const side = z.enum(["primary", "shadow"]);
-const phase = z.enum(["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"]);
+const phase = z.enum(PHASES);
 const statusSchema = z.strictObject({
   component: z.string().min(1),
   phase,

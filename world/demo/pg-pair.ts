@@ -5,6 +5,7 @@
 // OS user (through `runuser` when we are root); every program is spawned with an argv array.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { postmasterPid } from "../../controller/drivers/postgres.js";
 import { childrenOf } from "../../controller/drivers/proc.js";
 import { accessSync, appendFileSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
@@ -140,15 +141,6 @@ async function freePort(): Promise<number> {
 
 const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
-function readPid(dataDir: string): number | null {
-  try {
-    const first = readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]?.trim() ?? "";
-    const pid = Number(first);
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Whether pid is a live PostgreSQL process: its comm is "postgres" and it is not a zombie (pg_ctl
@@ -216,7 +208,7 @@ function cleanupAllSync(): void {
   for (const l of live) {
     const pids: number[] = [], inodes: number[] = [];
     for (const d of l.dataDirs) {
-      const pid = readPid(d), ino = inodeOf(d);
+      const pid = postmasterPid(d), ino = inodeOf(d);
       if (ino !== null) inodes.push(ino);
       if (pid === null) continue;
       pids.push(pid);
@@ -378,7 +370,7 @@ export async function startPair(opts: PairOptions = {}): Promise<PgPair> {
       conninfo: (db = database) => `postgresql://postgres@${host}:${node.port}/${db}`,
       query: (sql, params) => queryOnce(node.conninfo(), sql, params),
       pgCtl: (args) => runAsPostgres("pg_ctl", ["-D", dataDir, ...args], dir, 120_000, netns),
-      postmasterPid: () => readPid(dataDir),
+      postmasterPid: () => postmasterPid(dataDir),
     };
     return node;
   };

@@ -20,6 +20,7 @@
 import { appendFileSync, existsSync, readFileSync, realpathSync } from "node:fs";
 import http from "node:http";
 import { childrenOf } from "../../controller/drivers/proc.js";
+import { postmasterPid } from "../../controller/drivers/postgres.js";
 import path from "node:path";
 import pg from "pg";
 
@@ -168,9 +169,8 @@ export class PgLeaseAgent {
 
 /** The postmaster running in dataDir (null: none; a stale pid file's reused pid does not count). */
 function postmasterOf(dataDir: string): number | null {
-  let pid: number;
-  try { pid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]); } catch { return null; }
-  if (!Number.isInteger(pid) || pid <= 1) return null;
+  const pid = postmasterPid(dataDir);
+  if (pid === null || pid <= 1) return null;
   try { return realpathSync(`/proc/${pid}/cwd`) === realpathSync(dataDir) && alive(pid) ? pid : null; } catch { return null; }
 }
 
