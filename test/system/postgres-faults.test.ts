@@ -5,8 +5,9 @@
 // fit at once). Each is detected or floored: the controller leaves Healthy for AtRisk or Failover, the
 // writes end up on the promoted standby, never two writable sides, and at most what asynchronous
 // replication had not shipped is lost. The hung primary does not cost its lease: its lease agent stops
-// it on the controller's fence (STONITH), and the standby is promoted at once. connections, locks, cpu and io need longer runs than the suite's 10 minutes
-// allow: `npm run bench postgres` plays every fault (none, reactive, shadowmesh).
+// it on the controller's fence (STONITH), and the standby is promoted at once. connections, locks,
+// cpu and io: postgres-starvation.test.ts; `npm run bench postgres` plays every fault three ways
+// (none, reactive, shadowmesh).
 // Skips, saying so, without PostgreSQL 15 or root.
 import * as assert from "uvu/assert";
 import { test } from "uvu";
