@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
 /** Program (on PATH, or an absolute path) -> Debian package, for what the tests run for real (never a downloaded browser). */
-const NEEDED = [["openssl", "openssl"], ["chromium", "chromium"], ["/usr/lib/postgresql/15/bin/postgres", "postgresql"], ["promtool", "prometheus"], ["skopeo", "skopeo"], ["stress-ng", "stress-ng"]];
+const NEEDED = [["openssl", "openssl"], ["chromium", "chromium"], ["/usr/lib/postgresql/15/bin/postgres", "postgresql"], ["promtool", "prometheus"], ["skopeo", "skopeo"], ["stress-ng", "stress-ng"], ["etcd", "etcd-server"]];
 
 function onPath(cmd) { return cmd.startsWith("/") ? existsSync(cmd) : spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0; }
 

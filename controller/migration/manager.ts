@@ -62,6 +62,8 @@ interface Tracked {
   /** The lease grants sent: the last deadline per side, and when and to whom the last one went. */
   lease: { grantedUntil: Map<Side, number>; sentAtMs: number; key: string };
   wakeTimer: { atMs: number } | null;
+  /** The last save still in flight (a store that writes over the network): what follows it waits. */
+  committing: Promise<void> | null;
 }
 
 export class UnknownComponent extends Error {}
@@ -73,6 +75,7 @@ export class MigrationManager extends EventEmitter {
   private readonly comps = new Map<string, Tracked>();
   private readonly recent: MigrationEvent[] = [];
   counters = { publishes: 0, nacks: 0, actions: 0, actionFailures: 0 };
+  private stoppedReason: string | null = null;
 
   constructor(private readonly o: ManagerOptions) { super(); }
 
@@ -88,13 +91,13 @@ export class MigrationManager extends EventEmitter {
       const prev = stored.statuses.get(name);
       const now = this.now();
       const t: Tracked = {
-        policy, status: prev ?? initialStatus(name, now), rollout: null, action: null, observed: null, wakeTimer: null,
+        policy, status: prev ?? initialStatus(name, now), rollout: null, action: null, observed: null, wakeTimer: null, committing: null,
         // Conservative after a restart: a lease the previous process granted may still run.
         lease: { grantedUntil: new Map(prev ? (["primary", "shadow"] as Side[]).map((x) => [x, now + policy.promotion.leaseMs]) : []), sentAtMs: -Infinity, key: "" },
       };
       this.comps.set(name, t);
       this.renewLease(t);
-      if (!prev) { this.o.store.save(t.status, []); continue; }
+      if (!prev) { this.durable(t, this.o.store.save(t.status, []), () => {}); continue; }
       const resync = structuredClone(prev);
       resync.revision++;
       // An action re-run now is timed from now: timed from before the crash, a restart slower than
@@ -102,32 +105,66 @@ export class MigrationManager extends EventEmitter {
       if (resync.pendingAction) resync.pendingAction = { ...resync.pendingAction, sinceMs: this.now() };
       resync.rollout = { id: `${name}/${resync.revision}/resync`, purpose: `re-publish the stored routes after a restart (shadow ${resync.shadowWeightBp / 100}%, writes to ${resync.writeTarget})` };
       const ev: MigrationEvent = { atMs: this.now(), component: name, kind: "rollout", phase: resync.phase, message: `controller restarted: resuming ${resync.phase}${resync.stepIndex >= 0 ? ` at step ${resync.stepIndex + 1}` : ""}`, severity: "info" };
-      this.o.store.save(resync, [ev]);
+      const saved = this.o.store.save(resync, [ev]);
       t.status = resync;
-      this.publish(t, resync.rollout.id);
-      if (resync.pendingAction) {
-        const pa = resync.pendingAction;
-        this.runAction(t, { kind: pa.kind, id: pa.id, side: pa.side, ...(pa.kind === "promote" ? { epoch: (resync.epoch ?? 1) + 1 } : {}) });
-      }
-      this.emitEvents([ev]);
+      this.durable(t, saved, () => {
+        this.publish(t, resync.rollout!.id);
+        if (resync.pendingAction) {
+          const pa = resync.pendingAction;
+          this.runAction(t, { kind: pa.kind, id: pa.id, side: pa.side, ...(pa.kind === "promote" ? { epoch: (resync.epoch ?? 1) + 1 } : {}) });
+        }
+        this.emitEvents([ev]);
+      });
     }
   }
 
-  tick(): void { for (const t of this.comps.values()) { this.pass(t, []); this.renewLease(t); } }
+  tick(): void {
+    if (this.stoppedReason) return;
+    for (const t of this.comps.values()) { this.pass(t, []); this.renewLease(t); }
+  }
 
   command(component: string, cmd: Command): CommandResult {
     const t = this.tracked(component);
+    if (this.stoppedReason) return { command: cmd, accepted: false, reason: `this controller no longer decides: ${this.stoppedReason}` };
     return this.pass(t, [cmd])[0]!;
+  }
+
+  /** Why this manager stopped deciding (a save was refused: another replica leads), or null. */
+  get stopped(): string | null { return this.stoppedReason; }
+
+  /**
+   * Durable first, also for a store that writes over the network: what the status describes (routes,
+   * actions, events to listeners) is carried out only once its save is durable, in the order of the
+   * saves. A refused or failed save stops this manager for good (stoppedReason, event "stopped"):
+   * another replica leads, or the store cannot be trusted; nothing after it is carried out.
+   */
+  private durable(t: Tracked, saved: void | Promise<void>, then: () => void): void {
+    if (!(saved instanceof Promise) && !t.committing) { if (!this.stoppedReason) then(); return; }
+    const prev = t.committing ?? Promise.resolve();
+    const mine: Promise<void> = prev.then(() => saved).then(
+      () => { if (!this.stoppedReason) then(); },
+      (e: Error) => this.stop(`a save was refused: ${e.message}`),
+    ).finally(() => { if (t.committing === mine) t.committing = null; });
+    t.committing = mine;
+  }
+
+  /** Stops deciding (no more passes, publishes or actions); what was durable stays. */
+  stop(reason: string): void {
+    if (this.stoppedReason) return;
+    this.stoppedReason = reason;
+    for (const t of this.comps.values()) t.wakeTimer = null;
+    this.o.log.warn({ reason }, "migration manager stopped deciding");
+    this.emit("stopped", reason);
   }
 
   /** Replaces a component's policy; with its YAML, the policy is stored and survives a restart. */
   setPolicy(component: string, policy: Policy, yaml?: string): void {
     const t = this.tracked(component);
-    if (yaml !== undefined) this.o.store.savePolicy(component, yaml);
+    if (this.stoppedReason) throw new Error(`this controller no longer decides: ${this.stoppedReason}`);
+    if (yaml !== undefined) this.durable(t, this.o.store.savePolicy(component, yaml), () => {});
     t.policy = policy;
     const ev: MigrationEvent = { atMs: this.now(), component, kind: "command", phase: t.status.phase, message: "policy replaced", severity: "info" };
-    this.o.store.save(t.status, [ev]);
-    this.emitEvents([ev]);
+    this.durable(t, this.o.store.save(t.status, [ev]), () => this.emitEvents([ev]));
   }
 
   get(component: string): { status: MigrationStatus; policy: Policy; observed: Observed | null } {
@@ -141,8 +178,8 @@ export class MigrationManager extends EventEmitter {
   note(component: string, kind: EventKind, message: string, severity: MigrationEvent["severity"] = "info"): void {
     const t = this.tracked(component);
     const e: MigrationEvent = { atMs: this.now(), component, kind, phase: t.status.phase, message, severity };
-    this.o.store.save(t.status, [e]);
-    this.emitEvents([e]);
+    if (this.stoppedReason) return;
+    this.durable(t, this.o.store.save(t.status, [e]), () => this.emitEvents([e]));
   }
   /** A component's phase, without copying its status (for per-tick checks over many components). */
   phaseOf(component: string): MigrationStatus["phase"] { return this.tracked(component).status.phase; }
@@ -164,28 +201,30 @@ export class MigrationManager extends EventEmitter {
     const inputs: ReconcileInputs = { ...t.observed, rollout: t.rollout, action: t.action, commands, leaseGrantedUntilMs: t.lease.grantedUntil.get("primary") ?? null, leaseEnforced: this.o.actions.leaseEnforced?.(t.status.component, "primary") ?? true };
     const r = reconcile(t.policy, t.status, inputs, now);
     // Durable first: the status describing a traffic change is on disk before the change is made.
-    this.o.store.save(r.status, r.events);
+    const saved = this.o.store.save(r.status, r.events);
     t.status = r.status;
-    this.emitEvents(r.events);
-    for (const a of r.actions) this.apply(t, a);
-    if (r.events.length || r.actions.length) this.emit("status", structuredClone(t.status));
+    this.durable(t, saved, () => {
+      this.emitEvents(r.events);
+      for (const a of r.actions) this.apply(t, a);
+      if (r.events.length || r.actions.length) this.emit("status", structuredClone(r.status));
+    });
     if (r.wakeAtMs !== null && (!t.wakeTimer || t.wakeTimer.atMs > r.wakeAtMs)) {
       const w = { atMs: r.wakeAtMs };
       t.wakeTimer = w;
-      this.o.clock.setTimer(Math.max(0, r.wakeAtMs - now), () => { if (t.wakeTimer === w) { t.wakeTimer = null; this.pass(t, []); } });
+      this.o.clock.setTimer(Math.max(0, r.wakeAtMs - now), () => { if (t.wakeTimer === w && !this.stoppedReason) { t.wakeTimer = null; this.pass(t, []); } });
     }
     return r.commandResults;
   }
 
   /** During a failover every moment counts: an ACK or an action result is acted on at once, not at the next tick. */
   private urgent(t: Tracked): void {
-    if (t.status.phase === "Failover") queueMicrotask(() => { if (t.status.phase === "Failover") this.pass(t, []); });
+    if (t.status.phase === "Failover") queueMicrotask(() => { if (t.status.phase === "Failover" && !this.stoppedReason) this.pass(t, []); });
   }
 
   /** Grants the lease holder a fresh deadline every third of the lease (the primary's stops once a failover started). */
   private renewLease(t: Tracked): void {
     const pr = t.policy.promotion;
-    if (pr.leaseMs <= 0) return;
+    if (pr.leaseMs <= 0 || this.stoppedReason) return;
     const s = t.status, holder = s.leaseHolder ?? s.writeTarget, epoch = s.epoch ?? 1;
     if (s.emergency && holder === "primary") return;
     const atRisk = holder === "primary" && pr.leaseAtRiskMs > 0 && ["AtRisk", "Preflight", "Shifting"].includes(s.phase);

@@ -21,10 +21,13 @@ export interface StoredState {
 
 export interface StateStore {
   load(): StoredState;
-  /** Durable when it returns. */
-  save(status: MigrationStatus, events: readonly MigrationEvent[]): void;
-  /** Durable when it returns. */
-  savePolicy(component: string, yaml: string): void;
+  /**
+   * Durable when it returns, or, for a store that writes over the network (ha/etcd-store.ts), when
+   * the promise resolves; a rejected save was not made (the manager then stops: see manager.ts).
+   */
+  save(status: MigrationStatus, events: readonly MigrationEvent[]): void | Promise<void>;
+  /** Durable when it returns (or its promise resolves). */
+  savePolicy(component: string, yaml: string): void | Promise<void>;
   close(): void;
   /** What load() recovered from (a torn last journal line), for the operator's log. */
   readonly warnings?: readonly string[];
@@ -80,6 +83,12 @@ const recordSchema = z.discriminatedUnion("t", [
   z.strictObject({ t: z.literal("policy"), component: z.string().min(1), yaml: z.string() }),
 ]);
 const snapshotSchema = z.strictObject({ statuses: z.array(statusSchema), events: z.array(eventSchema), policies: z.record(z.string(), z.string()).optional() });
+/** Checks one stored status / event / policy record like input (`where: field: reason` on a bad one). */
+export function checkRecord(raw: unknown, where: string): Record_ {
+  const p = recordSchema.safeParse(raw);
+  if (!p.success) throw new StateStoreError(`${where}: ${zodProblem(p.error, raw).text}`);
+  return p.data;
+}
 // Compile-time: what the schemas accept is what the reconciler reads.
 const _status: (x: z.output<typeof statusSchema>) => MigrationStatus = (x) => x;
 const _event: (x: z.output<typeof eventSchema>) => MigrationEvent = (x) => x;
@@ -114,7 +123,7 @@ export class MemoryStateStore implements StateStore {
   close(): void {}
 }
 
-type Record_ = { t: "status"; status: MigrationStatus } | { t: "event"; event: MigrationEvent } | { t: "policy"; component: string; yaml: string };
+export type Record_ = { t: "status"; status: MigrationStatus } | { t: "event"; event: MigrationEvent } | { t: "policy"; component: string; yaml: string };
 
 export class FileStateStore implements StateStore {
   private fd: number | null = null;
