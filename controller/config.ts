@@ -8,6 +8,7 @@
 // plaintext (listen.allowInsecure: [telemetry]); the telemetry server's TLS is telemetry.tls. loadConfig
 // also checks that the TLS files it names are readable
 // and that stateDir is not a file, naming the field and the file.
+import { haSchema, resolveHa, type HaConfig } from "./ha/config.js";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
@@ -161,6 +162,8 @@ const schema = z.object({
     tokenEnv: z.string().optional(),
     tls: tlsFiles.optional(),
   }).strict().optional(),
+  /** Controller replicas on etcd (ha/config.ts); absent: one process with its file journal. */
+  ha: haSchema.optional(),
 }).strict();
 
 export interface TlsFiles { cert: string; key: string; clientCa?: string }
@@ -204,6 +207,8 @@ export interface ControllerConfig {
   /** Signals read with PromQL from a Prometheus server (absent in older configurations: none). */
   promql?: PromqlSource[];
   webhooks: WebhookTarget[];
+  /** Replicas on etcd (absent: one process). */
+  ha?: HaConfig;
 }
 
 /** The signals the telemetry feed and a pushed lag metric fill when a component lists none. */
@@ -384,6 +389,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     learning: data.learning ?? {},
     components: comps, scrape, promql,
     webhooks: (data.webhooks ?? []).map((w) => ({ url: w.url, headers: w.headers ?? {}, minSeverity: w.minSeverity ?? "info" })),
+    ...(data.ha ? { ha: resolveHa(data.ha) } : {}),
   };
 }
 

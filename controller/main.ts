@@ -41,9 +41,15 @@ import { HistoryStore, type FailureSource } from "./risk/history.js";
 import { Learner, RETRAIN_AFTER_FAILOVER_MS } from "./risk/learner.js";
 import { CONTROLLER_SERVICE, modelMessage, type LearningApi } from "./api/service.js";
 import { HealthService } from "./api/health.js";
+import { etcdClient } from "./ha/client.js";
+import { HaReplica } from "./ha/replica.js";
+import { TelemetryForwarder } from "./ha/forward.js";
+import os from "node:os";
 
 export interface RunningController {
   manager: MigrationManager;
+  /** HA mode: this replica (role, leader, quorum); null for a single process. */
+  replica: HaReplica | null;
   engine: RiskEngine;
   telemetry: TelemetryStore;
   router: XdsTrafficRouter;
@@ -96,11 +102,13 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   // grpc.health.v1 on the API port and on the telemetry port (plaintext where the API has TLS, for
   // Kubernetes' grpc probes, which speak no TLS). Not ready until the state and a snapshot are there.
   let stopping = false;
-  let readiness = (): { ready: boolean; xdsSnapshot: string | null; components: number; stopping: boolean } => ({ ready: false, xdsSnapshot: null, components: 0, stopping });
+  let readiness = (): { ready: boolean; xdsSnapshot: string | null; components: number; stopping: boolean; ha?: ReturnType<HaReplica["view"]> } => ({ ready: false, xdsSnapshot: null, components: 0, stopping });
   const health = new HealthService([CONTROLLER_SERVICE], () => readiness().ready);
   const telemetryServer = new grpc.Server();
   health.add(telemetryServer);
-  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log, auth: telemetryAuth });
+  // HA: a follower forwards the reports it merged to the leader (set once the replica exists).
+  let forwarder: TelemetryForwarder | null = null;
+  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log, auth: telemetryAuth, forward: (raw) => forwarder?.forward(raw) });
   const telemetryPort = await bind(telemetryServer, cfg.listen.telemetry, telemetryServerCredentials(cfg.telemetry.tls));
   // One voice per proxy: a proxy whose error rate stands out against the others is a proxy or zone problem.
   telemetry.onSealed(outlierLogger(log));
@@ -122,7 +130,12 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const xdsPort = await ads.listen(cfg.listen.xds, xdsTls ? { certFile: xdsTls.cert, keyFile: xdsTls.key, ...(xdsTls.clientCa ? { caFile: xdsTls.clientCa, requireClientCert: true } : {}) } : undefined);
 
 
-  const store = opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
+  // HA mode: replicas on etcd (ha/replica.ts); the state lives there and only the leader decides.
+  const etcd = cfg.ha ? etcdClient({ endpoints: cfg.ha.endpoints, callTimeoutMs: cfg.ha.callTimeoutMs }) : null;
+  const telemetryHost = cfg.ha?.advertise ?? (/^(0\.0\.0\.0|\[?::\]?)$/.test(splitHostPort(cfg.listen.telemetry).address) ? os.hostname() : splitHostPort(cfg.listen.telemetry).address);
+  const replica = cfg.ha && etcd ? new HaReplica({ client: etcd, prefix: cfg.ha.prefix, replica: cfg.ha.replica, ttlS: cfg.ha.leaseTtlS, log, nowMs: () => wallMs(clock), local: router, telemetryAddress: `${telemetryHost}:${telemetryPort}` }) : null;
+  if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log });
+  const store = replica?.store ?? opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
   // Each component's driver (drivers/): its actions, and for those that measure, health, signals and lag.
   const built = buildDrivers(cfg.components, clock);
   const actions = new DriverActions(built.drivers);
@@ -140,11 +153,11 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       return rejoins?.rejoining(c, side) ? Math.max(n ?? 0, 1) : n;
     },
   };
-  const manager = buildManager(cfg, core, { clock, router, store, actions, log, probes });
+  const manager = buildManager(cfg, core, { clock, router: replica ? replica.router() : router, store, actions, log, probes });
   rejoins = new RejoinWatcher(built.drivers, drivers, manager, clock, log);
   const rejoinWatcher = rejoins;
   const cost = (name: string) => { const { status, observed } = manager.get(name); return shadowCost(observed?.recent.mirror, drivers.status().find((d) => d.component === name), status.writeTarget); };
-  manager.start();
+  if (replica) await replica.start(manager); else manager.start();
   // manager.start() loaded the store: what it recovered from (a torn last journal line) is logged.
   for (const w of store.warnings ?? []) log.warn({ stateDir: cfg.stateDir }, `state store: ${w}`);
 
@@ -164,6 +177,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const metrics = controllerMetrics({
     clock, build: BUILD, manager, engine, telemetry, ads, drivers, webhooks: () => webhooks.stats,
     model: () => learner.model, historySamples: () => failureHistory.sampleCount(),
+    ...(replica ? { ha: () => replica.view() } : {}),
   });
   const registry = metrics.registry;
   manager.on("event", (e: MigrationEvent) => { webhooks.publish(e); metrics.countEvent(e); });
@@ -191,7 +205,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   // above); not while stopping. /readyz and grpc.health.v1 say the same.
   readiness = () => {
     const snap = cache.getSnapshot(DEFAULT_GROUP);
-    return { ready: !stopping && snap !== undefined, xdsSnapshot: snap?.version ?? null, components: manager.components().length, stopping };
+    return { ready: !stopping && snap !== undefined, xdsSnapshot: snap?.version ?? null, components: manager.components().length, stopping, ...(replica ? { ha: replica.view() } : {}) };
   };
   const apiServer = new grpc.Server();
   health.add(apiServer);
@@ -252,7 +266,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   clock.setTimer(cfg.tickMs, loop);
 
   return {
-    manager, engine, telemetry, router, registry, history: failureHistory, learner, drivers, promql,
+    manager, replica, engine, telemetry, router, registry, history: failureHistory, learner, drivers, promql,
     ports: { xds: xdsPort, telemetry: telemetryPort, api: apiPort, http: httpPort },
     async stop() {
       stopped = true;
@@ -268,6 +282,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       saveRisk();
       history.save();
       store.close();
+      forwarder?.close();
+      await replica?.close();
+      etcd?.close();
       failureHistory.close();
     },
   };

@@ -71,7 +71,18 @@ export class EtcdStateStore implements StateStore {
     return t;
   }
 
-  async save(status: MigrationStatus, events: readonly MigrationEvent[]): Promise<void> {
+  /**
+   * One write at a time, in call order: each compares the mod revision the previous one wrote (two
+   * in flight would both compare the same revision, and the second be refused as stale).
+   */
+  save(status: MigrationStatus, events: readonly MigrationEvent[]): Promise<void> {
+    const p = this.queue.then(() => this.write(status, events));
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+  private queue: Promise<void> = Promise.resolve();
+
+  private async write(status: MigrationStatus, events: readonly MigrationEvent[]): Promise<void> {
     const token = this.guard();
     const c = status.component;
     const key = `status/${c}`;

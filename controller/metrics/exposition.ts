@@ -35,6 +35,8 @@ export interface ExpositionSources {
   webhooks: () => WebhookStats;
   model: () => ModelInfo;
   historySamples: () => number;
+  /** HA mode (controller replicas on etcd): this replica's role, its leader and whether etcd has a quorum. */
+  ha?: () => { replica: string; role: string; leader: string | null; quorum: boolean };
 }
 
 /** The side and traffic a telemetry target is. */
@@ -87,6 +89,11 @@ export function controllerMetrics(s: ExpositionSources): ControllerMetrics {
   mirrored("shadowmesh_request_errors_total", "Of those, the ones that failed (5xx, reset or timed out)", ["component", "side", "traffic"], perTarget("errors"));
 
   // The xDS fleet: proxies connected, and where each stream stands against what it was last sent.
+  if (s.ha) {
+    const ha = s.ha;
+    new Gauge({ name: "shadowmesh_ha_leader", help: "1 while this replica leads (decides and acts), else 0", labelNames: ["replica"], registers, collect() { const v = ha(); this.reset(); this.set({ replica: v.replica }, v.role === "leader" ? 1 : 0); } });
+    new Gauge({ name: "shadowmesh_ha_quorum", help: "1 while etcd answers with a quorum, else 0 (no replica decides; the last routes are served)", registers, collect() { this.set(ha().quorum ? 1 : 0); } });
+  }
   new Gauge({ name: "shadowmesh_xds_connected_proxies", help: "Proxies (distinct node ids) with an open xDS stream", registers, collect() { this.set(s.ads.connectedNodes().length); } });
   new Gauge({ name: "shadowmesh_xds_streams", help: "Open xDS streams by resource type and state against the version last sent (synced, pending, nacked)", labelNames: ["type", "state"], registers, collect() {
     this.reset();

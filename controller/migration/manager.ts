@@ -13,10 +13,10 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
-import type { TrafficRouter } from "../xds/router.js";
+import type { Routes, TrafficRouter } from "../xds/router.js";
 import { parsePolicy, type Policy } from "./policy.js";
 import { initialStatus, reconcile, TOTAL_BP, type Action, type ActionKind, type Command, type CommandResult, type EventKind, type MigrationEvent, type MigrationStatus, type ReconcileInputs, type Side } from "./reconcile.js";
-import type { StateStore } from "./store.js";
+import type { StateStore, StoredState } from "./store.js";
 
 /** What the reconciler observes about a component (the metric-source seam). */
 export type Observed = Omit<ReconcileInputs, "rollout" | "action" | "commands" | "leaseGrantedUntilMs" | "leaseEnforced">;
@@ -68,6 +68,14 @@ interface Tracked {
 
 export class UnknownComponent extends Error {}
 
+/** The routes a status describes (what the proxies are given for it). */
+export function routesOf(s: MigrationStatus): Routes {
+  return {
+    weights: { primary: TOTAL_BP - s.shadowWeightBp, shadow: s.shadowWeightBp }, mirrorFraction: s.mirrorFraction, writeTarget: s.writeTarget,
+    shadowFit: s.shadowFit ?? false, holdWrites: s.holdWrites ?? null,
+  };
+}
+
 /** How often a restarted controller asks whether a proxy confirmed its stored routes yet. */
 const RESYNC_RECHECK_MS = 500;
 
@@ -76,13 +84,21 @@ export class MigrationManager extends EventEmitter {
   private readonly recent: MigrationEvent[] = [];
   counters = { publishes: 0, nacks: 0, actions: 0, actionFailures: 0 };
   private stoppedReason: string | null = null;
+  private following = false;
 
   constructor(private readonly o: ManagerOptions) { super(); }
 
   private now(): number { return wallMs(this.o.clock); }
 
-  /** Loads the stored state and resumes: persisted routes are re-published as they were. */
+  /**
+   * Loads the stored state and resumes: persisted routes are re-published as they were. Also after
+   * stop() or follow() (a replica elected leader): everything is read again from the store.
+   */
   start(): void {
+    this.stoppedReason = null;
+    this.following = false;
+    this.comps.clear();
+    this.recent.length = 0;
     const stored = this.o.store.load();
     this.recent.push(...stored.events);
     for (const [name, filePolicy] of this.o.policies) {
@@ -140,12 +156,46 @@ export class MigrationManager extends EventEmitter {
    */
   private durable(t: Tracked, saved: void | Promise<void>, then: () => void): void {
     if (!(saved instanceof Promise) && !t.committing) { if (!this.stoppedReason) then(); return; }
+    // Handled in the chain below; marked handled now, as it may reject before the saves ahead of it end.
+    if (saved instanceof Promise) saved.catch(() => undefined);
     const prev = t.committing ?? Promise.resolve();
     const mine: Promise<void> = prev.then(() => saved).then(
       () => { if (!this.stoppedReason) then(); },
       (e: Error) => this.stop(`a save was refused: ${e.message}`),
     ).finally(() => { if (t.committing === mine) t.committing = null; });
     t.committing = mine;
+  }
+
+  /**
+   * A follower replica (ha/replica.ts): shows the statuses and events the leader stored, decides
+   * nothing (every command is refused with `reason`), until start() makes it decide.
+   */
+  follow(stored: StoredState, reason: string): void {
+    this.stoppedReason = reason;
+    this.following = true;
+    this.comps.clear();
+    this.recent.length = 0;
+    this.recent.push(...stored.events);
+    const now = this.now();
+    for (const [name, policy] of this.o.policies) {
+      const status = stored.statuses.get(name) ?? initialStatus(name, now);
+      this.comps.set(name, { policy, status, rollout: null, action: null, observed: null, wakeTimer: null, committing: null, lease: { grantedUntil: new Map(), sentAtMs: -Infinity, key: "" } });
+    }
+  }
+  /** A follower: why it does not decide (who leads now), as commands are told. */
+  followReason(reason: string): void { if (this.following) this.stoppedReason = reason; }
+  /** A follower: the leader stored this status (or event); shown, never acted on. */
+  followed(status: MigrationStatus): void {
+    const t = this.comps.get(status.component);
+    if (!t || !this.stoppedReason) return;
+    t.status = structuredClone(status);
+    this.emit("status", structuredClone(status));
+  }
+  followedEvent(e: MigrationEvent): void {
+    if (!this.stoppedReason || !this.comps.has(e.component)) return;
+    this.recent.push(e);
+    if (this.recent.length > 5000) this.recent.splice(0, this.recent.length - 5000);
+    this.emit("event", e);
   }
 
   /** Stops deciding (no more passes, publishes or actions); what was durable stays. */
@@ -266,10 +316,7 @@ export class MigrationManager extends EventEmitter {
     t.rollout = { id, state: "pending" };
     this.counters.publishes++;
     try {
-      version = this.o.router.setRoutes(s.component, {
-        weights: { primary: TOTAL_BP - s.shadowWeightBp, shadow: s.shadowWeightBp }, mirrorFraction: s.mirrorFraction, writeTarget: s.writeTarget,
-        shadowFit: s.shadowFit ?? false, holdWrites: s.holdWrites ?? null,
-      });
+      version = this.o.router.setRoutes(s.component, routesOf(s));
     } catch (e) {
       // The controller refused its own routes: report it as a NACK so the migration pauses with the reason.
       this.counters.nacks++;

@@ -53,6 +53,8 @@ export interface TelemetryServiceDeps {
   auth?: TelemetryAuth;
   /** How old a pushed point may be, in ms (default 60 s): older points are backfill. */
   maxMetricAgeMs?: number;
+  /** Receives every proxy report merged here, as it arrived (HA: a follower forwards it to the leader). */
+  forward?: (raw: Buffer) => void;
 }
 
 type Call = grpc.ServerUnaryCall<Buffer, object>;
@@ -145,6 +147,7 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       try {
         const outcome = d.store.ingest(report, known);
         d.log.debug({ node: report.nodeId, sequence: report.sequence, outcome }, "telemetry report");
+        if (outcome === "merged") d.forward?.(call.request);
         cb(null, { sequence: report.sequence });
       } catch (e) {
         if (!(e instanceof ReportRejected)) throw e;
