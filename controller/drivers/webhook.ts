@@ -4,7 +4,9 @@
 // All actions must be idempotent: after a restart the controller re-runs an action whose result it
 // never saw. A detail (the leadership epoch, a lease's absolute wall-clock deadline in Unix ms) goes
 // into the webhook body as "epoch" / "expiresAtMs" and to a command as SHADOWMESH_EPOCH /
-// SHADOWMESH_LEASE_EXPIRES_AT_MS; without one the body and environment are exactly as before.
+// SHADOWMESH_LEASE_EXPIRES_AT_MS; with HA replicas the deciding controller's term (its etcd fencing
+// token) as "term" / SHADOWMESH_CONTROLLER_TERM, so a target can refuse a deposed leader's action;
+// without one the body and environment are exactly as before.
 import { spawn } from "node:child_process";
 import type { ActionKind } from "../migration/status.js";
 import { DriverUnsupported, postAction, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
@@ -31,9 +33,9 @@ export class WebhookDriver implements ComponentDriver {
 
   private async run(kind: ActionKind | "lease" | "rejoin", side: Side, detail?: LeaseDetail): Promise<void> {
     const { component, cfg } = this;
-    const epoch = detail?.epoch, expiresAtMs = detail?.expiresAtMs;
+    const epoch = detail?.epoch, expiresAtMs = detail?.expiresAtMs, term = detail?.term;
     if ("webhook" in cfg) {
-      const body = { component, action: kind, side, ...(epoch !== undefined ? { epoch } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+      const body = { component, action: kind, side, ...(epoch !== undefined ? { epoch } : {}), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}), ...(term !== undefined ? { term } : {}) };
       await postAction(this.fetchFn, cfg.webhook, `${kind} ${side}: webhook ${cfg.webhook}`, body, cfg.headers ?? {}, this.timeoutMs);
       return;
     }
@@ -41,6 +43,7 @@ export class WebhookDriver implements ComponentDriver {
     const env: NodeJS.ProcessEnv = { ...process.env, SHADOWMESH_COMPONENT: component, SHADOWMESH_ACTION: kind, SHADOWMESH_SIDE: side };
     if (epoch !== undefined) env.SHADOWMESH_EPOCH = String(epoch);
     if (expiresAtMs !== undefined) env.SHADOWMESH_LEASE_EXPIRES_AT_MS = String(expiresAtMs);
+    if (term !== undefined) env.SHADOWMESH_CONTROLLER_TERM = String(term);
     await new Promise<void>((resolve, reject) => {
       const child = spawn(cmd!, args, { env, stdio: ["ignore", "ignore", "pipe"], timeout: this.timeoutMs });
       let err = "";

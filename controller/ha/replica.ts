@@ -52,6 +52,8 @@ export class HaRouter implements TrafficRouter {
   getWeights(component: string): Weights { return this.local.getWeights(component); }
   setMirror(component: string, mirror: MirrorSettings): string { return this.local.setMirror(component, mirror); }
   setRoutes(component: string, routes: Routes): string {
+    // A leader that lost its term publishes nothing (the manager reports it and stops on its next save).
+    if (!this.replica.leadership.token) throw new Error(`replica ${this.replica.name} no longer leads: routes of ${component} not published`);
     const v = this.local.setRoutes(component, routes);
     this.versions.set(v, { component, key: key(routes) });
     if (this.versions.size > 1000) this.versions.delete(this.versions.keys().next().value!);

@@ -31,7 +31,11 @@ export class ActionNotDelivered extends Error {}
  * absolute deadline (wall ms); for the fence of a primary that is down (an emergency), stop: a side
  * that does not answer may be stopped for good (STONITH) by a driver that can prove it.
  */
-export interface LeaseDetail { epoch?: number; expiresAtMs?: number; stop?: boolean }
+export interface LeaseDetail {
+  epoch?: number; expiresAtMs?: number; stop?: boolean;
+  /** HA: the deciding controller's term (its etcd fencing token); a target that saw a higher one refuses. */
+  term?: number;
+}
 /** What an action reports back: stopped, the side was stopped for good (it ships and writes nothing more). */
 export interface ActionOutcome { stopped?: boolean }
 /** Runs a component's fence / unfence / promote / lease action (the webhook or command in its config). */

@@ -49,7 +49,7 @@ async function freePorts(n: number): Promise<number[]> {
 }
 
 interface Replica { name: string; ports: { xds: number; telemetry: number; api: number; http: number; listener: number }; child: ChildProcess | null; err: string; api: ControllerClient | null; dp: EmbeddedDataPlane | null; weights: number[] }
-interface Ready { ha?: { role: string; leader: string | null; quorum: boolean } }
+interface Ready { ha?: { role: string; leader: string | null; quorum: boolean; term: number | null } }
 
 whenAvailable("ha replicas", etcdAvailable(), "3 replicas on etcd: the leader SIGKILLed mid-shift, a follower resumes at the same step, no proxy sees a weight go back, never two writers; quorum lost: no decisions, said so", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "sm-ha-"));
@@ -165,6 +165,9 @@ scrape:
     let last: Described | null = null;
     await until("Migrated", async () => (last = await call<Described>(next, "getComponent", { name: "orders" })).phase === "Migrated", 40_000, () => `${last?.phase} ${last?.message}`);
     assert.is(shadow.role, "leader", "the shadow was promoted");
+    // The actions carried the deciding leader's term: the promote came from the new leader's term.
+    const term = (await readyz(next))?.ha?.term;
+    assert.ok(term && shadow.controllerTerm === term, `the shadow saw term ${shadow.controllerTerm}, the leader's is ${term}`);
     for (const r of replicas.filter((x) => x !== killed)) {
       await until(`${r.name}'s proxy at 100 %`, () => r.weights.at(-1) === 10000, 10_000, () => r.weights.join(","));
       for (let i = 1; i < r.weights.length; i++) assert.ok(r.weights[i]! >= r.weights[i - 1]!, `${r.name}: a weight went back: ${r.weights.join(",")}`);

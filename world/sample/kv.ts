@@ -14,7 +14,8 @@
 //   GET  /metrics           Prometheus text
 //   GET  /status            JSON
 //   POST /admin/actions     {"component","action":"fence"|"unfence"|"promote"|"lease","side":"primary"|"shadow",
-//                            "epoch"?: E, "expiresAtMs"?: T}   (see "Leader lease and epoch" below)
+//                            "epoch"?: E, "expiresAtMs"?: T, "term"?: N}   (see "Leader lease and epoch" below;
+//                            term: an HA controller's; one below the highest seen answers 409)
 //   POST /admin/demote      {"leader": URL, "epoch"?: E}   (sent by a newly promoted leader to the old one)
 //   /admin/* requires "authorization: Bearer <adminToken>" when the node has one (world/sample/main.ts: always);
 //   401 otherwise. The controller's webhook sends it (actions.headers); a node sends it to its peer.
@@ -111,6 +112,8 @@ export class KvNode {
   fenced = false;
   /** The latest leadership epoch this node knows of (1 at start). */
   epoch = 1;
+  /** The highest HA controller term an admin action carried (0: none): lower ones are refused. */
+  controllerTerm = 0;
   /** Wall-clock ms until which this node may take writes as leader at `leaseEpoch` (when leases are required). */
   leaseUntilMs = 0;
   private leaseEpoch = 0;
@@ -316,7 +319,7 @@ export class KvNode {
         return json(401, { error: `${url.pathname}: requires "authorization: Bearer <the node's admin token>"` });
       }
       if (url.pathname === "/admin/actions" && req.method === "POST") {
-        let a: { action?: string; side?: string; component?: string; epoch?: unknown; expiresAtMs?: unknown };
+        let a: { action?: string; side?: string; component?: string; epoch?: unknown; expiresAtMs?: unknown; term?: unknown };
         try { a = JSON.parse(await readBody(req)); } catch { return json(400, { error: "body: expected JSON {component, action, side}" }); }
         if (typeof a !== "object" || a === null) return json(400, { error: "body: expected JSON {component, action, side}" });
         if (a.side !== "primary" && a.side !== "shadow") return json(400, { error: `side: must be "primary" or "shadow", got ${JSON.stringify(a.side)}` });
@@ -331,6 +334,12 @@ export class KvNode {
           if (!this.peer) return json(503, { error: `no peer to forward ${a.action} ${a.side} to` });
           const r = await fetch(`${this.peer}/admin/actions`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-action": "1", ...this.adminHeader() }, body: JSON.stringify(a), signal: AbortSignal.timeout(10_000) });
           return json(r.status, await r.json());
+        }
+        if (a.term !== undefined && !isEpoch(a.term)) return json(400, { error: `term: must be a positive integer, got ${JSON.stringify(a.term)}` });
+        // HA controllers: an action from a term below the highest seen comes from a deposed leader.
+        if (a.term !== undefined) {
+          if ((a.term as number) < this.controllerTerm) return json(409, { error: `${a.action} from controller term ${a.term} refused: ${this.name} has seen term ${this.controllerTerm} (a deposed leader?)` });
+          this.controllerTerm = a.term as number;
         }
         const epoch = a.epoch as number | undefined;
         this.checkActionEpoch(a.action!, epoch);
