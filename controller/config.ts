@@ -367,6 +367,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (dp && (dp.wasmUrl === undefined) !== (dp.wasmCluster === undefined)) fail(["dataplane", dp.wasmUrl === undefined ? "wasmUrl" : "wasmCluster"], "wasmUrl and wasmCluster go together: the proxies fetch the module from wasmUrl through the cluster wasmCluster");
   if (dp && !dp.listener && !dp.wasmUrl) fail(["dataplane", "wasmUrl"], "without a listener (sidecars insert the filter themselves) the proxies have no local copy of the module: give wasmUrl and wasmCluster (the controller serves it at /wasm/shadowmesh.wasm)");
   if (dp && dp.wasmUrl && !/\/wasm\/shadowmesh\.wasm$/.test(new URL(dp.wasmUrl).pathname)) fail(["dataplane", "wasmUrl"], `the controller serves the module at /wasm/shadowmesh.wasm on its http port, not ${new URL(dp.wasmUrl).pathname}`);
+  if (data.ha?.advertiseEnv && !env[data.ha.advertiseEnv]) fail(["ha", "advertiseEnv"], `environment variable ${data.ha.advertiseEnv} is not set`);
+  if (data.ha?.advertise && data.ha.advertiseEnv) fail(["ha", "advertiseEnv"], "give advertise or advertiseEnv, not both");
   const ptls = data.dataplane?.telemetryTls;
   if (ptls && !data.telemetry?.tls) fail(["dataplane", "telemetryTls"], "the proxies would speak TLS to a plaintext telemetry server: set telemetry.tls {cert, key, clientCa} too");
   if (ptls && (ptls.cert === undefined) !== (ptls.key === undefined)) fail(["dataplane", "telemetryTls", ptls.cert === undefined ? "cert" : "key"], "a client certificate needs both cert and key");
@@ -389,7 +391,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     learning: data.learning ?? {},
     components: comps, scrape, promql,
     webhooks: (data.webhooks ?? []).map((w) => ({ url: w.url, headers: w.headers ?? {}, minSeverity: w.minSeverity ?? "info" })),
-    ...(data.ha ? { ha: resolveHa(data.ha) } : {}),
+    ...(data.ha ? { ha: resolveHa(data.ha, env) } : {}),
   };
 }
 

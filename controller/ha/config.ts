@@ -17,12 +17,15 @@ export const haSchema = z.object({
    * to the leader). Default: the telemetry listen address, or the host name when that is a wildcard.
    */
   advertise: z.string().min(1).optional(),
+  /** The same from an environment variable (e.g. POD_IP from the downward API). */
+  advertiseEnv: z.string().min(1).optional(),
   /** The leader's lease: a dead leader is replaced within it (plus a campaign); default 5 s. */
   leaseTtlS: z.number().int().min(1).max(60).optional(),
 }).strict();
 
 export interface HaConfig { endpoints: string[]; prefix: string; callTimeoutMs: number; replica: string; leaseTtlS: number; advertise?: string }
 
-export function resolveHa(h: z.output<typeof haSchema>): HaConfig {
-  return { endpoints: h.etcd.endpoints, prefix: h.etcd.prefix ?? "/shadowmesh/", callTimeoutMs: h.etcd.callTimeoutMs ?? 3000, replica: h.replica ?? os.hostname(), leaseTtlS: h.leaseTtlS ?? 5, ...(h.advertise ? { advertise: h.advertise } : {}) };
+export function resolveHa(h: z.output<typeof haSchema>, env: NodeJS.ProcessEnv = {}): HaConfig {
+  const advertise = h.advertise ?? (h.advertiseEnv ? env[h.advertiseEnv] : undefined);
+  return { endpoints: h.etcd.endpoints, prefix: h.etcd.prefix ?? "/shadowmesh/", callTimeoutMs: h.etcd.callTimeoutMs ?? 3000, replica: h.replica ?? os.hostname(), leaseTtlS: h.leaseTtlS ?? 5, ...(advertise ? { advertise } : {}) };
 }

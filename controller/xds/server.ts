@@ -23,6 +23,9 @@ import { AckLog, type NodeAckRecord } from "./acks.js";
 export { ADS_SERVICE, adsClient, adsMethods, type DeltaDiscoveryRequest, type DiscoveryRequest } from "./protocol.js";
 export { MAX_ACK_LOG_NODES, type NodeAckRecord } from "./acks.js";
 
+/** How long verify() waits after a change before it evaluates again (coalescing a burst of ACKs). */
+const VERIFY_COALESCE_MS = 20;
+
 export interface TypeStatus { subscribed: string[] | "*"; sent?: string; confirmed?: string; nack?: { version: string; error: string; at: number } }
 export interface StreamStatus {
   id: number; node: string; group: string; delta: boolean;
@@ -287,9 +290,14 @@ export class AdsServer extends EventEmitter implements StreamHandlers {
   verify(group: string, version: string, timeoutMs = 10_000): Promise<VerifyResult> {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      // Evaluating walks every stream of the group: on a burst of ACKs (a fleet confirming a push) it
+      // runs at most once per VERIFY_COALESCE_MS, not once per ACK (O(streams^2) per push before).
+      let queued: NodeJS.Timeout | null = null;
+      const onChange = () => { if (!queued) queued = setTimeout(() => { queued = null; check(); }, VERIFY_COALESCE_MS); };
       const finish = (r: VerifyResult) => {
-        this.off("change", check);
+        this.off("change", onChange);
         if (timer) clearTimeout(timer);
+        if (queued) clearTimeout(queued);
         resolve(r);
       };
       const check = (timedOut = false) => {
@@ -301,10 +309,11 @@ export class AdsServer extends EventEmitter implements StreamHandlers {
         if (r.pending.length === 0) return finish({ ...r, ok: true, superseded: false });
         if (timedOut) return finish({ ...r, ok: false, superseded: false });
       };
-      this.on("change", check);
+      this.on("change", onChange);
       timer = setTimeout(() => check(true), timeoutMs);
       timer.unref();
       check();
     });
   }
+
 }

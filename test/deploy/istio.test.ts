@@ -19,6 +19,7 @@ import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClai
 import { Secret } from "kubernetes-models/v1/Secret";
 import { Service } from "kubernetes-models/v1/Service";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { StatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
 import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
 import { ServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry";
 import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
@@ -32,7 +33,7 @@ type Obj = Record<string, any>;
 const DIR = "deploy/istio";
 const MODELS: Record<string, new (d: any) => { validate(): void }> = {
   "v1/Namespace": Namespace, "v1/Secret": Secret, "v1/PersistentVolumeClaim": PersistentVolumeClaim, "v1/ConfigMap": ConfigMap, "v1/Service": Service,
-  "apps/v1/Deployment": Deployment, "networking.istio.io/v1/DestinationRule": DestinationRule, "networking.istio.io/v1/ServiceEntry": ServiceEntry,
+  "apps/v1/Deployment": Deployment, "apps/v1/StatefulSet": StatefulSet, "networking.istio.io/v1/DestinationRule": DestinationRule, "networking.istio.io/v1/ServiceEntry": ServiceEntry,
   "networking.istio.io/v1/VirtualService": VirtualService, "networking.istio.io/v1alpha3/EnvoyFilter": EnvoyFilter, "extensions.istio.io/v1alpha1/WasmPlugin": WasmPlugin,
 };
 // Fields per object, from the Kubernetes API reference (1.30) and Istio's (1.24): what the schemas leave open.
@@ -46,7 +47,8 @@ const FIELDS: Record<string, string[]> = {
   "Deployment.spec": ["replicas", "selector", "template", "strategy", "minReadySeconds", "revisionHistoryLimit", "paused", "progressDeadlineSeconds"],
   "PodSpec": ["containers", "initContainers", "volumes", "securityContext", "serviceAccountName", "automountServiceAccountToken", "nodeSelector", "affinity", "tolerations", "terminationGracePeriodSeconds", "priorityClassName", "topologySpreadConstraints", "imagePullSecrets"],
   "Container": ["name", "image", "imagePullPolicy", "command", "args", "env", "envFrom", "ports", "resources", "volumeMounts", "startupProbe", "readinessProbe", "livenessProbe", "securityContext", "workingDir", "lifecycle", "terminationMessagePolicy"],
-  "Service.spec": ["selector", "ports", "type", "clusterIP", "sessionAffinity", "ipFamilyPolicy", "internalTrafficPolicy", "externalTrafficPolicy"],
+  "StatefulSet.spec": ["replicas", "selector", "template", "serviceName", "volumeClaimTemplates", "podManagementPolicy", "updateStrategy", "revisionHistoryLimit", "minReadySeconds", "persistentVolumeClaimRetentionPolicy", "ordinals"],
+  "Service.spec": ["selector", "ports", "type", "clusterIP", "sessionAffinity", "ipFamilyPolicy", "internalTrafficPolicy", "externalTrafficPolicy", "publishNotReadyAddresses"],
 };
 
 function unknownFields(kind: string, obj: Obj | undefined, where: string): string[] {
@@ -63,7 +65,7 @@ function problems(d: Obj, where: string): string[] {
   try { new Model(d).validate(); } catch (e) { out.push(`${where}: ${(e as Error).message}`); }
   out.push(...unknownFields(`${d.kind}.spec`, d.spec, `${where}.spec`));
   if (d.kind === "VirtualService") for (const [i, h] of (d.spec?.http ?? []).entries()) out.push(...unknownFields("VirtualService.http", h, `${where}.spec.http[${i}]`));
-  if (d.kind === "Deployment") {
+  if (d.kind === "Deployment" || d.kind === "StatefulSet") {
     const pod = d.spec?.template?.spec;
     out.push(...unknownFields("PodSpec", pod, `${where}.spec.template.spec`));
     for (const [i, c] of (pod?.containers ?? []).entries()) out.push(...unknownFields("Container", c, `${where}.spec.template.spec.containers[${i}]`));
@@ -196,6 +198,58 @@ test("the WasmPlugin alternative: match on the client port, FAIL_OPEN, a sha256,
   assert.match(wp.spec.sha256, /^[0-9a-f]{64}$/);
   assert.match(wp.spec.url, /^oci:\/\//);
   await PluginHost.create({ wasm: readFileSync("build/shadowmesh.wasm"), pluginConfig: JSON.stringify(wp.spec.pluginConfig) }).then((h) => h.shutdown());
+});
+
+/**
+ * The HA overlay (deploy/istio/ha) as kustomize renders it: the base, then its own resources, then its
+ * strategic-merge patches (lists of named objects merged by name; $patch: replace / delete).
+ */
+function renderHa(): { file: string; d: Obj }[] {
+  const k = YAML.parse(readFileSync(path.join(DIR, "ha", "kustomization.yaml"), "utf8")) as { resources: string[]; patches: { path: string }[] };
+  assert.equal(k.resources[0], "../", "the overlay starts from the base");
+  let out = [...docs.map((x) => ({ file: x.file, d: structuredClone(x.d) }))];
+  for (const f of k.resources.slice(1)) out.push(...YAML.parseAllDocuments(readFileSync(path.join(DIR, "ha", f), "utf8")).map((doc) => ({ file: `ha/${f}`, d: doc.toJSON() as Obj })));
+  const merge = (a: any, b: any): any => {
+    if (b && typeof b === "object" && b.$patch === "replace") { const { $patch: _, ...rest } = b; return rest; }
+    if (Array.isArray(a) && Array.isArray(b)) {
+      const r = [...a];
+      for (const x of b) { const i = r.findIndex((y) => y?.name !== undefined && y.name === x?.name); if (i >= 0) r[i] = merge(r[i], x); else r.push(x); }
+      return r;
+    }
+    if (a && b && typeof a === "object" && typeof b === "object") { const r = { ...a }; for (const [kk, v] of Object.entries(b)) r[kk] = kk in a ? merge(a[kk], v) : v; return r; }
+    return b;
+  };
+  for (const pt of k.patches) for (const doc of YAML.parseAllDocuments(readFileSync(path.join(DIR, "ha", pt.path), "utf8"))) {
+    const p = doc.toJSON() as Obj;
+    const i = out.findIndex((x) => x.d.kind === p.kind && x.d.metadata?.name === p.metadata.name);
+    assert.ok(i >= 0, `the patch targets ${p.kind} ${p.metadata.name}, which the base has`);
+    if (p.$patch === "delete") out.splice(i, 1); else out[i] = { file: out[i]!.file, d: merge(out[i]!.d, p) };
+  }
+  return out;
+}
+
+test("the HA overlay: three replicas on a 3-member etcd, every document valid, the configuration the controller accepts, no state volume", () => {
+  const ha = renderHa();
+  for (const { file, d } of ha) assert.equal(problems(d, `${file} (${d.kind} ${d.metadata?.name})`), []);
+  assert.ok(!ha.some((x) => x.d.kind === "PersistentVolumeClaim"), "the state volume claim is gone");
+  const dep = ha.find((x) => x.d.kind === "Deployment")!.d;
+  assert.is(dep.spec.replicas, 3);
+  assert.is(dep.spec.strategy.type, "RollingUpdate");
+  assert.equal(dep.spec.template.spec.volumes.find((v: Obj) => v.name === "state"), { name: "state", emptyDir: { sizeLimit: "256Mi" } });
+  const c = dep.spec.template.spec.containers[0];
+  assert.ok(c.env.some((e: Obj) => e.name === "POD_IP" && e.valueFrom.fieldRef.fieldPath === "status.podIP"));
+  assert.ok(c.env.some((e: Obj) => e.name === "SHADOWMESH_TOKEN"), "the base's env is kept");
+  const etcd = ha.find((x) => x.d.kind === "StatefulSet")!.d;
+  const cm = ha.find((x) => x.d.kind === "ConfigMap")!.d;
+  const cfg = parseConfig(cm.data["controller.yaml"], "/etc/shadowmesh/controller.yaml", { SHADOWMESH_TOKEN: "t".repeat(32), SHADOWMESH_TELEMETRY_TOKEN: "u".repeat(32), SAMPLE_KV_ADMIN_TOKEN: "v".repeat(32), POD_IP: "10.1.2.3" }, { checkFiles: false });
+  assert.is(cfg.ha?.advertise, "10.1.2.3");
+  assert.is(cfg.ha?.endpoints.length, etcd.spec.replicas);
+  // The endpoints name the StatefulSet's pods through its headless Service.
+  const svc = ha.find((x) => x.d.kind === "Service" && x.d.metadata.name === etcd.spec.serviceName)!.d;
+  assert.is(svc.spec.clusterIP, "None");
+  for (const [i, e] of cfg.ha!.endpoints.entries()) assert.is(e, `http://${etcd.metadata.name}-${i}.${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:2379`);
+  assert.throws(() => parseConfig(cm.data["controller.yaml"], "c.yaml", { SHADOWMESH_TOKEN: "t".repeat(32), SHADOWMESH_TELEMETRY_TOKEN: "u".repeat(32), SAMPLE_KV_ADMIN_TOKEN: "v".repeat(32) }, { checkFiles: false }), /ha\.advertiseEnv: environment variable POD_IP is not set/);
+  assert.equal(lintFile(path.join(DIR, "ha", "etcd.yaml")).problems, []);
 });
 
 test.run();

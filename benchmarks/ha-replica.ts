@@ -1,0 +1,75 @@
+// Child process of ha.bench.ts: one controller replica (the xDS server, its snapshot cache and router,
+// an HaReplica on the etcd cluster with a migration manager that follows) with its own fleet of raw
+// ADS clients (xds-clients.ts, a grandchild). Messages from the parent: {change: bp, t0} (the leader
+// stores the status and publishes; every replica counts its proxies' ACKs of the routes that follow),
+// {exit}. To the parent: {ready, rssPerStream, clientsPid}, {elected}, {acks: [ms after t0...]}.
+import { fork } from "node:child_process";
+import { performance } from "node:perf_hooks";
+import { AdsServer } from "../controller/xds/server.js";
+import { SnapshotCache } from "../controller/xds/cache.js";
+import { XdsTrafficRouter } from "../controller/xds/router.js";
+import { TYPE } from "../controller/xds/protos.js";
+import { silentLogger } from "../controller/log.js";
+import { etcdClient } from "../controller/ha/client.js";
+import { HaReplica } from "../controller/ha/replica.js";
+import { MigrationManager, routesOf } from "../controller/migration/manager.js";
+import { DEFAULT_POLICY } from "../controller/migration/policy.js";
+import { SystemClock } from "../host/clock.js";
+
+const [endpoints, name, prefix, streams, ttl] = process.argv.slice(2) as [string, string, string, string, string];
+const n = Number(streams);
+const wall = () => performance.timeOrigin + performance.now();
+const logger = silentLogger();
+const cache = new SnapshotCache();
+const server = new AdsServer({ cache, logger });
+const port = await server.listen("127.0.0.1:0");
+const comp = {
+  name: "orders", hostnames: ["orders.svc"], mode: "weighted_clusters" as const,
+  primary: { name: "orders-primary", locality: { zone: "a" }, endpoints: [{ address: "10.0.0.1", port: 5432 }] },
+  shadow: { name: "orders-shadow", locality: { zone: "b" }, endpoints: [{ address: "10.0.1.1", port: 5432 }] },
+};
+const router = new XdsTrafficRouter({ cache, server, logger, components: [comp] });
+router.start();
+const client = etcdClient({ endpoints: endpoints.split(","), callTimeoutMs: 3000 });
+const replica = new HaReplica({ client, prefix, replica: name, ttlS: Number(ttl), log: logger, nowMs: () => Date.now(), local: router, telemetryAddress: "127.0.0.1:1" });
+const manager = new MigrationManager({
+  clock: new SystemClock(), router: replica.router(), store: replica.store, log: logger, policies: new Map([["orders", DEFAULT_POLICY]]),
+  inputs: { gather: () => { throw new Error("the benchmark does not tick"); } }, actions: { run: async () => {} },
+});
+replica.on("role", (r: string) => { if (r === "leader") process.send!({ elected: true, atMs: wall() }); });
+await replica.start(manager);
+
+// Every RDS ACK: when, and of which version.
+const acks: { atMs: number; version: string }[] = [];
+server.on("ack", (_node: string, type: string, version: string) => { if (type === TYPE.route) acks.push({ atMs: wall(), version }); });
+
+const rssBefore = process.memoryUsage().rss;
+const clients = fork(new URL("./xds-clients.ts", import.meta.url), [String(port), String(n), "100"], { execArgv: ["--import", "tsx"] });
+await new Promise<void>((resolve, reject) => {
+  clients.on("message", (m: { ready?: boolean; error?: string }) => { if (m.ready) resolve(); if (m.error) reject(new Error(m.error)); });
+});
+await new Promise((r) => setTimeout(r, 500));
+(globalThis as { gc?: () => void }).gc?.();
+process.send!({ ready: true, rssPerStream: (process.memoryUsage().rss - rssBefore) / n, clientsPid: clients.pid });
+
+process.on("message", (m: { change?: number; t0?: number; exit?: boolean }) => {
+  if (m.exit) { clients.kill("SIGKILL"); process.exit(0); }
+  if (m.change === undefined) return;
+  const t0 = m.t0!, before = cache.getSnapshot("default")!.typeVersion(TYPE.route);
+  void (async () => {
+    if (replica.role === "leader") {
+      // What the manager does for a step: the status durable in etcd first, then this replica's publish.
+      const s = { ...structuredClone(manager.get("orders").status), phase: "Shifting" as const, stepIndex: 0, shadowWeightBp: m.change!, revision: manager.get("orders").status.revision + 1 };
+      await replica.store.save(s, []);
+      router.setRoutes("orders", routesOf(s));
+    }
+    // Wait until this replica published a new route version and every one of its streams ACKed it.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const v = cache.getSnapshot("default")!.typeVersion(TYPE.route);
+      const mine = v !== before ? acks.filter((a) => a.version === v) : [];
+      if (mine.length >= n || Date.now() > deadline) { process.send!({ acks: mine.map((a) => a.atMs - t0) }); return; }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+});
