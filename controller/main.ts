@@ -218,7 +218,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   // The dashboard's history (15 min at 1 s, 6 h at 15 s), kept in stateDir/dashboard-history.json when there is one.
   const history = DashboardHistory.open({ stateDir: cfg.stateDir, log, components: manager.components() });
-  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()), cost, proxies: () => ads.status() };
+  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()), cost, proxies: () => ads.status(), ...(replica ? { ha: () => replica.view() } : {}) };
   const httpServer = http.createServer((req, res) => {
     if (handleDashboard(dashboard, req, res)) return;
     if (served && req.url === WASM_PATH) { res.writeHead(200, { "content-type": "application/wasm", etag: `"${served.sha256}"`, "content-length": served.bytes.length }); res.end(served.bytes); return; }

@@ -89,6 +89,16 @@ function showRange(entry) {
   entry.plot.setScale("x", entry.rangeS ? { min: last - entry.rangeS, max: last } : { min: t[0], max: last });
 }
 
+/** HA mode: which replica this page talks to, whether it leads, who does, and a missing quorum. */
+function renderHa(h) {
+  const el = document.getElementById("ha");
+  if (!h) { el.hidden = true; return; }
+  el.hidden = false;
+  el.className = h.quorum ? h.role : "no-quorum";
+  el.textContent = !h.quorum ? `replica ${h.replica}: no etcd quorum: nobody decides, the last routes are served`
+    : h.role === "leader" ? `replica ${h.replica}: leader` : `replica ${h.replica}: follower (${h.leader ?? "no"} leader)`;
+}
+
 function renderModel(m) {
   const tile = document.getElementById("model");
   if (!m) { tile.hidden = true; return; }
@@ -156,6 +166,7 @@ function render(state) {
   document.getElementById("clock").textContent = time(state.nowMs);
   renderOverview(document.getElementById("overview"), state);
   renderModel(state.model);
+  renderHa(state.ha);
   for (const comp of state.components) renderCard(comp, state.horizonS);
   renderProxies(document.getElementById("proxies"), state.proxies);
 }

@@ -20,6 +20,8 @@ import type { DashboardHistory } from "./history.js";
 export interface DashboardDeps {
   manager: MigrationManager; engine: RiskEngine; history: DashboardHistory; nowMs: () => number;
   model?: () => unknown; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[];
+  /** HA mode: this replica's role, the leader and whether etcd has a quorum (absent: one process). */
+  ha?: () => { replica: string; role: string; leader: string | null; quorum: boolean };
 }
 
 /** The window of the migration inputs' `recent`. */
@@ -77,6 +79,7 @@ export function snapshot(d: DashboardDeps) {
   const model = (d.model?.() ?? null) as ({ horizonS?: number } & Record<string, unknown>) | null;
   return {
     nowMs: d.nowMs(),
+    ha: d.ha?.() ?? null,
     model,
     horizonS: model?.horizonS ?? null,
     proxies: proxies(d),

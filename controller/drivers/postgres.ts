@@ -221,7 +221,7 @@ export class PostgresDriver implements ComponentDriver {
       let how: unknown;
       try {
         // The agent may spend a connect timeout on a hung instance before it stops it: give it that much more.
-        const body = await postAction(fetch, `${a.url}/fence`, `fence ${side}: the lease agent ${a.url}`, {}, { authorization: `Bearer ${a.token}` }, this.timeoutMs + 2_500);
+        const body = await postAction(fetch, `${a.url}/fence`, `fence ${side}: the lease agent ${a.url}`, detail.term !== undefined ? { term: detail.term } : {}, { authorization: `Bearer ${a.token}` }, this.timeoutMs + 2_500);
         how = (body as { how?: unknown } | null)?.how;
       } catch (e2) { throw new Error(`${(e as Error).message}; the lease agent (${a.url}/fence) could not fence or stop it either: ${(e2 as Error).message}`); }
       if (how === "stopped") return { stopped: true };
@@ -260,7 +260,7 @@ export class PostgresDriver implements ComponentDriver {
   async lease(side: Side, d?: LeaseDetail): Promise<void> {
     const a = this.o[side].leaseAgent;
     if (!a || d?.epoch === undefined || d.expiresAtMs === undefined) return; // no agent: PostgreSQL has no lease of its own
-    await postAction(fetch, `${a.url}/lease`, `lease ${side}: ${a.url}`, { epoch: d.epoch, expiresAtMs: d.expiresAtMs }, { authorization: `Bearer ${a.token}` }, this.timeoutMs);
+    await postAction(fetch, `${a.url}/lease`, `lease ${side}: ${a.url}`, { epoch: d.epoch, expiresAtMs: d.expiresAtMs, ...(d.term !== undefined ? { term: d.term } : {}) }, { authorization: `Bearer ${a.token}` }, this.timeoutMs);
   }
 
   async rejoin(side: Side): Promise<void> {

@@ -39,6 +39,14 @@ whenAvailable("pg lease agent", reason, NAME, async () => {
     assert.is((await grant(0, 5000)).status, 400, "epoch 0 is not an epoch");
     assert.is((await grant(2, 5000)).status, 200);
     assert.is((await grant(1, 5000)).status, 409, "a lower epoch is refused");
+    // An HA controller's term: one below the highest seen is a deposed leader's, refused, nothing done.
+    const termed = (term: unknown, epoch = 2) => fetch(`${agent!.url}/lease`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ epoch, expiresAtMs: Date.now() + 5000, term }) });
+    assert.is((await termed(9)).status, 200);
+    const stale = await termed(8);
+    assert.is(stale.status, 409);
+    assert.match(((await stale.json()) as { error: string }).error, /controller term 8 refused: this agent has seen term 9/);
+    assert.is((await termed("9")).status, 400, "a term is an integer");
+    assert.is(agent.controllerTerm, 9);
     // The controller's own fence is not the agent's to lift.
     await p.query("ALTER SYSTEM SET default_transaction_read_only = on"); await p.query("SELECT pg_reload_conf()");
     await sleep(800);

@@ -7,7 +7,8 @@
 //     never goes back and never skips a step (0, 20, 50, 100 %): no weight change in the takeover;
 //   - the migration completes (Migrated: writes on the promoted shadow), never two writable nodes;
 //   - a follower refuses commands, naming the leader;
-//   - quorum lost (2 of 3 etcd members killed): every replica says so (/readyz, /metrics), decides
+//   - quorum lost (2 of 3 etcd members killed): every replica says so (/readyz, /metrics, the
+//     dashboard's state), decides
 //     nothing, and its proxy keeps the routes it had.
 // Skips, saying so, without etcd.
 import { test } from "uvu";
@@ -186,6 +187,9 @@ scrape:
     await until("every live replica to report no quorum", async () => (seen = await Promise.all(live.map(readyz))).every((x) => x?.ha?.quorum === false && x.ha.role !== "leader"), (TTL_S + 6) * 1000,
       () => `${JSON.stringify(seen.map((x) => x?.ha))}; ${live.map((r) => `${r.name} ${alive(r) ? "alive" : `exited ${r.child?.exitCode ?? r.child?.signalCode}`}: ${alive(r) ? r.err.slice(-300) : r.err}`).join(" | ")}`);
     for (const r of live) {
+      // The dashboard's state says it too (its header shows it).
+      const st = await (await fetch(`http://127.0.0.1:${r.ports.http}/api/state`)).json() as { ha: { replica: string; quorum: boolean } | null };
+      assert.equal([st.ha?.replica, st.ha?.quorum], [r.name, false]);
       const m = await (await fetch(`http://127.0.0.1:${r.ports.http}/metrics`)).text();
       assert.match(m, /\nshadowmesh_ha_quorum 0\n/);
       assert.match(m, new RegExp(`\\nshadowmesh_ha_leader\\{replica="${r.name}"\\} 0\\n`));

@@ -10,6 +10,7 @@
 //
 //   POST /lease  {"epoch": E, "expiresAtMs": T}   (bearer token)  200 {status} | 409 a lower epoch
 //   POST /fence                                     (bearer token)  200 {how: fenced|replica|stopped} | 503
+//   Either may carry "term": an HA controller's; one below the highest seen answers 409 and does nothing.
 //   GET  /status                                    {epoch, leaseUntilMs, selfFenced, fencedAtMs, killedAtMs}
 // An instance that does not answer as the lease runs out (hung) is killed when the agent knows its
 // data directory: a writer that cannot be fenced is stopped (a watchdog's STONITH). POST /fence does
@@ -130,6 +131,9 @@ export class PgLeaseAgent {
     if (this.server) { this.server.closeAllConnections(); await new Promise<void>((r) => this.server!.close(() => r())); }
   }
 
+  /** The highest HA controller term a request carried (0: none). */
+  controllerTerm = 0;
+
   status() { return { epoch: this.epoch, leaseUntilMs: this.leaseUntilMs, selfFenced: this.selfFenced, fencedAtMs: this.fencedAtMs, killedAtMs: this.killedAtMs }; }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -137,6 +141,16 @@ export class PgLeaseAgent {
     if (req.url === "/status" && req.method === "GET") return json(200, this.status());
     if ((req.url !== "/lease" && req.url !== "/fence") || req.method !== "POST") return json(404, { error: `no route ${req.method} ${req.url}` });
     if (req.headers.authorization !== `Bearer ${this.o.token}`) return json(401, { error: `${req.url}: requires "authorization: Bearer <the agent's token>"` });
+    let body = "";
+    for await (const c of req) { body += c; if (body.length > 4096) return json(400, { error: "body: larger than 4 KiB" }); }
+    let a: { epoch?: unknown; expiresAtMs?: unknown; term?: unknown };
+    try { a = body ? JSON.parse(body) : {}; } catch { return json(400, { error: `body: expected JSON${req.url === "/lease" ? " {epoch, expiresAtMs}" : ""}` }); }
+    // HA controllers: a term below the highest seen is a deposed leader's (409, nothing done).
+    if (a.term !== undefined) {
+      if (!Number.isInteger(a.term) || (a.term as number) < 1) return json(400, { error: `term: must be a positive integer, got ${JSON.stringify(a.term)}` });
+      if ((a.term as number) < this.controllerTerm) return json(409, { error: `${req.url.slice(1)} from controller term ${a.term} refused: this agent has seen term ${this.controllerTerm} (a deposed leader?)` });
+      this.controllerTerm = a.term as number;
+    }
     if (req.url === "/fence") {
       while (this.busy) await new Promise((r) => setTimeout(r, 20));
       this.busy = true;
@@ -146,10 +160,6 @@ export class PgLeaseAgent {
         return json(200, { how, ...this.status() });
       } finally { this.busy = false; }
     }
-    let body = "";
-    for await (const c of req) { body += c; if (body.length > 4096) return json(400, { error: "body: larger than 4 KiB" }); }
-    let a: { epoch?: unknown; expiresAtMs?: unknown };
-    try { a = JSON.parse(body); } catch { return json(400, { error: "body: expected JSON {epoch, expiresAtMs}" }); }
     if (!Number.isInteger(a.epoch) || (a.epoch as number) < 1) return json(400, { error: `epoch: a positive integer is required, got ${JSON.stringify(a.epoch)}` });
     if (typeof a.expiresAtMs !== "number" || !Number.isFinite(a.expiresAtMs)) return json(400, { error: `expiresAtMs: an absolute wall-clock time in ms is required, got ${JSON.stringify(a.expiresAtMs)}` });
     const epoch = a.epoch as number;
