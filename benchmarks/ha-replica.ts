@@ -52,7 +52,7 @@ addTelemetryService(telemetryServer, { store, engine, clock, log: logger, forwar
 const telemetryPort = await new Promise<number>((res, rej) => telemetryServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
 const client = etcdClient({ endpoints: endpoints.split(","), callTimeoutMs: 3000 });
 const replica = new HaReplica({ client, prefix, replica: name, ttlS: Number(ttl), log: logger, nowMs: () => Date.now(), local: router, telemetryAddress: `127.0.0.1:${telemetryPort}` });
-forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), log: logger, maxInFlight: 5000 });
+forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), log: logger });
 const manager = new MigrationManager({
   clock: new SystemClock(), router: replica.router(), store: replica.store, log: logger, policies: new Map([["orders", DEFAULT_POLICY]]),
   inputs: { gather: () => { throw new Error("the benchmark does not tick"); } }, actions: { run: async () => {} },

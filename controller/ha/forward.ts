@@ -1,38 +1,60 @@
 // Telemetry across replicas: a follower forwards every proxy report it merged, as received (the same
 // bytes, the proxy's own node id and sequence, so the leader's store de-duplicates a proxy that moved
-// between replicas), to the leader's telemetry port, with the telemetry bearer token. The leader thus
-// merges the whole fleet's sketches; a replica lost loses only the reports in flight to it. Reports
-// are not merged per interval first (exact, one call per report: see the README's HA section).
-// Bounded: at most maxInFlight calls at once, the rest dropped and counted.
+// between replicas), to the leader's telemetry port with the telemetry bearer token, in batches
+// (ForwardReports: up to BATCH reports or BATCH_BYTES per call, sent every FLUSH_MS or when a batch is
+// full). The
+// leader thus merges the whole fleet's sketches; a replica lost loses at most what it had queued
+// (one flush interval) and what was in flight. Bounded: at most MAX_QUEUED reports wait and
+// MAX_IN_FLIGHT calls run; past that, reports are dropped and counted.
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { telemetryClient } from "../telemetry/service.js";
 
 export interface ForwardTarget { replica: string; telemetry: string }
 
-export class TelemetryForwarder {
-  private client: ReturnType<typeof telemetryClient> | null = null;
-  private address = "";
-  private inFlight = 0;
-  readonly stats = { forwarded: 0, failed: 0, dropped: 0 };
+/** Per call: at most BATCH reports and BATCH_BYTES (well under gRPC's 4 MiB message limit). */
+const BATCH = 1000, BATCH_BYTES = 1 << 20, FLUSH_MS = 50, MAX_QUEUED = 50_000, MAX_IN_FLIGHT = 4;
 
-  constructor(private readonly o: { leader: () => ForwardTarget | null; token?: string; log: Logger; maxInFlight?: number; timeoutMs?: number }) {}
+type BatchClient = grpc.Client & { ForwardReports(req: { reports: Buffer[] }, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { merged: number; refused: number }) => void): void };
+
+export class TelemetryForwarder {
+  private client: BatchClient | null = null;
+  private address = "";
+  private queue: Buffer[] = [];
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | null = null;
+  readonly stats = { forwarded: 0, merged: 0, refused: 0, failed: 0, dropped: 0, calls: 0 };
+
+  constructor(private readonly o: { leader: () => ForwardTarget | null; token?: string; log: Logger; timeoutMs?: number }) {}
 
   forward(raw: Buffer): void {
-    const to = this.o.leader();
-    if (!to) return;
-    if (this.inFlight >= (this.o.maxInFlight ?? 1000)) { this.stats.dropped++; return; }
-    if (this.address !== to.telemetry) { this.client?.close(); this.client = telemetryClient(to.telemetry); this.address = to.telemetry; }
-    const md = new grpc.Metadata();
-    if (this.o.token) md.set("authorization", `Bearer ${this.o.token}`);
-    this.inFlight++;
-    const c = this.client! as unknown as { Report(req: Buffer, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void };
-    c.Report(raw, md, { deadline: Date.now() + (this.o.timeoutMs ?? 2000) }, (e) => {
-      this.inFlight--;
-      if (!e) { this.stats.forwarded++; return; }
-      if (++this.stats.failed <= 5 || this.stats.failed % 1000 === 0) this.o.log.warn({ leader: to.replica, err: e.message, failed: this.stats.failed }, "cannot forward a telemetry report to the leader");
-    });
+    if (!this.o.leader()) return;
+    if (this.queue.length >= MAX_QUEUED) { this.stats.dropped++; return; }
+    this.queue.push(raw);
+    if (this.queue.length >= BATCH) this.flush();
+    else if (!this.timer) { this.timer = setTimeout(() => { this.timer = null; this.flush(); }, FLUSH_MS); this.timer.unref?.(); }
   }
 
-  close(): void { this.client?.close(); this.client = null; }
+  private flush(): void {
+    const to = this.o.leader();
+    if (!to) { this.stats.dropped += this.queue.length; this.queue = []; return; }
+    while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      let n = 0, bytes = 0;
+      while (n < this.queue.length && n < BATCH && (n === 0 || bytes + this.queue[n]!.length <= BATCH_BYTES)) bytes += this.queue[n++]!.length;
+      const batch = this.queue.splice(0, n);
+      if (this.address !== to.telemetry) { this.client?.close(); this.client = telemetryClient(to.telemetry) as unknown as BatchClient; this.address = to.telemetry; }
+      const md = new grpc.Metadata();
+      if (this.o.token) md.set("authorization", `Bearer ${this.o.token}`);
+      this.inFlight++;
+      this.stats.calls++;
+      this.client!.ForwardReports({ reports: batch }, md, { deadline: Date.now() + (this.o.timeoutMs ?? 5000) }, (e, r) => {
+        this.inFlight--;
+        if (!e) { this.stats.forwarded += batch.length; this.stats.merged += r?.merged ?? 0; this.stats.refused += r?.refused ?? 0; }
+        else if (++this.stats.failed <= 5 || this.stats.failed % 1000 === 0) this.o.log.warn({ leader: to.replica, err: e.message, reports: batch.length, failed: this.stats.failed }, "cannot forward telemetry reports to the leader");
+        if (this.queue.length > 0) this.flush();
+      });
+    }
+  }
+
+  close(): void { if (this.timer) clearTimeout(this.timer); this.client?.close(); this.client = null; }
 }

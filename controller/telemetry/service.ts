@@ -32,6 +32,11 @@ export function telemetryMethods(): grpc.ServiceDefinition {
       requestSerialize: raw, requestDeserialize: (b: Buffer) => b,
       responseSerialize: enc(T("ReportAck")), responseDeserialize: dec(T("ReportAck")),
     },
+    ForwardReports: {
+      path: `/${TELEMETRY_SERVICE}/ForwardReports`, requestStream: false, responseStream: false,
+      requestSerialize: enc(T("ReportBatch")), requestDeserialize: dec(T("ReportBatch")),
+      responseSerialize: enc(T("ReportBatchAck")), responseDeserialize: dec(T("ReportBatchAck")),
+    },
     PushMetrics: {
       path: `/${TELEMETRY_SERVICE}/PushMetrics`, requestStream: false, responseStream: false,
       requestSerialize: raw, requestDeserialize: (b: Buffer) => b,
@@ -58,6 +63,8 @@ export interface TelemetryServiceDeps {
 }
 
 type Call = grpc.ServerUnaryCall<Buffer, object>;
+/** Reports in one ForwardReports call (a follower sends at most this many at once). */
+export const MAX_FORWARD_BATCH = 5000;
 
 /** Why a call is not authenticated, or null when it is (or when no credentials are configured). */
 export function telemetryAuthError(call: Call, auth: TelemetryAuth | undefined): string | null {
@@ -154,6 +161,19 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
         d.log.warn({ node: report.nodeId, err: e.message }, "telemetry report refused");
         fail(cb, e.code === "RESOURCE_EXHAUSTED" ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT, `FilterReport: ${e.message}`);
       }
+    },
+    /** A follower replica's batch: each report checked and merged like one from its proxy. */
+    ForwardReports(call: grpc.ServerUnaryCall<{ reports?: Uint8Array[] }, object>, cb: grpc.sendUnaryData<object>) {
+      if (denied(call as unknown as Call, cb, "ForwardReports")) return;
+      const list = call.request.reports ?? [];
+      if (list.length > MAX_FORWARD_BATCH) return fail(cb, grpc.status.INVALID_ARGUMENT, `ReportBatch: ${list.length} reports, at most ${MAX_FORWARD_BATCH}`);
+      let merged = 0, refused = 0;
+      for (const bytes of list) {
+        try { if (d.store.ingest(decodeReport(bytes), known) === "merged") merged++; else refused++; }
+        catch { refused++; } // malformed or refused: as the proxy's own call would have been
+      }
+      if (refused > 0) d.log.debug({ peer: call.getPeer(), merged, refused }, "forwarded reports refused");
+      cb(null, { merged, refused });
     },
     PushMetrics(call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) {
       if (denied(call, cb, "PushMetrics")) return;

@@ -23,7 +23,8 @@ async function serve(clock: ManualClock, store = new TelemetryStore({ clock })) 
   const port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   const client = telemetryClient(`127.0.0.1:${port}`);
   const call = (method: string, bytes: Uint8Array) => new Promise<{ err: grpc.ServiceError | null; res: any }>((res) => client[method]!(bytes, (err, r) => res({ err, res: r })));
-  return { store, engine, call, close: () => { client.close(); server.forceShutdown(); } };
+  const callObj = (method: string, req: object) => new Promise<{ err: grpc.ServiceError | null; res: any }>((res) => (client[method] as unknown as (q: object, cb: (e: grpc.ServiceError | null, r: any) => void) => void)(req, (err, r) => res({ err, res: r })));
+  return { store, engine, call, callObj, close: () => { client.close(); server.forceShutdown(); } };
 }
 
 /** Report bytes as the filter sends them, after `n` reads answered with `status`. */
@@ -60,6 +61,23 @@ test("a filter report over gRPC is merged per component, target and second", asy
   assert.is((await s.call("Report", bytes)).err, null);
   assert.is(s.store.window("orders", now - 10_000, now + 1000)!.targets.get("PRIMARY")!.requests, 20);
   assert.is(s.store.stats.duplicates, 1);
+  s.close();
+});
+
+test("ForwardReports (a follower replica's batch): each report merged like its proxy's own, duplicates and malformed ones refused and counted", async () => {
+  const { bytes, clock } = await filterReport(20, 200, 7);
+  const s = await serve(clock);
+  const other = reencode(bytes, (o) => { o.nodeId = "sidecar-2"; });
+  const forward = (reports: Uint8Array[]) => s.callObj("ForwardReports", { reports });
+  const r = await forward([bytes, bytes, other, Uint8Array.from([0x0a, 0xff, 0xff])]);
+  assert.is(r.err, null);
+  assert.equal([r.res.merged, r.res.refused], [2, 2], "two proxies merged; the duplicate and the malformed one refused");
+  const now = Number(clock.realtimeNs() / 1_000_000n);
+  assert.is(s.store.window("orders", now - 10_000, now + 1000)!.targets.get("PRIMARY")!.requests, 40);
+  assert.is(s.store.stats.duplicates, 1);
+  const big = await forward(Array.from({ length: 5001 }, () => bytes));
+  assert.is(big.err?.code, grpc.status.INVALID_ARGUMENT);
+  assert.match(big.err!.details, /5001 reports, at most 5000/);
   s.close();
 });
 
