@@ -8,9 +8,7 @@
 // {elected}, {acks: [ms after t0...]}, {blasted: n}, {reports: n}.
 import { fork } from "node:child_process";
 import { performance } from "node:perf_hooks";
-import { AdsServer } from "../controller/xds/server.js";
-import { SnapshotCache } from "../controller/xds/cache.js";
-import { XdsTrafficRouter } from "../controller/xds/router.js";
+import { benchXds } from "./xds-fleet.js";
 import { TYPE } from "../controller/xds/protos.js";
 import { silentLogger } from "../controller/log.js";
 import { etcdClient } from "../controller/ha/client.js";
@@ -31,16 +29,7 @@ const [endpoints, name, prefix, streams, ttl] = process.argv.slice(2) as [string
 const n = Number(streams);
 const wall = () => performance.timeOrigin + performance.now();
 const logger = silentLogger();
-const cache = new SnapshotCache();
-const server = new AdsServer({ cache, logger });
-const port = await server.listen("127.0.0.1:0");
-const comp = {
-  name: "orders", hostnames: ["orders.svc"], mode: "weighted_clusters" as const,
-  primary: { name: "orders-primary", locality: { zone: "a" }, endpoints: [{ address: "10.0.0.1", port: 5432 }] },
-  shadow: { name: "orders-shadow", locality: { zone: "b" }, endpoints: [{ address: "10.0.1.1", port: 5432 }] },
-};
-const router = new XdsTrafficRouter({ cache, server, logger, components: [comp] });
-router.start();
+const { cache, server, router, port } = await benchXds();
 // The telemetry port: merged into this replica's store; a follower forwards each report to the leader.
 const clock = new SystemClock();
 const store = new TelemetryStore({ clock, maxProxies: 200_000 });

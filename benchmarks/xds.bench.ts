@@ -4,11 +4,8 @@
 // not get every ACK within 30 s, or whose clients fail, ends the search). Also the server's resident
 // memory per open stream. One process, one replica: the baseline for the HA issue's fleet.
 import { fork } from "node:child_process";
-import { AdsServer } from "../controller/xds/server.js";
-import { SnapshotCache } from "../controller/xds/cache.js";
-import { XdsTrafficRouter } from "../controller/xds/router.js";
+import { benchXds } from "./xds-fleet.js";
 import { TYPE } from "../controller/xds/protos.js";
-import { silentLogger } from "../controller/log.js";
 import { writeResult } from "./harness.js";
 
 const PER_CONNECTION = 100;
@@ -16,17 +13,7 @@ const PER_CONNECTION = 100;
 function gc(): void { (globalThis as { gc?: () => void }).gc?.(); }
 
 async function run(n: number, readyTimeoutMs = 120_000): Promise<{ p50: number; p99: number; max: number; rssPerStream: number; fanoutMs: number; verifyMs: number }> {
-  const logger = silentLogger();
-  const cache = new SnapshotCache();
-  const server = new AdsServer({ cache, logger });
-  const port = await server.listen("127.0.0.1:0");
-  const comp = {
-    name: "orders", hostnames: ["orders.svc"], mode: "weighted_clusters" as const,
-    primary: { name: "orders-primary", locality: { zone: "a" }, endpoints: [{ address: "10.0.0.1", port: 5432 }] },
-    shadow: { name: "orders-shadow", locality: { zone: "b" }, endpoints: [{ address: "10.0.1.1", port: 5432 }] },
-  };
-  const router = new XdsTrafficRouter({ cache, server, logger, components: [comp] });
-  router.start();
+  const { cache, server, router, port } = await benchXds();
   gc(); gc();
   const rssBefore = process.memoryUsage().rss;
   const child = fork(new URL("./xds-clients.ts", import.meta.url), [String(port), String(n), String(PER_CONNECTION)], { execArgv: ["--import", "tsx"] });

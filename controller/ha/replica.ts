@@ -10,8 +10,7 @@
 // no proxy sees a weight change); on losing the lease, or a refused save, it follows again. Without
 // a quorum nobody can be elected or save: every replica keeps serving its last routes and says so.
 import { EventEmitter } from "node:events";
-import type { Etcd3, Lease, Namespace, Watcher } from "etcd3";
-import type { Logger } from "pino";
+import type { Lease, Namespace, Watcher } from "etcd3";
 import type { MigrationManager } from "../migration/manager.js";
 import { routesOf } from "../migration/manager.js";
 import type { MigrationEvent, MigrationStatus } from "../migration/reconcile.js";
@@ -20,17 +19,11 @@ import type { MirrorSettings, Routes, TrafficRouter } from "../xds/router.js";
 import type { Weights } from "../xds/resources.js";
 import type { VerifyResult } from "../xds/server.js";
 import { EtcdStateStore } from "./etcd-store.js";
-import { Leadership } from "./leader.js";
+import { Leadership, type LeadershipOptions } from "./leader.js";
 
 export type Role = "leader" | "follower" | "no-quorum";
 
-export interface HaReplicaOptions {
-  client: Etcd3;
-  prefix?: string;
-  replica: string;
-  ttlS?: number;
-  log: Logger;
-  nowMs: () => number;
+export interface HaReplicaOptions extends LeadershipOptions {
   /** This replica's own router (its xDS snapshot cache). */
   local: TrafficRouter;
   /** Where the other replicas reach this one's telemetry port (host:port). */
@@ -98,7 +91,7 @@ export class HaReplica extends EventEmitter {
 
   constructor(private readonly o: HaReplicaOptions) {
     super();
-    this.leadership = new Leadership({ client: o.client, replica: o.replica, log: o.log, nowMs: o.nowMs, ...(o.prefix ? { prefix: o.prefix } : {}), ...(o.ttlS ? { ttlS: o.ttlS } : {}) });
+    this.leadership = new Leadership(o);
     this.ns = this.leadership.ns;
     this.store = new EtcdStateStore(this.ns, () => this.leadership.token);
   }

@@ -13,7 +13,6 @@
 // Skips, saying so, without etcd.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import net from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,24 +29,13 @@ import { KvNode } from "../../world/sample/kv.js";
 import { LoadGenerator } from "../../world/demo/load.js";
 import { etcdAvailable, startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { whenAvailable } from "../support/real-servers.js";
+import { kvPairYaml } from "../support/controller-config.js";
+import { freePorts, until } from "../support/until.js";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The leader lease: 3 s (2 s let a leader on these loaded 2 cores miss its keep-alives and step down, seen once). */
 const TTL_S = 3;
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number, why: () => string = () => ""): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${why() ? `: ${why()}` : ""}`);
-    await sleep(50);
-  }
-}
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((r) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => r(s)); })));
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 interface Replica { name: string; ports: { xds: number; telemetry: number; api: number; http: number; listener: number }; child: ChildProcess | null; err: string; api: ControllerClient | null; dp: EmbeddedDataPlane | null; weights: number[] }
 interface Ready { ha?: { role: string; leader: string | null; quorum: boolean; term: number | null } }
@@ -93,20 +81,7 @@ policy: ${path.join(root, "world", "demo", "policy.yaml")}
 tickMs: 100
 ha: { etcd: { endpoints: ${JSON.stringify(cluster.endpoints)}, prefix: "${prefix}", callTimeoutMs: 1500 }, replica: r${i}, leaseTtlS: ${TTL_S} }
 dataplane: { listener: "127.0.0.1:${listener}", wasm: ${path.join(root, "build", "shadowmesh.wasm")}, telemetryIntervalMs: 500 }
-components:
-  - name: orders
-    hostnames: [orders.svc]
-    primary: { name: orders-primary, zone: zone-a, endpoints: ["127.0.0.1:${primary.port}"] }
-    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["127.0.0.1:${shadow.port}"] }
-    filter: { sticky: { header: x-user } }
-    actions: { webhook: "${shadow.url}/admin/actions", headers: { authorization: "Bearer ${adminToken}" } }
-    signals:
-      - { name: request_latency_p99_ms, kind: latency }
-      - { name: request_error_rate, kind: error_rate }
-      - { name: replication_lag_s, kind: replication_lag }
-scrape:
-  - { component: orders, url: "${shadow.url}/metrics", side: shadow, intervalS: 1, signals: [{ signal: replication_lag_s, metric: sample_replication_lag_seconds }] }
-`);
+${kvPairYaml({ primaryPort: primary.port, shadowPort: shadow.port, shadowUrl: shadow.url, actionsUrl: shadow.url, adminToken })}`);
       const c = spawn(process.execPath, [path.join(root, "bin", "shadowmesh.mjs"), "controller", "--config", file], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SHADOWMESH_LOG_LEVEL: "warn" } });
       r.child = c;
       c.stderr!.on("data", (d) => { r.err = (r.err + d).slice(-4000); });

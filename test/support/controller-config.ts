@@ -23,3 +23,24 @@ components:
     shadow: { name: orders-shadow, zone: b, endpoints: ["127.0.0.1:7002"] }
 ${o.component ? `${o.component}\n` : ""}${o.extra ?? ""}`;
 }
+
+/**
+ * The sample KV pair as a controller process sees it (crash test, HA replicas): the component with
+ * its webhook actions (through `actionsUrl`, which forwards to the nodes) and the shadow's lag scrape.
+ */
+export function kvPairYaml(o: { primaryPort: number; shadowPort: number; shadowUrl: string; actionsUrl: string; adminToken: string }): string {
+  return `components:
+  - name: orders
+    hostnames: [orders.svc]
+    primary: { name: orders-primary, zone: zone-a, endpoints: ["127.0.0.1:${o.primaryPort}"] }
+    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["127.0.0.1:${o.shadowPort}"] }
+    filter: { sticky: { header: x-user } }
+    actions: { webhook: "${o.actionsUrl}/admin/actions", headers: { authorization: "Bearer ${o.adminToken}" } }
+    signals:
+      - { name: request_latency_p99_ms, kind: latency }
+      - { name: request_error_rate, kind: error_rate }
+      - { name: replication_lag_s, kind: replication_lag }
+scrape:
+  - { component: orders, url: "${o.shadowUrl}/metrics", side: shadow, intervalS: 1, signals: [{ signal: replication_lag_s, metric: sample_replication_lag_seconds }] }
+`;
+}

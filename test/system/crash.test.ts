@@ -30,24 +30,11 @@ import { parseExtensionConfig } from "../../dataplane/resources.js";
 import type { AnyResource } from "../../dataplane/xds-client.js";
 import { KvNode } from "../../world/sample/kv.js";
 import { LoadGenerator } from "../../world/demo/load.js";
+import { kvPairYaml } from "../support/controller-config.js";
+import { freePorts, until } from "../support/until.js";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number, why: () => string = () => ""): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${why() ? `: ${why()}` : ""}`);
-    await sleep(50);
-  }
-}
-
-/** Ports picked up front: the restarted controller must listen where the data plane reconnects. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((r) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => r(s)); })));
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 /**
  * An L4 relay in front of the controller's xDS port (as a load balancer or a Service would be): it
@@ -197,20 +184,7 @@ policy: ${path.join(root, "world", "demo", "policy.yaml")}
 tickMs: 100
 risk: { riseTauS: 6, fallTauS: 60, horizonS: 120 }
 dataplane: { listener: "127.0.0.1:${listener}", wasm: ${path.join(root, "build", "shadowmesh.wasm")}, telemetryIntervalMs: 500 }
-components:
-  - name: orders
-    hostnames: [orders.svc]
-    primary: { name: orders-primary, zone: zone-a, endpoints: ["127.0.0.1:${primary.port}"] }
-    shadow: { name: orders-shadow, zone: zone-b, endpoints: ["127.0.0.1:${shadow.port}"] }
-    filter: { sticky: { header: x-user } }
-    actions: { webhook: "${hookUrl}/admin/actions", headers: { authorization: "Bearer ${adminToken}" } }
-    signals:
-      - { name: request_latency_p99_ms, kind: latency }
-      - { name: request_error_rate, kind: error_rate }
-      - { name: replication_lag_s, kind: replication_lag }
-scrape:
-  - { component: orders, url: "${shadow.url}/metrics", side: shadow, intervalS: 1, signals: [{ signal: replication_lag_s, metric: sample_replication_lag_seconds }] }
-`);
+${kvPairYaml({ primaryPort: primary.port, shadowPort: shadow.port, shadowUrl: shadow.url, actionsUrl: hookUrl, adminToken })}`);
     // Every 100 ms: both nodes' /status, and both in-process flags at one instant.
     sampler = setInterval(() => {
       if (primary.writable && shadow.writable) bothWritableInProcess++;
