@@ -6,7 +6,8 @@
 // Everything with I/O lives here; the decisions are in the pure cores it calls on each tick.
 import http from "node:http";
 import { readFileSync } from "node:fs";
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { SystemClock, wallMs, type Clock } from "../host/clock.js";
@@ -39,7 +40,7 @@ import type { MigrationEvent, Phase } from "./migration/reconcile.js";
 import { DashboardHistory, handleDashboard, sampleHistory } from "./dashboard/server.js";
 import { HistoryStore, type FailureSource } from "./risk/history.js";
 import { Learner, RETRAIN_AFTER_FAILOVER_MS } from "./risk/learner.js";
-import { CONTROLLER_SERVICE, modelMessage, type LearningApi } from "./api/service.js";
+import { CONTROLLER_SERVICE, controllerClient, modelMessage, type ControllerClient, type LearningApi } from "./api/service.js";
 import { HealthService } from "./api/health.js";
 import { etcdClient } from "./ha/client.js";
 import { HaReplica } from "./ha/replica.js";
@@ -210,11 +211,20 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   };
   const apiServer = new grpc.Server();
   health.add(apiServer);
-  addControllerApi(apiServer, { proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost });
+  // HA: a follower passes commands on to the leader's API (the client follows the leader's address).
+  let leaderClient: { address: string; client: ControllerClient } | null = null;
+  const leaderApi = (): ControllerClient | null => {
+    const l = replica?.leaderApi();
+    if (!l) return null;
+    if (leaderClient?.address !== l.api) { leaderClient?.client.close(); leaderClient = { address: l.api, client: controllerClient(l.api, null, replicaApiCredentials(cfg.api.tls)) }; }
+    return leaderClient.client;
+  };
+  addControllerApi(apiServer, { proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost, ...(replica ? { leaderApi, replica: replica.name } : {}) });
   const apiCreds = cfg.api.tls
     ? grpc.ServerCredentials.createSsl(cfg.api.tls.clientCa ? readFileSync(cfg.api.tls.clientCa) : null, [{ cert_chain: readFileSync(cfg.api.tls.cert), private_key: readFileSync(cfg.api.tls.key) }], !!cfg.api.tls.clientCa)
     : grpc.ServerCredentials.createInsecure();
   const apiPort = await bind(apiServer, cfg.listen.api, apiCreds);
+  if (replica) await replica.advertiseApi(`${telemetryHost}:${apiPort}`);
 
   // The dashboard's history (15 min at 1 s, 6 h at 15 s), kept in stateDir/dashboard-history.json when there is one.
   const history = DashboardHistory.open({ stateDir: cfg.stateDir, log, components: manager.components() });
@@ -284,11 +294,27 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       history.save();
       store.close();
       forwarder?.close();
+      leaderClient?.client.close();
       await replica?.close();
       etcd?.close();
       failureHistory.close();
     },
   };
+}
+
+/**
+ * How a follower reaches the leader's API: as the API is served (plaintext, or TLS trusting api.tls's
+ * clientCa, else the replicas' shared certificate, checked against the name in that certificate, as
+ * replicas are reached by address; with clientCa, the replica's certificate as its client certificate).
+ */
+function replicaApiCredentials(tls: ControllerConfig["api"]["tls"]): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  const cert = readFileSync(tls.cert);
+  const name = new X509Certificate(cert).subjectAltName?.split(/,\s*/).find((x) => x.startsWith("DNS:"))?.slice(4);
+  const roots = readFileSync(tls.clientCa ?? tls.cert);
+  // The leader is dialled by its address; its certificate names the service: check it against that name.
+  const verify = name ? { checkServerIdentity: (_host: string, peer: PeerCertificate) => checkServerIdentity(name, peer) } : {};
+  return tls.clientCa ? grpc.credentials.createSsl(roots, readFileSync(tls.key), cert, verify) : grpc.credentials.createSsl(roots, null, null, verify);
 }
 
 /** Where the controller's HTTP port serves the filter's module for sidecars (dataplane.wasmUrl names it). */

@@ -58,7 +58,20 @@ export interface LearningApi {
 
 /** stateWarnings: what the controller recovered from when it loaded its state (shown in GetComponent). */
 /** cost: what a component's shadow costs (drivers/cost.ts); absent: not measured. */
-export interface ApiDeps { manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[] }
+export interface ApiDeps {
+  manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[];
+  /**
+   * HA: on a follower, the leader's API (a client to it, null when no replica leads or this one
+   * does): a command refused because this replica follows is passed on to it, with the caller's own
+   * credentials, once (a forwarded call is never forwarded again).
+   */
+  leaderApi?: () => ControllerClient | null;
+  /** This replica's name (HA), sent with a forwarded command. */
+  replica?: string;
+}
+
+/** Marks a command a follower passed on to the leader (it is never passed on again). */
+export const FORWARDED_BY = "x-shadowmesh-forwarded-by";
 
 
 /** How far ahead of the controller's clock an incident time may be (the operator's clock may run a little ahead). */
@@ -180,14 +193,31 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     if (!deps.learning) throw fail(grpc.status.UNIMPLEMENTED, "this controller keeps no failure history");
     return deps.learning;
   };
-  const command = (kind: CommandKind) => guard<{ component: string; reason: string; nextStep?: boolean }, { message: string; phase: string }>((req, call, identity) => {
-    const name = needComponent(req.component);
-    const by = actorOf(identity, call.metadata);
-    if (req.nextStep && kind !== "promote") throw fail(grpc.status.INVALID_ARGUMENT, `next_step: only Promote takes it, not ${kind}`);
-    const r = deps.manager.command(name, { kind, by, ...(req.reason ? { reason: req.reason } : {}), ...(req.nextStep ? { nextStep: true } : {}) });
-    if (!r.accepted) throw fail(grpc.status.FAILED_PRECONDITION, `${kind} ${name}: ${r.reason}`);
-    return { message: r.reason, phase: deps.manager.get(name).status.phase };
-  });
+  type CommandReq = { component: string; reason: string; nextStep?: boolean };
+  type CommandRes = { message: string; phase: string };
+  /** A command this follower cannot take, passed on to the leader (null: not passed on). */
+  const toLeader = (kind: CommandKind, call: grpc.ServerUnaryCall<CommandReq, CommandRes>, cb: grpc.sendUnaryData<CommandRes>): boolean => {
+    if (!deps.manager.isFollowing || call.metadata.get(FORWARDED_BY).length > 0) return false;
+    const leader = deps.leaderApi?.();
+    if (!leader) return false;
+    const md = call.metadata.clone();
+    md.set(FORWARDED_BY, deps.replica ?? "a follower");
+    (leader[kind] as unknown as (q: CommandReq, m: grpc.Metadata, o: grpc.CallOptions, c: (e: grpc.ServiceError | null, r: CommandRes) => void) => void)(
+      call.request, md, { deadline: Date.now() + 10_000 }, (e, r) => (e ? cb(e) : cb(null, r)));
+    return true;
+  };
+  const command = (kind: CommandKind) => (call: grpc.ServerUnaryCall<CommandReq, CommandRes>, cb: grpc.sendUnaryData<CommandRes>) => {
+    let forwarded = false;
+    guard<CommandReq, CommandRes | null>((req, c, identity) => {
+      const name = needComponent(req.component);
+      const by = actorOf(identity, c.metadata);
+      if (req.nextStep && kind !== "promote") throw fail(grpc.status.INVALID_ARGUMENT, `next_step: only Promote takes it, not ${kind}`);
+      const r = deps.manager.command(name, { kind, by, ...(req.reason ? { reason: req.reason } : {}), ...(req.nextStep ? { nextStep: true } : {}) });
+      if (!r.accepted && toLeader(kind, call, cb)) { forwarded = true; return null; }
+      if (!r.accepted) throw fail(grpc.status.FAILED_PRECONDITION, `${kind} ${name}: ${r.reason}`);
+      return { message: r.reason, phase: deps.manager.get(name).status.phase };
+    })(call as unknown as grpc.ServerUnaryCall<CommandReq, CommandRes | null>, (e, r) => { if (!forwarded) (e ? cb(e) : cb(null, r!)); });
+  };
   return {
     ListComponents: guard(() => ({ components: deps.manager.components().map((n) => describeComponent(deps, n)) })),
     GetComponent: guard<{ name: string }, unknown>((req) => describeComponent(deps, needComponent(req.name))),

@@ -72,6 +72,8 @@ export class HaRouter implements TrafficRouter {
 }
 
 interface PeerAck { key: string; state: "acked" | "nacked" | "pending"; error?: string }
+/** What a replica registers (replicas/<name>, under its lease). */
+interface Registration { replica: string; telemetry: string; api?: string }
 
 export class HaReplica extends EventEmitter {
   readonly leadership: Leadership;
@@ -83,8 +85,9 @@ export class HaReplica extends EventEmitter {
   private regLease: Lease | null = null;
   private quorum = true;
   private closed = false;
-  /** Live replicas (replicas/<name>): where each one's telemetry port is. */
-  private readonly peers = new Map<string, string>();
+  /** Live replicas (replicas/<name>): where each one's telemetry port and API are. */
+  private readonly peers = new Map<string, Registration>();
+  private apiAddress: string | null = null;
   /** When this replica's registration lease was last renewed: none for a TTL means no quorum (etcd answers keep-alives only with one). */
   private lastRenewedMs = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -124,9 +127,9 @@ export class HaReplica extends EventEmitter {
     const ew = await this.ns.watch().prefix("event/").create();
     ew.on("put", (kv) => { try { const r = checkRecord({ t: "event", event: JSON.parse(kv.value.toString()) }, `etcd ${kv.key.toString()}`); if (r.t === "event" && !this.leadership.token) this.manager?.followedEvent(r.event as MigrationEvent); } catch { /* shown only */ } });
     const rw = await this.ns.watch().prefix("replicas/").create();
-    rw.on("put", (kv) => { try { this.peers.set(after(kv.key.toString(), "replicas/"), (JSON.parse(kv.value.toString()) as { telemetry: string }).telemetry); } catch { /* not ours */ } });
+    rw.on("put", (kv) => { try { this.peers.set(after(kv.key.toString(), "replicas/"), JSON.parse(kv.value.toString()) as Registration); } catch { /* not ours */ } });
     rw.on("delete", (kv) => this.peers.delete(after(kv.key.toString(), "replicas/")));
-    for (const [k, v] of Object.entries(await this.ns.getAll().prefix("replicas/").strings())) { try { this.peers.set(after(k, "replicas/"), (JSON.parse(v) as { telemetry: string }).telemetry); } catch { /* not ours */ } }
+    for (const [k, v] of Object.entries(await this.ns.getAll().prefix("replicas/").strings())) { try { this.peers.set(after(k, "replicas/"), JSON.parse(v) as Registration); } catch { /* not ours */ } }
     this.watchers = [w, ew, rw];
     await this.register();
     // Watches keep working on a member without a quorum: only a renewed lease proves one.
@@ -149,7 +152,7 @@ export class HaReplica extends EventEmitter {
     lease.on("lost", () => { if (this.closed) return; this.regLease = null; this.setQuorum(false); setTimeout(() => void this.register().catch(() => undefined), 500).unref?.(); });
     lease.on("keepaliveSucceeded", () => { this.lastRenewedMs = this.o.nowMs(); this.setQuorum(true); });
     lease.on("keepaliveFailed", () => this.setQuorum(false));
-    await lease.put(`replicas/${this.o.replica}`).value(JSON.stringify({ replica: this.o.replica, telemetry: this.o.telemetryAddress }));
+    await lease.put(`replicas/${this.o.replica}`).value(JSON.stringify(this.registration()));
     this.lastRenewedMs = this.o.nowMs();
     this.setQuorum(true);
     this.regLease = lease;
@@ -177,12 +180,27 @@ export class HaReplica extends EventEmitter {
     this.emit("role", this.role);
   }
 
+  private registration(): Registration { return { replica: this.o.replica, telemetry: this.o.telemetryAddress, ...(this.apiAddress ? { api: this.apiAddress } : {}) }; }
+
+  /** Where the other replicas reach this one's API (once it listens): a follower passes commands on to it. */
+  async advertiseApi(address: string): Promise<void> {
+    this.apiAddress = address;
+    await this.regLease?.put(`replicas/${this.o.replica}`).value(JSON.stringify(this.registration())).catch((e: Error) => this.o.log.warn({ err: e }, "cannot advertise the API address in etcd"));
+  }
+
   /** The leader's telemetry port while this replica follows (where it forwards proxy reports). */
   leaderTarget(): { replica: string; telemetry: string } | null {
     const l = this.leadership.leader;
     if (this.leadership.token || !l || l === this.o.replica) return null;
-    const t = this.peers.get(l);
+    const t = this.peers.get(l)?.telemetry;
     return t ? { replica: l, telemetry: t } : null;
+  }
+  /** The leader's API while this replica follows (null: it leads, or no leader or address is known). */
+  leaderApi(): { replica: string; api: string } | null {
+    const l = this.leadership.leader;
+    if (this.leadership.token || !l || l === this.o.replica) return null;
+    const a = this.peers.get(l)?.api;
+    return a ? { replica: l, api: a } : null;
   }
 
   private followReason(): string {

@@ -149,6 +149,8 @@ export class MigrationManager extends EventEmitter {
     return this.pass(t, [cmd])[0]!;
   }
 
+  /** A follower replica's manager (follow()): it shows the leader's statuses and decides nothing. */
+  get isFollowing(): boolean { return this.following && this.stoppedReason !== null; }
   /** Why this manager stopped deciding (a save was refused: another replica leads), or null. */
   get stopped(): string | null { return this.stoppedReason; }
 
