@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFile } from "node:child_process";
 import { parseConfig, loadConfig, ConfigError, isLoopback } from "../../controller/config.js";
+import { testControllerYaml } from "../support/controller-config.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "sm-config-checks-"));
 const TOKEN = "checks-token-0123456789";
@@ -28,6 +29,19 @@ const refuses = (text: string, re: RegExp) =>
   assert.throws(() => parseConfig(text, "c.yaml"), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), re.source);
 
 test.after(() => rmSync(dir, { recursive: true }));
+
+test("ha: each bad field is refused with FILE:LINE:COL and its path; a good block resolves with its defaults", () => {
+  const yaml = (ha: string) => testControllerYaml({ token: "t".repeat(32), extra: `${ha}\n` });
+  const err = (ha: string, env: NodeJS.ProcessEnv = {}) => { try { parseConfig(yaml(ha), "c.yaml", env, { checkFiles: false }); return "accepted"; } catch (e) { return (e as Error).message; } };
+  assert.match(err("ha: { etcd: { endpoints: [] } }"), /^c\.yaml:\d+:\d+: ha\.etcd\.endpoints: needs at least one etcd endpoint/);
+  assert.match(err('ha: { etcd: { endpoints: ["not a url"] } }'), /ha\.etcd\.endpoints\[0\]: Invalid URL/);
+  assert.match(err('ha: { etcd: { endpoints: ["http://a:2379"], prefix: nope } }'), /ha\.etcd\.prefix: must start and end with \//);
+  assert.match(err('ha: { etcd: { endpoints: ["http://a:2379"] }, leaseTtl: 5 }'), /ha\.leaseTtl: unknown field/);
+  assert.match(err('ha: { etcd: { endpoints: ["http://a:2379"] }, advertiseEnv: POD_IP }'), /ha\.advertiseEnv: environment variable POD_IP is not set/);
+  assert.match(err('ha: { etcd: { endpoints: ["http://a:2379"] }, advertise: x, advertiseEnv: POD_IP }', { POD_IP: "10.0.0.1" }), /ha\.advertiseEnv: give advertise or advertiseEnv, not both/);
+  const ok = parseConfig(yaml('ha: { etcd: { endpoints: ["http://a:2379"] }, replica: r0, advertiseEnv: POD_IP }'), "c.yaml", { POD_IP: "10.0.0.1" }, { checkFiles: false });
+  assert.equal(ok.ha, { endpoints: ["http://a:2379"], prefix: "/shadowmesh/", callTimeoutMs: 3000, replica: "r0", leaseTtlS: 5, advertise: "10.0.0.1" });
+});
 
 test("loopback is 127.0.0.0/8, ::1 and localhost", () => {
   for (const h of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"]) assert.ok(isLoopback(h), h);
