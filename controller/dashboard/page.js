@@ -5,7 +5,7 @@
 // chart (uPlot: risk and the enter threshold on 0-1, the shadow weight in %, the lag on its own axis in
 // seconds; the coarse history then the fine), each side's rates, the risk explained and the timeline.
 // Plain browser JavaScript (an ES module; views.js holds the tables and tiles); no build step.
-import { cardId, changed, divergenceText, el, fmt, lagText, pct, probabilityLabel, renderOverview, renderPlan, renderProxies, renderSides, riskClass, share, stepText, time } from "./views.js";
+import { cardId, changed, divergenceText, el, fmt, lagText, pct, probabilityLabel, renderOverview, renderPlan, renderProxies, renderSides, riskClass, riskText, share, stepText, time, writesText } from "./views.js";
 
 const root = document.getElementById("components");
 const conn = document.getElementById("conn");
@@ -124,13 +124,13 @@ function renderCard(comp, horizonS) {
   phase.className = `phase ${s.phase}`;
   c.querySelector(".message").textContent = s.blockedReason ?? s.message;
   const stat = (k, v, cls = "") => { const b = c.querySelector(`[data-stat="${k}"] b`); b.textContent = v; b.className = cls; };
-  stat("risk", comp.risk?.noData ? "no data" : fmt(comp.risk?.risk), riskClass(comp.risk?.risk, comp.thresholds));
+  stat("risk", riskText(comp.risk), riskClass(comp.risk?.risk, comp.thresholds));
   stat("probability", comp.risk?.noData ? "no data" : pct(comp.risk?.probability));
   c.querySelector('[data-stat="probability"] .label').textContent = probabilityLabel(horizonS);
   stat("shadowRisk", comp.shadowRisk === null || comp.shadowRisk === undefined ? "no data" : fmt(comp.shadowRisk), riskClass(comp.shadowRisk, comp.thresholds));
   stat("lag", lagText(comp.lagS));
   stat("divergence", divergenceText(comp.consistency), !comp.consistency ? "none" : comp.consistency.diverged ? "warm" : "");
-  stat("writes", s.writeTarget + (s.fenced ? ` (${s.fenced} fenced)` : ""));
+  stat("writes", writesText(s));
   stat("step", stepText(s));
   const k = comp.cost, bytes = (b) => (b === null || b === undefined ? "–" : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB/s` : `${(b / 1e3).toFixed(1)} kB/s`);
   stat("cost", k ? `${bytes(k.mirrorBytesPerS)} · ${bytes(k.replicationBytesPerS)} · ${k.shadowCpu === null ? "–" : pct(k.shadowCpu)}/${k.primaryCpu === null ? "–" : pct(k.primaryCpu)}` : "not measured");

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { snapshot, type DashboardDeps } from "./snapshot.js";
 
 export { DashboardHistory } from "./history.js";
-export { sampleHistory, snapshot, type DashboardDeps } from "./snapshot.js";
+export { sampleHistory } from "./snapshot.js";
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));

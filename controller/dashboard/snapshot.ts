@@ -6,7 +6,7 @@
 // Also the sampling of the history on the controller's tick. Read-only: it reads public methods only.
 import type { ShadowCost } from "../drivers/cost.js";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
-import type { MigrationManager } from "../migration/manager.js";
+import type { MigrationManager, Observed } from "../migration/manager.js";
 import type { SideSummary } from "../migration/status.js";
 import { RECENT_MS } from "../migration/inputs.js";
 import type { StreamStatus } from "../xds/server.js";
@@ -38,8 +38,8 @@ function side(s: SideSummary | null | undefined) {
   return s ? { requestsPerS: r4(s.requests / RECENT_WINDOW_S), errorRate: r4(s.errorRate), p99Ms: r4(s.latencyMs) } : null;
 }
 
-function consistencyOf(d: DashboardDeps, name: string): { compared: number; diverged: number } | null {
-  const c = d.manager.get(name).observed?.recent.consistency;
+function consistencyOf(observed: Observed | null): { compared: number; diverged: number } | null {
+  const c = observed?.recent.consistency;
   return c && c.compared > 0 ? { compared: c.compared, diverged: c.diverged } : null;
 }
 
@@ -48,8 +48,8 @@ export function sampleHistory(d: DashboardDeps): void {
   const t = d.nowMs();
   for (const name of d.manager.components()) {
     const r = d.engine.riskOf(name);
-    const st = d.manager.get(name).status;
-    const c = consistencyOf(d, name);
+    const { status: st, observed } = d.manager.get(name);
+    const c = consistencyOf(observed);
     d.history.sample(name, {
       t, risk: r && !r.noData ? r.risk : null, probability: r && !r.noData ? r.probability : null,
       shadowPercent: st.shadowWeightBp / 100, lagS: d.engine.freshValue(name, "replication_lag"), divergence: c ? c.diverged / c.compared : null,
@@ -107,7 +107,7 @@ export function snapshot(d: DashboardDeps) {
         } : null,
         shadowRisk: sr && !sr.noData ? sr.risk : null,
         lagS: d.engine.freshValue(name, "replication_lag"),
-        consistency: consistencyOf(d, name),
+        consistency: consistencyOf(observed),
         sides: { windowS: RECENT_WINDOW_S, primary: side(observed?.recent.primary), shadow: side(observed?.recent.shadow) },
         cost: d.cost?.(name) ?? null,
         history: d.history.get(name),

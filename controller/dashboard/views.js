@@ -46,6 +46,10 @@ export const lagText = (v) => (v === null || v === undefined ? "–" : `${fmt(v,
 /** risk against the policy's thresholds: at or over enter is alarming, over leave a warning. */
 export const riskClass = (v, t) => (v === null || v === undefined ? "" : v >= t.enter ? "hot" : v > t.leave ? "warm" : "");
 
+/** The write target, and which side is fenced. */
+export const writesText = (s) => s.writeTarget + (s.fenced ? ` (${s.fenced} fenced)` : "");
+/** A risk value, or that there is no data for it. */
+export const riskText = (r) => (r?.noData ? "no data" : fmt(r?.risk));
 export function stepText(s) { return s.stepIndex < 0 ? "–" : `${s.stepIndex + 1}/${s.steps.length}`; }
 
 /** The overview: one row per component, linking to its card (rebuilt only when what it shows changed). */
@@ -54,8 +58,8 @@ export function renderOverview(section, state) {
   const rows = state.components.map((c) => {
     const s = c.status, r = c.risk;
     return { name: c.name, phase: s.phase, step: stepText(s), shadow: `${s.shadowPercent}%`, riskClass: riskClass(r?.risk, c.thresholds),
-      risk: r?.noData ? "no data" : fmt(r?.risk), probability: r?.noData ? "–" : pct(r?.probability), lag: lagText(c.lagS),
-      writes: s.writeTarget + (s.fenced ? ` (${s.fenced} fenced)` : "") };
+      risk: riskText(r), probability: r?.noData ? "–" : pct(r?.probability), lag: lagText(c.lagS),
+      writes: writesText(s) };
   });
   const tbody = section.querySelector("tbody");
   if (!changed(tbody, rows)) return;

@@ -43,16 +43,11 @@ export class EtcdStateStore implements StateStore {
       this.ns.getAll().prefix("policy/").strings(),
     ]);
     for (const kv of statuses.kvs) {
-      const key = kv.key.toString();
-      const r = checkRecord({ t: "status", status: parse(kv.value.toString(), key) }, `etcd ${key}`);
-      if (r.t !== "status") continue;
-      st.statuses.set(r.status.component, r.status);
-      this.modRev.set(r.status.component, Number(kv.mod_revision));
+      const status = storedStatus(kv.key.toString(), kv.value.toString());
+      st.statuses.set(status.component, status);
+      this.modRev.set(status.component, Number(kv.mod_revision));
     }
-    for (const [key, text] of Object.entries(events)) {
-      const r = checkRecord({ t: "event", event: parse(text, key) }, `etcd ${key}`);
-      if (r.t === "event") st.events.push(r.event);
-    }
+    for (const [key, text] of Object.entries(events)) st.events.push(storedEvent(key, text));
     st.events.sort((a, b) => a.atMs - b.atMs);
     if (st.events.length > KEEP_EVENTS) st.events.splice(0, st.events.length - KEEP_EVENTS);
     for (const [key, yaml] of Object.entries(policies)) st.policies.set(key.slice("policy/".length), yaml);
@@ -135,4 +130,17 @@ export class EtcdStateStore implements StateStore {
 
 function parse(text: string, key: string): unknown {
   try { return JSON.parse(text); } catch (e) { throw new Error(`etcd ${key}: not valid JSON: ${(e as Error).message}`); }
+}
+
+/** A stored status (status/...) read back and checked like any stored input; throws naming the key. */
+export function storedStatus(key: string, text: string): MigrationStatus {
+  const r = checkRecord({ t: "status", status: parse(text, key) }, `etcd ${key}`);
+  if (r.t !== "status") throw new Error(`etcd ${key}: not a status`);
+  return r.status;
+}
+/** A stored event (event/...) read back and checked; throws naming the key. */
+export function storedEvent(key: string, text: string): MigrationEvent {
+  const r = checkRecord({ t: "event", event: parse(text, key) }, `etcd ${key}`);
+  if (r.t !== "event") throw new Error(`etcd ${key}: not an event`);
+  return r.event;
 }

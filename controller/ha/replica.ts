@@ -13,12 +13,11 @@ import { EventEmitter } from "node:events";
 import type { Lease, Namespace, Watcher } from "etcd3";
 import type { MigrationManager } from "../migration/manager.js";
 import { routesOf } from "../migration/manager.js";
-import type { MigrationEvent, MigrationStatus } from "../migration/reconcile.js";
-import { checkRecord } from "../migration/store.js";
+import type { MigrationStatus } from "../migration/reconcile.js";
 import type { MirrorSettings, Routes, TrafficRouter } from "../xds/router.js";
 import type { Weights } from "../xds/resources.js";
 import type { VerifyResult } from "../xds/server.js";
-import { EtcdStateStore } from "./etcd-store.js";
+import { EtcdStateStore, storedEvent, storedStatus } from "./etcd-store.js";
 import { Leadership, type LeadershipOptions } from "./leader.js";
 
 export type Role = "leader" | "follower" | "no-quorum";
@@ -123,9 +122,9 @@ export class HaReplica extends EventEmitter {
     this.leadership.on("deposed", (reason: string) => { this.manager?.stop(`deposed: ${reason}`); void this.follow(); });
     this.leadership.on("leader", (name: string | null) => { if (!this.leadership.token) this.manager?.followReason(this.followReason()); this.emit("leader", name); });
     const w = await this.ns.watch().prefix("status/").create();
-    w.on("put", (kv) => { try { const r = checkRecord({ t: "status", status: JSON.parse(kv.value.toString()) }, `etcd ${kv.key.toString()}`); if (r.t === "status") this.onStatus(r.status); } catch (e) { this.o.log.error({ err: e }, "a stored status does not check: not applied"); } });
+    w.on("put", (kv) => { try { this.onStatus(storedStatus(kv.key.toString(), kv.value.toString())); } catch (e) { this.o.log.error({ err: e }, "a stored status does not check: not applied"); } });
     const ew = await this.ns.watch().prefix("event/").create();
-    ew.on("put", (kv) => { try { const r = checkRecord({ t: "event", event: JSON.parse(kv.value.toString()) }, `etcd ${kv.key.toString()}`); if (r.t === "event" && !this.leadership.token) this.manager?.followedEvent(r.event as MigrationEvent); } catch { /* shown only */ } });
+    ew.on("put", (kv) => { try { if (!this.leadership.token) this.manager?.followedEvent(storedEvent(kv.key.toString(), kv.value.toString())); } catch { /* shown only */ } });
     const rw = await this.ns.watch().prefix("replicas/").create();
     rw.on("put", (kv) => { try { this.peers.set(after(kv.key.toString(), "replicas/"), JSON.parse(kv.value.toString()) as Registration); } catch { /* not ours */ } });
     rw.on("delete", (kv) => this.peers.delete(after(kv.key.toString(), "replicas/")));

@@ -110,12 +110,8 @@ export class MigrationManager extends EventEmitter {
       const policy = override !== undefined ? parsePolicy(override, `stored policy of ${name}`).components.get(name) ?? filePolicy : filePolicy;
       const prev = stored.statuses.get(name);
       const now = this.now();
-      const t: Tracked = {
-        policy, status: prev ?? initialStatus(name, now), rollout: null, action: null, observed: null, wakeTimer: null, committing: null,
-        // Conservative after a restart: a lease the previous process granted may still run.
-        lease: { grantedUntil: new Map(prev ? (["primary", "shadow"] as Side[]).map((x) => [x, now + policy.promotion.leaseMs]) : []), sentAtMs: -Infinity, key: "" },
-      };
-      this.comps.set(name, t);
+      // Conservative after a restart: a lease the previous process granted may still run.
+      const t = this.track(name, policy, prev ?? initialStatus(name, now), prev ? (["primary", "shadow"] as Side[]).map((x) => [x, now + policy.promotion.leaseMs]) : []);
       this.renewLease(t);
       if (!prev) { this.durable(t, this.o.store.save(t.status, []), () => {}); continue; }
       const resync = structuredClone(prev);
@@ -185,9 +181,16 @@ export class MigrationManager extends EventEmitter {
     const now = this.now();
     for (const [name, policy] of this.o.policies) {
       const status = stored.statuses.get(name) ?? initialStatus(name, now);
-      this.comps.set(name, { policy, status, rollout: null, action: null, observed: null, wakeTimer: null, committing: null, lease: { grantedUntil: new Map(), sentAtMs: -Infinity, key: "" } });
+      this.track(name, policy, status, []);
     }
   }
+  /** A component's tracking from its status, with the lease deadlines assumed granted. */
+  private track(name: string, policy: Policy, status: MigrationStatus, grantedUntil: [Side, number][]): Tracked {
+    const t: Tracked = { policy, status, rollout: null, action: null, observed: null, wakeTimer: null, committing: null, lease: { grantedUntil: new Map(grantedUntil), sentAtMs: -Infinity, key: "" } };
+    this.comps.set(name, t);
+    return t;
+  }
+
   /** A follower: why it does not decide (who leads now), as commands are told. */
   followReason(reason: string): void { if (this.following) this.stoppedReason = reason; }
   /** A follower: the leader stored this status (or event); shown, never acted on. */

@@ -47,10 +47,14 @@ export function deltaResponse(s: Stream, type: TypeUrl, t: TypeState, snap: Snap
   const parts: Uint8Array[] = [];
   const removed: string[] = [];
   const inScope = (n: string) => t.wildcard || t.names.has(n);
-  for (const r of t.wildcard ? resources.values() : [...t.names].map((n) => resources.get(n)).filter((r) => r !== undefined)) {
+  // Plain loops, no copies: this runs for every stream on every push.
+  const send = (r: { name: string; version: string; deltaEntry: Uint8Array }) => {
     if (t.known.get(r.name) !== r.version) { parts.push(r.deltaEntry); t.known.set(r.name, r.version); }
-  }
-  for (const name of [...t.known.keys()]) {
+  };
+  if (t.wildcard) for (const r of resources.values()) send(r);
+  else for (const n of t.names) { const r = resources.get(n); if (r) send(r); }
+  // Deleting the entry being visited is safe while iterating a Map.
+  for (const name of t.known.keys()) {
     if (!resources.has(name) && inScope(name)) { removed.push(name); t.known.delete(name); }
     else if (!inScope(name)) t.known.delete(name);
   }

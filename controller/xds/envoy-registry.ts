@@ -126,6 +126,6 @@ function enumProto(e: protobuf.Enum): Json {
 }
 
 /** protoc's json_name: drop each underscore and upper-case the letter after it. */
-export function jsonName(name: string): string {
+function jsonName(name: string): string {
   return name.replace(/_+([^_])?/g, (_m, c: string | undefined) => (c ?? "").toUpperCase());
 }

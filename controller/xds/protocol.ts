@@ -9,7 +9,7 @@ import { lookupType } from "./protos.js";
 export const ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 
 /** The protobuf types of the four messages. */
-export const adsTypes = () => ({
+const adsTypes = () => ({
   req: lookupType("envoy.service.discovery.v3.DiscoveryRequest"),
   res: lookupType("envoy.service.discovery.v3.DiscoveryResponse"),
   dreq: lookupType("envoy.service.discovery.v3.DeltaDiscoveryRequest"),

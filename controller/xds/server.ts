@@ -20,9 +20,6 @@ import { onSotwRequest, sotwResponse } from "./sotw.js";
 import { deltaResponse, onDeltaRequest } from "./delta.js";
 import { AckLog, type NodeAckRecord } from "./acks.js";
 
-export { ADS_SERVICE, adsClient, adsMethods, type DeltaDiscoveryRequest, type DiscoveryRequest } from "./protocol.js";
-export { MAX_ACK_LOG_NODES, type NodeAckRecord } from "./acks.js";
-
 /** How long verify() waits after a change before it evaluates again (coalescing a burst of ACKs). */
 const VERIFY_COALESCE_MS = 20;
 

@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as grpc from "@grpc/grpc-js";
 import { ControllerFuzzer } from "../../scripts/fuzz/controller.js";
-import { MAX_ACK_LOG_NODES } from "../../controller/xds/server.js";
+import { MAX_ACK_LOG_NODES } from "../../controller/xds/acks.js";
 import { parsePolicy, PolicyError } from "../../controller/migration/policy.js";
 import { ConfigError, parseConfig } from "../../controller/config.js";
 

@@ -1,7 +1,8 @@
 // Fixtures for xDS tests: gRPC backends that answer with their own name, an ADS server with a
 // router over one component (primary + shadow on loopback), and a raw ADS client.
 import * as grpc from "@grpc/grpc-js";
-import { AdsServer, adsClient } from "../../controller/xds/server.js";
+import { AdsServer } from "../../controller/xds/server.js";
+import { adsClient } from "../../controller/xds/protocol.js";
 import { SnapshotCache } from "../../controller/xds/cache.js";
 import { XdsTrafficRouter } from "../../controller/xds/router.js";
 import type { ComponentSpec } from "../../controller/xds/resources.js";
