@@ -8,8 +8,9 @@
 // file, fsync, rename, fsync of the directory) at most every SAVE_EVERY_MS and at stop, loaded at start.
 // A missing file starts empty; a corrupt one starts empty with a warning: the history is a picture for
 // people, never a reason not to start.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { replaceFileText } from "../durable-file.js";
 
 /** The series kept per point, with the decimals they are rounded to (risk 0.1234, lag 1.234 s). */
 export const SERIES = ["risk", "probability", "shadowPercent", "lagS", "divergence"] as const;
@@ -200,11 +201,8 @@ export class DashboardHistory {
       const components: Record<string, { fine: HistoryColumns; coarse: HistoryColumns }> = {};
       for (const name of this.tiers.keys()) components[name] = { fine: this.tier(name, "fine"), coarse: this.tier(name, "coarse") };
       const body = JSON.stringify({ version: FORMAT_VERSION, fineStepMs: this.o.fineStepMs, coarseStepMs: this.o.coarseStepMs, components });
-      const tmp = `${this.file}.tmp`;
-      const fd = openSync(tmp, "w");
-      try { writeSync(fd, body); fsyncSync(fd); } finally { closeSync(fd); }
-      renameSync(tmp, this.file);
-      try { const dfd = openSync(path.dirname(this.file), "r"); try { fsyncSync(dfd); } finally { closeSync(dfd); } } catch { /* the rename is done; a directory fsync is best effort */ }
+      // The rename is done either way; a directory fsync is best effort here.
+      replaceFileText(this.file, body, { dirFsync: "best-effort" });
       return true;
     } catch (e) {
       this.log?.warn({ err: e, file: this.file }, "cannot save the dashboard history");

@@ -22,8 +22,9 @@
 //   {"t":"sample","component":...,"tMs":...,"risk":0..1,"f":[0..1, ...]}
 //   {"t":"failure","component":...,"atMs":...,"source":"controller"|"operator","note"?:...,"by"?:...,"recoveredMs"?:...}
 //   {"t":"recovered","component":...,"atMs":...}                                 (closes the component's open failure)
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import path from "node:path";
+import { replaceFileDurably } from "../durable-file.js";
 import { z } from "zod";
 import { zodProblem } from "../yaml-config.js";
 import { wallMs, type Clock } from "../../host/clock.js";
@@ -292,9 +293,7 @@ export class HistoryStore {
     this.stale = 0;
     if (!this.file) return;
     if (this.fd !== null) { closeSync(this.fd); this.fd = null; }
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, "w");
-    try {
+    replaceFileDurably(this.file, (fd) => {
       // Written a component at a time: a large fleet's history never has to fit in one string.
       writeSync(fd, JSON.stringify({ t: "history", version: 1, kinds: SIGNAL_KINDS }) + "\n");
       for (const [component, ring] of this.rings) {
@@ -305,11 +304,7 @@ export class HistoryStore {
       let out = "";
       for (const f of this.fails) out += JSON.stringify({ t: "failure", ...f }) + "\n";
       if (out) writeSync(fd, out);
-      fsyncSync(fd);
-    } finally { closeSync(fd); }
-    renameSync(tmp, this.file);
-    const dfd = openSync(this.o.dir!, "r");
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    });
   }
 
   close(): void {

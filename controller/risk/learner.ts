@@ -11,8 +11,9 @@
 //
 // Saved as stateDir/model.json (temp file, fsync, rename) and loaded at start, checked like input: a bad
 // file is an error naming FILE:LINE: field: reason.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { replaceFileText } from "../durable-file.js";
 import { z } from "zod";
 import { wallMs, type Clock } from "../../host/clock.js";
 import { positionOf, zodProblem } from "../yaml-config.js";
@@ -249,11 +250,6 @@ export class Learner {
 
   private save(): void {
     if (!this.file) return;
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, "w");
-    try { writeSync(fd, JSON.stringify(this.info, null, 2) + "\n"); fsyncSync(fd); } finally { closeSync(fd); }
-    renameSync(tmp, this.file);
-    const dfd = openSync(this.o.dir!, "r");
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    replaceFileText(this.file, JSON.stringify(this.info, null, 2) + "\n");
   }
 }

@@ -14,8 +14,9 @@
 //   {"t":"signal","component":...,"name":...,"lastSeenMs":ms|null,"points":[[tMs,value],...],"profile"?:{...}}   (oldest first;
 //   profile: the learnt seasonal profile of a signal with seasonS, so a restart keeps a day's shape that
 //   the kept points do not cover; optional, so files written before it load unchanged)
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { replaceFileText } from "../durable-file.js";
 import { z } from "zod";
 import { zodProblem } from "../yaml-config.js";
 import type { RiskSnapshot } from "./engine.js";
@@ -93,11 +94,6 @@ export class RiskStateFile {
       out += JSON.stringify({ t: "component", name: c.name, risk: c.risk, probability: c.probability, noData: c.noData, updatedMs: c.updatedMs }) + "\n";
       for (const s of c.signals) out += JSON.stringify({ t: "signal", component: c.name, name: s.name, lastSeenMs: s.lastSeenMs, points: s.points.slice(-keepPoints), ...(s.profile ? { profile: s.profile } : {}) }) + "\n";
     }
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, "w");
-    try { writeSync(fd, out); fsyncSync(fd); } finally { closeSync(fd); }
-    renameSync(tmp, this.file);
-    const dfd = openSync(this.dir, "r");
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    replaceFileText(this.file, out);
   }
 }
