@@ -65,7 +65,8 @@ test("the dashboard shows risk, explanation, weights and a live timeline", async
       // (No named functions in here: the test's transpiler would wrap them in a helper the page lacks.)
       const c = document.querySelector('[data-component="orders"]')!;
       return { cells, card: [c.querySelector(".phase")?.textContent, c.querySelector('[data-stat="step"] b')?.textContent,
-        `${100 - Number(/primary (\d+)%/.exec(c.querySelector(".weights .p")?.textContent ?? "")?.[1])}%`, c.querySelector('[data-stat="risk"] b')?.textContent, c.querySelector('[data-stat="writes"] b')?.textContent] };
+        // The shadow's share: 100 minus the primary's label, or the shadow's own label once the primary has none (100 %).
+        `${((p) => (p ? 100 - Number(p[1]) : Number(/shadow (\d+)%/.exec(c.querySelector(".weights .s")?.textContent ?? "")?.[1])))(/primary (\d+)%/.exec(c.querySelector(".weights .p")?.textContent ?? ""))}%`, c.querySelector('[data-stat="risk"] b')?.textContent, c.querySelector('[data-stat="writes"] b')?.textContent] };
     });
     assert.is(seen.cells.length, 8, "name, phase, step, shadow %, risk, failure probability, lag, writes to");
     assert.equal([seen.cells[1], seen.cells[2], seen.cells[3], seen.cells[4], seen.cells[7]], seen.card);
