@@ -59,13 +59,8 @@ step("type-check", process.execPath, ["node_modules/typescript/bin/tsc", "-p", "
 const REAL_LANE = "^system[\\\\/]postgres-";
 const filter = process.argv[2];
 const lanes = filter ? [[filter]] : [["\\.test\\.ts$", "-i", REAL_LANE], [`${REAL_LANE}.*\\.test\\.ts$`]];
-// The CPU-bound lane runs at a lower priority (nice 10, where `nice` exists): the real-server lane's
-// timelines (latency verification of a real standby) are what contention breaks.
-const niceOk = !filter && spawnSync("sh", ["-c", "command -v nice"], { stdio: "ignore" }).status === 0;
-const runLane = (args, i) => new Promise((resolve) => {
-  const argv = [process.execPath, "--import", "tsx", "node_modules/uvu/bin.js", "test", ...args];
-  const [cmd, ...rest] = niceOk && i === 0 ? ["nice", "-n", "10", ...argv] : argv;
-  const child = spawn(cmd, rest,
+const runLane = (args) => new Promise((resolve) => {
+  const child = spawn(process.execPath, ["--import", "tsx", "node_modules/uvu/bin.js", "test", ...args],
     { env: { ...process.env, FORCE_COLOR: "0" }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "", stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d) => { stdout += d; });
