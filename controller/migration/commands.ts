@@ -54,19 +54,22 @@ export function command(p: Pass, c: Command): CommandResult {
       if (s.phase === "Preflight") { s.approvals.firstStep = true; return ok("first step approved; preflight checks still apply"); }
       return no(`cannot promote in phase ${s.phase}`);
     case "rollback":
-      if (s.phase === "Migrated") {
+      // Paused after 100% (e.g. the promoted shadow failed its verification): rolling back is the
+      // restore, with the same checks, as Argo Rollouts lets an operator abort from any pause.
+      if (s.phase === "Migrated" || (s.phase === "Paused" && s.paused!.from === "Migrated")) {
         if (s.fenced !== null && s.fenced !== "primary") return no("the primary is not the fenced side");
         // Reads go back to the primary at once: it must answer and hold the shadow's data first.
         const probe = p.inputs.health?.probeFailures ?? 0;
         if (probe > 0) return no(`the primary fails its health check (${probe} in a row): it must be up before reads go back to it`);
         const lag = p.inputs.replicaLagS, max = p.policy.recovery.maxReplicationLagS;
         if (lag === null || lag > max) return no(`the primary's replication lag is ${lag === null ? "unknown" : `${lag.toFixed(1)}s`} (limit ${max}s): it must be a caught-up replica of the shadow before it takes reads back`);
+        s.paused = null;
         startRestore(p, `rollback by ${c.by}`);
         return ok("restoring to the primary now");
       }
       if (midPromotion && (s.promotion!.stage === "switch" || s.promotion!.stage === "promote")) return no(`the shadow is being promoted (stage ${s.promotion!.stage}); roll back once migrated`);
       if (["AtRisk", "Preflight", "Shifting", "Restoring", "Failover", "Paused"].includes(s.phase)) {
-        if (s.phase === "Paused" && ["Healthy", "Migrated", "RollingBack"].includes(s.paused!.from)) return no(`nothing to roll back (paused from ${s.paused!.from})`);
+        if (s.phase === "Paused" && ["Healthy", "RollingBack"].includes(s.paused!.from)) return no(`nothing to roll back (paused from ${s.paused!.from})`);
         if (s.promotion) cancelPromotion(p);
         startRollback(p, `rollback by ${c.by}${c.reason ? `: ${c.reason}` : ""}`);
         return ok("rolling back");

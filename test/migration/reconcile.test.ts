@@ -263,6 +263,27 @@ test("manual promote starts a migration from Healthy; rollback in Migrated resto
   assert.is(w.maxWriters, 1);
 });
 
+test("paused after 100% (e.g. the promoted shadow failed its verification), rollback is the restore, with the same checks", () => {
+  const w = new MigrationWorld(policy((p) => { p.recovery.mode = "stay"; }));
+  w.run(5);
+  w.tick([{ kind: "promote", by }]);
+  assert.ok(w.run(600, (x) => x.status.phase === "Migrated"));
+  assert.ok(w.tick([{ kind: "pause", by, reason: "shadow slow" }]).commandResults[0]!.accepted);
+  assert.equal([w.status.phase, w.status.paused!.from], ["Paused", "Migrated"]);
+  w.knobs.lagS = 5;
+  const lagging = w.tick([{ kind: "rollback", by }]).commandResults[0]!;
+  assert.is(lagging.accepted, false);
+  assert.match(lagging.reason, /replication lag is 5.0s \(limit 2s\)/);
+  assert.is(w.status.phase, "Paused");
+  w.knobs.lagS = 0.2;
+  assert.ok(w.tick([{ kind: "rollback", by }]).commandResults[0]!.accepted);
+  assert.is(w.status.phase, "Restoring");
+  assert.is(w.status.paused, null);
+  assert.ok(w.run(600, (x) => x.status.phase === "Healthy"), w.status.message);
+  assert.is(w.writesTo, "primary");
+  assert.is(w.maxWriters, 1);
+});
+
 test("promote with nextStep advances one step, as Argo Rollouts' promote does; on the final step it approves the promotion; without it, skips to the end", () => {
   const w = new MigrationWorld(policy((p) => { p.steps = p.steps.map((st) => ({ ...st, bakeMs: 600_000 })); p.gates.approveFull = true; }));
   w.run(5);
