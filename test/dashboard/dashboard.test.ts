@@ -130,7 +130,9 @@ test("the dashboard shows risk, explanation, weights and a live timeline", async
     // The shadow served mirrored and live reads: its side has a rate too.
     await page.waitForFunction(() => Number(document.querySelector('[data-component="orders"] .sides tr[data-metric="requests/s"] td[data-side="shadow"]')?.textContent) > 0, null, { timeout: 10_000 });
     const timeline = await card.locator("ol.timeline li").allTextContents();
-    assert.ok(timeline.some((t) => /manual promote by dashboard-test/.test(t)), `the timeline names the operator: ${timeline.slice(0, 4).join(" | ")}`);
+    // "manual promote by ..." from Healthy; "promote by ...: skipping to the final step" when the demo, which
+    // degrades by itself, had already started shifting (seen in a slow fresh-clone run with both lanes busy).
+    assert.ok(timeline.some((t) => /promote by dashboard-test/.test(t)), `the timeline names the operator: ${timeline.slice(0, 4).join(" | ")}`);
     assert.ok(timeline.some((t) => /paused by dashboard-test: looking closer/.test(t)), "and the pause with its reason");
     assert.ok(timeline.some((t) => /step 1\/3: shadow gets 20% of reads/.test(t)), "and the first step");
 
