@@ -1,11 +1,14 @@
 // The plugin configuration: JSON schema, validation with field-path errors, and the immutable
 // in-memory form the request path reads. Parsed in proxy_on_configure only.
-import { JValue, JsonParser, J_ARR, J_BOOL, J_NUM, J_OBJ, J_STR } from "./json";
+import { JValue, JsonParser, J_ARR, J_OBJ, J_STR } from "./json";
+import {
+  Ctx, checkKeys, fieldPath, fmt, getBool, getNum, getObj, getStr, getStrList, headerName, isToken, isVisibleAscii, toBytes,
+} from "./config-read";
 import { Bytes, FNV_OFFSET, fnv1a, mix64 } from "./bytes";
 import { serializePairs } from "./abi";
+import { CallersConfig, parseCallers } from "./edges";
 
 export const MAX_COMPONENTS = 64;
-export const MAX_LIST = 32;
 
 export class ReadRule {
   methods: Array<Bytes> = [];
@@ -56,6 +59,8 @@ export class ComponentConfig {
   floor: FloorConfig = new FloorConfig();
   /** hold_writes: the local 503's JSON body, built (and escaped) here; null when writes are not held. */
   holdBody: Bytes | null = null;
+  /** Observed, not protected: requests are counted (callers, sketches) and left where the route sends them. */
+  observe: bool = false;
 }
 
 export class PluginConfig {
@@ -68,115 +73,18 @@ export class PluginConfig {
   telemetryMetadata: ArrayBuffer | null = null;
   markerHeader: Bytes = new Bytes("x-shadowmesh-mirror");
   nodeId: string = "";
+  /** Who calls each component (edges.ts); null: callers are not recorded. */
+  callers: CallersConfig | null = null;
 }
 
 /** Parses and validates; on failure returns null and sets `configError` to "<field>: <why>". */
 export let configError: string = "";
 
-class Ctx {
-  err: string = "";
-  fail(path: string, why: string): void { if (this.err.length == 0) this.err = path + ": " + why; }
-  ok(): bool { return this.err.length == 0; }
-}
-
-function checkKeys(c: Ctx, v: JValue, path: string, allowed: Array<string>): void {
-  for (let i = 0; i < v.keys.length; i++) {
-    const k = v.keys[i];
-    if (!allowed.includes(k)) c.fail(path.length > 0 ? path + "." + k : k, "unknown field (allowed: " + allowed.join(", ") + ")");
-  }
-}
-
-function fieldPath(path: string, key: string): string { return path.length > 0 ? path + "." + key : key; }
-
-function getObj(c: Ctx, v: JValue, path: string, key: string, required: bool): JValue | null {
-  const f = v.get(key);
-  if (f === null) { if (required) c.fail(fieldPath(path, key), "is required"); return null; }
-  if (f.kind != J_OBJ) { c.fail(fieldPath(path, key), "must be an object, got " + f.kindName()); return null; }
-  return f;
-}
-
-function getStr(c: Ctx, v: JValue, path: string, key: string, required: bool, def: string): string {
-  const f = v.get(key);
-  if (f === null) { if (required) c.fail(fieldPath(path, key), "is required"); return def; }
-  if (f.kind != J_STR) { c.fail(fieldPath(path, key), "must be a string, got " + f.kindName()); return def; }
-  if (f.s.length == 0) { c.fail(fieldPath(path, key), "must not be empty"); return def; }
-  if (f.s.length > 256) { c.fail(fieldPath(path, key), "is longer than 256 characters"); return def; }
-  return f.s;
-}
-
-function fmt(n: f64): string {
-  return Math.floor(n) == n && Math.abs(n) < 9.0e15 ? (<i64>n).toString() : n.toString();
-}
-
-function getNum(c: Ctx, v: JValue, path: string, key: string, lo: f64, hi: f64, integer: bool, def: f64): f64 {
-  const f = v.get(key);
-  if (f === null) return def;
-  const p = fieldPath(path, key);
-  if (f.kind != J_NUM) { c.fail(p, "must be a number, got " + f.kindName()); return def; }
-  if (!(f.n >= lo && f.n <= hi)) { c.fail(p, "must be between " + fmt(lo) + " and " + fmt(hi) + ", got " + fmt(f.n)); return def; }
-  if (integer && Math.floor(f.n) != f.n) { c.fail(p, "must be an integer, got " + fmt(f.n)); return def; }
-  return f.n;
-}
-
-function getBool(c: Ctx, v: JValue, path: string, key: string, def: bool): bool {
-  const f = v.get(key);
-  if (f === null) return def;
-  if (f.kind != J_BOOL) { c.fail(fieldPath(path, key), "must be a boolean, got " + f.kindName()); return def; }
-  return f.b;
-}
-
-function isVisibleAscii(s: string): bool {
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    if (ch < 0x21 || ch > 0x7e) return false;
-  }
-  return true;
-}
-
-function isToken(s: string, lower: bool): bool {
-  // RFC 9110 token characters; header names must also be lower-case (HTTP/2 and Envoy store them so).
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    const alnum = (ch >= 0x30 && ch <= 0x39) || (ch >= 0x61 && ch <= 0x7a) || (!lower && ch >= 0x41 && ch <= 0x5a);
-    if (!alnum && "!#$%&'*+-.^_`|~".indexOf(String.fromCharCode(ch)) < 0) return false;
-  }
-  return s.length > 0;
-}
-
-function getStrList(c: Ctx, v: JValue, path: string, key: string, headerNames: bool): Array<string> | null {
-  const f = v.get(key);
-  if (f === null) return null;
-  const p = fieldPath(path, key);
-  if (f.kind != J_ARR) { c.fail(p, "must be an array of strings, got " + f.kindName()); return null; }
-  if (f.items.length > MAX_LIST) { c.fail(p, "has more than " + MAX_LIST.toString() + " entries"); return null; }
-  const out = new Array<string>();
-  for (let i = 0; i < f.items.length; i++) {
-    const it = f.items[i];
-    const ip = p + "[" + i.toString() + "]";
-    if (it.kind != J_STR || it.s.length == 0) { c.fail(ip, "must be a non-empty string"); return null; }
-    if (headerNames && !isToken(it.s, true)) { c.fail(ip, "must be a lower-case HTTP header name, got \"" + it.s + "\""); return null; }
-    out.push(it.s);
-  }
-  return out;
-}
-
-function toBytes(list: Array<string>): Array<Bytes> {
-  const out = new Array<Bytes>();
-  for (let i = 0; i < list.length; i++) out.push(new Bytes(list[i]));
-  return out;
-}
-
-function headerName(c: Ctx, v: JValue, path: string, key: string, def: string): string {
-  const s = getStr(c, v, path, key, false, def);
-  if (c.ok() && !isToken(s, true)) c.fail(fieldPath(path, key), "must be a lower-case HTTP header name, got \"" + s + "\"");
-  return s;
-}
-
 function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentConfig {
   const cc = new ComponentConfig();
   cc.index = index;
   checkKeys(c, v, path, ["name", "authorities", "default", "primary_cluster", "shadow_cluster", "write_target",
-    "read_rule", "mirror", "shadow_weight_bp", "sticky", "routing_header", "floor", "hold_writes"]);
+    "read_rule", "mirror", "shadow_weight_bp", "sticky", "routing_header", "floor", "hold_writes", "observe"]);
   cc.name = getStr(c, v, path, "name", true, "");
   cc.salt = mix64(fnv1a(FNV_OFFSET, changetype<usize>(String.UTF8.encode(cc.name)), <usize>String.UTF8.byteLength(cc.name)));
   const auth = getStrList(c, v, path, "authorities", false);
@@ -184,7 +92,8 @@ function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentC
   cc.isDefault = getBool(c, v, path, "default", false);
   if (c.ok() && cc.authorities.length == 0 && !cc.isDefault) c.fail(fieldPath(path, "authorities"), "is required unless \"default\" is true");
   cc.primaryCluster = new Bytes(getStr(c, v, path, "primary_cluster", true, ""));
-  cc.shadowCluster = new Bytes(getStr(c, v, path, "shadow_cluster", true, ""));
+  cc.observe = getBool(c, v, path, "observe", false);
+  cc.shadowCluster = new Bytes(getStr(c, v, path, "shadow_cluster", !cc.observe, ""));
   const wt = getStr(c, v, path, "write_target", false, "primary");
   if (wt == "shadow") cc.writeToShadow = true;
   else if (wt != "primary") c.fail(fieldPath(path, "write_target"), "must be \"primary\" or \"shadow\", got \"" + wt + "\"");
@@ -264,6 +173,14 @@ function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentC
     const reason = getStr(c, v, path, "hold_writes", true, "");
     if (c.ok()) cc.holdBody = new Bytes("{\"error\":\"shadowmesh: writes held: " + jsonEscape(reason) + "\"}");
   }
+  if (cc.observe && c.ok()) {
+    // Observed only: nothing is split, mirrored, held or diverted.
+    const moving = ["shadow_cluster", "shadow_weight_bp", "mirror", "hold_writes", "sticky", "write_target"];
+    for (let i = 0; i < moving.length; i++) {
+      if (v.get(moving[i]) !== null) { c.fail(fieldPath(path, moving[i]), "must not be set on an observed component (\"observe\": true records callers and latency only)"); break; }
+    }
+    cc.floor.enabled = false;
+  }
   return cc;
 }
 
@@ -318,7 +235,9 @@ export function parseConfig(ptr: usize, len: usize): PluginConfig | null {
   const c = new Ctx();
   if (root.kind != J_OBJ) { configError = "configuration: must be a JSON object, got " + root.kindName(); return null; }
   const cfg = new PluginConfig();
-  checkKeys(c, root, "", ["components", "telemetry", "mirror_marker_header", "node_id"]);
+  checkKeys(c, root, "", ["components", "telemetry", "mirror_marker_header", "node_id", "callers"]);
+  const callers = getObj(c, root, "", "callers", false);
+  if (callers !== null) cfg.callers = parseCallers(c, callers, "callers");
   cfg.markerHeader = new Bytes(headerName(c, root, "", "mirror_marker_header", "x-shadowmesh-mirror"));
   const nid = root.get("node_id");
   if (nid !== null) cfg.nodeId = getStr(c, root, "", "node_id", false, "");

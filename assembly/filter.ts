@@ -1,7 +1,7 @@
 // The shadowmesh HTTP filter's entry points, wired by index.ts (which resets the per-callback arena
 // on every entry): VM start and configuration here; the request path in routing.ts, the stream
 // table and recording in record.ts, mirroring and consistency in mirror.ts, the failover floor in
-// floor.ts, reports in telemetry.ts, plugin-wide state in state.ts. Anything unexpected (a host call failing, a table
+// floor.ts, reports in telemetry.ts, callers in edges.ts, plugin-wide state in state.ts. Anything unexpected (a host call failing, a table
 // full, a malformed map) leaves the request untouched and counts an error.
 import {
   BUFFER_PLUGIN_CONFIGURATION, LOG_ERROR, LOG_INFO, OK, arenaAlloc, getBufferBytes, getProperty, logString,
@@ -11,7 +11,8 @@ import { Bytes } from "./bytes";
 import { MAX_COMPONENTS, configError, parseConfig } from "./config";
 import { ComponentStats } from "./stats";
 import { configureFloors } from "./floor";
-import { configGeneration, install, rng, setNodeId, setWorkerId, statsList } from "./state";
+import { configGeneration, install, nodeId, rng, setNodeId, setWorkerId, statsList } from "./state";
+import { EdgeTable } from "./edges";
 import { initTelemetry } from "./telemetry";
 
 /** Distinct component names one VM keeps stats for over its life (four configurations' worth). */
@@ -24,6 +25,18 @@ export { onHttpCallResponse } from "./mirror";
 export { onTick, onGrpcReceive, onGrpcClose } from "./telemetry";
 
 const P_NODE_ID = new Bytes("node\0id");
+const P_WORKLOAD = new Bytes("node\0metadata\0WORKLOAD_NAME");
+const P_NAMESPACE = new Bytes("node\0metadata\0NAMESPACE");
+
+/** This proxy's workload as a caller: Istio's node metadata (WORKLOAD_NAME.NAMESPACE), else the node id. */
+function nodeWorkload(): Bytes | null {
+  if (getProperty(P_WORKLOAD.ptr, P_WORKLOAD.len) == OK && resultLen > 0) {
+    let name = String.UTF8.decodeUnsafe(resultPtr, resultLen);
+    if (getProperty(P_NAMESPACE.ptr, P_NAMESPACE.len) == OK && resultLen > 0) name += "." + String.UTF8.decodeUnsafe(resultPtr, resultLen);
+    return new Bytes(name);
+  }
+  return nodeId.len > 0 ? nodeId : null;
+}
 
 export function onVmStart(): bool {
   rng.seed(randomU64() ^ monotonicNs());
@@ -68,6 +81,7 @@ export function onConfigure(size: usize): bool {
     for (let j = 0; j < statsList.length; j++) if (statsList[j].name == cc.name) { st = statsList[j]; break; }
     if (st === null) { st = new ComponentStats(cc.name); statsList.push(st); }
     st.weightBp = cc.shadowWeightBp;
+    if (cfg.callers !== null && st.edges === null) st.edges = new EdgeTable();
     mapped.push(st);
     mappedIndex.push(statsList.indexOf(st));
   }
@@ -75,6 +89,7 @@ export function onConfigure(size: usize): bool {
   else if (getProperty(P_NODE_ID.ptr, P_NODE_ID.len) == OK && resultLen > 0) {
     setNodeId(new Bytes(String.UTF8.decodeUnsafe(resultPtr, resultLen)));
   }
+  if (cfg.callers !== null) cfg.callers!.node = nodeWorkload();
   install(cfg, mapped, mappedIndex);
   configureFloors(cfg, mappedIndex);
   proxy_set_tick_period_milliseconds(cfg.telemetryIntervalMs);

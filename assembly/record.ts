@@ -26,6 +26,8 @@ export const sStats = new StaticArray<i32>(STREAMS);   // index into statsList, 
 export const sFlags = new StaticArray<u32>(STREAMS);
 export const sStatus = new StaticArray<u32>(STREAMS);
 export const sMirror = new StaticArray<i32>(STREAMS);  // mirror slot, -1 when none
+export const sEdge = new StaticArray<u32>(STREAMS);    // caller slot and generation (edges.ts), NO_EDGE when none
+export const NO_EDGE: u32 = 0xffffffff;
 export const F_READ: u32 = 1;
 export const F_SHADOW: u32 = 2;
 export const F_MARKED: u32 = 4;
@@ -35,6 +37,8 @@ export const F_BODY_DONE: u32 = 16;
 export const F_PROBE: u32 = 32;
 /** A read the floor sent to the shadow because the primary is ejected. */
 export const F_DIVERTED: u32 = 64;
+/** A request to an observed component: counted, never split; the floor does not watch it. */
+export const F_OBSERVED: u32 = 128;
 
 export function slotOf(ctx: u32): i32 {
   const s = <i32>(ctx & STREAM_MASK);
@@ -55,6 +59,7 @@ export function claimSlot(ctx: u32): i32 {
   unchecked(sFlags[s] = 0);
   unchecked(sStatus[s] = 0);
   unchecked(sMirror[s] = -1);
+  unchecked(sEdge[s] = NO_EDGE);
   return s;
 }
 
@@ -108,15 +113,21 @@ export function onLog(ctx: u32): void {
     else if (status == 0 || (rf > 0 && (rf & RF_RESETS) != 0)) { t.resets++; counted = true; }
   }
   if (status != 0 && !counted) t.recordStatus(status);
+  let dur: i64 = -1;
   if (status != 0) {
-    const dur = getPropertyU64(P_DURATION.ptr, P_DURATION.len);
+    dur = getPropertyU64(P_DURATION.ptr, P_DURATION.len);
     if (dur >= 0) t.sketch.add(<f64>dur * 1e-3);
+  }
+  const edge = unchecked(sEdge[slot]);
+  if (edge != NO_EDGE) {
+    const et = st.edges;
+    if (et !== null) et.record(edge, status == 0 || status >= 500 || counted, dur > 0 ? <u64>dur / 1000 : 0);
   }
   if (m >= 0) primaryFinished(m, status, (flags & F_BODY_DONE) != 0);
   // The floor watches the primary's answers to live reads: a failure is a 5xx, or no response with
   // Envoy's flags showing an upstream reset, timeout or connection failure. No response without
   // such a flag (the client went away) says nothing about the primary.
-  if ((flags & F_SHADOW) != 0) return;
+  if ((flags & (F_SHADOW | F_OBSERVED)) != 0) return;
   const localOrigin = rf > 0 && (rf & (RF_RESETS | RF_UPSTREAM_TIMEOUT)) != 0;
   const fl = unchecked(floors[si]);
   if ((flags & F_READ) != 0) {

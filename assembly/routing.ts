@@ -1,6 +1,6 @@
 // The request path (proxy_on_request_headers): component lookup by :authority, the read rule, the
-// sticky weighted split, the routing header, and the hand-off to mirroring. One header-map read
-// and one header write per request; nothing allocated.
+// sticky weighted split, the routing header, the caller (edges.ts), and the hand-off to mirroring.
+// One header-map read and one header write per request (none for an observed component); nothing allocated.
 import {
   ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, PairReader, getHeaderPairs, proxy_replace_header_map_value,
   resultLen, resultPtr, sendLocalResponse, serializePairs,
@@ -9,7 +9,8 @@ import { Bytes, FNV_OFFSET, bytesEqualAny, fnv1a, mix64 } from "./bytes";
 import { PluginConfig } from "./config";
 import { mirror } from "./mirror";
 import { DIVERT, PROBE, floors } from "./floor";
-import { F_DIVERTED, F_PROBE, F_READ, F_SHADOW, claimSlot, sFlags, sMirror, sStats } from "./record";
+import { F_DIVERTED, F_OBSERVED, F_PROBE, F_READ, F_SHADOW, claimSlot, sEdge, sFlags, sMirror, sStats } from "./record";
+import { resolveCaller } from "./edges";
 import { FL_WRITES_HELD } from "./stats";
 import { config, internalError, rng, statsFor, statsIndexFor } from "./state";
 
@@ -78,6 +79,10 @@ export function onRequestHeaders(ctx: u32): i32 {
   let authP: usize = 0, authL: usize = 0, methP: usize = 0, methL: usize = 0, pathP: usize = 0, pathL: usize = 0;
   let marked = false;
   const marker = cfg.markerHeader;
+  const callers = cfg.callers;
+  let callerHeader: Bytes | null = null;
+  if (callers !== null) callerHeader = callers.header;
+  let callerP: usize = 0, callerL: usize = 0;
   while (r.next()) {
     const kp = r.keyPtr, kl = r.keyLen;
     if (kl > 0 && load<u8>(kp) == 0x3a) {
@@ -85,11 +90,24 @@ export function onRequestHeaders(ctx: u32): i32 {
       else if (H_METHOD.equals(kp, kl)) { methP = r.valPtr; methL = r.valLen; }
       else if (H_PATH.equals(kp, kl)) { pathP = r.valPtr; pathL = r.valLen; }
     } else if (marker.equals(kp, kl)) marked = true;
+    else if (callerHeader !== null && callerHeader!.equals(kp, kl)) { callerP = r.valPtr; callerL = r.valLen; }
   }
   const ci = findComponent(cfg, authP, authL);
   if (ci < 0) return ACTION_CONTINUE;
   const comp = unchecked(cfg.components[ci]);
   const st = unchecked(statsFor[ci]);
+  // The caller (edges.ts): live requests only (a mirror is the filter's own copy).
+  if (callers !== null && !marked && resolveCaller(callers, callerP, callerL)) {
+    const et = st.edges;
+    if (et !== null) unchecked(sEdge[slot] = et.slotForCaller(callers.topK));
+  }
+  if (comp.observe) {
+    // Observed, not protected: counted where the route sends it; no split, mirror, hold or floor.
+    unchecked(sStats[slot] = unchecked(statsIndexFor[ci]));
+    unchecked(sFlags[slot] = F_OBSERVED);
+    if (bytesEqualAny(comp.read.methods, methP, methL)) st.live.reads++; else st.live.writes++;
+    return ACTION_CONTINUE;
+  }
 
   // Read rule: method, then path prefix, then header; a second pass only when a header matters.
   let isRead = bytesEqualAny(comp.read.methods, methP, methL);

@@ -6,6 +6,7 @@ import { Sketch } from "./sketch";
 import { ProtoWriter } from "./proto";
 import { METRIC_COUNTER, METRIC_GAUGE, defineMetric, proxy_increment_metric, proxy_record_metric } from "./abi";
 import { Bytes } from "./bytes";
+import { EdgeTable } from "./edges";
 
 export const T_PRIMARY: i32 = 0;
 export const T_SHADOW_LIVE: i32 = 1;
@@ -189,14 +190,29 @@ export class ComponentStats {
     if (this.mEjected >= 0 && e != this.recordedEjected) { proxy_record_metric(<u32>this.mEjected, <u64>e); this.recordedEjected = e; }
   }
 
+  /** Its callers (edges.ts), once the configuration asks for them; kept, like the counters, across reconfigurations. */
+  edges: EdgeTable | null = null;
+
   /** Whether the next report must carry this component (something to send, or the floor's state to tell). */
-  mustReport(): bool { return !this.sent.isEmpty() || this.ejected || this.ejectedReported; }
+  mustReport(): bool {
+    const e = this.edges;
+    return !this.sent.isEmpty() || this.ejected || this.ejectedReported || (e !== null && e.hasSent());
+  }
 
   /** Moves pending into sent (sent must be empty: no report in flight). */
   beginSend(): void {
     const t = this.sent;
     this.sent = this.pending;
     this.pending = t;
+    const e = this.edges;
+    if (e !== null) e.beginSend();
+  }
+
+  /** No telemetry cluster: what was counted is dropped. */
+  discard(): void {
+    this.pending.clear();
+    const e = this.edges;
+    if (e !== null) e.discard();
   }
 
   endSend(ok: bool): void {
@@ -205,6 +221,8 @@ export class ComponentStats {
       this.ejectedReported = true; // the controller may not have the floor's state: tell it again
     }
     this.sent.clear();
+    const e = this.edges;
+    if (e !== null) e.endSend(ok);
   }
 
   encode(w: ProtoWriter, multiplier: f64, accuracy: f64): void {
@@ -234,6 +252,8 @@ export class ComponentStats {
       w.end_();
     }
     this.ejectedReported = this.ejected;
+    const e = this.edges;
+    if (e !== null) e.encode(w);
     w.end_();
   }
 }

@@ -61,7 +61,7 @@ export function onTick(): void {
   }
   if (reportInFlight) return;
   if (cfg.telemetryCluster === null) {
-    for (let i = 0, n = statsList.length; i < n; i++) unchecked(statsList[i]).pending.clear();
+    for (let i = 0, n = statsList.length; i < n; i++) unchecked(statsList[i]).discard();
     errorsPending = 0;
     return;
   }

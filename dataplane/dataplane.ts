@@ -222,7 +222,7 @@ export class EmbeddedDataPlane {
   private loadPlugin(m: WasmFilterModel, bytes: Uint8Array): Promise<PluginHost> {
     return PluginHost.create({
       wasm: bytes, workers: this.o.workers ?? 2, callouts: this.upstreams, pluginConfig: m.configuration, rootId: m.rootId,
-      vmId: m.vmId, pluginName: m.name, failOpen: m.failOpen, properties: { "node.id": this.o.node.id, "node.cluster": this.o.node.cluster },
+      vmId: m.vmId, pluginName: m.name, failOpen: m.failOpen, properties: { "node.id": this.o.node.id, "node.cluster": this.o.node.cluster, ...Object.fromEntries(Object.entries(this.o.node.metadata ?? {}).map(([k, v]) => [`node.metadata.${k}`, v])) },
       logger: (r: LogRecord) => this.wasmLog(m.name, r),
     });
   }

@@ -112,6 +112,9 @@ export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.In
     }
     const s = plugin.newHttpStream();
     streams.push(s);
+    // Envoy's source.address attribute: the downstream peer as ip:port (IPv6 in brackets).
+    const ra = req.socket.remoteAddress;
+    if (ra) s.setProperty("source.address", ra.includes(":") ? `[${ra}]:${req.socket.remotePort}` : `${ra}:${req.socket.remotePort}`);
     s.sendRequestHeaders(headers, !requestHasBody);
     if (s.localResponse) {
       const lr = s.localResponse;

@@ -8,7 +8,8 @@ import type * as grpc from "@grpc/grpc-js";
 import { adsClient } from "../controller/xds/protocol.js";
 import { TYPE, type TypeUrl } from "../controller/xds/protos.js";
 
-export interface NodeIdentity { id: string; cluster: string; zone?: string; region?: string }
+/** metadata: Envoy's node.metadata (string values), e.g. Istio's WORKLOAD_NAME and NAMESPACE. */
+export interface NodeIdentity { id: string; cluster: string; zone?: string; region?: string; metadata?: Record<string, string> }
 
 export interface AnyResource { type_url: string; value: Uint8Array }
 

@@ -49,8 +49,15 @@ export function addFloor(into: FloorTotals, from: FloorTotals): void {
   into.ejected ||= from.ejected;
 }
 
+/** One caller's requests to a component (proto CallerStats). */
+export interface CallerTotals { requests: number; errors: number; latencyUsSum: number }
+/** The key of the callers past the filter's top-K (proto CallerStats.other). */
+export const OTHER_CALLER = "other";
+
 export interface ComponentTotals {
   targets: Map<TargetName, TargetTotals>;
+  /** Who called it (the filter's `callers` setting), by name; OTHER_CALLER for the rest. Empty when not recorded. */
+  callers: Map<string, CallerTotals>;
   consistency: Record<string, number>;
   reads: number;
   writes: number;
@@ -76,7 +83,7 @@ export function emptyTarget(): TargetTotals {
 }
 
 function emptyComponent(): ComponentTotals {
-  return { targets: new Map(), consistency: Object.fromEntries(CONSISTENCY_FIELDS.map((f) => [f, 0])), reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
+  return { targets: new Map(), callers: new Map(), consistency: Object.fromEntries(CONSISTENCY_FIELDS.map((f) => [f, 0])), reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
 }
 
 const n = (v: unknown): number => (v === undefined || v === null ? 0 : typeof v === "number" ? v : Number(String(v)));
@@ -119,6 +126,13 @@ export function decodeReport(bytes: Uint8Array): DecodedReport {
       for (const f of FLOOR_COUNTERS) comp.floor[f] = n(c.floor[f]);
       comp.floor.ejected = c.floor.ejected === true;
     }
+    (c.callers as any[] ?? []).forEach((e, ei) => {
+      const caller = e.other === true ? OTHER_CALLER : String(e.caller ?? "");
+      if (!caller) throw new SketchDecodeError(`${where}.callers[${ei}].caller: must not be empty unless other is set`);
+      const t: CallerTotals = { requests: n(e.requests), errors: n(e.errors), latencyUsSum: n(e.latencyUsSum) };
+      if (t.errors > t.requests) throw new SketchDecodeError(`${where}.callers[${ei}].errors: ${t.errors} is more than its requests (${t.requests})`);
+      addCaller(comp.callers, caller, t);
+    });
     (c.targets as any[]).forEach((t, ti) => {
       const name = t.target as TargetName;
       if (!TARGETS.includes(name) || name === "TARGET_UNSPECIFIED") throw new SketchDecodeError(`${where}.targets[${ti}].target: unknown target ${t.target}`);
@@ -136,6 +150,12 @@ export function decodeReport(bytes: Uint8Array): DecodedReport {
   return out;
 }
 
+function addCaller(into: Map<string, CallerTotals>, caller: string, t: CallerTotals): void {
+  const acc = into.get(caller);
+  if (!acc) { into.set(caller, { ...t }); return; }
+  acc.requests += t.requests; acc.errors += t.errors; acc.latencyUsSum += t.latencyUsSum;
+}
+
 /** Adds a target's counters (not its latency) into another's. */
 export function addCounts(into: Omit<TargetTotals, "latency">, from: Omit<TargetTotals, "latency">): void {
   for (let i = 0; i < 5; i++) into.status[i]! += from.status[i]!;
@@ -150,6 +170,7 @@ export function mergeComponents(into: Map<string, ComponentTotals>, from: Map<st
     acc.reads += c.reads; acc.writes += c.writes; acc.shadowWeightBp = c.shadowWeightBp;
     for (const f of CONSISTENCY_FIELDS) acc.consistency[f]! += c.consistency[f]!;
     addFloor(acc.floor, c.floor);
+    for (const [caller, t] of c.callers) addCaller(acc.callers, caller, t);
     for (const [tn, t] of c.targets) {
       let at = acc.targets.get(tn);
       if (!at) { at = emptyTarget(); acc.targets.set(tn, at); }

@@ -60,6 +60,8 @@ export interface TelemetryServiceDeps {
   maxMetricAgeMs?: number;
   /** Receives every proxy report merged here, as it arrived (HA: a follower forwards it to the leader). */
   forward?: (raw: Buffer) => void;
+  /** Services the filter only observes (config `observe`): their entries are kept too. */
+  observed?: ReadonlySet<string>;
 }
 
 type Call = grpc.ServerUnaryCall<Buffer, object>;
@@ -140,7 +142,7 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
     fail(cb, grpc.status.UNAUTHENTICATED, why);
     return true;
   };
-  const known = (name: string) => d.engine.componentNames().includes(name);
+  const known = (name: string) => d.observed?.has(name) === true || d.engine.componentNames().includes(name);
   return {
     Report(call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) {
       if (denied(call, cb, "Report")) return;

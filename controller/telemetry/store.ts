@@ -14,8 +14,8 @@
 import { wallMs, type Clock } from "../../host/clock.js";
 import { CompactSketch, LatencySketch } from "./sketch.js";
 import {
-  FLOOR_COUNTERS, TARGETS, addCounts, addFloor, emptyFloor, emptyTarget,
-  type ComponentTotals, type DecodedReport, type FloorTotals, type TargetName, type TargetTotals,
+  FLOOR_COUNTERS, OTHER_CALLER, TARGETS, addCounts, addFloor, emptyFloor, emptyTarget,
+  type CallerTotals, type ComponentTotals, type DecodedReport, type FloorTotals, type TargetName, type TargetTotals,
 } from "./report.js";
 
 export interface StoreOptions {
@@ -92,7 +92,14 @@ interface Bucket {
   proxies: Map<string, boolean>;
   /** Node id -> its primary requests, errors and (until sealed) latency in this bucket. */
   voices: Map<string, Voice>;
+  /** Who called the component (the filters' callers), at most MAX_CALLERS_PER_BUCKET names, the rest as OTHER_CALLER. */
+  callers: Map<string, CallerTotals>;
 }
+
+/** A caller's name as the filter keeps it (128 bytes) with room for a longer one from another reporter. */
+const MAX_CALLER_NAME = 256;
+/** Distinct callers one bucket of one component keeps by name (each proxy reports its own top-K). */
+export const MAX_CALLERS_PER_BUCKET = 256;
 
 interface Voice { requests: number; errors: number; latency: CompactSketch | null }
 
@@ -123,6 +130,8 @@ export interface BucketSummary {
   /** The primary's signals with one voice per proxy node; null when no node had enough requests. */
   robust: RobustSummary | null;
   outliers: ProxyOutlier[];
+  /** Who called the component in the bucket (absent when the filters record no callers). */
+  callers?: ({ caller: string } & CallerTotals)[];
 }
 
 export interface StoreStats {
@@ -252,6 +261,11 @@ export class TelemetryStore {
       if (!this.components.has(name)) fresh++;
       for (const [k, v] of [["reads", c.reads], ["writes", c.writes]] as const) if (!Number.isSafeInteger(v) || v < 0) throw bad(`${where}.${k}: ${v} is not a count`);
       for (const [k, v] of Object.entries(c.consistency)) if (!Number.isSafeInteger(v) || v < 0) throw bad(`${where}.consistency.${k}: ${v} is not a count`);
+      for (const [caller, t] of c.callers) {
+        const cw = `${where}.callers[${JSON.stringify(caller.slice(0, 80))}]`;
+        if (caller.length > MAX_CALLER_NAME) throw bad(`${cw}.caller: longer than ${MAX_CALLER_NAME} characters`);
+        for (const [k, v] of [["requests", t.requests], ["errors", t.errors], ["latency_us_sum", t.latencyUsSum]] as const) if (!Number.isSafeInteger(v) || v < 0) throw bad(`${cw}.${k}: ${v} is not a count`);
+      }
       for (const k of FLOOR_COUNTERS) if (!Number.isSafeInteger(c.floor[k]) || c.floor[k] < 0) throw bad(`${where}.floor.${k}: ${c.floor[k]} is not a count`);
       for (const [tn, t] of c.targets) {
         const tw = `${where}.targets[${tn}]`;
@@ -314,7 +328,7 @@ export class TelemetryStore {
     let out: ComponentTotals | undefined;
     for (const b of list) {
       if (b.startMs < fromMs || b.startMs >= toMs) continue;
-      out ??= { targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
+      out ??= { targets: new Map(), callers: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
       out.reads += b.reads; out.writes += b.writes; out.shadowWeightBp = b.shadowWeightBp;
       addFloor(out.floor, b.floor);
       for (const [k, v] of Object.entries(b.consistency)) out.consistency[k] = (out.consistency[k] ?? 0) + v;
@@ -442,7 +456,7 @@ export function robustSummary(voices: Map<string, { requests: number; errors: nu
 }
 
 function emptyBucket(startMs: number): Bucket {
-  return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor(), proxies: new Map(), voices: new Map() };
+  return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor(), proxies: new Map(), voices: new Map(), callers: new Map() };
 }
 
 export function addLatency(into: LatencySketch, from: LatencySketch | CompactSketch): void {
@@ -451,6 +465,11 @@ export function addLatency(into: LatencySketch, from: LatencySketch | CompactSke
 
 function mergeInto(b: Bucket, c: ComponentTotals): void {
   b.reads += c.reads; b.writes += c.writes; b.shadowWeightBp = c.shadowWeightBp;
+  for (const [name, t] of c.callers) {
+    const key = b.callers.has(name) || b.callers.size < MAX_CALLERS_PER_BUCKET || name === OTHER_CALLER ? name : OTHER_CALLER;
+    const acc = b.callers.get(key);
+    if (acc) { acc.requests += t.requests; acc.errors += t.errors; acc.latencyUsSum += t.latencyUsSum; } else b.callers.set(key, { ...t });
+  }
   for (const k of FLOOR_COUNTERS) b.floor[k] += c.floor[k];
   for (const [k, v] of Object.entries(c.consistency)) b.consistency[k] = (b.consistency[k] ?? 0) + v;
   for (const [tn, t] of c.targets) {
@@ -490,5 +509,6 @@ function summarize(component: string, b: Bucket, bucketMs: number, minProxyReque
     divergence: compared ? ((c.statusMismatch ?? 0) + (c.bodyMismatch ?? 0)) / compared : NaN,
     mirrored: c.mirrored ?? 0, shadowWeightBp: b.shadowWeightBp,
     ...robustSummary(b.voices, minProxyRequests, outlierMargin),
+    ...(b.callers.size ? { callers: [...b.callers].map(([caller, t]) => ({ caller, ...t })) } : {}),
   };
 }

@@ -22,7 +22,7 @@ const promtool = spawnSync("sh", ["-c", "command -v promtool"], { encoding: "utf
 
 /** One report from one proxy: per target [requests, errors, latency ms]. */
 function report(seq: number, targets: Partial<Record<TargetName, [number, number, number]>>): DecodedReport {
-  const c: ComponentTotals = { targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
+  const c: ComponentTotals = { callers: new Map(), targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
   for (const [name, [n, e, ms]] of Object.entries(targets) as [TargetName, [number, number, number]][]) {
     const t = emptyTarget();
     t.requests = n; t.status = [0, n - e, 0, 0, e];

@@ -17,7 +17,7 @@ function report(node: string, worker: number, endMs: number, requests: number, e
   const t = emptyTarget();
   t.requests = requests; t.status = [0, requests - errors, 0, 0, errors];
   for (let i = 0; i < requests; i++) t.latency.add(5000);
-  const c: ComponentTotals = { targets: new Map([["PRIMARY", t]]), consistency: {}, reads: requests, writes: 0, shadowWeightBp: 0, floor: { ...emptyFloor(), ejected } };
+  const c: ComponentTotals = { callers: new Map(), targets: new Map([["PRIMARY", t]]), consistency: {}, reads: requests, writes: 0, shadowWeightBp: 0, floor: { ...emptyFloor(), ejected } };
   const key = `${node}/${worker}`;
   const sequence = (seqs.get(key) ?? 0) + 1;
   seqs.set(key, sequence);

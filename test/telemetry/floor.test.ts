@@ -9,7 +9,7 @@ import { decodeReport, emptyFloor, type ComponentTotals, type DecodedReport, typ
 import { component, config, get, rig, roundTrip, tickReports } from "../support/filter.js";
 
 function comp(floor: Partial<FloorTotals>): ComponentTotals {
-  return { targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: { ...emptyFloor(), ...floor } };
+  return { callers: new Map(), targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: { ...emptyFloor(), ...floor } };
 }
 
 const seqs = new Map<string, number>();

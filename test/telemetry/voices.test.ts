@@ -16,7 +16,7 @@ function report(node: string, endMs: number, requests: number, errors: number, l
   const t = emptyTarget();
   t.requests = requests; t.status = [0, requests - errors, 0, 0, errors];
   for (let i = 0; i < requests; i++) t.latency.add(latencyMs * 1000);
-  const c: ComponentTotals = { targets: new Map([["PRIMARY", t]]), consistency: {}, reads: requests, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
+  const c: ComponentTotals = { callers: new Map(), targets: new Map([["PRIMARY", t]]), consistency: {}, reads: requests, writes: 0, shadowWeightBp: 0, floor: emptyFloor() };
   const sequence = (seqs.get(node) ?? 0) + 1;
   seqs.set(node, sequence);
   return { nodeId: node, workerId: 7n, sequence, windowStartUnixNanos: BigInt(endMs - 1000) * 1_000_000n, windowEndUnixNanos: BigInt(endMs) * 1_000_000n, filterErrors: 0, configGeneration: 1, components: new Map([["orders", c]]) };
