@@ -85,3 +85,36 @@ export function formatModel(m: any): string {
   return out.join("\n");
 }
 
+
+const n1 = (x: number | null | undefined) => (x === null || x === undefined ? "-" : x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(x >= 10 ? 1 : 2));
+const money = (x: number | null | undefined) => (x === null || x === undefined ? "unknown" : x.toFixed(2));
+
+/** `shadowmesh impact`: components by expected failed requests a month, then the graph's edges (wide). */
+export function formatImpact(m: any, wide: boolean): string {
+  const ranking: any[] = m.ranking ?? [];
+  if (!ranking.length) return "no callers recorded yet (the filters report who calls each component once traffic flows)";
+  const prot = new Set((m.nodes ?? []).filter((x: any) => x.protected).map((x: any) => x.name));
+  const out = [table(["COMPONENT", "SHADOW", "FAILED/S IF DOWN", "WEIGHTED/S", "FAILURES/90D", "EXPECTED FAILED/MONTH"], ranking.map((r) => [
+    r.component, prot.has(r.component) ? "yes" : "no", n1(r.failedRps), n1(r.weightedFailedRps), n1(r.hazardPerHour * 2160), n1(r.expectedFailedPerMonth),
+  ])), "", ...ranking.map((r) => `${r.explanation}`)];
+  if (wide) out.push("", table(["CALLER", "CALLEE", "REQ/S", "ERRORS", "LATENCY MS", "PROPAGATION"], (m.edges ?? []).map((e: any) => [
+    e.caller, e.callee, n1(e.rps), `${(100 * e.errorRatio).toFixed(2)}%`, n1(e.meanLatencyMs), e.propagation === null || e.propagation === undefined ? "-" : e.propagation.toFixed(2),
+  ])));
+  return out.join("\n");
+}
+
+/** `shadowmesh plan --budget N`: the verdict per candidate with its sized shadow, cost and benefit. */
+export function formatPlan(p: any, wide: boolean): string {
+  const rows = (p.candidates ?? []).map((c: any) => [
+    c.component, c.verdict, money(c.monthlyCost), n1(c.benefitPerMonth), c.cores === null || c.cores === undefined ? "?" : `${c.cores} cores`, c.memoryGib === null || c.memoryGib === undefined ? "?" : `${c.memoryGib} GiB`,
+    ...(wide ? [`${c.scale} (${c.scaleSource})`, c.reason] : []),
+  ]);
+  const out = [
+    table(["COMPONENT", "VERDICT", "COST/MONTH", "FAILED AVOIDED/MONTH", "CPU", "MEMORY", ...(wide ? ["SCALE", "WHY"] : [])], rows),
+    "", p.summary,
+  ];
+  if (p.protected?.length) out.push(`already shadowed: ${p.protected.join(", ")}`);
+  const notes = (p.candidates ?? []).flatMap((c: any) => (c.notes ?? []).map((x: string) => `  ${c.component}: ${x}`));
+  if (wide && notes.length) out.push("", "sizing notes:", ...notes);
+  return out.join("\n");
+}

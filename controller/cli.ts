@@ -1,7 +1,8 @@
 // The `shadowmesh` command: `controller --config FILE` runs the controller (one line on stdout when it
 // is ready); `lint FILE...` checks configurations, policies, bootstraps and manifests offline; status
 // (--watch), wait, proxy-status, watch, pause, resume, approve, promote (one step, as Argo Rollouts';
-// --full skips to the end), abort and rollback, set-policy, `incident mark`, model talk to its API.
+// --full skips to the end), abort and rollback, set-policy, `incident mark`, model, impact and
+// `plan --budget` talk to its API.
 // Tables for people, `-o json|yaml` for scripts, `-o wide` for more columns. The API address and token
 // come from --address/--token or SHADOWMESH_ADDRESS and SHADOWMESH_TOKEN; a TLS API takes --ca (and
 // --cert/--key for mTLS) or SHADOWMESH_CA, _CERT, _KEY. Errors go to stderr with the reason and exit
@@ -16,7 +17,7 @@ import { durationMs, PolicyError } from "./migration/policy.js";
 import { BUILD } from "./build-info.js";
 import { PHASES } from "./migration/status.js";
 import { lintFile } from "./lint.js";
-import { formatComponent, formatComponents, formatModel, formatProxies, parseOutput, structured, time, type Output } from "./cli-format.js";
+import { formatComponent, formatComponents, formatImpact, formatModel, formatPlan, formatProxies, parseOutput, structured, time, type Output } from "./cli-format.js";
 
 type Opts = { address: string; token?: string; ca?: string; cert?: string; key?: string };
 
@@ -263,6 +264,21 @@ export function buildCli(): Command {
     .action(async (o: Opts & { output: string }) => {
       const out = outputOf(o);
       await withClient(o, async (c) => { const m = await unary(c, "getModel", {}); console.log(structured(out, m) ?? formatModel(m)); });
+    });
+
+  output(api(program.command("impact").description("the service graph from the proxies' traffic: each component ranked by what its failure would cost, with the reasons (-o wide: the edges)")))
+    .action(async (o: Opts & { output: string }) => {
+      const out = outputOf(o);
+      await withClient(o, async (c) => { const m = await unary(c, "getImpact", {}); console.log(structured(out, m) ?? formatImpact(m, out === "wide")); });
+    });
+
+  output(api(program.command("plan").description("which components to shadow within a monthly budget: each one's sized shadow, its cost and the failed requests it avoids")
+    .requiredOption("--budget <amount>", "currency a month (prices: the controller's impact.prices)")))
+    .action(async (o: Opts & { output: string; budget: string }) => {
+      const out = outputOf(o);
+      const budget = Number(o.budget);
+      if (!/^\d+(\.\d+)?$/.test(o.budget) || !Number.isFinite(budget)) die(new Error(`--budget: expected an amount a month (0 or more, e.g. 250), got ${JSON.stringify(o.budget)}`));
+      await withClient(o, async (c) => { const p = await unary(c, "planShadows", { budget }); console.log(structured(out, p) ?? formatPlan(p, out === "wide")); });
     });
 
   program.command("completion <shell>").description("print a shell completion script (bash): source <(shadowmesh completion bash)")

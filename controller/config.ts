@@ -9,13 +9,14 @@
 // also checks that the TLS files it names are readable
 // and that stateDir is not a file, naming the field and the file.
 import { haSchema, resolveHa, type HaConfig } from "./ha/config.js";
+import { impactSchema, resolveImpact, type ImpactConfig } from "./impact/config.js";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { fsReason, parseYamlStrict, readYamlFile, sizeProblem, YamlFieldError, YAML_LIMITS } from "./yaml-config.js";
 export { fsReason } from "./yaml-config.js";
 import { SIGNAL_KINDS } from "./risk/predictor.js";
-import type { ComponentSpec as RouteSpec, TelemetryTlsOnProxy } from "./xds/resources.js";
+import type { ComponentSpec as RouteSpec, ObservedSpec, TelemetryTlsOnProxy } from "./xds/resources.js";
 import type { SignalSpec } from "./risk/engine.js";
 import type { ActionConfig } from "./migration/actions.js";
 import type { DriverConfig } from "./drivers/factory.js";
@@ -164,6 +165,10 @@ const schema = z.object({
   }).strict().optional(),
   /** Controller replicas on etcd (ha/config.ts); absent: one process with its file journal. */
   ha: haSchema.optional(),
+  /** Services the filter observes only (callers and latency for the impact analysis; no split, no shadow). */
+  observe: z.array(z.object({ name: z.string().min(1), hostnames: z.array(z.string().min(1)).min(1), cluster }).strict()).optional(),
+  /** Impact analysis: callers, identities, tiers, prices (impact/config.ts). */
+  impact: impactSchema.optional(),
 }).strict();
 
 export interface TlsFiles { cert: string; key: string; clientCa?: string }
@@ -209,6 +214,10 @@ export interface ControllerConfig {
   webhooks: WebhookTarget[];
   /** Replicas on etcd (absent: one process). */
   ha?: HaConfig;
+  /** Observed services (absent in older configurations: none). */
+  observe?: ObservedSpec[];
+  /** Impact analysis settings, with their defaults (absent only in configurations built by hand). */
+  impact?: ImpactConfig;
 }
 
 /** The signals the telemetry feed and a pushed lag metric fill when a component lists none. */
@@ -224,6 +233,10 @@ export function splitHostPort(s: string): { address: string; port: number } {
   const i = s.lastIndexOf(":");
   return { address: s.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(s.slice(i + 1)) };
 }
+
+const cl = (x: z.infer<typeof cluster>) => ({
+  name: x.name, locality: { ...(x.region ? { region: x.region } : {}), ...(x.zone ? { zone: x.zone } : {}) }, endpoints: x.endpoints.map(splitHostPort),
+});
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: { checkFiles?: boolean } = {}): ControllerConfig {
   const { data, fail } = parseYamlStrict(text, file, schema, ConfigError, CONFIG_LIMITS);
@@ -301,9 +314,6 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     const fl = c.filter?.floor;
     // The filter's defaults (base 10 s, max 300 s) apply to the one not given.
     if (fl && (fl.max_ejection_ms ?? 300_000) < (fl.base_ejection_ms ?? 10_000)) fail(["components", i, "filter", "floor", "max_ejection_ms"], `must be at least base_ejection_ms (${fl.base_ejection_ms ?? 10_000}), got ${fl.max_ejection_ms ?? 300_000}`);
-    const cl = (x: z.infer<typeof cluster>) => ({
-      name: x.name, locality: { ...(x.region ? { region: x.region } : {}), ...(x.zone ? { zone: x.zone } : {}) }, endpoints: x.endpoints.map(splitHostPort),
-    });
     const route: RouteSpec = { name: c.name, hostnames: c.hostnames, primary: cl(c.primary), shadow: cl(c.shadow), mode: "weighted_clusters", ...(c.routingHeader ? { routingHeader: c.routingHeader } : {}) };
     let act: ActionConfig | null = null;
     if (c.actions && "webhook" in c.actions) {
@@ -363,6 +373,14 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       delete (t as { bearerTokenEnv?: string }).bearerTokenEnv;
     }
   }
+  const clusterNames = new Set(comps.flatMap((c) => [c.route.primary.name, c.route.shadow.name]));
+  const observe = (data.observe ?? []).map((o, i) => {
+    if (names.has(o.name)) fail(["observe", i, "name"], `${o.name} is already a ${comps.some((c) => c.route.name === o.name) ? "protected component" : "observed service"}`);
+    if (clusterNames.has(o.cluster.name)) fail(["observe", i, "cluster", "name"], `the cluster ${o.cluster.name} is already used`);
+    names.add(o.name); clusterNames.add(o.cluster.name);
+    return { name: o.name, hostnames: o.hostnames, cluster: cl(o.cluster) };
+  });
+  const impact = resolveImpact(data.impact, fail);
   const dp = data.dataplane;
   if (dp && (dp.wasmUrl === undefined) !== (dp.wasmCluster === undefined)) fail(["dataplane", dp.wasmUrl === undefined ? "wasmUrl" : "wasmCluster"], "wasmUrl and wasmCluster go together: the proxies fetch the module from wasmUrl through the cluster wasmCluster");
   if (dp && !dp.listener && !dp.wasmUrl) fail(["dataplane", "wasmUrl"], "without a listener (sidecars insert the filter themselves) the proxies have no local copy of the module: give wasmUrl and wasmCluster (the controller serves it at /wasm/shadowmesh.wasm)");
@@ -392,6 +410,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     components: comps, scrape, promql,
     webhooks: (data.webhooks ?? []).map((w) => ({ url: w.url, headers: w.headers ?? {}, minSeverity: w.minSeverity ?? "info" })),
     ...(data.ha ? { ha: resolveHa(data.ha, env) } : {}),
+    observe, impact,
   };
 }
 

@@ -46,6 +46,8 @@ import { etcdClient } from "./ha/client.js";
 import { HaReplica } from "./ha/replica.js";
 import { TelemetryForwarder } from "./ha/forward.js";
 import { TermActions } from "./ha/actions.js";
+import { ImpactService } from "./impact/service.js";
+import { filterCallers, resolveImpact } from "./impact/config.js";
 import os from "node:os";
 
 export interface RunningController {
@@ -110,7 +112,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   health.add(telemetryServer);
   // HA: a follower forwards the reports it merged to the leader (set once the replica exists).
   let forwarder: TelemetryForwarder | null = null;
-  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log, auth: telemetryAuth, forward: (raw) => forwarder?.forward(raw) });
+  addTelemetryService(telemetryServer, { store: telemetry, engine, clock, log, auth: telemetryAuth, forward: (raw) => forwarder?.forward(raw), observed: new Set((cfg.observe ?? []).map((o) => o.name)) });
   const telemetryPort = await bind(telemetryServer, cfg.listen.telemetry, telemetryServerCredentials(cfg.telemetry.tls));
   // One voice per proxy: a proxy whose error rate stands out against the others is a proxy or zone problem.
   telemetry.onSealed(outlierLogger(log));
@@ -125,6 +127,8 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     ...(cfg.dataplane?.listener ? { envoyListener: cfg.dataplane.listener } : {}),
     ...(cfg.dataplane ? { wasm: served ? { uri: cfg.dataplane.wasmUrl!, cluster: cfg.dataplane.wasmCluster!, sha256: served.sha256 } : { filename: cfg.dataplane.wasm } } : {}),
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
+    ...(cfg.observe?.length ? { observed: cfg.observe } : {}),
+    ...(cfg.impact?.callers ? { callers: filterCallers(cfg.impact.callers) } : {}),
   });
   router.start();
   // TLS from xds.tls; with clientCa the proxies must present a certificate signed by it (mTLS).
@@ -197,6 +201,13 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       else if (e.phase === "Healthy") failureHistory.recordRecovery(e.component, e.atMs);
     } catch (err) { log.error({ err, component: e.component }, "cannot record the failure in the failure history"); }
   });
+  // Impact analysis: the service graph from the filters' callers (stateDir/graph.json), its ranking and the shadow plan.
+  const impact = new ImpactService({
+    config: cfg.impact ?? resolveImpact(undefined, (p, why) => { throw new Error(`${p.join(".")}: ${why}`); }), stateDir: cfg.stateDir, log, bucketMs: telemetry.bucketMs,
+    protectedNames: manager.components(),
+    sources: { failures: () => failureHistory.failures(), observedHours: (c) => failureHistory.sampleCount(c) * failureHistory.sampleEveryMs / 3_600_000, cost: (c) => (manager.components().includes(c) ? cost(c) : null) },
+  });
+  telemetry.onSealed((s) => impact.onSealed(s));
   const learningApi: LearningApi = {
     nowMs: () => wallMs(clock),
     mark: (component, atMs, note, by) => recordFailure(component, atMs, "operator", note, by),
@@ -219,7 +230,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     if (leaderClient?.address !== l.api) { leaderClient?.client.close(); leaderClient = { address: l.api, client: controllerClient(l.api, null, replicaApiCredentials(cfg.api.tls)) }; }
     return leaderClient.client;
   };
-  addControllerApi(apiServer, { proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost, ...(replica ? { leaderApi, replica: replica.name } : {}) });
+  addControllerApi(apiServer, { impact: { nowMs: () => wallMs(clock), view: (n) => impact.view(n), plan: (n, b) => impact.plan(n, b) }, proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost, ...(replica ? { leaderApi, replica: replica.name } : {}) });
   const apiCreds = cfg.api.tls
     ? grpc.ServerCredentials.createSsl(cfg.api.tls.clientCa ? readFileSync(cfg.api.tls.clientCa) : null, [{ cert_chain: readFileSync(cfg.api.tls.cert), private_key: readFileSync(cfg.api.tls.key) }], !!cfg.api.tls.clientCa)
     : grpc.ServerCredentials.createInsecure();
@@ -228,7 +239,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   // The dashboard's history (15 min at 1 s, 6 h at 15 s), kept in stateDir/dashboard-history.json when there is one.
   const history = DashboardHistory.open({ stateDir: cfg.stateDir, log, components: manager.components() });
-  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()), cost, proxies: () => ads.status(), ...(replica ? { ha: () => replica.view() } : {}) };
+  const dashboard = { manager, engine, history, nowMs: () => wallMs(clock), model: () => modelMessage(learningApi.model()), cost, impact, proxies: () => ads.status(), ...(replica ? { ha: () => replica.view() } : {}) };
   const httpServer = http.createServer((req, res) => {
     if (handleDashboard(dashboard, req, res)) return;
     if (served && req.url === WASM_PATH) { res.writeHead(200, { "content-type": "application/wasm", etag: `"${served.sha256}"`, "content-length": served.bytes.length }); res.end(served.bytes); return; }
@@ -260,6 +271,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     if (stopped) return;
     try {
       tickController(core, manager, clock);
+      impact.tick(wallMs(clock));
       health.refresh();
       rejoinWatcher.tick();
       if (wallMs(clock) - lastSampleMs >= 1000) { lastSampleMs = wallMs(clock); sampleHistory(dashboard); history.saveIfDue(lastSampleMs); }
@@ -292,6 +304,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       await Promise.all([shutdown(apiServer), shutdown(telemetryServer), new Promise<void>((r) => httpServer.close(() => r())), ads.close()]);
       saveRisk();
       history.save();
+      impact.save(wallMs(clock));
       store.close();
       forwarder?.close();
       leaderClient?.client.close();

@@ -7,7 +7,10 @@
 // "on behalf of". SetPolicy's document is bounded (size, keys and items, depth, aliases) before it is
 // parsed: a refusal is RESOURCE_EXHAUSTED naming the limit. MarkIncident records an operator's failure
 // for the failure model (authenticated like the commands; the author is recorded with it) and GetModel
-// shows the model in use with its holdout calibration.
+// shows the model in use with its holdout calibration. GetImpact and PlanShadows answer the impact
+// analysis (api/impact.ts): the service graph, the ranking, and the shadow plan within a budget.
+import type { ImpactService } from "../impact/service.js";
+import { impactMessage, planMessage } from "./impact.js";
 import type { ShadowCost } from "../drivers/cost.js";
 import { timingSafeEqual } from "node:crypto";
 import path from "node:path";
@@ -58,7 +61,11 @@ export interface LearningApi {
 
 /** stateWarnings: what the controller recovered from when it loaded its state (shown in GetComponent). */
 /** cost: what a component's shadow costs (drivers/cost.ts); absent: not measured. */
+/** The impact analysis (impact/service.ts) with the controller's clock. */
+export interface ImpactApi { nowMs(): number; view: ImpactService["view"]; plan: ImpactService["plan"] }
+
 export interface ApiDeps {
+  impact?: ImpactApi;
   manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[];
   /**
    * HA: on a follower, the leader's API (a client to it, null when no replica leads or this one
@@ -189,6 +196,10 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     if (typeof name !== "string" || name === "") throw fail(grpc.status.INVALID_ARGUMENT, "component: required (the component's name)");
     return name;
   };
+  const needImpact = (): ImpactApi => {
+    if (!deps.impact) throw fail(grpc.status.UNIMPLEMENTED, "this controller runs no impact analysis");
+    return deps.impact;
+  };
   const needLearning = (): LearningApi => {
     if (!deps.learning) throw fail(grpc.status.UNIMPLEMENTED, "this controller keeps no failure history");
     return deps.learning;
@@ -284,6 +295,13 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     ListProxies: guard(() => {
       if (!deps.proxies) throw fail(grpc.status.UNIMPLEMENTED, "this controller serves no xDS");
       return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map(proxyView) };
+    }),
+    GetImpact: guard(() => impactMessage(needImpact().view(needImpact().nowMs()))),
+    PlanShadows: guard<{ budget?: number | null }, ReturnType<typeof planMessage>>((req) => {
+      const im = needImpact();
+      const b = req.budget ?? 0;
+      if (!Number.isFinite(b) || b < 0) throw fail(grpc.status.INVALID_ARGUMENT, `budget: must be a number of currency units a month, 0 or more, got ${b}`);
+      return planMessage(im.plan(im.nowMs(), b));
     }),
   };
 }

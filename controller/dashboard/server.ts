@@ -1,7 +1,8 @@
 // The dashboard's HTTP side: serves the page, its scripts (uPlot from node_modules, page.js and
 // views.js), a JSON snapshot (/api/state) and a Server-Sent Events stream (/api/stream) that pushes
 // the snapshot (snapshot.ts) once a second: one snapshot a second however many pages are open. The
-// history it draws is history.ts. Read-only: it changes nothing, so it has no credentials; bind the
+// history it draws is history.ts. /impact is the impact page (impact.html, impact.js) with /api/impact
+// and /api/plan?budget=N (impact/service.ts). Read-only: it changes nothing, so it has no credentials; bind the
 // controller's http address to loopback or put it behind a proxy.
 import type http from "node:http";
 import { readFileSync } from "node:fs";
@@ -17,11 +18,13 @@ const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 let page: string | undefined;
+let impactPage: string | undefined;
 const ASSETS: Record<string, { file: () => string; type: string }> = {
   "/assets/uplot.js": { file: () => require.resolve("uplot/dist/uPlot.iife.min.js"), type: "text/javascript" },
   "/assets/uplot.css": { file: () => require.resolve("uplot/dist/uPlot.min.css"), type: "text/css" },
   "/assets/dashboard.js": { file: () => path.join(here, "page.js"), type: "text/javascript" },
   "/assets/views.js": { file: () => path.join(here, "views.js"), type: "text/javascript" },
+  "/assets/impact.js": { file: () => path.join(here, "impact.js"), type: "text/javascript" },
 };
 
 /** The open streams of one controller and the timer that feeds them (running only while one is open). */
@@ -59,6 +62,21 @@ export function handleDashboard(d: DashboardDeps, req: http.IncomingMessage, res
   if (asset) {
     res.writeHead(200, { "content-type": asset.type, "cache-control": "max-age=300" });
     res.end(readFileSync(asset.file()));
+    return true;
+  }
+  if (url === "/impact") {
+    impactPage ??= readFileSync(path.join(here, "impact.html"), "utf8");
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+    res.end(impactPage);
+    return true;
+  }
+  if ((url === "/api/impact" || url === "/api/plan") && d.impact) {
+    const json = (status: number, body: unknown) => { res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" }); res.end(JSON.stringify(body)); };
+    if (url === "/api/impact") { json(200, d.impact.view(d.nowMs())); return true; }
+    const raw = new URL(req.url ?? "/", "http://x").searchParams.get("budget");
+    const budget = Number(raw);
+    if (raw === null || raw === "" || !Number.isFinite(budget) || budget < 0) { json(400, { error: `budget: expected an amount a month, 0 or more, got ${JSON.stringify(raw)}` }); return true; }
+    json(200, d.impact.plan(d.nowMs(), budget));
     return true;
   }
   if (url === "/api/state") {

@@ -4,6 +4,7 @@
 // shadow's cost, the history (history.ts) and the last events; and every proxy connected over xDS with
 // per resource type the version sent, ACKed and NACKed (at most MAX_PROXIES, with a count of the rest).
 // Also the sampling of the history on the controller's tick. Read-only: it reads public methods only.
+import type { ImpactService } from "../impact/service.js";
 import type { ShadowCost } from "../drivers/cost.js";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { MigrationManager, Observed } from "../migration/manager.js";
@@ -22,6 +23,8 @@ export interface DashboardDeps {
   model?: () => unknown; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[];
   /** HA mode: this replica's role, the leader and whether etcd has a quorum (absent: one process). */
   ha?: () => { replica: string; role: string; leader: string | null; quorum: boolean };
+  /** The impact analysis (the /impact page); absent: the page says so. */
+  impact?: Pick<ImpactService, "view" | "plan">;
 }
 
 /** The window of the migration inputs' `recent`. */

@@ -158,6 +158,8 @@ export class TelemetryStore {
   /** Every request and error reported per component and target since the start (/metrics counters); only configured components. */
   private readonly totals = new Map<string, Map<TargetName, CumulativeTotals>>();
   private readonly o: Required<StoreOptions>;
+  /** The buckets' length: the windows the sealed summaries cover. */
+  get bucketMs(): number { return this.o.bucketMs; }
   readonly stats: StoreStats = { reports: 0, duplicates: 0, expired: 0, late: 0, rejected: 0, components: 0, buckets: 0, bytes: 0, backfill: 0, unknownDropped: 0, outlierProxies: 0, proxies: 0 };
 
   constructor(opts: StoreOptions) {

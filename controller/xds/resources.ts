@@ -27,6 +27,9 @@ export interface ComponentSpec {
   routingHeader?: string;
 }
 
+/** A service the filter observes only: its callers and latency are recorded, its traffic left on its cluster. */
+export interface ObservedSpec { name: string; hostnames: string[]; cluster: ClusterSpec }
+
 export const ROUTER_FILTER = {
   name: "envoy.filters.http.router",
   typed_config: pack("envoy.extensions.filters.http.router.v3.Router", {}),
@@ -146,10 +149,10 @@ export function buildEnvoyListener(l: EnvoyListenerSpec): Record<string, unknown
  * (it failed open, or ECDS has not delivered it yet) the second route sends the request to the
  * write target: the one side that accepts writes and serves reads.
  */
-export function buildSharedRoute(name: string, components: ComponentSpec[], writeTargets: Map<string, "primary" | "shadow">): Record<string, unknown> {
+export function buildSharedRoute(name: string, components: ComponentSpec[], writeTargets: Map<string, "primary" | "shadow">, observed: ObservedSpec[] = []): Record<string, unknown> {
   return {
     name,
-    virtual_hosts: components.map((c) => {
+    virtual_hosts: [...observed.map((o) => ({ name: o.name, domains: [...o.hostnames, o.name], routes: [{ match: { prefix: "" }, route: { cluster: o.cluster.name } }] })), ...components.map((c) => {
       const header = c.routingHeader ?? "x-shadowmesh-cluster";
       const fallback = writeTargets.get(c.name) === "shadow" ? c.shadow.name : c.primary.name;
       return {
@@ -159,7 +162,7 @@ export function buildSharedRoute(name: string, components: ComponentSpec[], writ
           { match: { prefix: "" }, route: { cluster: fallback } },
         ],
       };
-    }),
+    })],
   };
 }
 

@@ -8,7 +8,7 @@ import { Snapshot } from "./snapshot.js";
 import type { AdsServer, VerifyResult } from "./server.js";
 import {
   TOTAL_WEIGHT, buildApiListener, buildCluster, buildEnvoyListener, buildLoadAssignment, buildRoute, buildSharedRoute,
-  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type ComponentSpec, type TelemetryTlsOnProxy, type Weights, type WasmSource,
+  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type ComponentSpec, type ObservedSpec, type TelemetryTlsOnProxy, type Weights, type WasmSource,
 } from "./resources.js";
 
 export interface MirrorSettings {
@@ -59,6 +59,10 @@ export interface XdsTrafficRouterOptions {
   wasm?: WasmSource;
   /** Extra filter settings per component (sticky key, read rule, ...) merged into the plugin configuration. */
   filterSettings?: Record<string, Record<string, unknown>>;
+  /** Services the filter observes only (callers and latency): routed to their cluster, never split. */
+  observed?: ObservedSpec[];
+  /** The filter's `callers` setting (edges.ts); absent: callers are not recorded. */
+  callers?: Record<string, unknown>;
 }
 
 export const FILTER_NAME = "shadowmesh";
@@ -163,7 +167,8 @@ export class XdsTrafficRouter implements TrafficRouter {
     const t = this.opts.telemetry;
     return JSON.stringify({
       ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000, ...(t.token ? { token: t.token } : {}) } } : {}),
-      components: [...this.components.values()].map((c) => {
+      ...(this.opts.callers ? { callers: this.opts.callers } : {}),
+      components: [...(this.opts.observed ?? []).map((o) => ({ name: o.name, authorities: o.hostnames, primary_cluster: o.cluster.name, observe: true })), ...[...this.components.values()].map((c) => {
         const m = this.mirrors.get(c.name)!;
         // Mirror limits from the configuration sit under the fraction the migration engine sets.
         const { mirror: mirrorLimits, floor: floorSettings, ...settings } = (this.opts.filterSettings?.[c.name] ?? {}) as { mirror?: Record<string, unknown>; floor?: Record<string, unknown> };
@@ -189,7 +194,7 @@ export class XdsTrafficRouter implements TrafficRouter {
           floor: { ...floorSettings, shadow_fit: fl.shadowFit },
           ...(fl.holdWrites ? { hold_writes: fl.holdWrites } : {}),
         };
-      }),
+      })],
     });
   }
 
@@ -197,14 +202,15 @@ export class XdsTrafficRouter implements TrafficRouter {
   private publish(reason: string): string {
     const comps = [...this.components.values()];
     const version = `v${++this.seq}`;
-    const clusters = comps.flatMap((c) => [buildCluster(c.primary), buildCluster(c.shadow)]);
-    const endpoints = comps.flatMap((c) => [buildLoadAssignment(c.primary), buildLoadAssignment(c.shadow)]);
+    const observed = this.opts.observed ?? [];
+    const clusters = [...comps.flatMap((c) => [buildCluster(c.primary), buildCluster(c.shadow)]), ...observed.map((o) => buildCluster(o.cluster))];
+    const endpoints = [...comps.flatMap((c) => [buildLoadAssignment(c.primary), buildLoadAssignment(c.shadow)]), ...observed.map((o) => buildLoadAssignment(o.cluster))];
     const routes = comps.map((c) => buildRoute({ ...c, mode: "weighted_clusters" }, this.weights.get(c.name)!));
     const listeners = comps.map((c) => buildApiListener(c));
     const extensions: Record<string, unknown>[] = [];
     const el = this.opts.envoyListener;
     if (el) {
-      routes.push(buildSharedRoute(ENVOY_ROUTE_NAME, comps, this.writeTargets));
+      routes.push(buildSharedRoute(ENVOY_ROUTE_NAME, comps, this.writeTargets, observed));
       listeners.push(buildEnvoyListener({ ...el, routeConfigName: ENVOY_ROUTE_NAME, filterName: FILTER_NAME }));
     }
     if (el || this.opts.wasm) extensions.push(buildWasmFilterConfig(FILTER_NAME, this.pluginConfig(), this.opts.wasm ?? {}));
