@@ -1,22 +1,24 @@
 // Filter benchmark: one request's path through the TypeScript host (context create, request
 // headers, response headers, done/log/delete) with the real filter and the system clock, no
-// mirror. Reports ns per request, host calls per request, and memory growth over 1M requests.
+// mirror. Reports ns per request, host calls per request, and memory growth over 1M requests, and
+// the same with callers recorded (edges.ts) against not, in the same run.
 import { readFileSync } from "node:fs";
 import { HeaderMap, PluginHost, RecordingCallouts, SystemClock } from "../host/index.js";
 import { medianNs, writeResult } from "./harness.js";
 
 // SHADOWMESH_WASM: another build of the filter (e.g. the previous commit's) for a before/after run.
 const wasm = readFileSync(process.env.SHADOWMESH_WASM ?? new URL("../build/shadowmesh.wasm", import.meta.url));
-const host = await PluginHost.create({
+const COMPONENTS = [{
+  name: "orders", authorities: ["orders.svc"], primary_cluster: "orders-primary", shadow_cluster: "orders-shadow",
+  shadow_weight_bp: 500, sticky: { header: "x-user" },
+}];
+/** The filter with `callers` as given (undefined: callers not recorded); the node has Istio's workload metadata. */
+const filterHost = (callers?: Record<string, unknown>) => PluginHost.create({
   wasm, clock: new SystemClock(), callouts: new RecordingCallouts(),
-  properties: { "node.id": "bench" },
-  pluginConfig: JSON.stringify({
-    components: [{
-      name: "orders", authorities: ["orders.svc"], primary_cluster: "orders-primary", shadow_cluster: "orders-shadow",
-      shadow_weight_bp: 500, sticky: { header: "x-user" },
-    }],
-  }),
+  properties: { "node.id": "bench", "node.metadata.WORKLOAD_NAME": "web-v1", "node.metadata.NAMESPACE": "shop" },
+  pluginConfig: JSON.stringify({ components: COMPONENTS, ...(callers ? { callers } : {}) }),
 });
+const host = await filterHost();
 const vm = host.worker(0);
 const memory = vm.instance.exports.memory as WebAssembly.Memory;
 
@@ -26,9 +28,9 @@ const REQUEST: [string, string][] = [
 ];
 const RESPONSE: [string, string][] = [[":status", "200"], ["content-type", "application/json"], ["content-length", "128"]];
 
-function run(n: number): void {
+function run(n: number, h: PluginHost = host): void {
   for (let i = 0; i < n; i++) {
-    const s = host.newHttpStream();
+    const s = h.newHttpStream();
     s.sendRequestHeaders(HeaderMap.fromLowercase(REQUEST), true);
     s.sendResponseHeaders(HeaderMap.fromLowercase(RESPONSE), true);
     s.complete();
@@ -72,7 +74,31 @@ const bareRequest = medianNs(5, () => {
   return Number(process.hrtime.bigint() - t0) / N;
 });
 
+// Recording callers (edges.ts) against not, in the same run, alternating so drift hits both alike:
+// the controller's default (the proxy's own workload, cached at configuration: no host call), a header
+// source (found in the header loop: no host call) and the peer certificate then the node (one property
+// read per request, which finds nothing on plaintext).
+const withDefault = await filterHost({ from: ["node"], top_k: 16 });
+const withPeer = await filterHost({ from: ["peer", "node"], top_k: 16 });
+const withHeader = await filterHost({ from: ["header"], header: "x-user", top_k: 16 });
+for (const h of [withDefault, withHeader, withPeer]) run(WARMUP, h);
+const callsOf = (h: PluginHost) => { const w = h.worker(0), c0 = w.hostCalls; run(10_000, h); return (w.hostCalls - c0) / 10_000; };
+const hostCallsCallers = callsOf(withDefault);
+const timed = (h: PluginHost) => { const t0 = process.hrtime.bigint(); run(N, h); return Number(process.hrtime.bigint() - t0) / N; };
+const offRuns: number[] = [], onRuns: number[] = [], headerRuns: number[] = [], peerRuns: number[] = [];
+for (let i = 0; i < 7; i++) { offRuns.push(timed(host)); onRuns.push(timed(withDefault)); headerRuns.push(timed(withHeader)); peerRuns.push(timed(withPeer)); }
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const callersOff = med(offRuns), callersOn = med(onRuns), callersHeader = med(headerRuns), callersPeer = med(peerRuns);
+
 writeResult("filter", {
+  per_request_ns_callers_off: callersOff,
+  per_request_ns_callers_on: callersOn,
+  per_request_ns_callers_header: callersHeader,
+  callers_overhead_ratio: callersOn / callersOff - 1,
+  callers_header_overhead_ratio: callersHeader / callersOff - 1,
+  per_request_ns_callers_peer: callersPeer,
+  callers_peer_overhead_ratio: callersPeer / callersOff - 1,
+  host_calls_per_request_callers_on: hostCallsCallers,
   per_request_ns: perRequest,
   host_calls_per_request: hostCallsPerRequest,
   memory_grow_after_warmup: pagesAfter - pagesBefore,
@@ -81,8 +107,11 @@ writeResult("filter", {
   // Machine-independent: the filter's cost in units of the bare host path measured in the same run.
   ratio_to_host_only: perRequest / bareRequest,
 }, {
-  targets: { per_request_ns: "<= 2000", host_calls_per_request: "<= 8", memory_grow_after_warmup: "0" },
-  method: `median of 5 runs of ${N} requests after ${WARMUP} warm-up; each request builds its 8 request and 3 response headers (HeaderMap.fromLowercase, as from Node's parsed headers), creates a stream, runs request headers, response headers and done/log/delete; sticky split at 5%, no mirror; SystemClock. memory_grow_after_warmup is in 64 KiB pages over 1,000,000 requests. host_only_per_request_ns: the same path on a module whose callbacks return immediately.`,
+  targets: { per_request_ns: "<= 2000", host_calls_per_request: "<= 8", memory_grow_after_warmup: "0", callers_overhead_ratio: "<= 0.05" },
+  method: `median of 5 runs of ${N} requests after ${WARMUP} warm-up; each request builds its 8 request and 3 response headers (HeaderMap.fromLowercase, as from Node's parsed headers), creates a stream, runs request headers, response headers and done/log/delete; sticky split at 5%, no mirror; SystemClock. memory_grow_after_warmup is in 64 KiB pages over 1,000,000 requests. host_only_per_request_ns: the same path on a module whose callbacks return immediately. callers: the same requests with callers recorded (on: the controller's default source, the proxy's workload; header: the x-user header; peer: the peer certificate then the node, one property read a request), 7 runs each alternating off/on/header/peer, medians; the overhead ratio is on/off - 1 in the same run.`,
 });
 host.shutdown();
 bare.shutdown();
+withDefault.shutdown();
+withHeader.shutdown();
+withPeer.shutdown();

@@ -81,7 +81,7 @@ async function plan(ev) {
   $("#plan tbody").innerHTML = p.candidates.map((c) => `<tr data-row="${esc(c.component)}"><td>${esc(c.component)}</td><td><span class="verdict ${c.verdict.replace(/ /g, "-")}">${esc(c.verdict)}</span></td>` +
     `<td class="num">${c.monthlyCost === null ? "unknown" : c.monthlyCost.toFixed(2)}</td><td class="num">${n1(c.benefitPerMonth)}</td>` +
     `<td>${c.sizing.cores === null ? "?" : `${c.sizing.cores} cores`}, ${c.sizing.memoryGiB === null ? "?" : `${c.sizing.memoryGiB} GiB`} (scale ${c.sizing.scale}, ${esc(c.sizing.scaleSource)})</td><td class="why">${esc(c.reason)}</td></tr>`).join("");
-  $("#summary").textContent = p.summary + (p.protected.length ? ` Already shadowed: ${p.protected.join(", ")}.` : "");
+  $("#summary").textContent = p.summary + (p.protected.length ? `. Already shadowed: ${p.protected.join(", ")}.` : "");
 }
 
 $("#budget").addEventListener("submit", plan);

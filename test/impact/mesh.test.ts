@@ -8,7 +8,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import http from "node:http";
 import path from "node:path";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chromium } from "playwright-core";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { silentLogger } from "../../controller/log.js";
@@ -21,6 +22,7 @@ import { loadGraph } from "../../controller/impact/graph.js";
 
 const WASM = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "build", "shadowmesh.wasm");
 const TOKEN = "impact-test-token-0123456789";
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 // Who calls whom (each request to a service makes one call to each dependency, in order).
 const DEPS: Record<string, string[]> = {
@@ -149,12 +151,29 @@ impact:
     const bad = await new Promise<any>((resolve) => api.planShadows({ budget: -1 }, authMetadata(api), (e: any) => resolve(e)));
     assert.match(bad?.details ?? "", /budget: must be a number of currency units a month, 0 or more, got -1/);
 
-    // The dashboard's impact page and its JSON.
+    // The dashboard's impact page in Debian's chromium: a box per service, a line per edge, the ranking
+    // and the plan for the budget typed in; and its JSON.
     const base = `http://127.0.0.1:${ctl.ports.http}`;
-    assert.match(await (await fetch(`${base}/impact`)).text(), /Service graph/);
     const view = await (await fetch(`${base}/api/impact`)).json() as any;
     assert.is(view.graph.edges.length, expected.size);
     assert.is((await fetch(`${base}/api/plan?budget=abc`)).status, 400);
+    assert.ok(existsSync(CHROMIUM), `Debian chromium is required at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+      await page.goto(`${base}/impact`);
+      await page.waitForFunction(() => document.querySelectorAll("#g .node").length > 0, null, { timeout: 10_000 });
+      assert.is(await page.locator("#g .node").count(), SERVICES.length + 1, "a box per service and the client");
+      assert.is(await page.locator("#g path.edge").count(), expected.size, "a line per edge");
+      assert.is(await page.locator("#g .node.protected").count(), 1, "orders drawn as protected");
+      assert.is(await page.locator("#ranking tbody tr").count(), SERVICES.length);
+      await page.fill("#b", "150");
+      await page.click("#budget button");
+      await page.waitForFunction(() => / of 150\.00 /.test(document.querySelector("#summary")?.textContent ?? ""), null, { timeout: 5000 });
+      if (process.env.IMPACT_SCREENSHOT) await page.screenshot({ path: process.env.IMPACT_SCREENSHOT, fullPage: true });
+      assert.is(await page.locator('#plan tbody tr[data-row="search"] .verdict').textContent(), "needs sizing");
+      assert.match(await page.locator("#summary").textContent() ?? "", /Already shadowed: orders/);
+    } finally { await browser.close(); }
   } finally {
     api.close();
     for (const s of sidecars.values()) await s.dp.close();
