@@ -205,7 +205,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const impact = new ImpactService({
     config: cfg.impact ?? resolveImpact(undefined, (p, why) => { throw new Error(`${p.join(".")}: ${why}`); }), stateDir: cfg.stateDir, log, bucketMs: telemetry.bucketMs,
     protectedNames: manager.components(),
-    sources: { failures: () => failureHistory.failures(), observedHours: (c) => failureHistory.sampleCount(c) * failureHistory.sampleEveryMs / 3_600_000, cost: (c) => (manager.components().includes(c) ? cost(c) : null) },
+    sources: { failures: () => failureHistory.failures(), observedHours: (c) => failureHistory.sampleCount(c) * failureHistory.sampleEveryMs / 3_600_000, meanRisk: (c) => failureHistory.meanRisk(c), cost: (c) => (manager.components().includes(c) ? cost(c) : null) },
   });
   telemetry.onSealed((s) => impact.onSealed(s));
   const learningApi: LearningApi = {

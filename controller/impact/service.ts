@@ -18,6 +18,8 @@ export interface ImpactSources {
   failures?: () => readonly FailureEvent[];
   /** Hours each component has been watched (the failure history's samples), for the hazard. */
   observedHours?: (component: string) => number;
+  /** The component's mean risk over the failure history (the risk engine's, sampled): scales the hazard's prior. */
+  meanRisk?: (component: string) => number | null;
   /** The measured cost of a protected component's shadow (drivers/cost.ts). */
   cost?: (component: string) => ShadowCost | null;
 }
@@ -130,8 +132,9 @@ export class ImpactService {
       const own = failures.filter((f) => f.component === n.name);
       const outages = own.filter((f) => f.recoveredMs !== undefined).map((f) => (f.recoveredMs! - f.atMs) / 1000);
       const hours = this.o.sources?.observedHours?.(n.name) ?? 0;
+      const risk = this.o.sources?.meanRisk?.(n.name) ?? null;
       out[n.name] = {
-        failures: own.length, observedHours: hours,
+        failures: own.length, observedHours: hours, ...(risk !== null ? { meanRisk: risk } : {}),
         ...(outages.length ? { meanOutageS: outages.reduce((a, b) => a + b, 0) / outages.length } : {}),
       };
     }

@@ -94,6 +94,13 @@ class SampleRing {
     }
     this.t = t; this.r = r; this.f = f; this.head = 0;
   }
+  /** The mean of the stored risks (null without samples). */
+  meanRisk(): number | null {
+    if (this.n === 0) return null;
+    let sum = 0;
+    for (let j = 0; j < this.n; j++) sum += this.r[(this.head + j) % this.cap]!;
+    return sum / this.n;
+  }
   *entries(): Generator<{ tMs: number; risk: number; features: Features }> {
     for (let j = 0; j < this.n; j++) {
       const i = (this.head + j) % this.cap;
@@ -280,6 +287,9 @@ export class HistoryStore {
     for (const [component, ring] of this.rings) for (const e of ring.entries()) out.push({ component, ...e });
     return out;
   }
+
+  /** The component's mean risk over its stored samples (null without any): how risky it has been. */
+  meanRisk(component: string): number | null { return this.rings.get(component)?.meanRisk() ?? null; }
 
   sampleCount(component?: string): number {
     if (component !== undefined) return this.rings.get(component)?.n ?? 0;

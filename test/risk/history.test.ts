@@ -27,6 +27,9 @@ test("the bound holds per component, in memory and on disk, oldest dropped", () 
   const a = h.samples().filter((s) => s.component === "a");
   assert.is(a[0]!.tMs, 900 * 10_000, "the oldest were dropped");
   assert.is(a[99]!.tMs, 999 * 10_000);
+  // How risky it has been (the impact ranking's hazard): the mean of the risks held, float32 as stored.
+  assert.ok(Math.abs(h.meanRisk("a")! - 0.1) < 1e-6 && Math.abs(h.meanRisk("b")! - 0.2) < 1e-6, `${h.meanRisk("a")} ${h.meanRisk("b")}`);
+  assert.is(h.meanRisk("unknown"), null);
   const lines = readFileSync(h.file!, "utf8").trim().split("\n").length;
   assert.ok(lines <= 1 + 200 * 1.25 + 2, `compaction keeps the file near the bound: ${lines} lines for 200 samples`);
   const bytes = statSync(h.file!).size;
