@@ -43,6 +43,25 @@ test("ha: each bad field is refused with FILE:LINE:COL and its path; a good bloc
   assert.equal(ok.ha, { endpoints: ["http://a:2379"], prefix: "/shadowmesh/", callTimeoutMs: 3000, replica: "r0", leaseTtlS: 5, advertise: "10.0.0.1" });
 });
 
+test("observe and impact: each bad field is refused with FILE:LINE:COL and its path; defaults record callers from the proxy's workload", () => {
+  const yaml = (extra: string) => testControllerYaml({ token: "t".repeat(32), extra: `${extra}\n` });
+  const err = (extra: string) => { try { parseConfig(yaml(extra), "c.yaml", {}, { checkFiles: false }); return "accepted"; } catch (e) { return (e as Error).message; } };
+  assert.match(err("impact: { callers: { from: [header] } }"), /^c\.yaml:\d+:\d+: impact\.callers\.header: is required when from lists header/);
+  assert.match(err("impact: { callers: { from: [node, node] } }"), /impact\.callers\.from: lists a source twice/);
+  assert.match(err("impact: { callers: { from: [cookie] } }"), /impact\.callers\.from\[0\]: Invalid option/);
+  assert.match(err("impact: { callers: { from: [header], header: X-Caller } }"), /impact\.callers\.header: a lower-case HTTP header name/);
+  assert.match(err("impact: { tiers: { web: -1 } }"), /impact\.tiers\.web: /);
+  assert.match(err("impact: { expectedReduction: 1.5 }"), /impact\.expectedReduction: /);
+  assert.match(err("impact: { resources: { web: { cores: 2 } } }"), /impact\.resources\.web\.cores: unknown field/);
+  assert.match(err('observe: [{ name: orders, hostnames: [o2.svc], cluster: { name: o2, endpoints: ["127.0.0.1:1"] } }]'), /observe\[0\]\.name: orders is already a protected component/);
+  assert.match(err('observe: [{ name: web, hostnames: [web.svc], cluster: { name: orders-primary, endpoints: ["127.0.0.1:1"] } }]'), /observe\[0\]\.cluster\.name: the cluster orders-primary is already used/);
+  assert.match(err('observe: [{ name: web, hostnames: [], cluster: { name: web, endpoints: ["127.0.0.1:1"] } }]'), /observe\[0\]\.hostnames: /);
+  const ok = parseConfig(yaml('observe: [{ name: web, hostnames: [web.svc], cluster: { name: web, endpoints: ["127.0.0.1:1"] } }]'), "c.yaml", {}, { checkFiles: false });
+  assert.equal(ok.impact!.callers, { from: ["node"], topK: 16 });
+  assert.is(ok.observe![0]!.cluster.endpoints[0]!.port, 1);
+  assert.is(parseConfig(yaml("impact: { callers: { enabled: false } }"), "c.yaml", {}, { checkFiles: false }).impact!.callers, null);
+});
+
 test("loopback is 127.0.0.0/8, ::1 and localhost", () => {
   for (const h of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"]) assert.ok(isLoopback(h), h);
   for (const h of ["0.0.0.0", "::", "10.0.0.1", "controller", "128.0.0.1", "localhost.example.com"]) assert.not.ok(isLoopback(h), h);
