@@ -166,7 +166,8 @@ export function checkRuntimeImports() {
       // Only what tsc emitted (X.js from X.ts): copied browser assets (the dashboard's) are not run by node.
       if (!f.endsWith(".js") || !existsSync(fromRoot(path.relative(fromRoot("dist"), f).replace(/\.js$/, ".ts")))) continue;
       const src = readFileSync(f, "utf8");
-      for (const m of src.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire(?:\.resolve)?\s*\(\s*|^\s*import\s+)["']([^"']+)["']/gm)) {
+      // `from` as a keyword (after a space or `}`), not the word inside a string such as ["callers", "from"].
+      for (const m of src.matchAll(/(?:(?<=[\s}])from\s*|\bimport\s*\(\s*|\brequire(?:\.resolve)?\s*\(\s*|^\s*import\s+)["']([^"']+)["']/gm)) {
         const spec = m[1];
         if (spec.startsWith(".") || spec.startsWith("node:") || builtins.has(spec)) continue;
         const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0];
