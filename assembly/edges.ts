@@ -26,6 +26,7 @@ const F_REQ: i32 = 0;
 const F_ERR: i32 = 1;
 const F_LAT: i32 = 2;
 const FIELDS: i32 = 3;
+const NO_SLOT: u32 = 0xffffffff;
 
 const P_PEER_SAN = new Bytes("connection\0uri_san_peer_certificate");
 const P_SOURCE = new Bytes("source\0address");
@@ -66,6 +67,8 @@ export function parseCallers(c: Ctx, v: JValue, path: string): CallersConfig {
 // The caller found by resolveCaller (valid until the callback returns: it may point into the host's answer).
 let callerPtr: usize = 0;
 let callerLen: usize = 0;
+/** The caller is the proxy's own workload (the same bytes at the same place every time): its slot can be remembered. */
+let callerIsNode = false;
 
 /**
  * The caller of the current request, from the first configured source that has one; the header's
@@ -73,13 +76,14 @@ let callerLen: usize = 0;
  */
 export function resolveCaller(cfg: CallersConfig, hdrP: usize, hdrL: usize): bool {
   const srcs = cfg.sources;
+  callerIsNode = false;
   for (let i = 0, n = srcs.length; i < n; i++) {
     const s = unchecked(srcs[i]);
     if (s == SRC_HEADER) {
       if (hdrL > 0) { callerPtr = hdrP; callerLen = hdrL; return true; }
     } else if (s == SRC_NODE) {
       const nd = cfg.node;
-      if (nd !== null) { callerPtr = nd.ptr; callerLen = nd.len; return true; }
+      if (nd !== null) { callerPtr = nd.ptr; callerLen = nd.len; callerIsNode = true; return true; }
     } else if (s == SRC_PEER) {
       if (getProperty(P_PEER_SAN.ptr, P_PEER_SAN.len) == OK && resultLen > 0) { callerPtr = resultPtr; callerLen = resultLen; return true; }
     } else if (getProperty(P_SOURCE.ptr, P_SOURCE.len) == OK && resultLen > 0) {
@@ -117,9 +121,19 @@ export class EdgeTable {
   /** Requests in the last report (with those since): the eviction score, so a busy caller is not evicted after a report. */
   prev: StaticArray<u64> = new StaticArray<u64>(MAX_TOP_K);
   inFlight: bool = false;
+  /** The node's own slot and generation (NO_SLOT: not taken yet), so the usual case skips the lookup. */
+  nodeSlot: u32 = NO_SLOT;
 
   /** The slot of the caller resolveCaller found, with its generation (for record), taken when new. */
   slotForCaller(topK: i32): u32 {
+    const ns = this.nodeSlot;
+    if (callerIsNode && ns != NO_SLOT && unchecked(this.gens[<i32>(ns & 0xff)]) == (ns >> 8)) return ns;
+    const sg = this.lookup(topK);
+    if (callerIsNode && (sg & 0xff) != <u32>OTHER) this.nodeSlot = sg;
+    return sg;
+  }
+
+  private lookup(topK: i32): u32 {
     const p = callerPtr, l = callerLen;
     const keep = <i32>l < NAME_MAX ? <i32>l : NAME_MAX;
     const h = mix64(fnv1a(FNV_OFFSET, p, l));
