@@ -6,8 +6,7 @@
 // Everything with I/O lives here; the decisions are in the pure cores it calls on each tick.
 import http from "node:http";
 import { readFileSync } from "node:fs";
-import { createHash, X509Certificate } from "node:crypto";
-import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { SystemClock, wallMs, type Clock } from "../host/clock.js";
@@ -46,6 +45,7 @@ import { etcdClient } from "./ha/client.js";
 import { HaReplica } from "./ha/replica.js";
 import { TelemetryForwarder } from "./ha/forward.js";
 import { TermActions } from "./ha/actions.js";
+import { replicaCredentials } from "./ha/credentials.js";
 import { ImpactService } from "./impact/service.js";
 import { filterCallers, resolveImpact } from "./impact/config.js";
 import os from "node:os";
@@ -140,7 +140,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const etcd = cfg.ha ? etcdClient({ endpoints: cfg.ha.endpoints, callTimeoutMs: cfg.ha.callTimeoutMs }) : null;
   const telemetryHost = cfg.ha?.advertise ?? (/^(0\.0\.0\.0|\[?::\]?)$/.test(splitHostPort(cfg.listen.telemetry).address) ? os.hostname() : splitHostPort(cfg.listen.telemetry).address);
   const replica = cfg.ha && etcd ? new HaReplica({ client: etcd, prefix: cfg.ha.prefix, replica: cfg.ha.replica, ttlS: cfg.ha.leaseTtlS, log, nowMs: () => wallMs(clock), local: router, telemetryAddress: `${telemetryHost}:${telemetryPort}` }) : null;
-  if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log });
+  if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), credentials: replicaCredentials(cfg.telemetry.tls), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log });
   const store = replica?.store ?? opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
   // Each component's driver (drivers/): its actions, and for those that measure, health, signals and lag.
   const built = buildDrivers(cfg.components, clock);
@@ -227,7 +227,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const leaderApi = (): ControllerClient | null => {
     const l = replica?.leaderApi();
     if (!l) return null;
-    if (leaderClient?.address !== l.api) { leaderClient?.client.close(); leaderClient = { address: l.api, client: controllerClient(l.api, null, replicaApiCredentials(cfg.api.tls)) }; }
+    if (leaderClient?.address !== l.api) { leaderClient?.client.close(); leaderClient = { address: l.api, client: controllerClient(l.api, null, replicaCredentials(cfg.api.tls)) }; }
     return leaderClient.client;
   };
   addControllerApi(apiServer, { impact: { nowMs: () => wallMs(clock), view: (n) => impact.view(n), plan: (n, b) => impact.plan(n, b) }, proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost, ...(replica ? { leaderApi, replica: replica.name } : {}) });
@@ -313,21 +313,6 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       failureHistory.close();
     },
   };
-}
-
-/**
- * How a follower reaches the leader's API: as the API is served (plaintext, or TLS trusting api.tls's
- * clientCa, else the replicas' shared certificate, checked against the name in that certificate, as
- * replicas are reached by address; with clientCa, the replica's certificate as its client certificate).
- */
-function replicaApiCredentials(tls: ControllerConfig["api"]["tls"]): grpc.ChannelCredentials {
-  if (!tls) return grpc.credentials.createInsecure();
-  const cert = readFileSync(tls.cert);
-  const name = new X509Certificate(cert).subjectAltName?.split(/,\s*/).find((x) => x.startsWith("DNS:"))?.slice(4);
-  const roots = readFileSync(tls.clientCa ?? tls.cert);
-  // The leader is dialled by its address; its certificate names the service: check it against that name.
-  const verify = name ? { checkServerIdentity: (_host: string, peer: PeerCertificate) => checkServerIdentity(name, peer) } : {};
-  return tls.clientCa ? grpc.credentials.createSsl(roots, readFileSync(tls.key), cert, verify) : grpc.credentials.createSsl(roots, null, null, verify);
 }
 
 /** Where the controller's HTTP port serves the filter's module for sidecars (dataplane.wasmUrl names it). */

@@ -25,7 +25,8 @@ export class TelemetryForwarder {
   private timer: NodeJS.Timeout | null = null;
   readonly stats = { forwarded: 0, merged: 0, refused: 0, failed: 0, dropped: 0, calls: 0 };
 
-  constructor(private readonly o: { leader: () => ForwardTarget | null; token?: string; log: Logger; timeoutMs?: number }) {}
+  /** credentials: how the leader's telemetry port is reached (ha/credentials.ts; default plaintext). */
+  constructor(private readonly o: { leader: () => ForwardTarget | null; token?: string; log: Logger; timeoutMs?: number; credentials?: grpc.ChannelCredentials }) {}
 
   forward(raw: Buffer): void {
     if (!this.o.leader()) return;
@@ -42,7 +43,7 @@ export class TelemetryForwarder {
       let n = 0, bytes = 0;
       while (n < this.queue.length && n < BATCH && (n === 0 || bytes + this.queue[n]!.length <= BATCH_BYTES)) bytes += this.queue[n++]!.length;
       const batch = this.queue.splice(0, n);
-      if (this.address !== to.telemetry) { this.client?.close(); this.client = telemetryClient(to.telemetry) as unknown as BatchClient; this.address = to.telemetry; }
+      if (this.address !== to.telemetry) { this.client?.close(); this.client = telemetryClient(to.telemetry, this.o.credentials) as unknown as BatchClient; this.address = to.telemetry; }
       const md = new grpc.Metadata();
       if (this.o.token) md.set("authorization", `Bearer ${this.o.token}`);
       this.inFlight++;

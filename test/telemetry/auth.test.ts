@@ -15,6 +15,8 @@ import { REQUEST_SIGNALS } from "../../controller/telemetry/feed.js";
 import { telemetryRoot } from "../../controller/telemetry/report.js";
 import { RiskEngine } from "../../controller/risk/engine.js";
 import { silentLogger } from "../../controller/log.js";
+import { TelemetryForwarder } from "../../controller/ha/forward.js";
+import { replicaCredentials } from "../../controller/ha/credentials.js";
 
 const TOKEN = "telemetry-token-0123456789abcdef";
 
@@ -35,7 +37,7 @@ async function serve(clock: ManualClock, auth: TelemetryAuth | undefined, tls: T
       (client as any).makeUnaryRequest(`/shadowmesh.telemetry.v1.Telemetry/${method}`, (b: Uint8Array) => Buffer.from(b), (b: Buffer) => b, bytes, md, { deadline: Date.now() + 5000 },
         (err: grpc.ServiceError | null, r: any) => res({ err, res: r })));
   };
-  return { store, engine, call, close: () => { for (const c of clients) c.close(); server.forceShutdown(); } };
+  return { store, engine, call, port, close: () => { for (const c of clients) c.close(); server.forceShutdown(); } };
 }
 
 async function filterReport(): Promise<{ bytes: Uint8Array; clock: ManualClock }> {
@@ -111,6 +113,30 @@ test("mTLS: no client certificate or one from another CA is UNAUTHENTICATED; a v
   assert.is((await both.call("Report", bytes, { creds: noCert })).err?.code, grpc.status.UNAUTHENTICATED);
   assert.is((await both.call("Report", bytes, { creds: noCert, token: `Bearer ${TOKEN}` })).err, null, "TLS without a client certificate, with a token");
   both.close();
+});
+
+test("HA: a follower forwards reports to a leader whose telemetry port has (mutual) TLS, with the replicas' shared certificate; plaintext does not get through", async () => {
+  const pki = makePki();
+  const { bytes, clock } = await filterReport();
+  // The replicas' telemetry.tls: their certificate (names localhost, as a Service name would) and the proxies' CA.
+  const tls = { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.ca };
+  const leader = await serve(clock, { tokens: [TOKEN], mtls: true }, tls);
+  const port = leader.port;
+  const send = async (credentials: grpc.ChannelCredentials | undefined) => {
+    const f = new TelemetryForwarder({ leader: () => ({ replica: "r0", telemetry: `127.0.0.1:${port}` }), token: TOKEN, log: silentLogger(), timeoutMs: 3000, ...(credentials ? { credentials } : {}) });
+    f.forward(Buffer.from(bytes));
+    const t0 = Date.now();
+    while (f.stats.forwarded + f.stats.failed === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    f.close();
+    return f.stats;
+  };
+  const plain = await send(undefined);
+  assert.is(plain.failed, 1, "plaintext to the TLS port fails (counted, logged)");
+  assert.is(leader.store.stats.reports, 0);
+  const secure = await send(replicaCredentials(tls));
+  assert.equal([secure.forwarded, secure.merged, secure.failed], [1, 1, 0], JSON.stringify(secure));
+  assert.is(leader.store.stats.reports, 1, "merged at the leader");
+  leader.close();
 });
 
 test.run();
