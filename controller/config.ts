@@ -7,16 +7,18 @@
 // ::1 or localhost) needs TLS on it (xds.tls, api.tls) or an explicit acknowledgement that it runs in
 // plaintext (listen.allowInsecure: [telemetry]); the telemetry server's TLS is telemetry.tls. loadConfig
 // also checks that the TLS files it names are readable
-// and that stateDir is not a file, naming the field and the file.
-import { haSchema, resolveHa, type HaConfig } from "./ha/config.js";
-import { impactSchema, resolveImpact, type ImpactConfig } from "./impact/config.js";
+// and that stateDir is not a file, naming the field and the file. The resolved form is config-types.ts.
+import { haSchema, resolveHa } from "./ha/config.js";
+import { impactSchema, resolveImpact } from "./impact/config.js";
+import type { ApiToken, ControllerConfig, TlsFiles } from "./config-types.js";
+export type { ApiToken, ControllerConfig, TlsFiles, WebhookTarget } from "./config-types.js";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { fsReason, parseYamlStrict, readYamlFile, sizeProblem, YamlFieldError, YAML_LIMITS } from "./yaml-config.js";
 export { fsReason } from "./yaml-config.js";
 import { SIGNAL_KINDS } from "./risk/predictor.js";
-import type { ComponentSpec as RouteSpec, ObservedSpec, TelemetryTlsOnProxy } from "./xds/resources.js";
+import type { ComponentSpec as RouteSpec } from "./xds/resources.js";
 import type { SignalSpec } from "./risk/engine.js";
 import type { ActionConfig } from "./migration/actions.js";
 import type { DriverConfig } from "./drivers/factory.js";
@@ -171,53 +173,12 @@ const schema = z.object({
   impact: impactSchema.optional(),
 }).strict();
 
-export interface TlsFiles { cert: string; key: string; clientCa?: string }
-/** A bearer token and the name its holder is recorded as. */
-export interface ApiToken { name: string; token: string }
-
 const TOKEN_NAME = /^[A-Za-z0-9][-A-Za-z0-9_.@]{0,63}$/;
 
 /** 127.0.0.0/8, ::1 and localhost: reachable from this host only. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase();
   return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
-export interface WebhookTarget { url: string; headers: Record<string, string>; minSeverity: "info" | "warning" | "error" }
-
-export interface ControllerConfig {
-  file: string;
-  listen: { xds: string; telemetry: string; api: string; http: string };
-  api: { tokens: ApiToken[]; tls: TlsFiles | null };
-  xds: { tls: TlsFiles | null };
-  /** Telemetry server credentials; tokens[0] goes to the proxies. Neither tokens nor tls.clientCa: no authentication. */
-  telemetry: { tokens: string[]; tls: TlsFiles | null };
-  stateDir: string | null;
-  policyFile: string | null;
-  tickMs: number;
-  components: { route: RouteSpec; signals: SignalSpec[]; actions: ActionConfig | null; driver: DriverConfig | null; filter: Record<string, unknown> | null }[];
-  dataplane: {
-    /** Absent: ECDS only (Istio sidecars insert the filter themselves). */
-    listener: { name: string; address: string; port: number } | null;
-    wasm: string; telemetryIntervalMs: number; telemetryTls?: TelemetryTlsOnProxy;
-    /** The proxies fetch the module from this URL through this cluster (remote code, checked by sha256). */
-    wasmUrl?: string; wasmCluster?: string;
-    /** The telemetry cluster's name in the proxies (default shadowmesh-telemetry, which the controller publishes). */
-    telemetryCluster?: string;
-  } | null;
-  risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number; horizonS?: number };
-  /** Learning the failure model from outcomes (absent: the defaults). */
-  learning?: { sampleEveryS?: number; retrainEveryS?: number; horizonS?: number; maxSamplesPerComponent?: number };
-  scrape: ScrapeTarget[];
-  /** Signals read with PromQL from a Prometheus server (absent in older configurations: none). */
-  promql?: PromqlSource[];
-  webhooks: WebhookTarget[];
-  /** Replicas on etcd (absent: one process). */
-  ha?: HaConfig;
-  /** Observed services (absent in older configurations: none). */
-  observe?: ObservedSpec[];
-  /** Impact analysis settings, with their defaults (absent only in configurations built by hand). */
-  impact?: ImpactConfig;
 }
 
 /** The signals the telemetry feed and a pushed lag metric fill when a component lists none. */

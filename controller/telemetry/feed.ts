@@ -4,7 +4,7 @@
 // scorer (shadowKey), so the side that may soon serve everything is scored as well.
 // A bucket without requests feeds nothing (no traffic is not "zero errors").
 // One proxy is one voice: the error rate and p99 fed are the weighted medians across proxy nodes
-// (BucketSummary.robust, see robustSummary in store.ts), so one proxy reporting 100 % errors among
+// (BucketSummary.robust, see robustSummary in voices.ts), so one proxy reporting 100 % errors among
 // healthy ones does not move the signal; only when no node reached the store's minProxyRequests is the
 // pooled value used (too little traffic for any node to vote).
 import type { Logger } from "pino";

@@ -8,15 +8,17 @@
 // A report is checked completely before anything is merged, so a bad report changes nothing.
 // No backfill: a report's window must end within maxAgeMs before now and maxSkewMs after it, and never
 // before the last window accepted from the same proxy (node id + worker id; that map is bounded).
-// One proxy is one voice: each bucket also keeps the primary's requests, errors and latency per node
-// id, and the sealed summary carries the weighted median across nodes (`robust`), which is what the
-// risk engine is fed, plus the nodes whose error rate is an outlier against the others (`outliers`).
+// One proxy is one voice (voices.ts): each bucket also keeps the primary's requests, errors and latency
+// per node id, and the sealed summary carries the weighted median across nodes (`robust`), which is what
+// the risk engine is fed, plus the nodes whose error rate is an outlier against the others (`outliers`).
+// Each bucket also keeps who called the component (the filters' callers, bounded) for the impact analysis.
 import { wallMs, type Clock } from "../../host/clock.js";
 import { CompactSketch, LatencySketch } from "./sketch.js";
 import {
   FLOOR_COUNTERS, OTHER_CALLER, TARGETS, addCounts, addFloor, emptyFloor, emptyTarget,
   type CallerTotals, type ComponentTotals, type DecodedReport, type FloorTotals, type TargetName, type TargetTotals,
 } from "./report.js";
+import { OVERFLOW_VOICE, addVoice, robustSummary, type ProxyOutlier, type RobustSummary, type Voice } from "./voices.js";
 
 export interface StoreOptions {
   clock: Clock;
@@ -59,19 +61,6 @@ export interface FloorSummary {
   writesHeld: number;
 }
 
-/** A node whose primary error rate in one bucket stands out against the other nodes' (a proxy or zone problem). */
-export interface ProxyOutlier { node: string; requests: number; errorRate: number; medianErrorRate: number }
-
-/** The component's request signals aggregated across proxies (each node one voice). */
-export interface RobustSummary {
-  /** Voices: nodes with at least minProxyRequests, plus one for the low-traffic nodes pooled if they reach it. */
-  voices: number;
-  /** Weighted median of the voices' error rates (weight: 1 per node; the low-traffic pool weighs as many nodes as it pools). */
-  errorRate: number;
-  /** Weighted median of the voices' p99 latency, ms (NaN when no voice has latencies). */
-  p99Ms: number;
-}
-
 export class ReportRejected extends Error {
   constructor(message: string, readonly code: "INVALID_ARGUMENT" | "RESOURCE_EXHAUSTED") { super(message); }
 }
@@ -100,12 +89,6 @@ interface Bucket {
 const MAX_CALLER_NAME = 256;
 /** Distinct callers one bucket of one component keeps by name (each proxy reports its own top-K). */
 export const MAX_CALLERS_PER_BUCKET = 256;
-
-interface Voice { requests: number; errors: number; latency: CompactSketch | null }
-
-/** Nodes past maxVoicesPerBucket in one bucket share this one voice. */
-const OVERFLOW_VOICE = "(untracked proxies)";
-const LOW_TRAFFIC_VOICE = "(low-traffic proxies)";
 
 /** A component's target since the start: requests, errors (5xx, resets, timeouts), and the latencies' count and sum (µs). */
 export interface CumulativeTotals { requests: number; errors: number; latencyCount: number; latencySumUs: number }
@@ -221,7 +204,7 @@ export class TelemetryStore {
       // Sequences only rise per worker (duplicates are refused above): the last one seen is the latest.
       if (b.proxies.has(worker) || b.proxies.size < this.o.maxProxiesPerBucket) b.proxies.set(worker, c.floor.ejected);
       const p = c.targets.get("PRIMARY");
-      if (p && p.requests > 0) addVoice(b, b.voices.has(r.nodeId) || b.voices.size < this.o.maxVoicesPerBucket ? r.nodeId : OVERFLOW_VOICE, p);
+      if (p && p.requests > 0) addVoice(b.voices, b.sealed, b.voices.has(r.nodeId) || b.voices.size < this.o.maxVoicesPerBucket ? r.nodeId : OVERFLOW_VOICE, p);
     }
     this.advance(now);
     return "merged";
@@ -386,75 +369,6 @@ export class TelemetryStore {
     }
     return out;
   }
-}
-
-function addVoice(b: Bucket, node: string, t: TargetTotals): void {
-  let v = b.voices.get(node);
-  if (!v) { v = { requests: 0, errors: 0, latency: null }; b.voices.set(node, v); }
-  v.requests += t.requests;
-  v.errors += t.status[4]! + t.resets + t.timeouts;
-  if (t.latency.count > 0 && !b.sealed) {
-    if (!v.latency) v.latency = CompactSketch.from(t.latency);
-    else { const dense = new LatencySketch(); v.latency.addTo(dense); dense.merge(t.latency); v.latency = CompactSketch.from(dense); }
-  }
-}
-
-/** The smallest value whose cumulative weight reaches half the total (values sorted ascending). */
-function weightedMedian(xs: { v: number; w: number }[]): number {
-  const s = xs.filter((x) => Number.isFinite(x.v) && x.w > 0).sort((a, b) => a.v - b.v);
-  if (s.length === 0) return NaN;
-  const half = s.reduce((a, x) => a + x.w, 0) / 2;
-  let acc = 0;
-  for (const x of s) { acc += x.w; if (acc >= half) return x.v; }
-  return s[s.length - 1]!.v;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/**
- * One voice per proxy node: nodes with at least `minRequests` primary requests each vote with their own
- * error rate and p99, with weight 1 whatever their traffic, so a node cannot outvote the others by
- * reporting more requests; the other nodes are pooled into one voice (its rate and p99 over their
- * requests together) that weighs as many nodes as it pools, if together they reach `minRequests`.
- * The component's value is the weighted median (on a tie, the lower value). Outliers: real nodes whose
- * error rate exceeds the median of the voices by more than max(margin, 3 x 1.4826 x MAD).
- */
-export function robustSummary(voices: Map<string, { requests: number; errors: number; latency: CompactSketch | LatencySketch | null }>, minRequests: number, margin: number): { robust: RobustSummary | null; outliers: ProxyOutlier[] } {
-  const vs: { node: string; requests: number; errors: number; p99Ms: number; real: boolean; w: number }[] = [];
-  const low = { requests: 0, errors: 0, latency: new LatencySketch(), nodes: 0 };
-  const p99 = (l: CompactSketch | LatencySketch | null) => {
-    if (!l || l.count === 0) return NaN;
-    if (l instanceof LatencySketch) return l.quantile(0.99) / 1000;
-    const d = new LatencySketch(); l.addTo(d); return d.quantile(0.99) / 1000;
-  };
-  for (const [node, v] of voices) {
-    if (v.requests >= minRequests) vs.push({ node, requests: v.requests, errors: v.errors, p99Ms: p99(v.latency), real: node !== OVERFLOW_VOICE, w: 1 });
-    else {
-      low.requests += v.requests; low.errors += v.errors; low.nodes++;
-      if (v.latency instanceof CompactSketch) v.latency.addTo(low.latency); else if (v.latency) low.latency.merge(v.latency);
-    }
-  }
-  if (low.requests >= minRequests) vs.push({ node: LOW_TRAFFIC_VOICE, requests: low.requests, errors: low.errors, p99Ms: p99(low.latency), real: false, w: low.nodes });
-  if (vs.length === 0) return { robust: null, outliers: [] };
-  const rate = (x: { requests: number; errors: number }) => x.errors / x.requests;
-  const robust: RobustSummary = {
-    voices: vs.length,
-    errorRate: weightedMedian(vs.map((x) => ({ v: rate(x), w: x.w }))),
-    p99Ms: weightedMedian(vs.map((x) => ({ v: x.p99Ms, w: x.w }))),
-  };
-  const outliers: ProxyOutlier[] = [];
-  if (vs.length >= 3) {
-    const rates = vs.map(rate);
-    const m = median(rates);
-    const mad = median(rates.map((r) => Math.abs(r - m)));
-    const limit = m + Math.max(margin, 3 * 1.4826 * mad);
-    for (const x of vs) if (x.real && rate(x) > limit) outliers.push({ node: x.node, requests: x.requests, errorRate: rate(x), medianErrorRate: m });
-  }
-  return { robust, outliers };
 }
 
 function emptyBucket(startMs: number): Bucket {
