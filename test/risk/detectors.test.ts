@@ -59,6 +59,25 @@ test("ramp: the exhaustion forecast converges on the true time and a noisy flat 
   assert.ok(worst < 0.2, `a flat noisy series peaks at ${worst}`);
 });
 
+test("an accelerating leak: the forecast tightens steadily, never swinging back out (the window's line under-forecasts a ramp that speeds up)", () => {
+  const rand = mulberry32(17);
+  const t = new TrendDetector({ ...DEFAULT_TREND, capacity: 1, horizonS: 120 });
+  // Memory at 0.45 that starts leaking at 30 s, faster and faster (quadratic), full at ~90 s; noise sd 0.002.
+  const at = (s: number) => 0.45 + (s > 30 ? 0.55 * ((s - 30) / 60) ** 2 : 0);
+  const ttes: number[] = [], scores: number[] = [];
+  for (let s = 0; s <= 80; s++) {
+    const score = t.update(s * 1000, at(s) + 0.002 * normal(rand));
+    if (s >= 50) { ttes.push(t.timeToExhaustionS); scores.push(score); }
+  }
+  for (let i = 1; i < ttes.length; i++) {
+    assert.ok(ttes[i]! <= ttes[i - 1]! * 1.15 + 1, `second ${50 + i}: forecast ${ttes[i - 1]!.toFixed(0)} s -> ${ttes[i]!.toFixed(0)} s`);
+    assert.ok(scores[i]! >= scores[i - 1]! - 0.15, `second ${50 + i}: score ${scores[i - 1]!.toFixed(2)} -> ${scores[i]!.toFixed(2)}`);
+  }
+  // At 70 s the leak is 20 s from full: the forecast says so within a few seconds, and scores high.
+  assert.ok(ttes[20]! < 30, `forecast at 70 s: ${ttes[20]!.toFixed(0)} s (true 20 s)`);
+  assert.ok(scores[20]! > 0.9, `score at 70 s: ${scores[20]}`);
+});
+
 test("spike: one point far outside the range scores near 1 by the value view; neighbours do not", () => {
   const rand = mulberry32(11);
   const v = Array.from({ length: 800 }, (_, i) => (i === 600 ? 160 : 100 + 3 * normal(rand)));

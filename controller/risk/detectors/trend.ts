@@ -81,8 +81,8 @@ export class TrendDetector {
     this.lineSsr = ssr;
   }
 
-  /** Slope and standard error over the newest third of the window (at least 4 points; null: too few). */
-  private recentSlope(): { slope: number; se: number } | null {
+  /** Slope, standard error and the line's level at the newest point, over the newest third of the window (at least 4 points; null: too few). */
+  private recentSlope(): { slope: number; se: number; level: number } | null {
     const n = this.n, cap = this.opts.points, m = Math.max(4, Math.floor(n / 3));
     if (n < m + 2) return null;
     const oldest = n < cap ? 0 : this.head;
@@ -95,7 +95,8 @@ export class TrendDetector {
     const slope = stx / stt;
     let ssr = 0;
     for (let k = n - m; k < n; k++) { const j = (oldest + k) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
-    return { slope, se: Math.sqrt(ssr / Math.max(1, m - 2) / stt) };
+    const newest = this.t[(this.head - 1 + cap) % cap]!;
+    return { slope, se: Math.sqrt(ssr / Math.max(1, m - 2) / stt), level: mx + slope * (newest - mt) };
   }
 
   /**
@@ -163,11 +164,21 @@ export class TrendDetector {
     const recent = this.recentSlope();
     this.stalled = recent !== null && (sign * recent.slope - rate) / Math.max(recent.se, 1e-12) < -3;
     if (this.stalled) return 0;
-    if (h && sign * h.slope > rate) {
-      const hr = sign * (o.capacity - h.level);
+    // The local slope: a trend that began inside the window (the hinge), or one that is speeding up
+    // (the newest third, significant on its own: a leak that accelerates is under-forecast by the
+    // window's line, and with no single step fitting better there is no hinge, so the forecast fell
+    // back to the line and swung, e.g. 90 s -> 156 s in one second on a steady leak). The steeper counts.
+    let local: { slope: number; se: number; level: number } | null = h && sign * h.slope > rate ? h : null;
+    // Only a trend the whole window already shows (its own slope significant) is sharpened so: the
+    // newest third alone, ten-odd noisy points, would find one in a flat series by chance.
+    if (recent && significance > 0 && sign * recent.slope > Math.max(rate, local ? sign * local.slope : -Infinity) && (sign * recent.slope) / Math.max(recent.se, 1e-12) > 3) local = recent;
+    if (local) {
+      const hr = sign * (o.capacity - local.level);
       if (hr <= 0) { this.timeToExhaustionS = 0; return 1; }
-      this.timeToExhaustionS = hr / (sign * h.slope);
-      significance = Math.min(1, Math.max(0, ((sign * h.slope) / Math.max(h.se, 1e-12) - 3) / 2));
+      this.timeToExhaustionS = hr / (sign * local.slope);
+      // A hinge is a trend of its own: its segment's significance. The newest third only sharpens the
+      // timing of the trend the whole window established: that trend's significance stands.
+      if (local === h) significance = Math.min(1, Math.max(0, ((sign * local.slope) / Math.max(local.se, 1e-12) - 3) / 2));
     }
     const r = this.timeToExhaustionS / o.horizonS;
     return significance / (1 + r * r * r * r);
