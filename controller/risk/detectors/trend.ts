@@ -6,7 +6,8 @@
 // of it) and one well beyond it hardly (0.06 at twice it). A slope that is not clearly above its own
 // noise (under 3 standard errors) scores 0, so a noisy flat series never forecasts exhaustion. A window
 // one level shift explains better is a step, not a trend (no score); a ramp that began inside the
-// window is forecast from the segment since it began; a ramp that stopped (its newest third rising
+// window is forecast from the segment since it began, one that speeds up from the window's newest
+// third (once the whole window shows the trend); a ramp that stopped (its newest third rising
 // significantly slower than the window's line) no longer scores. A window in points, not seconds, follows the scrape interval: 30 points
 // are 30 s at 1 s scrapes and 7.5 min at 15 s. (An exponentially smoothed slope with a 600 s time
 // constant was used before: it saw a ramp that kills a node within two minutes at a few per cent of
