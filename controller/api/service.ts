@@ -217,6 +217,23 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
       call.request, md, { deadline: Date.now() + 10_000 }, (e, r) => (e ? cb(e) : cb(null, r)));
     return true;
   };
+  /**
+   * HA: the impact analysis is the leader's (every replica forwards its proxies' reports there; a
+   * follower's own graph holds only its own proxies): a follower passes the call on, once.
+   */
+  const fromLeader = <Q, R>(method: "getImpact" | "planShadows", local: (req: Q) => R) => (call: grpc.ServerUnaryCall<Q, R>, cb: grpc.sendUnaryData<R>) => {
+    let forwarded = false;
+    guard<Q, R | null>((req, c) => {
+      const leader = deps.manager.isFollowing && c.metadata.get(FORWARDED_BY).length === 0 ? deps.leaderApi?.() : null;
+      if (!leader) return local(req);
+      const md = c.metadata.clone();
+      md.set(FORWARDED_BY, deps.replica ?? "a follower");
+      forwarded = true;
+      (leader[method] as unknown as (q: Q, m: grpc.Metadata, o: grpc.CallOptions, cb2: (e: grpc.ServiceError | null, r: R) => void) => void)(
+        req, md, { deadline: Date.now() + 10_000 }, (e, r) => (e ? cb(e) : cb(null, r)));
+      return null;
+    })(call as unknown as grpc.ServerUnaryCall<Q, R | null>, (e, r) => { if (!forwarded) (e ? cb(e) : cb(null, r!)); });
+  };
   const command = (kind: CommandKind) => (call: grpc.ServerUnaryCall<CommandReq, CommandRes>, cb: grpc.sendUnaryData<CommandRes>) => {
     let forwarded = false;
     guard<CommandReq, CommandRes | null>((req, c, identity) => {
@@ -296,8 +313,8 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
       if (!deps.proxies) throw fail(grpc.status.UNIMPLEMENTED, "this controller serves no xDS");
       return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map(proxyView) };
     }),
-    GetImpact: guard(() => impactMessage(needImpact().view(needImpact().nowMs()))),
-    PlanShadows: guard<{ budget?: number | null }, ReturnType<typeof planMessage>>((req) => {
+    GetImpact: fromLeader("getImpact", () => impactMessage(needImpact().view(needImpact().nowMs()))),
+    PlanShadows: fromLeader<{ budget?: number | null }, ReturnType<typeof planMessage>>("planShadows", (req) => {
       const im = needImpact();
       const b = req.budget ?? 0;
       if (!Number.isFinite(b) || b < 0) throw fail(grpc.status.INVALID_ARGUMENT, `budget: must be a number of currency units a month, 0 or more, got ${b}`);

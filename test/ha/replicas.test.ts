@@ -138,7 +138,7 @@ ${kvPairYaml({ primaryPort: primary.port, shadowPort: shadow.port, shadowUrl: sh
     const d = await call<Described>(next, "getComponent", { name: "orders" });
     assert.ok(d.lastDecisions.some((x) => /resuming Shifting at step 2/.test(x.message)) || d.stepIndex >= 1, `${d.phase} ${d.stepIndex}: ${d.lastDecisions.map((x) => x.message).join(" | ")}`);
     let last: Described | null = null;
-    await until("Migrated", async () => (last = await call<Described>(next, "getComponent", { name: "orders" })).phase === "Migrated", 40_000, () => `${last?.phase} ${last?.message}`);
+    await until("Migrated", async () => (last = await call<Described>(next, "getComponent", { name: "orders" })).phase === "Migrated", 40_000, () => `${last?.phase} ${last?.message}; decisions: ${(last as Described | null)?.lastDecisions.slice(-8).map((x) => x.message).join(" | ")}`);
     assert.is(shadow.role, "leader", "the shadow was promoted");
     // The actions carried the deciding leader's term: the promote came from the new leader's term.
     const term = (await readyz(next))?.ha?.term;
@@ -149,6 +149,15 @@ ${kvPairYaml({ primaryPort: primary.port, shadowPort: shadow.port, shadowUrl: sh
       assert.equal([...new Set(r.weights)], [0, 2000, 5000, 10000], `${r.name}: every step, in order: ${r.weights.join(",")}`);
     }
     assert.is(bothWritable, 0, "two writable nodes");
+    // The impact analysis is the leader's (it merges every replica's proxies): asked of a follower, the
+    // graph names the leader's own proxy as a caller, which the follower's own reports never carry.
+    const other = replicas.find((r) => r !== next && r !== killed)!;
+    let callers: string[] = [];
+    await until("the leader's graph through a follower", async () => {
+      const im = await call<{ edges: { caller: string; callee: string }[] }>(other, "getImpact", {}).catch(() => ({ edges: [] }));
+      callers = im.edges.filter((e) => e.callee === "orders").map((e) => e.caller).sort();
+      return callers.includes(`sidecar-${replicas.indexOf(next)}`) && callers.includes(`sidecar-${replicas.indexOf(other)}`);
+    }, 15_000, () => `callers of orders via ${other.name}: ${callers.join(", ")}; leader ${next.name}`);
     const ts = loads.map((l) => l.totals());
     const t = { failedReads: ts.reduce((a, x) => a + x.failedReads, 0), reads: ts.reduce((a, x) => a + x.reads, 0), failedWrites: ts.reduce((a, x) => a + x.failedWrites, 0), writes: ts.reduce((a, x) => a + x.writes, 0) };
 
