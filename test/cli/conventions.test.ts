@@ -65,6 +65,28 @@ test("status -o json|yaml|wide: the API's message for scripts, more columns for 
   assert.is((JSON.parse(m.stdout) as { source: string }).source, "prior");
 });
 
+test("impact and plan --budget: nothing recorded yet is said so; the plan as a table or JSON; a bad budget is named", async () => {
+  const i = await run(["impact", ...at()]);
+  assert.is(i.status, 0, i.stderr);
+  assert.match(i.stdout, /no callers recorded yet/);
+  const j = await run(["impact", ...at(), "-o", "json"]);
+  assert.equal((JSON.parse(j.stdout) as { ranking: unknown[] }).ranking, []);
+  const p = await run(["plan", ...at(), "--budget", "250"]);
+  assert.is(p.status, 0, p.stderr);
+  assert.match(p.stdout, /COMPONENT\s+VERDICT\s+COST\/MONTH/);
+  assert.match(p.stdout, /0 of 0 shadows chosen for 0\.00\/month of 250\.00/);
+  const pj = await run(["plan", ...at(), "--budget", "250", "-o", "json"]);
+  assert.is((JSON.parse(pj.stdout) as { budget: number }).budget, 250);
+  for (const b of ["abc", "-5", "1e3x"]) {
+    const bad = await run(["plan", ...at(), "--budget", b]);
+    assert.is(bad.status, 1);
+    assert.match(bad.stderr, new RegExp(`--budget: expected an amount a month \\(0 or more, e\\.g\\. 250\\), got "${b.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"`));
+  }
+  const missing = await run(["plan", ...at()]);
+  assert.is(missing.status, 1);
+  assert.match(missing.stderr, /required option '--budget <amount>'/);
+});
+
 test("status --watch prints again every --interval until interrupted; a bad interval is named", async () => {
   const child = spawn(process.execPath, ["bin/shadowmesh.mjs", "status", ...at(), "--watch", "--interval", "300ms", "-o", "json"], { env: { ...process.env, SHADOWMESH_TOKEN: TOKEN } });
   let out = "";
