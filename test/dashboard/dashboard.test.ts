@@ -8,17 +8,26 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { chromium, type Browser } from "playwright-core";
 import { PNG } from "pngjs";
 import { silentLogger } from "../../controller/log.js";
 import { startSystem } from "../../world/demo/run.js";
 import { LoadGenerator } from "../../world/demo/load.js";
+import { loadPolicyFile } from "../../controller/migration/policy.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 test("the dashboard shows risk, explanation, weights and a live timeline", async () => {
   assert.ok(existsSync(CHROMIUM), `Debian chromium is required at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`);
   const sys = await startSystem({ log: silentLogger() });
+  // The operator drives this migration: the demo's policy, but a migration the engine starts by itself
+  // waits for approval before its first step. (A run starved of CPU, both test lanes busy, saw the
+  // healthy demo's latency burn its SLO and migrate before the operator's promote; the promote was then
+  // refused or found it shifting.)
+  const demoPolicy = loadPolicyFile(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "world", "demo", "policy.yaml")).defaults;
+  sys.controller.manager.setPolicy("orders", { ...demoPolicy, gates: { ...demoPolicy.gates, approveFirstStep: true } });
   const load = new LoadGenerator({ target: sys.listener, host: "orders.svc", rateRps: 150, readShare: 0.7, keys: 1000, seed: 3 });
   let browser: Browser | undefined;
   try {
@@ -94,7 +103,8 @@ test("the dashboard shows risk, explanation, weights and a live timeline", async
 
     // An operator starts a migration and pauses it: the page follows without a reload.
     const m = sys.controller.manager;
-    assert.ok(m.command("orders", { kind: "promote", by: "dashboard-test" }).accepted);
+    const promoted = m.command("orders", { kind: "promote", by: "dashboard-test" });
+    assert.ok(promoted.accepted, `promote refused in ${m.get("orders").status.phase}: ${promoted.reason}`);
     await page.waitForFunction(() => /Preflight|Shifting/.test(document.querySelector('[data-component="orders"] .phase')?.textContent ?? ""), null, { timeout: 10_000 });
     await page.waitForFunction(() => /Shifting/.test(document.querySelector('[data-component="orders"] .phase')?.textContent ?? ""), null, { timeout: 20_000 });
     await page.waitForFunction(() => /shadow \d+%/.test(document.querySelector('[data-component="orders"] .weights .s')?.textContent ?? ""), null, { timeout: 10_000 });
