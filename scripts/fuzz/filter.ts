@@ -60,7 +60,7 @@ const headerValue = fc.oneof(
 const headers = small(fc.array(fc.tuple(headerName, headerValue), { maxLength: 12 }), fc.array(fc.tuple(headerName, headerValue), { minLength: 100, maxLength: 200 }));
 const method = fc.oneof(fc.constantFrom("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "", "get"), fc.string({ maxLength: 16, unit: "binary" }));
 const authority = fc.oneof(
-  { arbitrary: fc.constantFrom("orders.svc", "orders.svc:80", "orders.svc:", ":80", "users.svc", "dflt", "other", ""), weight: 5 },
+  { arbitrary: fc.constantFrom("orders.svc", "orders.svc:80", "orders.svc:", ":80", "users.svc", "catalog.svc", "dflt", "other", ""), weight: 5 },
   { arbitrary: str(1024), weight: 1 },
 );
 const path = fc.oneof(
@@ -143,6 +143,7 @@ const componentArb = fc.record({
     probe_fraction: maybe(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), num)),
     probe_successes: maybe(fc.oneof(fc.integer({ min: 1, max: 10 }), num)),
   })),
+  observe: maybe(fc.oneof(fc.boolean(), num)),
 }, { requiredKeys: ["name", "authorities", "primary_cluster", "shadow_cluster"] });
 
 const extraField = fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 2 });
@@ -156,6 +157,11 @@ const configDoc = fc.record({
   components: small(fc.array(componentArb, { maxLength: 4 }), fc.array(componentArb, { maxLength: 200, size: "max" })),
   mirror_marker_header: maybe(fc.constantFrom("x-shadowmesh-mirror", "", "X-Up", ":path")),
   node_id: maybe(fc.string({ maxLength: 20 })),
+  callers: maybe(fc.record({
+    from: maybe(fc.oneof(fc.array(fc.constantFrom("peer", "header", "address", "node", "x", ""), { maxLength: 6 }), fc.constant("node"))),
+    header: maybe(fc.constantFrom("x-user", "x-caller", "", "X-C", ":path")),
+    top_k: maybe(fc.oneof(fc.integer({ min: 1, max: 64 }), num)),
+  })),
 }).chain((doc) => fc.tuple(fc.constant(doc), fc.option(extraField, { freq: 10 })).map(([d, x]) => (x ? { ...d, ...x } : d)));
 
 const reconfigure = fc.record({
@@ -210,7 +216,10 @@ export const BASE_CONFIG = JSON.stringify({
       read_rule: { methods: ["GET", "HEAD"], header: { name: "x-read-only" } }, floor: { shadow_fit: true, consecutive_failures: 3 } },
     { name: "users", authorities: ["users.svc"], primary_cluster: "u-p", shadow_cluster: "u-s", hold_writes: "fuzz", floor: { shadow_fit: true } },
     { name: "dflt", authorities: [], default: true, primary_cluster: "d-p", shadow_cluster: "d-s", sticky: { header: "x-user" }, shadow_weight_bp: 9999, mirror: { fraction: 1 } },
+    { name: "catalog", authorities: ["catalog.svc"], primary_cluster: "c-p", observe: true },
   ],
+  // Callers from the fuzzed x-user header (many distinct ones: the top-K table evicts), else the node.
+  callers: { from: ["header", "node"], header: "x-user", top_k: 4 },
 });
 
 export interface FilterFailure { kind: "trap" | "crash"; message: string; input: FilterInput }
