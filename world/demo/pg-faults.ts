@@ -50,9 +50,13 @@ class DiskFill extends Fault {
   constructor(private readonly url: string, private readonly mbPerS: number) { super(); }
   start(): void {
     this.loop(async () => {
-      const c = new pg.Client({ connectionString: this.url, application_name: "archive-job" });
-      c.on("error", () => undefined);
-      await c.connect();
+      const open = async () => {
+        const client = new pg.Client({ connectionString: this.url, application_name: "archive-job" });
+        client.on("error", () => undefined);
+        await client.connect();
+        return client;
+      };
+      let c = await open();
       await c.query("CREATE TABLE IF NOT EXISTS events_archive (id bigserial PRIMARY KEY, payload text NOT NULL)");
       const rowsPerTick = Math.max(1, Math.round((this.mbPerS * 1024) / 10)); // 1 KiB rows, 10 ticks a second
       while (this.running) {
@@ -63,6 +67,14 @@ class DiskFill extends Fault {
           const code = (e as { code?: string }).code;
           if (code === "25006") { this.refusedAtMs ??= Date.now(); break; }
           if (code === "53100" || /No space left/.test((e as Error).message)) { this.failedAtMs ??= Date.now(); break; }
+          // The fence ends open write sessions (57P01), or the connection broke: a real job reconnects and
+          // tries again (its next insert meets the read-only fence). Before, it kept writing to a dead
+          // connection and never saw the refusal (a fresh-clone run: "refused by the fence at null").
+          if (code === "57P01" || code === undefined || code.startsWith("08")) {
+            await c.end().catch(() => undefined);
+            await sleep(100);
+            try { c = await open(); } catch { /* the primary may be down: the next round tries again */ }
+          }
         }
         await sleep(Math.max(0, 100 - (Date.now() - t)));
       }
