@@ -4,7 +4,7 @@
 // the same with callers recorded (edges.ts) against not, in the same run.
 import { readFileSync } from "node:fs";
 import { HeaderMap, PluginHost, RecordingCallouts, SystemClock } from "../host/index.js";
-import { medianNs, writeResult } from "./harness.js";
+import { medianNs, perOp, writeResult } from "./harness.js";
 
 // SHADOWMESH_WASM: another build of the filter (e.g. the previous commit's) for a before/after run.
 const wasm = readFileSync(process.env.SHADOWMESH_WASM ?? new URL("../build/shadowmesh.wasm", import.meta.url));
@@ -85,7 +85,7 @@ for (const h of [withDefault, withHeader, withPeer]) run(WARMUP, h);
 const callsOf = (h: PluginHost) => { const w = h.worker(0), c0 = w.hostCalls; run(10_000, h); return (w.hostCalls - c0) / 10_000; };
 const hostCallsCallers = callsOf(withDefault);
 // A collection before each timed run (npm run bench passes --expose-gc): one variant's garbage is not collected in the next one's time.
-const timed = (h: PluginHost) => { global.gc?.(); const t0 = process.hrtime.bigint(); run(N, h); return Number(process.hrtime.bigint() - t0) / N; };
+const timed = (h: PluginHost) => { global.gc?.(); return perOp(N, (n) => run(n, h)); };
 const offRuns: number[] = [], onRuns: number[] = [], headerRuns: number[] = [], peerRuns: number[] = [];
 // The order rotates each round, so no variant always runs right after the same one.
 const variants: [PluginHost, number[]][] = [[host, offRuns], [withDefault, onRuns], [withHeader, headerRuns], [withPeer, peerRuns]];

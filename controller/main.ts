@@ -138,7 +138,8 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   // HA mode: replicas on etcd (ha/replica.ts); the state lives there and only the leader decides.
   const etcd = cfg.ha ? etcdClient({ endpoints: cfg.ha.endpoints, callTimeoutMs: cfg.ha.callTimeoutMs }) : null;
-  const telemetryHost = cfg.ha?.advertise ?? (/^(0\.0\.0\.0|\[?::\]?)$/.test(splitHostPort(cfg.listen.telemetry).address) ? os.hostname() : splitHostPort(cfg.listen.telemetry).address);
+  const telemetryListen = splitHostPort(cfg.listen.telemetry).address;
+  const telemetryHost = cfg.ha?.advertise ?? (/^(0\.0\.0\.0|\[?::\]?)$/.test(telemetryListen) ? os.hostname() : telemetryListen);
   const replica = cfg.ha && etcd ? new HaReplica({ client: etcd, prefix: cfg.ha.prefix, replica: cfg.ha.replica, ttlS: cfg.ha.leaseTtlS, log, nowMs: () => wallMs(clock), local: router, telemetryAddress: `${telemetryHost}:${telemetryPort}` }) : null;
   if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), credentials: replicaCredentials(cfg.telemetry.tls), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log });
   const store = replica?.store ?? opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
@@ -224,10 +225,11 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   health.add(apiServer);
   // HA: a follower passes commands on to the leader's API (the client follows the leader's address).
   let leaderClient: { address: string; client: ControllerClient } | null = null;
+  let leaderApiCredentials: grpc.ChannelCredentials | undefined; // read once, when a leader is first dialled
   const leaderApi = (): ControllerClient | null => {
     const l = replica?.leaderApi();
     if (!l) return null;
-    if (leaderClient?.address !== l.api) { leaderClient?.client.close(); leaderClient = { address: l.api, client: controllerClient(l.api, null, replicaCredentials(cfg.api.tls)) }; }
+    if (leaderClient?.address !== l.api) { leaderClient?.client.close(); leaderClient = { address: l.api, client: controllerClient(l.api, null, leaderApiCredentials ??= replicaCredentials(cfg.api.tls)) }; }
     return leaderClient.client;
   };
   addControllerApi(apiServer, { impact: { nowMs: () => wallMs(clock), view: (n) => impact.view(n), plan: (n, b) => impact.plan(n, b) }, proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost, ...(replica ? { leaderApi, replica: replica.name } : {}) });

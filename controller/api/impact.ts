@@ -7,7 +7,6 @@ const opt = (x: number | null | undefined) => (x === null || x === undefined || 
 
 export function impactMessage(v: ImpactView) {
   const prot = new Set(v.protected);
-  const hist = (name: string) => v.ranking.find((r) => r.component === name)?.explanation.hazard;
   return {
     atUnixMs: v.graph.atMs,
     nodes: v.graph.nodes.map((n) => ({ name: n.name, inboundRps: n.inboundRps, errorRatio: n.errorRatio, callers: n.callers, protected: prot.has(n.name) })),
@@ -15,7 +14,7 @@ export function impactMessage(v: ImpactView) {
     ranking: v.ranking.map((r) => ({
       component: r.component, failedRps: r.failedRps, weightedFailedRps: r.weightedFailedRps, hazardPerHour: r.hazardPerHour, outageS: r.outageS,
       expectedFailedPerMonth: r.expectedFailedPerMonth, explanation: r.text,
-      failures: hist(r.component)?.failures ?? 0, observedHours: hist(r.component)?.observedHours ?? 0,
+      failures: r.explanation.hazard.failures, observedHours: r.explanation.hazard.observedHours,
       contributors: r.explanation.contributors.map((c) => c.kind === "direct"
         ? { kind: c.kind, caller: c.caller, rps: c.rps, errorRatio: c.errorRatio, weightedFailedRps: c.weightedFailedRps, weight: c.weight, propagation: null, propagationSource: "" }
         : { kind: c.kind, caller: c.caller, rps: c.edgeRps, errorRatio: c.errorRatio, weightedFailedRps: c.weightedFailedRps, weight: null, propagation: c.propagation, propagationSource: c.propagationSource }),

@@ -206,46 +206,43 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
   };
   type CommandReq = { component: string; reason: string; nextStep?: boolean };
   type CommandRes = { message: string; phase: string };
-  /** A command this follower cannot take, passed on to the leader (null: not passed on). */
-  const toLeader = (kind: CommandKind, call: grpc.ServerUnaryCall<CommandReq, CommandRes>, cb: grpc.sendUnaryData<CommandRes>): boolean => {
-    if (!deps.manager.isFollowing || call.metadata.get(FORWARDED_BY).length > 0) return false;
+  /**
+   * HA: passes a call this follower should not answer itself on to the leader, once (the forwarded-by
+   * header stops a second hop), with the caller's own credentials. False: not passed on (it leads, or
+   * no leader is known, or the call was already passed on).
+   */
+  const toLeader = <Q, R>(method: string, req: Q, metadata: grpc.Metadata, cb: grpc.sendUnaryData<R>): boolean => {
+    if (!deps.manager.isFollowing || metadata.get(FORWARDED_BY).length > 0) return false;
     const leader = deps.leaderApi?.();
     if (!leader) return false;
-    const md = call.metadata.clone();
+    const md = metadata.clone();
     md.set(FORWARDED_BY, deps.replica ?? "a follower");
-    (leader[kind] as unknown as (q: CommandReq, m: grpc.Metadata, o: grpc.CallOptions, c: (e: grpc.ServiceError | null, r: CommandRes) => void) => void)(
-      call.request, md, { deadline: Date.now() + 10_000 }, (e, r) => (e ? cb(e) : cb(null, r)));
+    (leader[method] as unknown as (q: Q, m: grpc.Metadata, o: grpc.CallOptions, c: (e: grpc.ServiceError | null, r: R) => void) => void)(
+      req, md, { deadline: Date.now() + 10_000 }, (e, r) => (e ? cb(e) : cb(null, r)));
     return true;
   };
+  /** A guarded call whose handler may pass it on to the leader (toLeader) instead of answering (returns null then). */
+  const guardOrForward = <Q, R>(fn: (req: Q, call: grpc.ServerUnaryCall<Q, R>, identity: string, forward: () => boolean) => R | null) =>
+    (call: grpc.ServerUnaryCall<Q, R>, cb: grpc.sendUnaryData<R>) => {
+      let forwarded = false;
+      const forward = () => (forwarded = toLeader(call.getPath().split("/").pop()!.replace(/^./, (c) => c.toLowerCase()), call.request, call.metadata, cb));
+      guard<Q, R | null>((req, c, identity) => fn(req, c as unknown as grpc.ServerUnaryCall<Q, R>, identity, forward))(
+        call as unknown as grpc.ServerUnaryCall<Q, R | null>, (e, r) => { if (!forwarded) (e ? cb(e) : cb(null, r!)); });
+    };
   /**
    * HA: the impact analysis is the leader's (every replica forwards its proxies' reports there; a
-   * follower's own graph holds only its own proxies): a follower passes the call on, once.
+   * follower's own graph holds only its own proxies): a follower passes the call on.
    */
-  const fromLeader = <Q, R>(method: "getImpact" | "planShadows", local: (req: Q) => R) => (call: grpc.ServerUnaryCall<Q, R>, cb: grpc.sendUnaryData<R>) => {
-    let forwarded = false;
-    guard<Q, R | null>((req, c) => {
-      const leader = deps.manager.isFollowing && c.metadata.get(FORWARDED_BY).length === 0 ? deps.leaderApi?.() : null;
-      if (!leader) return local(req);
-      const md = c.metadata.clone();
-      md.set(FORWARDED_BY, deps.replica ?? "a follower");
-      forwarded = true;
-      (leader[method] as unknown as (q: Q, m: grpc.Metadata, o: grpc.CallOptions, cb2: (e: grpc.ServiceError | null, r: R) => void) => void)(
-        req, md, { deadline: Date.now() + 10_000 }, (e, r) => (e ? cb(e) : cb(null, r)));
-      return null;
-    })(call as unknown as grpc.ServerUnaryCall<Q, R | null>, (e, r) => { if (!forwarded) (e ? cb(e) : cb(null, r!)); });
-  };
-  const command = (kind: CommandKind) => (call: grpc.ServerUnaryCall<CommandReq, CommandRes>, cb: grpc.sendUnaryData<CommandRes>) => {
-    let forwarded = false;
-    guard<CommandReq, CommandRes | null>((req, c, identity) => {
-      const name = needComponent(req.component);
-      const by = actorOf(identity, c.metadata);
-      if (req.nextStep && kind !== "promote") throw fail(grpc.status.INVALID_ARGUMENT, `next_step: only Promote takes it, not ${kind}`);
-      const r = deps.manager.command(name, { kind, by, ...(req.reason ? { reason: req.reason } : {}), ...(req.nextStep ? { nextStep: true } : {}) });
-      if (!r.accepted && toLeader(kind, call, cb)) { forwarded = true; return null; }
-      if (!r.accepted) throw fail(grpc.status.FAILED_PRECONDITION, `${kind} ${name}: ${r.reason}`);
-      return { message: r.reason, phase: deps.manager.get(name).status.phase };
-    })(call as unknown as grpc.ServerUnaryCall<CommandReq, CommandRes | null>, (e, r) => { if (!forwarded) (e ? cb(e) : cb(null, r!)); });
-  };
+  const fromLeader = <Q, R>(local: (req: Q) => R) => guardOrForward<Q, R>((req, _c, _id, forward) => (forward() ? null : local(req)));
+  const command = (kind: CommandKind) => guardOrForward<CommandReq, CommandRes>((req, c, identity, forward) => {
+    const name = needComponent(req.component);
+    const by = actorOf(identity, c.metadata);
+    if (req.nextStep && kind !== "promote") throw fail(grpc.status.INVALID_ARGUMENT, `next_step: only Promote takes it, not ${kind}`);
+    const r = deps.manager.command(name, { kind, by, ...(req.reason ? { reason: req.reason } : {}), ...(req.nextStep ? { nextStep: true } : {}) });
+    if (!r.accepted && forward()) return null;
+    if (!r.accepted) throw fail(grpc.status.FAILED_PRECONDITION, `${kind} ${name}: ${r.reason}`);
+    return { message: r.reason, phase: deps.manager.get(name).status.phase };
+  });
   return {
     ListComponents: guard(() => ({ components: deps.manager.components().map((n) => describeComponent(deps, n)) })),
     GetComponent: guard<{ name: string }, unknown>((req) => describeComponent(deps, needComponent(req.name))),
@@ -313,8 +310,8 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
       if (!deps.proxies) throw fail(grpc.status.UNIMPLEMENTED, "this controller serves no xDS");
       return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map(proxyView) };
     }),
-    GetImpact: fromLeader("getImpact", () => impactMessage(needImpact().view(needImpact().nowMs()))),
-    PlanShadows: fromLeader<{ budget?: number | null }, ReturnType<typeof planMessage>>("planShadows", (req) => {
+    GetImpact: fromLeader(() => impactMessage(needImpact().view(needImpact().nowMs()))),
+    PlanShadows: fromLeader<{ budget?: number | null }, ReturnType<typeof planMessage>>((req) => {
       const im = needImpact();
       const b = req.budget ?? 0;
       if (!Number.isFinite(b) || b < 0) throw fail(grpc.status.INVALID_ARGUMENT, `budget: must be a number of currency units a month, 0 or more, got ${b}`);

@@ -37,12 +37,13 @@ function drawGraph(v) {
   const pos = new Map();
   for (const [d, list] of cols) list.forEach((n, i) => pos.set(n.name, { x: colW * d + colW / 2, y: 30 + i * rowH + rowH / 2 }));
   const maxRps = Math.max(1e-9, ...edges.map((e) => e.rps));
+  const byName = new Map(v.nodes.map((n) => [n.name, n]));
   const parts = [];
   for (const e of edges) {
     const a = pos.get(e.caller), b = pos.get(e.callee);
     if (!a || !b) continue;
     const w = 1 + 6 * Math.sqrt(e.rps / maxRps), mx = (a.x + b.x) / 2;
-    const bad = (v.nodes.find((n) => n.name === e.callee)?.errorRatio ?? 0) > 0.01;
+    const bad = (byName.get(e.callee)?.errorRatio ?? 0) > 0.01;
     parts.push(`<path class="edge${bad ? " errors" : ""}" data-edge="${esc(e.caller)}>${esc(e.callee)}" stroke-width="${w.toFixed(1)}" d="M${a.x + 55},${a.y} C${mx},${a.y} ${mx},${b.y} ${b.x - 55},${b.y}"><title>${esc(e.caller)} → ${esc(e.callee)}: ${n1(e.rps)} req/s, ${(100 * e.errorRatio).toFixed(2)}% errors${e.propagation === null ? "" : `, propagation ${e.propagation.toFixed(2)}`}</title></path>`);
     parts.push(`<text class="label" x="${mx}" y="${(a.y + b.y) / 2 - 4}">${n1(e.rps)}/s</text>`);
   }

@@ -112,8 +112,9 @@ export class HaReplica extends EventEmitter {
   async start(manager: MigrationManager): Promise<void> {
     this.manager = manager;
     await this.store.open();
-    manager.follow(this.store.load(), this.followReason());
-    for (const s of this.store.load().statuses.values()) this.apply(s);
+    const stored = this.store.load();
+    manager.follow(stored, this.followReason());
+    for (const s of stored.statuses.values()) this.apply(s);
     manager.on("stopped", (reason: string) => {
       this.o.log.warn({ replica: this.o.replica, reason }, "the manager stopped: following again");
       void this.leadership.resign().then(() => this.follow());
@@ -189,17 +190,20 @@ export class HaReplica extends EventEmitter {
 
   /** The leader's telemetry port while this replica follows (where it forwards proxy reports). */
   leaderTarget(): { replica: string; telemetry: string } | null {
-    const l = this.leadership.leader;
-    if (this.leadership.token || !l || l === this.o.replica) return null;
-    const t = this.peers.get(l)?.telemetry;
-    return t ? { replica: l, telemetry: t } : null;
+    const p = this.leaderPeer();
+    return p?.reg.telemetry ? { replica: p.replica, telemetry: p.reg.telemetry } : null;
   }
   /** The leader's API while this replica follows (null: it leads, or no leader or address is known). */
   leaderApi(): { replica: string; api: string } | null {
+    const p = this.leaderPeer();
+    return p?.reg.api ? { replica: p.replica, api: p.reg.api } : null;
+  }
+  /** The leader's registration while this replica follows (null: it leads, or no leader is known). */
+  private leaderPeer() {
     const l = this.leadership.leader;
     if (this.leadership.token || !l || l === this.o.replica) return null;
-    const a = this.peers.get(l)?.api;
-    return a ? { replica: l, api: a } : null;
+    const reg = this.peers.get(l);
+    return reg ? { replica: l, reg } : null;
   }
 
   private followReason(): string {

@@ -4,6 +4,9 @@
 // `impact:`, callers are still recorded with the default (the proxy's own workload) so the service
 // graph builds itself from traffic.
 import { z } from "zod";
+import { DEFAULT_GRAPH_OPTIONS } from "./graph.js";
+import { DEFAULT_RANK } from "./rank.js";
+import { DEFAULT_PLAN, DEFAULT_PRICES } from "./plan.js";
 
 export const CALLER_SOURCES = ["peer", "header", "address", "node"] as const;
 export type CallerSource = (typeof CALLER_SOURCES)[number];
@@ -79,12 +82,12 @@ export function resolveImpact(i: z.output<typeof impactSchema> | undefined, prob
     callers,
     identities: i?.identities ?? {},
     tiers: i?.tiers ?? {},
-    defaultWeight: i?.defaultWeight ?? 1,
-    halfLifeS: i?.halfLifeS ?? 900,
+    defaultWeight: i?.defaultWeight ?? DEFAULT_RANK.defaultWeight,
+    halfLifeS: i?.halfLifeS ?? DEFAULT_GRAPH_OPTIONS.halfLifeMs / 1000,
     saveEveryS: i?.saveEveryS ?? 60,
-    expectedReduction: i?.expectedReduction ?? 0.9,
-    outageS: i?.outageS ?? 600,
-    prices: { cpuCoreHour: 0.04, memoryGiBHour: 0.005, transferGiB: 0.02, ...(i?.prices ?? {}) },
+    expectedReduction: i?.expectedReduction ?? DEFAULT_PLAN.expectedReduction,
+    outageS: i?.outageS ?? DEFAULT_RANK.defaultOutageS,
+    prices: { ...DEFAULT_PRICES, ...(i?.prices ?? {}) },
     resources: i?.resources ?? {},
   };
 }

@@ -26,6 +26,7 @@
 // nodes, callers that are not callees are folded away first (lowest outbound rate first), then the
 // lowest-inbound callees are dropped with their inbound edges (counted in `counters.droppedNodes`).
 // Edges not seen for `expireAfterMs` (default 24 h) are dropped.
+import { OTHER_CALLER } from "../telemetry/report.js";
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { replaceFileText } from "../durable-file.js";
@@ -46,7 +47,8 @@ export function checkNumber(field: string, v: unknown, o: { min?: number; above?
 }
 
 /** The filter's overflow bucket: the callers beyond its top-K, summed. */
-export const OTHER = "other";
+/** The callers past the filters' top-K, together: the telemetry's own key for them. */
+export const OTHER = OTHER_CALLER;
 
 export interface EdgeDelta { callee: string; caller: string; requests: number; errors: number; latencyMsSum: number }
 

@@ -16,7 +16,7 @@
 // (items × grid) the choice is greedy by benefit/cost (or the best single item, if better), and the
 // plan says which method it used.
 import { ImpactError, checkNumber } from "./graph.js";
-import { compact } from "./rank.js";
+import { HOURS_PER_MONTH, compact } from "./rank.js";
 
 export interface ShadowCostInput {
   component: string; cpuCores?: number; memoryGiB?: number; cpuP95?: number /* 0..1 utilisation */;
@@ -58,7 +58,6 @@ export interface ShadowPlan {
 }
 
 export const SECONDS_PER_MONTH = 2_628_000;
-const HOURS_PER_MONTH = 730;
 const COST_FIELDS = ["cpuCores", "memoryGiB", "cpuP95", "replicationBytesPerS", "mirrorBytesPerS", "peakRps"] as const;
 
 function ceilTo(x: number, step: number): number { return Math.ceil(x / step - 1e-9) * step; }

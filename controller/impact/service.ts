@@ -126,10 +126,11 @@ export class ImpactService {
   /** Failures, hours watched and mean outage per component, from the failure history. */
   private histories(graph: GraphSnapshot): Record<string, FailureHistory> {
     const out: Record<string, FailureHistory> = {};
-    const failures = this.o.sources?.failures?.() ?? [];
+    const byComponent = new Map<string, FailureEvent[]>();
+    for (const f of this.o.sources?.failures?.() ?? []) { const l = byComponent.get(f.component); if (l) l.push(f); else byComponent.set(f.component, [f]); }
     for (const n of graph.nodes) {
       if (!n.isCallee) continue;
-      const own = failures.filter((f) => f.component === n.name);
+      const own = byComponent.get(n.name) ?? [];
       const outages = own.filter((f) => f.recoveredMs !== undefined).map((f) => (f.recoveredMs! - f.atMs) / 1000);
       const hours = this.o.sources?.observedHours?.(n.name) ?? 0;
       const risk = this.o.sources?.meanRisk?.(n.name) ?? null;

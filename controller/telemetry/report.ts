@@ -150,7 +150,8 @@ export function decodeReport(bytes: Uint8Array): DecodedReport {
   return out;
 }
 
-function addCaller(into: Map<string, CallerTotals>, caller: string, t: CallerTotals): void {
+/** Adds one caller's totals into a map of callers. */
+export function addCaller(into: Map<string, CallerTotals>, caller: string, t: CallerTotals): void {
   const acc = into.get(caller);
   if (!acc) { into.set(caller, { ...t }); return; }
   acc.requests += t.requests; acc.errors += t.errors; acc.latencyUsSum += t.latencyUsSum;

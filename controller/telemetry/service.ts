@@ -142,7 +142,8 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
     fail(cb, grpc.status.UNAUTHENTICATED, why);
     return true;
   };
-  const known = (name: string) => d.observed?.has(name) === true || d.engine.componentNames().includes(name);
+  /** Whether entries for a component are kept: a configured one (the engine's, asked once per call) or an observed one. */
+  const knownNow = (): ((name: string) => boolean) => { const names = new Set(d.engine.componentNames()); return (name) => names.has(name) || d.observed?.has(name) === true; };
   return {
     Report(call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) {
       if (denied(call, cb, "Report")) return;
@@ -154,7 +155,7 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
         return fail(cb, grpc.status.INVALID_ARGUMENT, `FilterReport: ${(e as Error).message}`);
       }
       try {
-        const outcome = d.store.ingest(report, known);
+        const outcome = d.store.ingest(report, knownNow());
         d.log.debug({ node: report.nodeId, sequence: report.sequence, outcome }, "telemetry report");
         if (outcome === "merged") d.forward?.(call.request);
         cb(null, { sequence: report.sequence });
@@ -170,6 +171,7 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       const list = call.request.reports ?? [];
       if (list.length > MAX_FORWARD_BATCH) return fail(cb, grpc.status.INVALID_ARGUMENT, `ReportBatch: ${list.length} reports, at most ${MAX_FORWARD_BATCH}`);
       let merged = 0, refused = 0;
+      const known = knownNow();
       for (const bytes of list) {
         try { if (d.store.ingest(decodeReport(bytes), known) === "merged") merged++; else refused++; }
         catch { refused++; } // malformed or refused: as the proxy's own call would have been

@@ -15,7 +15,7 @@
 import { wallMs, type Clock } from "../../host/clock.js";
 import { CompactSketch, LatencySketch } from "./sketch.js";
 import {
-  FLOOR_COUNTERS, OTHER_CALLER, TARGETS, addCounts, addFloor, emptyFloor, emptyTarget,
+  FLOOR_COUNTERS, OTHER_CALLER, TARGETS, addCaller, addCounts, addFloor, emptyFloor, emptyTarget,
   type CallerTotals, type ComponentTotals, type DecodedReport, type FloorTotals, type TargetName, type TargetTotals,
 } from "./report.js";
 import { OVERFLOW_VOICE, addVoice, robustSummary, type ProxyOutlier, type RobustSummary, type Voice } from "./voices.js";
@@ -382,9 +382,7 @@ export function addLatency(into: LatencySketch, from: LatencySketch | CompactSke
 function mergeInto(b: Bucket, c: ComponentTotals): void {
   b.reads += c.reads; b.writes += c.writes; b.shadowWeightBp = c.shadowWeightBp;
   for (const [name, t] of c.callers) {
-    const key = b.callers.has(name) || b.callers.size < MAX_CALLERS_PER_BUCKET || name === OTHER_CALLER ? name : OTHER_CALLER;
-    const acc = b.callers.get(key);
-    if (acc) { acc.requests += t.requests; acc.errors += t.errors; acc.latencyUsSum += t.latencyUsSum; } else b.callers.set(key, { ...t });
+    addCaller(b.callers, b.callers.has(name) || b.callers.size < MAX_CALLERS_PER_BUCKET ? name : OTHER_CALLER, t);
   }
   for (const k of FLOOR_COUNTERS) b.floor[k] += c.floor[k];
   for (const [k, v] of Object.entries(c.consistency)) b.consistency[k] = (b.consistency[k] ?? 0) + v;
