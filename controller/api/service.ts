@@ -222,10 +222,10 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     return true;
   };
   /** A guarded call whose handler may pass it on to the leader (toLeader) instead of answering (returns null then). */
-  const guardOrForward = <Q, R>(fn: (req: Q, call: grpc.ServerUnaryCall<Q, R>, identity: string, forward: () => boolean) => R | null) =>
+  const guardOrForward = <Q, R>(method: string, fn: (req: Q, call: grpc.ServerUnaryCall<Q, R>, identity: string, forward: () => boolean) => R | null) =>
     (call: grpc.ServerUnaryCall<Q, R>, cb: grpc.sendUnaryData<R>) => {
       let forwarded = false;
-      const forward = () => (forwarded = toLeader(call.getPath().split("/").pop()!.replace(/^./, (c) => c.toLowerCase()), call.request, call.metadata, cb));
+      const forward = () => (forwarded = toLeader(method, call.request, call.metadata, cb));
       guard<Q, R | null>((req, c, identity) => fn(req, c as unknown as grpc.ServerUnaryCall<Q, R>, identity, forward))(
         call as unknown as grpc.ServerUnaryCall<Q, R | null>, (e, r) => { if (!forwarded) (e ? cb(e) : cb(null, r!)); });
     };
@@ -233,8 +233,8 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
    * HA: the impact analysis is the leader's (every replica forwards its proxies' reports there; a
    * follower's own graph holds only its own proxies): a follower passes the call on.
    */
-  const fromLeader = <Q, R>(local: (req: Q) => R) => guardOrForward<Q, R>((req, _c, _id, forward) => (forward() ? null : local(req)));
-  const command = (kind: CommandKind) => guardOrForward<CommandReq, CommandRes>((req, c, identity, forward) => {
+  const fromLeader = <Q, R>(method: "getImpact" | "planShadows", local: (req: Q) => R) => guardOrForward<Q, R>(method, (req, _c, _id, forward) => (forward() ? null : local(req)));
+  const command = (kind: CommandKind) => guardOrForward<CommandReq, CommandRes>(kind, (req, c, identity, forward) => {
     const name = needComponent(req.component);
     const by = actorOf(identity, c.metadata);
     if (req.nextStep && kind !== "promote") throw fail(grpc.status.INVALID_ARGUMENT, `next_step: only Promote takes it, not ${kind}`);
@@ -310,8 +310,8 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
       if (!deps.proxies) throw fail(grpc.status.UNIMPLEMENTED, "this controller serves no xDS");
       return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map(proxyView) };
     }),
-    GetImpact: fromLeader(() => impactMessage(needImpact().view(needImpact().nowMs()))),
-    PlanShadows: fromLeader<{ budget?: number | null }, ReturnType<typeof planMessage>>((req) => {
+    GetImpact: fromLeader("getImpact", () => impactMessage(needImpact().view(needImpact().nowMs()))),
+    PlanShadows: fromLeader<{ budget?: number | null }, ReturnType<typeof planMessage>>("planShadows", (req) => {
       const im = needImpact();
       const b = req.budget ?? 0;
       if (!Number.isFinite(b) || b < 0) throw fail(grpc.status.INVALID_ARGUMENT, `budget: must be a number of currency units a month, 0 or more, got ${b}`);

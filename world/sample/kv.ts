@@ -126,6 +126,8 @@ export class KvNode {
   private server?: http.Server;
   private pullTimer?: NodeJS.Timeout;
   private pulling = false;
+  /** Settles when the pull in flight ends (the promotion's catch-up waits for it, then pulls again). */
+  private pullEnded: Promise<void> = Promise.resolve();
   private failed = false;
   private readonly rand: () => number;
   private readonly now: () => number;
@@ -497,8 +499,13 @@ export class KvNode {
   }
 
   private async pullOnce(ignoreDelay: boolean): Promise<void> {
+    // The promotion's catch-up (ignoreDelay) must not be skipped because a regular pull is in flight:
+    // that pull may have asked before the last acknowledged writes (a promote then missed them).
+    while (ignoreDelay && this.pulling) await this.pullEnded;
     if (!this.peer || this.pulling) return;
     this.pulling = true;
+    let ended!: () => void;
+    this.pullEnded = new Promise((r) => { ended = r; });
     try {
       for (;;) {
         const r = await fetch(`${this.peer}/replication/log?after=${this.seq}`, { headers: { [EPOCH_HEADER]: String(this.epoch) }, signal: AbortSignal.timeout(2000) });
@@ -524,7 +531,7 @@ export class KvNode {
         this.trimLog();
         if (!ignoreDelay || this.seq >= this.leaderHead || applied === 0) return;
       }
-    } finally { this.pulling = false; }
+    } finally { this.pulling = false; ended(); }
   }
 
   private trimLog(): void {
