@@ -51,8 +51,20 @@ const num = (v: number | Long | undefined) => (v === undefined ? 0 : typeof v ==
 
 export class SketchDecodeError extends Error {}
 
+const NO_BINS = new Float64Array(0);
+/** Spare buckets on each side when a sketch's range grows by add(), so a stream of values rarely reallocates. */
+const GROW_PAD = 16;
+
+/**
+ * A mergeable sketch whose buckets are stored for the range in use only (DDSketch's dense store that
+ * grows): an empty sketch costs no array, a decoded report's sketch holds just its buckets, and a
+ * merge walks the source's range, not all NUM_BUCKETS (the telemetry intake decodes and merges one
+ * per target per report).
+ */
 export class LatencySketch {
-  readonly counts = new Float64Array(NUM_BUCKETS);
+  /** bins[j] counts bucket offset + j. */
+  private bins: Float64Array = NO_BINS;
+  private offset = 0;
   count = 0;
   zeroCount = 0;
   sum = 0;
@@ -65,7 +77,44 @@ export class LatencySketch {
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
     if (!(v >= 1)) { this.zeroCount++; return; }
-    this.counts[bucketIndex(v)]!++;
+    const i = bucketIndex(v);
+    this.cover(i, i, GROW_PAD);
+    this.bins[i - this.offset]!++;
+  }
+
+  /** The count of bucket i (0..NUM_BUCKETS-1). */
+  countAt(i: number): number {
+    const j = i - this.offset;
+    return j >= 0 && j < this.bins.length ? this.bins[j]! : 0;
+  }
+
+  /** Bytes held by the bucket store. */
+  get bytes(): number { return this.bins.byteLength; }
+
+  /** The stored bucket range [offset, offset + bins.length): a view, not a copy. */
+  range(): { offset: number; bins: Float64Array } { return { offset: this.offset, bins: this.bins }; }
+
+  /** Grows the store to hold buckets lo..hi (plus pad on a side that grows). */
+  private cover(lo: number, hi: number, pad: number): void {
+    const curLo = this.offset, curHi = this.offset + this.bins.length - 1;
+    if (this.bins.length > 0 && lo >= curLo && hi <= curHi) return;
+    const newLo = this.bins.length === 0 ? Math.max(0, lo - pad) : lo < curLo ? Math.max(0, lo - pad) : curLo;
+    const newHi = this.bins.length === 0 ? Math.min(NUM_BUCKETS - 1, hi + pad) : hi > curHi ? Math.min(NUM_BUCKETS - 1, hi + pad) : curHi;
+    const next = new Float64Array(newHi - newLo + 1);
+    if (this.bins.length > 0) next.set(this.bins, curLo - newLo);
+    this.bins = next;
+    this.offset = newLo;
+  }
+
+  /** Adds counts for buckets offset.. (the caller checked the range). */
+  addBuckets(offset: number, counts: ArrayLike<number>): void {
+    let lo = 0, hi = counts.length - 1;
+    while (lo <= hi && !counts[lo]) lo++;
+    while (hi >= lo && !counts[hi]) hi--;
+    if (lo > hi) return;
+    this.cover(offset + lo, offset + hi, 0);
+    const base = offset - this.offset;
+    for (let i = lo; i <= hi; i++) this.bins[base + i]! += counts[i]!;
   }
 
   /** Decodes a LatencySketch message; throws SketchDecodeError naming the field that is wrong. */
@@ -83,7 +132,8 @@ export class LatencySketch {
       throw new SketchDecodeError(`${where}.index_offset: buckets ${off}..${off + counts.length - 1} outside 0..${NUM_BUCKETS - 1}`);
     }
     let total = 0;
-    for (let i = 0; i < counts.length; i++) { s.counts[off + i] = counts[i]!; total += counts[i]!; }
+    for (let i = 0; i < counts.length; i++) total += counts[i]!;
+    s.addBuckets(off, counts);
     s.zeroCount = num(msg.zeroCount);
     s.count = num(msg.count);
     if (total + s.zeroCount !== s.count) {
@@ -96,7 +146,7 @@ export class LatencySketch {
   }
 
   merge(o: LatencySketch): void {
-    for (let i = 0; i < NUM_BUCKETS; i++) if (o.counts[i]) this.counts[i]! += o.counts[i]!;
+    this.addBuckets(o.offset, o.bins);
     this.count += o.count;
     this.zeroCount += o.zeroCount;
     this.sum += o.sum;
@@ -110,16 +160,17 @@ export class LatencySketch {
     const rank = q * (this.count - 1);
     let seen = this.zeroCount;
     if (seen > rank) return Math.max(this.min, 0);
-    for (let i = 0; i < NUM_BUCKETS; i++) {
-      seen += this.counts[i]!;
-      if (seen > rank) return Math.min(this.max, Math.max(this.min, bucketValue(i)));
+    for (let j = 0; j < this.bins.length; j++) {
+      seen += this.bins[j]!;
+      if (seen > rank) return Math.min(this.max, Math.max(this.min, bucketValue(this.offset + j)));
     }
     return this.max;
   }
 
   equals(o: LatencySketch): boolean {
     if (this.count !== o.count || this.zeroCount !== o.zeroCount) return false;
-    for (let i = 0; i < NUM_BUCKETS; i++) if (this.counts[i] !== o.counts[i]) return false;
+    const lo = Math.min(this.offset, o.offset), hi = Math.max(this.offset + this.bins.length, o.offset + o.bins.length);
+    for (let i = lo; i < hi; i++) if (this.countAt(i) !== o.countAt(i)) return false;
     return this.min === o.min && this.max === o.max && Math.abs(this.sum - o.sum) <= 1e-9 * Math.max(1, Math.abs(this.sum));
   }
 }
@@ -137,15 +188,16 @@ export class CompactSketch {
   ) {}
 
   static from(s: LatencySketch): CompactSketch {
-    let lo = 0, hi = NUM_BUCKETS - 1;
-    while (lo <= hi && s.counts[lo] === 0) lo++;
-    while (hi >= lo && s.counts[hi] === 0) hi--;
-    const counts = lo <= hi ? s.counts.slice(lo, hi + 1) : new Float64Array(0);
-    return new CompactSketch(lo, counts, s.count, s.zeroCount, s.sum, s.min, s.max);
+    const { offset, bins } = s.range();
+    let lo = 0, hi = bins.length - 1;
+    while (lo <= hi && bins[lo] === 0) lo++;
+    while (hi >= lo && bins[hi] === 0) hi--;
+    const counts = lo <= hi ? bins.slice(lo, hi + 1) : new Float64Array(0);
+    return new CompactSketch(offset + lo, counts, s.count, s.zeroCount, s.sum, s.min, s.max);
   }
 
   addTo(s: LatencySketch): void {
-    for (let i = 0; i < this.counts.length; i++) s.counts[this.offset + i]! += this.counts[i]!;
+    s.addBuckets(this.offset, this.counts);
     s.count += this.count;
     s.zeroCount += this.zeroCount;
     s.sum += this.sum;

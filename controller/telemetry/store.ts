@@ -296,7 +296,7 @@ export class TelemetryStore {
           for (const fn of this.listeners) fn(s);
         }
         buckets++;
-        for (const t of b.targets.values()) bytes += t.latency instanceof CompactSketch ? t.latency.bytes : t.latency.counts.byteLength;
+        for (const t of b.targets.values()) bytes += t.latency.bytes;
       }
       if (list.length === 0) this.components.delete(name);
     }
