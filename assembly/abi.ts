@@ -56,6 +56,14 @@ export declare function proxy_http_call(
 export declare function proxy_grpc_call(
   upPtr: usize, upLen: usize, svcPtr: usize, svcLen: usize, methPtr: usize, methLen: usize,
   mdPtr: usize, mdLen: usize, msgPtr: usize, msgLen: usize, timeoutMs: u32, retToken: usize): i32;
+@external("env", "proxy_grpc_stream")
+export declare function proxy_grpc_stream(
+  upPtr: usize, upLen: usize, svcPtr: usize, svcLen: usize, methPtr: usize, methLen: usize,
+  mdPtr: usize, mdLen: usize, retToken: usize): i32;
+@external("env", "proxy_grpc_send")
+export declare function proxy_grpc_send(token: u32, msgPtr: usize, msgLen: usize, endStream: u32): i32;
+@external("env", "proxy_grpc_cancel")
+export declare function proxy_grpc_cancel(token: u32): i32;
 @external("env", "proxy_get_shared_data")
 export declare function proxy_get_shared_data(keyPtr: usize, keyLen: usize, retPtr: usize, retLen: usize, retCas: usize): i32;
 @external("env", "proxy_set_shared_data")
@@ -196,6 +204,25 @@ export function grpcCall(
   const st = proxy_grpc_call(upPtr, upLen, svcPtr, svcLen, methPtr, methLen, mdPtr, mdLen, msgPtr, msgLen, timeoutMs, RET_PTR);
   if (st != OK) return -1 - <i64>st;
   return <i64>load<u32>(RET_PTR);
+}
+
+/** Opens a gRPC stream (initial metadata as for grpcCall); the token, or -1 - the host's status. */
+export function grpcStream(
+  upPtr: usize, upLen: usize, svcPtr: usize, svcLen: usize, methPtr: usize, methLen: usize,
+  mdPtr: usize, mdLen: usize): i64 {
+  const st = proxy_grpc_stream(upPtr, upLen, svcPtr, svcLen, methPtr, methLen, mdPtr, mdLen, RET_PTR);
+  if (st != OK) return -1 - <i64>st;
+  return <i64>load<u32>(RET_PTR);
+}
+
+/** Sends one message on an open gRPC stream; the host's status (OK is 0). */
+export function grpcSend(token: u32, msgPtr: usize, msgLen: usize): i32 {
+  return proxy_grpc_send(token, msgPtr, msgLen, 0);
+}
+
+/** Cancels a gRPC call or stream (no close callback follows). */
+export function grpcCancel(token: u32): void {
+  proxy_grpc_cancel(token);
 }
 
 /**

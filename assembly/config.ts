@@ -69,6 +69,8 @@ export class PluginConfig {
   telemetryCluster: Bytes | null = null;
   telemetryIntervalMs: u32 = 1000;
   telemetryTimeoutMs: u32 = 2000;
+  /** Reports on one gRPC stream per worker (StreamReports) instead of a unary call each. */
+  telemetryStream: bool = false;
   /** gRPC initial metadata for every report (`authorization: Bearer <telemetry.token>`), serialized once; null without a token. */
   telemetryMetadata: ArrayBuffer | null = null;
   markerHeader: Bytes = new Bytes("x-shadowmesh-mirror");
@@ -244,10 +246,11 @@ export function parseConfig(ptr: usize, len: usize): PluginConfig | null {
 
   const tel = getObj(c, root, "", "telemetry", false);
   if (tel !== null) {
-    checkKeys(c, tel, "telemetry", ["cluster", "interval_ms", "timeout_ms", "token"]);
+    checkKeys(c, tel, "telemetry", ["cluster", "interval_ms", "timeout_ms", "token", "stream"]);
     cfg.telemetryCluster = new Bytes(getStr(c, tel, "telemetry", "cluster", true, ""));
     cfg.telemetryIntervalMs = <u32>getNum(c, tel, "telemetry", "interval_ms", 100, 3600000, true, 1000);
     cfg.telemetryTimeoutMs = <u32>getNum(c, tel, "telemetry", "timeout_ms", 10, 600000, true, 2000);
+    cfg.telemetryStream = getBool(c, tel, "telemetry", "stream", false);
     const tok = tel.get("token");
     if (tok !== null) {
       // A secret: no error message ever includes its value.

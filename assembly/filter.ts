@@ -13,7 +13,7 @@ import { ComponentStats } from "./stats";
 import { configureFloors } from "./floor";
 import { configGeneration, install, nodeId, rng, setNodeId, setWorkerId, statsList } from "./state";
 import { EdgeTable } from "./edges";
-import { initTelemetry } from "./telemetry";
+import { initTelemetry, telemetryReconfigured } from "./telemetry";
 
 /** Distinct component names one VM keeps stats for over its life (four configurations' worth). */
 export const MAX_NAMES: i32 = 4 * MAX_COMPONENTS;
@@ -91,6 +91,7 @@ export function onConfigure(size: usize): bool {
   }
   if (cfg.callers !== null) cfg.callers!.node = nodeWorkload();
   install(cfg, mapped, mappedIndex);
+  telemetryReconfigured();
   configureFloors(cfg, mappedIndex);
   proxy_set_tick_period_milliseconds(cfg.telemetryIntervalMs);
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");

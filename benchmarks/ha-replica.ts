@@ -2,10 +2,11 @@
 // an HaReplica on the etcd cluster with a migration manager that follows) with its own fleet of raw
 // ADS clients (xds-clients.ts, a grandchild). Messages from the parent: {change: bp, t0} (the leader
 // stores the status and publishes; every replica counts its proxies' ACKs of the routes that follow),
-// {blast: {perS, seconds, template}} (send that many filter reports a second, one per simulated proxy,
-// to this replica's telemetry port, as the proxies would: a follower forwards them to the leader),
-// {count} (reports merged here so far), {exit}. To the parent: {ready, rssPerStream, clientsPid},
-// {elected}, {acks: [ms after t0...]}, {blasted: n}, {reports: n}.
+// {prepare: {proxies, seconds, template, endNs0}} then {go} (this replica's proxies each send one filter
+// report a second to its telemetry port, from their own process, report-clients.ts: a follower
+// forwards what it merged to the leader), {count} (reports merged here so far, and when the count last
+// rose), {exit}. To the parent: {ready, rssPerStream, clientsPid}, {elected}, {acks: [ms after t0...]},
+// {prepared}, {blasted: n, failed}, {reports: n, lastMergeAtMs, role}.
 import { fork } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { benchXds } from "./xds-fleet.js";
@@ -18,8 +19,7 @@ import { DEFAULT_POLICY } from "../controller/migration/policy.js";
 import { SystemClock } from "../host/clock.js";
 import * as grpc from "@grpc/grpc-js";
 import { TelemetryStore } from "../controller/telemetry/store.js";
-import { addTelemetryService, telemetryClient } from "../controller/telemetry/service.js";
-import { telemetryRoot } from "../controller/telemetry/report.js";
+import { addTelemetryService } from "../controller/telemetry/service.js";
 import { RiskEngine } from "../controller/risk/engine.js";
 import { FailurePredictor } from "../controller/risk/predictor.js";
 import { TelemetryForwarder } from "../controller/ha/forward.js";
@@ -41,7 +41,7 @@ addTelemetryService(telemetryServer, { store, engine, clock, log: logger, forwar
 const telemetryPort = await new Promise<number>((res, rej) => telemetryServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
 const client = etcdClient({ endpoints: endpoints.split(","), callTimeoutMs: 3000 });
 const replica = new HaReplica({ client, prefix, replica: name, ttlS: Number(ttl), log: logger, nowMs: () => Date.now(), local: router, telemetryAddress: `127.0.0.1:${telemetryPort}` });
-forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), log: logger });
+forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), leading: () => replica.role === "leader", log: logger });
 const manager = new MigrationManager({
   clock: new SystemClock(), router: replica.router(), store: replica.store, log: logger, policies: new Map([["orders", DEFAULT_POLICY]]),
   inputs: { gather: () => { throw new Error("the benchmark does not tick"); } }, actions: { run: async () => {} },
@@ -62,34 +62,22 @@ await new Promise((r) => setTimeout(r, 500));
 (globalThis as { gc?: () => void }).gc?.();
 process.send!({ ready: true, rssPerStream: (process.memoryUsage().rss - rssBefore) / n, clientsPid: clients.pid });
 
-/** Sends perS reports a second for `seconds` to this replica's telemetry port, each from its own simulated proxy. */
-async function blast(perS: number, seconds: number, template: string): Promise<number> {
-  const T = telemetryRoot().lookupType("shadowmesh.telemetry.v1.FilterReport");
-  const base = T.toObject(T.decode(Buffer.from(template, "base64")), { longs: String });
-  const c = telemetryClient(`127.0.0.1:${telemetryPort}`) as unknown as grpc.Client & { Report(b: Uint8Array, cb: (e: grpc.ServiceError | null) => void): void };
-  let sent = 0, inFlight = 0;
-  for (let s = 0; s < seconds; s++) {
-    const tick = Date.now();
-    const endNs = BigInt(Date.now()) * 1_000_000n;
-    for (let i = 0; i < perS; i++) {
-      const o = { ...base, nodeId: `${name}-proxy-${i}`, sequence: String(s + 1), windowStartUnixNanos: String(endNs - 1_000_000_000n), windowEndUnixNanos: String(endNs) };
-      while (inFlight >= 2000) await new Promise((r) => setImmediate(r));
-      inFlight++;
-      c.Report(T.encode(T.fromObject(o)).finish(), () => { inFlight--; });
-      sent++;
-      if (i % 500 === 499) await new Promise((r) => setImmediate(r));
-    }
-    await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
-  }
-  while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
-  c.close();
-  return sent;
-}
+// The proxies' reports come from their own process (report-clients.ts), prepared before the clock starts.
+let reporters: ReturnType<typeof fork> | null = null;
+// When the merged count last rose (wall ms), sampled every 10 ms: the end of the leader's merging.
+let lastMergeAtMs = 0, lastCount = 0;
+setInterval(() => { if (store.stats.reports !== lastCount) { lastCount = store.stats.reports; lastMergeAtMs = wall(); } }, 10).unref();
 
-process.on("message", (m: { change?: number; t0?: number; exit?: boolean; blast?: { perS: number; seconds: number; template: string }; count?: boolean }) => {
-  if (m.exit) { clients.kill("SIGKILL"); process.exit(0); }
-  if (m.count) { process.send!({ reports: store.stats.reports, forwarded: forwarder?.stats }); return; }
-  if (m.blast) { void blast(m.blast.perS, m.blast.seconds, m.blast.template).then((n) => process.send!({ blasted: n })); return; }
+process.on("message", (m: { change?: number; t0?: number; exit?: boolean; prepare?: { proxies: number; seconds: number; template: string; endNs0: string }; go?: boolean; count?: boolean }) => {
+  if (m.exit) { clients.kill("SIGKILL"); reporters?.kill("SIGKILL"); process.exit(0); }
+  if (m.count) { process.send!({ reports: store.stats.reports, lastMergeAtMs, role: replica.role, forwarded: forwarder?.stats }); return; }
+  if (m.prepare) {
+    reporters = fork(new URL("./report-clients.ts", import.meta.url), [], { execArgv: ["--import", "tsx"] });
+    reporters.once("message", () => process.send!({ prepared: true }));
+    reporters.send({ prepare: { ...m.prepare, port: telemetryPort, name } });
+    return;
+  }
+  if (m.go) { reporters!.once("message", (r: { sent: number; failed: number }) => { process.send!({ blasted: r.sent, failed: r.failed }); reporters!.kill(); reporters = null; }); reporters!.send({ go: true }); return; }
   if (m.change === undefined) return;
   const t0 = m.t0!, before = cache.getSnapshot("default")!.typeVersion(TYPE.route);
   void (async () => {

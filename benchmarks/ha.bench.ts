@@ -5,9 +5,9 @@
 // replica (one wall clock, one machine). Then the leader is SIGKILLed: failover_s is the time until
 // another replica leads (lease TTL + campaign). Server memory per stream per replica. Fleets of
 // 10,000 and then larger (20,000, 30,000, 50,000) until one does not ACK within 30 s. Telemetry: at
-// 10,000 proxies, each follower's proxies (5,000 each, one report a second each, real filter reports
-// re-stamped) report to their replica for 5 s; reports_per_s is what the leader merged per second
-// (all of it forwarded by the followers), against the 10,000 a second sent.
+// 10,000 proxies, every proxy (3,334 per replica) reports once a second for 5 s, from its replica's
+// report-clients.ts process; reports_per_s is what the leader merged (its own proxies' and what the
+// followers forwarded) per second of the time it took, against the 10,000 a second sent.
 import { fork, type ChildProcess } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { randomBytes } from "node:crypto";
@@ -28,7 +28,7 @@ async function reportTemplate(): Promise<string> {
 const REPLICAS = 3, TTL_S = 3;
 const wall = () => performance.timeOrigin + performance.now();
 
-interface Child { p: ChildProcess; clientsPid: number; rssPerStream: number; elected: boolean; electedAtMs: number }
+interface Child { p: ChildProcess; clientsPid: number; rssPerStream: number; elected: boolean; electedAtMs: number; elections: number }
 
 const ask = <T>(k: Child, msg: object, key: string): Promise<T> => new Promise((resolve) => {
   const on = (m: Record<string, unknown>) => { if (key in m) { k.p.off("message", on); resolve(m as T); } };
@@ -36,16 +36,16 @@ const ask = <T>(k: Child, msg: object, key: string): Promise<T> => new Promise((
   k.p.send(msg);
 });
 
-async function fleet(endpoints: string[], total: number, template: string | null): Promise<{ p50: number; p99: number; max: number; acked: number; rssPerStream: number; failoverS: number; reportsPerS: number; reportsSent: number }> {
+async function fleet(endpoints: string[], total: number, template: string | null): Promise<{ p50: number; p99: number; max: number; acked: number; rssPerStream: number; failoverS: number; telemetry: Record<"stream" | "unary", { perS: number; sent: number; merged: number; failed: number; elections: number }> }> {
   const prefix = `/bench-${randomBytes(3).toString("hex")}/`;
   const kids: Child[] = [];
   const per = Math.ceil(total / REPLICAS);
   try {
     for (let i = 0; i < REPLICAS; i++) {
-      const p = fork(new URL("./ha-replica.ts", import.meta.url), [endpoints.join(","), `r${i}`, prefix, String(per), String(TTL_S)], { execArgv: ["--expose-gc", "--import", "tsx"] });
+      const p = fork(new URL("./ha-replica.ts", import.meta.url), [endpoints.join(","), `r${i}`, prefix, String(per), String(TTL_S)], { execArgv: ["--expose-gc", "--import", "tsx", ...(process.env.HA_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HA_PROF}`] : [])] });
       p.on("error", () => undefined); // a send after it exited: it is being stopped anyway
-      const k: Child = { p, clientsPid: 0, rssPerStream: 0, elected: false, electedAtMs: 0 };
-      p.on("message", (m: { elected?: boolean; atMs?: number }) => { if (m.elected) { k.elected = true; k.electedAtMs = m.atMs!; } });
+      const k: Child = { p, clientsPid: 0, rssPerStream: 0, elected: false, electedAtMs: 0, elections: 0 };
+      p.on("message", (m: { elected?: boolean; atMs?: number }) => { if (m.elected) { k.elected = true; k.electedAtMs = m.atMs!; k.elections++; } });
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`replica r${i}: ${per} streams not ready within 180 s`)), 180_000);
         p.on("message", (m: { ready?: boolean; rssPerStream?: number; clientsPid?: number }) => { if (m.ready) { clearTimeout(t); k.rssPerStream = m.rssPerStream!; k.clientsPid = m.clientsPid!; resolve(); } });
@@ -60,29 +60,52 @@ async function fleet(endpoints: string[], total: number, template: string | null
     for (const k of kids) k.p.send({ change: 1000, t0 });
     const lat = (await Promise.all(got)).flat().sort((a, b) => a - b);
     const q = (x: number) => lat[Math.min(lat.length - 1, Math.floor(x * lat.length))] ?? NaN;
-    // Telemetry: the followers' proxies report for 5 s; the leader merges what they forward.
-    let reportsPerS = NaN, reportsSent = 0;
+    // Telemetry: every replica's proxies report once a second for SECONDS; the leader merges its own
+    // and what the followers forward. The rate is what the leader merged over the time it took: the
+    // sending window when it keeps up, longer when it falls behind. First on streams (as the
+    // controller configures the filter), then, as the peer in the same run, one unary call per report.
+    const blank = () => ({ perS: NaN, sent: 0, merged: 0, failed: 0, elections: 0 });
+    const telemetry: Record<"stream" | "unary", ReturnType<typeof blank>> = { stream: blank(), unary: blank() };
+    const elections = () => kids.reduce((a, k) => a + k.elections, 0);
     if (template) {
-      const followers = kids.filter((k) => k !== leader);
-      const SECONDS = 5, PER_S = Math.round(total / followers.length);
-      const c0 = (await ask<{ reports: number }>(leader, { count: true }, "reports")).reports;
-      const t = wall();
-      const sent = await Promise.all(followers.map((k) => ask<{ blasted: number }>(k, { blast: { perS: PER_S, seconds: SECONDS, template } }, "blasted")));
-      await new Promise((r) => setTimeout(r, 1000)); // the last forwards land
-      const c1 = (await ask<{ reports: number }>(leader, { count: true }, "reports")).reports;
-      reportsSent = sent.reduce((a, x) => a + x.blasted, 0);
-      reportsPerS = (c1 - c0) / ((wall() - t) / 1000);
-      console.error(`telemetry: ${reportsSent} reports sent to the followers over ${SECONDS} s, ${c1 - c0} merged at the leader: ${reportsPerS.toFixed(0)}/s`);
+      const SECONDS = 5;
+      const start = BigInt(Math.round(wall())) * 1_000_000n;
+      for (const [i, mode] of (["stream", "unary"] as const).entries()) {
+        const endNs0 = String(start + BigInt(i * SECONDS) * 1_000_000_000n);
+        await Promise.all(kids.map((k) => ask(k, { prepare: { proxies: per, seconds: SECONDS, template, endNs0, firstSequence: 1 + i * SECONDS, unary: mode === "unary" } }, "prepared")));
+        const c0 = (await ask<{ reports: number }>(leader, { count: true }, "reports")).reports;
+        const e0 = elections();
+        const t = wall();
+        const sent = await Promise.all(kids.map((k) => ask<{ blasted: number; failed: number }>(k, { go: true }, "blasted")));
+        await new Promise((r) => setTimeout(r, 1500)); // the last forwards land
+        const c1 = await ask<{ reports: number; lastMergeAtMs: number }>(leader, { count: true }, "reports");
+        const m = telemetry[mode];
+        m.sent = sent.reduce((a, x) => a + x.blasted, 0);
+        m.failed = sent.reduce((a, x) => a + x.failed, 0);
+        m.merged = c1.reports - c0;
+        m.perS = m.merged / Math.max(SECONDS, (c1.lastMergeAtMs - t) / 1000);
+        m.elections = elections() - e0; // a new leader elected meanwhile: the leader lost its lease under the load
+        console.error(`telemetry (${mode}): ${m.sent} reports sent over ${SECONDS} s (${m.failed} not answered), ${m.merged} merged at the leader, the last ${((c1.lastMergeAtMs - t) / 1000).toFixed(2)} s after the first was sent: ${m.perS.toFixed(0)}/s${m.elections ? `; the leader lost its lease (${m.elections} election(s) during the run)` : ""}`);
+      }
     }
-    // Failover: the leader killed (with its clients); the first follower to lead.
+    // Failover: the leader of the moment (the load above may have moved it) killed with its clients;
+    // the first other replica elected after that.
+    let current: Child | undefined;
+    for (const until = Date.now() + (TTL_S + 10) * 1000; !current && Date.now() < until;) {
+      const roles = await Promise.all(kids.map((k) => ask<{ role: string }>(k, { count: true }, "reports")));
+      current = kids[roles.findIndex((r) => r.role === "leader")];
+      if (!current) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (!current) throw new Error("no replica leads before the failover");
     const killedAt = wall();
-    leader.p.kill("SIGKILL");
-    try { process.kill(leader.clientsPid, "SIGKILL"); } catch { /* gone */ }
-    const others = kids.filter((k) => k !== leader);
+    current.p.kill("SIGKILL");
+    try { process.kill(current.clientsPid, "SIGKILL"); } catch { /* gone */ }
+    const others = kids.filter((k) => k !== current);
+    const electedAfter = () => others.find((k) => k.electedAtMs > killedAt);
     const deadline = Date.now() + (TTL_S + 10) * 1000;
-    while (!others.some((k) => k.elected) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const next = others.find((k) => k.elected);
-    return { p50: q(0.5), p99: q(0.99), max: lat.at(-1) ?? NaN, acked: lat.length, rssPerStream: Math.max(...kids.map((k) => k.rssPerStream)), failoverS: next ? (next.electedAtMs - killedAt) / 1000 : NaN, reportsPerS, reportsSent };
+    while (!electedAfter() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const next = electedAfter();
+    return { p50: q(0.5), p99: q(0.99), max: lat.at(-1) ?? NaN, acked: lat.length, rssPerStream: Math.max(...kids.map((k) => k.rssPerStream)), failoverS: next ? (next.electedAtMs - killedAt) / 1000 : NaN, telemetry };
   } finally {
     for (const k of kids) { try { k.p.send({ exit: true }); } catch { /* gone */ } setTimeout(() => { k.p.kill("SIGKILL"); try { process.kill(k.clientsPid, "SIGKILL"); } catch { /* gone */ } }, 1000).unref(); }
     await new Promise((r) => setTimeout(r, 1500));
@@ -111,8 +134,15 @@ try {
     ack_max_ms_10000: r10k.max,
     acked_10000: r10k.acked,
     failover_s: r10k.failoverS,
-    reports_per_s: r10k.reportsPerS,
-    reports_sent_10000: r10k.reportsSent,
+    reports_per_s: r10k.telemetry.stream.perS,
+    reports_sent_10000: r10k.telemetry.stream.sent,
+    reports_merged_10000: r10k.telemetry.stream.merged,
+    reports_unanswered_10000: r10k.telemetry.stream.failed,
+    reports_per_s_unary: r10k.telemetry.unary.perS,
+    reports_merged_10000_unary: r10k.telemetry.unary.merged,
+    reports_stream_vs_unary: r10k.telemetry.stream.perS / r10k.telemetry.unary.perS,
+    leader_elections_during_reports: r10k.telemetry.stream.elections,
+    leader_elections_during_reports_unary: r10k.telemetry.unary.elections,
     lease_ttl_s: TTL_S,
     rss_bytes_per_proxy: r10k.rssPerStream,
     max_fleet_proxies: max.n,
@@ -120,7 +150,7 @@ try {
     rss_bytes_per_proxy_max_fleet: max.r.rssPerStream,
   }, {
     targets: { ack_p99_ms_10000: "<= 2000", reports_per_s: ">= 10000", failover_s: `<= lease TTL + 2 (${TTL_S + 2})`, max_fleet_proxies: "50,000 is the goal" },
-    method: `${REPLICAS} controller replicas (processes) on a real 3-member etcd 3.4 cluster on loopback; the proxies are raw SotW ADS streams subscribed to one RDS route, 100 per TCP connection, in one client process per replica, spread evenly; the leader saves the status (guarded etcd transaction) and publishes, followers apply it from their etcd watch; latency from the leader's save to each ACK at its replica (wall clock, one machine). failover_s: leader SIGKILLed, until a follower is elected (lease TTL ${TTL_S} s). rss_bytes_per_proxy: a replica's RSS growth with its streams open, after GC, the largest replica. reports_per_s: at 10,000 proxies, the two followers' proxies send one real filter report each per second (re-stamped: node id, sequence, window) to their replica for 5 s; what the leader merged per second, all of it forwarded by the followers one report per call. All of it on the same 2 cores: replicas, client processes and etcd members share them. Peers: Istio announced endpoint pushes to 500 sidecars in under a second; one process here (xds.json) is the single-replica baseline.`,
+    method: `${REPLICAS} controller replicas (processes) on a real 3-member etcd 3.4 cluster on loopback; the proxies are raw SotW ADS streams subscribed to one RDS route, 100 per TCP connection, in one client process per replica, spread evenly; the leader saves the status (guarded etcd transaction) and publishes, followers apply it from their etcd watch; latency from the leader's save to each ACK at its replica (wall clock, one machine). failover_s: leader SIGKILLed, until a follower is elected (lease TTL ${TTL_S} s). rss_bytes_per_proxy: a replica's RSS growth with its streams open, after GC, the largest replica. reports_per_s: at 10,000 proxies, every proxy sends one real filter report a second (re-stamped: node id, sequence, window; encoded beforehand, as the filter does it) to its replica for 5 s on its own StreamReports stream (as the controller configures the filter: telemetry.stream), raw HTTP/2 streams from a process per replica, 100 proxies per connection; reports_per_s_unary is the same with one unary Report call per report (the peer, same run, 5 s later); the followers forward what they merged to the leader in batches; reports_per_s is what the leader merged divided by the time it took (5 s when it keeps up, longer when it falls behind). Before 2026-12-01 only the followers' proxies reported (5,000 a second each), from inside the replica's own process with grpc-js and protobufjs encoding per call, and the rate was divided by the 5 s plus a 1 s drain wait. All of it on the same 2 cores: replicas, client processes and etcd members share them. Peers: Istio announced endpoint pushes to 500 sidecars in under a second; one process here (xds.json) is the single-replica baseline.`,
   });
 } finally {
   await cluster.close();

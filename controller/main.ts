@@ -141,7 +141,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const telemetryListen = splitHostPort(cfg.listen.telemetry).address;
   const telemetryHost = cfg.ha?.advertise ?? (/^(0\.0\.0\.0|\[?::\]?)$/.test(telemetryListen) ? os.hostname() : telemetryListen);
   const replica = cfg.ha && etcd ? new HaReplica({ client: etcd, prefix: cfg.ha.prefix, replica: cfg.ha.replica, ttlS: cfg.ha.leaseTtlS, log, nowMs: () => wallMs(clock), local: router, telemetryAddress: `${telemetryHost}:${telemetryPort}` }) : null;
-  if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), credentials: replicaCredentials(cfg.telemetry.tls), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log });
+  if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), leading: () => replica.role === "leader", credentials: replicaCredentials(cfg.telemetry.tls), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log });
   const store = replica?.store ?? opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
   // Each component's driver (drivers/): its actions, and for those that measure, health, signals and lag.
   const built = buildDrivers(cfg.components, clock);

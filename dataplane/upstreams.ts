@@ -4,11 +4,11 @@
 // cannot, a priority below the panic threshold uses all its hosts; round robin inside a priority),
 // outlier detection per cluster fed by every attempt's outcome, keep-alive pools per endpoint, and the plugin's
 // callouts over real sockets: proxy_http_call as an HTTP/1.1 request to the named cluster,
-// proxy_grpc_call as a unary gRPC call to it. The host enforces callout timeouts; cancelling (the
+// proxy_grpc_call as a unary gRPC call to it, proxy_grpc_stream as a bidirectional stream. The host enforces callout timeouts; cancelling (the
 // stream or plugin went away) aborts the socket work.
 import http from "node:http";
 import * as grpc from "@grpc/grpc-js";
-import type { Callouts, GrpcCallRequest, GrpcResult, HttpCallRequest, HttpCallResponse } from "../host/callouts.js";
+import type { Callouts, GrpcCallRequest, GrpcResult, GrpcStreamEvents, GrpcStreamSink, HttpCallRequest, HttpCallResponse } from "../host/callouts.js";
 import type { HeaderMap } from "../host/headers.js";
 import type { ClusterModel, Endpoint } from "./resources.js";
 import { OutlierDetector, type Outcome } from "./outlier.js";
@@ -205,20 +205,59 @@ export class Upstreams implements Callouts {
     return () => { done = true; out.destroy(); };
   }
 
+  /** The gRPC client for one endpoint of a cluster (one channel per endpoint, shared by calls and streams). */
+  private grpcClient(ep: Endpoint): grpc.Client {
+    const key = `${ep.address}:${ep.port}`;
+    let client = this.grpcClients.get(key);
+    if (!client) { client = new grpc.Client(key, grpc.credentials.createInsecure()); this.grpcClients.set(key, client); }
+    return client;
+  }
+
   grpcCall(req: GrpcCallRequest, reply: (res: GrpcResult) => void): () => void {
     const ep = this.pick(req.upstream);
     this.calls.grpc++;
     if (!ep) { this.calls.failed++; queueMicrotask(() => reply({ status: grpc.status.UNAVAILABLE, statusMessage: `no endpoint in cluster ${req.upstream}` })); return () => undefined; }
-    const key = `${ep.address}:${ep.port}`;
-    let client = this.grpcClients.get(key);
-    if (!client) { client = new grpc.Client(key, grpc.credentials.createInsecure()); this.grpcClients.set(key, client); }
-    const md = new grpc.Metadata();
-    req.initialMetadata.forEach((k, v) => { if (!k.startsWith(":") && !k.startsWith("grpc-")) md.add(k, v); });
-    const call = client.makeUnaryRequest(`/${req.service}/${req.method}`, identity, identity, Buffer.from(req.message ?? new Uint8Array(0)), md, {},
+    const call = this.grpcClient(ep).makeUnaryRequest(`/${req.service}/${req.method}`, identity, identity, Buffer.from(req.message ?? new Uint8Array(0)), grpcMetadata(req), {},
       (err: grpc.ServiceError | null, res?: Buffer) => {
         if (err) { if (err.code !== grpc.status.CANCELLED) this.calls.failed++; reply({ status: err.code, statusMessage: err.details }); }
         else reply({ status: 0, message: res ?? Buffer.alloc(0) });
       });
     return () => call.cancel();
   }
+
+  /** A bidirectional stream: messages both ways, then one close with the status (none after cancel, as Envoy). */
+  grpcStream(req: GrpcCallRequest, events: GrpcStreamEvents): GrpcStreamSink {
+    const ep = this.pick(req.upstream);
+    this.calls.grpc++;
+    let done = false;
+    if (!ep) {
+      this.calls.failed++;
+      queueMicrotask(() => { if (!done) { done = true; events.close(grpc.status.UNAVAILABLE, `no endpoint in cluster ${req.upstream}`); } });
+      return { send: () => undefined, close: () => undefined, cancel: () => { done = true; } };
+    }
+    const call = this.grpcClient(ep).makeBidiStreamRequest(`/${req.service}/${req.method}`, identity, identity, grpcMetadata(req), {});
+    const pairs = (m: grpc.Metadata): [string, string][] => Object.entries(m.getMap()).map(([k, v]) => [k, String(v)]);
+    call.on("metadata", (m: grpc.Metadata) => { if (!done) events.initialMetadata(pairs(m)); });
+    call.on("data", (b: Buffer) => { if (!done) events.message(b); });
+    call.on("error", () => undefined); // the status event carries it
+    call.on("status", (st: grpc.StatusObject) => {
+      if (done) return;
+      done = true;
+      if (st.code !== grpc.status.OK && st.code !== grpc.status.CANCELLED) this.calls.failed++;
+      events.trailingMetadata(pairs(st.metadata));
+      events.close(st.code, st.details);
+    });
+    return {
+      send: (m, end) => { if (done) return; call.write(Buffer.from(m)); if (end) call.end(); },
+      close: () => { if (!done) call.end(); },
+      cancel: () => { if (!done) { done = true; call.cancel(); } },
+    };
+  }
+}
+
+/** A callout's initial metadata as gRPC metadata (pseudo-headers and grpc- reserved keys left out). */
+function grpcMetadata(req: GrpcCallRequest): grpc.Metadata {
+  const md = new grpc.Metadata();
+  req.initialMetadata.forEach((k, v) => { if (!k.startsWith(":") && !k.startsWith("grpc-")) md.add(k, v); });
+  return md;
 }

@@ -1,5 +1,5 @@
-// The Telemetry gRPC service (proto/shadowmesh/telemetry/v1): Report takes the filters' sketch
-// deltas into the TelemetryStore, PushMetrics takes component metrics into the RiskEngine. Requests
+// The Telemetry gRPC service (proto/shadowmesh/telemetry/v1): Report (unary) and StreamReports (one
+// stream per filter worker, one ack per report) take the filters' sketch deltas into the TelemetryStore, PushMetrics takes component metrics into the RiskEngine. Requests
 // arrive as raw bytes and are decoded here, so a malformed message is INVALID_ARGUMENT with the
 // field named (not a transport error), and a request is checked whole before anything is stored.
 // Every call is authenticated first when credentials are configured (a bearer token in the
@@ -29,6 +29,11 @@ export function telemetryMethods(): grpc.ServiceDefinition {
   return {
     Report: {
       path: `/${TELEMETRY_SERVICE}/Report`, requestStream: false, responseStream: false,
+      requestSerialize: raw, requestDeserialize: (b: Buffer) => b,
+      responseSerialize: enc(T("ReportAck")), responseDeserialize: dec(T("ReportAck")),
+    },
+    StreamReports: {
+      path: `/${TELEMETRY_SERVICE}/StreamReports`, requestStream: true, responseStream: true,
       requestSerialize: raw, requestDeserialize: (b: Buffer) => b,
       responseSerialize: enc(T("ReportAck")), responseDeserialize: dec(T("ReportAck")),
     },
@@ -144,26 +149,46 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
   };
   /** Whether entries for a component are kept: a configured one (the engine's, asked once per call) or an observed one. */
   const knownNow = (): ((name: string) => boolean) => { const names = new Set(d.engine.componentNames()); return (name) => names.has(name) || d.observed?.has(name) === true; };
+  /** One proxy report, from a unary call or a stream: decoded, checked, merged (and forwarded when merged). */
+  const take = (bytes: Buffer, peer: string): { sequence: number } | { code: grpc.status; details: string } => {
+    let report;
+    try {
+      report = decodeReport(bytes);
+    } catch (e) {
+      d.log.warn({ peer, err: (e as Error).message }, "malformed telemetry report");
+      return { code: grpc.status.INVALID_ARGUMENT, details: `FilterReport: ${(e as Error).message}` };
+    }
+    try {
+      const outcome = d.store.ingest(report, knownNow());
+      d.log.debug({ node: report.nodeId, sequence: report.sequence, outcome }, "telemetry report");
+      if (outcome === "merged") d.forward?.(bytes);
+      return { sequence: report.sequence };
+    } catch (e) {
+      if (!(e instanceof ReportRejected)) throw e;
+      d.log.warn({ node: report.nodeId, err: e.message }, "telemetry report refused");
+      return { code: e.code === "RESOURCE_EXHAUSTED" ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT, details: `FilterReport: ${e.message}` };
+    }
+  };
   return {
     Report(call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) {
       if (denied(call, cb, "Report")) return;
-      let report;
-      try {
-        report = decodeReport(call.request);
-      } catch (e) {
-        d.log.warn({ peer: call.getPeer(), err: (e as Error).message }, "malformed telemetry report");
-        return fail(cb, grpc.status.INVALID_ARGUMENT, `FilterReport: ${(e as Error).message}`);
-      }
-      try {
-        const outcome = d.store.ingest(report, knownNow());
-        d.log.debug({ node: report.nodeId, sequence: report.sequence, outcome }, "telemetry report");
-        if (outcome === "merged") d.forward?.(call.request);
-        cb(null, { sequence: report.sequence });
-      } catch (e) {
-        if (!(e instanceof ReportRejected)) throw e;
-        d.log.warn({ node: report.nodeId, err: e.message }, "telemetry report refused");
-        fail(cb, e.code === "RESOURCE_EXHAUSTED" ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT, `FilterReport: ${e.message}`);
-      }
+      const r = take(call.request, call.getPeer());
+      if ("code" in r) return fail(cb, r.code, r.details);
+      cb(null, { sequence: r.sequence });
+    },
+    /** The filter's report stream: each report taken as Report takes it; a refusal ends the stream with its status. */
+    StreamReports(call: grpc.ServerDuplexStream<Buffer, object>) {
+      let open = true;
+      const end = (code: grpc.status, details: string) => { if (!open) return; open = false; call.emit("error", { code, details, name: "Error", message: details, metadata: new grpc.Metadata() }); };
+      call.on("error", () => { open = false; }); // cancelled by the proxy, or ended by end()
+      if (denied(call as unknown as Call, (e) => { if (e) end(e.code ?? grpc.status.UNAUTHENTICATED, e.details ?? "not authenticated"); }, "StreamReports")) return;
+      call.on("data", (bytes: Buffer) => {
+        if (!open) return;
+        const r = take(bytes, call.getPeer());
+        if ("code" in r) end(r.code, r.details);
+        else call.write({ sequence: r.sequence });
+      });
+      call.on("end", () => { if (open) { open = false; call.end(); } });
     },
     /** A follower replica's batch: each report checked and merged like one from its proxy. */
     ForwardReports(call: grpc.ServerUnaryCall<{ reports?: Uint8Array[] }, object>, cb: grpc.sendUnaryData<object>) {

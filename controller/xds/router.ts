@@ -166,7 +166,9 @@ export class XdsTrafficRouter implements TrafficRouter {
   pluginConfig(): string {
     const t = this.opts.telemetry;
     return JSON.stringify({
-      ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000, ...(t.token ? { token: t.token } : {}) } } : {}),
+      // stream: reports on one StreamReports stream per worker, which this controller serves (a filter
+      // falls back to unary Report calls by itself if a stream is refused as unimplemented).
+      ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000, stream: true, ...(t.token ? { token: t.token } : {}) } } : {}),
       ...(this.opts.callers ? { callers: this.opts.callers } : {}),
       components: [...(this.opts.observed ?? []).map((o) => ({ name: o.name, authorities: o.hostnames, primary_cluster: o.cluster.name, observe: true })), ...[...this.components.values()].map((c) => {
         const m = this.mirrors.get(c.name)!;

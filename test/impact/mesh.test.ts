@@ -121,6 +121,12 @@ impact:
       return impact.edges.length === expected.size && Date.now() - sameSince > 1500;
     }, 20_000, () => `${impact?.edges.length} of ${expected.size} edges`);
     edgeCount = expected.size;
+    // The sidecars' reports came on one StreamReports stream each (the controller's filter config asks
+    // for it; each sidecar has one worker), not a unary call per report: the exact edge counts above
+    // prove nothing was lost on the streams.
+    const reports = ctl.telemetry.stats.reports;
+    assert.ok(reports >= 3 * sidecars.size, `${reports} reports merged`);
+    for (const [name, s] of sidecars) assert.is(s.dp.upstreams.calls.grpc, 1, `${name}: one stream, no unary calls (${s.dp.upstreams.calls.grpc} gRPC calls and streams for ${reports} reports in all)`);
     const edges = new Map((impact.edges as any[]).map((e) => [`${e.caller}>${e.callee}`, e]));
     assert.equal([...edges.keys()].sort(), [...expected.keys()].sort(), "the known edges, no other");
     const totalRps = [...edges.values()].reduce((a, e) => a + e.rps, 0);
