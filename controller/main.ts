@@ -160,7 +160,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       return rejoins?.rejoining(c, side) ? Math.max(n ?? 0, 1) : n;
     },
   };
-  const manager = buildManager(cfg, core, { clock, router: replica ? replica.router() : router, store, actions: replica ? new TermActions(actions, () => replica.leadership.token) : actions, log, probes });
+  const manager = buildManager(cfg, core, { clock, router: replica ? replica.router() : router, store, actions: replica ? new TermActions(actions, () => replica.leadership.token, () => replica.store.confirmTerm()) : actions, log, probes });
   rejoins = new RejoinWatcher(built.drivers, drivers, manager, clock, log);
   const rejoinWatcher = rejoins;
   const cost = (name: string) => { const { status, observed } = manager.get(name); return shadowCost(observed?.recent.mirror, drivers.status().find((d) => d.component === name), status.writeTarget); };

@@ -54,6 +54,18 @@ export class EtcdStateStore implements StateStore {
     this.state = st;
   }
 
+  /**
+   * Confirms in etcd that the writer's term is still the current one (a read guarded like every
+   * write: the leader key's create revision is the token). Rejects NotLeaderError when it is not, or
+   * the etcd error when etcd cannot say: an action must not go out on a term etcd has not confirmed.
+   */
+  async confirmTerm(): Promise<void> {
+    const token = this.token();
+    if (!token) throw new NotLeaderError("not the leader: no term");
+    const r = await this.ns.if(LEADER_KEY, "Create", "==", token.revision).then(this.ns.get(LEADER_KEY)).commit();
+    if (!r.succeeded) throw new NotLeaderError(`not the leader: term ${token.revision} ended in etcd`);
+  }
+
   load(): StoredState {
     if (!this.state) throw new Error("EtcdStateStore: open() first (it reads the state from etcd)");
     const st = this.state;

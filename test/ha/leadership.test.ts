@@ -13,6 +13,7 @@ import { silentLogger } from "../../controller/log.js";
 import { etcdClient } from "../../controller/ha/client.js";
 import { Leadership } from "../../controller/ha/leader.js";
 import { EtcdStateStore, NotLeaderError } from "../../controller/ha/etcd-store.js";
+import { TermActions, NotLeaderAction } from "../../controller/ha/actions.js";
 import { MigrationManager } from "../../controller/migration/manager.js";
 import { parsePolicy } from "../../controller/migration/policy.js";
 import { initialStatus } from "../../controller/migration/reconcile.js";
@@ -77,6 +78,28 @@ whenAvailable("ha leadership", reason, "one leader; its saves land, a follower's
   await check.open();
   assert.is(check.load().statuses.get("orders")?.stepIndex, 0);
   assert.is(follower.l.leader, leader.l.token!.replica, "the follower sees who leads");
+});
+
+whenAvailable("ha leadership", reason, "an action on a term etcd no longer holds is refused before it leaves, even while the late leader still thinks it leads", async () => {
+  const pfx = prefix();
+  const a = await replica("a", pfx), b = await replica("b", pfx);
+  const first = await waitFor("a leader", () => (a.l.token ? a : b.l.token ? b : null), 5000);
+  const second = first === a ? b : a;
+  // The late leader's view: its token, held as a SIGSTOPped process would still hold it.
+  const stale = first.l.token!;
+  const ran: string[] = [];
+  const inner = { run: async (c: string, k: string) => { ran.push(`${c} ${k}`); } };
+  const late = new TermActions(inner, () => stale, () => new EtcdStateStore(first.l.ns, () => stale).confirmTerm());
+  await late.run("orders", "fence", "primary");
+  assert.equal(ran, ["orders fence"], "while the term is current, the action goes out");
+  await first.l.close(); // the term ends in etcd (as a lease that ran out); this one stays out of the next campaign
+  const now = await waitFor("the other replica to lead", () => second.l.token, 8000);
+  try { await late.run("orders", "promote", "shadow"); assert.unreachable("the late leader promoted"); }
+  catch (e) { assert.instance(e, NotLeaderAction); assert.match((e as Error).message, new RegExp(`etcd did not confirm term ${stale.revision}`)); }
+  assert.equal(ran, ["orders fence"], "nothing else ran");
+  const current = new TermActions(inner, () => second.l.token, () => second.store.confirmTerm());
+  await current.run("orders", "promote", "shadow");
+  assert.equal(ran, ["orders fence", "orders promote"], `the new leader (term ${now.revision}) acts`);
 });
 
 whenAvailable("ha leadership", reason, "kill -9 of the leader mid-shift: a follower leads within TTL + 2 s and resumes at the same step with the same routes", async () => {
