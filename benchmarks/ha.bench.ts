@@ -36,7 +36,7 @@ const ask = <T>(k: Child, msg: object, key: string): Promise<T> => new Promise((
   k.p.send(msg);
 });
 
-async function fleet(endpoints: string[], total: number, template: string | null): Promise<{ p50: number; p99: number; max: number; acked: number; rssPerStream: number; failoverS: number; telemetry: Record<"stream" | "unary", { perS: number; sent: number; merged: number; failed: number; elections: number }> }> {
+async function fleet(endpoints: string[], total: number, template: string | null): Promise<{ p50: number; p99: number; max: number; acked: number; rssPerStream: number; failoverS: number; telemetry: Record<"stream" | "unary", { perS: number; sent: number; merged: number; failed: number; elections: number; lastMergeS: number }> }> {
   const prefix = `/bench-${randomBytes(3).toString("hex")}/`;
   const kids: Child[] = [];
   const per = Math.ceil(total / REPLICAS);
@@ -64,7 +64,7 @@ async function fleet(endpoints: string[], total: number, template: string | null
     // and what the followers forward. The rate is what the leader merged over the time it took: the
     // sending window when it keeps up, longer when it falls behind. First on streams (as the
     // controller configures the filter), then, as the peer in the same run, one unary call per report.
-    const blank = () => ({ perS: NaN, sent: 0, merged: 0, failed: 0, elections: 0 });
+    const blank = () => ({ perS: NaN, sent: 0, merged: 0, failed: 0, elections: 0, lastMergeS: NaN });
     const telemetry: Record<"stream" | "unary", ReturnType<typeof blank>> = { stream: blank(), unary: blank() };
     const elections = () => kids.reduce((a, k) => a + k.elections, 0);
     if (template) {
@@ -83,7 +83,8 @@ async function fleet(endpoints: string[], total: number, template: string | null
         m.sent = sent.reduce((a, x) => a + x.blasted, 0);
         m.failed = sent.reduce((a, x) => a + x.failed, 0);
         m.merged = c1.reports - c0;
-        m.perS = m.merged / Math.max(SECONDS, (c1.lastMergeAtMs - t) / 1000);
+        m.lastMergeS = (c1.lastMergeAtMs - t) / 1000;
+        m.perS = m.merged / Math.max(SECONDS, m.lastMergeS);
         m.elections = elections() - e0; // a new leader elected meanwhile: the leader lost its lease under the load
         console.error(`telemetry (${mode}): ${m.sent} reports sent over ${SECONDS} s (${m.failed} not answered), ${m.merged} merged at the leader, the last ${((c1.lastMergeAtMs - t) / 1000).toFixed(2)} s after the first was sent: ${m.perS.toFixed(0)}/s${m.elections ? `; the leader lost its lease (${m.elections} election(s) during the run)` : ""}`);
       }
@@ -138,6 +139,7 @@ try {
     reports_sent_10000: r10k.telemetry.stream.sent,
     reports_merged_10000: r10k.telemetry.stream.merged,
     reports_unanswered_10000: r10k.telemetry.stream.failed,
+    reports_last_merged_after_s: r10k.telemetry.stream.lastMergeS,
     reports_per_s_unary: r10k.telemetry.unary.perS,
     reports_merged_10000_unary: r10k.telemetry.unary.merged,
     reports_stream_vs_unary: r10k.telemetry.stream.perS / r10k.telemetry.unary.perS,
@@ -150,7 +152,7 @@ try {
     rss_bytes_per_proxy_max_fleet: max.r.rssPerStream,
   }, {
     targets: { ack_p99_ms_10000: "<= 2000", reports_per_s: ">= 10000", failover_s: `<= lease TTL + 2 (${TTL_S + 2})`, max_fleet_proxies: "50,000 is the goal" },
-    method: `${REPLICAS} controller replicas (processes) on a real 3-member etcd 3.4 cluster on loopback; the proxies are raw SotW ADS streams subscribed to one RDS route, 100 per TCP connection, in one client process per replica, spread evenly; the leader saves the status (guarded etcd transaction) and publishes, followers apply it from their etcd watch; latency from the leader's save to each ACK at its replica (wall clock, one machine). failover_s: leader SIGKILLed, until a follower is elected (lease TTL ${TTL_S} s). rss_bytes_per_proxy: a replica's RSS growth with its streams open, after GC, the largest replica. reports_per_s: at 10,000 proxies, every proxy sends one real filter report a second (re-stamped: node id, sequence, window; encoded beforehand, as the filter does it) to its replica for 5 s on its own StreamReports stream (as the controller configures the filter: telemetry.stream), raw HTTP/2 streams from a process per replica, 100 proxies per connection; reports_per_s_unary is the same with one unary Report call per report (the peer, same run, 5 s later); the followers forward what they merged to the leader in batches; reports_per_s is what the leader merged divided by the time it took (5 s when it keeps up, longer when it falls behind). Before 2026-12-01 only the followers' proxies reported (5,000 a second each), from inside the replica's own process with grpc-js and protobufjs encoding per call, and the rate was divided by the 5 s plus a 1 s drain wait. All of it on the same 2 cores: replicas, client processes and etcd members share them. Peers: Istio announced endpoint pushes to 500 sidecars in under a second; one process here (xds.json) is the single-replica baseline.`,
+    method: `${REPLICAS} controller replicas (processes) on a real 3-member etcd 3.4 cluster on loopback; the proxies are raw SotW ADS streams subscribed to one RDS route, 100 per TCP connection, in one client process per replica, spread evenly; the leader saves the status (guarded etcd transaction) and publishes, followers apply it from their etcd watch; latency from the leader's save to each ACK at its replica (wall clock, one machine). failover_s: leader SIGKILLed, until a follower is elected (lease TTL ${TTL_S} s). rss_bytes_per_proxy: a replica's RSS growth with its streams open, after GC, the largest replica. reports_per_s: at 10,000 proxies, every proxy sends one real filter report a second (re-stamped: node id, sequence, window; encoded beforehand, as the filter does it) to its replica for 5 s on its own StreamReports stream (as the controller configures the filter: telemetry.stream), bare HTTP/2 frames from a process per replica (h2-wire.ts: node:http2's own per-stream writes took ~1 of the 2 cores), 100 proxies per connection, the streams opened before the clock starts; reports_per_s_unary is the same with one unary Report call per report (the peer, same run, 5 s later); the followers forward what they merged to the leader in batches; reports_per_s is what the leader merged divided by the time it took (5 s when it keeps up, longer when it falls behind; reports_last_merged_after_s: when the last was merged, the last round being sent at 4 s). The unary run's count stops at the leader it started with when that leader loses its lease (leader_elections_during_reports_unary). Before 2026-12-01 only the followers' proxies reported (5,000 a second each), from inside the replica's own process with grpc-js and protobufjs encoding per call, and the rate was divided by the 5 s plus a 1 s drain wait. All of it on the same 2 cores: replicas, client processes and etcd members share them. Peers: Istio announced endpoint pushes to 500 sidecars in under a second; one process here (xds.json) is the single-replica baseline.`,
   });
 } finally {
   await cluster.close();
