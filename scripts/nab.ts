@@ -2,13 +2,14 @@
 // Scores every DATA_DIR/CATEGORY/FILE.csv row by row with the controller's detector code and writes
 // OUT_DIR/CATEGORY/FILE.csv ("timestamp,value,anomaly_score"). With --score, also prints NAB's three
 // profile scores against a combined_windows.json. With --loco as well, the same JSON line also
-// carries the leave-one-category-out standard score (controller/risk/nab/loco.ts) and its folds.
+// carries the leave-one-category-out standard score (controller/risk/nab/loco.ts: each fold's setting
+// by the one-standard-error rule) and its folds, and nab_standard_loco_argmax (the best training score).
 import { mkdirSync, writeFileSync, existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { listCorpus, readSeries, readWindows } from "../controller/risk/nab/corpus.js";
 import { scoreSeries } from "../controller/risk/nab/detector.js";
 import { scoreAllProfiles, type ScoredFile } from "../controller/risk/nab/scorer.js";
-import { locoNab } from "../controller/risk/nab/loco.js";
+import { leaveOneCategoryOut, nabCandidates, scoreCandidates } from "../controller/risk/nab/loco.js";
 import type { Series } from "../controller/risk/nab/corpus.js";
 
 function usage(msg: string): never {
@@ -57,16 +58,23 @@ if (labels) {
   const r = scoreAllProfiles(scored);
   const out: Record<string, unknown> = { standard: +r.standard.score.toFixed(2), reward_low_FP_rate: +r.reward_low_FP_rate.score.toFixed(2), reward_low_FN_rate: +r.reward_low_FN_rate.score.toFixed(2) };
   if (loco) {
-    let l;
-    try { l = locoNab(series, windows); } catch (e) { process.stderr.write(`nab: --loco: ${(e as Error).message}\n`); process.exit(1); }
+    let l, argmax;
+    try {
+      const candidates = nabCandidates();
+      const scoredGrid = scoreCandidates(series, windows, candidates);
+      l = leaveOneCategoryOut(scoredGrid, candidates, { selection: "one-se" });
+      argmax = leaveOneCategoryOut(scoredGrid, candidates);
+    } catch (e) { process.stderr.write(`nab: --loco: ${(e as Error).message}\n`); process.exit(1); }
     const r2 = (x: number | null) => (x === null || !Number.isFinite(x) ? null : +x.toFixed(2));
     out.nab_standard_loco = r2(l.score);
     out.nab_standard_loco_pooled = r2(l.pooled);
+    out.nab_standard_loco_argmax = r2(argmax.score);
     out.loco = {
       mean_over: l.mean_over,
       excluded: l.excluded,
       grid: l.grid.length,
-      folds: l.folds.map((f) => ({ held_out: f.held_out, setting: f.setting, threshold: +f.threshold.toFixed(4), train_score: r2(f.train_score), held_out_score: r2(f.held_out_score), tp: f.tp, fp: f.fp, fn: f.fn })),
+      selection: "one-se",
+      folds: l.folds.map((f) => ({ held_out: f.held_out, setting: f.setting, best_setting: f.best_setting, threshold: +f.threshold.toFixed(4), train_score: r2(f.train_score), held_out_score: r2(f.held_out_score), tp: f.tp, fp: f.fp, fn: f.fn })),
     };
   }
   process.stdout.write(JSON.stringify(out) + "\n");

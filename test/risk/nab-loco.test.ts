@@ -71,6 +71,23 @@ test("a setting perfect on the held-out category but bad on the others is not ch
   assert.equal(r.excluded, []);
 });
 
+test("one-standard-error selection: a setting better on the pooled training score, but only as far as the categories disagree, loses to the default", () => {
+  const { series, windows } = corpus([{ name: "catA", windows: true }, { name: "catB", windows: true }, { name: "catC", windows: true }]);
+  // Early on catB, late plus a false positive on catC: better pooled, uneven per category.
+  const tweak: Candidate = { ...cand("window=256", (c) => (c === "catB" ? [[W0, 0.8]] : [[160, 0.8], [60, 0.8]])), settings: { window: 256 } };
+  const cands = [plain, tweak];
+  const scored = scoreCandidates(series, windows, cands);
+  const argmax = leaveOneCategoryOut(scored, cands);
+  const oneSe = leaveOneCategoryOut(scored, cands, { selection: "one-se" });
+  const a0 = argmax.folds[0]!, a1 = oneSe.folds[0]!;
+  assert.is(a0.held_out, "catA");
+  assert.is(a0.setting, "window=256", "the best pooled training score");
+  assert.ok(a0.train_score > scoreCorpus(scored[0]!.filter((f) => !f.key.startsWith("catA/")), PROFILES.standard).score, "better than the default on training");
+  assert.ok(a1.standard_error > 0 && a1.best_train_score - a1.train_score <= a1.standard_error, `within one SE: ${a1.best_train_score} - ${a1.train_score} <= ${a1.standard_error}`);
+  assert.equal([a1.setting, a1.best_setting, a1.selection], ["plain", "window=256", "one-se"], "the simpler setting within one standard error");
+  assert.is(a1.held_out_score, scoreAtThreshold(scored[0]!.filter((f) => f.key.startsWith("catA/")), PROFILES.standard, a1.threshold).score, "scored with the chosen setting at its own training threshold");
+});
+
 test("the held-out category is scored at the training threshold, not its own", () => {
   const { series, windows } = corpus([{ name: "catA", windows: true }, { name: "catB", windows: true }, { name: "catC", windows: true }]);
   const cands = [plain, scaled];
@@ -170,6 +187,9 @@ test("locoNab runs the real detector grid on a small corpus; the nab CLI's --loc
   const after = JSON.parse(locoRun.stdout);
   for (const k of Object.keys(before)) assert.is(after[k], before[k]);
   assert.type(after.nab_standard_loco, "number");
+  assert.type(after.nab_standard_loco_argmax, "number");
+  assert.is(after.loco.selection, "one-se");
+  assert.ok(after.loco.folds.every((f: { setting: string; best_setting: string }) => typeof f.best_setting === "string"), "each fold names the best training setting beside the chosen one");
   assert.is(after.loco.folds.length, 2);
   assert.is(after.loco.grid, 72);
   const bad = run("--loco");

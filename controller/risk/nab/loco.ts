@@ -8,6 +8,13 @@
 // normalisation's perfect and null scores are both 0. Such a fold reports its false positives and
 // raw cost, and is left out of the mean (`score`); `pooled` counts it, normalising the sum of every
 // fold's held-out raw score against all the corpus's windows.
+//
+// How a fold picks its setting: "argmax" takes the best pooled training score; "one-se" applies the
+// one-standard-error rule (Hastie, Tibshirani and Friedman, ESL 7.10; Breiman et al., CART): among
+// the settings whose training score is within one standard error of the best (the error of the
+// best setting's mean over the training categories' own scores), the simplest, i.e. the fewest
+// settings changed from the default (then the earlier grid entry). With three categories to learn
+// from, a setting must beat the default by more than the categories disagree to be taken.
 import type { Series } from "./corpus.js";
 import { scoreSeries, settingsName, type NabSettings } from "./detector.js";
 import { PROFILES, normalise, scoreAtThreshold, scoreCorpus, type Profile, type ScoredFile } from "./scorer.js";
@@ -77,6 +84,11 @@ export interface LocoFold {
   settings?: NabSettings;
   /** How many grid entries reached the same training raw score (the earliest is chosen). */
   tied: number;
+  /** How the setting was picked, and with "one-se" the best training setting and the margin used. */
+  selection: LocoSelection;
+  best_setting: string;
+  best_train_score: number;
+  standard_error: number;
   /** The chosen setting's normalised score on the training categories, at its best threshold. */
   train_score: number;
   /** That threshold, applied unchanged to the held-out category. */
@@ -116,11 +128,17 @@ export interface LocoResult {
 
 const orNull = (x: number) => (Number.isFinite(x) ? x : null);
 
+export type LocoSelection = "argmax" | "one-se";
+
+/** How far a candidate is from the default: the number of settings it changes (0 without settings). */
+const complexity = (c: Pick<Candidate, "settings">) => (c.settings ? Object.keys(c.settings).length : 0);
+
 /**
  * scored[c][f]: candidate c's scores of file f (every candidate over the same files, same order).
  * Candidate `defaultIndex` is the default, for the in-sample contrast.
  */
-export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly Pick<Candidate, "name" | "settings">[], opts: { profile?: Profile; profileName?: string; defaultIndex?: number } = {}): LocoResult {
+export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly Pick<Candidate, "name" | "settings">[], opts: { profile?: Profile; profileName?: string; defaultIndex?: number; selection?: LocoSelection } = {}): LocoResult {
+  const selection = opts.selection ?? "argmax";
   const profile = opts.profile ?? PROFILES.standard;
   const def = opts.defaultIndex ?? 0;
   if (scored.length === 0 || scored.length !== candidates.length) throw new Error(`loco: ${scored.length} scored sets for ${candidates.length} candidates`);
@@ -134,18 +152,35 @@ export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly
 
   const folds: LocoFold[] = [];
   for (const held of categories) {
-    let bestI = -1, best: ReturnType<typeof scoreCorpus> | undefined, tied = 0;
-    for (let c = 0; c < scored.length; c++) {
-      const r = scoreCorpus(pick(scored[c]!, (x) => x !== held), profile);
-      if (!best || r.raw > best.raw) { best = r; bestI = c; tied = 1; }
-      else if (r.raw === best.raw) tied++;
+    const train = (x: string) => x !== held;
+    const results = scored.map((sc) => scoreCorpus(pick(sc, train), profile));
+    let bestI = 0, tied = 0;
+    for (let c = 0; c < results.length; c++) {
+      if (results[c]!.raw > results[bestI]!.raw) { bestI = c; tied = 1; }
+      else if (results[c]!.raw === results[bestI]!.raw) tied++;
     }
-    const test = pick(scored[bestI]!, (x) => x === held);
-    const h = scoreAtThreshold(test, profile, best!.threshold);
+    const best = results[bestI]!;
+    // The best setting's own scores per training category (those with windows), at its threshold.
+    const perCategory = categories.filter((x) => train(x)).map((x) => pick(scored[bestI]!, (y) => y === x)).filter((fs) => nWin(fs) > 0)
+      .map((fs) => scoreAtThreshold(fs, profile, best.threshold).score);
+    const k = perCategory.length;
+    const mean = perCategory.reduce((a, x) => a + x, 0) / Math.max(1, k);
+    const se = k >= 2 ? Math.sqrt(perCategory.reduce((a, x) => a + (x - mean) ** 2, 0) / (k - 1) / k) : 0;
+    let chosen = bestI;
+    if (selection === "one-se") {
+      for (let c = 0; c < results.length; c++) {
+        if (!(results[c]!.score >= best.score - se)) continue;
+        if (complexity(candidates[c]!) < complexity(candidates[chosen]!) || (complexity(candidates[c]!) === complexity(candidates[chosen]!) && c < chosen)) chosen = c;
+      }
+    }
+    const r = results[chosen]!;
+    const test = pick(scored[chosen]!, (x) => x === held);
+    const h = scoreAtThreshold(test, profile, r.threshold);
     folds.push({
       held_out: held, train_categories: categories.filter((x) => x !== held), files: test.length, windows: nWin(test),
-      setting: candidates[bestI]!.name, setting_index: bestI, ...(candidates[bestI]!.settings ? { settings: candidates[bestI]!.settings } : {}),
-      tied, train_score: best!.score, threshold: best!.threshold,
+      setting: candidates[chosen]!.name, setting_index: chosen, ...(candidates[chosen]!.settings ? { settings: candidates[chosen]!.settings } : {}),
+      tied, selection, best_setting: candidates[bestI]!.name, best_train_score: best.score, standard_error: se,
+      train_score: r.score, threshold: r.threshold,
       held_out_score: orNull(h.score), held_out_raw: h.raw, tp: h.tp, fp: h.fp, fn: h.fn,
     });
   }
@@ -177,7 +212,7 @@ export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly
   };
 }
 
-/** The whole procedure on a corpus with the NAB grid (or another list of candidates). */
-export function locoNab(corpus: readonly Series[], windows: Record<string, [string, string][]>, candidates: readonly Candidate[] = nabCandidates()): LocoResult {
-  return leaveOneCategoryOut(scoreCandidates(corpus, windows, candidates), candidates);
+/** The whole procedure on a corpus with the NAB grid (or another list of candidates); folds choose by the one-standard-error rule unless told otherwise. */
+export function locoNab(corpus: readonly Series[], windows: Record<string, [string, string][]>, candidates: readonly Candidate[] = nabCandidates(), selection: LocoSelection = "one-se"): LocoResult {
+  return leaveOneCategoryOut(scoreCandidates(corpus, windows, candidates), candidates, { selection });
 }
