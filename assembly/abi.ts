@@ -64,6 +64,8 @@ export declare function proxy_grpc_stream(
 export declare function proxy_grpc_send(token: u32, msgPtr: usize, msgLen: usize, endStream: u32): i32;
 @external("env", "proxy_grpc_cancel")
 export declare function proxy_grpc_cancel(token: u32): i32;
+@external("env", "proxy_grpc_close")
+export declare function proxy_grpc_close(token: u32): i32;
 @external("env", "proxy_get_shared_data")
 export declare function proxy_get_shared_data(keyPtr: usize, keyLen: usize, retPtr: usize, retLen: usize, retCas: usize): i32;
 @external("env", "proxy_set_shared_data")
@@ -223,6 +225,11 @@ export function grpcSend(token: u32, msgPtr: usize, msgLen: usize): i32 {
 /** Cancels a gRPC call or stream (no close callback follows). */
 export function grpcCancel(token: u32): void {
   proxy_grpc_cancel(token);
+}
+
+/** Closes a gRPC stream gracefully (half-close: the server ends it, and a close callback follows). */
+export function grpcClose(token: u32): void {
+  proxy_grpc_close(token);
 }
 
 /**

@@ -71,6 +71,8 @@ export class PluginConfig {
   telemetryTimeoutMs: u32 = 2000;
   /** Reports on one gRPC stream per worker (StreamReports) instead of a unary call each. */
   telemetryStream: bool = false;
+  /** The cluster and token together: a stream opened with others is replaced. */
+  telemetryKey: string = "";
   /** gRPC initial metadata for every report (`authorization: Bearer <telemetry.token>`), serialized once; null without a token. */
   telemetryMetadata: ArrayBuffer | null = null;
   markerHeader: Bytes = new Bytes("x-shadowmesh-mirror");
@@ -247,7 +249,8 @@ export function parseConfig(ptr: usize, len: usize): PluginConfig | null {
   const tel = getObj(c, root, "", "telemetry", false);
   if (tel !== null) {
     checkKeys(c, tel, "telemetry", ["cluster", "interval_ms", "timeout_ms", "token", "stream"]);
-    cfg.telemetryCluster = new Bytes(getStr(c, tel, "telemetry", "cluster", true, ""));
+    const telCluster = getStr(c, tel, "telemetry", "cluster", true, "");
+    cfg.telemetryCluster = new Bytes(telCluster);
     cfg.telemetryIntervalMs = <u32>getNum(c, tel, "telemetry", "interval_ms", 100, 3600000, true, 1000);
     cfg.telemetryTimeoutMs = <u32>getNum(c, tel, "telemetry", "timeout_ms", 10, 600000, true, 2000);
     cfg.telemetryStream = getBool(c, tel, "telemetry", "stream", false);
@@ -259,6 +262,7 @@ export function parseConfig(ptr: usize, len: usize): PluginConfig | null {
       else if (!isVisibleAscii(tok.s)) c.fail("telemetry.token", "must be visible ASCII characters only, no spaces or control characters (the value is not shown)");
       else cfg.telemetryMetadata = serializePairs(["authorization"], ["Bearer " + tok.s]);
     }
+    cfg.telemetryKey = telCluster + "\n" + (tok !== null && tok.kind == J_STR ? tok.s : "");
   }
 
   const comps = root.get("components");

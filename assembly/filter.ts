@@ -11,7 +11,7 @@ import { Bytes } from "./bytes";
 import { MAX_COMPONENTS, configError, parseConfig } from "./config";
 import { ComponentStats } from "./stats";
 import { configureFloors } from "./floor";
-import { configGeneration, install, nodeId, rng, setNodeId, setWorkerId, statsList } from "./state";
+import { configGeneration, install, nodeId, rng, rootContextId, setNodeId, setWorkerId, statsList } from "./state";
 import { EdgeTable } from "./edges";
 import { initTelemetry, telemetryReconfigured } from "./telemetry";
 
@@ -91,7 +91,7 @@ export function onConfigure(size: usize): bool {
   }
   if (cfg.callers !== null) cfg.callers!.node = nodeWorkload();
   install(cfg, mapped, mappedIndex);
-  telemetryReconfigured();
+  telemetryReconfigured(rootContextId);
   configureFloors(cfg, mappedIndex);
   proxy_set_tick_period_milliseconds(cfg.telemetryIntervalMs);
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");

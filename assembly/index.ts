@@ -40,7 +40,7 @@ export function proxy_on_response_body(ctx: u32, size: usize, eos: bool): i32 {
 export function proxy_on_log(ctx: u32): void { enter(); f.onLog(ctx); leave(); }
 
 export function proxy_on_tick(root: u32): void {
-  enter(); f.onTick(); leave();
+  enter(); f.onTick(root); leave();
   if (depth == 0) __collect();
 }
 
@@ -48,7 +48,7 @@ export function proxy_on_http_call_response(ctx: u32, token: u32, headers: u32, 
   enter(); f.onHttpCallResponse(token, headers, bodySize); leave();
 }
 
-export function proxy_on_grpc_receive(ctx: u32, token: u32, size: usize): void { enter(); f.onGrpcReceive(token); leave(); }
+export function proxy_on_grpc_receive(ctx: u32, token: u32, size: usize): void { enter(); f.onGrpcReceive(ctx, token); leave(); }
 
-export function proxy_on_grpc_close(ctx: u32, token: u32, status: u32): void { enter(); f.onGrpcClose(token, status); leave(); }
+export function proxy_on_grpc_close(ctx: u32, token: u32, status: u32): void { enter(); f.onGrpcClose(ctx, token, status); leave(); }
 

@@ -4,10 +4,14 @@
 // proxy_grpc_stream + proxy_grpc_send, one ReportAck back per report). The gRPC callbacks settle it
 // (a failed or unanswered report goes back into pending, so nothing is lost). A stream that closes
 // is opened again on the next tick; one refused as UNIMPLEMENTED (a controller or host without it)
-// turns this worker to unary calls for the VM's life. A new configuration closes the stream, so the
-// next one carries the new cluster and token.
+// turns this worker to unary calls until the next configuration. A new configuration with another
+// cluster or token closes the stream gracefully once the report on it (if any) is settled, so the
+// next stream carries them; the same cluster and token keep it. The stream belongs to the root
+// context that opened it (Envoy gives a new configuration a new root context in the same VM):
+// callbacks match on that context and token, and closing it acts in that context.
 import {
-  METRIC_COUNTER, OK, defineMetric, grpcCall, grpcCancel, grpcSend, grpcStream, monotonicNs, wallNs,
+  LOG_WARN, METRIC_COUNTER, OK, defineMetric, grpcCall, grpcCancel, grpcClose, grpcSend, grpcStream, logString, monotonicNs,
+  proxy_set_effective_context, wallNs,
 } from "./abi";
 import { Bytes } from "./bytes";
 import { bump } from "./stats";
@@ -39,9 +43,17 @@ let reportSequence: u64 = 0;
 let windowStartNs: u64 = 0;
 let reportWindowEnd: u64 = 0;
 let reportOnStream = false;
+/** The root context a unary report was sent from (its callbacks arrive there). */
+let reportCtx: u32 = 0;
 let streamToken: u32 = 0;
+/** The root context that opened the stream: its callbacks arrive there, and it is closed from there. */
+let streamCtx: u32 = 0;
 let streamOpen = false;
-/** The stream was refused as unimplemented: unary calls from now on. */
+/** The cluster and token the stream was opened with (PluginConfig.telemetryKey). */
+let streamKey: string = "";
+/** A new configuration changed them: the stream is closed once the report on it is settled. */
+let streamStale = false;
+/** The stream was refused as unimplemented: unary calls until the next configuration. */
 let streamRefused = false;
 let mTelemetryStreams: i32 = -1;
 
@@ -54,19 +66,32 @@ export function initTelemetry(): void {
   mTelemetryStreams = defineMetric(METRIC_COUNTER, "shadowmesh.telemetry.streams_opened");
 }
 
-/** A new configuration: the open stream (old cluster, old token) is cancelled; a report on it counts failed. */
-export function telemetryReconfigured(): void {
+/**
+ * A new configuration (called from proxy_on_configure of root context `here`): a stream to another
+ * cluster or with another token is closed, at once or, with a report on it, once that report is
+ * settled (cancelling would count an acknowledgement in flight as a failure and send it twice).
+ */
+export function telemetryReconfigured(here: u32): void {
+  streamRefused = false; // a controller may have learnt StreamReports since
   if (!streamOpen) return;
-  dropStream();
-  if (reportInFlight && reportOnStream) reportDone(false);
+  const cfg = config;
+  if (cfg !== null && cfg.telemetryStream && cfg.telemetryCluster !== null && cfg.telemetryKey == streamKey) return;
+  if (reportInFlight && reportOnStream) { streamStale = true; return; }
+  endStream(here, false);
 }
 
-function dropStream(): void {
-  if (streamOpen) grpcCancel(streamToken);
+/** Closes (gracefully) or cancels the stream from its own root context; `here` is the running callback's. */
+function endStream(here: u32, cancel: bool): void {
+  if (!streamOpen) return;
+  const elsewhere = streamCtx != here;
+  if (elsewhere) proxy_set_effective_context(streamCtx);
+  if (cancel) grpcCancel(streamToken); else grpcClose(streamToken);
+  if (elsewhere) proxy_set_effective_context(here);
   streamOpen = false;
+  streamStale = false;
 }
 
-export function onTick(): void {
+export function onTick(root: u32): void {
   const now = monotonicNs();
   tickFloors(now); // before the stats flush: the floor.ejected gauge and the report's state
   for (let i = 0, n = statsList.length; i < n; i++) {
@@ -84,7 +109,10 @@ export function onTick(): void {
   const cfg = config;
   if (cfg === null) return;
   if (reportInFlight && now - reportSentNs > <u64>cfg.telemetryTimeoutMs * 3000000) {
-    if (reportOnStream) dropStream(); // a stream that does not ack is given up and opened again
+    // A stream that does not ack is given up and opened again. As with a unary call that times out,
+    // the report goes back to pending: if the controller had merged it and only the ack was slow,
+    // those counts are sent twice (at least once, never lost).
+    if (reportOnStream) endStream(root, true);
     reportDone(false); // the host never answered: its data goes back to pending
   }
   if (reportInFlight) return;
@@ -110,18 +138,19 @@ export function onTick(): void {
   if (cfg.telemetryStream && !streamRefused) {
     if (!streamOpen) {
       const st = grpcStream(tc.ptr, tc.len, TELEMETRY_SERVICE.ptr, TELEMETRY_SERVICE.len, STREAM_METHOD.ptr, STREAM_METHOD.len, mdPtr, mdLen);
-      if (st == HOST_UNIMPLEMENTED) streamRefused = true;
+      if (st == HOST_UNIMPLEMENTED) refuseStreams("the host has no gRPC streams");
       else if (st < 0) { reportDone(false); return; }
-      else { streamToken = <u32>st; streamOpen = true; bump(mTelemetryStreams, 1); }
+      else { streamToken = <u32>st; streamCtx = root; streamKey = cfg.telemetryKey; streamOpen = true; streamStale = false; bump(mTelemetryStreams, 1); }
     }
     if (streamOpen) {
       reportOnStream = true;
       reportToken = streamToken;
-      if (grpcSend(streamToken, reportBuf, len) != OK) { dropStream(); reportDone(false); }
+      if (grpcSend(streamToken, reportBuf, len) != OK) { endStream(root, true); reportDone(false); }
       return;
     }
   }
   reportOnStream = false;
+  reportCtx = root;
   const tok = grpcCall(tc.ptr, tc.len, TELEMETRY_SERVICE.ptr, TELEMETRY_SERVICE.len,
     TELEMETRY_METHOD.ptr, TELEMETRY_METHOD.len, mdPtr, mdLen, reportBuf, len, cfg.telemetryTimeoutMs);
   if (tok < 0) { reportDone(false); return; }
@@ -165,20 +194,30 @@ function reportDone(ok: bool): void {
   }
 }
 
-export function onGrpcReceive(token: u32): void {
-  // On a stream, one ack per report, in order: one report is in flight at a time, so this is its ack.
-  if (reportInFlight && token == reportToken) reportDone(true);
+function refuseStreams(why: string): void {
+  if (!streamRefused) logString(LOG_WARN, "shadowmesh: telemetry reports go as unary Report calls: " + why);
+  streamRefused = true;
 }
 
-export function onGrpcClose(token: u32, status: u32): void {
-  if (streamOpen && token == streamToken) {
+export function onGrpcReceive(ctx: u32, token: u32): void {
+  if (!reportInFlight || token != reportToken) return;
+  if (reportOnStream) {
+    // On a stream, one ack per report, in order: one report is in flight at a time, so this is its ack.
+    if (!streamOpen || ctx != streamCtx) return;
+    reportDone(true);
+    if (streamStale) endStream(ctx, false);
+  } else if (ctx == reportCtx) reportDone(true);
+}
+
+export function onGrpcClose(ctx: u32, token: u32, status: u32): void {
+  if (streamOpen && ctx == streamCtx && token == streamToken) {
     // The stream ended (the controller refused a report, restarted, or has no StreamReports): a report
     // on it was not acknowledged, so it counts failed; the next tick opens a stream, or calls Report.
     streamOpen = false;
-    if (status == GRPC_UNIMPLEMENTED) streamRefused = true;
+    streamStale = false;
+    if (status == GRPC_UNIMPLEMENTED) refuseStreams("the controller has no StreamReports (UNIMPLEMENTED)");
     if (reportInFlight && reportOnStream) reportDone(false);
     return;
   }
-  if (reportInFlight && !reportOnStream && token == reportToken) reportDone(status == 0);
+  if (reportInFlight && !reportOnStream && ctx == reportCtx && token == reportToken) reportDone(status == 0);
 }
-

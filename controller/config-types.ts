@@ -36,6 +36,8 @@ export interface ControllerConfig {
     wasmUrl?: string; wasmCluster?: string;
     /** The telemetry cluster's name in the proxies (default shadowmesh-telemetry, which the controller publishes). */
     telemetryCluster?: string;
+    /** Reports on a StreamReports stream (the filter's telemetry.stream); absent: decided from the module. */
+    telemetryStream?: boolean;
   } | null;
   risk: { riseTauS?: number; fallTauS?: number; staleAfterS?: number; horizonS?: number };
   /** Learning the failure model from outcomes (absent: the defaults). */

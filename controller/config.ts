@@ -133,6 +133,12 @@ const schema = z.object({
     wasmUrl: z.string().url().optional(), wasmCluster: z.string().min(1).optional(), telemetryCluster: z.string().min(1).optional(),
     /** How the proxies reach the telemetry server over TLS: files on the proxy hosts (not relative to this file). */
     telemetryTls: z.object({ ca: z.string().min(1), cert: z.string().min(1).optional(), key: z.string().min(1).optional(), sni: z.string().min(1).optional() }).strict().optional(),
+    /**
+     * Whether the filter sends its reports on one StreamReports stream per worker (its telemetry.stream).
+     * Absent: yes when the module at `wasm` can be read here and imports proxy_grpc_stream (a build
+     * that knows the setting; an older one would refuse the whole configuration), else unary calls.
+     */
+    telemetryStream: z.boolean().optional(),
   }).strict().optional(),
   /** The risk engine's smoothing, staleness and exhaustion horizon (defaults: riseTauS 20, fallTauS 300, staleAfterS 60, horizonS 3600). */
   risk: z.object({ riseTauS: z.number().positive(), fallTauS: z.number().positive(), staleAfterS: z.number().positive(), horizonS: z.number().positive() }).partial().strict().optional(),
@@ -365,6 +371,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       ...(data.dataplane.telemetryCluster ? { telemetryCluster: data.dataplane.telemetryCluster } : {}),
       wasm: rel(data.dataplane.wasm), telemetryIntervalMs: data.dataplane.telemetryIntervalMs ?? 1000,
       ...(data.dataplane.telemetryTls ? { telemetryTls: data.dataplane.telemetryTls } : {}),
+      ...(data.dataplane.telemetryStream !== undefined ? { telemetryStream: data.dataplane.telemetryStream } : {}),
     } : null,
     risk: data.risk ?? {},
     learning: data.learning ?? {},

@@ -119,11 +119,12 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   // Sidecars without a local copy fetch the module from this controller (dataplane.wasmUrl), checked by its sha256.
   const served = cfg.dataplane?.wasmUrl ? serveableModule(cfg.dataplane.wasm) : null;
+  const stream = telemetryStreams(cfg.dataplane, served?.bytes ?? null, log);
   const cache = new SnapshotCache();
   const ads = new AdsServer({ cache, logger: log });
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
-    telemetry: { cluster: cfg.dataplane?.telemetryCluster ?? "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), ...(cfg.dataplane?.telemetryTls ? { tls: cfg.dataplane.telemetryTls } : {}) },
+    telemetry: { cluster: cfg.dataplane?.telemetryCluster ?? "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), ...(cfg.dataplane?.telemetryTls ? { tls: cfg.dataplane.telemetryTls } : {}), ...(stream ? { stream } : {}) },
     ...(cfg.dataplane?.listener ? { envoyListener: cfg.dataplane.listener } : {}),
     ...(cfg.dataplane ? { wasm: served ? { uri: cfg.dataplane.wasmUrl!, cluster: cfg.dataplane.wasmCluster!, sha256: served.sha256 } : { filename: cfg.dataplane.wasm } } : {}),
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
@@ -321,6 +322,25 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 export const WASM_PATH = "/wasm/shadowmesh.wasm";
 
 /** The module to serve and its sha256 (what the ECDS configuration's remote code is checked against). */
+/**
+ * Whether the proxies are told to stream their reports (the filter's telemetry.stream): as configured
+ * (dataplane.telemetryStream), else when the module the proxies run can be read here and imports
+ * proxy_grpc_stream (the build that added streaming also added the setting; an older build refuses a
+ * configuration with a field it does not know, so it must not get one). Without a module to look at:
+ * unary calls, said once in the log.
+ */
+export function telemetryStreams(dp: ControllerConfig["dataplane"], bytes: Buffer | null, log: Logger): boolean {
+  if (!dp) return false;
+  if (dp.telemetryStream !== undefined) return dp.telemetryStream;
+  let module: WebAssembly.Module;
+  try { module = new WebAssembly.Module(new Uint8Array(bytes ?? readFileSync(dp.wasm))); }
+  catch (e) {
+    log.info({ wasm: dp.wasm, err: (e as Error).message }, "telemetry on unary Report calls: the filter module cannot be read here to check that it streams (set dataplane.telemetryStream: true to stream)");
+    return false;
+  }
+  return WebAssembly.Module.imports(module).some((i) => i.module === "env" && i.name === "proxy_grpc_stream");
+}
+
 function serveableModule(file: string): { bytes: Buffer; sha256: string } {
   let bytes: Buffer;
   try { bytes = readFileSync(file); } catch (e) { throw new Error(`dataplane.wasm ${file}: cannot read the module the sidecars fetch: ${(e as Error).message}`); }

@@ -184,7 +184,14 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       if (denied(call as unknown as Call, (e) => { if (e) end(e.code ?? grpc.status.UNAUTHENTICATED, e.details ?? "not authenticated"); }, "StreamReports")) return;
       call.on("data", (bytes: Buffer) => {
         if (!open) return;
-        const r = take(bytes, call.getPeer());
+        let r: ReturnType<typeof take>;
+        try { r = take(bytes, call.getPeer()); }
+        catch (e) {
+          // A fault of ours, not the report's (unary Report answers these UNKNOWN through grpc-js): this
+          // listener runs inside grpc-js's stream, where a throw would not be caught.
+          d.log.error({ err: e, peer: call.getPeer() }, "telemetry report stream: report not taken");
+          return end(grpc.status.INTERNAL, `FilterReport: not taken: ${(e as Error).message}`);
+        }
         if ("code" in r) end(r.code, r.details);
         else call.write({ sequence: r.sequence });
       });

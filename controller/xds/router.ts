@@ -54,7 +54,8 @@ export interface XdsTrafficRouterOptions {
    * Where the filter reports telemetry: the controller's gRPC address as seen from the proxies; `token`
    * (the filter's telemetry.token, sent as `authorization: Bearer`) when the telemetry server requires one.
    */
-  telemetry?: { cluster: string; address: string; port: number; intervalMs?: number; token?: string; tls?: TelemetryTlsOnProxy };
+  /** stream: the filter's telemetry.stream (only for a module that knows it: an older one refuses unknown fields). */
+  telemetry?: { cluster: string; address: string; port: number; intervalMs?: number; token?: string; tls?: TelemetryTlsOnProxy; stream?: boolean };
   /** The module: with it the filter's ECDS configuration is published (with or without a listener). */
   wasm?: WasmSource;
   /** Extra filter settings per component (sticky key, read rule, ...) merged into the plugin configuration. */
@@ -168,7 +169,7 @@ export class XdsTrafficRouter implements TrafficRouter {
     return JSON.stringify({
       // stream: reports on one StreamReports stream per worker, which this controller serves (a filter
       // falls back to unary Report calls by itself if a stream is refused as unimplemented).
-      ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000, stream: true, ...(t.token ? { token: t.token } : {}) } } : {}),
+      ...(t ? { telemetry: { cluster: t.cluster, interval_ms: t.intervalMs ?? 1000, ...(t.stream ? { stream: true } : {}), ...(t.token ? { token: t.token } : {}) } } : {}),
       ...(this.opts.callers ? { callers: this.opts.callers } : {}),
       components: [...(this.opts.observed ?? []).map((o) => ({ name: o.name, authorities: o.hostnames, primary_cluster: o.cluster.name, observe: true })), ...[...this.components.values()].map((c) => {
         const m = this.mirrors.get(c.name)!;

@@ -90,23 +90,63 @@ test("a host without gRPC streams: unary Report calls", async () => {
   assert.is(r.callouts.takeGrpc().filter((c) => c.req.method === "Report").length, 1);
 });
 
-test("a new configuration cancels the stream (its cluster and token may have changed); an ack that never comes gives it up", async () => {
+test("a new configuration with another token closes the idle stream gracefully; the same cluster and token keep it; an ack that never comes gives it up", async () => {
   const r = await rig(streaming({ token: TOKEN }));
   roundTrip(r, get());
   r.clock.advance(1000);
   r.callouts.streams[0]!.events.message(ACK);
-  const other = "proxy-token-99999999999999999";
-  assert.ok(r.host.reconfigure(streaming({ token: other })));
-  assert.ok(r.callouts.streams[0]!.cancelled, "the old stream is cancelled");
+  assert.ok(r.host.reconfigure(config([component({ shadow_weight_bp: 500 })], { telemetry: { cluster: "controller", interval_ms: 1000, stream: true, token: TOKEN } })));
+  assert.not.ok(r.callouts.streams[0]!.closed || r.callouts.streams[0]!.cancelled, "same cluster and token: the stream stays");
   roundTrip(r, get());
   r.clock.advance(1000);
-  assert.is(live(r).length, 1);
-  assert.is(live(r)[0]!.req.initialMetadata.get("authorization"), `Bearer ${other}`, "the new stream carries the new token");
+  assert.is(r.callouts.streams.length, 1, "and carries the next report");
+  r.callouts.streams[0]!.events.message(ACK);
+  const other = "proxy-token-99999999999999999";
+  assert.ok(r.host.reconfigure(streaming({ token: other })));
+  assert.ok(r.callouts.streams[0]!.closed && !r.callouts.streams[0]!.cancelled, "another token: the idle stream is half-closed, not cancelled");
+  r.callouts.streams[0]!.events.close(0, ""); // the controller ends it: no longer this worker's stream, nothing counted
+  roundTrip(r, get());
+  r.clock.advance(1000);
+  assert.is(live(r).length, 2);
+  assert.is(r.callouts.streams[1]!.req.initialMetadata.get("authorization"), `Bearer ${other}`, "the new stream carries the new token");
+  assert.is(r.host.metricValue("shadowmesh.telemetry.failed"), 0);
   // No ack for 3 x timeout_ms (2 s): the stream is cancelled and the report counted failed.
   for (let i = 0; i < 7; i++) r.clock.advance(1000);
   assert.ok(r.callouts.streams[1]!.cancelled, "the silent stream is given up");
-  assert.ok(live(r).length === 1 && live(r)[0] !== r.callouts.streams[1], "and a new one opened");
+  assert.ok(live(r).length === 2 && live(r).at(-1) !== r.callouts.streams[1], "and a new one opened");
   assert.ok((r.host.metricValue("shadowmesh.telemetry.failed") ?? 0) >= 1);
+});
+
+test("a new token while a report is in flight: its ack still settles it (counted once), then the stream is closed and a new one opened", async () => {
+  const r = await rig(streaming({ token: TOKEN }));
+  for (let i = 0; i < 6; i++) roundTrip(r, get());
+  r.clock.advance(1000);
+  const first = r.callouts.streams[0]!;
+  assert.ok(r.host.reconfigure(streaming({ token: "proxy-token-99999999999999999" })));
+  assert.not.ok(first.closed || first.cancelled, "kept while its report waits for the ack");
+  first.events.message(ACK);
+  assert.ok(first.closed, "closed once the report is settled");
+  for (let i = 0; i < 2; i++) roundTrip(r, get());
+  r.clock.advance(1000);
+  assert.is(r.callouts.streams.length, 2);
+  assert.is(reads(reportsOn(first)), 6);
+  assert.is(reads(reportsOn(r.callouts.streams[1]!)), 2, "the acknowledged 6 are not sent again");
+  assert.is(r.host.metricValue("shadowmesh.telemetry.failed"), 0);
+});
+
+test("after UNIMPLEMENTED, a new configuration tries a stream again", async () => {
+  const r = await rig(streaming());
+  roundTrip(r, get());
+  r.clock.advance(1000);
+  r.callouts.streams[0]!.events.close(12, "unknown method StreamReports");
+  r.clock.advance(1000);
+  const unary = r.callouts.takeGrpc().filter((c) => c.req.method === "Report");
+  assert.is(unary.length, 1);
+  unary[0]!.reply({ status: 0, message: new Uint8Array(0) });
+  assert.ok(r.host.reconfigure(streaming({ interval_ms: 500 })));
+  r.clock.advance(500);
+  assert.is(r.callouts.streams.length, 2, "a stream again");
+  assert.is(r.callouts.takeGrpc().length, 0);
 });
 
 test("the controller's StreamReports merges the real filter's reports, acks each by sequence, and refuses bad ones by closing", async () => {
@@ -137,7 +177,10 @@ test("the controller's StreamReports merges the real filter's reports, acks each
     s.on("data", (b: Buffer) => acks.push(b));
     s.on("error", () => undefined);
     for (const m of sent) s.write(m);
-    while (acks.length < 3) await new Promise((res) => setTimeout(res, 5));
+    for (const t0 = Date.now(); acks.length < 3;) {
+      if (Date.now() - t0 > 5000) assert.unreachable(`${acks.length} of 3 acks within 5 s`);
+      await new Promise((res) => setTimeout(res, 5));
+    }
     assert.equal(acks.map((b) => b[1]), [1, 2, 3], "one ack per report, in order, with its sequence");
     assert.is(store.stats.reports, 3);
     s.write(new Uint8Array([0x0a, 0xff])); // a truncated message

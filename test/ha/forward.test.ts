@@ -63,16 +63,19 @@ test("reports wait while no leader is known, then reach it in order: none droppe
 test("a replica that leads forwards nothing; one that comes to lead drops what waited (merged here already)", async () => {
   const { out, clock } = await reports(3);
   const leader = await leaderPort(clock);
-  let leading = false;
-  const f = new TelemetryForwarder({ leader: () => null, leading: () => leading, log: silentLogger() });
+  const target = { replica: "r0", telemetry: `127.0.0.1:${leader.port}` };
+  let leading = false, known = false;
+  const f = new TelemetryForwarder({ leader: () => (known ? target : null), leading: () => leading, log: silentLogger() });
   try {
-    f.forward(out[0]!);
-    leading = true;
-    await new Promise((r) => setTimeout(r, 300));
-    f.forward(out[1]!);
+    f.forward(out[0]!); // waits: no leader known yet
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal([f.stats.calls, f.stats.dropped], [0, 0], JSON.stringify(f.stats));
-    assert.is(leader.store.stats.reports, 0);
+    leading = true; known = true; // this replica won the election: a leader address is known, and it is this one
+    await new Promise((r) => setTimeout(r, 400)); // past the retry: the wait ends by dropping, not sending
+    f.forward(out[1]!); // merged here as the leader: not queued
+    leading = false; // and if it follows again later, nothing old is left to send
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal([f.stats.calls, f.stats.forwarded, f.stats.dropped], [0, 0, 0], JSON.stringify(f.stats));
+    assert.is(leader.store.stats.reports, 0, "nothing reached the other port");
   } finally { f.close(); leader.close(); }
 });
 

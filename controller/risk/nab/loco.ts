@@ -13,8 +13,13 @@
 // one-standard-error rule (Hastie, Tibshirani and Friedman, ESL 7.10; Breiman et al., CART): among
 // the settings whose training score is within one standard error of the best (the error of the
 // best setting's mean over the training categories' own scores), the simplest, i.e. the fewest
-// settings changed from the default (then the earlier grid entry). With three categories to learn
-// from, a setting must beat the default by more than the categories disagree to be taken.
+// settings changed from the default (then the earlier grid entry, not the better-scoring one). With
+// three categories to learn from, a setting must beat the default by more than the categories
+// disagree to be taken. The error is that of the unweighted mean of the categories' own normalised
+// scores, applied to the pooled (window-weighted) score: a stand-in, as the pooled score has no
+// error of its own. `tied` counts the ties of the best training score in either case. The default
+// of leaveOneCategoryOut is "argmax" (its callers' contrast); locoNab's, the bench's and the CLI's
+// headline is "one-se".
 import type { Series } from "./corpus.js";
 import { scoreSeries, settingsName, type NabSettings } from "./detector.js";
 import { PROFILES, normalise, scoreAtThreshold, scoreCorpus, type Profile, type ScoredFile } from "./scorer.js";
