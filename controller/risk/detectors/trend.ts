@@ -84,20 +84,27 @@ export class TrendDetector {
 
   /** Slope, standard error and the line's level at the newest point, over the newest third of the window (at least 4 points; null: too few). */
   private recentSlope(): { slope: number; se: number; level: number } | null {
-    const n = this.n, cap = this.opts.points, m = Math.max(4, Math.floor(n / 3));
-    if (n < m + 2) return null;
-    const oldest = n < cap ? 0 : this.head;
+    const m = Math.max(4, Math.floor(this.n / 3));
+    return this.n < m + 2 ? null : this.segmentFit(this.n - m);
+  }
+
+  /**
+   * The least-squares line over the window's points from the `from`-th oldest to the newest: its
+   * slope, the slope's standard error and its level at the newest point (null: the times do not vary).
+   */
+  private segmentFit(from: number): { slope: number; se: number; level: number } | null {
+    const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head, len = n - from;
     let st = 0, sx = 0;
-    for (let k = n - m; k < n; k++) { const j = (oldest + k) % cap; st += this.t[j]!; sx += this.x[j]!; }
-    const mt = st / m, mx = sx / m;
+    for (let k = from; k < n; k++) { const j = (oldest + k) % cap; st += this.t[j]!; sx += this.x[j]!; }
+    const mt = st / len, mx = sx / len;
     let stt = 0, stx = 0;
-    for (let k = n - m; k < n; k++) { const j = (oldest + k) % cap; const dt = this.t[j]! - mt; stt += dt * dt; stx += dt * (this.x[j]! - mx); }
+    for (let k = from; k < n; k++) { const j = (oldest + k) % cap; const dt = this.t[j]! - mt; stt += dt * dt; stx += dt * (this.x[j]! - mx); }
     if (!(stt > 0)) return null;
     const slope = stx / stt;
     let ssr = 0;
-    for (let k = n - m; k < n; k++) { const j = (oldest + k) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
+    for (let k = from; k < n; k++) { const j = (oldest + k) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
     const newest = this.t[(this.head - 1 + cap) % cap]!;
-    return { slope, se: Math.sqrt(ssr / Math.max(1, m - 2) / stt), level: mx + slope * (newest - mt) };
+    return { slope, se: Math.sqrt(ssr / Math.max(1, len - 2) / stt), level: mx + slope * (newest - mt) };
   }
 
   /**
@@ -124,23 +131,13 @@ export class TrendDetector {
     if (split < 0) return false;
     if (n - split < 4) return true;
     // The segment after the split: does it climb on its own (slope over 3 standard errors)?
-    let st = 0, sx = 0;
-    const len = n - split;
-    for (let m = split; m < n; m++) { const j = (oldest + m) % cap; st += this.t[j]!; sx += this.x[j]!; }
-    const mt = st / len, mx = sx / len;
-    let stt = 0, stx = 0;
-    for (let m = split; m < n; m++) { const j = (oldest + m) % cap; const dt = this.t[j]! - mt; stt += dt * dt; stx += dt * (this.x[j]! - mx); }
-    if (!(stt > 0)) return true;
-    const slope = stx / stt;
-    let ssr = 0;
-    for (let m = split; m < n; m++) { const j = (oldest + m) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
-    const se = Math.sqrt(ssr / Math.max(1, len - 2) / stt);
+    const seg = this.segmentFit(split);
+    if (!seg) return true;
     const sign = this.opts.direction === "up" ? 1 : -1;
-    if (!((sign * slope) / Math.max(se, 1e-12) > 3)) return true;
+    if (!((sign * seg.slope) / Math.max(seg.se, 1e-12) > 3)) return true;
     // A trend that began inside the window: the segment since it began is the trend (a line over the
     // whole window blends in the flat part before it and forecasts too late).
-    const newest = this.t[(this.head - 1 + cap) % cap]!;
-    this.hinge = { slope, se, level: mx + slope * (newest - mt) };
+    this.hinge = seg;
     return false;
   }
 
