@@ -74,3 +74,11 @@ export function parseStatus(p: usize, l: usize): u32 {
   }
   return v >= 100 ? v : 0;
 }
+
+/** The length of p[0..l) without a trailing ":port" (digits after a colon at index 1 or later); l when there is none. */
+export function withoutPort(p: usize, l: usize): usize {
+  let c = l;
+  while (c > 0 && load<u8>(p + c - 1) >= 0x30 && load<u8>(p + c - 1) <= 0x39) c--;
+  if (c == l || c < 2 || load<u8>(p + c - 1) != 0x3a) return l;
+  return c - 1;
+}

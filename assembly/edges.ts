@@ -6,7 +6,7 @@
 // full table evicts its least active caller (its unreported counts move to "other", never lost), and
 // while a report is in flight a new caller is counted as "other" instead.
 import { OK, getProperty, resultLen, resultPtr } from "./abi";
-import { Bytes, FNV_OFFSET, fnv1a, mix64 } from "./bytes";
+import { Bytes, FNV_OFFSET, fnv1a, mix64, withoutPort } from "./bytes";
 import { Ctx, checkKeys, fieldPath, getNum, headerName } from "./config-read";
 import { JValue, J_ARR, J_STR } from "./json";
 import { ProtoWriter } from "./proto";
@@ -97,10 +97,8 @@ export function resolveCaller(cfg: CallersConfig, hdrP: usize, hdrL: usize): boo
 
 /** "10.0.0.7:41234" -> "10.0.0.7", "[::1]:80" -> "::1" (callerPtr may move past a bracket). */
 function hostOf(p: usize, l: usize): usize {
-  let e = l;
-  while (e > 0 && load<u8>(p + e - 1) >= 0x30 && load<u8>(p + e - 1) <= 0x39) e--;
-  if (e == l || e < 2 || load<u8>(p + e - 1) != 0x3a) return l;
-  e--;
+  const e = withoutPort(p, l);
+  if (e == l) return l;
   if (load<u8>(p) == 0x5b && e >= 2 && load<u8>(p + e - 1) == 0x5d) { callerPtr = p + 1; return e - 2; }
   // An IPv6 address without brackets has more colons: keep it whole.
   for (let i: usize = 0; i < e; i++) if (load<u8>(p + i) == 0x3a) return l;

@@ -5,7 +5,7 @@ import {
   ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, PairReader, getHeaderPairs, proxy_replace_header_map_value,
   resultLen, resultPtr, sendLocalResponse, serializePairs,
 } from "./abi";
-import { Bytes, FNV_OFFSET, bytesEqualAny, fnv1a, mix64 } from "./bytes";
+import { Bytes, FNV_OFFSET, bytesEqualAny, fnv1a, mix64, withoutPort } from "./bytes";
 import { PluginConfig } from "./config";
 import { mirror } from "./mirror";
 import { DIVERT, PROBE, floors } from "./floor";
@@ -33,10 +33,9 @@ function findComponent(cfg: PluginConfig, p: usize, l: usize): i32 {
       if (bytesEqualAny(unchecked(comps[i]).authorities, p, l)) return i;
     }
     // Second pass: the same authority without a trailing ":port".
-    let c = l;
-    while (c > 0 && load<u8>(p + c - 1) >= 0x30 && load<u8>(p + c - 1) <= 0x39) c--;
-    if (c == l || c < 2 || load<u8>(p + c - 1) != 0x3a) break;
-    l = c - 1;
+    const c = withoutPort(p, l);
+    if (c == l) break;
+    l = c;
   }
   return cfg.defaultComponent;
 }
