@@ -41,6 +41,7 @@ const rejected: [string, unknown, RegExp][] = [
   ["two defaults", { components: [component({ default: true }), component({ name: "b", authorities: ["b"], default: true })] }, /components\[1\]\.default: only one component/],
   ["no authority, not default", { components: [component({ authorities: [] })] }, /authorities: is required unless "default" is true/],
   ["telemetry interval too small", { components: [component()], telemetry: { cluster: "c", interval_ms: 5 } }, /telemetry\.interval_ms: must be between 100/],
+  ["telemetry stream as string", { components: [component()], telemetry: { cluster: "c", stream: "yes" } }, /telemetry\.stream: must be a boolean, got a string/],
   ["floor not an object", { components: [component({ floor: true })] }, /components\[0\]\.floor: must be an object, got a boolean/],
   ["unknown floor field", { components: [component({ floor: { threshold: 3 } })] }, /components\[0\]\.floor\.threshold: unknown field/],
   ["floor share above 1", { components: [component({ floor: { failure_share: 2 } })] }, /components\[0\]\.floor\.failure_share: must be between 0 and 1, got 2/],
