@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { listCorpus, readSeries, readWindows } from "../controller/risk/nab/corpus.js";
 import { scoreSeries } from "../controller/risk/nab/detector.js";
 import { scoreAllProfiles, type ScoredFile } from "../controller/risk/nab/scorer.js";
-import { leaveOneCategoryOut, nabCandidates, scoreCandidates, NAB_LOCO_DIMENSIONS, NAB_LOCO_VIEWS_DIMENSIONS, NAB_LOCO_VIEWS_GRID } from "../controller/risk/nab/loco.js";
+import { leaveOneCategoryOut, leaveOneCategoryOutEach, nabCandidates, type LocoResult, type LocoSelection, scoreCandidates, NAB_LOCO_DIMENSIONS, NAB_LOCO_VIEWS_DIMENSIONS, NAB_LOCO_VIEWS_GRID } from "../controller/risk/nab/loco.js";
 import { settingsName } from "../controller/risk/nab/detector.js";
 import { windowedGaussianScores } from "../controller/risk/detectors/windowed-gaussian.js";
 import { writeResult } from "./harness.js";
@@ -46,10 +46,9 @@ const std = ours.r.standard.score;
 const candidates = nabCandidates();
 const locoT0 = process.hrtime.bigint();
 const scored = scoreCandidates(corpus, windows, candidates);
-const loco = leaveOneCategoryOut(scored, candidates);
-// The same grid with the one-standard-error rule (loco.ts): a setting other than the default only when
-// it beats it on the training categories by more than they disagree.
-const locoOneSe = leaveOneCategoryOut(scored, candidates, { selection: "one-se" });
+// The headline chooses by the one-standard-error rule (loco.ts): a setting other than the default only
+// when it beats it on the training categories by more than they disagree; argmax is the contrast.
+const { argmax: loco, "one-se": locoOneSe } = leaveOneCategoryOutEach(scored, candidates, ["argmax", "one-se"]) as Record<LocoSelection, LocoResult>;
 // Contrast: the default setting only, so only the threshold is settled on the other categories.
 const locoThreshold = leaveOneCategoryOut(scored.slice(0, 1), candidates.slice(0, 1));
 // The views-only grid: a subset of the full grid's settings, so their scores are reused.
@@ -58,8 +57,7 @@ const locoViews = leaveOneCategoryOut(viewsIdx.map((i) => scored[i]!), viewsIdx.
 // The same three with the uncalibrated detector.
 const candidatesU = nabCandidates(undefined, { calibrate: false });
 const scoredU = scoreCandidates(corpus, windows, candidatesU);
-const locoU = leaveOneCategoryOut(scoredU, candidatesU);
-const locoOneSeU = leaveOneCategoryOut(scoredU, candidatesU, { selection: "one-se" });
+const { argmax: locoU, "one-se": locoOneSeU } = leaveOneCategoryOutEach(scoredU, candidatesU, ["argmax", "one-se"]) as Record<LocoSelection, LocoResult>;
 const locoThresholdU = leaveOneCategoryOut(scoredU.slice(0, 1), candidatesU.slice(0, 1));
 const locoViewsU = leaveOneCategoryOut(viewsIdx.map((i) => scoredU[i]!), viewsIdx.map((i) => candidatesU[i]!));
 const locoS = Number(process.hrtime.bigint() - locoT0) / 1e9;

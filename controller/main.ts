@@ -120,11 +120,12 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   // Sidecars without a local copy fetch the module from this controller (dataplane.wasmUrl), checked by its sha256.
   const served = cfg.dataplane?.wasmUrl ? serveableModule(cfg.dataplane.wasm) : null;
   const stream = telemetryStreams(cfg.dataplane, served?.bytes ?? null, log);
+  const telemetryListen = splitHostPort(cfg.listen.telemetry).address;
   const cache = new SnapshotCache();
   const ads = new AdsServer({ cache, logger: log });
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
-    telemetry: { cluster: cfg.dataplane?.telemetryCluster ?? "shadowmesh-telemetry", address: splitHostPort(cfg.listen.telemetry).address, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), ...(cfg.dataplane?.telemetryTls ? { tls: cfg.dataplane.telemetryTls } : {}), ...(stream ? { stream } : {}) },
+    telemetry: { cluster: cfg.dataplane?.telemetryCluster ?? "shadowmesh-telemetry", address: telemetryListen, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), ...(cfg.dataplane?.telemetryTls ? { tls: cfg.dataplane.telemetryTls } : {}), ...(stream ? { stream } : {}) },
     ...(cfg.dataplane?.listener ? { envoyListener: cfg.dataplane.listener } : {}),
     ...(cfg.dataplane ? { wasm: served ? { uri: cfg.dataplane.wasmUrl!, cluster: cfg.dataplane.wasmCluster!, sha256: served.sha256 } : { filename: cfg.dataplane.wasm } } : {}),
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
@@ -139,7 +140,6 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 
   // HA mode: replicas on etcd (ha/replica.ts); the state lives there and only the leader decides.
   const etcd = cfg.ha ? etcdClient({ endpoints: cfg.ha.endpoints, callTimeoutMs: cfg.ha.callTimeoutMs }) : null;
-  const telemetryListen = splitHostPort(cfg.listen.telemetry).address;
   const telemetryHost = cfg.ha?.advertise ?? (/^(0\.0\.0\.0|\[?::\]?)$/.test(telemetryListen) ? os.hostname() : telemetryListen);
   const replica = cfg.ha && etcd ? new HaReplica({ client: etcd, prefix: cfg.ha.prefix, replica: cfg.ha.replica, ttlS: cfg.ha.leaseTtlS, log, nowMs: () => wallMs(clock), local: router, telemetryAddress: `${telemetryHost}:${telemetryPort}` }) : null;
   if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), leading: () => replica.role === "leader", credentials: replicaCredentials(cfg.telemetry.tls), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log });
@@ -321,7 +321,6 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
 /** Where the controller's HTTP port serves the filter's module for sidecars (dataplane.wasmUrl names it). */
 export const WASM_PATH = "/wasm/shadowmesh.wasm";
 
-/** The module to serve and its sha256 (what the ECDS configuration's remote code is checked against). */
 /**
  * Whether the proxies are told to stream their reports (the filter's telemetry.stream): as configured
  * (dataplane.telemetryStream), else when the module the proxies run can be read here and imports
@@ -341,6 +340,7 @@ export function telemetryStreams(dp: ControllerConfig["dataplane"], bytes: Buffe
   return WebAssembly.Module.imports(module).some((i) => i.module === "env" && i.name === "proxy_grpc_stream");
 }
 
+/** The module to serve and its sha256 (what the ECDS configuration's remote code is checked against). */
 function serveableModule(file: string): { bytes: Buffer; sha256: string } {
   let bytes: Buffer;
   try { bytes = readFileSync(file); } catch (e) { throw new Error(`dataplane.wasm ${file}: cannot read the module the sidecars fetch: ${(e as Error).message}`); }

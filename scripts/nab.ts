@@ -9,7 +9,7 @@ import path from "node:path";
 import { listCorpus, readSeries, readWindows } from "../controller/risk/nab/corpus.js";
 import { scoreSeries } from "../controller/risk/nab/detector.js";
 import { scoreAllProfiles, type ScoredFile } from "../controller/risk/nab/scorer.js";
-import { leaveOneCategoryOut, nabCandidates, scoreCandidates } from "../controller/risk/nab/loco.js";
+import { leaveOneCategoryOutEach, nabCandidates, scoreCandidates } from "../controller/risk/nab/loco.js";
 import type { Series } from "../controller/risk/nab/corpus.js";
 
 function usage(msg: string): never {
@@ -62,8 +62,9 @@ if (labels) {
     try {
       const candidates = nabCandidates();
       const scoredGrid = scoreCandidates(series, windows, candidates);
-      l = leaveOneCategoryOut(scoredGrid, candidates, { selection: "one-se" });
-      argmax = leaveOneCategoryOut(scoredGrid, candidates);
+      const each = leaveOneCategoryOutEach(scoredGrid, candidates, ["one-se", "argmax"]);
+      l = each["one-se"]!;
+      argmax = each.argmax!;
     } catch (e) { process.stderr.write(`nab: --loco: ${(e as Error).message}\n`); process.exit(1); }
     const r2 = (x: number | null) => (x === null || !Number.isFinite(x) ? null : +x.toFixed(2));
     out.nab_standard_loco = r2(l.score);

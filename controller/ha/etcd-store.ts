@@ -60,9 +60,8 @@ export class EtcdStateStore implements StateStore {
    * the etcd error when etcd cannot say: an action must not go out on a term etcd has not confirmed.
    */
   async confirmTerm(): Promise<void> {
-    const token = this.token();
-    if (!token) throw new NotLeaderError("not the leader: no term");
-    const r = await this.ns.if(LEADER_KEY, "Create", "==", token.revision).then(this.ns.get(LEADER_KEY)).commit();
+    const token = this.guard();
+    const r = await this.inTerm(token).commit();
     if (!r.succeeded) throw new NotLeaderError(`not the leader: term ${token.revision} ended in etcd`);
   }
 
@@ -71,6 +70,9 @@ export class EtcdStateStore implements StateStore {
     const st = this.state;
     return { statuses: new Map([...st.statuses].map(([k, v]) => [k, structuredClone(v)])), events: [...st.events], policies: new Map(st.policies) };
   }
+
+  /** A transaction guarded by the term: the leader key's create revision is still the token's. */
+  private inTerm(token: LeaderToken) { return this.ns.if(LEADER_KEY, "Create", "==", token.revision); }
 
   private guard(): LeaderToken {
     const t = this.token();
@@ -96,7 +98,7 @@ export class EtcdStateStore implements StateStore {
     const expect = this.modRev.get(c) ?? 0;
     const puts = [this.ns.put(key).value(JSON.stringify(status))];
     for (const e of events) puts.push(this.ns.put(`event/${c}/${pad(e.atMs, 15)}-${pad(++this.seq, 9)}`).value(JSON.stringify(e)));
-    const r = await this.ns.if(LEADER_KEY, "Create", "==", token.revision).and(key, "Mod", "==", expect).then(...puts).else(this.ns.get(LEADER_KEY), this.ns.get(key)).commit();
+    const r = await this.inTerm(token).and(key, "Mod", "==", expect).then(...puts).else(this.ns.get(LEADER_KEY), this.ns.get(key)).commit();
     if (!r.succeeded) throw await this.refusal(r.responses, token, key, expect);
     this.modRev.set(c, Number(r.header.revision));
     if (this.state) {
@@ -111,7 +113,7 @@ export class EtcdStateStore implements StateStore {
 
   async savePolicy(component: string, yaml: string): Promise<void> {
     const token = this.guard();
-    const r = await this.ns.if(LEADER_KEY, "Create", "==", token.revision).then(this.ns.put(`policy/${component}`).value(yaml)).commit();
+    const r = await this.inTerm(token).then(this.ns.put(`policy/${component}`).value(yaml)).commit();
     if (!r.succeeded) throw new NotLeaderError(`not the leader: the policy of ${component} was not stored (term ${token.revision} ended)`);
     this.state?.policies.set(component, yaml);
   }
@@ -132,7 +134,7 @@ export class EtcdStateStore implements StateStore {
     const drop = keys.length - KEEP_EVENTS;
     if (drop <= 0) return;
     const last = keys[drop - 1]!;
-    await this.ns.if(LEADER_KEY, "Create", "==", token.revision)
+    await this.inTerm(token)
       .then(this.ns.delete().inRange({ start: `event/${component}/`, end: `${last}\0` }))
       .commit();
   }

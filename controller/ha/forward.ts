@@ -33,10 +33,10 @@ export class TelemetryForwarder {
   private timer: NodeJS.Timeout | null = null;
   readonly stats = { forwarded: 0, merged: 0, refused: 0, failed: 0, dropped: 0, calls: 0 };
 
-  /** credentials: how the leader's telemetry port is reached (ha/credentials.ts; default plaintext). */
   /**
    * leader: the leader's telemetry port while this replica follows (null: none known, or this one
-   * leads); leading: whether this replica leads (its reports need no forwarding).
+   * leads); leading: whether this replica leads (its reports need no forwarding); credentials: how the
+   * leader's telemetry port is reached (ha/credentials.ts; default plaintext).
    */
   constructor(private readonly o: { leader: () => ForwardTarget | null; leading?: () => boolean; token?: string; log: Logger; timeoutMs?: number; credentials?: grpc.ChannelCredentials }) {}
 

@@ -46,7 +46,6 @@ export function checkNumber(field: string, v: unknown, o: { min?: number; above?
   throw new ImpactError(`${field}: must be ${want} (got ${typeof v === "number" ? String(v) : JSON.stringify(v) ?? typeof v})`);
 }
 
-/** The filter's overflow bucket: the callers beyond its top-K, summed. */
 /** The callers past the filters' top-K, together: the telemetry's own key for them. */
 export const OTHER = OTHER_CALLER;
 

@@ -250,6 +250,7 @@ export class RiskEngine {
   hasSignal(component: string, signal: string): boolean { return this.components.get(component)?.signals.has(signal) ?? false; }
   kindOf(component: string, signal: string): SignalKind | undefined { return this.components.get(component)?.signals.get(signal)?.spec.kind; }
   componentNames(): string[] { return [...this.components.keys()]; }
+  hasComponent(component: string): boolean { return this.components.has(component); }
 
   /** Why a point would be refused, or null if observe() would take it. */
   check(component: string, signal: string, tMs: number, value: number, previousT?: number): string | null {

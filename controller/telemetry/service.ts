@@ -147,8 +147,8 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
     fail(cb, grpc.status.UNAUTHENTICATED, why);
     return true;
   };
-  /** Whether entries for a component are kept: a configured one (the engine's, asked once per call) or an observed one. */
-  const knownNow = (): ((name: string) => boolean) => { const names = new Set(d.engine.componentNames()); return (name) => names.has(name) || d.observed?.has(name) === true; };
+  /** Whether entries for a component are kept: a configured one (the engine's) or an observed one. */
+  const known = (name: string): boolean => d.engine.hasComponent(name) || d.observed?.has(name) === true;
   /** One proxy report, from a unary call or a stream: decoded, checked, merged (and forwarded when merged). */
   const take = (bytes: Buffer, peer: string): { sequence: number } | { code: grpc.status; details: string } => {
     let report;
@@ -159,7 +159,7 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       return { code: grpc.status.INVALID_ARGUMENT, details: `FilterReport: ${(e as Error).message}` };
     }
     try {
-      const outcome = d.store.ingest(report, knownNow());
+      const outcome = d.store.ingest(report, known);
       d.log.debug({ node: report.nodeId, sequence: report.sequence, outcome }, "telemetry report");
       if (outcome === "merged") d.forward?.(bytes);
       return { sequence: report.sequence };
@@ -182,14 +182,15 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       const end = (code: grpc.status, details: string) => { if (!open) return; open = false; call.emit("error", { code, details, name: "Error", message: details, metadata: new grpc.Metadata() }); };
       call.on("error", () => { open = false; }); // cancelled by the proxy, or ended by end()
       if (denied(call as unknown as Call, (e) => { if (e) end(e.code ?? grpc.status.UNAUTHENTICATED, e.details ?? "not authenticated"); }, "StreamReports")) return;
+      const peer = call.getPeer();
       call.on("data", (bytes: Buffer) => {
         if (!open) return;
         let r: ReturnType<typeof take>;
-        try { r = take(bytes, call.getPeer()); }
+        try { r = take(bytes, peer); }
         catch (e) {
           // A fault of ours, not the report's (unary Report answers these UNKNOWN through grpc-js): this
           // listener runs inside grpc-js's stream, where a throw would not be caught.
-          d.log.error({ err: e, peer: call.getPeer() }, "telemetry report stream: report not taken");
+          d.log.error({ err: e, peer }, "telemetry report stream: report not taken");
           return end(grpc.status.INTERNAL, `FilterReport: not taken: ${(e as Error).message}`);
         }
         if ("code" in r) end(r.code, r.details);
@@ -203,7 +204,6 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       const list = call.request.reports ?? [];
       if (list.length > MAX_FORWARD_BATCH) return fail(cb, grpc.status.INVALID_ARGUMENT, `ReportBatch: ${list.length} reports, at most ${MAX_FORWARD_BATCH}`);
       let merged = 0, refused = 0;
-      const known = knownNow();
       for (const bytes of list) {
         try { if (d.store.ingest(decodeReport(bytes), known) === "merged") merged++; else refused++; }
         catch { refused++; } // malformed or refused: as the proxy's own call would have been

@@ -18,7 +18,7 @@ export interface RobustSummary {
   p99Ms: number;
 }
 
-export interface Voice { requests: number; errors: number; latency: CompactSketch | null }
+export interface Voice { requests: number; errors: number; latency: LatencySketch | null }
 
 /** Nodes past maxVoicesPerBucket in one bucket share this one voice. */
 export const OVERFLOW_VOICE = "(untracked proxies)";
@@ -30,10 +30,8 @@ export function addVoice(voices: Map<string, Voice>, sealed: boolean, node: stri
   if (!v) { v = { requests: 0, errors: 0, latency: null }; voices.set(node, v); }
   v.requests += t.requests;
   v.errors += t.status[4]! + t.resets + t.timeouts;
-  if (t.latency.count > 0 && !sealed) {
-    if (!v.latency) v.latency = CompactSketch.from(t.latency);
-    else { const dense = new LatencySketch(); v.latency.addTo(dense); dense.merge(t.latency); v.latency = CompactSketch.from(dense); }
-  }
+  // The sketch keeps only the buckets in use (sketch.ts), so merging in place stays small.
+  if (t.latency.count > 0 && !sealed) (v.latency ??= new LatencySketch()).merge(t.latency);
 }
 
 /** The smallest value whose cumulative weight reaches half the total (values sorted ascending). */

@@ -13,6 +13,7 @@ import { FailurePredictor } from "../../controller/risk/predictor.js";
 import { DEFAULT_SIGNALS } from "../../controller/config.js";
 import { silentLogger } from "../../controller/log.js";
 import { component, config, get, rig, roundTrip } from "../support/filter.js";
+import { until } from "../support/until.js";
 
 /** n consecutive real reports of one filter worker (sequences 1..n). */
 async function reports(n: number) {
@@ -38,11 +39,6 @@ async function leaderPort(clock: import("../../host/clock.js").ManualClock) {
   return { store, port, close: () => server.forceShutdown() };
 }
 
-const until = async (what: string, ok: () => boolean, ms = 5000) => {
-  const t0 = Date.now();
-  while (!ok()) { if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`); await new Promise((r) => setTimeout(r, 10)); }
-};
-
 test("reports wait while no leader is known, then reach it in order: none dropped, none refused", async () => {
   const { out, clock } = await reports(30);
   const leader = await leaderPort(clock);
@@ -54,7 +50,7 @@ test("reports wait while no leader is known, then reach it in order: none droppe
     assert.is(f.stats.calls, 0);
     assert.is(f.stats.dropped, 0, "kept while the election runs");
     known = true;
-    await until("the reports to be merged at the leader", () => f.stats.forwarded === out.length);
+    await until("the reports to be merged at the leader", () => f.stats.forwarded === out.length, 5000);
     assert.equal([f.stats.merged, f.stats.refused, f.stats.dropped], [30, 0, 0], JSON.stringify(f.stats));
     assert.is(leader.store.stats.reports, 30, "in order: every sequence taken (an overtaken one would be refused as a duplicate)");
   } finally { f.close(); leader.close(); }

@@ -144,6 +144,14 @@ const complexity = (c: Pick<Candidate, "settings">) => (c.settings ? Object.keys
  */
 export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly Pick<Candidate, "name" | "settings">[], opts: { profile?: Profile; profileName?: string; defaultIndex?: number; selection?: LocoSelection } = {}): LocoResult {
   const selection = opts.selection ?? "argmax";
+  return leaveOneCategoryOutEach(scored, candidates, [selection], opts)[selection]!;
+}
+
+/**
+ * The procedure for several selection rules at once: each fold's training scores (every candidate
+ * on the other categories) are computed once and every rule chooses from them.
+ */
+export function leaveOneCategoryOutEach(scored: ScoredFile[][], candidates: readonly Pick<Candidate, "name" | "settings">[], selections: readonly LocoSelection[], opts: { profile?: Profile; profileName?: string; defaultIndex?: number } = {}): Partial<Record<LocoSelection, LocoResult>> {
   const profile = opts.profile ?? PROFILES.standard;
   const def = opts.defaultIndex ?? 0;
   if (scored.length === 0 || scored.length !== candidates.length) throw new Error(`loco: ${scored.length} scored sets for ${candidates.length} candidates`);
@@ -155,7 +163,7 @@ export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly
   const pick = <T>(xs: T[], inCat: (c: string) => boolean) => xs.filter((_, i) => inCat(cat[i]!));
   const nWin = (fs: ScoredFile[]) => fs.reduce((a, f) => a + f.windows.length, 0);
 
-  const folds: LocoFold[] = [];
+  const folds = new Map<LocoSelection, LocoFold[]>(selections.map((x) => [x, []]));
   for (const held of categories) {
     const train = (x: string) => x !== held;
     const results = scored.map((sc) => scoreCorpus(pick(sc, train), profile));
@@ -171,32 +179,27 @@ export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly
     const k = perCategory.length;
     const mean = perCategory.reduce((a, x) => a + x, 0) / Math.max(1, k);
     const se = k >= 2 ? Math.sqrt(perCategory.reduce((a, x) => a + (x - mean) ** 2, 0) / (k - 1) / k) : 0;
-    let chosen = bestI;
-    if (selection === "one-se") {
-      for (let c = 0; c < results.length; c++) {
-        if (!(results[c]!.score >= best.score - se)) continue;
-        if (complexity(candidates[c]!) < complexity(candidates[chosen]!) || (complexity(candidates[c]!) === complexity(candidates[chosen]!) && c < chosen)) chosen = c;
+    for (const selection of selections) {
+      let chosen = bestI;
+      if (selection === "one-se") {
+        for (let c = 0; c < results.length; c++) {
+          if (!(results[c]!.score >= best.score - se)) continue;
+          if (complexity(candidates[c]!) < complexity(candidates[chosen]!) || (complexity(candidates[c]!) === complexity(candidates[chosen]!) && c < chosen)) chosen = c;
+        }
       }
+      const r = results[chosen]!;
+      const test = pick(scored[chosen]!, (x) => x === held);
+      const h = scoreAtThreshold(test, profile, r.threshold);
+      folds.get(selection)!.push({
+        held_out: held, train_categories: categories.filter((x) => x !== held), files: test.length, windows: nWin(test),
+        setting: candidates[chosen]!.name, setting_index: chosen, ...(candidates[chosen]!.settings ? { settings: candidates[chosen]!.settings } : {}),
+        tied, selection, best_setting: candidates[bestI]!.name, best_train_score: best.score, standard_error: se,
+        train_score: r.score, threshold: r.threshold,
+        held_out_score: orNull(h.score), held_out_raw: h.raw, tp: h.tp, fp: h.fp, fn: h.fn,
+      });
     }
-    const r = results[chosen]!;
-    const test = pick(scored[chosen]!, (x) => x === held);
-    const h = scoreAtThreshold(test, profile, r.threshold);
-    folds.push({
-      held_out: held, train_categories: categories.filter((x) => x !== held), files: test.length, windows: nWin(test),
-      setting: candidates[chosen]!.name, setting_index: chosen, ...(candidates[chosen]!.settings ? { settings: candidates[chosen]!.settings } : {}),
-      tied, selection, best_setting: candidates[bestI]!.name, best_train_score: best.score, standard_error: se,
-      train_score: r.score, threshold: r.threshold,
-      held_out_score: orNull(h.score), held_out_raw: h.raw, tp: h.tp, fp: h.fp, fn: h.fn,
-    });
   }
-  const counted = folds.filter((f) => f.held_out_score !== null);
-  const excluded = folds.filter((f) => f.held_out_score === null).map((f) => ({
-    category: f.held_out,
-    reason: `no windows: NAB's normalisation is undefined (perfect = null = 0); ${f.fp} false positive(s), raw ${f.held_out_raw.toFixed(3)} at the training threshold; counted in pooled only`,
-  }));
   const totalWindows = nWin(files);
-  const pooled = normalise(folds.reduce((a, f) => a + f.held_out_raw, 0), profile, totalWindows);
-
   const corpusDefault = scoreCorpus(scored[def]!, profile);
   const in_sample_default: Record<string, InSample> = {};
   for (const c of categories) {
@@ -205,19 +208,27 @@ export function leaveOneCategoryOut(scored: ScoredFile[][], candidates: readonly
     const atCorpus = scoreAtThreshold(fs, profile, corpusDefault.threshold);
     in_sample_default[c] = { score: nWin(fs) ? orNull(r.score) : null, threshold: r.threshold, tp: r.tp, fp: r.fp, fn: r.fn, at_corpus_threshold: orNull(atCorpus.score), corpus_threshold: corpusDefault.threshold };
   }
-  return {
-    profile: opts.profileName ?? "standard",
-    score: counted.length ? counted.reduce((a, f) => a + f.held_out_score!, 0) / counted.length : NaN,
-    mean_over: counted.map((f) => f.held_out),
-    excluded,
-    pooled,
-    grid: candidates.map((c) => c.name),
-    folds,
-    in_sample_default,
-  };
+  const out: Partial<Record<LocoSelection, LocoResult>> = {};
+  for (const [selection, fs] of folds) {
+    const counted = fs.filter((f) => f.held_out_score !== null);
+    out[selection] = {
+      profile: opts.profileName ?? "standard",
+      score: counted.length ? counted.reduce((a, f) => a + f.held_out_score!, 0) / counted.length : NaN,
+      mean_over: counted.map((f) => f.held_out),
+      excluded: fs.filter((f) => f.held_out_score === null).map((f) => ({
+        category: f.held_out,
+        reason: `no windows: NAB's normalisation is undefined (perfect = null = 0); ${f.fp} false positive(s), raw ${f.held_out_raw.toFixed(3)} at the training threshold; counted in pooled only`,
+      })),
+      pooled: normalise(fs.reduce((a, f) => a + f.held_out_raw, 0), profile, totalWindows),
+      grid: candidates.map((c) => c.name),
+      folds: fs,
+      in_sample_default,
+    };
+  }
+  return out;
 }
 
-/** The whole procedure on a corpus with the NAB grid (or another list of candidates); folds choose by the one-standard-error rule unless told otherwise. */
-export function locoNab(corpus: readonly Series[], windows: Record<string, [string, string][]>, candidates: readonly Candidate[] = nabCandidates(), selection: LocoSelection = "one-se"): LocoResult {
-  return leaveOneCategoryOut(scoreCandidates(corpus, windows, candidates), candidates, { selection });
+/** The whole procedure on a corpus with the NAB grid (or another list of candidates); folds choose by the one-standard-error rule. */
+export function locoNab(corpus: readonly Series[], windows: Record<string, [string, string][]>, candidates: readonly Candidate[] = nabCandidates()): LocoResult {
+  return leaveOneCategoryOut(scoreCandidates(corpus, windows, candidates), candidates, { selection: "one-se" });
 }
