@@ -158,7 +158,10 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   let stopController = () => {};
   let atRiskS: number | null = null;
 
-  if (mode === "reactive") startPatroniFailover(pair, clock, { leaseMs, skewMs: LEASE_SKEW_MS, actionMs: ACTION_MS, loopMs: HA_LOOP_MS }, (what) => decisions.push({ t: tS(), what }));
+  // The reactive rule's loop starts when shadowmesh's controller does (after its first route push),
+  // so both rules renew leases in the same phase: started 5 ms apart, the later rule's leases ran out
+  // 5 ms later, and a write landing in those 5 ms counted against it.
+  if (mode === "reactive") clock.setTimer(XDS_PROPAGATION_MS, () => startPatroniFailover(pair, clock, { leaseMs, skewMs: LEASE_SKEW_MS, actionMs: ACTION_MS, loopMs: HA_LOOP_MS }, (what) => decisions.push({ t: tS(), what })));
 
   if (mode !== "shadowmesh") {
     // The reactive baseline as an Envoy user writes it: one cluster, the shadow's locality at priority 1.
