@@ -91,6 +91,14 @@ for (const name of new Set(degrading.map((r) => r.scenario))) {
   atRiskAfter[name] = per.some((x) => x === null) ? null : Math.max(...(per as number[]));
 }
 const shippedAtRisk = Object.entries(atRiskAfter).filter(([n]) => shipped.has(n)).map(([, v]) => v);
+// The same, from the automatic rule's first change even where the scenario states its own (a stated
+// first change says when the trouble starts where the rule takes noise or a slow drift for it).
+const atRiskAfterRule: Record<string, number | null> = {};
+for (const [name, v] of Object.entries(atRiskAfter)) {
+  const sc = scenarios.find((s) => s.name === name)!;
+  const rule = incidentStartS({ ...sc, firstChangeS: null })!;
+  atRiskAfterRule[name] = v === null ? null : Math.round((v + firstChangeS.get(name)! - rule) * 10) / 10;
+}
 // A partial run (INCIDENT_SET=tune or test) writes incident-tune.json / incident-test.json, never over the full incident.json.
 writeResult(wanted === "all" ? "incident" : `incident-${wanted}`, {
   worst_reduction_vs_reactive: worst?.reduction_vs_reactive ?? NaN,
@@ -127,6 +135,7 @@ writeResult(wanted === "all" ? "incident" : `incident-${wanted}`, {
   set: wanted,
   split: { tune: scenarios.map((s) => s.name).filter((n) => setOf(n) === "tune"), test: [...TEST_SET] },
   at_risk_after_first_change_s: atRiskAfter,
+  at_risk_after_first_change_s_by_10pct_rule: atRiskAfterRule,
   targets: {
     scenarios_worse_than_reactive: "= 0", worst_reduction_vs_reactive_warned_30s: ">= 0.9", false_migrations_total: "= 0",
     tune_worst_reduction_vs_reactive_warned_30s: ">= 0.9", test_worst_reduction_vs_reactive_warned_30s: ">= 0.9", tune_false_migrations: "= 0", test_false_migrations: "= 0",
