@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { SeriesDetector, seriesOptions } from "../../controller/risk/detectors/series.js";
-import { TrendDetector, DEFAULT_TREND } from "../../controller/risk/detectors/trend.js";
+import { TrendDetector, DEFAULT_TREND, studentTCdf } from "../../controller/risk/detectors/trend.js";
 import { SortedWindow } from "../../controller/risk/detectors/sorted-window.js";
 import { EnvelopeDetector, DEFAULT_ENVELOPE } from "../../controller/risk/detectors/envelope.js";
 import { scoreSeries } from "../../controller/risk/nab/detector.js";
@@ -57,6 +57,35 @@ test("ramp: the exhaustion forecast converges on the true time and a noisy flat 
   let worst = 0;
   for (let i = 0; i <= 2000; i++) worst = Math.max(worst, i > 100 ? flat.update(i * 10_000, 50 + 3 * normal(rand)) : (flat.update(i * 10_000, 50 + 3 * normal(rand)), 0));
   assert.ok(worst < 0.2, `a flat noisy series peaks at ${worst}`);
+});
+
+test("Student's t CDF: exact for 1-4 degrees of freedom, within 0.005 beyond (reference values from tables)", () => {
+  const ref: [number, number, number][] = [[2, 1, 0.852416], [2, 2, 0.908248], [2, 3, 0.930337], [2, 4, 0.941942], [1, 4, 0.813050], [4, 2, 0.971405], [2, 5, 0.949030], [2, 10, 0.963306], [3, 6, 0.988000], [1, 30, 0.837361]];
+  for (const [t, nu, want] of ref) {
+    assert.ok(Math.abs(studentTCdf(t, nu) - want) < (nu <= 4 ? 1e-5 : 5e-3), `t=${t}, nu=${nu}: ${studentTCdf(t, nu)} against ${want}`);
+    assert.ok(Math.abs(studentTCdf(-t, nu) - (1 - want)) < (nu <= 4 ? 1e-5 : 5e-3), `symmetric at t=${-t}, nu=${nu}`);
+  }
+});
+
+test("the exhaustion score is the probability of exhaustion within the horizon: 0.5 at one horizon, sharper the better the slope is known", () => {
+  // A ramp of 1 unit/s, 31 points a second apart, with capacity `ahead` seconds past the last point.
+  const ramp = (noise: number, ahead: number, seed: number) => {
+    const rand = mulberry32(seed);
+    const t = new TrendDetector({ ...DEFAULT_TREND, capacity: 30 + ahead, horizonS: 100 });
+    let score = 0;
+    for (let i = 0; i <= 30; i++) score = t.update(i * 1000, i + noise * normal(rand));
+    return score;
+  };
+  assert.ok(Math.abs(ramp(0, 100, 1) - 0.5) < 0.01, `noiseless, one horizon away: ${ramp(0, 100, 1)}`);
+  assert.ok(ramp(0.05, 80, 1) > 0.99, `well measured, 0.8 horizon away: ${ramp(0.05, 80, 1)}`);
+  assert.ok(ramp(0.05, 125, 1) < 0.01, `well measured, 1.25 horizons away: ${ramp(0.05, 125, 1)}`);
+  // A probability: over many noisy ramps exactly one horizon away, it averages about one half.
+  const mean = (noise: number, ahead: number) => { let s = 0; for (let k = 1; k <= 200; k++) s += ramp(noise, ahead, k); return s / 200; };
+  const atH = mean(3, 100);
+  assert.ok(atH > 0.35 && atH < 0.65, `mean score one horizon away, noisy: ${atH}`);
+  // The noisier the slope, the less sure either way: 1.25 horizons away scores more, 0.8 away less.
+  assert.ok(mean(3, 125) > mean(0.05, 125) + 0.05, `1.25 horizons: noisy ${mean(3, 125)} vs clean ${mean(0.05, 125)}`);
+  assert.ok(mean(3, 80) < mean(0.05, 80) - 0.05, `0.8 horizon: noisy ${mean(3, 80)} vs clean ${mean(0.05, 80)}`);
 });
 
 test("an accelerating leak: the forecast tightens steadily, never swinging back out (the window's line under-forecasts a ramp that speeds up)", () => {

@@ -1,10 +1,16 @@
 // Trend and time-to-exhaustion for a saturating resource (disk, memory, queue depth, replication
 // lag): an ordinary least-squares line through the last `points` points gives a level (the line at
 // the newest point) and a slope per second; with a capacity the detector forecasts when the line
-// reaches it. The score is 0.5 when exhaustion is one horizon away, 1 / (1 + r^4) at r horizons: the
-// horizon is the decision boundary, so an exhaustion well inside it counts almost fully (0.94 at half
-// of it) and one well beyond it hardly (0.06 at twice it). A slope that is not clearly above its own
-// noise (under 3 standard errors) scores 0, so a noisy flat series never forecasts exhaustion. A window
+// reaches it. The score is the probability, under the fitted slope's sampling distribution (Student's
+// t with the fit's n - 2 degrees of freedom), that the true rate exhausts the headroom within the
+// horizon: P(rate > headroom / horizon). It is 0.5 when the forecast is exactly one horizon away, and
+// how fast it leaves 0.5 on either side follows the evidence: a slope known to 5 % (20 standard
+// errors) scores ~1 at 0.8 of the horizon and ~0 at 1.25 of it, one known to 20 % (5 standard errors,
+// 10 degrees of freedom) 0.83 and 0.12. (A fixed curve,
+// 1 / (1 + r^4) at r horizons, was used before: it scored a well-measured leak 0.7 horizon away as
+// 0.8, as if the forecast were as uncertain as a barely significant one.) A slope that is not clearly
+// above its own noise (under 3 standard errors) scores 0, so a noisy flat series never forecasts
+// exhaustion; between 3 and 5 standard errors the score is scaled from 0 to its full value. A window
 // one level shift explains better is a step, not a trend (no score); a ramp that began inside the
 // window is forecast from the segment since it began, one that speeds up from the window's newest
 // third (once the whole window shows the trend); a ramp that stopped (its newest third rising
@@ -25,6 +31,30 @@ export interface TrendOptions {
 
 export const DEFAULT_TREND: Omit<TrendOptions, "capacity"> = { horizonS: 3600, points: 30, direction: "up" };
 
+/** A least-squares line over part of the window: slope, its standard error, level at the newest point, points fitted. */
+interface Segment { slope: number; se: number; level: number; n: number }
+
+/** The standard normal CDF (Abramowitz and Stegun 7.1.26, absolute error < 1.5e-7). */
+function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2, k = 1 / (1 + 0.3275911 * x);
+  const erf = 1 - ((((1.061405429 * k - 1.453152027) * k + 1.421413741) * k - 0.284496736) * k + 0.254829592) * k * Math.exp(-x * x);
+  return z >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
+}
+
+/**
+ * Student's t CDF with nu (whole) degrees of freedom: exact for nu <= 4 (the closed forms; a fit over
+ * the fewest points a trend uses has 2), beyond that through the normal, z = t (1 - 1 / (4 nu)) /
+ * sqrt(1 + t^2 / (2 nu)) (Abramowitz and Stegun 26.7.8, within 0.005 there).
+ */
+export function studentTCdf(t: number, nu: number): number {
+  const v = Math.max(1, Math.floor(nu));
+  if (v === 1) return 0.5 + Math.atan(t) / Math.PI;
+  if (v === 2) return 0.5 + t / (2 * Math.sqrt(2 + t * t));
+  if (v === 3) { const u = t / Math.sqrt(3); return 0.5 + (u / (1 + u * u) + Math.atan(u)) / Math.PI; }
+  if (v === 4) { const q = t * t / 4; return 0.5 + (3 / 8) * (t / Math.sqrt(1 + q)) * (1 - q / (3 * (1 + q))); }
+  return normalCdf((t * (1 - 1 / (4 * v))) / Math.sqrt(1 + (t * t) / (2 * v)));
+}
+
 export class TrendDetector {
   level = NaN;
   /** Units per second. */
@@ -43,7 +73,7 @@ export class TrendDetector {
   /** The trend stopped: the newest third of the window rises significantly slower than the forecast's slope. */
   stalled = false;
   /** The segment since a trend began inside the window (see stepFitsBetter), when there is one. */
-  private hinge: { slope: number; se: number; level: number } | null = null;
+  private hinge: Segment | null = null;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
@@ -83,7 +113,7 @@ export class TrendDetector {
   }
 
   /** Slope, standard error and the line's level at the newest point, over the newest third of the window (at least 4 points; null: too few). */
-  private recentSlope(): { slope: number; se: number; level: number } | null {
+  private recentSlope(): Segment | null {
     const m = Math.max(4, Math.floor(this.n / 3));
     return this.n < m + 2 ? null : this.segmentFit(this.n - m);
   }
@@ -92,7 +122,7 @@ export class TrendDetector {
    * The least-squares line over the window's points from the `from`-th oldest to the newest: its
    * slope, the slope's standard error and its level at the newest point (null: the times do not vary).
    */
-  private segmentFit(from: number): { slope: number; se: number; level: number } | null {
+  private segmentFit(from: number): Segment | null {
     const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head, len = n - from;
     let st = 0, sx = 0;
     for (let k = from; k < n; k++) { const j = (oldest + k) % cap; st += this.t[j]!; sx += this.x[j]!; }
@@ -104,7 +134,7 @@ export class TrendDetector {
     let ssr = 0;
     for (let k = from; k < n; k++) { const j = (oldest + k) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
     const newest = this.t[(this.head - 1 + cap) % cap]!;
-    return { slope, se: Math.sqrt(ssr / Math.max(1, len - 2) / stt), level: mx + slope * (newest - mt) };
+    return { slope, se: Math.sqrt(ssr / Math.max(1, len - 2) / stt), level: mx + slope * (newest - mt), n: len };
   }
 
   /**
@@ -154,7 +184,7 @@ export class TrendDetector {
     this.hinge = null;
     this.step = significance > 0 && this.stepFitsBetter(this.lineSsr);
     if (this.step) return 0;
-    const h = this.hinge as { slope: number; se: number; level: number } | null;
+    const h = this.hinge as Segment | null;
     // Still rising at the end of the window? A ramp that stopped (a surge that levelled off, a deploy
     // that ramped up) is no longer heading for the limit: the newest third of the points must not
     // rise significantly slower than the whole window's line (3 standard errors of their own slope;
@@ -166,19 +196,22 @@ export class TrendDetector {
     // (the newest third, significant on its own: a leak that accelerates is under-forecast by the
     // window's line, and with no single step fitting better there is no hinge, so the forecast fell
     // back to the line and swung, e.g. 90 s -> 156 s in one second on a steady leak). The steeper counts.
-    let local: { slope: number; se: number; level: number } | null = h && sign * h.slope > rate ? h : null;
+    let local: Segment | null = h && sign * h.slope > rate ? h : null;
     // Only a trend the whole window already shows (its own slope significant) is sharpened so: the
     // newest third alone, ten-odd noisy points, would find one in a flat series by chance.
     if (recent && significance > 0 && sign * recent.slope > Math.max(rate, local ? sign * local.slope : -Infinity) && (sign * recent.slope) / Math.max(recent.se, 1e-12) > 3) local = recent;
+    // The forecast's own line: the headroom, the rate and the rate's standard error and degrees of freedom.
+    let hr = headroom, fr = rate, se = this.slopeSe, dof = this.n - 2;
     if (local) {
-      const hr = sign * (o.capacity - local.level);
+      hr = sign * (o.capacity - local.level);
       if (hr <= 0) { this.timeToExhaustionS = 0; return 1; }
-      this.timeToExhaustionS = hr / (sign * local.slope);
+      fr = sign * local.slope; se = local.se; dof = local.n - 2;
+      this.timeToExhaustionS = hr / fr;
       // A hinge is a trend of its own: its segment's significance. The newest third only sharpens the
       // timing of the trend the whole window established: that trend's significance stands.
-      if (local === h) significance = Math.min(1, Math.max(0, ((sign * local.slope) / Math.max(local.se, 1e-12) - 3) / 2));
+      if (local === h) significance = Math.min(1, Math.max(0, (fr / Math.max(se, 1e-12) - 3) / 2));
     }
-    const r = this.timeToExhaustionS / o.horizonS;
-    return significance / (1 + r * r * r * r);
+    // P(true rate > headroom / horizon): exhaustion within the horizon, given the fit's uncertainty.
+    return significance * studentTCdf((fr - hr / o.horizonS) / Math.max(se, 1e-12), dof);
   }
 }
