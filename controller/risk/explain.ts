@@ -15,7 +15,7 @@ export function explain(spec: SignalSpec, st: SignalState, view: SignalView | nu
     case "saturation": return `${v} is ${(100 * u!).toFixed(0)} % of its capacity ${fmt(spec.capacity!)} (the view scores 0.5 at ${(100 * (spec.warnAt ?? 0.8)).toFixed(0)} %)`;
     case "limit": return `${v} is ${(100 * u!).toFixed(0)} % of its capacity ${fmt(spec.capacity!)}, newly: the usual is ${fmt(expected)} (exhausted now, not forecast)`;
     case "burn": return `error budget burning ${burn!.long.toFixed(1)}x (long window) and ${burn!.short.toFixed(1)}x (short) against the ${spec.slo!.target} objective${spec.slo!.threshold !== undefined ? ` of <= ${fmt(spec.slo!.threshold)}` : ""} (rule ${burn!.rule}); ${(100 * burn!.budgetLeft).toFixed(0)} % of the budget left`;
-    case "trend": return `heading for its capacity ${fmt(spec.capacity!)}: exhausted in ${tte === null ? "more than 10 horizons" : `${tte.toFixed(0)} s`} at the current slope`;
+    case "trend": return `heading for its capacity ${fmt(spec.capacity!)}: exhausted in ${tte === null ? "more than 10 horizons" : `${tte.toFixed(0)} s`} at the current slope; within the ${fmt(d.trend!.opts.horizonS)} s horizon with probability ${d.trend!.withinHorizon.toFixed(2)}, given the slope's noise`;
     case "profile": return `${v} where this time of the cycle usually shows ${fmt(expected)} (robust z ${d.profile!.z.toFixed(1)})`;
     case "volatility": return `swinging ${d.volatility!.ratio.toFixed(1)}x harder than usual (median second difference)`;
     case "level": return `${v}: a sustained shift from the usual ${fmt(expected)}`;

@@ -182,6 +182,19 @@ test("trend: a ramp that began inside the window is forecast from its own slope,
   assert.ok(Math.abs(d.timeToExhaustionS - 50) < 12, `forecast ${d.timeToExhaustionS.toFixed(0)} s, true 50 s (the whole window's line says ~${((1 - 0.45) / (0.1 / 30 * 2)).toFixed(0)} s)`);
 });
 
+test("the forecast's explanation gives the time to exhaustion and its probability within the horizon", () => {
+  const { clock, engine } = engineWith([{ name: "mem", kind: "memory", capacity: 1, horizonS: 120 }]);
+  const rnd = mulberry32(8);
+  // Memory flat at 0.4, then leaking 0.01 a second: at 0.6 it is 40 s from full, well inside 120 s.
+  for (let t = 0; t < 80; t++) { engine.observe("db", "mem", wallMs(clock), (t < 60 ? 0.4 : 0.4 + 0.01 * (t - 60)) + 0.002 * normal(rnd)); clock.advance(1000); engine.tick(); }
+  const c = engine.get("db")!.contributions[0]!;
+  assert.is(c.view, "trend");
+  assert.ok(c.exhaustionS !== null && Math.abs(c.exhaustionS - 40) < 10, `forecast ${c.exhaustionS}`);
+  const m = /exhausted in (\d+) s at the current slope; within the 120 s horizon with probability (\d\.\d\d), given the slope's noise/.exec(c.reason);
+  assert.ok(m, c.reason);
+  assert.ok(Number(m![2]) > 0.99, c.reason);
+});
+
 test("trend: a ramp that levelled off stops forecasting once the newest points are flat", () => {
   const d = new TrendDetector({ capacity: 1, horizonS: 120, points: 30, direction: "up" });
   const rnd = mulberry32(6);

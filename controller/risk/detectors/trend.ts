@@ -67,6 +67,8 @@ export class TrendDetector {
   private head = 0;
   /** Seconds until the level reaches capacity at the current slope (Infinity if it never does). */
   timeToExhaustionS = Infinity;
+  /** The last forecast's probability of exhaustion within the horizon (before the significance scaling; 0: none). */
+  withinHorizon = 0;
   /** The window looks like one level shift rather than a trend (see stepFitsBetter): no forecast score. */
   step = false;
   private lineSsr = 0;
@@ -173,10 +175,11 @@ export class TrendDetector {
 
   private score(): number {
     const o = this.opts;
+    this.withinHorizon = 0;
     const sign = o.direction === "up" ? 1 : -1;
     const headroom = sign * (o.capacity - this.level);
     const rate = sign * this.slope;
-    if (headroom <= 0) { this.timeToExhaustionS = 0; return 1; }
+    if (headroom <= 0) { this.timeToExhaustionS = 0; this.withinHorizon = 1; return 1; }
     if (!(rate > 0)) { this.timeToExhaustionS = Infinity; return 0; }
     this.timeToExhaustionS = headroom / rate;
     let significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
@@ -204,7 +207,7 @@ export class TrendDetector {
     let hr = headroom, fr = rate, se = this.slopeSe, dof = this.n - 2;
     if (local) {
       hr = sign * (o.capacity - local.level);
-      if (hr <= 0) { this.timeToExhaustionS = 0; return 1; }
+      if (hr <= 0) { this.timeToExhaustionS = 0; this.withinHorizon = 1; return 1; }
       fr = sign * local.slope; se = local.se; dof = local.n - 2;
       this.timeToExhaustionS = hr / fr;
       // A hinge is a trend of its own: its segment's significance. The newest third only sharpens the
@@ -212,6 +215,7 @@ export class TrendDetector {
       if (local === h) significance = Math.min(1, Math.max(0, (fr / Math.max(se, 1e-12) - 3) / 2));
     }
     // P(true rate > headroom / horizon): exhaustion within the horizon, given the fit's uncertainty.
-    return significance * studentTCdf((fr - hr / o.horizonS) / Math.max(se, 1e-12), dof);
+    this.withinHorizon = studentTCdf((fr - hr / o.horizonS) / Math.max(se, 1e-12), dof);
+    return significance * this.withinHorizon;
   }
 }
