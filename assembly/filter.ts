@@ -10,10 +10,10 @@ import {
 import { Bytes } from "./bytes";
 import { MAX_COMPONENTS, configError, parseConfig } from "./config";
 import { ComponentStats } from "./stats";
-import { configureFloors } from "./floor";
+import { FLOOR_TICK_MS, anyFloor, configureFloors } from "./floor";
 import { configGeneration, install, nodeId, rng, rootContextId, setNodeId, setWorkerId, statsList } from "./state";
 import { EdgeTable } from "./edges";
-import { initTelemetry, telemetryReconfigured } from "./telemetry";
+import { initTelemetry, telemetryClockReset, telemetryReconfigured } from "./telemetry";
 
 /** Distinct component names one VM keeps stats for over its life (four configurations' worth). */
 export const MAX_NAMES: i32 = 4 * MAX_COMPONENTS;
@@ -93,7 +93,9 @@ export function onConfigure(size: usize): bool {
   install(cfg, mapped, mappedIndex);
   telemetryReconfigured(rootContextId);
   configureFloors(cfg, mappedIndex);
-  proxy_set_tick_period_milliseconds(cfg.telemetryIntervalMs);
+  // Ticks every FLOOR_TICK_MS with a floor (its shared ejection reaches every worker), else per report.
+  proxy_set_tick_period_milliseconds(anyFloor(cfg) && FLOOR_TICK_MS < cfg.telemetryIntervalMs ? FLOOR_TICK_MS : cfg.telemetryIntervalMs);
+  telemetryClockReset(monotonicNs());
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");
   return true;
 }

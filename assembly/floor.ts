@@ -13,8 +13,9 @@
 // threads; so does the floor, through proxy-wasm shared data (one key per component, shared by every
 // VM of the vm_id): the consecutive count and the ejection's end and multiplier. A worker touches it
 // only on a failure, on its first success after one ("dirty"), before routing a read while dirty, and
-// on tick: a healthy primary costs no host call. A worker adopts an ejection another worker decided
-// without failing a request of its own when it had seen failures, else at its first failure or tick.
+// on tick: a healthy primary costs no host call per request. A worker adopts an ejection another
+// worker decided without failing a request of its own when it had seen failures, else on its tick,
+// which comes every FLOOR_TICK_MS (10 ms) while a floor is configured, or at its first failure.
 import { OK, getSharedData, monotonicNs, resultLen, resultPtr, setSharedData, sharedCas } from "./abi";
 import { Bytes } from "./bytes";
 import { ComponentConfig, FloorConfig, PluginConfig } from "./config";
@@ -26,6 +27,13 @@ import { rng, statsList } from "./state";
 export const ADMITTED: i32 = 0;
 export const EJECTED: i32 = 1;
 export const PROBING: i32 = 2;
+
+/**
+ * The tick period while any component has a floor: a worker that has seen no failure itself adopts
+ * another worker's ejection at its next tick, so this bounds how long it may still send a read to a
+ * primary the proxy has ejected (Envoy's detector ejects for every worker through its main thread).
+ */
+export const FLOOR_TICK_MS: u32 = 10;
 
 /** What routing does with a read the weights sent to the primary. */
 export const TO_PRIMARY: i32 = 0;
@@ -193,8 +201,19 @@ export class Floor {
     else { this.wouldEject = true; this.hot = true; }
   }
 
-  /** On tick: window rotation, multiplier decay, the end of an ejection, the reported state. */
-  tick(now: u64): void {
+  /**
+   * Between reports (`full` false; every FLOOR_TICK_MS): only an ejection another worker decided is
+   * adopted, so a worker that saw no failure stops sending reads to the ejected primary within a
+   * floor tick. Counting is left as it was: a worker joins the shared count (and resets it on a
+   * success) only once it has seen a failure itself, or from a report tick on.
+   * On a report tick: window rotation, multiplier decay, the end of an ejection, the reported state.
+   */
+  tick(now: u64, full: bool): void {
+    if (!full) {
+      const c = this.comp;
+      if (c !== null && c.floor.enabled && this.state == ADMITTED && this.readShared()) this.adopt(now, c.floor);
+      return;
+    }
     this.rotate(now);
     const comp = this.comp;
     if (comp === null || !comp.floor.enabled) { this.st.ejected = false; return; }
@@ -307,6 +326,13 @@ export function configureFloors(cfg: PluginConfig, statsIndexFor: Array<i32>): v
   for (let i = 0; i < floors.length; i++) if (!seen[i]) floors[i].configure(null);
 }
 
-export function tickFloors(now: u64): void {
-  for (let i = 0, n = floors.length; i < n; i++) unchecked(floors[i]).tick(now);
+/** Whether any configured component has its floor on (then the tick comes every FLOOR_TICK_MS). */
+export function anyFloor(cfg: PluginConfig): bool {
+  for (let i = 0, n = cfg.components.length; i < n; i++) if (unchecked(cfg.components[i]).floor.enabled) return true;
+  return false;
+}
+
+/** Every floor's tick: `full` on a report tick, else only other workers' ejections are adopted. */
+export function tickFloors(now: u64, full: bool): void {
+  for (let i = 0, n = floors.length; i < n; i++) unchecked(floors[i]).tick(now, full);
 }

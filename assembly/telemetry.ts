@@ -15,7 +15,7 @@ import {
 } from "./abi";
 import { Bytes } from "./bytes";
 import { bump } from "./stats";
-import { tickFloors } from "./floor";
+import { FLOOR_TICK_MS, tickFloors } from "./floor";
 import { MULTIPLIER, RELATIVE_ACCURACY } from "./sketch";
 import { ProtoWriter } from "./proto";
 import { config, configGeneration, internalError, nodeId, statsList, takeErrors, workerId } from "./state";
@@ -56,6 +56,15 @@ let streamStale = false;
 /** The stream was refused as unimplemented: unary calls until the next configuration. */
 let streamRefused = false;
 let mTelemetryStreams: i32 = -1;
+/** The telemetry interval's grid: its start (the tick period's setting) and the last interval reported. */
+let telemetryBaseNs: u64 = 0;
+let telemetryIndex: u64 = 0;
+
+/** The tick period was set now: the telemetry intervals count from here (as the host's ticks do). */
+export function telemetryClockReset(now: u64): void {
+  telemetryBaseNs = now;
+  telemetryIndex = 0;
+}
 
 /** At VM start: the plugin-wide Envoy stats and the first window's start. */
 export function initTelemetry(): void {
@@ -93,7 +102,18 @@ function endStream(here: u32, cancel: bool): void {
 
 export function onTick(root: u32): void {
   const now = monotonicNs();
-  tickFloors(now); // before the stats flush: the floor.ejected gauge and the report's state
+  // With a floor the tick comes every FLOOR_TICK_MS (another worker's ejection is adopted within it);
+  // the rest keeps the telemetry interval's grid from the configuration on (a tick late by up to half
+  // a floor tick still counts for its interval).
+  const c0 = config;
+  let full = true;
+  if (c0 !== null) {
+    const k = (now - telemetryBaseNs + <u64>FLOOR_TICK_MS * 500000) / (<u64>c0.telemetryIntervalMs * 1000000);
+    if (k <= telemetryIndex) full = false;
+    else telemetryIndex = k;
+  }
+  tickFloors(now, full); // before the stats flush: the floor.ejected gauge and the report's state
+  if (!full) return;
   for (let i = 0, n = statsList.length; i < n; i++) {
     const s = unchecked(statsList[i]);
     // Nothing happened since the last tick (a quiet component, or a name no longer configured):

@@ -198,7 +198,7 @@ test("workers count consecutive failures together, as Envoy's detector does: fai
   assert.is(stat(r, "orders", "floor.ejections"), 1, "one ejection, adopted by the other worker");
 });
 
-test("a success on a worker that failed resets the shared count; a worker that saw nothing adopts an ejection on its tick", async () => {
+test("a success on a worker that failed resets the shared count; a worker that saw nothing adopts an ejection on its floor tick (10 ms)", async () => {
   const r = await rig(floorConfig(), { workers: 3 });
   roundTrip(r, get(), { status: 503, worker: 0 });
   roundTrip(r, get(), { status: 503, worker: 1 });
@@ -209,9 +209,33 @@ test("a success on a worker that failed resets the shared count; a worker that s
   roundTrip(r, get(), { status: 503, worker: 0 });
   roundTrip(r, get(), { status: 503, worker: 1 });
   assert.is(cluster(roundTrip(r, get(), { worker: 0 })), SHADOW, "three in a row across workers");
-  assert.is(cluster(roundTrip(r, get(), { worker: 2 })), PRIMARY, "worker 2 saw nothing and has not ticked");
-  r.clock.advance(1000); // tick
-  assert.is(cluster(roundTrip(r, get(), { worker: 2 })), SHADOW, "adopted on its tick");
+  // A worker that has seen no failure reads the shared record on its tick, not per request: with a
+  // floor the tick comes every 10 ms (not once per 1 s report), so within one it has adopted the
+  // ejection, as Envoy's detector ejects for every worker at once.
+  r.clock.advance(10);
+  assert.is(cluster(roundTrip(r, get(), { worker: 2 })), SHADOW, "worker 2 saw nothing: adopted within one floor tick");
+  flush(r);
+  assert.is(stat(r, "orders", "floor.ejections"), 1, "one ejection, adopted by the others");
+});
+
+test("the 10 ms tick only adopts ejections: a worker that saw no failure neither joins nor resets the shared count until a report tick", async () => {
+  const r = await rig(floorConfig(), { workers: 3 });
+  roundTrip(r, get(), { status: 503, worker: 0 });
+  roundTrip(r, get(), { status: 503, worker: 1 });
+  r.clock.advance(20); // two floor ticks on every worker
+  assert.is(cluster(roundTrip(r, get(), { worker: 2 })), PRIMARY, "2 of 3: not ejected yet; worker 2 reads the primary, successfully");
+  assert.is(cluster(roundTrip(r, get(), { status: 503, worker: 0 })), PRIMARY, "the third failure in a row among the workers that failed");
+  assert.is(cluster(roundTrip(r, get(), { worker: 0 })), SHADOW, "ejected: worker 2's success between them did not reset the count, as before the fast tick");
+});
+
+test("with a floor the tick comes every 10 ms, and reports keep their interval: one a second, not one a tick", async () => {
+  const r = await rig(floorConfig(), { workers: 2 });
+  read(r);
+  assert.is(tickReports(r, { intervalMs: 990 }).length, 0, "no report before the interval is up, for all the floor's ticks");
+  const reports = tickReports(r, { intervalMs: 10 });
+  assert.is(reports.length, 2, "then one per worker");
+  assert.is(tickReports(r, { intervalMs: 500 }).length, 0);
+  assert.is(tickReports(r, { intervalMs: 500 }).length, 2, "and again a second later");
 });
 
 test("a write's connection failure is evidence (writes still never diverted); a 5xx answer to a write is not", async () => {
