@@ -94,8 +94,9 @@ export function onConfigure(size: usize): bool {
   telemetryReconfigured(rootContextId);
   configureFloors(cfg, mappedIndex);
   // Ticks every FLOOR_TICK_MS with a floor (its shared ejection reaches every worker), else per report.
-  proxy_set_tick_period_milliseconds(anyFloor(cfg) && FLOOR_TICK_MS < cfg.telemetryIntervalMs ? FLOOR_TICK_MS : cfg.telemetryIntervalMs);
-  telemetryClockReset(monotonicNs());
+  const fast = anyFloor(cfg) && FLOOR_TICK_MS < cfg.telemetryIntervalMs;
+  proxy_set_tick_period_milliseconds(fast ? FLOOR_TICK_MS : cfg.telemetryIntervalMs);
+  telemetryClockReset(monotonicNs(), fast);
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");
   return true;
 }

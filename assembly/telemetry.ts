@@ -56,12 +56,18 @@ let streamStale = false;
 /** The stream was refused as unimplemented: unary calls until the next configuration. */
 let streamRefused = false;
 let mTelemetryStreams: i32 = -1;
-/** The telemetry interval's grid: its start (the tick period's setting) and the last interval reported. */
+/** Ticks come faster than reports (a floor's); then the reports keep a grid: its start and the last interval reported. */
+let telemetryFast = false;
 let telemetryBaseNs: u64 = 0;
 let telemetryIndex: u64 = 0;
 
-/** The tick period was set now: the telemetry intervals count from here (as the host's ticks do). */
-export function telemetryClockReset(now: u64): void {
+/**
+ * The tick period was set now: `fast` when it is FLOOR_TICK_MS rather than the report interval. The
+ * report intervals then count from here; with ticks at the report interval every tick reports, as
+ * before (a host that keeps its timer's phase across a new period would otherwise skip one).
+ */
+export function telemetryClockReset(now: u64, fast: bool): void {
+  telemetryFast = fast;
   telemetryBaseNs = now;
   telemetryIndex = 0;
 }
@@ -107,7 +113,7 @@ export function onTick(root: u32): void {
   // a floor tick still counts for its interval).
   const c0 = config;
   let full = true;
-  if (c0 !== null) {
+  if (c0 !== null && telemetryFast) {
     const k = (now - telemetryBaseNs + <u64>FLOOR_TICK_MS * 500000) / (<u64>c0.telemetryIntervalMs * 1000000);
     if (k <= telemetryIndex) full = false;
     else telemetryIndex = k;

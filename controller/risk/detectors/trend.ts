@@ -6,9 +6,9 @@
 // horizon: P(rate > headroom / horizon). It is 0.5 when the forecast is exactly one horizon away, and
 // how fast it leaves 0.5 on either side follows the evidence: a slope known to 5 % (20 standard
 // errors) scores ~1 at 0.8 of the horizon and ~0 at 1.25 of it, one known to 20 % (5 standard errors,
-// 10 degrees of freedom) 0.83 and 0.12. (A fixed curve,
-// 1 / (1 + r^4) at r horizons, was used before: it scored a well-measured leak 0.7 horizon away as
-// 0.8, as if the forecast were as uncertain as a barely significant one.) A slope that is not clearly
+// 10 degrees of freedom) 0.83 and 0.12. (A fixed curve, 1 / (1 + r^4) at r horizons, was used
+// before: it scored a well-measured leak 0.7 horizon away as 0.8, as if the forecast were as
+// uncertain as a barely significant one.) A slope that is not clearly
 // above its own noise (under 3 standard errors) scores 0, so a noisy flat series never forecasts
 // exhaustion; between 3 and 5 standard errors the score is scaled from 0 to its full value. A window
 // one level shift explains better is a step, not a trend (no score); a ramp that began inside the
