@@ -186,46 +186,48 @@ test("floor.enabled false: failures never eject", async () => {
 });
 
 const cluster = (s: { requestHeadersMap?: { get(n: string): string | undefined } }) => s.requestHeadersMap!.get("x-shadowmesh-cluster");
+/** One read on `worker` answered `status`: the cluster it went to. */
+const readOn = (r: Rig, worker: number, status = 200): string | undefined => cluster(roundTrip(r, get(), { status, worker }));
 
 test("workers count consecutive failures together, as Envoy's detector does: failures spread over two workers eject", async () => {
   const r = await rig(floorConfig(), { workers: 2 });
-  roundTrip(r, get(), { status: 503, worker: 0 });
-  roundTrip(r, get(), { status: 503, worker: 1 });
-  assert.is(cluster(roundTrip(r, get(), { status: 503, worker: 0 })), PRIMARY, "the third failure, on worker 0, ejects");
-  assert.is(cluster(roundTrip(r, get(), { worker: 0 })), SHADOW);
-  assert.is(cluster(roundTrip(r, get(), { worker: 1 })), SHADOW, "worker 1 had seen a failure: it adopts the ejection before its next read, without failing one");
+  readOn(r, 0, 503);
+  readOn(r, 1, 503);
+  assert.is(readOn(r, 0, 503), PRIMARY, "the third failure, on worker 0, ejects");
+  assert.is(readOn(r, 0), SHADOW);
+  assert.is(readOn(r, 1), SHADOW, "worker 1 had seen a failure: it adopts the ejection before its next read, without failing one");
   flush(r);
   assert.is(stat(r, "orders", "floor.ejections"), 1, "one ejection, adopted by the other worker");
 });
 
 test("a success on a worker that failed resets the shared count; a worker that saw nothing adopts an ejection on its floor tick (10 ms)", async () => {
   const r = await rig(floorConfig(), { workers: 3 });
-  roundTrip(r, get(), { status: 503, worker: 0 });
-  roundTrip(r, get(), { status: 503, worker: 1 });
-  roundTrip(r, get(), { status: 200, worker: 0 });
-  roundTrip(r, get(), { status: 503, worker: 1 });
-  assert.is(cluster(roundTrip(r, get(), { worker: 1 })), PRIMARY, "1, 2, reset, 1: no ejection (and this success resets again)");
-  roundTrip(r, get(), { status: 503, worker: 1 });
-  roundTrip(r, get(), { status: 503, worker: 0 });
-  roundTrip(r, get(), { status: 503, worker: 1 });
-  assert.is(cluster(roundTrip(r, get(), { worker: 0 })), SHADOW, "three in a row across workers");
+  readOn(r, 0, 503);
+  readOn(r, 1, 503);
+  readOn(r, 0, 200);
+  readOn(r, 1, 503);
+  assert.is(readOn(r, 1), PRIMARY, "1, 2, reset, 1: no ejection (and this success resets again)");
+  readOn(r, 1, 503);
+  readOn(r, 0, 503);
+  readOn(r, 1, 503);
+  assert.is(readOn(r, 0), SHADOW, "three in a row across workers");
   // A worker that has seen no failure reads the shared record on its tick, not per request: with a
   // floor the tick comes every 10 ms (not once per 1 s report), so within one it has adopted the
   // ejection, as Envoy's detector ejects for every worker at once.
   r.clock.advance(10);
-  assert.is(cluster(roundTrip(r, get(), { worker: 2 })), SHADOW, "worker 2 saw nothing: adopted within one floor tick");
+  assert.is(readOn(r, 2), SHADOW, "worker 2 saw nothing: adopted within one floor tick");
   flush(r);
   assert.is(stat(r, "orders", "floor.ejections"), 1, "one ejection, adopted by the others");
 });
 
 test("the 10 ms tick only adopts ejections: a worker that saw no failure neither joins nor resets the shared count until a report tick", async () => {
   const r = await rig(floorConfig(), { workers: 3 });
-  roundTrip(r, get(), { status: 503, worker: 0 });
-  roundTrip(r, get(), { status: 503, worker: 1 });
+  readOn(r, 0, 503);
+  readOn(r, 1, 503);
   r.clock.advance(20); // two floor ticks on every worker
-  assert.is(cluster(roundTrip(r, get(), { worker: 2 })), PRIMARY, "2 of 3: not ejected yet; worker 2 reads the primary, successfully");
-  assert.is(cluster(roundTrip(r, get(), { status: 503, worker: 0 })), PRIMARY, "the third failure in a row among the workers that failed");
-  assert.is(cluster(roundTrip(r, get(), { worker: 0 })), SHADOW, "ejected: worker 2's success between them did not reset the count, as before the fast tick");
+  assert.is(readOn(r, 2), PRIMARY, "2 of 3: not ejected yet; worker 2 reads the primary, successfully");
+  assert.is(readOn(r, 0, 503), PRIMARY, "the third failure in a row among the workers that failed");
+  assert.is(readOn(r, 0), SHADOW, "ejected: worker 2's success between them did not reset the count, as before the fast tick");
 });
 
 test("with a floor the tick comes every 10 ms, and reports keep their interval: one a second, not one a tick", async () => {
