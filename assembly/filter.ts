@@ -5,15 +5,15 @@
 // full, a malformed map) leaves the request untouched and counts an error.
 import {
   BUFFER_PLUGIN_CONFIGURATION, LOG_ERROR, LOG_INFO, OK, arenaAlloc, getBufferBytes, getProperty, logString,
-  monotonicNs, proxy_set_tick_period_milliseconds, randomU64, resultLen, resultPtr,
+  monotonicNs, randomU64, resultLen, resultPtr,
 } from "./abi";
 import { Bytes } from "./bytes";
 import { MAX_COMPONENTS, configError, parseConfig } from "./config";
 import { ComponentStats } from "./stats";
-import { FLOOR_TICK_MS, anyFloor, configureFloors } from "./floor";
+import { configureFloors } from "./floor";
 import { configGeneration, install, nodeId, rng, rootContextId, setNodeId, setWorkerId, statsList } from "./state";
 import { EdgeTable } from "./edges";
-import { initTelemetry, telemetryClockReset, telemetryReconfigured } from "./telemetry";
+import { initTelemetry, setTickPeriod, telemetryReconfigured } from "./telemetry";
 
 /** Distinct component names one VM keeps stats for over its life (four configurations' worth). */
 export const MAX_NAMES: i32 = 4 * MAX_COMPONENTS;
@@ -93,10 +93,7 @@ export function onConfigure(size: usize): bool {
   install(cfg, mapped, mappedIndex);
   telemetryReconfigured(rootContextId);
   configureFloors(cfg, mappedIndex);
-  // Ticks every FLOOR_TICK_MS with a floor (its shared ejection reaches every worker), else per report.
-  const fast = anyFloor(cfg) && FLOOR_TICK_MS < cfg.telemetryIntervalMs;
-  proxy_set_tick_period_milliseconds(fast ? FLOOR_TICK_MS : cfg.telemetryIntervalMs);
-  telemetryClockReset(monotonicNs(), fast);
+  setTickPeriod(cfg, monotonicNs());
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");
   return true;
 }

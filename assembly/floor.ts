@@ -95,6 +95,11 @@ export class Floor {
   }
 
   /** Takes over an ejection another worker decided (while the shadow is fit); true if it did. */
+  /** Adopts an ejection another worker decided, if any; no host call while the shadow is unfit (nothing could be adopted). */
+  private pollEjection(now: u64, cfg: FloorConfig): bool {
+    return cfg.shadowFit && this.readShared() && this.adopt(now, cfg);
+  }
+
   private adopt(now: u64, cfg: FloorConfig): bool {
     if (this.state != ADMITTED || shUntilNs <= now || !cfg.shadowFit) return false;
     if (shMultiplier > this.multiplier) this.multiplier = shMultiplier;
@@ -140,7 +145,7 @@ export class Floor {
     const c = this.st.live.floor;
     if (this.state == ADMITTED) {
       // Failures seen here lately: another worker may have ejected the primary since.
-      if (this.dirty && cfg.enabled) { this.readShared(); this.adopt(monotonicNs(), cfg); }
+      if (this.dirty && cfg.enabled) this.pollEjection(monotonicNs(), cfg);
       if (this.state == ADMITTED) {
         if (this.wouldEject && !cfg.shadowFit) unchecked(c[FL_UNFIT_SKIPS]++); // tripped while unfit
         return TO_PRIMARY;
@@ -211,7 +216,7 @@ export class Floor {
   tick(now: u64, full: bool): void {
     if (!full) {
       const c = this.comp;
-      if (c !== null && c.floor.enabled && this.state == ADMITTED && this.readShared()) this.adopt(now, c.floor);
+      if (c !== null && c.floor.enabled && this.state == ADMITTED) this.pollEjection(now, c.floor);
       return;
     }
     this.rotate(now);

@@ -40,8 +40,9 @@ export function proxy_on_response_body(ctx: u32, size: usize, eos: bool): i32 {
 export function proxy_on_log(ctx: u32): void { enter(); f.onLog(ctx); leave(); }
 
 export function proxy_on_tick(root: u32): void {
-  enter(); f.onTick(root); leave();
-  if (depth == 0) __collect();
+  enter(); const report = f.onTick(root); leave();
+  // A collection per report tick; the floors' 10 ms ticks in between allocate nothing.
+  if (report && depth == 0) __collect();
 }
 
 export function proxy_on_http_call_response(ctx: u32, token: u32, headers: u32, bodySize: usize, trailers: u32): void {

@@ -11,14 +11,15 @@
 // callbacks match on that context and token, and closing it acts in that context.
 import {
   LOG_WARN, METRIC_COUNTER, OK, defineMetric, grpcCall, grpcCancel, grpcClose, grpcSend, grpcStream, logString, monotonicNs,
-  proxy_set_effective_context, wallNs,
+  proxy_set_effective_context, proxy_set_tick_period_milliseconds, wallNs,
 } from "./abi";
 import { Bytes } from "./bytes";
 import { bump } from "./stats";
-import { FLOOR_TICK_MS, tickFloors } from "./floor";
+import { FLOOR_TICK_MS, anyFloor, tickFloors } from "./floor";
 import { MULTIPLIER, RELATIVE_ACCURACY } from "./sketch";
 import { ProtoWriter } from "./proto";
 import { config, configGeneration, internalError, nodeId, statsList, takeErrors, workerId } from "./state";
+import { PluginConfig } from "./config";
 
 const TELEMETRY_SERVICE = new Bytes("shadowmesh.telemetry.v1.Telemetry");
 const TELEMETRY_METHOD = new Bytes("Report");
@@ -62,12 +63,14 @@ let telemetryBaseNs: u64 = 0;
 let telemetryIndex: u64 = 0;
 
 /**
- * The tick period was set now: `fast` when it is FLOOR_TICK_MS rather than the report interval. The
- * report intervals then count from here; with ticks at the report interval every tick reports, as
- * before (a host that keeps its timer's phase across a new period would otherwise skip one).
+ * On a new configuration: the tick period, every FLOOR_TICK_MS while a component has a floor (its
+ * shared ejection then reaches every worker within it), else the report interval. With fast ticks the
+ * report intervals count from now; with ticks at the report interval every tick reports, as before (a
+ * host that keeps its timer's phase across a new period would otherwise skip one).
  */
-export function telemetryClockReset(now: u64, fast: bool): void {
-  telemetryFast = fast;
+export function setTickPeriod(cfg: PluginConfig, now: u64): void {
+  telemetryFast = anyFloor(cfg); // interval_ms is at least 100, so FLOOR_TICK_MS is always shorter
+  proxy_set_tick_period_milliseconds(telemetryFast ? FLOOR_TICK_MS : cfg.telemetryIntervalMs);
   telemetryBaseNs = now;
   telemetryIndex = 0;
 }
@@ -106,7 +109,8 @@ function endStream(here: u32, cancel: bool): void {
   streamStale = false;
 }
 
-export function onTick(root: u32): void {
+/** The root context's tick; true when it was a report tick (the others only poll the floors). */
+export function onTick(root: u32): bool {
   const now = monotonicNs();
   // With a floor the tick comes every FLOOR_TICK_MS (another worker's ejection is adopted within it);
   // the rest keeps the telemetry interval's grid from the configuration on (a tick late by up to half
@@ -119,7 +123,12 @@ export function onTick(root: u32): void {
     else telemetryIndex = k;
   }
   tickFloors(now, full); // before the stats flush: the floor.ejected gauge and the report's state
-  if (!full) return;
+  if (full) reportTick(root, now);
+  return full;
+}
+
+/** A report tick: the stats flushed into pending, then a report sent (or a stuck one given up). */
+function reportTick(root: u32, now: u64): void {
   for (let i = 0, n = statsList.length; i < n; i++) {
     const s = unchecked(statsList[i]);
     // Nothing happened since the last tick (a quiet component, or a name no longer configured):

@@ -86,7 +86,7 @@ async function fleet(endpoints: string[], total: number, template: string | null
         m.lastMergeS = (c1.lastMergeAtMs - t) / 1000;
         m.perS = m.merged / Math.max(SECONDS, m.lastMergeS);
         m.elections = elections() - e0; // a new leader elected meanwhile: the leader lost its lease under the load
-        console.error(`telemetry (${mode}): ${m.sent} reports sent over ${SECONDS} s (${m.failed} not answered), ${m.merged} merged at the leader, the last ${((c1.lastMergeAtMs - t) / 1000).toFixed(2)} s after the first was sent: ${m.perS.toFixed(0)}/s${m.elections ? `; the leader lost its lease (${m.elections} election(s) during the run)` : ""}`);
+        console.error(`telemetry (${mode}): ${m.sent} reports sent over ${SECONDS} s (${m.failed} not answered), ${m.merged} merged at the leader, the last ${m.lastMergeS.toFixed(2)} s after the first was sent: ${m.perS.toFixed(0)}/s${m.elections ? `; the leader lost its lease (${m.elections} election(s) during the run)` : ""}`);
       }
     }
     // Failover: the leader of the moment (the load above may have moved it) killed with its clients;

@@ -13,7 +13,7 @@ import type { EnvHost, Fn } from "./env.js";
  * clock), registration with the owning context (Envoy cancels a context's callouts when it goes
  * away), and delivering the answer exactly once, never into a context that is gone.
  */
-export class Callout {
+class Callout {
   readonly token: number;
   error = "";
   private settled = false;

@@ -249,7 +249,6 @@ export class RiskEngine {
   removeComponent(name: string): boolean { return this.components.delete(name); }
   hasSignal(component: string, signal: string): boolean { return this.components.get(component)?.signals.has(signal) ?? false; }
   kindOf(component: string, signal: string): SignalKind | undefined { return this.components.get(component)?.signals.get(signal)?.spec.kind; }
-  componentNames(): string[] { return [...this.components.keys()]; }
   hasComponent(component: string): boolean { return this.components.has(component); }
 
   /** Why a point would be refused, or null if observe() would take it. */

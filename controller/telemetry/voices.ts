@@ -2,7 +2,7 @@
 // latency, and its sealed summary carries the weighted median across nodes (what the risk engine is
 // fed, so one proxy cannot outvote the rest) and the nodes whose error rate stands out (a proxy or
 // zone problem). The store (store.ts) calls addVoice on ingest and robustSummary on sealing.
-import { CompactSketch, LatencySketch } from "./sketch.js";
+import { LatencySketch } from "./sketch.js";
 import type { TargetTotals } from "./report.js";
 
 /** A node whose primary error rate in one bucket stands out against the other nodes' (a proxy or zone problem). */
@@ -58,19 +58,15 @@ function median(xs: number[]): number {
  * The component's value is the weighted median (on a tie, the lower value). Outliers: real nodes whose
  * error rate exceeds the median of the voices by more than max(margin, 3 x 1.4826 x MAD).
  */
-export function robustSummary(voices: Map<string, { requests: number; errors: number; latency: CompactSketch | LatencySketch | null }>, minRequests: number, margin: number): { robust: RobustSummary | null; outliers: ProxyOutlier[] } {
+export function robustSummary(voices: Map<string, Voice>, minRequests: number, margin: number): { robust: RobustSummary | null; outliers: ProxyOutlier[] } {
   const vs: { node: string; requests: number; errors: number; p99Ms: number; real: boolean; w: number }[] = [];
   const low = { requests: 0, errors: 0, latency: new LatencySketch(), nodes: 0 };
-  const p99 = (l: CompactSketch | LatencySketch | null) => {
-    if (!l || l.count === 0) return NaN;
-    if (l instanceof LatencySketch) return l.quantile(0.99) / 1000;
-    const d = new LatencySketch(); l.addTo(d); return d.quantile(0.99) / 1000;
-  };
+  const p99 = (l: LatencySketch | null) => (!l || l.count === 0 ? NaN : l.quantile(0.99) / 1000);
   for (const [node, v] of voices) {
     if (v.requests >= minRequests) vs.push({ node, requests: v.requests, errors: v.errors, p99Ms: p99(v.latency), real: node !== OVERFLOW_VOICE, w: 1 });
     else {
       low.requests += v.requests; low.errors += v.errors; low.nodes++;
-      if (v.latency instanceof CompactSketch) v.latency.addTo(low.latency); else if (v.latency) low.latency.merge(v.latency);
+      if (v.latency) low.latency.merge(v.latency);
     }
   }
   if (low.requests >= minRequests) vs.push({ node: LOW_TRAFFIC_VOICE, requests: low.requests, errors: low.errors, p99Ms: p99(low.latency), real: false, w: low.nodes });
