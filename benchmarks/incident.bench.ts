@@ -82,6 +82,7 @@ const setFields = (set: "tune" | "test") => {
     [`${set}_worst_reduction_vs_reactive`]: (ran ? worstOf(inSet(set, degrading)) : null) ?? NaN,
     [`${set}_worst_reduction_vs_reactive_warned_30s`]: (ran ? worstOf(inSet(set, warned)) : null) ?? NaN,
     [`${set}_false_migrations`]: ran ? inSet(set, healthy).reduce((s, r) => s + sm(r).false_migrations, 0) : NaN,
+    [`${set}_healthy_peak_risk`]: (ran ? max(inSet(set, healthy).map((r) => sm(r).peak_risk)) : null) ?? NaN,
   } as Record<string, number>;
 };
 // From the first change to AtRisk, per degrading scenario: the worst seed (null when a seed never got there).
@@ -106,6 +107,9 @@ writeResult(wanted === "all" ? "incident" : `incident-${wanted}`, {
   scenarios_worse_than_reactive: degrading.concat(healthy).filter((r) => r.not_worse_than_reactive === false).length,
   false_migrations_total: healthy.reduce((s, r) => s + sm(r).false_migrations, 0),
   reactive_false_migrations_total: healthy.reduce((s, r) => s + r.modes.reactive!.false_migrations, 0),
+  // The false-alarm margin: healthy runs that entered AtRisk at all, and the highest risk any reached (the policy enters at 0.5).
+  false_at_risk_total: healthy.filter((r) => sm(r).at_risk_s !== null && sm(r).at_risk_s !== undefined).length,
+  healthy_peak_risk: max(healthy.map((r) => sm(r).peak_risk)) ?? NaN,
   two_writer_samples_shadowmesh: results.reduce((s, r) => s + sm(r).two_writers_samples, 0),
   two_writer_samples_reactive: results.reduce((s, r) => s + r.modes.reactive!.two_writers_samples, 0),
   two_writer_samples_reactive_unsafe: results.reduce((s, r) => s + r.modes.reactive_unsafe!.two_writers_samples, 0),

@@ -80,6 +80,8 @@ export interface ModeResult {
    * or a later one of the same path; not the emergency Failover), seconds into the scenario; null: never.
    */
   at_risk_s?: number | null;
+  /** shadowmesh only: the highest smoothed risk of the run (on a healthy run, how far from the policy's enter it stayed). */
+  peak_risk?: number;
 }
 
 /** The controller's signals a scenario's season_s applies to: those that follow load (not replication lag, divergence or errors). */
@@ -157,6 +159,7 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
   let controllerTick: (() => void) | undefined;
   let stopController = () => {};
   let atRiskS: number | null = null;
+  let peakRisk = 0;
 
   // The reactive rule's loop starts when shadowmesh's controller does (after its first route push),
   // so both rules renew leases in the same phase: started 5 ms apart, the later rule's leases ran out
@@ -265,6 +268,8 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     let lastTrace = -1;
     const loop = () => {
       controllerTick!();
+      const now = core.engine.riskOf(COMPONENT);
+      if (now && now.risk > peakRisk) peakRisk = now.risk;
       const sec = Math.floor((nowMs() - startMs) / 1000);
       if (o.trace && sec > lastTrace) {
         lastTrace = sec;
@@ -413,6 +418,6 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
     p99_ms_during_incident: p99 === null ? null : Math.round(p99 * 10) / 10,
     shift_started_s: started, shift_done_s: started === null ? null : done,
     false_migrations: falseMigration, decisions,
-    ...(mode === "shadowmesh" ? { at_risk_s: atRiskS } : {}),
+    ...(mode === "shadowmesh" ? { at_risk_s: atRiskS, peak_risk: Math.round(peakRisk * 1000) / 1000 } : {}),
   };
 }
