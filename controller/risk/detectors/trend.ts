@@ -8,14 +8,15 @@
 // errors) scores ~1 at 0.8 of the horizon and ~0 at 1.25 of it, one known to 20 % (5 standard errors,
 // 10 degrees of freedom) 0.83 and 0.12. (A fixed curve, 1 / (1 + r^4) at r horizons, was used
 // before: it scored a well-measured leak 0.7 horizon away as 0.8, as if the forecast were as
-// uncertain as a barely significant one.) A slope that is not clearly
-// above its own noise (under 3 standard errors) scores 0, so a noisy flat series never forecasts
-// exhaustion; between 3 and 5 standard errors the score is scaled from 0 to its full value. A window
-// one level shift explains better is a step, not a trend (no score); a ramp that began inside the
-// window is forecast from the segment since it began, one that speeds up from the window's newest
-// third (once the whole window shows the trend); a ramp that stopped (its newest third rising
-// significantly slower than the window's line) no longer scores. A window in points, not seconds, follows the scrape interval: 30 points
-// are 30 s at 1 s scrapes and 7.5 min at 15 s. (An exponentially smoothed slope with a 600 s time
+// uncertain as a barely significant one.) A slope that is not clearly above its own noise (under 3
+// standard errors) scores 0, so a noisy flat series never forecasts exhaustion; between 3 and 5
+// standard errors the score is scaled from 0 to its full value. When one level shift explains the
+// window better than the line, a flat-then-rising fit (a broken stick, averaged over where the ramp
+// began) and the step compete: the step wins as no trend (no score), the ramp is forecast from its
+// own slope. A ramp that speeds up is forecast from the window's newest third (once the whole window
+// shows the trend); a ramp that stopped (its newest third rising significantly slower than the
+// window's line) no longer scores. A window in points, not seconds, follows the scrape interval: 30
+// points are 30 s at 1 s scrapes and 7.5 min at 15 s. (An exponentially smoothed slope with a 600 s time
 // constant was used before: it saw a ramp that kills a node within two minutes at a few per cent of
 // its real slope, forecasting exhaustion 100x too late.)
 export interface TrendOptions {
@@ -31,8 +32,8 @@ export interface TrendOptions {
 
 export const DEFAULT_TREND: Omit<TrendOptions, "capacity"> = { horizonS: 3600, points: 30, direction: "up" };
 
-/** A least-squares line over part of the window: slope, its standard error, level at the newest point, points fitted. */
-interface Segment { slope: number; se: number; level: number; n: number }
+/** A least-squares fit: the ramp's slope, its standard error, the level at the newest point, and the fit's degrees of freedom. */
+interface Segment { slope: number; se: number; level: number; dof: number }
 
 /** The standard normal CDF (Abramowitz and Stegun 7.1.26, absolute error < 1.5e-7). */
 function normalCdf(z: number): number {
@@ -76,12 +77,15 @@ export class TrendDetector {
   stalled = false;
   /** The segment since a trend began inside the window (see stepFitsBetter), when there is one. */
   private hinge: Segment | null = null;
+  /** Scratch for brokenStick's fits: four numbers per breakpoint. */
+  private readonly fits: Float64Array;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
     if (!(opts.points >= 4)) throw new RangeError(`trend points must be at least 4, got ${opts.points}`);
     this.t = new Float64Array(opts.points);
     this.x = new Float64Array(opts.points);
+    this.fits = new Float64Array(4 * opts.points);
   }
 
   update(tMs: number, x: number): number {
@@ -136,7 +140,7 @@ export class TrendDetector {
     let ssr = 0;
     for (let k = from; k < n; k++) { const j = (oldest + k) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
     const newest = this.t[(this.head - 1 + cap) % cap]!;
-    return { slope, se: Math.sqrt(ssr / Math.max(1, len - 2) / stt), level: mx + slope * (newest - mt), n: len };
+    return { slope, se: Math.sqrt(ssr / Math.max(1, len - 2) / stt), level: mx + slope * (newest - mt), dof: len - 2 };
   }
 
   /**
@@ -161,16 +165,80 @@ export class TrendDetector {
       if (ssr < best) { best = ssr; split = k; }
     }
     if (split < 0) return false;
+    // A step, or a ramp that began inside the window? Flat-then-rising (the broken stick) against
+    // flat-jump-flat, both three parameters: the better fit decides. (Judging by whether the points
+    // after the step's split climb on their own called a steady ramp a step whenever the split fell
+    // within three points of its newest end.)
+    const stick = this.brokenStick();
+    const sign = this.opts.direction === "up" ? 1 : -1;
+    if (stick && stick.ssr < best && sign * stick.seg.slope > 0) {
+      // The ramp since it began is the trend (a line over the whole window blends in the flat part
+      // before it and forecasts too late).
+      this.hinge = stick.seg;
+      return false;
+    }
     if (n - split < 4) return true;
-    // The segment after the split: does it climb on its own (slope over 3 standard errors)?
+    // The segment after the split: does it climb on its own (slope over 3 standard errors)? A step
+    // followed by a climb is a trend from the step on.
     const seg = this.segmentFit(split);
     if (!seg) return true;
-    const sign = this.opts.direction === "up" ? 1 : -1;
     if (!((sign * seg.slope) / Math.max(seg.se, 1e-12) > 3)) return true;
-    // A trend that began inside the window: the segment since it began is the trend (a line over the
-    // whole window blends in the flat part before it and forecasts too late).
     this.hinge = seg;
     return false;
+  }
+
+  /**
+   * Segmented regression, flat then a ramp: x = a + b max(0, t - tau), continuous at the breakpoint
+   * tau, fitted over the whole window for every breakpoint at a point that leaves at least three points
+   * after it. The flat part pins the level and the noise, so the ramp's slope is known from fewer of
+   * its own points than a fit of the ramp alone. Where the ramp began is itself uncertain, and taking
+   * the single best breakpoint as known made the slope jump by several of its standard errors from
+   * one point to the next; so the fits are averaged over the breakpoints, each weighted by its
+   * likelihood, exp(-(SSR - SSR_min) / (2 sigma^2)) with sigma^2 from the best fit (Bayesian model
+   * averaging under a uniform prior on the breakpoint): the slope and level are the weighted means,
+   * the slope's variance the weighted mean of (its standard error^2 + its distance from the mean^2).
+   * Returns the averaged segment and the best fit's SSR (to judge a step against), or null with too
+   * few points. Degrees of freedom n - 3 (a, b, tau). O(n): suffix sums over the points after each
+   * breakpoint, times relative to the newest point.
+   */
+  private brokenStick(): { seg: Segment; ssr: number } | null {
+    const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head;
+    if (n < 7) return null;
+    const t0 = this.t[(this.head - 1 + cap) % cap]!;
+    let sx = 0, sxx = 0;
+    for (let k = 0; k < n; k++) { const v = this.x[(oldest + k) % cap]!; sx += v; sxx += v * v; }
+    // Suffix sums over the points after the breakpoint j: count, sum t, sum t^2, sum x, sum t x.
+    let m = 0, t1 = 0, t2 = 0, x1 = 0, tx = 0, fits = 0, bestSsr = Infinity;
+    const F = this.fits;
+    for (let j = n - 2; j >= 1; j--) {
+      const jj = (oldest + j + 1) % cap, tk = this.t[jj]! - t0, xk = this.x[jj]!;
+      m++; t1 += tk; t2 += tk * tk; x1 += xk; tx += tk * xk;
+      if (m < 3) continue;
+      const tau = this.t[(oldest + j) % cap]! - t0;
+      const sh = t1 - m * tau, shh = t2 - 2 * tau * t1 + m * tau * tau, shx = tx - tau * x1;
+      const det = n * shh - sh * sh;
+      if (!(det > 0)) continue;
+      const b = (n * shx - sh * sx) / det, a = (sx - b * sh) / n;
+      const ssr = Math.max(0, sxx - a * sx - b * shx);
+      // Per fit: SSR, slope, the slope's variance per unit sigma^2, level at the newest point (h = -tau).
+      F[4 * fits] = ssr; F[4 * fits + 1] = b; F[4 * fits + 2] = n / det; F[4 * fits + 3] = a - b * tau;
+      fits++;
+      if (ssr < bestSsr) bestSsr = ssr;
+    }
+    if (fits === 0) return null;
+    const s2 = Math.max(bestSsr / (n - 3), 1e-300);
+    let w = 0, wb = 0, wl = 0;
+    for (let i = 0; i < fits; i++) {
+      const q = Math.exp(-(F[4 * i]! - bestSsr) / (2 * s2));
+      w += q; wb += q * F[4 * i + 1]!; wl += q * F[4 * i + 3]!;
+    }
+    const slope = wb / w, level = wl / w;
+    let v = 0;
+    for (let i = 0; i < fits; i++) {
+      const q = Math.exp(-(F[4 * i]! - bestSsr) / (2 * s2)), d = F[4 * i + 1]! - slope;
+      v += q * (s2 * F[4 * i + 2]! + d * d);
+    }
+    return { seg: { slope, se: Math.sqrt(v / w), level, dof: n - 3 }, ssr: bestSsr };
   }
 
   private score(): number {
@@ -208,7 +276,7 @@ export class TrendDetector {
     if (local) {
       hr = sign * (o.capacity - local.level);
       if (hr <= 0) { this.timeToExhaustionS = 0; this.withinHorizon = 1; return 1; }
-      fr = sign * local.slope; se = local.se; dof = local.n - 2;
+      fr = sign * local.slope; se = local.se; dof = local.dof;
       this.timeToExhaustionS = hr / fr;
       // A hinge is a trend of its own: its segment's significance. The newest third only sharpens the
       // timing of the trend the whole window established: that trend's significance stands.
