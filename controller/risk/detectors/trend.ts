@@ -56,6 +56,9 @@ export function studentTCdf(t: number, nu: number): number {
   return normalCdf((t * (1 - 1 / (4 * v))) / Math.sqrt(1 + (t * t) / (2 * v)));
 }
 
+/** brokenStick's fits, four numbers per breakpoint: one buffer for every detector (a fit never yields). */
+let fitScratch = new Float64Array(0);
+
 export class TrendDetector {
   level = NaN;
   /** Units per second. */
@@ -77,15 +80,12 @@ export class TrendDetector {
   stalled = false;
   /** The segment since a trend began inside the window (see stepFitsBetter), when there is one. */
   private hinge: Segment | null = null;
-  /** Scratch for brokenStick's fits: four numbers per breakpoint. */
-  private readonly fits: Float64Array;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
     if (!(opts.points >= 4)) throw new RangeError(`trend points must be at least 4, got ${opts.points}`);
     this.t = new Float64Array(opts.points);
     this.x = new Float64Array(opts.points);
-    this.fits = new Float64Array(4 * opts.points);
   }
 
   update(tMs: number, x: number): number {
@@ -209,7 +209,8 @@ export class TrendDetector {
     for (let k = 0; k < n; k++) { const v = this.x[(oldest + k) % cap]!; sx += v; sxx += v * v; }
     // Suffix sums over the points after the breakpoint j: count, sum t, sum t^2, sum x, sum t x.
     let m = 0, t1 = 0, t2 = 0, x1 = 0, tx = 0, fits = 0, bestSsr = Infinity;
-    const F = this.fits;
+    if (fitScratch.length < 4 * n) fitScratch = new Float64Array(4 * cap);
+    const F = fitScratch;
     for (let j = n - 2; j >= 1; j--) {
       const jj = (oldest + j + 1) % cap, tk = this.t[jj]! - t0, xk = this.x[jj]!;
       m++; t1 += tk; t2 += tk * tk; x1 += xk; tx += tk * xk;
