@@ -16,6 +16,9 @@
 // on tick: a healthy primary costs no host call per request. A worker adopts an ejection another
 // worker decided without failing a request of its own when it had seen failures, else on its tick,
 // which comes every FLOOR_TICK_MS (10 ms) while a floor is configured, or at its first failure.
+// Those 10 ms ticks read one proxy-wide key, not every component's record: every ejection rewrites
+// it after its component's record, and every write of a key gets a new CAS (Envoy's
+// SharedData::set), so a CAS unchanged since the last look means no ejection to adopt.
 import { OK, getSharedData, monotonicNs, resultLen, resultPtr, setSharedData, sharedCas } from "./abi";
 import { Bytes } from "./bytes";
 import { ComponentConfig, FloorConfig, PluginConfig } from "./config";
@@ -51,6 +54,24 @@ const SHARED_BUF: usize = memory.data(16, 8);
 let shConsecutive: u32 = 0;
 let shMultiplier: u32 = 0;
 let shUntilNs: u64 = 0;
+
+// The proxy-wide ejection announcement: its value is a count (nobody reads it), its CAS the signal.
+const EJECTIONS_KEY = new Bytes("shadowmesh.floor.ejections");
+let ejectionsSeenCas: u32 = 0;
+let ejectionsWritten: u32 = 0;
+
+/** Whether any worker has announced an ejection since this worker last looked (one host call). */
+function ejectionsMoved(): bool {
+  if (getSharedData(EJECTIONS_KEY.ptr, EJECTIONS_KEY.len) != OK || sharedCas == ejectionsSeenCas) return false;
+  ejectionsSeenCas = sharedCas;
+  return true;
+}
+
+/** Announces an ejection (after its record is written, so whoever sees the new CAS finds the record). */
+function announceEjection(): void {
+  store<u32>(SHARED_BUF, ++ejectionsWritten);
+  setSharedData(EJECTIONS_KEY.ptr, EJECTIONS_KEY.len, SHARED_BUF, 4, 0);
+}
 
 export class Floor {
   readonly st: ComponentStats;
@@ -94,7 +115,6 @@ export class Floor {
     return setSharedData(this.sharedKey.ptr, this.sharedKey.len, SHARED_BUF, SHARED_LEN, cas) == OK;
   }
 
-  /** Takes over an ejection another worker decided (while the shadow is fit); true if it did. */
   /** Adopts an ejection another worker decided, if any; no host call while the shadow is unfit (nothing could be adopted). */
   private pollEjection(now: u64, cfg: FloorConfig): bool {
     return cfg.shadowFit && this.readShared() && this.adopt(now, cfg);
@@ -267,6 +287,7 @@ export class Floor {
     const until = now + <u64>cfg.baseEjectionMs * <u64>this.multiplier * NS_PER_MS;
     // Every worker sees the ejection (unconditional: the newest decision wins).
     this.writeShared(0, this.multiplier, until, 0);
+    announceEjection();
     this.dirty = false;
     this.enterEjected(until);
     unchecked(this.st.live.floor[FL_EJECTIONS]++);
@@ -321,6 +342,9 @@ export const floors = new Array<Floor>();
 
 /** After a configuration is accepted: every floor learns its component's configuration (or none). */
 export function configureFloors(cfg: PluginConfig, statsIndexFor: Array<i32>): void {
+  // Look again at the next tick: an ejection announced while this worker's shadow was unfit could
+  // not be adopted then, and the new configuration may make it fit.
+  ejectionsSeenCas = 0;
   while (floors.length < statsList.length) floors.push(new Floor(statsList[floors.length]));
   const seen = new StaticArray<bool>(floors.length);
   for (let i = 0; i < cfg.components.length; i++) {
@@ -337,7 +361,11 @@ export function anyFloor(cfg: PluginConfig): bool {
   return false;
 }
 
-/** Every floor's tick: `full` on a report tick, else only other workers' ejections are adopted. */
+/**
+ * Every floor's tick: `full` on a report tick, else only other workers' ejections are adopted, and
+ * only after one was announced (one host call a tick, however many components have a floor).
+ */
 export function tickFloors(now: u64, full: bool): void {
+  if (!full && !ejectionsMoved()) return;
   for (let i = 0, n = floors.length; i < n; i++) unchecked(floors[i]).tick(now, full);
 }

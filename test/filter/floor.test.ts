@@ -230,6 +230,24 @@ test("the 10 ms tick only adopts ejections: a worker that saw no failure neither
   assert.is(readOn(r, 0), SHADOW, "ejected: worker 2's success between them did not reset the count, as before the fast tick");
 });
 
+test("the 10 ms tick reads one proxy-wide key, not one record per component: eight floors cost one look a tick until an ejection is announced", async () => {
+  const names = Array.from({ length: 8 }, (_, i) => `c${i}`);
+  const cfg = config(names.map((n) => component({ name: n, authorities: [`${n}.svc`], primary_cluster: `${n}-primary`, shadow_cluster: `${n}-shadow`, floor: { shadow_fit: true, base_ejection_ms: 1000, max_ejection_ms: 10000 } })));
+  const r = await rig(cfg, { workers: 2 });
+  const on = (worker: number, n: string, status = 200) => cluster(roundTrip(r, get("/item/1", [], `${n}.svc`), { status, worker }));
+  for (const n of names) assert.is(on(1, n), `${n}-primary`);
+  r.clock.advance(1000); // past the first report
+  const w1 = r.host.worker(1), c0 = w1.hostCalls;
+  r.clock.advance(90); // nine floor ticks, no report
+  const perTick = (w1.hostCalls - c0) / 9;
+  assert.ok(perTick <= 2, `${perTick.toFixed(1)} host calls per floor tick for 8 floors (the clock and the announcement key; one record per floor was 9+)`);
+  for (let i = 0; i < 3; i++) on(0, "c5", 503);
+  assert.is(on(0, "c5"), "c5-shadow", "worker 0 ejected c5's primary");
+  r.clock.advance(10);
+  assert.is(on(1, "c5"), "c5-shadow", "worker 1 saw nothing and adopted the announced ejection within a floor tick");
+  assert.is(on(1, "c4"), "c4-primary", "the other components are untouched");
+});
+
 test("with a floor the tick comes every 10 ms, and reports keep their interval: one a second, not one a tick", async () => {
   const r = await rig(floorConfig(), { workers: 2 });
   read(r);
