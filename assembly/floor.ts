@@ -56,7 +56,8 @@ let shMultiplier: u32 = 0;
 let shUntilNs: u64 = 0;
 
 // The proxy-wide ejection announcement: its value is a count (nobody reads it), its CAS the signal.
-const EJECTIONS_KEY = new Bytes("shadowmesh.floor.ejections");
+// Outside the components' namespace ("shadowmesh.floor." + name), so no component name collides.
+const EJECTIONS_KEY = new Bytes("shadowmesh.floor-ejections");
 let ejectionsSeenCas: u32 = 0;
 let ejectionsWritten: u32 = 0;
 
@@ -294,6 +295,9 @@ export class Floor {
   }
 
   private readmit(now: u64): void {
+    // An ejection announced while this floor was ejected or probing was not adopted then (only an
+    // admitted floor adopts): look at every record again at the next tick.
+    ejectionsSeenCas = 0;
     this.state = ADMITTED;
     this.hot = false;
     this.dirty = false;

@@ -248,6 +248,26 @@ test("the 10 ms tick reads one proxy-wide key, not one record per component: eig
   assert.is(on(1, "c4"), "c4-primary", "the other components are untouched");
 });
 
+test("a worker re-admitting the primary adopts an ejection another worker announced while it was probing, within a floor tick", async () => {
+  const r = await rig(floorConfig({ base_ejection_ms: 300, probe_fraction: 1, probe_successes: 1 }), { workers: 2 });
+  for (let i = 0; i < 3; i++) readOn(r, 0, 503);
+  r.clock.advance(10);
+  assert.is(readOn(r, 1), SHADOW, "worker 1 adopted the first ejection");
+  r.clock.advance(320); // both past its end: the next reads probe
+  assert.is(readOn(r, 0, 503), PRIMARY, "worker 0's probe fails: ejected again, announced");
+  r.clock.advance(10); // a floor tick on worker 1 while it is still probing: it cannot adopt then
+  assert.is(readOn(r, 1), PRIMARY, "worker 1's probe succeeds: re-admitted");
+  r.clock.advance(10);
+  assert.is(readOn(r, 1), SHADOW, "within a floor tick worker 1 adopts worker 0's new ejection");
+});
+
+test("a component named like the announcement key keeps its own record: its ejection is adopted by the other worker", async () => {
+  const r = await rig(config([component({ name: "ejections", floor: { shadow_fit: true, base_ejection_ms: 5000, max_ejection_ms: 10000 } })]), { workers: 2 });
+  for (let i = 0; i < 3; i++) readOn(r, 0, 503);
+  r.clock.advance(10);
+  assert.is(readOn(r, 1), SHADOW);
+});
+
 test("with a floor the tick comes every 10 ms, and reports keep their interval: one a second, not one a tick", async () => {
   const r = await rig(floorConfig(), { workers: 2 });
   read(r);
