@@ -2,23 +2,24 @@
 // lag): an ordinary least-squares line through the last `points` points gives a level (the line at
 // the newest point) and a slope per second; with a capacity the detector forecasts when the line
 // reaches it. The score is the probability, under the fitted slope's sampling distribution (Student's
-// t with the fit's n - 2 degrees of freedom), that the true rate exhausts the headroom within the
-// horizon: P(rate > headroom / horizon). It is 0.5 when the forecast is exactly one horizon away, and
-// how fast it leaves 0.5 on either side follows the evidence: a slope known to 5 % (20 standard
-// errors) scores ~1 at 0.8 of the horizon and ~0 at 1.25 of it, one known to 20 % (5 standard errors,
-// 10 degrees of freedom) 0.83 and 0.12. (A fixed curve, 1 / (1 + r^4) at r horizons, was used
+// t with the fit's degrees of freedom: n - 2 for a line), that the true rate exhausts the headroom
+// within the horizon: P(rate > headroom / horizon). It is 0.5 when the forecast is exactly one horizon
+// away, and how fast it leaves 0.5 on either side follows the evidence: a slope known to 5 % (20
+// standard errors) scores ~1 at 0.8 of the horizon and ~0 at 1.25 of it, one known to 20 % (5 standard
+// errors, 10 degrees of freedom) 0.83 and 0.12. (A fixed curve, 1 / (1 + r^4) at r horizons, was used
 // before: it scored a well-measured leak 0.7 horizon away as 0.8, as if the forecast were as
 // uncertain as a barely significant one.) A slope that is not clearly above its own noise (under 3
 // standard errors) scores 0, so a noisy flat series never forecasts exhaustion; between 3 and 5
-// standard errors the score is scaled from 0 to its full value. When one level shift explains the
-// window better than the line, a flat-then-rising fit (a broken stick, averaged over where the ramp
-// began) and the step compete: the step wins as no trend (no score), the ramp is forecast from its
-// own slope. A ramp that speeds up is forecast from the window's newest third (once the whole window
-// shows the trend); a ramp that stopped (its newest third rising significantly slower than the
-// window's line) no longer scores. A window in points, not seconds, follows the scrape interval: 30
-// points are 30 s at 1 s scrapes and 7.5 min at 15 s. (An exponentially smoothed slope with a 600 s time
-// constant was used before: it saw a ramp that kills a node within two minutes at a few per cent of
-// its real slope, forecasting exhaustion 100x too late.)
+// standard errors the score is scaled from 0 to its full value. A significant slope is then checked
+// for its shape (shape(): a line, a step, a ramp that began inside the window, a ramp that stopped,
+// chosen by an information criterion): a step or a ramp that stopped gets no score, a ramp that began
+// inside the window is forecast from its own slope (a broken stick, averaged over where it began). A
+// ramp that speeds up is forecast from the window's newest third (once the whole window shows the
+// trend); a ramp whose newest third rises significantly slower than the window's line has stopped
+// too. A window in points, not seconds, follows the scrape interval: 30 points are 30 s at 1 s
+// scrapes and 7.5 min at 15 s. (An exponentially smoothed slope with a 600 s time constant was used
+// before: it saw a ramp that kills a node within two minutes at a few per cent of its real slope,
+// forecasting exhaustion 100x too late.)
 export interface TrendOptions {
   /** The value at which the resource is exhausted (e.g. 1 for a utilisation ratio). */
   capacity: number;
@@ -56,7 +57,14 @@ export function studentTCdf(t: number, nu: number): number {
   return normalCdf((t * (1 - 1 / (4 * v))) / Math.sqrt(1 + (t * t) / (2 * v)));
 }
 
-/** brokenStick's fits, four numbers per breakpoint: one buffer for every detector (a fit never yields). */
+/** Parameters a change point's location counts for in the shape criterion (the modified BIC's). */
+const CP = 3;
+
+/** What explains the window (TrendDetector.shape): a line, a step, a ramp that began inside it, a ramp that stopped. */
+type Shape = 0 | 1 | 2 | 3;
+const LINE: Shape = 0, STEP: Shape = 1, RAMP: Shape = 2, STOPPED: Shape = 3;
+
+/** The shape fits' prefix sums and broken-stick fits: one buffer for every detector (a fit never yields). */
 let fitScratch = new Float64Array(0);
 
 export class TrendDetector {
@@ -73,12 +81,12 @@ export class TrendDetector {
   timeToExhaustionS = Infinity;
   /** The last forecast's probability of exhaustion within the horizon (before the significance scaling; 0: none). */
   withinHorizon = 0;
-  /** The window looks like one level shift rather than a trend (see stepFitsBetter): no forecast score. */
+  /** The window looks like one level shift rather than a trend (see shape()): no forecast score. */
   step = false;
   private lineSsr = 0;
-  /** The trend stopped: the newest third of the window rises significantly slower than the forecast's slope. */
+  /** The trend stopped: a ramp then a plateau explains the window (shape()), or its newest third rises significantly slower than the line. */
   stalled = false;
-  /** The segment since a trend began inside the window (see stepFitsBetter), when there is one. */
+  /** The ramp since a trend began inside the window (see shape()), when there is one. */
   private hinge: Segment | null = null;
 
   constructor(readonly opts: TrendOptions) {
@@ -144,102 +152,119 @@ export class TrendDetector {
   }
 
   /**
-   * Whether one level shift explains the window better than the line (a smaller residual sum of
-   * squares at the best split) and the points after the shift are flat (no significant slope of
-   * their own): a deploy that moves CPU from 0.25 to 0.7 gives a steep, significant slope over the
-   * window, but it is a step, not a trend, and its forecast would be an exhaustion that never comes
-   * (the level and saturation views judge a step). A trend that has just begun (flat, then a ramp)
-   * is also fitted better by a step, but its last segment still climbs: it stays a trend.
+   * Which shape explains the window (run only once the line's slope is significant), by an
+   * information criterion, n ln(SSR / n) + k ln(n), over four least-squares fits, where a change
+   * point's location counts as CP = 3 parameters (the modified BIC of Zhang and Siegmund, 2007, whose
+   * leading term charges 3/2 ln n of log-likelihood per change point: a location picked as the best
+   * of many fits better by chance than a regular parameter does; with the plain BIC's 1, a leak's
+   * newest noisy point was a plateau in 58 of 100 synthetic leaks):
+   *   - the line (k = 2): a trend over the whole window;
+   *   - a step (k = 3: two levels and the split): a deploy that moved CPU from 0.25 to 0.7 gives a
+   *     steep, significant slope over the window, but its forecast would be an exhaustion that never
+   *     comes (the level and saturation views judge a step);
+   *   - a broken stick (k = 3: x = a + b max(0, t - tau)): flat, then a ramp that began inside the
+   *     window and still climbs: the trend, forecast from the ramp's own slope (a line over the whole
+   *     window blends in the flat part before it and forecasts too late);
+   *   - a ramp that stopped (k = 4: x = a + b clamp(t - tau1, 0, tau2 - tau1), a plateau after
+   *     tau2): a rise smeared over a few scrapes, or a surge that levelled off: no trend either.
+   * Returns the winner; with the broken stick, `hinge` is its ramp (a step or a stopped ramp gets no
+   * forecast score). (Judging by whether the points after the step's best split climbed on their
+   * own, as before, put that split mid-ramp, where it moved from point to point: the segment after it
+   * shrank and its significance collapsed for a second, memory-leak's forecast falling from 0.98 to
+   * 0.06; and a ramp within three points of its start was a step.)
+   * O(n^2) over (tau1, tau2) with prefix sums; values centred on the window's mean and times relative
+   * to the newest point, so large values (bytes) do not cancel.
    */
-  private stepFitsBetter(lineSsr: number): boolean {
+  private shape(lineSsr: number): Shape {
     const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head;
-    let tot = 0, tot2 = 0;
-    for (let m = 0; m < n; m++) { const v = this.x[(oldest + m) % cap]!; tot += v; tot2 += v * v; }
-    let s = 0, s2 = 0, best = lineSsr, split = -1;
-    for (let m = 0; m < n - 2; m++) {
-      const v = this.x[(oldest + m) % cap]!;
-      s += v; s2 += v * v;
-      const k = m + 1;
-      if (k < 2) continue;
-      const ssr = s2 - (s * s) / k + (tot2 - s2) - ((tot - s) * (tot - s)) / (n - k);
-      if (ssr < best) { best = ssr; split = k; }
+    if (n < 6) return LINE;
+    if (fitScratch.length < 9 * cap + 5) fitScratch = new Float64Array(9 * cap + 5);
+    const F = fitScratch;
+    const t0 = this.t[(this.head - 1 + cap) % cap]!;
+    let mean = 0;
+    for (let k = 0; k < n; k++) mean += this.x[(oldest + k) % cap]!;
+    mean /= n;
+    // Prefix sums over points 0..k-1 (oldest first): t, t^2, x, t x, x^2 at F[5k .. 5k + 4].
+    let p1 = 0, p2 = 0, px = 0, ptx = 0, pxx = 0;
+    for (let k = 0; k <= n; k++) {
+      const o = 5 * k;
+      F[o] = p1; F[o + 1] = p2; F[o + 2] = px; F[o + 3] = ptx; F[o + 4] = pxx;
+      if (k === n) break;
+      const j = (oldest + k) % cap, tk = this.t[j]! - t0, xk = this.x[j]! - mean;
+      p1 += tk; p2 += tk * tk; px += xk; ptx += tk * xk; pxx += xk * xk;
     }
-    if (split < 0) return false;
-    // A step, or a ramp that began inside the window? Flat-then-rising (the broken stick) against
-    // flat-jump-flat, both three parameters: the better fit decides. (Judging by whether the points
-    // after the step's split climb on their own called a steady ramp a step whenever the split fell
-    // within three points of its newest end.)
-    const stick = this.brokenStick();
+    const sxx = pxx, sx = px; // sx is ~0 (centred)
+    // Every SSR is floored so an exact fit does not make ln(0): a part in 1e12 of the spread.
+    const floor = 1e-12 * sxx + 1e-300;
+    const bic = (ssr: number, k: number) => n * Math.log(Math.max(ssr, floor) / n) + k * Math.log(n);
+    // The step: levels before and after each split, at least two points on either side.
+    let stepSsr = Infinity;
+    for (let k = 2; k <= n - 2; k++) {
+      const a = F[5 * k + 2]!, b = sx - a;
+      stepSsr = Math.min(stepSsr, sxx - (a * a) / k - (b * b) / (n - k));
+    }
+    // The ramp from the point i to the point j (flat before; flat after, unless j is the newest).
+    const T1 = (i: number) => this.t[(oldest + i) % cap]! - t0;
+    const rampBase = 5 * (n + 1);
+    let stickSsr = Infinity, stopSsr = Infinity, fits = 0;
+    for (let i = 0; i <= n - 3; i++) {
+      const tau1 = T1(i);
+      for (let j = i + 1; j <= n - 1; j++) {
+        const m1 = j - i, m2 = n - 1 - j;
+        const oi = 5 * (i + 1), oj = 5 * (j + 1);
+        const q1 = F[oj]! - F[oi]!, q2 = F[oj + 1]! - F[oi + 1]!, x1 = F[oj + 2]! - F[oi + 2]!, tx1 = F[oj + 3]! - F[oi + 3]!;
+        const d = T1(j) - tau1, x2 = sx - F[oj + 2]!;
+        const sg = q1 - m1 * tau1 + m2 * d;
+        const sgg = q2 - 2 * tau1 * q1 + m1 * tau1 * tau1 + m2 * d * d;
+        const sgx = tx1 - tau1 * x1 + d * x2;
+        const det = n * sgg - sg * sg;
+        if (!(det > 0)) continue;
+        const b = (n * sgx - sg * sx) / det, a = (sx - b * sg) / n;
+        const ssr = Math.max(0, sxx - a * sx - b * sgx);
+        if (m2 === 0) {
+          // The broken stick (the ramp runs to the newest point): at least three points on it.
+          if (m1 < 3) continue;
+          const o = rampBase + 4 * fits++;
+          F[o] = ssr; F[o + 1] = b; F[o + 2] = n / det; F[o + 3] = a + b * (0 - tau1) + mean;
+          if (ssr < stickSsr) stickSsr = ssr;
+        } else if (ssr < stopSsr) stopSsr = ssr;
+      }
+    }
     const sign = this.opts.direction === "up" ? 1 : -1;
-    if (stick && stick.ssr < best && sign * stick.seg.slope > 0) {
-      // The ramp since it began is the trend (a line over the whole window blends in the flat part
-      // before it and forecasts too late).
-      this.hinge = stick.seg;
-      return false;
+    // Two regular parameters each (levels, or level and slope) at ln n; each change point at 3 ln n.
+    const line = bic(lineSsr, 2), step = bic(stepSsr, 2 + CP), stick = bic(stickSsr, 2 + CP), stop = bic(stopSsr, 2 + 2 * CP);
+    if (line <= Math.min(step, stick, stop)) return LINE;
+    if (stick < Math.min(step, stop)) {
+      const seg = this.averageStick(rampBase, fits, stickSsr, n);
+      if (sign * seg.slope > 0) { this.hinge = seg; return RAMP; }
+      return STEP; // a broken stick falling away from the limit: no trend towards it
     }
-    if (n - split < 4) return true;
-    // The segment after the split: does it climb on its own (slope over 3 standard errors)? A step
-    // followed by a climb is a trend from the step on.
-    const seg = this.segmentFit(split);
-    if (!seg) return true;
-    if (!((sign * seg.slope) / Math.max(seg.se, 1e-12) > 3)) return true;
-    this.hinge = seg;
-    return false;
+    return stop < step ? STOPPED : STEP;
   }
 
   /**
-   * Segmented regression, flat then a ramp: x = a + b max(0, t - tau), continuous at the breakpoint
-   * tau, fitted over the whole window for every breakpoint at a point that leaves at least three points
-   * after it. The flat part pins the level and the noise, so the ramp's slope is known from fewer of
-   * its own points than a fit of the ramp alone. Where the ramp began is itself uncertain, and taking
-   * the single best breakpoint as known made the slope jump by several of its standard errors from
-   * one point to the next; so the fits are averaged over the breakpoints, each weighted by its
-   * likelihood, exp(-(SSR - SSR_min) / (2 sigma^2)) with sigma^2 from the best fit (Bayesian model
-   * averaging under a uniform prior on the breakpoint): the slope and level are the weighted means,
-   * the slope's variance the weighted mean of (its standard error^2 + its distance from the mean^2).
-   * Returns the averaged segment and the best fit's SSR (to judge a step against), or null with too
-   * few points. Degrees of freedom n - 3 (a, b, tau). O(n): suffix sums over the points after each
-   * breakpoint, times relative to the newest point.
+   * The broken stick's ramp, averaged over where it began. That breakpoint is itself uncertain, and
+   * taking the best one as known made the slope jump by several of its standard errors from one point
+   * to the next; so each breakpoint's fit is weighted by its profile likelihood, exp(-(SSR - SSR_min)
+   * / (2 sigma^2)) with sigma^2 from the best fit: the slope and level are the weighted means, the
+   * slope's variance the weighted mean of (its standard error^2 + its distance from the mean^2).
+   * Degrees of freedom n - 3 (a, b, tau).
    */
-  private brokenStick(): { seg: Segment; ssr: number } | null {
-    const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head;
-    if (n < 7) return null;
-    const t0 = this.t[(this.head - 1 + cap) % cap]!;
-    let sx = 0, sxx = 0;
-    for (let k = 0; k < n; k++) { const v = this.x[(oldest + k) % cap]!; sx += v; sxx += v * v; }
-    // Suffix sums over the points after the breakpoint j: count, sum t, sum t^2, sum x, sum t x.
-    let m = 0, t1 = 0, t2 = 0, x1 = 0, tx = 0, fits = 0, bestSsr = Infinity;
-    if (fitScratch.length < 4 * n) fitScratch = new Float64Array(4 * cap);
+  private averageStick(base: number, fits: number, best: number, n: number): Segment {
     const F = fitScratch;
-    for (let j = n - 2; j >= 1; j--) {
-      const jj = (oldest + j + 1) % cap, tk = this.t[jj]! - t0, xk = this.x[jj]!;
-      m++; t1 += tk; t2 += tk * tk; x1 += xk; tx += tk * xk;
-      if (m < 3) continue;
-      const tau = this.t[(oldest + j) % cap]! - t0;
-      const sh = t1 - m * tau, shh = t2 - 2 * tau * t1 + m * tau * tau, shx = tx - tau * x1;
-      const det = n * shh - sh * sh;
-      if (!(det > 0)) continue;
-      const b = (n * shx - sh * sx) / det, a = (sx - b * sh) / n;
-      const ssr = Math.max(0, sxx - a * sx - b * shx);
-      // Per fit: SSR, slope, the slope's variance per unit sigma^2, level at the newest point (h = -tau).
-      F[4 * fits] = ssr; F[4 * fits + 1] = b; F[4 * fits + 2] = n / det; F[4 * fits + 3] = a - b * tau;
-      fits++;
-      if (ssr < bestSsr) bestSsr = ssr;
-    }
-    if (fits === 0) return null;
-    const s2 = Math.max(bestSsr / (n - 3), 1e-300);
+    const s2 = Math.max(best / (n - 3), 1e-300);
     let w = 0, wb = 0, wl = 0;
     for (let i = 0; i < fits; i++) {
-      const q = Math.exp(-(F[4 * i]! - bestSsr) / (2 * s2));
-      w += q; wb += q * F[4 * i + 1]!; wl += q * F[4 * i + 3]!;
+      const o = base + 4 * i, q = Math.exp(-(F[o]! - best) / (2 * s2));
+      w += q; wb += q * F[o + 1]!; wl += q * F[o + 3]!;
     }
     const slope = wb / w, level = wl / w;
     let v = 0;
     for (let i = 0; i < fits; i++) {
-      const q = Math.exp(-(F[4 * i]! - bestSsr) / (2 * s2)), d = F[4 * i + 1]! - slope;
-      v += q * (s2 * F[4 * i + 2]! + d * d);
+      const o = base + 4 * i, q = Math.exp(-(F[o]! - best) / (2 * s2)), d = F[o + 1]! - slope;
+      v += q * (s2 * F[o + 2]! + d * d);
     }
-    return { seg: { slope, se: Math.sqrt(v / w), level, dof: n - 3 }, ssr: bestSsr };
+    return { slope, se: Math.sqrt(v / w), level, dof: n - 3 };
   }
 
   private score(): number {
@@ -254,15 +279,17 @@ export class TrendDetector {
     let significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
     // Only a significant slope can score, so only then is it worth asking whether it is a step.
     this.hinge = null;
-    this.step = significance > 0 && this.stepFitsBetter(this.lineSsr);
+    const shape = significance > 0 ? this.shape(this.lineSsr) : LINE;
+    this.step = shape === STEP;
     if (this.step) return 0;
     const h = this.hinge as Segment | null;
     // Still rising at the end of the window? A ramp that stopped (a surge that levelled off, a deploy
-    // that ramped up) is no longer heading for the limit: the newest third of the points must not
-    // rise significantly slower than the whole window's line (3 standard errors of their own slope;
-    // a ramp that has just begun rises faster than the line, so it is not mistaken for a stop).
+    // that ramped up) is no longer heading for the limit: the shape says so (a ramp then a plateau), or
+    // the newest third of the points rises significantly slower than the whole window's line (3
+    // standard errors of their own slope; a ramp that has just begun rises faster than the line, so it
+    // is not mistaken for a stop).
     const recent = this.recentSlope();
-    this.stalled = recent !== null && (sign * recent.slope - rate) / Math.max(recent.se, 1e-12) < -3;
+    this.stalled = shape === STOPPED || (recent !== null && (sign * recent.slope - rate) / Math.max(recent.se, 1e-12) < -3);
     if (this.stalled) return 0;
     // The local slope: a trend that began inside the window (the hinge), or one that is speeding up
     // (the newest third, significant on its own: a leak that accelerates is under-forecast by the
