@@ -231,6 +231,22 @@ test("trend: a rise smeared over a few scrapes that levelled off is a step, not 
   assert.ok(falseTrend(4) < 400, `over four scrapes: ${falseTrend(4)} of 2,200 plateau points forecast exhaustion`);
 });
 
+test("trend: a step whose new level arrives as a burst of samples (the same millisecond, or a few apart) is not a ramp", () => {
+  // A ramp needs three distinct times: otherwise the broken stick fitted a step exactly, and the jump
+  // over one scrape interval became a slope (36-50 of these 200 forecast exhaustion within ~21 s).
+  let forecast = 0;
+  for (let seed = 1; seed <= 200; seed++) {
+    const rnd = mulberry32(seed), spread = [0, 1, 5][seed % 3]!;
+    const d = new TrendDetector({ capacity: 1, horizonS: 3600, points: 30, direction: "up" });
+    let tMs = 1.7e12, s = 0;
+    for (let k = 0; k < 40; k++) { tMs += 15000; d.update(tMs, 0.25 + 0.01 * normal(rnd)); }
+    tMs += 15000;
+    for (let b = 0; b < 3; b++) s = d.update(tMs + b * spread, 0.55 + 0.01 * normal(rnd));
+    if (s > 0.5) forecast++;
+  }
+  assert.is(forecast, 0, `${forecast} of 200 bursts forecast exhaustion`);
+});
+
 test("the forecast's explanation gives the time to exhaustion and its probability within the horizon", () => {
   const { clock, engine } = engineWith([{ name: "mem", kind: "memory", capacity: 1, horizonS: 120 }]);
   const rnd = mulberry32(8);

@@ -119,7 +119,8 @@ export class TrendDetector {
     if (!(stt > 0)) { this.level = this.x[newest]!; this.slope = 0; this.slopeSe = Infinity; return; }
     const slope = stx / stt;
     let ssr = 0;
-    for (let i = 0; i < n; i++) { const r = this.x[i]! - (mx + slope * (this.t[i]! - t0 - mt)); ssr += r * r; }
+    // Centred, like the shape fits it is compared with (large values would otherwise round it up).
+    for (let i = 0; i < n; i++) { const r = (this.x[i]! - mx) - slope * (this.t[i]! - t0 - mt); ssr += r * r; }
     this.slope = slope;
     this.slopeSe = Math.sqrt(ssr / (n - 2) / stt);
     this.level = mx + slope * (0 - mt);
@@ -159,13 +160,13 @@ export class TrendDetector {
    * of many fits better by chance than a regular parameter does; with the plain BIC's 1, a leak's
    * newest noisy point was a plateau in 58 of 100 synthetic leaks):
    *   - the line (k = 2): a trend over the whole window;
-   *   - a step (k = 3: two levels and the split): a deploy that moved CPU from 0.25 to 0.7 gives a
+   *   - a step (k = 2 + CP: two levels and the split): a deploy that moved CPU from 0.25 to 0.7 gives a
    *     steep, significant slope over the window, but its forecast would be an exhaustion that never
    *     comes (the level and saturation views judge a step);
-   *   - a broken stick (k = 3: x = a + b max(0, t - tau)): flat, then a ramp that began inside the
+   *   - a broken stick (k = 2 + CP: x = a + b max(0, t - tau)): flat, then a ramp that began inside the
    *     window and still climbs: the trend, forecast from the ramp's own slope (a line over the whole
    *     window blends in the flat part before it and forecasts too late);
-   *   - a ramp that stopped (k = 4: x = a + b clamp(t - tau1, 0, tau2 - tau1), a plateau after
+   *   - a ramp that stopped (k = 2 + 2 CP: x = a + b clamp(t - tau1, 0, tau2 - tau1), a plateau after
    *     tau2): a rise smeared over a few scrapes, or a surge that levelled off: no trend either.
    * Returns the winner; with the broken stick, `hinge` is its ramp (a step or a stopped ramp gets no
    * forecast score). (Judging by whether the points after the step's best split climbed on their
@@ -178,7 +179,7 @@ export class TrendDetector {
   private shape(lineSsr: number): Shape {
     const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head;
     if (n < 6) return LINE;
-    if (fitScratch.length < 9 * cap + 5) fitScratch = new Float64Array(9 * cap + 5);
+    if (fitScratch.length < 10 * cap + 5) fitScratch = new Float64Array(10 * cap + 5);
     const F = fitScratch;
     const t0 = this.t[(this.head - 1 + cap) % cap]!;
     let mean = 0;
@@ -194,6 +195,19 @@ export class TrendDetector {
       p1 += tk; p2 += tk * tk; px += xk; ptx += tk * xk; pxx += xk * xk;
     }
     const sxx = pxx, sx = px; // sx is ~0 (centred)
+    // Times closer than a tenth of the window's mean interval are one scrape: a burst of samples, or
+    // scrapes on the same millisecond. A ramp needs three distinct scrapes (samples bunched at one
+    // time after a jump would otherwise make the step a ramp, with the jump over one interval as its
+    // slope), and a ramp shorter than that is a step (whose sums here would also cancel).
+    const eps = (0.1 * (t0 - this.t[oldest]!)) / (n - 1);
+    // distinctAfter[i] (at F[distinctBase + i]): distinct times among the points after i, newest first.
+    const distinctBase = 5 * (n + 1);
+    let distinct = 0, prevT = Infinity;
+    for (let k = n - 1; k >= 0; k--) {
+      F[distinctBase + k] = distinct;
+      const tk = this.t[(oldest + k) % cap]! - t0;
+      if (prevT - tk > eps) { distinct++; prevT = tk; }
+    }
     // Every SSR is floored so an exact fit does not make ln(0): a part in 1e12 of the spread.
     const floor = 1e-12 * sxx + 1e-300;
     const bic = (ssr: number, k: number) => n * Math.log(Math.max(ssr, floor) / n) + k * Math.log(n);
@@ -205,12 +219,13 @@ export class TrendDetector {
     }
     // The ramp from the point i to the point j (flat before; flat after, unless j is the newest).
     const T1 = (i: number) => this.t[(oldest + i) % cap]! - t0;
-    const rampBase = 5 * (n + 1);
+    const rampBase = distinctBase + n;
     let stickSsr = Infinity, stopSsr = Infinity, fits = 0;
     for (let i = 0; i <= n - 3; i++) {
       const tau1 = T1(i);
       for (let j = i + 1; j <= n - 1; j++) {
         const m1 = j - i, m2 = n - 1 - j;
+        if (T1(j) - tau1 <= eps) continue; // no ramp at all: the step's case
         const oi = 5 * (i + 1), oj = 5 * (j + 1);
         const q1 = F[oj]! - F[oi]!, q2 = F[oj + 1]! - F[oi + 1]!, x1 = F[oj + 2]! - F[oi + 2]!, tx1 = F[oj + 3]! - F[oi + 3]!;
         const d = T1(j) - tau1, x2 = sx - F[oj + 2]!;
@@ -222,8 +237,8 @@ export class TrendDetector {
         const b = (n * sgx - sg * sx) / det, a = (sx - b * sg) / n;
         const ssr = Math.max(0, sxx - a * sx - b * sgx);
         if (m2 === 0) {
-          // The broken stick (the ramp runs to the newest point): at least three points on it.
-          if (m1 < 3) continue;
+          // The broken stick (the ramp runs to the newest point): at least three distinct times on it.
+          if (F[distinctBase + i]! < 3) continue;
           const o = rampBase + 4 * fits++;
           F[o] = ssr; F[o + 1] = b; F[o + 2] = n / det; F[o + 3] = a + b * (0 - tau1) + mean;
           if (ssr < stickSsr) stickSsr = ssr;
@@ -235,9 +250,9 @@ export class TrendDetector {
     const line = bic(lineSsr, 2), step = bic(stepSsr, 2 + CP), stick = bic(stickSsr, 2 + CP), stop = bic(stopSsr, 2 + 2 * CP);
     if (line <= Math.min(step, stick, stop)) return LINE;
     if (stick < Math.min(step, stop)) {
-      const seg = this.averageStick(rampBase, fits, stickSsr, n);
+      const seg = this.averageStick(rampBase, fits, Math.max(stickSsr, floor), n);
       if (sign * seg.slope > 0) { this.hinge = seg; return RAMP; }
-      return STEP; // a broken stick falling away from the limit: no trend towards it
+      return STOPPED; // a rise towards the limit (the line's slope) that turned away from it
     }
     return stop < step ? STOPPED : STEP;
   }
@@ -270,6 +285,8 @@ export class TrendDetector {
   private score(): number {
     const o = this.opts;
     this.withinHorizon = 0;
+    this.step = false;
+    this.stalled = false;
     const sign = o.direction === "up" ? 1 : -1;
     const headroom = sign * (o.capacity - this.level);
     const rate = sign * this.slope;
