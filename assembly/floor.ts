@@ -140,7 +140,7 @@ export class Floor {
     this.st.ejected = true;
   }
 
-  /** Adds this failure to the shared count (CAS, one retry); returns the count, or adopts an ejection (0). */
+  /** Adds this failure to the shared count (CAS on the record configure created, one retry); returns the count, or adopts an ejection (0). */
   private sharedFailure(now: u64, cfg: FloorConfig): u32 {
     this.dirty = true;
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -262,6 +262,10 @@ export class Floor {
       this.st.ejected = false;
       return;
     }
+    // The shared record exists from configuration on, so every later write is a CAS on it: a first
+    // failure written with no record to compare against (CAS 0, unconditional) could overwrite an
+    // ejection another worker wrote between the read and the write. Created only where absent.
+    if (!this.readShared()) this.writeShared(0, 0, 0, 0);
     this.hot = this.state != ADMITTED || this.wouldEject;
     this.st.ejected = this.state != ADMITTED && cfg.shadowFit;
   }

@@ -268,6 +268,19 @@ test("a component named like the announcement key keeps its own record: its ejec
   assert.is(readOn(r, 1), SHADOW);
 });
 
+test("the shared record exists from configuration on (every failure is a CAS on it), and a new configuration never resets it", async () => {
+  const r = await rig(floorConfig(), { workers: 2 });
+  const rec = () => r.host.sharedData.get("shadowmesh.floor.orders");
+  assert.ok(rec(), "created at configuration, before any failure");
+  assert.equal([...rec()!.value], new Array(16).fill(0));
+  for (let i = 0; i < 3; i++) readOn(r, 0, 503);
+  const ejected = rec()!.cas;
+  r.host.reconfigure(floorConfig());
+  assert.is(rec()!.cas, ejected, "a republished configuration leaves the ejection's record as it was");
+  r.clock.advance(10);
+  assert.is(readOn(r, 1), SHADOW, "and the other worker adopts the ejection");
+});
+
 test("with a floor the tick comes every 10 ms, and reports keep their interval: one a second, not one a tick", async () => {
   const r = await rig(floorConfig(), { workers: 2 });
   read(r);
