@@ -64,7 +64,7 @@ const CP = 3;
 type Shape = 0 | 1 | 2 | 3;
 const LINE: Shape = 0, STEP: Shape = 1, RAMP: Shape = 2, STOPPED: Shape = 3;
 
-/** The shape fits' prefix sums and broken-stick fits: one buffer for every detector (a fit never yields). */
+/** The shape fits' prefix sums, distinct-time counts, relative times and broken-stick fits: one buffer for every detector (a fit never yields). */
 let fitScratch = new Float64Array(0);
 
 export class TrendDetector {
@@ -180,7 +180,7 @@ export class TrendDetector {
   private shape(lineSsr: number): Shape {
     const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head;
     if (n < 6) return LINE;
-    if (fitScratch.length < 10 * cap + 5) fitScratch = new Float64Array(10 * cap + 5);
+    if (fitScratch.length < 11 * cap + 5) fitScratch = new Float64Array(11 * cap + 5);
     const F = fitScratch;
     const t0 = this.t[(this.head - 1 + cap) % cap]!;
     let mean = 0;
@@ -219,17 +219,20 @@ export class TrendDetector {
       stepSsr = Math.min(stepSsr, sxx - (a * a) / k - (b * b) / (n - k));
     }
     // The ramp from the point i to the point j (flat before; flat after, unless j is the newest).
-    const T1 = (i: number) => this.t[(oldest + i) % cap]! - t0;
-    const rampBase = distinctBase + n;
+    // Times relative to the newest point, oldest first (read twice per breakpoint pair below).
+    const timeBase = distinctBase + n;
+    for (let k = 0; k < n; k++) F[timeBase + k] = this.t[(oldest + k) % cap]! - t0;
+    const rampBase = timeBase + n;
     let stickSsr = Infinity, stopSsr = Infinity, fits = 0;
     for (let i = 0; i <= n - 3; i++) {
-      const tau1 = T1(i);
+      const tau1 = F[timeBase + i]!;
       for (let j = i + 1; j <= n - 1; j++) {
         const m1 = j - i, m2 = n - 1 - j;
-        if (T1(j) - tau1 <= eps) continue; // no ramp at all: the step's case
+        const d = F[timeBase + j]! - tau1;
+        if (d <= eps) continue; // no ramp at all: the step's case
         const oi = 5 * (i + 1), oj = 5 * (j + 1);
         const q1 = F[oj]! - F[oi]!, q2 = F[oj + 1]! - F[oi + 1]!, x1 = F[oj + 2]! - F[oi + 2]!, tx1 = F[oj + 3]! - F[oi + 3]!;
-        const d = T1(j) - tau1, x2 = sx - F[oj + 2]!;
+        const x2 = sx - F[oj + 2]!;
         const sg = q1 - m1 * tau1 + m2 * d;
         const sgg = q2 - 2 * tau1 * q1 + m1 * tau1 * tau1 + m2 * d * d;
         const sgx = tx1 - tau1 * x1 + d * x2;
