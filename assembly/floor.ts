@@ -55,11 +55,10 @@ let shConsecutive: u32 = 0;
 let shMultiplier: u32 = 0;
 let shUntilNs: u64 = 0;
 
-// The proxy-wide ejection announcement: its value is a count (nobody reads it), its CAS the signal.
+// The proxy-wide ejection announcement: its value is never read, its CAS (new on every write) is the signal.
 // Outside the components' namespace ("shadowmesh.floor." + name), so no component name collides.
 const EJECTIONS_KEY = new Bytes("shadowmesh.floor-ejections");
 let ejectionsSeenCas: u32 = 0;
-let ejectionsWritten: u32 = 0;
 
 /** Whether any worker has announced an ejection since this worker last looked (one host call). */
 function ejectionsMoved(): bool {
@@ -70,7 +69,7 @@ function ejectionsMoved(): bool {
 
 /** Announces an ejection (after its record is written, so whoever sees the new CAS finds the record). */
 function announceEjection(): void {
-  store<u32>(SHARED_BUF, ++ejectionsWritten);
+  store<u32>(SHARED_BUF, 0);
   setSharedData(EJECTIONS_KEY.ptr, EJECTIONS_KEY.len, SHARED_BUF, 4, 0);
 }
 
@@ -147,6 +146,7 @@ export class Floor {
       const found = this.readShared();
       if (this.adopt(now, cfg)) return 0;
       const c = shConsecutive + 1;
+      // Unconditional only if the record configure() created is gone (a host that dropped it).
       if (this.writeShared(c, shMultiplier, shUntilNs, found ? sharedCas : 0)) return c;
     }
     return shConsecutive + 1;

@@ -262,7 +262,7 @@ test("a worker re-admitting the primary adopts an ejection another worker announ
 });
 
 test("a component named like the announcement key keeps its own record: its ejection is adopted by the other worker", async () => {
-  const r = await rig(config([component({ name: "ejections", floor: { shadow_fit: true, base_ejection_ms: 5000, max_ejection_ms: 10000 } })]), { workers: 2 });
+  const r = await rig(floorConfig({ base_ejection_ms: 5000 }, { name: "ejections" }), { workers: 2 });
   for (let i = 0; i < 3; i++) readOn(r, 0, 503);
   r.clock.advance(10);
   assert.is(readOn(r, 1), SHADOW);

@@ -57,6 +57,9 @@ export function studentTCdf(t: number, nu: number): number {
   return normalCdf((t * (1 - 1 / (4 * v))) / Math.sqrt(1 + (t * t) / (2 * v)));
 }
 
+/** A slope's significance: 0 under 3 standard errors, 1 from 5, linear between. */
+const significanceOf = (rate: number, se: number): number => Math.min(1, Math.max(0, (rate / Math.max(se, 1e-12) - 3) / 2));
+
 /** Parameters a change point's location counts for in the shape criterion (the modified BIC's). */
 const CP = 3;
 
@@ -177,12 +180,16 @@ export class TrendDetector {
    * O(n^2) over (tau1, tau2) with prefix sums; values centred on the window's mean and times relative
    * to the newest point, so large values (bytes) do not cancel.
    */
-  private shape(lineSsr: number): Shape {
+  private shape(): Shape {
     const n = this.n, cap = this.opts.points, oldest = n < cap ? 0 : this.head;
     if (n < 6) return LINE;
     if (fitScratch.length < 11 * cap + 5) fitScratch = new Float64Array(11 * cap + 5);
     const F = fitScratch;
     const t0 = this.t[(this.head - 1 + cap) % cap]!;
+    // Scratch layout: prefix sums (5 per index 0..n), distinct-time counts (n), relative times (n), broken-stick fits (4 each).
+    const distinctBase = 5 * (n + 1), timeBase = distinctBase + n, rampBase = timeBase + n;
+    // Times relative to the newest point, oldest first.
+    for (let k = 0; k < n; k++) F[timeBase + k] = this.t[(oldest + k) % cap]! - t0;
     let mean = 0;
     for (let k = 0; k < n; k++) mean += this.x[(oldest + k) % cap]!;
     mean /= n;
@@ -192,7 +199,7 @@ export class TrendDetector {
       const o = 5 * k;
       F[o] = p1; F[o + 1] = p2; F[o + 2] = px; F[o + 3] = ptx; F[o + 4] = pxx;
       if (k === n) break;
-      const j = (oldest + k) % cap, tk = this.t[j]! - t0, xk = this.x[j]! - mean;
+      const tk = F[timeBase + k]!, xk = this.x[(oldest + k) % cap]! - mean;
       p1 += tk; p2 += tk * tk; px += xk; ptx += tk * xk; pxx += xk * xk;
     }
     const sxx = pxx, sx = px; // sx is ~0 (centred)
@@ -200,13 +207,12 @@ export class TrendDetector {
     // scrapes on the same millisecond. A ramp needs three distinct scrapes (samples bunched at one
     // time after a jump would otherwise make the step a ramp, with the jump over one interval as its
     // slope), and a ramp shorter than that is a step (whose sums here would also cancel).
-    const eps = (0.1 * (t0 - this.t[oldest]!)) / (n - 1);
-    // distinctAfter[i] (at F[distinctBase + i]): distinct times among the points after i, newest first.
-    const distinctBase = 5 * (n + 1);
+    const eps = (0.1 * -F[timeBase]!) / (n - 1);
+    // F[distinctBase + i]: distinct times among the points after i, counted newest first.
     let distinct = 0, prevT = Infinity;
     for (let k = n - 1; k >= 0; k--) {
       F[distinctBase + k] = distinct;
-      const tk = this.t[(oldest + k) % cap]! - t0;
+      const tk = F[timeBase + k]!;
       if (prevT - tk > eps) { distinct++; prevT = tk; }
     }
     // Every SSR is floored so an exact fit does not make ln(0): a part in 1e12 of the spread.
@@ -219,10 +225,6 @@ export class TrendDetector {
       stepSsr = Math.min(stepSsr, sxx - (a * a) / k - (b * b) / (n - k));
     }
     // The ramp from the point i to the point j (flat before; flat after, unless j is the newest).
-    // Times relative to the newest point, oldest first (read twice per breakpoint pair below).
-    const timeBase = distinctBase + n;
-    for (let k = 0; k < n; k++) F[timeBase + k] = this.t[(oldest + k) % cap]! - t0;
-    const rampBase = timeBase + n;
     let stickSsr = Infinity, stopSsr = Infinity, fits = 0;
     for (let i = 0; i <= n - 3; i++) {
       const tau1 = F[timeBase + i]!;
@@ -251,7 +253,7 @@ export class TrendDetector {
     }
     const sign = this.opts.direction === "up" ? 1 : -1;
     // Two regular parameters each (levels, or level and slope) at ln n; each change point at 3 ln n.
-    const line = bic(lineSsr, 2), step = bic(stepSsr, 2 + CP), stick = bic(stickSsr, 2 + CP), stop = bic(stopSsr, 2 + 2 * CP);
+    const line = bic(this.lineSsr, 2), step = bic(stepSsr, 2 + CP), stick = bic(stickSsr, 2 + CP), stop = bic(stopSsr, 2 + 2 * CP);
     if (line <= Math.min(step, stick, stop)) return LINE;
     if (stick < Math.min(step, stop)) {
       const seg = this.averageStick(rampBase, fits, Math.max(stickSsr, floor), n);
@@ -275,13 +277,14 @@ export class TrendDetector {
     let w = 0, wb = 0, wl = 0;
     for (let i = 0; i < fits; i++) {
       const o = base + 4 * i, q = Math.exp(-(F[o]! - best) / (2 * s2));
+      F[o] = q; // the weight replaces the SSR, which is not needed again
       w += q; wb += q * F[o + 1]!; wl += q * F[o + 3]!;
     }
     const slope = wb / w, level = wl / w;
     let v = 0;
     for (let i = 0; i < fits; i++) {
-      const o = base + 4 * i, q = Math.exp(-(F[o]! - best) / (2 * s2)), d = F[o + 1]! - slope;
-      v += q * (s2 * F[o + 2]! + d * d);
+      const o = base + 4 * i, d = F[o + 1]! - slope;
+      v += F[o]! * (s2 * F[o + 2]! + d * d);
     }
     return { slope, se: Math.sqrt(v / w), level, dof: n - 3 };
   }
@@ -297,10 +300,10 @@ export class TrendDetector {
     if (headroom <= 0) { this.timeToExhaustionS = 0; this.withinHorizon = 1; return 1; }
     if (!(rate > 0)) { this.timeToExhaustionS = Infinity; return 0; }
     this.timeToExhaustionS = headroom / rate;
-    let significance = Math.min(1, Math.max(0, (rate / Math.max(this.slopeSe, 1e-12) - 3) / 2));
+    let significance = significanceOf(rate, this.slopeSe);
     // Only a significant slope can score, so only then is it worth asking whether it is a step.
     this.hinge = null;
-    const shape = significance > 0 ? this.shape(this.lineSsr) : LINE;
+    const shape = significance > 0 ? this.shape() : LINE;
     this.step = shape === STEP;
     if (this.step) return 0;
     const h = this.hinge as Segment | null;
@@ -309,8 +312,9 @@ export class TrendDetector {
     // the newest third of the points rises significantly slower than the whole window's line (3
     // standard errors of their own slope; a ramp that has just begun rises faster than the line, so it
     // is not mistaken for a stop).
+    if (shape === STOPPED) { this.stalled = true; return 0; }
     const recent = this.recentSlope();
-    this.stalled = shape === STOPPED || (recent !== null && (sign * recent.slope - rate) / Math.max(recent.se, 1e-12) < -3);
+    this.stalled = recent !== null && (sign * recent.slope - rate) / Math.max(recent.se, 1e-12) < -3;
     if (this.stalled) return 0;
     // The local slope: a trend that began inside the window (the hinge), or one that is speeding up
     // (the newest third, significant on its own: a leak that accelerates is under-forecast by the
@@ -329,7 +333,7 @@ export class TrendDetector {
       this.timeToExhaustionS = hr / fr;
       // A hinge is a trend of its own: its segment's significance. The newest third only sharpens the
       // timing of the trend the whole window established: that trend's significance stands.
-      if (local === h) significance = Math.min(1, Math.max(0, (fr / Math.max(se, 1e-12) - 3) / 2));
+      if (local === h) significance = significanceOf(fr, se);
     }
     // P(true rate > headroom / horizon): exhaustion within the horizon, given the fit's uncertainty.
     this.withinHorizon = studentTCdf((fr - hr / o.horizonS) / Math.max(se, 1e-12), dof);
