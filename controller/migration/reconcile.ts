@@ -290,7 +290,9 @@ function stepVerdict(p: Pass): Verdict {
   const w = p.inputs.window;
   const target = w ? (p.target === "shadow" ? w.shadow : w.primary) : { requests: 0, errors: 0, latency: null };
   const mirrorApplies = p.s.direction === "forward" && p.s.shadowWeightBp < TOTAL_BP && p.s.mirrorFraction > 0;
-  return verify(p.policy.verification, { baseline: p.s.baseline, target, consistency: mirrorApplies ? (w?.consistency ?? { compared: 0, diverged: 0 }) : null });
+  // The control: the side the reads leave, in the same window (a slowdown both share is not the target's).
+  const control = w ? (p.target === "shadow" ? w.primary : w.shadow) : null;
+  return verify(p.policy.verification, { baseline: p.s.baseline, target, consistency: mirrorApplies ? (w?.consistency ?? { compared: 0, diverged: 0 }) : null, control });
 }
 
 function shifting(p: Pass): void {

@@ -3,6 +3,12 @@
 // binomial decision with Wilson bounds, so sparse and zero-heavy data are handled honestly: zero errors
 // in 50 requests is not evidence of health, it is "inconclusive" until the upper bound clears the
 // limit. No data is inconclusive, never a pass. Pure: numbers and sketches in, a verdict out.
+//
+// A concurrent control (the side the traffic leaves, in the same window: Kayenta's canary against a
+// baseline running at the same time) separates the target's own fault from one both sides share (a
+// stalled host, a slow network, a load spike): an error-rate or latency failure stands only where the
+// target is also worse than the control, by a one-sided two-proportion test at the same confidence.
+// Otherwise it is inconclusive (more data, then a pause), never a pass.
 import type { LatencySketch } from "../telemetry/sketch.js";
 import type { VerificationSpec } from "./policy.js";
 
@@ -18,6 +24,8 @@ export interface VerificationInput {
   target: TargetSample;
   /** Mirrored reads compared since the window began; null where mirroring does not apply (100%). */
   consistency: { compared: number; diverged: number } | null;
+  /** The source side's live traffic in the same window (its writes too); absent or empty: no control. */
+  control?: TargetSample | null;
 }
 
 export interface CheckResult { check: "error_rate" | "latency" | "consistency"; outcome: Outcome; observed: number; limit: number; detail: string }
@@ -69,14 +77,18 @@ export function verify(spec: VerificationSpec, input: VerificationInput): Verdic
   } else {
     const p0 = base && base.requests > 0 && Number.isFinite(base.errorRate) ? base.errorRate : 0;
     const limit = Math.min(1, Math.max(p0 + spec.errorRateSlack, p0 * spec.errorRateRatio));
-    checks.push(rateCheck("error_rate", t.errors, t.requests, limit, z, "errors"));
+    // Any control counts: a small one only lowers the test's power (more inconclusive), never passes.
+    const ctl = input.control && input.control.requests > 0 ? input.control : null;
+    checks.push(againstControl(rateCheck("error_rate", t.errors, t.requests, limit, z, "errors"), t.errors, t.requests, ctl ? [ctl.errors, ctl.requests] : null, z, "errors"));
     // Latency: the share of requests slower than ratio x the baseline quantile must stay within 1 - q.
     if (!base || !(base.latencyMs > 0) || !t.latency || t.latency.count === 0) {
       checks.push({ check: "latency", outcome: "inconclusive", observed: NaN, limit: NaN, detail: base ? "no latency samples" : "no healthy baseline was captured" });
     } else {
       const limitMs = base.latencyMs * spec.latencyRatio;
       const slow = countAbove(t.latency, limitMs * 1000);
-      const r = rateCheck("latency", slow, t.latency.count, 1 - spec.latencyQuantile, z, `requests slower than ${limitMs.toFixed(1)} ms`);
+      const what = `requests slower than ${limitMs.toFixed(1)} ms`;
+      const cl = ctl?.latency && ctl.latency.count > 0 ? ctl.latency : null;
+      const r = againstControl(rateCheck("latency", slow, t.latency.count, 1 - spec.latencyQuantile, z, what), slow, t.latency.count, cl ? [countAbove(cl, limitMs * 1000), cl.count] : null, z, what);
       checks.push({ ...r, observed: t.latency.quantile(spec.latencyQuantile) / 1000, limit: limitMs, detail: `p${spec.latencyQuantile * 100}: ${r.detail}` });
     }
   }
@@ -88,6 +100,21 @@ export function verify(spec: VerificationSpec, input: VerificationInput): Verdic
   const outcome: Outcome = checks.some((x) => x.outcome === "fail") ? "fail" : checks.every((x) => x.outcome === "pass") ? "pass" : "inconclusive";
   const decisive = checks.filter((x) => x.outcome === outcome);
   return { outcome, checks, summary: `${outcome}: ${(decisive.length ? decisive : checks).map((x) => `${x.check} ${x.detail}`).join("; ")}` };
+}
+
+/**
+ * A failure against the baseline kept only where the target's rate k/n is also above the control's
+ * kc/nc in the same window (one-sided pooled two-proportion z-test at z); else inconclusive, naming the
+ * control. No control (null): the check as it was.
+ */
+function againstControl(r: CheckResult, k: number, n: number, control: [number, number] | null, z: number, what: string): CheckResult {
+  if (r.outcome !== "fail" || control === null) return r;
+  const [kc, nc] = control;
+  const pooled = (k + kc) / (n + nc);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / nc));
+  const diff = k / n - kc / nc;
+  if (se > 0 ? diff / se > z : diff > 0) return { ...r, detail: `${r.detail}; the source, in the same window, ${kc}/${nc} = ${((kc / nc) * 100).toFixed(2)}%` };
+  return { ...r, outcome: "inconclusive", detail: `${r.detail}, but the source has as many in the same window (${what}: ${kc}/${nc} = ${((kc / nc) * 100).toFixed(2)}%): shared by both sides, not the target's own` };
 }
 
 /** Requests strictly slower than `us` microseconds, by whole sketch buckets (1% relative accuracy). */

@@ -57,7 +57,7 @@ whenAvailable("ha replicas", etcdAvailable(), "3 replicas on etcd: the leader SI
   const call = <T>(r: Replica, method: string, req: object): Promise<T> => new Promise((resolve, reject) => {
     r.api![method]!(req, authMetadata(r.api!), { deadline: Date.now() + 3000 }, (e: grpc.ServiceError | null, x: T) => (e ? reject(e) : resolve(x)));
   });
-  interface Described { phase: string; stepIndex: number; shadowWeightPercent: number; writeTarget: string; lastDecisions: { message: string }[]; message: string }
+  interface Described { phase: string; stepIndex: number; shadowWeightPercent: number; writeTarget: string; lastDecisions: { message: string }[]; message: string; lastVerdict: string }
   const leaderNow = async (): Promise<Replica | null> => {
     for (const r of replicas) if (alive(r) && (await readyz(r))?.ha?.role === "leader") return r;
     return null;
@@ -128,7 +128,7 @@ ${kvPairYaml({ primaryPort: primary.port, shadowPort: shadow.port, shadowUrl: sh
     await until("the leader killed at step 2", async () => {
       if (killed !== null) return true;
       const d = await call<Described>(leader, "getComponent", { name: "orders" }).catch(() => null);
-      if (d) lastSeen = `${d.phase} step ${d.stepIndex}: ${d.message}; ${d.lastDecisions.slice(-4).map((x) => x.message).join(" | ")}`;
+      if (d) lastSeen = `${d.phase} step ${d.stepIndex}: ${d.message}; last verdict: ${d.lastVerdict}; ${d.lastDecisions.slice(-6).map((x) => x.message).join(" | ")}`;
       return false;
     }, 30_000, () => `${replicas.map((r) => `${r.name}: ${r.weights.join(",")}`).join("; ")}; leader ${leader.name}: ${lastSeen}; ${leader.err.slice(-1500)}`);
     const killedName = (killed as Replica | null)?.name ?? "?";
@@ -138,7 +138,7 @@ ${kvPairYaml({ primaryPort: primary.port, shadowPort: shadow.port, shadowUrl: sh
     const d = await call<Described>(next, "getComponent", { name: "orders" });
     assert.ok(d.lastDecisions.some((x) => /resuming Shifting at step 2/.test(x.message)) || d.stepIndex >= 1, `${d.phase} ${d.stepIndex}: ${d.lastDecisions.map((x) => x.message).join(" | ")}`);
     let last: Described | null = null;
-    await until("Migrated", async () => (last = await call<Described>(next, "getComponent", { name: "orders" })).phase === "Migrated", 40_000, () => `${last?.phase} ${last?.message}; decisions: ${(last as Described | null)?.lastDecisions.slice(-8).map((x) => x.message).join(" | ")}`);
+    await until("Migrated", async () => (last = await call<Described>(next, "getComponent", { name: "orders" })).phase === "Migrated", 40_000, () => `${last?.phase} ${last?.message}; last verdict: ${(last as Described | null)?.lastVerdict}; decisions: ${(last as Described | null)?.lastDecisions.slice(-8).map((x) => x.message).join(" | ")}`);
     assert.is(shadow.role, "leader", "the shadow was promoted");
     // The actions carried the deciding leader's term: the promote came from the new leader's term.
     const term = (await readyz(next))?.ha?.term;

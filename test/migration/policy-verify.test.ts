@@ -110,6 +110,41 @@ test("enough healthy data passes; a clear regression fails and names the check",
   assert.match(v.summary, /consistency diverging mirrored reads 150\/3000/);
 });
 
+test("a failure both sides share in the same window (a stalled host) is inconclusive; one the source does not share still fails", () => {
+  // 30 % of the target's requests over 3x the baseline: a failure against the baseline alone.
+  const slowTarget = { requests: 400, errors: 0, latency: lat(400, (i) => (i % 10 < 3 ? 200 : 12)) };
+  assert.is(verify(spec, { baseline, target: slowTarget, consistency: null }).outcome, "fail");
+  // The source, in the same window, as slow: the host, not the target.
+  let v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 1600, errors: 0, latency: lat(1600, (i) => (i % 10 < 3 ? 200 : 12)) } });
+  assert.is(v.outcome, "inconclusive", v.summary);
+  assert.match(v.summary, /latency p99: requests slower than 30\.0 ms 120\/400 = 30\.00%.*but the source has as many in the same window \(requests slower than 30\.0 ms: 480\/1600 = 30\.00%\): shared by both sides/);
+  // The source fast: the target's own regression, which fails and says what the source showed.
+  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 1600, errors: 0, latency: lat(1600, () => 12) } });
+  assert.is(v.outcome, "fail", v.summary);
+  assert.match(v.summary, /the source, in the same window, 0\/1600 = 0\.00%/);
+  // An empty source is no control: the baseline alone decides. A small one still tells a clear
+  // regression (10 fast requests against 30 % slow) and, as slow, makes it inconclusive.
+  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 0, errors: 0, latency: null } });
+  assert.is(v.outcome, "fail", v.summary);
+  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 10, errors: 0, latency: lat(10, () => 12) } });
+  assert.is(v.outcome, "fail", v.summary);
+  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 10, errors: 0, latency: lat(10, (i) => (i < 3 ? 200 : 12)) } });
+  assert.is(v.outcome, "inconclusive", v.summary);
+  // Errors: the same rule. 10 % errors on both sides is shared; 10 % against 0.5 % is the target's.
+  const erring = { requests: 400, errors: 40, latency: lat(400, () => 12) };
+  v = verify(spec, { baseline, target: erring, consistency: null, control: { requests: 2000, errors: 220, latency: lat(2000, () => 12) } });
+  assert.is(v.outcome, "inconclusive", v.summary);
+  assert.match(v.summary, /error_rate errors 40\/400 = 10\.00%: above the limit 1\.10%.*but the source has as many/);
+  v = verify(spec, { baseline, target: erring, consistency: null, control: { requests: 2000, errors: 10, latency: lat(2000, () => 12) } });
+  assert.is(v.outcome, "fail", v.summary);
+  // Never a pass on a shared failure: a target both slow and erring against a source as bad stays inconclusive.
+  v = verify(spec, { baseline, target: { ...slowTarget, errors: 40 }, consistency: null, control: { requests: 1600, errors: 200, latency: lat(1600, (i) => (i % 10 < 4 ? 200 : 12)) } });
+  assert.is(v.outcome, "inconclusive", v.summary);
+  // Diverging mirrored reads have no control: they fail as before.
+  v = verify(spec, { baseline, target: { requests: 5000, errors: 0, latency: lat(5000, () => 12) }, consistency: { compared: 3000, diverged: 150 }, control: { requests: 5000, errors: 0, latency: lat(5000, () => 12) } });
+  assert.is(v.outcome, "fail", v.summary);
+});
+
 test("countAbove counts from the sketch within its accuracy", () => {
   const s = lat(1000, (i) => i + 1); // 1..1000 ms
   const n = countAbove(s, 900_000);

@@ -102,6 +102,29 @@ test("a failed verification at a step rolls back to the primary and pauses", () 
   assert.is(w.status.phase, "Healthy");
 });
 
+test("a slowdown both sides show in the same window holds the step instead of rolling back; the shadow's own slowdown still rolls back", () => {
+  const w = atRisk(new MigrationWorld(policy()));
+  assert.ok(w.run(300, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 2));
+  // The host stalls: both sides 20x their healthy latency.
+  w.knobs.shadowLatencyMs = 200; w.knobs.primaryLatencyMs = 200;
+  assert.ok(w.run(60, (x) => /^inconclusive/.test(x.status.lastVerdict?.summary ?? "")), `${w.status.phase}: ${w.status.message}`);
+  w.run(5);
+  assert.is(w.status.phase, "Shifting", w.status.message);
+  assert.is(w.status.stepIndex, 2);
+  assert.match(w.status.lastVerdict?.summary ?? "", /inconclusive: .*latency .*but the source has as many in the same window/);
+  // It passes: the migration goes on to the end, never through RollingBack.
+  w.knobs.shadowLatencyMs = 10; w.knobs.primaryLatencyMs = 10;
+  assert.ok(w.run(300, (x) => x.status.phase === "Migrated"), `stuck in ${w.status.phase}: ${w.status.message}`);
+  assert.is(w.phases.includes("RollingBack"), false);
+  // The same slowdown on the shadow alone is its own: rolled back.
+  const v = atRisk(new MigrationWorld(policy()));
+  assert.ok(v.run(300, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 2));
+  v.knobs.shadowLatencyMs = 200;
+  assert.ok(v.run(60, (x) => x.status.phase === "Paused"), v.status.message);
+  assert.equal(v.phases.slice(-2), ["RollingBack", "Paused"]);
+  assert.ok(v.events.some((e) => /step 3 failed verification: fail: latency .*the source, in the same window/.test(e.message)), v.events.map((e) => e.message).join(" | "));
+});
+
 test("a risk that flaps around the threshold enters AtRisk once and never oscillates", () => {
   const w = new MigrationWorld(policy((p) => { p.risk.enterForMs = 30_000; }));
   let i = 0;
