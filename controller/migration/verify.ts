@@ -113,8 +113,9 @@ function againstControl(r: CheckResult, k: number, n: number, control: [number, 
   const pooled = (k + kc) / (n + nc);
   const se = Math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / nc));
   const diff = k / n - kc / nc;
-  if (se > 0 ? diff / se > z : diff > 0) return { ...r, detail: `${r.detail}; the source, in the same window, ${kc}/${nc} = ${((kc / nc) * 100).toFixed(2)}%` };
-  return { ...r, outcome: "inconclusive", detail: `${r.detail}, but the source has as many in the same window (${what}: ${kc}/${nc} = ${((kc / nc) * 100).toFixed(2)}%): shared by both sides, not the target's own` };
+  const source = `${kc}/${nc} = ${((kc / nc) * 100).toFixed(2)}%`;
+  if (se > 0 ? diff / se > z : diff > 0) return { ...r, detail: `${r.detail}; the source, in the same window, ${source}` };
+  return { ...r, outcome: "inconclusive", detail: `${r.detail}, but the source has as many in the same window (${what}: ${source}): shared by both sides, not the target's own` };
 }
 
 /** Requests strictly slower than `us` microseconds, by whole sketch buckets (1% relative accuracy). */

@@ -89,7 +89,7 @@ export class TrendDetector {
   private lineSsr = 0;
   /** The trend stopped: a ramp then a plateau explains the window (shape()), or its newest third rises significantly slower than the line. */
   stalled = false;
-  /** The ramp since a trend began inside the window (see shape()), when there is one. */
+  /** The ramp since a trend began inside the window, set by shape() when it returns RAMP. */
   private hinge: Segment | null = null;
 
   constructor(readonly opts: TrendOptions) {
@@ -301,12 +301,11 @@ export class TrendDetector {
     if (!(rate > 0)) { this.timeToExhaustionS = Infinity; return 0; }
     this.timeToExhaustionS = headroom / rate;
     let significance = significanceOf(rate, this.slopeSe);
-    // Only a significant slope can score, so only then is it worth asking whether it is a step.
-    this.hinge = null;
+    // Only a significant slope can score, so only then is it worth asking for its shape.
     const shape = significance > 0 ? this.shape() : LINE;
     this.step = shape === STEP;
     if (this.step) return 0;
-    const h = this.hinge as Segment | null;
+    const h = shape === RAMP ? this.hinge : null;
     // Still rising at the end of the window? A ramp that stopped (a surge that levelled off, a deploy
     // that ramped up) is no longer heading for the limit: the shape says so (a ramp then a plateau), or
     // the newest third of the points rises significantly slower than the whole window's line (3
@@ -318,7 +317,7 @@ export class TrendDetector {
     if (this.stalled) return 0;
     // The local slope: a trend that began inside the window (the hinge), or one that is speeding up
     // (the newest third, significant on its own: a leak that accelerates is under-forecast by the
-    // window's line, and with no single step fitting better there is no hinge, so the forecast fell
+    // window's line, and with no ramp that began inside the window there is no hinge, so the forecast fell
     // back to the line and swung, e.g. 90 s -> 156 s in one second on a steady leak). The steeper counts.
     let local: Segment | null = h && sign * h.slope > rate ? h : null;
     // Only a trend the whole window already shows (its own slope significant) is sharpened so: the
