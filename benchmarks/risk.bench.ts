@@ -4,7 +4,8 @@
 // saturation, volatility, the learnt profile), one tick over 10,000 components x 16 signals (a third
 // of them with an SLO or a capacity), and memory per signal.
 import { ManualClock } from "../host/clock.js";
-import { RiskEngine, type ComponentSpec } from "../controller/risk/engine.js";
+import { RiskEngine } from "../controller/risk/engine.js";
+import type { ComponentSpec } from "../controller/risk/spec.js";
 import { SeriesDetector, seriesOptions } from "../controller/risk/detectors/series.js";
 import { SIGNAL_KINDS } from "../controller/risk/predictor.js";
 import { mulberry32, normal } from "../test/support/random.js";

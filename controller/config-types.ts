@@ -4,8 +4,8 @@
 // and the impact analysis.
 import type { HaConfig } from "./ha/config.js";
 import type { ImpactConfig } from "./impact/config.js";
-import type { ComponentSpec as RouteSpec, ObservedSpec, TelemetryTlsOnProxy } from "./xds/resources.js";
-import type { SignalSpec } from "./risk/engine.js";
+import type { RouteSpec, ObservedSpec, TelemetryTlsOnProxy } from "./xds/resources.js";
+import type { SignalSpec } from "./risk/spec.js";
 import type { ActionConfig } from "./migration/actions.js";
 import type { DriverConfig } from "./drivers/factory.js";
 import type { PromqlSource } from "./metrics/promql.js";

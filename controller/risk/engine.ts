@@ -1,7 +1,8 @@
 // The risk engine: per component, one SeriesDetector per signal fed point by point (observe), and
 // on every tick a failure probability from the predictor, smoothed into the component's risk score,
 // with an explanation built on demand (which signals contributed, their values and their share).
-// Pure apart from the clock it is given: the same points and ticks give the same risks.
+// Pure apart from the clock it is given: the same points and ticks give the same risks. What a
+// component and its signals may be, and the checks on them, are in spec.ts.
 //
 // What keeps false positives rare (each one is a test or a documented number):
 //   1. Detector scores count only beyond the edge of the normal range (predictor.excess): a new
@@ -16,49 +17,12 @@
 //      explanation, and a component with no fresh signal reports `noData` instead of a low risk.
 import { wallMs, type Clock } from "../../host/clock.js";
 import { SeriesDetector, seriesOptions, type SignalView } from "./detectors/series.js";
-import type { Side } from "./detectors/surprise.js";
 import type { ProfileState } from "./detectors/profile.js";
-import { FailurePredictor, SIGNAL_KINDS, emptyFeatures, excess, kindIndex, type SignalKind } from "./predictor.js";
+import { FailurePredictor, emptyFeatures, excess, kindIndex, type SignalKind } from "./predictor.js";
 import { explain } from "./explain.js";
 import { EXHAUSTING_KINDS, RESOURCE_KINDS, VOLATILE_KINDS } from "./kinds.js";
+import { RiskInputError, checkComponentSpec, type ComponentSpec, type SignalSpec } from "./spec.js";
 export { isShadowsOwn, shadowKey, shadowSignals } from "./kinds.js";
-
-export interface SignalSpec {
-  name: string;
-  kind: SignalKind;
-  /** Which deviations count; default: upwards for every kind but "app". */
-  side?: Side;
-  /**
-   * A saturating resource: the value at exhaustion (CPU 1, connections at their maximum, a queue at its
-   * bound, latency at the route timeout) and which way it is approached. It turns on the exhaustion
-   * forecast and the saturation view (0.5 at warnAt of capacity, rising as the headroom shrinks); a
-   * resource kind's surprise then counts in proportion to its load.
-   */
-  capacity?: number;
-  exhaustion?: "up" | "down";
-  /** Utilisation at which the saturation view scores 0.5 (default 0.8). */
-  warnAt?: number;
-  /**
-   * A service-level objective, scored by multi-window burn rates (detectors/objective.ts): the share
-   * of good events promised (e.g. 0.999), the value above which an interval is bad (a latency SLO; for
-   * an error-rate signal leave it out: the value is the bad fraction), and the SLO period whose
-   * fractions the windows are (default 30 days; a compressed demo clock uses less).
-   */
-  slo?: { target: number; threshold?: number; periodS?: number };
-  /**
-   * Seasonal period in seconds (default 0: none). The seasonal view holds 4096 points, so the period
-   * must span at most that many points (one day at one point every 30 s or slower).
-   */
-  seasonS?: number;
-  /** Points of history the detectors keep (default 128: ~8 KiB per signal). */
-  window?: number;
-  /** Seconds without a point after which the signal is stale (default the engine's). */
-  staleAfterS?: number;
-  /** This signal's exhaustion horizon in seconds (default the engine's). */
-  horizonS?: number;
-}
-
-export interface ComponentSpec { name: string; signals: SignalSpec[] }
 
 export type SignalState = "ok" | "warming" | "stale" | "missing";
 
@@ -141,8 +105,6 @@ class PointRing {
   }
 }
 
-export class RiskInputError extends Error {}
-
 /** How strongly a signal is newly at its limit: near capacity and surprising there (0 without a capacity). */
 const newlyAtLimit = (d: SeriesDetector): number => (d.opts.saturation ? Math.min(d.surpriseScore, d.saturationScore) : 0);
 
@@ -182,27 +144,12 @@ export class RiskEngine {
 
   /** Adds or replaces a component; signals whose spec is unchanged keep their detector state. */
   setComponent(spec: ComponentSpec): void {
-    if (!spec.name) throw new RiskInputError("component.name: must not be empty");
-    if (spec.name.includes("/") && !spec.name.endsWith("/shadow")) throw new RiskInputError(`component.name: ${JSON.stringify(spec.name)} must not contain "/" (reserved for the shadow's name)`);
+    checkComponentSpec(spec);
     const old = this.components.get(spec.name);
     const signals = new Map<string, Signal>();
-    spec.signals.forEach((s, i) => {
-      const where = `component ${spec.name}: signals[${i}]`;
-      if (!s.name) throw new RiskInputError(`${where}.name: must not be empty`);
-      if (signals.has(s.name)) throw new RiskInputError(`${where}.name: ${s.name} is listed twice`);
-      if (!SIGNAL_KINDS.includes(s.kind)) throw new RiskInputError(`${where}.kind: ${s.kind} is not one of ${SIGNAL_KINDS.join(", ")}`);
-      if (s.capacity !== undefined && !Number.isFinite(s.capacity)) throw new RiskInputError(`${where}.capacity: must be a finite number`);
-      if (s.horizonS !== undefined && !(Number.isFinite(s.horizonS) && s.horizonS > 0)) throw new RiskInputError(`${where}.horizonS: must be a positive number of seconds, got ${s.horizonS}`);
-      if (s.warnAt !== undefined && !(s.warnAt > 0 && s.warnAt < 1)) throw new RiskInputError(`${where}.warnAt: must be between 0 and 1 (exclusive), got ${s.warnAt}`);
-      if (s.warnAt !== undefined && s.capacity === undefined) throw new RiskInputError(`${where}.warnAt: needs a capacity`);
-      if (s.slo) {
-        if (!(s.slo.target > 0 && s.slo.target < 1)) throw new RiskInputError(`${where}.slo.target: must be between 0 and 1 (exclusive), e.g. 0.999, got ${s.slo.target}`);
-        if (s.slo.threshold !== undefined && !Number.isFinite(s.slo.threshold)) throw new RiskInputError(`${where}.slo.threshold: must be a finite number`);
-        if (s.slo.periodS !== undefined && !(s.slo.periodS > 0)) throw new RiskInputError(`${where}.slo.periodS: must be a positive number of seconds, got ${s.slo.periodS}`);
-        if (s.slo.threshold === undefined && s.kind !== "error_rate") throw new RiskInputError(`${where}.slo.threshold: a ${s.kind} SLO needs the value above which an interval is bad (only an error_rate is itself the bad fraction)`);
-      }
+    for (const s of spec.signals) {
       const prev = old?.signals.get(s.name);
-      if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) { signals.set(s.name, prev); return; }
+      if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) { signals.set(s.name, prev); continue; }
       const side = s.side ?? (s.kind === "app" ? "both" : "up");
       const detector = new SeriesDetector(seriesOptions({
         side, window: s.window ?? 128, seasonMs: (s.seasonS ?? 0) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0, levelZ: 6,
@@ -211,7 +158,7 @@ export class RiskEngine {
         loadWeighted: RESOURCE_KINDS.has(s.kind), profile: true, volatility: VOLATILE_KINDS.has(s.kind),
       }));
       signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity, recent: this.o.keepPoints > 0 ? new PointRing(this.o.keepPoints) : null });
-    });
+    }
     this.components.set(spec.name, {
       name: spec.name, signals, list: [...signals.values()],
       risk: old?.risk ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0, features: old?.features ?? emptyFeatures(),

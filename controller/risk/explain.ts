@@ -2,7 +2,8 @@
 // (time to exhaustion) or surprise (profile, volatility, level, change, tail) drove its score, with the
 // numbers, so an operator reads why without knowing the detectors.
 import type { SeriesDetector, SignalView } from "./detectors/series.js";
-import type { Contribution, SignalSpec, SignalState } from "./engine.js";
+import type { Contribution, SignalState } from "./engine.js";
+import type { SignalSpec } from "./spec.js";
 
 const fmt = (x: number) => (Math.abs(x) >= 100 || Number.isInteger(x) ? x.toFixed(0) : x.toPrecision(3));
 

@@ -2,7 +2,7 @@
 // swing, which fail at exhaustion, which describe the primary/shadow pair) and the shadow's scorer:
 // its name in the engine and the signals it is scored on.
 import type { SignalKind } from "./predictor.js";
-import type { SignalSpec } from "./engine.js";
+import type { SignalSpec } from "./spec.js";
 
 /** Kinds that are a load on a resource: with a capacity, their surprise weighs by how loaded they are. */
 export const RESOURCE_KINDS: ReadonlySet<SignalKind> = new Set(["cpu", "memory", "disk_io", "queue_depth"]);

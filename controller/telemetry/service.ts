@@ -13,7 +13,8 @@ import type { Type as ProtoType } from "protobufjs";
 import type { Logger } from "pino";
 import { decodeReport, telemetryRoot } from "./report.js";
 import { ReportRejected, type TelemetryStore } from "./store.js";
-import { RiskInputError, type RiskEngine } from "../risk/engine.js";
+import type { RiskEngine } from "../risk/engine.js";
+import { RiskInputError } from "../risk/spec.js";
 import { wallMs, type Clock } from "../../host/clock.js";
 
 export const TELEMETRY_SERVICE = "shadowmesh.telemetry.v1.Telemetry";

@@ -16,7 +16,8 @@ export const TOTAL_WEIGHT = 10000;
 
 export type RoutingMode = "weighted_clusters" | "cluster_header";
 
-export interface ComponentSpec {
+/** How a component is routed: its hostnames, its two clusters and how the proxies split between them. */
+export interface RouteSpec {
   name: string;
   /** Virtual host domains (the :authority values). */
   hostnames: string[];
@@ -74,7 +75,7 @@ export function checkWeights(component: string, w: Weights): void {
   }
 }
 
-export function buildRoute(c: ComponentSpec, w: Weights): Record<string, unknown> {
+export function buildRoute(c: RouteSpec, w: Weights): Record<string, unknown> {
   checkWeights(c.name, w);
   const action = c.mode === "cluster_header"
     ? { cluster_header: c.routingHeader ?? "x-shadowmesh-cluster" }
@@ -94,7 +95,7 @@ export function buildRoute(c: ComponentSpec, w: Weights): Record<string, unknown
 }
 
 /** The listener proxyless gRPC asks for with xds:///<component>: an api_listener over RDS. */
-export function buildApiListener(c: ComponentSpec): Record<string, unknown> {
+export function buildApiListener(c: RouteSpec): Record<string, unknown> {
   return {
     name: c.name,
     api_listener: {
@@ -149,7 +150,7 @@ export function buildEnvoyListener(l: EnvoyListenerSpec): Record<string, unknown
  * (it failed open, or ECDS has not delivered it yet) the second route sends the request to the
  * write target: the one side that accepts writes and serves reads.
  */
-export function buildSharedRoute(name: string, components: ComponentSpec[], writeTargets: Map<string, "primary" | "shadow">, observed: ObservedSpec[] = []): Record<string, unknown> {
+export function buildSharedRoute(name: string, components: RouteSpec[], writeTargets: Map<string, "primary" | "shadow">, observed: ObservedSpec[] = []): Record<string, unknown> {
   return {
     name,
     virtual_hosts: [...observed.map((o) => ({ name: o.name, domains: [...o.hostnames, o.name], routes: [{ match: { prefix: "" }, route: { cluster: o.cluster.name } }] })), ...components.map((c) => {

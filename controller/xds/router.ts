@@ -8,7 +8,7 @@ import { Snapshot } from "./snapshot.js";
 import type { AdsServer, VerifyResult } from "./server.js";
 import {
   TOTAL_WEIGHT, buildApiListener, buildCluster, buildEnvoyListener, buildLoadAssignment, buildRoute, buildSharedRoute,
-  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type ComponentSpec, type ObservedSpec, type TelemetryTlsOnProxy, type Weights, type WasmSource,
+  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type RouteSpec, type ObservedSpec, type TelemetryTlsOnProxy, type Weights, type WasmSource,
 } from "./resources.js";
 
 export interface MirrorSettings {
@@ -46,7 +46,7 @@ export interface XdsTrafficRouterOptions {
   /** Only verify() is used: the ADS server, or a stand-in that knows when proxies applied a version. */
   server: Pick<AdsServer, "verify">;
   logger: Logger;
-  components: ComponentSpec[];
+  components: RouteSpec[];
   group?: string;
   /** An Envoy listener carrying the shadowmesh filter (omit for proxyless-only deployments, and for Istio sidecars, which insert the filter themselves). */
   envoyListener?: { name: string; address: string; port: number };
@@ -74,7 +74,7 @@ export class XdsTrafficRouter implements TrafficRouter {
   private readonly mirrors = new Map<string, MirrorSettings>();
   private readonly writeTargets = new Map<string, WriteTarget>();
   private readonly floors = new Map<string, { shadowFit: boolean; holdWrites: string | null }>();
-  private readonly components = new Map<string, ComponentSpec>();
+  private readonly components = new Map<string, RouteSpec>();
   private seq = 0;
   private readonly group: string;
 
@@ -90,7 +90,7 @@ export class XdsTrafficRouter implements TrafficRouter {
     }
   }
 
-  private component(name: string): ComponentSpec {
+  private component(name: string): RouteSpec {
     const c = this.components.get(name);
     if (!c) throw new UnknownComponentError(`unknown component ${JSON.stringify(name)} (known: ${[...this.components.keys()].join(", ")})`);
     return c;

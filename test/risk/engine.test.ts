@@ -4,7 +4,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ManualClock } from "../../host/clock.js";
-import { RiskEngine, RiskInputError, type ComponentSpec } from "../../controller/risk/engine.js";
+import { RiskEngine } from "../../controller/risk/engine.js";
+import { RiskInputError, type ComponentSpec } from "../../controller/risk/spec.js";
 import { mulberry32, normal } from "../support/random.js";
 
 const SPEC: ComponentSpec = { name: "orders-db", signals: [

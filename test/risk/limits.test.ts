@@ -9,7 +9,8 @@ import { BurnRateDetector, saturationScore } from "../../controller/risk/detecto
 import { ProfileDetector, DEFAULT_PROFILE } from "../../controller/risk/detectors/profile.js";
 import { VolatilityDetector } from "../../controller/risk/detectors/volatility.js";
 import { TrendDetector } from "../../controller/risk/detectors/trend.js";
-import { RiskEngine, RiskInputError, type SignalSpec } from "../../controller/risk/engine.js";
+import { RiskEngine } from "../../controller/risk/engine.js";
+import { RiskInputError, type SignalSpec } from "../../controller/risk/spec.js";
 import { kindIndex } from "../../controller/risk/predictor.js";
 import { parseConfig } from "../../controller/config.js";
 

@@ -5,7 +5,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ManualClock, wallMs } from "../../host/clock.js";
-import { RiskEngine, shadowKey, shadowSignals, type SignalSpec } from "../../controller/risk/engine.js";
+import { RiskEngine, shadowKey, shadowSignals } from "../../controller/risk/engine.js";
+import type { SignalSpec } from "../../controller/risk/spec.js";
 import { feedRisk } from "../../controller/telemetry/feed.js";
 import type { BucketSummary } from "../../controller/telemetry/store.js";
 import { PrometheusScraper } from "../../controller/metrics/prometheus.js";

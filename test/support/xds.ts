@@ -5,7 +5,7 @@ import { AdsServer } from "../../controller/xds/server.js";
 import { adsClient } from "../../controller/xds/protocol.js";
 import { SnapshotCache } from "../../controller/xds/cache.js";
 import { XdsTrafficRouter } from "../../controller/xds/router.js";
-import type { ComponentSpec } from "../../controller/xds/resources.js";
+import type { RouteSpec } from "../../controller/xds/resources.js";
 import { silentLogger } from "../../controller/log.js";
 
 export const WHO_SERVICE = "shadowmesh.test.Who";
@@ -23,7 +23,7 @@ export async function whoServer(name: string): Promise<{ port: number; close: ()
   return { port, close: () => server.forceShutdown(), calls: () => calls };
 }
 
-export function component(name: string, primaryPort: number, shadowPort: number): ComponentSpec {
+export function component(name: string, primaryPort: number, shadowPort: number): RouteSpec {
   return {
     name, hostnames: [`${name}.svc`], mode: "weighted_clusters",
     primary: { name: `${name}-primary`, locality: { region: "eu-west", zone: "eu-west-1a" }, endpoints: [{ address: "127.0.0.1", port: primaryPort }] },
@@ -31,7 +31,7 @@ export function component(name: string, primaryPort: number, shadowPort: number)
   };
 }
 
-export async function controlPlane(components: ComponentSpec[], extra: Partial<ConstructorParameters<typeof XdsTrafficRouter>[0]> = {}) {
+export async function controlPlane(components: RouteSpec[], extra: Partial<ConstructorParameters<typeof XdsTrafficRouter>[0]> = {}) {
   const logger = silentLogger();
   const cache = new SnapshotCache();
   const server = new AdsServer({ cache, logger });

@@ -6,14 +6,14 @@ import { NODE, RawAds, TYPE, adsClient, component, deltaResourcesOf } from "../s
 import { AdsServer } from "../../controller/xds/server.js";
 import { SnapshotCache } from "../../controller/xds/cache.js";
 import { Snapshot } from "../../controller/xds/snapshot.js";
-import { buildApiListener, buildCluster, buildLoadAssignment, buildRoute, type ComponentSpec } from "../../controller/xds/resources.js";
+import { buildApiListener, buildCluster, buildLoadAssignment, buildRoute, type RouteSpec } from "../../controller/xds/resources.js";
 import { silentLogger } from "../../controller/log.js";
 
 let cache: SnapshotCache, server: AdsServer, client: ReturnType<typeof adsClient>;
 let seq = 0;
 
 /** Publishes a snapshot holding exactly these components, at these shadow weights. */
-function publish(comps: [ComponentSpec, number][]): string {
+function publish(comps: [RouteSpec, number][]): string {
   const version = `d${++seq}`;
   cache.setSnapshot("default", Snapshot.build(version, {
     listeners: comps.map(([c]) => buildApiListener(c)),
