@@ -8,6 +8,9 @@ import { Bytes, FNV_OFFSET, fnv1a, mix64 } from "./bytes";
 import { serializePairs } from "./abi";
 import { CallersConfig, parseCallers } from "./edges";
 
+/** Weights are in basis points of this total (the controller's TOTAL_WEIGHT in controller/xds/resources.ts). */
+export const TOTAL_WEIGHT: u32 = 10000;
+
 export const MAX_COMPONENTS = 64;
 
 export class ReadRule {
@@ -158,7 +161,7 @@ function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentC
     }
     cc.compareBodyMaxBytes = <u32>getNum(c, m, mp, "compare_body_max_bytes", 0, 1073741824.0, true, 1048576);
   }
-  cc.shadowWeightBp = <u32>getNum(c, v, path, "shadow_weight_bp", 0, 10000, true, 0);
+  cc.shadowWeightBp = <u32>getNum(c, v, path, "shadow_weight_bp", 0, TOTAL_WEIGHT, true, 0);
 
   const st = getObj(c, v, path, "sticky", false);
   if (st !== null) {

@@ -6,7 +6,7 @@ import {
   resultLen, resultPtr, sendLocalResponse, serializePairs,
 } from "./abi";
 import { Bytes, FNV_OFFSET, bytesEqualAny, fnv1a, mix64, withoutPort } from "./bytes";
-import { PluginConfig } from "./config";
+import { PluginConfig, TOTAL_WEIGHT } from "./config";
 import { mirror } from "./mirror";
 import { DIVERT, PROBE, floors } from "./floor";
 import { F_DIVERTED, F_OBSERVED, F_PROBE, F_READ, F_SHADOW, claimSlot, sEdge, sFlags, sMirror, sStats } from "./record";
@@ -60,10 +60,10 @@ function findCookie(name: Bytes, p: usize, l: usize): bool {
   return false;
 }
 
-/** Bucket in [0, 10000) for the sticky key; a key's bucket never changes, so a rising weight never moves it back. */
+/** Bucket in [0, TOTAL_WEIGHT) for the sticky key; a key's bucket never changes, so a rising weight never moves it back. */
 function stickyBucket(salt: u64, p: usize, l: usize): u32 {
   const h = mix64(fnv1a(FNV_OFFSET ^ salt, p, l));
-  return <u32>(((h >> 32) * 10000) >> 32);
+  return <u32>(((h >> 32) * <u64>TOTAL_WEIGHT) >> 32);
 }
 
 export function onRequestHeaders(ctx: u32): i32 {
@@ -162,9 +162,9 @@ export function onRequestHeaders(ctx: u32): i32 {
   if (marked) toShadow = isRead;
   else if (!isRead) toShadow = comp.writeToShadow;
   else if (comp.shadowWeightBp == 0) toShadow = false;
-  else if (comp.shadowWeightBp >= 10000) toShadow = true;
+  else if (comp.shadowWeightBp >= TOTAL_WEIGHT) toShadow = true;
   else {
-    const bucket = haveKey ? stickyBucket(comp.salt, keyP, keyL) : rng.below(10000);
+    const bucket = haveKey ? stickyBucket(comp.salt, keyP, keyL) : rng.below(TOTAL_WEIGHT);
     toShadow = bucket < comp.shadowWeightBp;
   }
   if (isRead && !toShadow && !marked) {

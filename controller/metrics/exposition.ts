@@ -18,7 +18,8 @@ import type { MigrationEvent } from "../migration/reconcile.js";
 import type { DriverPoller } from "../drivers/poller.js";
 import type { ModelInfo } from "../risk/learner.js";
 import type { WebhookStats } from "../events/webhooks.js";
-import { PHASES, TOTAL_BP } from "../migration/status.js";
+import { PHASES } from "../migration/status.js";
+import { TOTAL_WEIGHT } from "../xds/resources.js";
 
 
 /** The version and revision the controller reports (package.json's version; SHADOWMESH_REVISION when the image build sets it). */
@@ -137,7 +138,7 @@ export function controllerMetrics(s: ExpositionSources): ControllerMetrics {
   perComponent("shadowmesh_shadow_risk", "The shadow's own smoothed risk, 0-1, from its own signals (absent without data)", (c) => risk(shadowKey(c))?.risk ?? null);
   perComponent("shadowmesh_failure_probability", "Predicted probability that the component fails within the horizon (shadowmesh_failure_probability_horizon_seconds)", (c) => risk(c)?.probability ?? null);
   perComponent("shadowmesh_mirror_bytes_per_second", "What mirroring reads costs on the wire over the last minute (request header and answer body bytes, every proxy together)", (c) => s.manager.get(c).observed?.recent.mirror?.bytesPerS ?? null);
-  perComponent("shadowmesh_shadow_weight_ratio", "Share of reads routed to the shadow, 0-1", (c) => s.manager.get(c).status.shadowWeightBp / TOTAL_BP);
+  perComponent("shadowmesh_shadow_weight_ratio", "Share of reads routed to the shadow, 0-1", (c) => s.manager.get(c).status.shadowWeightBp / TOTAL_WEIGHT);
   perComponent("shadowmesh_migration_step", "Index of the step in force (-1 before the first)", (c) => s.manager.get(c).status.stepIndex);
   perComponent("shadowmesh_shadow_fit", "1 while the filter's failover floor may divert reads to the shadow", (c) => (s.manager.get(c).status.shadowFit ? 1 : 0));
   perComponent("shadowmesh_writes_held", "1 while a failover holds writes (the filter answers them 503)", (c) => (s.manager.get(c).status.holdWrites ? 1 : 0));

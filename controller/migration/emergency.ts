@@ -1,7 +1,8 @@
 // The migration state machine's emergency path (Failover): when is the primary down, is the shadow
 // fit to take over, the one publish that moves every read and holds writes, and the promotion once
 // the primary provably cannot take writes. Called by reconcile() on every pass; pure like it.
-import { TOTAL_BP, type Phase } from "./status.js";
+import type { Phase } from "./status.js";
+import { TOTAL_WEIGHT } from "../xds/resources.js";
 import { startRollback, type Pass } from "./reconcile.js";
 
 
@@ -85,7 +86,7 @@ export function emergency(p: Pass): boolean {
   s.stepSinceMs = null;
   s.approvals = { firstStep: false, full: false };
   p.enter("Failover", `the primary is down: ${why}; every read to the shadow now, writes held until it is promoted`, "error");
-  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_BP, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted` });
+  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_WEIGHT, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted` });
   if (s.fenced === "primary") { s.promotion = { stage: "drain", sinceMs: p.now }; return true; }
   const a = s.pendingAction;
   if (a && a.kind === "fence" && a.side === "primary") { s.promotion = { stage: "fence", sinceMs: a.sinceMs }; return true; }

@@ -15,7 +15,8 @@ import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
 import type { Routes, TrafficRouter } from "../xds/router.js";
 import { parsePolicy, type Policy } from "./policy.js";
-import { initialStatus, reconcile, TOTAL_BP, type Action, type ActionKind, type Command, type CommandResult, type EventKind, type MigrationEvent, type MigrationStatus, type ReconcileInputs, type Side } from "./reconcile.js";
+import { TOTAL_WEIGHT } from "../xds/resources.js";
+import { initialStatus, reconcile, type Action, type ActionKind, type Command, type CommandResult, type EventKind, type MigrationEvent, type MigrationStatus, type ReconcileInputs, type Side } from "./reconcile.js";
 import type { StateStore, StoredState } from "./store.js";
 
 /** What the reconciler observes about a component (the metric-source seam). */
@@ -75,7 +76,7 @@ export class UnknownComponent extends Error {}
 /** The routes a status describes (what the proxies are given for it). */
 export function routesOf(s: MigrationStatus): Routes {
   return {
-    weights: { primary: TOTAL_BP - s.shadowWeightBp, shadow: s.shadowWeightBp }, mirrorFraction: s.mirrorFraction, writeTarget: s.writeTarget,
+    weights: { primary: TOTAL_WEIGHT - s.shadowWeightBp, shadow: s.shadowWeightBp }, mirrorFraction: s.mirrorFraction, writeTarget: s.writeTarget,
     shadowFit: s.shadowFit ?? false, holdWrites: s.holdWrites ?? null,
   };
 }

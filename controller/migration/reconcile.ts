@@ -23,7 +23,8 @@
 // filter, whose floor diverts reads only to a fit shadow.
 import type { Policy } from "./policy.js";
 import { verify, type Verdict } from "./verify.js";
-import { TOTAL_BP, type Action, type ActionKind, type EventKind, type Command, type CommandResult, type MigrationEvent, type MigrationStatus, type Phase, type ReconcileInputs, type ReconcileResult, type Side } from "./status.js";
+import { TOTAL_WEIGHT } from "../xds/resources.js";
+import type { Action, ActionKind, EventKind, Command, CommandResult, MigrationEvent, MigrationStatus, Phase, ReconcileInputs, ReconcileResult, Side } from "./status.js";
 import { keepMirrorInBudget, mirrorShare, startMirror } from "./mirror.js";
 import { emergency, updateShadowFit } from "./emergency.js";
 import { promotion } from "./promotion.js";
@@ -82,7 +83,7 @@ export class Pass {
   get fast(): boolean { const f = this.policy.fastPath, r = this.inputs.risk; return f !== null && r !== null && r >= f.risk; }
   /** The target side's share of reads at step i of the current direction. */
   targetShareBp(i: number): number { return i < 0 ? 0 : this.policy.steps[i]!.weightBp; }
-  shadowBpForStep(i: number): number { return this.s.direction === "forward" ? this.targetShareBp(i) : TOTAL_BP - this.targetShareBp(i); }
+  shadowBpForStep(i: number): number { return this.s.direction === "forward" ? this.targetShareBp(i) : TOTAL_WEIGHT - this.targetShareBp(i); }
   get target(): Side { return this.s.direction === "forward" ? "shadow" : "primary"; }
   get source(): Side { return other(this.target); }
   get lastStep(): number { return this.policy.steps.length - 1; }
@@ -283,13 +284,13 @@ export function advance(p: Pass, i: number): void {
   const bp = p.shadowBpForStep(i);
   p.event("step", `step ${i + 1}/${p.policy.steps.length}: ${p.target} gets ${p.targetShareBp(i) / 100}% of reads`);
   // The mirror only makes sense while the source still serves reads.
-  p.publish(`step ${i + 1}: shadow weight ${bp / 100}%`, { shadowWeightBp: bp, mirrorFraction: p.targetShareBp(i) < TOTAL_BP && p.s.direction === "forward" ? mirrorShare(p) : 0 });
+  p.publish(`step ${i + 1}: shadow weight ${bp / 100}%`, { shadowWeightBp: bp, mirrorFraction: p.targetShareBp(i) < TOTAL_WEIGHT && p.s.direction === "forward" ? mirrorShare(p) : 0 });
 }
 
 function stepVerdict(p: Pass): Verdict {
   const w = p.inputs.window;
   const target = w ? (p.target === "shadow" ? w.shadow : w.primary) : { requests: 0, errors: 0, latency: null };
-  const mirrorApplies = p.s.direction === "forward" && p.s.shadowWeightBp < TOTAL_BP && p.s.mirrorFraction > 0;
+  const mirrorApplies = p.s.direction === "forward" && p.s.shadowWeightBp < TOTAL_WEIGHT && p.s.mirrorFraction > 0;
   // The control: the side the reads leave, in the same window (a slowdown both share is not the target's).
   const control = w ? (p.target === "shadow" ? w.primary : w.shadow) : null;
   return verify(p.policy.verification, { baseline: p.s.baseline, target, consistency: mirrorApplies ? (w?.consistency ?? { compared: 0, diverged: 0 }) : null, control });
@@ -369,7 +370,7 @@ export function startRollback(p: Pass, why: string): void {
   const s = p.s;
   s.emergency = null;
   p.enter("RollingBack", why, "warning");
-  const back = s.direction === "forward" ? 0 : TOTAL_BP;
+  const back = s.direction === "forward" ? 0 : TOTAL_WEIGHT;
   p.publish(`rollback: all reads to the ${p.source}`, { shadowWeightBp: back, mirrorFraction: 0, holdWrites: null });
 }
 

@@ -8,7 +8,6 @@ export type Phase = (typeof PHASES)[number];
 export type Side = "primary" | "shadow";
 /** lease: the primary could not be fenced; the promotion waits for its last lease deadline to pass. */
 export type PromotionStage = "fence" | "drain" | "lease" | "promote" | "switch";
-export const TOTAL_BP = 10_000;
 
 export interface MigrationStatus {
   component: string;

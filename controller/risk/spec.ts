@@ -2,13 +2,13 @@
 // counts, its limits (capacity, SLO), season, window, staleness and horizon; and the check that refuses
 // a bad spec with the field that is wrong (RiskInputError, "component NAME: signals[i].FIELD: reason").
 import { SIGNAL_KINDS, type SignalKind } from "./predictor.js";
-import type { Side } from "./detectors/surprise.js";
+import type { Tail } from "./detectors/surprise.js";
 
 export interface SignalSpec {
   name: string;
   kind: SignalKind;
   /** Which deviations count; default: upwards for every kind but "app". */
-  side?: Side;
+  side?: Tail;
   /**
    * A saturating resource: the value at exhaustion (CPU 1, connections at their maximum, a queue at its
    * bound, latency at the route timeout) and which way it is approached. It turns on the exhaustion

@@ -9,7 +9,7 @@
 // (The seasonal view is gated on the residual's rms being under half the series' sd.)
 // Pure state machine: update() depends only on the points given, never on a wall clock.
 import { SortedWindow, smallMedian } from "./sorted-window.js";
-import { tailSurprise, type Side } from "./surprise.js";
+import { tailSurprise, type Tail } from "./surprise.js";
 
 export interface BaselineOptions {
   /** Points of history the value and mean views compare against. */
@@ -22,7 +22,7 @@ export interface BaselineOptions {
   /** Points the seasonal view remembers (must cover one period). */
   seasonCapacity: number;
   /** Which deviations count: latency and errors only matter upwards. */
-  side: Side;
+  side: Tail;
   /** Points needed before any score other than 0. */
   minHistory: number;
   /**

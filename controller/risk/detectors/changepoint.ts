@@ -5,7 +5,7 @@
 // only when the shift is large. After an alarm the sums restart and the reference re-learns the new
 // level, so one shift raises one alarm; the score decays from the alarm with `memoryPoints`.
 import { SortedWindow } from "./sorted-window.js";
-import type { Side } from "./surprise.js";
+import type { Tail } from "./surprise.js";
 
 export interface ChangePointOptions {
   window: number;
@@ -15,7 +15,7 @@ export interface ChangePointOptions {
   threshold: number;
   /** How many points the score of an alarm takes to decay to ~37 %. */
   memoryPoints: number;
-  side: Side;
+  side: Tail;
   minHistory: number;
   /** Points averaged into one CUSUM step: block means are far less autocorrelated than points. */
   blockPoints: number;

@@ -7,7 +7,7 @@
 // normal cycles, a healthy series seldom sets a new record by a margin. Memory is bounded (sliding
 // min/max with monotonic deques, amortised O(1) per point), so an old outage does not widen the
 // range for ever.
-import type { Side } from "./surprise.js";
+import type { Tail } from "./surprise.js";
 
 export interface EnvelopeOptions {
   /** Points the range remembers. */
@@ -70,7 +70,7 @@ export class EnvelopeDetector {
   /** Which scale left the envelope at the last update (null: neither). */
   scale: "value" | "mean" | null = null;
 
-  constructor(readonly opts: EnvelopeOptions = DEFAULT_ENVELOPE, readonly side: Side = "both") {
+  constructor(readonly opts: EnvelopeOptions = DEFAULT_ENVELOPE, readonly side: Tail = "both") {
     if (!(Number.isInteger(opts.memory) && opts.memory > 0)) throw new RangeError(`envelope memory must be a positive integer, got ${opts.memory}`);
     if (!(Number.isInteger(opts.meanPoints) && opts.meanPoints > 0)) throw new RangeError(`envelope meanPoints must be a positive integer, got ${opts.meanPoints}`);
     if (!(opts.tolerance >= 0)) throw new RangeError(`envelope tolerance must be >= 0, got ${opts.tolerance}`);

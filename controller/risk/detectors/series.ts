@@ -11,13 +11,13 @@ import { BaselineDetector, DEFAULT_BASELINE, type BaselineOptions } from "./base
 import { ChangePointDetector, DEFAULT_CHANGEPOINT, type ChangePointOptions } from "./changepoint.js";
 import { TrendDetector, DEFAULT_TREND, type TrendOptions } from "./trend.js";
 import { EnvelopeDetector, DEFAULT_ENVELOPE, type EnvelopeOptions } from "./envelope.js";
-import type { Side } from "./surprise.js";
+import type { Tail } from "./surprise.js";
 import { BurnRateDetector, DEFAULT_SLO_PERIOD_S, DEFAULT_WARN_AT, saturationScore, utilisation, type SaturationOptions, type SloOptions } from "./objective.js";
 import { DEFAULT_PROFILE, ProfileDetector, type ProfileOptions } from "./profile.js";
 import { DEFAULT_VOLATILITY, VolatilityDetector, type VolatilityOptions } from "./volatility.js";
 
 export interface SeriesOptions {
-  side: Side;
+  side: Tail;
   baseline: BaselineOptions;
   /** null: no change-point detector. */
   changePoint: ChangePointOptions | null;
@@ -42,7 +42,7 @@ export interface SeriesOptions {
 export type SignalView = "value" | "mean" | "seasonal" | "level" | "change" | "trend" | "envelope" | "profile" | "volatility" | "burn" | "saturation" | "limit";
 
 export function seriesOptions(o: {
-  side?: Side; window?: number; seasonMs?: number; capacity?: number; horizonS?: number; exhaustion?: "up" | "down"; changePoint?: boolean; restPoints?: number; levelZ?: number; envelope?: boolean;
+  side?: Tail; window?: number; seasonMs?: number; capacity?: number; horizonS?: number; exhaustion?: "up" | "down"; changePoint?: boolean; restPoints?: number; levelZ?: number; envelope?: boolean;
   /** The controller's views (all off by default, as NAB scores them). */
   slo?: { target: number; threshold?: number; periodS?: number }; saturation?: boolean; warnAt?: number; loadWeighted?: boolean; profile?: boolean; volatility?: boolean;
 } = {}): SeriesOptions {

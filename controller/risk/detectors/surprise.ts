@@ -5,9 +5,9 @@
 // it behaves the same on CPU percentages, byte counts and latencies.
 import type { SortedWindow } from "./sorted-window.js";
 
-export type Side = "both" | "up" | "down";
+export type Tail = "both" | "up" | "down";
 
-export function tailSurprise(w: SortedWindow, x: number, side: Side = "both", minHistory = 16): number {
+export function tailSurprise(w: SortedWindow, x: number, side: Tail = "both", minHistory = 16): number {
   const n = w.size;
   if (n < minHistory) return 0;
   const med = w.quantile(0.5);
