@@ -5,7 +5,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync } from "node:fs";
-import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../../world/demo/pg-pair.js";
+import { pgAvailable, startPair, type PgPair } from "../../world/demo/pg-pair.js";
+import { TwoWriterChecker } from "../../world/demo/two-writer.js";
 import { whenAvailable } from "../support/real-servers.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

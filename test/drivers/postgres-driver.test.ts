@@ -10,7 +10,8 @@ import pg from "pg";
 import { PostgresDriver } from "../../controller/drivers/postgres.js";
 import type { Side } from "../../controller/drivers/driver.js";
 import { createOrdersSchema } from "../../world/sample/orders.js";
-import { pgAvailable, startPair, TwoWriterChecker, type PgPair } from "../../world/demo/pg-pair.js";
+import { pgAvailable, startPair, type PgPair } from "../../world/demo/pg-pair.js";
+import { TwoWriterChecker } from "../../world/demo/two-writer.js";
 import { whenAvailable } from "../support/real-servers.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

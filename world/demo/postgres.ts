@@ -22,7 +22,8 @@ import { LoadGenerator } from "./load.js";
 import { OrdersWorkload } from "./orders-load.js";
 import { HOST_DISK_FAULTS, makeFault, ZONED_FAULTS, type PostgresFaultName } from "./pg-faults.js";
 import { PatroniRule, reactiveStaticResources } from "./pg-reactive.js";
-import { startPair, TwoWriterChecker, type PgNode, type PgPair } from "./pg-pair.js";
+import { startPair, type PgNode, type PgPair } from "./pg-pair.js";
+import { TwoWriterChecker } from "./two-writer.js";
 import { COMPONENT, DEMO_TRAFFIC_SIGNALS, demoComponentHead, demoControllerHead, type DemoSummary, type Progress } from "./run.js";
 
 export { HOST_DISK_FAULTS, makeFault, POSTGRES_FAULTS, ZONED_FAULTS, type PgFault, type PostgresFaultName } from "./pg-faults.js";
