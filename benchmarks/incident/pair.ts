@@ -20,7 +20,7 @@
 import { wallMs, type Clock } from "../../host/clock.js";
 import { mulberry32, normal } from "../../host/random.js";
 import type { Scenario, SignalName } from "../../world/demo/scenario.js";
-import { epochMetricsText, sampleMetricsText } from "../../world/sample/kv.js";
+import { epochMetricsText, sampleMetricsText } from "../../world/sample/kv-metrics.js";
 
 export type Side = "primary" | "shadow";
 export const SIDES: readonly Side[] = ["primary", "shadow"];

@@ -4,7 +4,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../controller/log.js";
-import { EPOCH_HEADER, KvNode } from "../../world/sample/kv.js";
+import { KvNode } from "../../world/sample/kv.js";
+import { EPOCH_HEADER } from "../../world/sample/kv-http.js";
 
 interface Pair { a: KvNode; b: KvNode; stop(): Promise<void> }
 
