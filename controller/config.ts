@@ -18,7 +18,7 @@ import { z } from "zod";
 import { fsReason, parseYamlStrict, readYamlFile, sizeProblem, YamlFieldError, YAML_LIMITS } from "./yaml-config.js";
 export { fsReason } from "./yaml-config.js";
 import { SIGNAL_KINDS } from "./risk/predictor.js";
-import type { RouteSpec } from "./xds/resources.js";
+import type { RouteSpec, Side } from "./xds/resources.js";
 import type { SignalSpec } from "./risk/spec.js";
 import type { ActionConfig } from "./migration/actions.js";
 import type { DriverConfig } from "./drivers/factory.js";
@@ -303,7 +303,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     };
     if (c.driver?.postgres) {
       const d = c.driver.postgres;
-      const side = (x: z.infer<typeof pgSide>, which: "primary" | "shadow") => {
+      const side = (x: z.infer<typeof pgSide>, which: Side) => {
         const pw = secret(["components", i, "driver", "postgres", which, "passwordEnv"], x.passwordEnv);
         return { url: x.url, ...(pw !== undefined ? { password: pw } : {}), ...(x.dataDir ? { dataDir: rel(x.dataDir) } : {}), ...(x.bin ? { bin: x.bin } : {}), ...(x.osUser ? { osUser: x.osUser } : {}), ...(x.netns ? { netns: x.netns } : {}),
           ...(x.leaseAgent ? { leaseAgent: { url: x.leaseAgent.url.replace(/\/$/, ""), token: secret(["components", i, "driver", "postgres", which, "leaseAgent", "tokenEnv"], x.leaseAgent.tokenEnv)! } } : {}) };

@@ -49,6 +49,7 @@ import { replicaCredentials } from "./ha/credentials.js";
 import { ImpactService } from "./impact/service.js";
 import { filterCallers, resolveImpact } from "./impact/config.js";
 import os from "node:os";
+import type { Side } from "./xds/resources.js";
 
 export interface RunningController {
   manager: MigrationManager;
@@ -155,7 +156,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   // nothing (a restore, the floor's probes) sends it traffic until it is back as a replica.
   let rejoins: RejoinWatcher | null = null;
   const probes = {
-    probeFailures: (c: string, side: "primary" | "shadow") => {
+    probeFailures: (c: string, side: Side) => {
       const a = scraper.probeFailures(c, side), b = drivers.probeFailures(c, side);
       const n = a === null ? b : b === null ? a : Math.max(a, b);
       return rejoins?.rejoining(c, side) ? Math.max(n ?? 0, 1) : n;

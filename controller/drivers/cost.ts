@@ -4,6 +4,7 @@
 // Null fields: nobody measured them (no driver that measures, no mirror running).
 import type { MirrorCost } from "../migration/status.js";
 import type { DriverStatus } from "./poller.js";
+import type { Side } from "../xds/resources.js";
 
 export interface ShadowCost {
   mirrorBytesPerS: number | null;
@@ -14,8 +15,8 @@ export interface ShadowCost {
   shadowRssBytes: number | null;
 }
 
-export function shadowCost(mirror: MirrorCost | null | undefined, driver: DriverStatus | undefined, writer: "primary" | "shadow"): ShadowCost {
-  const v = (side: "primary" | "shadow", k: string): number | null => { const x = driver?.signals[side][k]; return x === undefined || !Number.isFinite(x) ? null : x; };
+export function shadowCost(mirror: MirrorCost | null | undefined, driver: DriverStatus | undefined, writer: Side): ShadowCost {
+  const v = (side: Side, k: string): number | null => { const x = driver?.signals[side][k]; return x === undefined || !Number.isFinite(x) ? null : x; };
   return {
     mirrorBytesPerS: mirror ? mirror.bytesPerS : null,
     replicationBytesPerS: v(writer, "pg_wal_bytes_per_s"),

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import { repeatAfter, wallMs, type Clock } from "../../host/clock.js";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import { scorerFor } from "../risk/kinds.js";
+import type { Side } from "../xds/resources.js";
 
 export interface ScrapeSignal {
   signal: string;
@@ -30,7 +31,7 @@ export interface ScrapeSignal {
 /** The signal (kind network_latency) a scrape's round trip feeds, for the side scraped: an active probe of its network path. */
 export const PROBE_RTT_SIGNAL = "probe_rtt_ms";
 
-export interface ScrapeTarget { component: string; url: string; intervalS: number; timeoutS: number; signals: ScrapeSignal[]; side?: "primary" | "shadow" }
+export interface ScrapeTarget { component: string; url: string; intervalS: number; timeoutS: number; signals: ScrapeSignal[]; side?: Side }
 
 export interface TargetStatus {
   component: string;
@@ -40,7 +41,7 @@ export interface TargetStatus {
   lastError: string | null;
   /** Failed scrapes in a row (the active health check, for a target with a side). */
   consecutiveFailures: number;
-  side: "primary" | "shadow" | null;
+  side: Side | null;
   /** Signals absent from the last successful scrape, with the reason. */
   missing: Record<string, string>;
 }
@@ -72,7 +73,7 @@ export function checkTargets(targets: unknown): ScrapeTarget[] {
       if (s.scale !== undefined && !Number.isFinite(s.scale)) throw new Error(`${sw}.scale: must be a number`);
       return s as ScrapeSignal;
     });
-    return { component: t.component, url: url.toString(), intervalS, timeoutS, signals, ...(t.side ? { side: t.side as "primary" | "shadow" } : {}) };
+    return { component: t.component, url: url.toString(), intervalS, timeoutS, signals, ...(t.side ? { side: t.side as Side } : {}) };
   });
 }
 
@@ -157,7 +158,7 @@ export class PrometheusScraper {
   status(): TargetStatus[] { return this.statuses.map((s) => ({ ...s, missing: { ...s.missing } })); }
 
   /** The active health check of a side: the most failed scrapes in a row among its targets; null without one. */
-  probeFailures(component: string, side: "primary" | "shadow"): number | null {
+  probeFailures(component: string, side: Side): number | null {
     let out: number | null = null;
     for (const s of this.statuses) if (s.component === component && s.side === side) out = Math.max(out ?? 0, s.consecutiveFailures);
     return out;

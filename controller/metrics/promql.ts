@@ -9,9 +9,10 @@ import type { Logger } from "pino";
 import { repeatAfter, wallMs, type Clock } from "../../host/clock.js";
 import type { RiskEngine } from "../risk/engine.js";
 import { scorerFor } from "../risk/kinds.js";
+import type { Side } from "../xds/resources.js";
 
 export interface PromqlSignal { signal: string; query: string }
-export interface PromqlSource { component: string; url: string; intervalS: number; timeoutS: number; side?: "primary" | "shadow"; signals: PromqlSignal[]; bearerToken?: string }
+export interface PromqlSource { component: string; url: string; intervalS: number; timeoutS: number; side?: Side; signals: PromqlSignal[]; bearerToken?: string }
 
 export interface PromqlStatus {
   component: string;

@@ -11,9 +11,10 @@ import type { InputSource, Observed } from "./manager.js";
 import type { MigrationStatus, MirrorCost, PrimaryHealth, SideSummary } from "./reconcile.js";
 import { DEFAULT_POLICY, type Policy } from "./policy.js";
 import type { TargetSample } from "./verify.js";
+import type { Side } from "../xds/resources.js";
 
 /** An active health check per side: failed checks in a row, null when the side has none. */
-export interface HealthProbes { probeFailures(component: string, side: "primary" | "shadow"): number | null }
+export interface HealthProbes { probeFailures(component: string, side: Side): number | null }
 
 export interface TelemetryInputOptions {
   engine: RiskEngine;
@@ -81,7 +82,7 @@ const MIN_NODE_REQUESTS = 10;
 function errors(t: TargetTotals): number { return t.status[4] + t.resets + t.timeouts; }
 
 /** The primary's totals, or the shadow's live and mirrored traffic merged (both are its real answers). */
-function side(c: ComponentTotals | undefined, which: "primary" | "shadow"): TargetTotals | null {
+function side(c: ComponentTotals | undefined, which: Side): TargetTotals | null {
   if (!c) return null;
   if (which === "primary") return c.targets.get("PRIMARY") ?? null;
   const live = c.targets.get("SHADOW_LIVE"), mirror = c.targets.get("SHADOW_MIRROR");

@@ -5,7 +5,8 @@ import type { Baseline, TargetSample, Verdict } from "./verify.js";
 
 export const PHASES = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"] as const;
 export type Phase = (typeof PHASES)[number];
-export type Side = "primary" | "shadow";
+import type { Side } from "../xds/resources.js";
+export type { Side };
 /** lease: the primary could not be fenced; the promotion waits for its last lease deadline to pass. */
 export type PromotionStage = "fence" | "drain" | "lease" | "promote" | "switch";
 

@@ -3,6 +3,7 @@
 // its name in the engine and the signals it is scored on.
 import type { SignalKind } from "./predictor.js";
 import type { SignalSpec } from "./spec.js";
+import type { Side } from "../xds/resources.js";
 
 /** Kinds that are a load on a resource: with a capacity, their surprise weighs by how loaded they are. */
 export const RESOURCE_KINDS: ReadonlySet<SignalKind> = new Set(["cpu", "memory", "disk_io", "queue_depth"]);
@@ -30,7 +31,7 @@ export function isShadowsOwn(kind: SignalKind): boolean { return !PAIR_KINDS.has
  * Which scorer a value measured on `side` feeds: the shadow's own signals (its CPU, its queue) go to
  * the shadow's scorer when it has that signal; the pair's (the lag) and the primary's to the component.
  */
-export function scorerFor(engine: { kindOf(c: string, s: string): SignalKind | undefined; hasSignal(c: string, s: string): boolean }, component: string, side: "primary" | "shadow" | undefined, signal: string): string {
+export function scorerFor(engine: { kindOf(c: string, s: string): SignalKind | undefined; hasSignal(c: string, s: string): boolean }, component: string, side: Side | undefined, signal: string): string {
   if (side !== "shadow") return component;
   const kind = engine.kindOf(component, signal) ?? engine.kindOf(shadowKey(component), signal);
   return kind !== undefined && isShadowsOwn(kind) && engine.hasSignal(shadowKey(component), signal) ? shadowKey(component) : component;

@@ -10,6 +10,9 @@ export interface Endpoint { address: string; port: number }
 export interface Locality { region?: string; zone?: string; sub_zone?: string }
 export interface ClusterSpec { name: string; locality: Locality; endpoints: Endpoint[] }
 
+/** The two sides of a component: the primary and its shadow (the only meaning of "Side"). */
+export type Side = "primary" | "shadow";
+
 /** Traffic split in basis points; primary + shadow must equal TOTAL_WEIGHT. */
 export interface Weights { primary: number; shadow: number }
 export const TOTAL_WEIGHT = 10000;

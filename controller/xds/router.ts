@@ -8,7 +8,7 @@ import { Snapshot } from "./snapshot.js";
 import type { AdsServer, VerifyResult } from "./server.js";
 import {
   TOTAL_WEIGHT, buildApiListener, buildCluster, buildEnvoyListener, buildLoadAssignment, buildRoute, buildSharedRoute,
-  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type RouteSpec, type ObservedSpec, type TelemetryTlsOnProxy, type Weights, type WasmSource,
+  buildTelemetryCluster, buildWasmFilterConfig, checkWeights, type RouteSpec, type Side, type ObservedSpec, type TelemetryTlsOnProxy, type Weights, type WasmSource,
 } from "./resources.js";
 
 export interface MirrorSettings {
@@ -19,7 +19,6 @@ export interface MirrorSettings {
   removeHeaders?: string[];
 }
 
-export type WriteTarget = "primary" | "shadow";
 
 export interface TrafficRouter {
   /** Publishes new weights (primary + shadow = 10000 basis points); returns the version to verify. */
@@ -37,7 +36,7 @@ export interface TrafficRouter {
  * shadowFit: the filter's failover floor may divert reads to the shadow (default false);
  * holdWrites: while set, the filter answers writes 503 with this reason (an emergency failover).
  */
-export interface Routes { weights: Weights; mirrorFraction: number; writeTarget: WriteTarget; shadowFit?: boolean; holdWrites?: string | null }
+export interface Routes { weights: Weights; mirrorFraction: number; writeTarget: Side; shadowFit?: boolean; holdWrites?: string | null }
 
 export class UnknownComponentError extends Error {}
 
@@ -72,7 +71,7 @@ export const ENVOY_ROUTE_NAME = "shadowmesh-routes";
 export class XdsTrafficRouter implements TrafficRouter {
   private readonly weights = new Map<string, Weights>();
   private readonly mirrors = new Map<string, MirrorSettings>();
-  private readonly writeTargets = new Map<string, WriteTarget>();
+  private readonly writeTargets = new Map<string, Side>();
   private readonly floors = new Map<string, { shadowFit: boolean; holdWrites: string | null }>();
   private readonly components = new Map<string, RouteSpec>();
   private seq = 0;
@@ -153,7 +152,7 @@ export class XdsTrafficRouter implements TrafficRouter {
   }
 
   /** Moves the write target (after the shadow's promotion, or back when restoring). */
-  setWriteTarget(component: string, target: WriteTarget): string {
+  setWriteTarget(component: string, target: Side): string {
     this.component(component);
     this.writeTargets.set(component, target);
     return this.publish(`write target ${component} ${target}`);

@@ -7,7 +7,7 @@ import { ManualClock } from "../../host/clock.js";
 import { mulberry32 } from "../../host/random.js";
 import { parseScenario } from "../../world/demo/scenario.js";
 
-type Side = "primary" | "shadow";
+import type { Side } from "../../controller/xds/resources.js";
 type Answer = { status: number; body: string } | { refused: true };
 /** The part of SimulatedPair the workload uses (the old and the new class both have it). */
 export interface PairLike {

@@ -11,6 +11,7 @@
 // Patroni. Not modelled: Patroni restarting a crashed primary in place (master_start_timeout).
 import pg from "pg";
 import { pack } from "../../controller/xds/protos.js";
+import type { Side } from "../../controller/xds/resources.js";
 import type { AnyResource } from "../../dataplane/xds-client.js";
 
 /** The listener and cluster of envoy/reactive-baseline.yaml with the APIs' loopback addresses (STATIC instead of STRICT_DNS). */
@@ -43,13 +44,12 @@ export function reactiveStaticResources(o: { primary: { address: string; port: n
   return { listeners: [listener], clusters: [cluster] };
 }
 
-export type PgSide = "primary" | "shadow";
 
 export interface PatroniRuleOptions {
   /** Each side's instance (postgresql:// URL, reached as a superuser, so a full connection table still answers). */
-  urls: Record<PgSide, string>;
+  urls: Record<Side, string>;
   /** Each side's lease agent and its token; without agents nothing fences a writer cut off from the loop. */
-  agents?: { urls: Record<PgSide, string>; token: string };
+  agents?: { urls: Record<Side, string>; token: string };
   leaseMs: number;
   skewMs: number;
   /** How often the loop runs (default 250 ms, as the incident benchmark's). */
@@ -60,7 +60,7 @@ export interface PatroniRuleOptions {
 
 /** Patroni's rule on a real pair: renew the writer's lease while it answers as a writer, promote the standby once it ran out. */
 export class PatroniRule {
-  writer: PgSide = "primary";
+  writer: Side = "primary";
   epoch = 1;
   /** When the standby was promoted (null: never). */
   promotedAtMs: number | null = null;
@@ -84,7 +84,7 @@ export class PatroniRule {
     while (this.busy) await new Promise((r) => setTimeout(r, 20));
   }
 
-  private async grant(side: PgSide, now: number): Promise<void> {
+  private async grant(side: Side, now: number): Promise<void> {
     const expiresAtMs = now + this.o.leaseMs;
     if (this.o.agents) {
       const r = await fetch(`${this.o.agents.urls[side]}/lease`, {
@@ -98,7 +98,7 @@ export class PatroniRule {
   }
 
   /** Whether the side answers, and as what (null: it does not answer within a second). */
-  private async ask(side: PgSide): Promise<{ recovery: boolean } | null> {
+  private async ask(side: Side): Promise<{ recovery: boolean } | null> {
     const c = new pg.Client({ connectionString: this.o.urls[side], connectionTimeoutMillis: 1000, query_timeout: 1000, application_name: "reactive-ha" });
     c.on("error", () => undefined);
     try {
@@ -113,7 +113,7 @@ export class PatroniRule {
     this.busy = true;
     try {
       const now = Date.now();
-      const writer = this.writer, replica: PgSide = writer === "primary" ? "shadow" : "primary";
+      const writer = this.writer, replica: Side = writer === "primary" ? "shadow" : "primary";
       if (now - this.renewedAtMs >= this.o.leaseMs / 3) {
         const w = await this.ask(writer);
         // A writer that answers as one keeps (or takes back, if nobody was promoted) its lease; one

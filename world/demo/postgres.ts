@@ -25,6 +25,7 @@ import { PatroniRule, reactiveStaticResources } from "./pg-reactive.js";
 import { startPair, type PgNode, type PgPair } from "./pg-pair.js";
 import { TwoWriterChecker } from "./two-writer.js";
 import { COMPONENT, DEMO_TRAFFIC_SIGNALS, demoComponentHead, demoControllerHead, type DemoSummary, type Progress } from "./run.js";
+import type { Side } from "../../controller/xds/resources.js";
 
 export { HOST_DISK_FAULTS, makeFault, POSTGRES_FAULTS, ZONED_FAULTS, type PgFault, type PostgresFaultName } from "./pg-faults.js";
 
@@ -90,7 +91,7 @@ export interface PostgresDemoSummary extends DemoSummary {
 /** The controller configuration for the pair: the PostgreSQL driver measures both sides and carries out the actions. */
 export function postgresControllerYaml(a: { pair: PgPair; primaryApi: string; shadowApi: string; wasm: string; token: string; agents?: { primary: string; shadow: string; tokenEnv: string } }): string {
   const p = a.pair;
-  const extra = (n: "primary" | "standby", side: "primary" | "shadow") => `${p[n].netns ? `, netns: ${p[n].netns}` : ""}${a.agents ? `, leaseAgent: { url: "${a.agents[side]}", tokenEnv: ${a.agents.tokenEnv} }` : ""}`;
+  const extra = (n: "primary" | "standby", side: Side) => `${p[n].netns ? `, netns: ${p[n].netns}` : ""}${a.agents ? `, leaseAgent: { url: "${a.agents[side]}", tokenEnv: ${a.agents.tokenEnv} }` : ""}`;
   return `${demoControllerHead(a.wasm, a.token)}
 ${demoComponentHead(a.primaryApi, a.shadowApi)}
     driver:

@@ -15,6 +15,7 @@ import { EmbeddedDataPlane } from "../../dataplane/dataplane.js";
 import { KvNode } from "../sample/kv.js";
 import { loadScenario, type Scenario, type SignalName } from "./scenario.js";
 import { LoadGenerator, type LoadTotals } from "./load.js";
+import type { Side } from "../../controller/xds/resources.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_SCENARIO = path.join(here, "..", "scenarios", "latency-creep.json");
@@ -153,7 +154,7 @@ export interface RunningSystem {
  * Starts the sample component's two nodes, the controller configured for them and the embedded data
  * plane, and waits until the data plane's listener is warm. `condition` feeds the nodes' faults.
  */
-export async function startSystem(o: { log: Logger; seed?: number; condition?: (side: "primary" | "shadow", s: SignalName) => number }): Promise<RunningSystem> {
+export async function startSystem(o: { log: Logger; seed?: number; condition?: (side: Side, s: SignalName) => number }): Promise<RunningSystem> {
   const cond = o.condition;
   // The leader takes writes only under the lease the controller grants (world/demo/policy.yaml: promotion.lease).
   // The pair's admin endpoints take only the controller's webhook (and each other).

@@ -7,13 +7,13 @@ import type { Logger } from "pino";
 import { mulberry32 } from "../../host/random.js";
 import { HEALTHY, type SignalName } from "./conditions.js";
 import { EPOCH_HEADER, EpochError } from "./kv-http.js";
+import type { Side } from "../../controller/xds/resources.js";
 
 export type Role = "leader" | "follower";
-export type SideName = "primary" | "shadow";
 
 export interface KvNodeOptions {
   name: string;
-  side: SideName;
+  side: Side;
   zone: string;
   role: Role;
   /** The other node's base URL (replication pulls, forwarded actions); set later with setPeer when ports are dynamic. */
@@ -42,7 +42,7 @@ export const ACTIONS: readonly ActionName[] = ["fence", "unfence", "promote", "l
 /** The node's state machine; KvNode (kv.ts) serves it over HTTP. */
 export abstract class KvReplica {
   readonly name: string;
-  readonly side: SideName;
+  readonly side: Side;
   role: Role;
   fenced = false;
   /** The latest leadership epoch this node knows of (1 at start). */
