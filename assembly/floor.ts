@@ -228,18 +228,18 @@ export class Floor {
   }
 
   /**
-   * Between reports (`full` false; every FLOOR_TICK_MS): only an ejection another worker decided is
-   * adopted, so a worker that saw no failure stops sending reads to the ejected primary within a
-   * floor tick. Counting is left as it was: a worker joins the shared count (and resets it on a
-   * success) only once it has seen a failure itself, or from a report tick on.
-   * On a report tick: window rotation, multiplier decay, the end of an ejection, the reported state.
+   * Between reports (every FLOOR_TICK_MS): only an ejection another worker decided is adopted, so a
+   * worker that saw no failure stops sending reads to the ejected primary within a floor tick.
+   * Counting is left as it was: a worker joins the shared count (and resets it on a success) only
+   * once it has seen a failure itself, or from a report tick on.
    */
-  tick(now: u64, full: bool): void {
-    if (!full) {
-      const c = this.comp;
-      if (c !== null && c.floor.enabled && this.state == ADMITTED) this.pollEjection(now, c.floor);
-      return;
-    }
+  poll(now: u64): void {
+    const c = this.comp;
+    if (c !== null && c.floor.enabled && this.state == ADMITTED) this.pollEjection(now, c.floor);
+  }
+
+  /** On a report tick: window rotation, multiplier decay, the end of an ejection, the reported state. */
+  tick(now: u64): void {
     this.rotate(now);
     const comp = this.comp;
     if (comp === null || !comp.floor.enabled) { this.st.ejected = false; return; }
@@ -369,11 +369,16 @@ export function anyFloor(cfg: PluginConfig): bool {
   return false;
 }
 
+/** Every floor's report tick. */
+export function tickFloors(now: u64): void {
+  for (let i = 0, n = floors.length; i < n; i++) unchecked(floors[i]).tick(now);
+}
+
 /**
- * Every floor's tick: `full` on a report tick, else only other workers' ejections are adopted, and
- * only after one was announced (one host call a tick, however many components have a floor).
+ * Between report ticks: other workers' ejections are adopted, and only after one was announced (one
+ * host call a tick, however many components have a floor).
  */
-export function tickFloors(now: u64, full: bool): void {
-  if (!full && !ejectionsMoved()) return;
-  for (let i = 0, n = floors.length; i < n; i++) unchecked(floors[i]).tick(now, full);
+export function pollFloors(now: u64): void {
+  if (!ejectionsMoved()) return;
+  for (let i = 0, n = floors.length; i < n; i++) unchecked(floors[i]).poll(now);
 }

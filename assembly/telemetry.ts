@@ -15,7 +15,7 @@ import {
 } from "./abi";
 import { Bytes } from "./bytes";
 import { bump } from "./stats";
-import { FLOOR_TICK_MS, anyFloor, tickFloors } from "./floor";
+import { FLOOR_TICK_MS, anyFloor, pollFloors, tickFloors } from "./floor";
 import { MULTIPLIER, RELATIVE_ACCURACY } from "./sketch";
 import { ProtoWriter } from "./proto";
 import { config, configGeneration, internalError, nodeId, statsList, takeErrors, workerId } from "./state";
@@ -57,8 +57,11 @@ let streamStale = false;
 /** The stream was refused as unimplemented: unary calls until the next configuration. */
 let streamRefused = false;
 let mTelemetryStreams: i32 = -1;
-/** Ticks come faster than reports (a floor's); then the reports keep a grid: its start and the last interval reported. */
-let telemetryFast = false;
+/**
+ * Ticks come faster than reports (a floor's): the report interval in ns (0: every tick reports), and
+ * the grid the reports keep: its start and the last interval reported.
+ */
+let fastReportNs: u64 = 0;
 let telemetryBaseNs: u64 = 0;
 let telemetryIndex: u64 = 0;
 
@@ -69,8 +72,9 @@ let telemetryIndex: u64 = 0;
  * host that keeps its timer's phase across a new period would otherwise skip one).
  */
 export function setTickPeriod(cfg: PluginConfig, now: u64): void {
-  telemetryFast = anyFloor(cfg); // interval_ms is at least 100, so FLOOR_TICK_MS is always shorter
-  proxy_set_tick_period_milliseconds(telemetryFast ? FLOOR_TICK_MS : cfg.telemetryIntervalMs);
+  const fast = anyFloor(cfg); // interval_ms is at least 100, so FLOOR_TICK_MS is always shorter
+  proxy_set_tick_period_milliseconds(fast ? FLOOR_TICK_MS : cfg.telemetryIntervalMs);
+  fastReportNs = fast ? <u64>cfg.telemetryIntervalMs * 1000000 : 0;
   telemetryBaseNs = now;
   telemetryIndex = 0;
 }
@@ -115,16 +119,14 @@ export function onTick(root: u32): bool {
   // With a floor the tick comes every FLOOR_TICK_MS (another worker's ejection is adopted within it);
   // the rest keeps the telemetry interval's grid from the configuration on (a tick late by up to half
   // a floor tick still counts for its interval).
-  const c0 = config;
-  let full = true;
-  if (c0 !== null && telemetryFast) {
-    const k = (now - telemetryBaseNs + <u64>FLOOR_TICK_MS * 500000) / (<u64>c0.telemetryIntervalMs * 1000000);
-    if (k <= telemetryIndex) full = false;
-    else telemetryIndex = k;
+  if (fastReportNs > 0) {
+    const k = (now - telemetryBaseNs + <u64>FLOOR_TICK_MS * 500000) / fastReportNs;
+    if (k <= telemetryIndex) { pollFloors(now); return false; }
+    telemetryIndex = k;
   }
-  tickFloors(now, full); // before the stats flush: the floor.ejected gauge and the report's state
-  if (full) reportTick(root, now);
-  return full;
+  tickFloors(now); // before the stats flush: the floor.ejected gauge and the report's state
+  reportTick(root, now);
+  return true;
 }
 
 /** A report tick: the stats flushed into pending, then a report sent (or a stuck one given up). */
