@@ -5,7 +5,7 @@
 // what is known of each component's resources and measured cost.
 import path from "node:path";
 import type { Logger } from "pino";
-import type { BucketSummary } from "../telemetry/store.js";
+import type { BucketSummary } from "../telemetry/bucket.js";
 import type { FailureEvent } from "../risk/history.js";
 import type { ShadowCost } from "../drivers/cost.js";
 import type { ImpactConfig } from "./config.js";

@@ -11,7 +11,7 @@ import type { AdsServer } from "../xds/server.js";
 import { resourceState } from "../xds/proxy-status.js";
 import type { TelemetryStore } from "../telemetry/store.js";
 import { LatencySketch } from "../telemetry/sketch.js";
-import { addLatency } from "../telemetry/store.js";
+import { addLatency } from "../telemetry/bucket.js";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { MigrationManager } from "../migration/manager.js";
 import type { MigrationEvent } from "../migration/reconcile.js";

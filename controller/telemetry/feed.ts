@@ -9,7 +9,7 @@
 // pooled value used (too little traffic for any node to vote).
 import type { Logger } from "pino";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
-import type { BucketSummary } from "./store.js";
+import type { BucketSummary } from "./bucket.js";
 
 export const REQUEST_SIGNALS = { latency: "request_latency_p99_ms", errors: "request_error_rate", divergence: "mirror_divergence" } as const;
 

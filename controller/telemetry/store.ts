@@ -1,24 +1,21 @@
 // The telemetry store: the filters' report deltas merged per component, target and time bucket
-// (default 1 s), kept for a configurable retention. Memory is bounded by maxComponents x targets x
-// retention buckets x one sealed sketch (only its used bucket range, typically 1-3 KiB). A bucket
-// seals `graceMs` after it ends; sealing hands a summary (p50/p99, error rate, consistency) to the
-// listeners, which is how request latency and errors reach the risk engine.
-// Each bucket also keeps the failover floor's counters and, per proxy (node id + worker id) whose
-// report landed in it, whether that proxy's floor was ejecting (capped at maxProxiesPerBucket).
+// (default 1 s), kept for a configurable retention, and the queries over them. Memory is bounded by
+// maxComponents x targets x retention buckets x one sealed sketch (only its used bucket range,
+// typically 1-3 KiB). A bucket seals `graceMs` after it ends; sealing hands a summary (p50/p99, error
+// rate, consistency) to the listeners, which is how request latency and errors reach the risk engine.
+// What a bucket holds, how a report merges into it, sealing and the summary: bucket.ts.
 // A report is checked completely before anything is merged, so a bad report changes nothing.
 // No backfill: a report's window must end within maxAgeMs before now and maxSkewMs after it, and never
 // before the last window accepted from the same proxy (node id + worker id; that map is bounded).
-// One proxy is one voice (voices.ts): each bucket also keeps the primary's requests, errors and latency
-// per node id, and the sealed summary carries the weighted median across nodes (`robust`), which is what
-// the risk engine is fed, plus the nodes whose error rate is an outlier against the others (`outliers`).
-// Each bucket also keeps who called the component (the filters' callers, bounded) for the impact analysis.
+// One proxy is one voice (voices.ts): ingest gives each proxy node's primary a voice in the bucket (past
+// maxVoicesPerBucket nodes share one), and the store keeps the latest nodes flagged as outliers.
 import { wallMs, type Clock } from "../../host/clock.js";
-import { CompactSketch, LatencySketch } from "./sketch.js";
 import {
-  FLOOR_COUNTERS, OTHER_CALLER, TARGETS, addCaller, addCounts, addFloor, emptyFloor, emptyTarget,
-  type CallerTotals, type ComponentTotals, type DecodedReport, type FloorTotals, type TargetName, type TargetTotals,
+  FLOOR_COUNTERS, addCounts, addFloor, emptyFloor, emptyTarget,
+  type ComponentTotals, type DecodedReport, type TargetName,
 } from "./report.js";
-import { OVERFLOW_VOICE, addVoice, robustSummary, type ProxyOutlier, type RobustSummary, type Voice } from "./voices.js";
+import { OVERFLOW_VOICE, addVoice, type ProxyOutlier } from "./voices.js";
+import { addLatency, emptyBucket, mergeInto, seal, summarize, type Bucket, type BucketSummary } from "./bucket.js";
 
 export interface StoreOptions {
   clock: Clock;
@@ -65,57 +62,8 @@ export class ReportRejected extends Error {
   constructor(message: string, readonly code: "INVALID_ARGUMENT" | "RESOURCE_EXHAUSTED") { super(message); }
 }
 
-/** A target's totals in one bucket; the sketch is compacted when the bucket seals. */
-type TargetBucket = Omit<TargetTotals, "latency"> & { latency: LatencySketch | CompactSketch };
-
-interface Bucket {
-  startMs: number;
-  sealed: boolean;
-  targets: Map<TargetName, TargetBucket>;
-  consistency: Record<string, number>;
-  reads: number;
-  writes: number;
-  shadowWeightBp: number;
-  floor: FloorTotals;
-  /** Proxy (node/worker) -> its floor was ejecting, as of its latest report in this bucket. */
-  proxies: Map<string, boolean>;
-  /** Node id -> its primary requests, errors and (until sealed) latency in this bucket. */
-  voices: Map<string, Voice>;
-  /** Who called the component (the filters' callers), at most MAX_CALLERS_PER_BUCKET names, the rest as OTHER_CALLER. */
-  callers: Map<string, CallerTotals>;
-}
-
-/** A caller's name as the filter keeps it (128 bytes) with room for a longer one from another reporter. */
-const MAX_CALLER_NAME = 256;
-/** Distinct callers one bucket of one component keeps by name (each proxy reports its own top-K). */
-export const MAX_CALLERS_PER_BUCKET = 256;
-
 /** A component's target since the start: requests, errors (5xx, resets, timeouts), and the latencies' count and sum (µs). */
 export interface CumulativeTotals { requests: number; errors: number; latencyCount: number; latencySumUs: number }
-
-export interface TargetSummary {
-  requests: number;
-  /** (5xx + resets + timeouts) / requests; NaN without requests. */
-  errorRate: number;
-  p50Ms: number;
-  p99Ms: number;
-}
-
-export interface BucketSummary {
-  component: string;
-  startMs: number;
-  endMs: number;
-  targets: Partial<Record<TargetName, TargetSummary>>;
-  /** Mirrored reads whose shadow answer differed (status or body) / mirrored reads compared. */
-  divergence: number;
-  mirrored: number;
-  shadowWeightBp: number;
-  /** The primary's signals with one voice per proxy node; null when no node had enough requests. */
-  robust: RobustSummary | null;
-  outliers: ProxyOutlier[];
-  /** Who called the component in the bucket (absent when the filters record no callers). */
-  callers?: ({ caller: string } & CallerTotals)[];
-}
 
 export interface StoreStats {
   reports: number; duplicates: number; expired: number; late: number; rejected: number; components: number; buckets: number; bytes: number;
@@ -131,6 +79,8 @@ export interface StoreStats {
 
 const MAX_NAME = 253;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*$/;
+/** A caller's name as the filter keeps it (128 bytes) with room for a longer one from another reporter. */
+const MAX_CALLER_NAME = 256;
 
 export class TelemetryStore {
   private readonly components = new Map<string, Bucket[]>();
@@ -303,10 +253,10 @@ export class TelemetryStore {
     Object.assign(this.stats, { components: this.components.size, buckets, bytes });
   }
 
-  /** Totals of one component over [fromMs, toMs), merged across buckets; undefined if none. */
   /** Requests and errors (5xx, resets, timeouts) reported for each component and target since the start: they only rise. */
   cumulative(): ReadonlyMap<string, ReadonlyMap<TargetName, Readonly<CumulativeTotals>>> { return this.totals; }
 
+  /** Totals of one component over [fromMs, toMs), merged across buckets; undefined if none. */
   window(component: string, fromMs: number, toMs: number): ComponentTotals | undefined {
     const list = this.components.get(component);
     if (!list) return undefined;
@@ -369,60 +319,4 @@ export class TelemetryStore {
     }
     return out;
   }
-}
-
-function emptyBucket(startMs: number): Bucket {
-  return { startMs, sealed: false, targets: new Map(), consistency: {}, reads: 0, writes: 0, shadowWeightBp: 0, floor: emptyFloor(), proxies: new Map(), voices: new Map(), callers: new Map() };
-}
-
-export function addLatency(into: LatencySketch, from: LatencySketch | CompactSketch): void {
-  if (from instanceof CompactSketch) from.addTo(into); else into.merge(from);
-}
-
-function mergeInto(b: Bucket, c: ComponentTotals): void {
-  b.reads += c.reads; b.writes += c.writes; b.shadowWeightBp = c.shadowWeightBp;
-  for (const [name, t] of c.callers) {
-    addCaller(b.callers, b.callers.has(name) || b.callers.size < MAX_CALLERS_PER_BUCKET ? name : OTHER_CALLER, t);
-  }
-  for (const k of FLOOR_COUNTERS) b.floor[k] += c.floor[k];
-  for (const [k, v] of Object.entries(c.consistency)) b.consistency[k] = (b.consistency[k] ?? 0) + v;
-  for (const [tn, t] of c.targets) {
-    let acc = b.targets.get(tn);
-    if (!acc) { acc = emptyTarget(); b.targets.set(tn, acc); }
-    if (acc.latency instanceof CompactSketch) {
-      // A late report for a sealed bucket: reopen its sketch, merge, seal again.
-      const dense = new LatencySketch();
-      acc.latency.addTo(dense);
-      dense.merge(t.latency);
-      acc.latency = CompactSketch.from(dense);
-    } else acc.latency.merge(t.latency);
-    addCounts(acc, t);
-  }
-}
-
-function seal(b: Bucket): void {
-  b.sealed = true;
-  for (const v of b.voices.values()) v.latency = null; // per-node latency is only needed for the summary
-  for (const t of b.targets.values()) if (t.latency instanceof LatencySketch) t.latency = CompactSketch.from(t.latency);
-}
-
-function summarize(component: string, b: Bucket, bucketMs: number, minProxyRequests: number, outlierMargin: number): BucketSummary {
-  const targets: Partial<Record<TargetName, TargetSummary>> = {};
-  for (const tn of TARGETS) {
-    const t = b.targets.get(tn);
-    if (!t) continue;
-    const dense = new LatencySketch();
-    addLatency(dense, t.latency);
-    const errors = t.status[4]! + t.resets + t.timeouts;
-    targets[tn] = { requests: t.requests, errorRate: t.requests ? errors / t.requests : NaN, p50Ms: dense.quantile(0.5) / 1000, p99Ms: dense.quantile(0.99) / 1000 };
-  }
-  const c = b.consistency;
-  const compared = (c.match ?? 0) + (c.statusMismatch ?? 0) + (c.bodyMismatch ?? 0);
-  return {
-    component, startMs: b.startMs, endMs: b.startMs + bucketMs, targets,
-    divergence: compared ? ((c.statusMismatch ?? 0) + (c.bodyMismatch ?? 0)) / compared : NaN,
-    mirrored: c.mirrored ?? 0, shadowWeightBp: b.shadowWeightBp,
-    ...robustSummary(b.voices, minProxyRequests, outlierMargin),
-    ...(b.callers.size ? { callers: [...b.callers].map(([caller, t]) => ({ caller, ...t })) } : {}),
-  };
 }

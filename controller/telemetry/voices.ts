@@ -1,7 +1,7 @@
 // One voice per proxy node: each telemetry bucket keeps every node's primary requests, errors and
 // latency, and its sealed summary carries the weighted median across nodes (what the risk engine is
 // fed, so one proxy cannot outvote the rest) and the nodes whose error rate stands out (a proxy or
-// zone problem). The store (store.ts) calls addVoice on ingest and robustSummary on sealing.
+// zone problem). The store (store.ts) calls addVoice on ingest; sealing a bucket (bucket.ts) calls robustSummary.
 import { LatencySketch } from "./sketch.js";
 import type { TargetTotals } from "./report.js";
 

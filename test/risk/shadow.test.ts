@@ -8,7 +8,7 @@ import { ManualClock, wallMs } from "../../host/clock.js";
 import { RiskEngine, shadowKey, shadowSignals } from "../../controller/risk/engine.js";
 import type { SignalSpec } from "../../controller/risk/spec.js";
 import { feedRisk } from "../../controller/telemetry/feed.js";
-import type { BucketSummary } from "../../controller/telemetry/store.js";
+import type { BucketSummary } from "../../controller/telemetry/bucket.js";
 import { PrometheusScraper } from "../../controller/metrics/prometheus.js";
 import { silentLogger } from "../../controller/log.js";
 

@@ -5,7 +5,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ManualClock } from "../../host/clock.js";
-import { TelemetryStore, type BucketSummary } from "../../controller/telemetry/store.js";
+import { TelemetryStore } from "../../controller/telemetry/store.js";
+import type { BucketSummary } from "../../controller/telemetry/bucket.js";
 import { emptyFloor, emptyTarget, type ComponentTotals, type DecodedReport } from "../../controller/telemetry/report.js";
 import { feedRisk, REQUEST_SIGNALS } from "../../controller/telemetry/feed.js";
 import { RiskEngine } from "../../controller/risk/engine.js";
