@@ -16,7 +16,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadScenario, type Scenario } from "../world/demo/scenario.js";
 import { runScenario, type ScenarioResult } from "./incident/compare.js";
-import { incidentStartS, MODES, type Mode } from "./incident/run.js";
+import { incidentStartS } from "./incident/run.js";
+import { MODES, type Mode } from "./incident/system.js";
 import { writeResult } from "./harness.js";
 
 const SEEDS = [1, 2, 3, 4, 5];

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { loadScenario, ScenarioError } from "../world/demo/scenario.js";
 import { runScenario } from "./incident/compare.js";
-import { MODES, type Mode } from "./incident/run.js";
+import { MODES, type Mode } from "./incident/system.js";
 
 const program = new Command("bench:incident")
   .description("predictive (shadowmesh) vs reactive (Envoy outlier detection + locality failover) vs no protection, on one scenario")

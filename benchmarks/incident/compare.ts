@@ -2,7 +2,9 @@
 // failed requests against the reactive baseline (and against the unsafe one, for reads), and whether a
 // healthy scenario migrated.
 import type { Scenario } from "../../world/demo/scenario.js";
-import { MODES, runIncident, type Mode, type ModeResult } from "./run.js";
+import { runIncident } from "./run.js";
+import { MODES, type Mode } from "./system.js";
+import type { ModeResult } from "./result.js";
 
 export interface ScenarioResult {
   scenario: string;
