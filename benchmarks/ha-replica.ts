@@ -10,7 +10,7 @@
 import { fork } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { benchXds } from "./xds-fleet.js";
-import { TYPE } from "../controller/xds/protos.js";
+import { TYPE } from "../protocol/protos.js";
 import { silentLogger } from "../controller/log.js";
 import { etcdClient } from "../controller/ha/client.js";
 import { HaReplica } from "../controller/ha/replica.js";

@@ -8,7 +8,7 @@ import vm from "node:vm";
 import { ServiceGraph, type EdgeDelta, type GraphSnapshot } from "../controller/impact/graph.js";
 import { rankImpact, type ImpactEntry } from "../controller/impact/rank.js";
 import { planShadows, type ShadowCostInput } from "../controller/impact/plan.js";
-import { mulberry32 } from "../test/support/random.js";
+import { mulberry32 } from "../host/random.js";
 import { medianNs, writeResult } from "./harness.js";
 
 type Section = () => { metrics: Record<string, number>; notes: Record<string, string> };

@@ -8,7 +8,7 @@ import { RiskEngine } from "../controller/risk/engine.js";
 import type { ComponentSpec } from "../controller/risk/spec.js";
 import { SeriesDetector, seriesOptions } from "../controller/risk/detectors/series.js";
 import { SIGNAL_KINDS } from "../controller/risk/predictor.js";
-import { mulberry32, normal } from "../test/support/random.js";
+import { mulberry32, normal } from "../host/random.js";
 import { writeResult, medianNs } from "./harness.js";
 
 const rand = mulberry32(1);

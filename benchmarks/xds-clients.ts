@@ -2,8 +2,8 @@
 // TCP connection, like many proxies), subscribes each to one route, and ACKs every response at
 // once. Tells the parent "ready" when every stream holds the initial version.
 import * as grpc from "@grpc/grpc-js";
-import { adsClient } from "../controller/xds/protocol.js";
-import { TYPE } from "../controller/xds/protos.js";
+import { adsClient } from "../protocol/ads.js";
+import { TYPE } from "../protocol/protos.js";
 
 const [port, total, perConnection] = process.argv.slice(2).map(Number) as [number, number, number];
 const clients: ReturnType<typeof adsClient>[] = [];

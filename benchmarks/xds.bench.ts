@@ -5,7 +5,7 @@
 // memory per open stream. One process, one replica: the baseline for the HA issue's fleet.
 import { fork } from "node:child_process";
 import { benchXds } from "./xds-fleet.js";
-import { TYPE } from "../controller/xds/protos.js";
+import { TYPE } from "../protocol/protos.js";
 import { writeResult } from "./harness.js";
 
 const PER_CONNECTION = 100;

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { PluginHost, type LogRecord } from "../host/plugin.js";
 import { LogLevel } from "../host/abi.js";
-import { TYPE, type TypeUrl } from "../controller/xds/protos.js";
+import { TYPE, type TypeUrl } from "../protocol/protos.js";
 import { EnvoyLikeAdsClient, type AnyResource, type NodeIdentity } from "./xds-client.js";
 import {
   ResourceError, parseCluster, parseExtensionConfig, parseListener, parseLoadAssignment, parseRouteConfig,

@@ -1,7 +1,7 @@
 // xDS resources as the embedded data plane understands them: decoding (Envoy's v3 protos) and
 // checking, with the reasons Envoy would give when it rejects an update. What the data plane cannot
 // do is refused with a NACK that says so, never silently half-applied. Pure: bytes in, models out.
-import { lookupType } from "../controller/xds/protos.js";
+import { lookupType } from "../protocol/protos.js";
 import type { AnyResource } from "./xds-client.js";
 import { ENVOY_OUTLIER_DEFAULTS, type OutlierConfig } from "./outlier.js";
 

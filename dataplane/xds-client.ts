@@ -5,8 +5,8 @@
 // the reason). A broken stream reconnects with capped exponential backoff and re-sends the accepted
 // versions, so the server can skip what the client already has.
 import type * as grpc from "@grpc/grpc-js";
-import { adsClient } from "../controller/xds/protocol.js";
-import { TYPE, type TypeUrl } from "../controller/xds/protos.js";
+import { adsClient } from "../protocol/ads.js";
+import { TYPE, type TypeUrl } from "../protocol/protos.js";
 
 /** metadata: Envoy's node.metadata (string values), e.g. Istio's WORKLOAD_NAME and NAMESPACE. */
 export interface NodeIdentity { id: string; cluster: string; zone?: string; region?: string; metadata?: Record<string, string> }

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { ManualClock, PluginHost, RecordingCallouts } from "../host/index.js";
 import { decodeReport, mergeComponents, type ComponentTotals } from "../controller/telemetry/report.js";
-import { mulberry32, normal } from "../test/support/random.js";
+import { mulberry32, normal } from "../host/random.js";
 
 const rand = mulberry32(2026);
 const clock = new ManualClock();

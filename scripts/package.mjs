@@ -150,7 +150,7 @@ function copyAssets() {
       else if (!/\.(ts|md)$/.test(e.name)) cpSync(fromRoot(rel), fromRoot(path.join("dist", rel)));
     }
   };
-  for (const d of ["controller", "host", "dataplane"]) walk(d);
+  for (const d of ["controller", "host", "dataplane", "protocol"]) walk(d);
 }
 
 /** Every package the compiled code imports or requires must be a production dependency (the image has no others). */

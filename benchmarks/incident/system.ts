@@ -33,7 +33,7 @@ import { SnapshotCache, DEFAULT_GROUP } from "../../controller/xds/cache.js";
 import type { Snapshot } from "../../controller/xds/snapshot.js";
 import { XdsTrafficRouter } from "../../controller/xds/router.js";
 import type { VerifyResult } from "../../controller/xds/server.js";
-import { TYPE, pack, type TypeUrl } from "../../controller/xds/protos.js";
+import { TYPE, pack, type TypeUrl } from "../../protocol/protos.js";
 import { PrometheusScraper } from "../../controller/metrics/prometheus.js";
 import { MemoryStateStore } from "../../controller/migration/store.js";
 import { loadPolicyFile } from "../../controller/migration/policy.js";

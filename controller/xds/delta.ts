@@ -5,8 +5,8 @@
 import protobuf from "protobufjs";
 import type { Logger } from "pino";
 import type { Snapshot } from "./snapshot.js";
-import { TYPE_NAME, WILDCARD_TYPES, type TypeUrl } from "./protos.js";
-import type { DeltaDiscoveryRequest } from "./protocol.js";
+import { TYPE_NAME, WILDCARD_TYPES, type TypeUrl } from "../../protocol/protos.js";
+import type { DeltaDiscoveryRequest } from "../../protocol/ads.js";
 import type { Stream, StreamHandlers, TypeState } from "./stream.js";
 
 export function onDeltaRequest(h: StreamHandlers, s: Stream, req: DeltaDiscoveryRequest): void {

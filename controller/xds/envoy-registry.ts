@@ -9,7 +9,7 @@
 import protobuf from "protobufjs";
 import { create, createFileRegistry, type FileRegistry, type MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { envoyRoot } from "./protos.js";
+import { envoyRoot } from "../../protocol/protos.js";
 
 // FieldDescriptorProto.Type numbers, by protobufjs' scalar type names.
 const SCALAR: Record<string, number> = {

@@ -14,7 +14,7 @@
 // address/uuid, timestamp rules.
 import protobuf from "protobufjs";
 import type { DescEnum } from "@bufbuild/protobuf";
-import { envoyRoot } from "./protos.js";
+import { envoyRoot } from "../../protocol/protos.js";
 
 /** A field's `(validate.rules)` as parsed by protobufjs, e.g. { uint32: { lte: 65535 } }. */
 export type Rules = Record<string, any>;

@@ -4,7 +4,7 @@
 // Envoy listener carrying the Wasm filter (its configuration delivered by ECDS) and the router, the
 // api_listener proxyless gRPC resolves, and the telemetry cluster pointing at the controller.
 // Everything returned is a plain object in Envoy's JSON shape (snake_case); snapshot.ts packs it.
-import { pack, type PackedAny } from "./protos.js";
+import { pack, type PackedAny } from "../../protocol/protos.js";
 
 export interface Endpoint { address: string; port: number }
 export interface Locality { region?: string; zone?: string; sub_zone?: string }

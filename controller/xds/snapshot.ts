@@ -4,7 +4,7 @@
 // not a serialization. consistencyErrors() is what the cache checks before it publishes.
 import { createHash } from "node:crypto";
 import protobuf from "protobufjs";
-import { TYPE, TYPE_URLS, TYPE_NAME, pack, unpack, type TypeUrl } from "./protos.js";
+import { TYPE, TYPE_URLS, TYPE_NAME, pack, unpack, type TypeUrl } from "../../protocol/protos.js";
 
 export interface EncodedResource {
   readonly name: string;

@@ -5,8 +5,8 @@
 import protobuf from "protobufjs";
 import type { Logger } from "pino";
 import type { Snapshot } from "./snapshot.js";
-import { TYPE_NAME, WILDCARD_TYPES, type TypeUrl } from "./protos.js";
-import type { DiscoveryRequest } from "./protocol.js";
+import { TYPE_NAME, WILDCARD_TYPES, type TypeUrl } from "../../protocol/protos.js";
+import type { DiscoveryRequest } from "../../protocol/ads.js";
 import { sameSet, type Stream, type StreamHandlers, type TypeState } from "./stream.js";
 
 export function onSotwRequest(h: StreamHandlers, s: Stream, req: DiscoveryRequest): void {

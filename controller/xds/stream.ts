@@ -5,8 +5,8 @@
 // request is checked against.
 import type * as grpc from "@grpc/grpc-js";
 import type { NodeInfo } from "./cache.js";
-import type { TypeUrl } from "./protos.js";
-import type { DeltaDiscoveryRequest, DiscoveryRequest } from "./protocol.js";
+import type { TypeUrl } from "../../protocol/protos.js";
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from "../../protocol/ads.js";
 
 export const MAX_NAMES = 100_000;
 /**

@@ -32,7 +32,7 @@ import { YamlFieldError } from "../../controller/yaml-config.js";
 import { FileStateStore, StateStoreError } from "../../controller/migration/store.js";
 import { SnapshotCache } from "../../controller/xds/cache.js";
 import { AdsServer } from "../../controller/xds/server.js";
-import { adsMethods } from "../../controller/xds/protocol.js";
+import { adsMethods } from "../../protocol/ads.js";
 import { XdsTrafficRouter } from "../../controller/xds/router.js";
 import { controllerHandlers } from "../../controller/api/service.js";
 import { buildManager, buildRiskCore } from "../../controller/core.js";

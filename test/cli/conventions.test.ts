@@ -15,7 +15,7 @@ import YAML from "yaml";
 import { parseConfig } from "../../controller/config.js";
 import { startController, type RunningController } from "../../controller/main.js";
 import { silentLogger } from "../../controller/log.js";
-import { adsClient } from "../../controller/xds/protocol.js";
+import { adsClient } from "../../protocol/ads.js";
 import { testControllerYaml } from "../support/controller-config.js";
 import { NODE, RawAds, TYPE } from "../support/xds.js";
 

@@ -11,7 +11,7 @@ import { silentLogger } from "../../controller/log.js";
 import { SnapshotCache } from "../../controller/xds/cache.js";
 import { AdsServer } from "../../controller/xds/server.js";
 import { Snapshot } from "../../controller/xds/snapshot.js";
-import { pack } from "../../controller/xds/protos.js";
+import { pack } from "../../protocol/protos.js";
 import { ROUTER_FILTER, buildCluster, buildLoadAssignment } from "../../controller/xds/resources.js";
 import { EmbeddedDataPlane } from "../../dataplane/dataplane.js";
 import { mulberry32 } from "../../host/random.js";

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { ENVOY_OUTLIER_DEFAULTS, OutlierDetector } from "../../dataplane/outlier.js";
 import { Upstreams } from "../../dataplane/upstreams.js";
 import { parseCluster } from "../../dataplane/resources.js";
-import { pack } from "../../controller/xds/protos.js";
+import { pack } from "../../protocol/protos.js";
 import { mulberry32 } from "../../host/random.js";
 
 test("consecutive 5xx: the 5th ejects at once; a success in between resets the count", () => {

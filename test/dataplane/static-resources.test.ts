@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import http from "node:http";
 import { EmbeddedDataPlane } from "../../dataplane/dataplane.js";
 import { silentLogger } from "../../controller/log.js";
-import { pack } from "../../controller/xds/protos.js";
+import { pack } from "../../protocol/protos.js";
 import { reactiveStaticResources } from "../../world/demo/pg-reactive.js";
 
 async function upstream(name: string, status: () => number): Promise<{ port: number; hits: () => number; close: () => Promise<void> }> {

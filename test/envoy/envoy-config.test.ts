@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { checkEnvoyJson, EnvoyConfigError } from "../../controller/xds/envoy-json.js";
 import { buildTelemetryCluster } from "../../controller/xds/resources.js";
-import { pack, unpack } from "../../controller/xds/protos.js";
+import { pack, unpack } from "../../protocol/protos.js";
 import { parseConfig } from "../../controller/config.js";
 import { PluginHost } from "../../host/plugin.js";
 

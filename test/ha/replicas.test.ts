@@ -21,7 +21,7 @@ import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { silentLogger } from "../../controller/log.js";
 import { controllerClient, authMetadata, type ControllerClient } from "../../controller/api/service.js";
-import { TYPE } from "../../controller/xds/protos.js";
+import { TYPE } from "../../protocol/protos.js";
 import { EmbeddedDataPlane } from "../../dataplane/dataplane.js";
 import { parseExtensionConfig } from "../../dataplane/resources.js";
 import type { AnyResource } from "../../dataplane/xds-client.js";

@@ -2,7 +2,7 @@
 // router over one component (primary + shadow on loopback), and a raw ADS client.
 import * as grpc from "@grpc/grpc-js";
 import { AdsServer } from "../../controller/xds/server.js";
-import { adsClient } from "../../controller/xds/protocol.js";
+import { adsClient } from "../../protocol/ads.js";
 import { SnapshotCache } from "../../controller/xds/cache.js";
 import { XdsTrafficRouter } from "../../controller/xds/router.js";
 import type { RouteSpec } from "../../controller/xds/resources.js";
@@ -43,7 +43,7 @@ export async function controlPlane(components: RouteSpec[], extra: Partial<Const
 
 export { adsClient };
 
-import { TYPE, unpack } from "../../controller/xds/protos.js";
+import { TYPE, unpack } from "../../protocol/protos.js";
 
 type Duplex = grpc.ClientDuplexStream<Record<string, unknown>, Record<string, any>>;
 

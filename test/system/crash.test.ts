@@ -24,7 +24,7 @@ import { silentLogger } from "../../controller/log.js";
 import pino from "pino";
 import { Writable } from "node:stream";
 import { controllerClient, authMetadata, type ControllerClient } from "../../controller/api/service.js";
-import { TYPE } from "../../controller/xds/protos.js";
+import { TYPE } from "../../protocol/protos.js";
 import { EmbeddedDataPlane } from "../../dataplane/dataplane.js";
 import { parseExtensionConfig } from "../../dataplane/resources.js";
 import type { AnyResource } from "../../dataplane/xds-client.js";

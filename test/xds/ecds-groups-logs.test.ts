@@ -9,7 +9,7 @@ import { AdsServer } from "../../controller/xds/server.js";
 import { SnapshotCache } from "../../controller/xds/cache.js";
 import { Snapshot } from "../../controller/xds/snapshot.js";
 import { buildCluster, buildLoadAssignment } from "../../controller/xds/resources.js";
-import { unpack } from "../../controller/xds/protos.js";
+import { unpack } from "../../protocol/protos.js";
 
 function pluginConfigOf(ext: Record<string, any>): Record<string, any> {
   const wasm = unpack(ext.typed_config) as { config: { configuration: { type_url: string; value: Uint8Array } } };

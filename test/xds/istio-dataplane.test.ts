@@ -13,7 +13,7 @@ import { ConfigError, parseConfig } from "../../controller/config.js";
 import { startController, type RunningController } from "../../controller/main.js";
 import { silentLogger } from "../../controller/log.js";
 import { healthClient } from "../../controller/api/health.js";
-import { unpack } from "../../controller/xds/protos.js";
+import { unpack } from "../../protocol/protos.js";
 import { NODE, RawAds, TYPE, adsClient, resourcesOf } from "../support/xds.js";
 import { testControllerYaml } from "../support/controller-config.js";
 

@@ -8,7 +8,7 @@ import { SnapshotCache } from "../../controller/xds/cache.js";
 import { Snapshot } from "../../controller/xds/snapshot.js";
 import { buildCluster, buildLoadAssignment } from "../../controller/xds/resources.js";
 import { silentLogger } from "../../controller/log.js";
-import { lookupType } from "../../controller/xds/protos.js";
+import { lookupType } from "../../protocol/protos.js";
 import http2 from "node:http2";
 
 /**

@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Snapshot, SnapshotError } from "../../controller/xds/snapshot.js";
 import { InconsistentSnapshotError, SnapshotCache } from "../../controller/xds/cache.js";
-import { ResourceSchemaError, TYPE, unpack } from "../../controller/xds/protos.js";
+import { ResourceSchemaError, TYPE, unpack } from "../../protocol/protos.js";
 import { buildCluster, buildLoadAssignment, buildRoute, buildEnvoyListener, buildWasmFilterConfig, WeightsError } from "../../controller/xds/resources.js";
 import { UnknownComponentError } from "../../controller/xds/router.js";
 import { FakeTrafficRouter } from "../support/fake-router.js";

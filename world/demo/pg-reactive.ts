@@ -10,7 +10,7 @@
 // cut off or hung fences itself (or is stopped) before its lease ends: never two writers, as with
 // Patroni. Not modelled: Patroni restarting a crashed primary in place (master_start_timeout).
 import pg from "pg";
-import { pack } from "../../controller/xds/protos.js";
+import { pack } from "../../protocol/protos.js";
 import type { Side } from "../../controller/xds/resources.js";
 import type { AnyResource } from "../../dataplane/xds-client.js";
 
