@@ -3,7 +3,7 @@
 // every request passes (node, type, names), the ACK/NACK bookkeeping (fed to the AckLog in acks.ts)
 // and the push with back-pressure, and answers status() and verify(); the state-of-the-world and
 // delta protocols are in sotw.ts and delta.ts, a stream's subscriptions in stream.ts, the wire
-// protocol in protocol.ts. It delivers what the SnapshotCache holds for the node's group, for LDS,
+// protocol in protocol/ads.ts. It delivers what the SnapshotCache holds for the node's group, for LDS,
 // RDS, CDS, EDS and ECDS. A client that stops reading never slows the others: past MAX_UNFLUSHED
 // unflushed responses its changes are coalesced, and only the latest is sent.
 import * as grpc from "@grpc/grpc-js";
