@@ -10,14 +10,13 @@
 //   journal  FileStateStore.load on a state directory holding random journal lines
 // Property: nothing throws except the documented errors (ConfigError/PolicyError/YamlFieldError
 // with FILE:LINE:COL, grpc status errors, StateStoreError), every call is answered, no input takes
-// longer than HANG_MS.
+// longer than HANG_MS. The shared arbitraries and mutators are in arbitraries.ts, the fake gRPC calls
+// in fake-grpc.ts.
 import fc from "fast-check";
-import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { stringify as yamlStringify } from "yaml";
 import { ManualClock } from "../../host/clock.js";
 import { silentLogger } from "../../controller/log.js";
 import { TelemetryStore } from "../../controller/telemetry/store.js";
@@ -39,6 +38,8 @@ import { buildManager, buildRiskCore } from "../../controller/core.js";
 import { MemoryStateStore } from "../../controller/migration/store.js";
 import { ConfiguredActions } from "../../controller/migration/actions.js";
 import { PrometheusScraper } from "../../controller/metrics/prometheus.js";
+import { byteOps, extremeNumber, i64, mutateBytes, name, resolveNow, u64, yamlDoc } from "./arbitraries.js";
+import { FakeAdsCall, fakeUnary, recorder } from "./fake-grpc.js";
 
 export const CONTROLLER_KINDS = ["report", "metrics", "xds", "api", "config", "policy", "journal"] as const;
 export type ControllerKind = (typeof CONTROLLER_KINDS)[number];
@@ -68,103 +69,9 @@ const EXAMPLE_CONFIG = (() => {
   return existsSync(f) ? readFileSync(f, "utf8") : BASE_CONFIG;
 })();
 
-// ------------------------------------------------------------------ shared arbitraries
-
-const extremeNumber = fc.oneof(
-  fc.constantFrom(0, -0, 1, -1, NaN, Infinity, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, 2 ** 53 + 1, 1e308, -1e308, 4294967295, 4294967296, 0.5),
-  fc.double(),
-  fc.integer(),
-);
-const u64 = fc.oneof(fc.constantFrom("0", "1", "18446744073709551615", "9223372036854775807", "9223372036854775808", "4294967296", "-1"), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(String), fc.nat(1000).map(String));
-const i64 = fc.oneof(fc.constantFrom("0", "-1", "9223372036854775807", "-9223372036854775808"), fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }).map(String));
-const name = fc.oneof({ arbitrary: fc.constantFrom("orders", "users", "", "ORDERS", "orders ", "a".repeat(300), "../x", "orders\u0000"), weight: 3 }, { arbitrary: fc.string({ maxLength: 40 }), weight: 1 });
-
-/** Mutations of a byte string: flips, truncation, insertion, duplication, splices. */
-const byteOps = fc.array(fc.tuple(fc.constantFrom("flip", "cut", "insert", "dup", "set", "splice"), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 12 })), { minLength: 1, maxLength: 6 });
-type ByteOps = typeof byteOps extends fc.Arbitrary<infer T> ? T : never;
-function mutateBytes(base: Uint8Array, ops: ByteOps): Uint8Array {
-  let b = Buffer.from(base);
-  for (const [op, at, v, ins] of ops) {
-    const i = b.length ? at % b.length : 0;
-    if (op === "flip" && b.length) b[i] = b[i]! ^ (1 << (v & 7));
-    else if (op === "set" && b.length) b[i] = v;
-    else if (op === "cut") b = b.subarray(0, i);
-    else if (op === "insert") b = Buffer.concat([b.subarray(0, i), Buffer.from(ins), b.subarray(i)]);
-    else if (op === "dup") b = Buffer.concat([b, b.subarray(i)]);
-    else if (op === "splice") b = Buffer.concat([b.subarray(0, i), b.subarray(Math.min(b.length, i + v))]);
-  }
-  return new Uint8Array(b);
-}
-
-/** Replaces "@now<+/-ns>" strings anywhere in `o` by the clock's wall time in ns plus the offset. */
-function resolveNow(o: unknown, nowNs: bigint): unknown {
-  if (typeof o === "string" && o.startsWith("@now")) return String(nowNs + BigInt(o.slice(4)));
-  if (Array.isArray(o)) return o.map((x) => resolveNow(x, nowNs));
-  if (o && typeof o === "object" && !(o instanceof Uint8Array)) return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, resolveNow(v, nowNs)]));
-  return o;
-}
-
-/** Text mutations (YAML and JSON lines): replace, delete, duplicate lines, insert YAML tokens. */
-const TOKENS = [":", "- ", "{", "}", "[", "]", "&a ", "*a", "!!str ", "!!binary ", "? ", "|", ">-", "'", '"', "#", "\t", "\n", "  ", "~", "null", "1e999", "-1", ".nan", "0x10", "<<: *a", "---\n", "...\n", "%YAML 1.2\n", "\u0000", "\uFEFF"];
-const mutateText = (base: string) => fc.array(fc.tuple(fc.constantFrom("token", "delete", "dupline", "dropline", "swap", "indent"), fc.nat(), fc.constantFrom(...TOKENS), fc.nat(40)), { minLength: 1, maxLength: 5 })
-  .map((ops) => {
-    let s = base;
-    for (const [op, at, tok, n] of ops) {
-      const i = s.length ? at % s.length : 0;
-      const lines = s.split("\n");
-      const li = at % lines.length;
-      if (op === "token") s = s.slice(0, i) + tok + s.slice(i);
-      else if (op === "delete") s = s.slice(0, i) + s.slice(i + n);
-      else if (op === "dupline") { lines.splice(li, 0, lines[li]!); s = lines.join("\n"); }
-      else if (op === "dropline") { lines.splice(li, 1); s = lines.join("\n"); }
-      else if (op === "swap") { const j = (li + 1 + n) % lines.length; [lines[li], lines[j]] = [lines[j]!, lines[li]!]; s = lines.join("\n"); }
-      else if (op === "indent") { lines[li] = " ".repeat(n % 7) + lines[li]!.trimStart(); s = lines.join("\n"); }
-    }
-    return s;
-  });
-
-const yamlValue = fc.letrec((tie) => ({
-  v: fc.oneof({ depthSize: "small", withCrossShrink: true },
-    fc.oneof(fc.string({ maxLength: 20 }), extremeNumber, fc.boolean(), fc.constant(null), fc.constantFrom("30s", "5m", "1h", "-1s", "1e9h", "0", "100%", "127.0.0.1:0", "orders")),
-    fc.array(tie("v"), { maxLength: 5 }),
-    fc.dictionary(fc.oneof(fc.constantFrom("defaults", "components", "orders", "risk", "steps", "bake", "listen", "name", "hostnames", "primary", "shadow", "endpoints", "zone", "api", "tokens", "enter", "leave", "emergency", "gates", "preflight", "signals", "scrape", "telemetry", "dataplane", "stateDir", "webhooks", "slo", "capacity", "warnAt", "target", "threshold", "periodS", "seasonS", "learning"), fc.string({ maxLength: 10 })), tie("v"), { maxKeys: 6 })),
-})).v;
-
-const yamlDoc = (base: string) => fc.oneof(
-  { arbitrary: mutateText(base), weight: 6 },
-  { arbitrary: yamlValue.map((v) => { try { return yamlStringify(v); } catch { return String(v); } }), weight: 3 },
-  { arbitrary: fc.string({ maxLength: 300, unit: "binary" }), weight: 1 },
-  { arbitrary: fc.constantFrom("", "---", "a: &a [*a]", "a: !!binary xyz", "? [a]\n: b", "x: " + "[".repeat(40), "<<: {a: 1}", "a: 1\na: 2", "- - - - -"), weight: 1 },
-);
-
 // ------------------------------------------------------------------ the targets
 
 export interface ControllerFailure { kind: "crash" | "hang"; target: ControllerKind; message: string; input: unknown }
-
-type Cb = { calls: number; err: grpc.ServiceError | null };
-const recorder = (): [Cb, grpc.sendUnaryData<any>] => { const r: Cb = { calls: 0, err: null }; return [r, ((e: grpc.ServiceError | null) => { r.calls++; r.err = e; }) as grpc.sendUnaryData<any>]; };
-
-function fakeUnary(request: unknown, md: [string, string][] = []): grpc.ServerUnaryCall<any, any> {
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of md) { try { metadata.add(k, v); } catch { /* a name grpc refuses is not sent */ } }
-  return { request, metadata, getPeer: () => "ipv4:127.0.0.1:1", getAuthContext: () => null } as unknown as grpc.ServerUnaryCall<any, any>;
-}
-
-/** A server-side duplex call as grpc-js presents it to the ADS server: data in, writes out, 'error' closes. */
-export class FakeAdsCall extends EventEmitter {
-  written: Buffer[] = [];
-  statuses: { code: number; details: string }[] = [];
-  ended = false;
-  metadata = new grpc.Metadata();
-  constructor() {
-    super();
-    // grpc-js ends the call on 'error' after sending the status.
-    this.on("error", (e: { code?: number; details?: string }) => { this.statuses.push({ code: e.code ?? -1, details: e.details ?? "" }); this.emit("close"); });
-  }
-  write(b: Buffer, cb?: () => void): boolean { this.written.push(b); if (this.written.length > 64) this.written.shift(); if (cb) queueMicrotask(cb); return true; }
-  end(): void { this.ended = true; }
-  getPeer(): string { return "ipv4:127.0.0.1:2"; }
-}
 
 export class ControllerFuzzer {
   readonly clock = new ManualClock(Date.now());
