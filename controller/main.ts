@@ -123,7 +123,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const stream = telemetryStreams(cfg.dataplane, served?.bytes ?? null, log);
   const telemetryListen = splitHostPort(cfg.listen.telemetry).address;
   const cache = new SnapshotCache();
-  const ads = new AdsServer({ cache, logger: log });
+  const ads = new AdsServer({ cache, logger: log, clock });
   const router = new XdsTrafficRouter({
     cache, server: ads, logger: log, components: cfg.components.map((c) => c.route),
     telemetry: { cluster: cfg.dataplane?.telemetryCluster ?? "shadowmesh-telemetry", address: telemetryListen, port: telemetryPort, ...(cfg.dataplane ? { intervalMs: cfg.dataplane.telemetryIntervalMs } : {}), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), ...(cfg.dataplane?.telemetryTls ? { tls: cfg.dataplane.telemetryTls } : {}), ...(stream ? { stream } : {}) },

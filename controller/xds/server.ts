@@ -11,6 +11,7 @@ import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import protobuf from "protobufjs";
 import type { Logger } from "pino";
+import { SystemClock, wallMs, type Clock } from "../../host/clock.js";
 import type { SnapshotCache } from "./cache.js";
 import type { Snapshot } from "./snapshot.js";
 import { TYPE_NAME, isTypeUrl, type TypeUrl } from "../../protocol/protos.js";
@@ -38,6 +39,8 @@ export interface AdsServerOptions {
   debug?: boolean;
   /** Identifies this control plane in responses. */
   controlPlaneId?: string;
+  /** What stamps ACKs and NACKs (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface TlsFiles {
@@ -70,6 +73,7 @@ export class AdsServer extends EventEmitter implements StreamHandlers {
   readonly cache: SnapshotCache;
   private readonly log: Logger;
   private readonly debug: boolean;
+  private readonly clock: Clock;
 
   constructor(opts: AdsServerOptions) {
     super();
@@ -77,6 +81,7 @@ export class AdsServer extends EventEmitter implements StreamHandlers {
     this.cache = opts.cache;
     this.log = opts.logger;
     this.debug = opts.debug ?? false;
+    this.clock = opts.clock ?? new SystemClock();
     const cpField = (no: number) => {
       const w = protobuf.Writer.create();
       w.uint32((no << 3) | 2).fork().uint32(10).string(opts.controlPlaneId ?? "shadowmesh").ldelim();
@@ -201,7 +206,7 @@ export class AdsServer extends EventEmitter implements StreamHandlers {
       return false;
     }
     const node = s.node!.id;
-    const now = Date.now();
+    const now = wallMs(this.clock);
     if (error && (error.message || error.code)) {
       const version = t.sentVersion ?? "";
       t.nack = { version, error: error.message || `code ${error.code}`, at: now };

@@ -1,5 +1,6 @@
 // ECDS carries the Wasm filter's configuration and follows the weights; node groups get their own
-// snapshots; pushes and ACKs are traced behind the debug flag, NACKs are always logged.
+// snapshots; pushes and ACKs are traced behind the debug flag, NACKs are always logged; ACKs and
+// NACKs are stamped by the server's clock.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import pino from "pino";
@@ -10,6 +11,7 @@ import { SnapshotCache } from "../../controller/xds/cache.js";
 import { Snapshot } from "../../controller/xds/snapshot.js";
 import { buildCluster, buildLoadAssignment } from "../../controller/xds/resources.js";
 import { unpack } from "../../protocol/protos.js";
+import { ManualClock } from "../../host/clock.js";
 
 function pluginConfigOf(ext: Record<string, any>): Record<string, any> {
   const wasm = unpack(ext.typed_config) as { config: { configuration: { type_url: string; value: Uint8Array } } };
@@ -98,5 +100,30 @@ for (const debug of [true, false]) {
     } finally { client.close(); await server.close(); }
   });
 }
+
+test("ACKs and NACKs are stamped by the server's clock, not the machine's", async () => {
+  const clock = new ManualClock(1_800_000_000_000);
+  const cache = new SnapshotCache();
+  const server = new AdsServer({ cache, logger: pino({ level: "silent" }), clock });
+  const port = await server.listen("127.0.0.1:0");
+  const A = component("a", 1, 2);
+  cache.setSnapshot("default", Snapshot.build("v1", { clusters: [buildCluster(A.primary)], endpoints: [buildLoadAssignment(A.primary)] }));
+  const client = adsClient(`127.0.0.1:${port}`);
+  try {
+    const s = new RawAds(client);
+    s.send({ node: NODE("stamped"), type_url: TYPE.cluster, resource_names: [] });
+    const r1 = await s.next();
+    s.send({ type_url: TYPE.cluster, resource_names: [], version_info: r1.version_info, response_nonce: r1.nonce });
+    await acked(server, "stamped", "CDS", r1.version_info);
+    clock.advance(5000);
+    cache.setSnapshot("default", Snapshot.build("v2", { clusters: [{ ...buildCluster(A.primary), lb_policy: "RANDOM" }], endpoints: [buildLoadAssignment(A.primary)] }));
+    const r2 = await s.next();
+    s.send({ type_url: TYPE.cluster, resource_names: [], version_info: r1.version_info, response_nonce: r2.nonce, error_detail: { message: "refused" } });
+    const t0 = Date.now();
+    while (server.acks("stamped").length < 2 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(server.acks("stamped").map((a) => [a.version, a.error ?? null, a.at]), [[r1.version_info, null, 1_800_000_000_000], [r2.version_info, "refused", 1_800_000_005_000]]);
+    s.close();
+  } finally { client.close(); await server.close(); }
+});
 
 test.run();
