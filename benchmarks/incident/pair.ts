@@ -21,8 +21,8 @@ import { wallMs, type Clock } from "../../host/clock.js";
 import { mulberry32, normal } from "../../host/random.js";
 import type { Scenario, SignalName } from "../../world/demo/scenario.js";
 import { epochMetricsText, sampleMetricsText } from "../../world/sample/kv-metrics.js";
-
 import type { Side } from "../../controller/xds/resources.js";
+
 export type { Side };
 export const SIDES: readonly Side[] = ["primary", "shadow"];
 

@@ -2,10 +2,10 @@
 // its events and operator commands, and a component's initial status. Types only (and one
 // constructor): the logic is reconcile.ts, the emergency path emergency.ts.
 import type { Baseline, TargetSample, Verdict } from "./verify.js";
+import type { Side } from "../xds/resources.js";
 
 export const PHASES = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"] as const;
 export type Phase = (typeof PHASES)[number];
-import type { Side } from "../xds/resources.js";
 export type { Side };
 /** lease: the primary could not be fenced; the promotion waits for its last lease deadline to pass. */
 export type PromotionStage = "fence" | "drain" | "lease" | "promote" | "switch";
