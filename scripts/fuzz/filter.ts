@@ -370,13 +370,3 @@ export async function shrinkFilter(seed: number, index: number): Promise<{ repro
   if (!details.failed) return { reproduced: false };
   return { reproduced: true, counterexample: details.counterexample?.[0], message: String((details.errorInstance as Error | undefined)?.message ?? "") };
 }
-
-/** A JSON-safe, truncated rendering of an input (bigint, bytes and long strings shortened). */
-export function describe(x: unknown, maxString = 200): string {
-  return JSON.stringify(x, (_k, v) => {
-    if (typeof v === "bigint") return `${v}n`;
-    if (v instanceof Uint8Array) return v.length > 64 ? `<${v.length} bytes: ${Buffer.from(v.subarray(0, 32)).toString("hex")}...>` : `<hex ${Buffer.from(v).toString("hex")}>`;
-    if (typeof v === "string" && v.length > maxString) return `${v.slice(0, maxString)}...<${v.length} chars>`;
-    return v;
-  });
-}

@@ -6,8 +6,18 @@ import fc from "fast-check";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Worker } from "node:worker_threads";
-import { FilterRig, filterInput, shrinkFilter, describe, type FilterInput } from "./filter.js";
+import { FilterRig, filterInput, shrinkFilter, type FilterInput } from "./filter.js";
 import { ControllerFuzzer, CONTROLLER_KINDS, type ControllerKind } from "./controller.js";
+
+/** A JSON-safe, truncated rendering of an input (bigint, bytes and long strings shortened). */
+function describe(x: unknown, maxString = 200): string {
+  return JSON.stringify(x, (_k, v) => {
+    if (typeof v === "bigint") return `${v}n`;
+    if (v instanceof Uint8Array) return v.length > 64 ? `<${v.length} bytes: ${Buffer.from(v.subarray(0, 32)).toString("hex")}...>` : `<hex ${Buffer.from(v).toString("hex")}>`;
+    if (typeof v === "string" && v.length > maxString) return `${v.slice(0, maxString)}...<${v.length} chars>`;
+    return v;
+  });
+}
 
 export type Target = "filter" | "controller" | "all";
 
