@@ -71,59 +71,51 @@ function capture(level: string) {
   return { logger: pino({ level }, sink), lines };
 }
 
-for (const debug of [true, false]) {
-  test(`logging: pushes and ACKs are traced ${debug ? "with" : "only with"} the debug flag; a NACK is logged with its error`, async () => {
-    const { logger, lines } = capture("debug");
-    const cache = new SnapshotCache();
-    const server = new AdsServer({ cache, logger, debug });
-    const port = await server.listen("127.0.0.1:0");
-    const A = component("a", 1, 2);
-    cache.setSnapshot("default", Snapshot.build("v1", { clusters: [buildCluster(A.primary)], endpoints: [buildLoadAssignment(A.primary)] }));
-    const client = adsClient(`127.0.0.1:${port}`);
-    try {
-      const s = new RawAds(client);
-      s.send({ node: NODE("logged"), type_url: TYPE.cluster, resource_names: [] });
-      const r1 = await s.next();
-      s.send({ type_url: TYPE.cluster, resource_names: [], version_info: r1.version_info, response_nonce: r1.nonce });
-      await acked(server, "logged", "CDS", r1.version_info);
-      cache.setSnapshot("default", Snapshot.build("v2", { clusters: [{ ...buildCluster(A.primary), lb_policy: "RANDOM" }], endpoints: [buildLoadAssignment(A.primary)] }));
-      const r2 = await s.next();
-      s.send({ type_url: TYPE.cluster, resource_names: [], version_info: r1.version_info, response_nonce: r2.nonce, error_detail: { message: "lb_policy RANDOM refused" } });
-      await new Promise((r) => setTimeout(r, 100));
-      const msgs = lines.map((l) => l.msg);
-      assert.is(msgs.includes("xds push"), debug);
-      assert.is(msgs.includes("xds ACK"), debug);
-      const nack = lines.find((l) => l.msg === "xds NACK");
-      assert.ok(nack, "a NACK is always logged");
-      assert.equal([nack.node, nack.type, nack.version, nack.kept, nack.error, nack.level], ["logged", "CDS", r2.version_info, r1.version_info, "lb_policy RANDOM refused", 40]);
-      s.close();
-    } finally { client.close(); await server.close(); }
-  });
-}
-
-test("ACKs and NACKs are stamped by the server's clock, not the machine's", async () => {
-  const clock = new ManualClock(1_800_000_000_000);
+/**
+ * One CDS exchange on a fresh server: the node ACKs v1, then (after `between`) NACKs v2 with
+ * `error`; returns once the server has recorded both, with the two versions.
+ */
+async function ackThenNack(opts: { logger: pino.Logger; debug?: boolean; clock?: ManualClock }, node: string, error: string, between: () => void = () => {}) {
   const cache = new SnapshotCache();
-  const server = new AdsServer({ cache, logger: pino({ level: "silent" }), clock });
+  const server = new AdsServer({ cache, ...opts });
   const port = await server.listen("127.0.0.1:0");
   const A = component("a", 1, 2);
   cache.setSnapshot("default", Snapshot.build("v1", { clusters: [buildCluster(A.primary)], endpoints: [buildLoadAssignment(A.primary)] }));
   const client = adsClient(`127.0.0.1:${port}`);
   try {
     const s = new RawAds(client);
-    s.send({ node: NODE("stamped"), type_url: TYPE.cluster, resource_names: [] });
+    s.send({ node: NODE(node), type_url: TYPE.cluster, resource_names: [] });
     const r1 = await s.next();
     s.send({ type_url: TYPE.cluster, resource_names: [], version_info: r1.version_info, response_nonce: r1.nonce });
-    await acked(server, "stamped", "CDS", r1.version_info);
-    clock.advance(5000);
+    await acked(server, node, "CDS", r1.version_info);
+    between();
     cache.setSnapshot("default", Snapshot.build("v2", { clusters: [{ ...buildCluster(A.primary), lb_policy: "RANDOM" }], endpoints: [buildLoadAssignment(A.primary)] }));
     const r2 = await s.next();
-    s.send({ type_url: TYPE.cluster, resource_names: [], version_info: r1.version_info, response_nonce: r2.nonce, error_detail: { message: "refused" } });
+    s.send({ type_url: TYPE.cluster, resource_names: [], version_info: r1.version_info, response_nonce: r2.nonce, error_detail: { message: error } });
     const t0 = Date.now();
-    while (server.acks("stamped").length < 2 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(server.acks("stamped").map((a) => [a.version, a.error ?? null, a.at]), [[r1.version_info, null, 1_800_000_000_000], [r2.version_info, "refused", 1_800_000_005_000]]);
+    while (server.acks(node).length < 2 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
     s.close();
+    return { v1: r1.version_info, v2: r2.version_info, acks: server.acks(node) };
   } finally { client.close(); await server.close(); }
+}
+
+for (const debug of [true, false]) {
+  test(`logging: pushes and ACKs are traced ${debug ? "with" : "only with"} the debug flag; a NACK is logged with its error`, async () => {
+    const { logger, lines } = capture("debug");
+    const { v1, v2 } = await ackThenNack({ logger, debug }, "logged", "lb_policy RANDOM refused");
+    const msgs = lines.map((l) => l.msg);
+    assert.is(msgs.includes("xds push"), debug);
+    assert.is(msgs.includes("xds ACK"), debug);
+    const nack = lines.find((l) => l.msg === "xds NACK");
+    assert.ok(nack, "a NACK is always logged");
+    assert.equal([nack.node, nack.type, nack.version, nack.kept, nack.error, nack.level], ["logged", "CDS", v2, v1, "lb_policy RANDOM refused", 40]);
+  });
+}
+
+test("ACKs and NACKs are stamped by the server's clock, not the machine's", async () => {
+  const clock = new ManualClock(1_800_000_000_000);
+  const { v1, v2, acks } = await ackThenNack({ logger: pino({ level: "silent" }), clock }, "stamped", "refused", () => clock.advance(5000));
+  assert.equal(acks.map((a) => [a.version, a.error ?? null, a.at]), [[v1, null, 1_800_000_000_000], [v2, "refused", 1_800_000_005_000]]);
 });
 
 test.run();
