@@ -5,7 +5,8 @@ import type { Callouts, GrpcCallRequest, GrpcResult, HttpCallRequest, HttpCallRe
 import { decodeReport, telemetryRoot } from "../../controller/telemetry/report.js";
 import type { Upstreams } from "../../dataplane/upstreams.js";
 import type { Endpoint } from "../../dataplane/resources.js";
-import type { SimulatedPair, Side } from "./pair.js";
+import type { SimulatedPair } from "./pair.js";
+import type { Side } from "../../controller/xds/resources.js";
 
 /** The data plane's outbound calls inside the simulation: mirrors go to the pair, telemetry to the controller's store. */
 export class SimCallouts implements Callouts {

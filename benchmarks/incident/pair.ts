@@ -23,7 +23,6 @@ import type { Scenario, SignalName } from "../../world/demo/scenario.js";
 import { epochMetricsText, sampleMetricsText } from "../../world/sample/kv-metrics.js";
 import type { Side } from "../../controller/xds/resources.js";
 
-export type { Side };
 export const SIDES: readonly Side[] = ["primary", "shadow"];
 
 /** What the pair answered: an HTTP response, or no connection at all (the process is down). */

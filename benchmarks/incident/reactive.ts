@@ -3,7 +3,8 @@
 // replica is promoted with the next epoch, the promotion taking the same action latency as
 // shadowmesh's. A loop on the benchmark's virtual clock.
 import { wallMs, type ManualClock } from "../../host/clock.js";
-import type { SimulatedPair, Side } from "./pair.js";
+import type { SimulatedPair } from "./pair.js";
+import type { Side } from "../../controller/xds/resources.js";
 
 export interface PatroniOptions { leaseMs: number; skewMs: number; actionMs: number; loopMs: number }
 

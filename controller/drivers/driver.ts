@@ -6,10 +6,10 @@
 // the new one (rejoin). The reconciler never sees a driver: it emits actions, DriverActions runs them
 // here, and DriverPoller (poller.ts) feeds health, signals and lag to the risk engine.
 import { ActionNotDelivered, type ActionOutcome, type ActionRunner, type LeaseDetail } from "../migration/manager.js";
-import type { ActionKind, Side } from "../migration/status.js";
+import type { ActionKind } from "../migration/status.js";
+import type { Side } from "../xds/resources.js";
 
 export type { ActionOutcome, LeaseDetail } from "../migration/manager.js";
-export type { Side } from "../migration/status.js";
 
 /**
  * One side's health as the driver sees it: reachable at all, whether it takes writes now, and whether

@@ -3,7 +3,8 @@
 // the lease's absolute deadline; health and the lag are the node's /status; signals are its /metrics
 // gauges (sample_cpu_utilization -> cpu, ... as the demo's scrape maps them).
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import { postAction, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
+import { postAction, type ComponentDriver, type LagReading, type LeaseDetail, type SideHealth, type SignalSample } from "./driver.js";
+import type { Side } from "../xds/resources.js";
 
 export interface KvDriverOptions {
   component: string;

@@ -7,7 +7,8 @@ import { repeatAfter, wallMs, type Clock } from "../../host/clock.js";
 import type { RiskEngine } from "../risk/engine.js";
 import { scorerFor } from "../risk/kinds.js";
 import type { HealthProbes } from "../migration/inputs.js";
-import type { ComponentDriver, LagReading, Side, SideHealth } from "./driver.js";
+import type { ComponentDriver, LagReading, SideHealth } from "./driver.js";
+import type { Side } from "../xds/resources.js";
 
 export interface DriverTarget {
   component: string;

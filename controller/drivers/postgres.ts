@@ -39,7 +39,8 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, statfsSync } from "node:
 import path from "node:path";
 import pg from "pg";
 import { readTree, rates, type ProcReading } from "./proc.js";
-import { postAction, type ActionOutcome, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
+import { postAction, type ActionOutcome, type ComponentDriver, type LagReading, type LeaseDetail, type SideHealth, type SignalSample } from "./driver.js";
+import type { Side } from "../xds/resources.js";
 
 export interface PostgresSide {
   /** postgresql://USER@HOST:PORT/DB (a password from passwordEnv, never in the file). */

@@ -8,7 +8,8 @@
 import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
 import type { MigrationManager } from "../migration/manager.js";
-import type { ComponentDriver, Side } from "./driver.js";
+import type { ComponentDriver } from "./driver.js";
+import type { Side } from "../xds/resources.js";
 import type { DriverPoller } from "./poller.js";
 
 const other = (s: Side): Side => (s === "primary" ? "shadow" : "primary");

@@ -9,7 +9,8 @@
 // without one the body and environment are exactly as before.
 import { spawn } from "node:child_process";
 import type { ActionKind } from "../migration/status.js";
-import { DriverUnsupported, postAction, type ComponentDriver, type LagReading, type LeaseDetail, type Side, type SideHealth, type SignalSample } from "./driver.js";
+import { DriverUnsupported, postAction, type ComponentDriver, type LagReading, type LeaseDetail, type SideHealth, type SignalSample } from "./driver.js";
+import type { Side } from "../xds/resources.js";
 
 export type ActionConfig = { webhook: string; headers?: Record<string, string> } | { command: string[] };
 

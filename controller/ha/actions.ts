@@ -6,7 +6,8 @@
 // promote); and a target that saw a higher term refuses it too (the sample KV node, the lease agent,
 // the webhook body's "term"). What remains is the action's own flight time after the confirmation.
 import type { ActionRunner, ActionOutcome, LeaseDetail } from "../migration/manager.js";
-import type { ActionKind, Side } from "../migration/status.js";
+import type { ActionKind } from "../migration/status.js";
+import type { Side } from "../xds/resources.js";
 import type { LeaderToken } from "./leader.js";
 
 /** Refused locally: this replica no longer leads. */

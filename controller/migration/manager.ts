@@ -15,8 +15,8 @@ import type { Logger } from "pino";
 import { wallMs, type Clock } from "../../host/clock.js";
 import type { Routes, TrafficRouter } from "../xds/router.js";
 import { parsePolicy, type Policy } from "./policy.js";
-import { TOTAL_WEIGHT } from "../xds/resources.js";
-import { initialStatus, reconcile, type Action, type ActionKind, type Command, type CommandResult, type EventKind, type MigrationEvent, type MigrationStatus, type ReconcileInputs, type Side } from "./reconcile.js";
+import { TOTAL_WEIGHT, type Side } from "../xds/resources.js";
+import { initialStatus, reconcile, type Action, type ActionKind, type Command, type CommandResult, type EventKind, type MigrationEvent, type MigrationStatus, type ReconcileInputs } from "./reconcile.js";
 import type { StateStore, StoredState } from "./store.js";
 
 /** What the reconciler observes about a component (the metric-source seam). */

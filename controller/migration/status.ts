@@ -6,7 +6,6 @@ import type { Side } from "../xds/resources.js";
 
 export const PHASES = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"] as const;
 export type Phase = (typeof PHASES)[number];
-export type { Side };
 /** lease: the primary could not be fenced; the promotion waits for its last lease deadline to pass. */
 export type PromotionStage = "fence" | "drain" | "lease" | "promote" | "switch";
 

@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import pg from "pg";
 import { PostgresDriver } from "../../controller/drivers/postgres.js";
-import type { Side } from "../../controller/drivers/driver.js";
+import type { Side } from "../../controller/xds/resources.js";
 import { createOrdersSchema } from "../../world/sample/orders.js";
 import { pgAvailable, startPair, type PgPair } from "../../world/demo/pg-pair.js";
 import { TwoWriterChecker } from "../../world/demo/two-writer.js";

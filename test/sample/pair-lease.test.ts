@@ -7,7 +7,8 @@ import * as assert from "uvu/assert";
 import { ManualClock, wallMs } from "../../host/clock.js";
 import { mulberry32 } from "../../host/random.js";
 import { parseScenario } from "../../world/demo/scenario.js";
-import { SimulatedPair, type PairAnswer, type PairOptions, type Side } from "../../benchmarks/incident/pair.js";
+import { SimulatedPair, type PairAnswer, type PairOptions } from "../../benchmarks/incident/pair.js";
+import type { Side } from "../../controller/xds/resources.js";
 import { workloadDigest } from "./pair-workload.js";
 
 /**

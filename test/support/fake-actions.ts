@@ -1,7 +1,8 @@
 // The migration engine's ActionRunner fake: records every call (with its detail, when one was given)
 // and answers as told.
 import type { ActionRunner, LeaseDetail } from "../../controller/migration/manager.js";
-import type { ActionKind, Side } from "../../controller/migration/status.js";
+import type { ActionKind } from "../../controller/migration/status.js";
+import type { Side } from "../../controller/xds/resources.js";
 
 export class FakeActions implements ActionRunner {
   readonly calls: { component: string; kind: ActionKind | "lease"; side: Side; detail?: LeaseDetail }[] = [];
