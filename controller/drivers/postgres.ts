@@ -249,8 +249,19 @@ export class PostgresDriver implements ComponentDriver {
   async promote(side: Side): Promise<void> {
     const rec = (await this.q<{ rec: boolean }>(side, "SELECT pg_is_in_recovery() AS rec")).rows[0]!.rec;
     if (rec) {
-      const r = await this.pools[side].query<{ ok: boolean }>({ text: "SELECT pg_promote(true, 60) AS ok", query_timeout: 65_000 } as pg.QueryConfig).catch((e: Error) => { throw new Error(`promote ${side}: ${e.message}`); });
-      if (!r.rows[0]?.ok) throw new Error(`promote ${side}: pg_promote did not finish within 60 s`);
+      // pg_promote waits up to 60 s for the end of recovery: the pool's statement_timeout (timeoutMs,
+      // server side) would cancel it first on a standby slow to finish replay, so this session lifts it.
+      const c = await this.pools[side].connect().catch((e: Error) => { throw new Error(`promote ${side}: ${e.message}`); });
+      let broken: Error | undefined;
+      try {
+        await c.query("SET statement_timeout = '65s'");
+        const r = await c.query<{ ok: boolean }>({ text: "SELECT pg_promote(true, 60) AS ok", query_timeout: 65_000 } as pg.QueryConfig);
+        if (!r.rows[0]?.ok) throw new Error("pg_promote did not finish within 60 s");
+        await c.query("RESET statement_timeout");
+      } catch (e) {
+        broken = e as Error; // the session may still carry the long timeout: the pool drops it
+        throw new Error(`promote ${side}: ${broken.message}`);
+      } finally { c.release(broken); }
     }
     await this.unfence(side);
   }
