@@ -14,7 +14,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -69,6 +69,11 @@ whenAvailable("ha replicas", etcdAvailable(), "3 replicas on etcd: the leader SI
     cluster = await startEtcdCluster();
     await primary.start(); await shadow.start();
     primary.setPeer(shadow.url); shadow.setPeer(primary.url);
+    // The demo's policy, but latency verified against 10x the baseline p90 instead of 3x: this test is
+    // about the takeover, and its proxies share a host that the other test lane loads (CI once ran the
+    // shift past the 40 s allowed). Errors and consistency are verified as in the demo.
+    const policyFile = path.join(dir, "policy.yaml");
+    writeFileSync(policyFile, `${readFileSync(path.join(root, "world", "demo", "policy.yaml"), "utf8")}components:\n  orders:\n    verification: { latencyRatio: 10 }\n`);
     sampler = setInterval(() => { samples++; if (primary.writable && shadow.writable) bothWritable++; }, 100);
     for (let i = 0; i < 3; i++) {
       const [xds, telemetry, api, http, listener] = await freePorts(5);
@@ -77,7 +82,7 @@ whenAvailable("ha replicas", etcdAvailable(), "3 replicas on etcd: the leader SI
       writeFileSync(file, `
 listen: { xds: "127.0.0.1:${xds}", telemetry: "127.0.0.1:${telemetry}", api: "127.0.0.1:${api}", http: "127.0.0.1:${http}" }
 api: { tokens: ["${token}"] }
-policy: ${path.join(root, "world", "demo", "policy.yaml")}
+policy: ${policyFile}
 tickMs: 100
 ha: { etcd: { endpoints: ${JSON.stringify(cluster.endpoints)}, prefix: "${prefix}", callTimeoutMs: 1500 }, replica: r${i}, leaseTtlS: ${TTL_S} }
 dataplane: { listener: "127.0.0.1:${listener}", wasm: ${path.join(root, "build", "shadowmesh.wasm")}, telemetryIntervalMs: 500 }
@@ -138,7 +143,11 @@ ${kvPairYaml({ primaryPort: primary.port, shadowPort: shadow.port, shadowUrl: sh
     const d = await call<Described>(next, "getComponent", { name: "orders" });
     assert.ok(d.lastDecisions.some((x) => /resuming Shifting at step 2/.test(x.message)) || d.stepIndex >= 1, `${d.phase} ${d.stepIndex}: ${d.lastDecisions.map((x) => x.message).join(" | ")}`);
     let last: Described | null = null;
-    await until("Migrated", async () => (last = await call<Described>(next, "getComponent", { name: "orders" })).phase === "Migrated", 40_000, () => `${last?.phase} ${last?.message}; last verdict: ${(last as Described | null)?.lastVerdict}; decisions: ${(last as Described | null)?.lastDecisions.slice(-8).map((x) => x.message).join(" | ")}`);
+    await until("Migrated", async () => {
+      last = await call<Described>(next, "getComponent", { name: "orders" });
+      if (last.phase === "Paused" || last.phase === "RollingBack") throw new Error(`the new leader ${next.name} stopped the migration: ${last.phase} ${last.message}; last verdict: ${last.lastVerdict}; decisions: ${last.lastDecisions.slice(-8).map((x) => x.message).join(" | ")}`);
+      return last.phase === "Migrated";
+    }, 40_000, () => `${last?.phase} ${last?.message}; last verdict: ${(last as Described | null)?.lastVerdict}; decisions: ${(last as Described | null)?.lastDecisions.slice(-8).map((x) => x.message).join(" | ")}`);
     assert.is(shadow.role, "leader", "the shadow was promoted");
     // The actions carried the deciding leader's term: the promote came from the new leader's term.
     const term = (await readyz(next))?.ha?.term;
