@@ -228,6 +228,21 @@ export class Floor {
   }
 
   /**
+   * A 5xx answer to a write. Alone it may be the component refusing that write (fenced, no lease), so
+   * it never starts a run of failures; but after a failed read (or a connection failure), with no
+   * success since on any worker, it is the same trouble, and counts as Envoy's consecutive_5xx counts
+   * every 5xx. Without it, writes failing between failed reads left the floor behind Envoy's
+   * detector: a crash-looping primary (flapping-primary, seed 8) cost one read more than reactive.
+   * Host calls only on a write's 5xx.
+   */
+  corroborate(): void {
+    const comp = this.comp;
+    if (comp === null || !comp.floor.enabled || this.state != ADMITTED) return;
+    if (!this.readShared() || shConsecutive == 0) return;
+    this.observe(false, true);
+  }
+
+  /**
    * Between reports (every FLOOR_TICK_MS): only an ejection another worker decided is adopted, so a
    * worker that saw no failure stops sending reads to the ejected primary within a floor tick.
    * Counting is left as it was: a worker joins the shared count (and resets it on a success) only

@@ -136,7 +136,9 @@ export function onLog(ctx: u32): void {
   } else if (localOrigin) {
     // Writes to the primary are evidence too (never diverted): as in Envoy's split of local-origin
     // errors, a connection failure, reset or timeout says the primary is unreachable, an answer says
-    // it is up; a 5xx the primary sent may be a refusal of that write (fenced, lease), not trouble.
+    // it is up. A 5xx the primary sent may be a refusal of that write (fenced, lease), not trouble:
+    // alone it is not evidence, but it extends a run of failures a read began (floor.ts).
     fl.observe(false, true);
-  } else if (status != 0 && status < 500) fl.observe(false, false);
+  } else if (status >= 500) fl.corroborate();
+  else if (status != 0) fl.observe(false, false);
 }

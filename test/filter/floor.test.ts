@@ -310,6 +310,28 @@ test("a write's connection failure is evidence (writes still never diverted); a 
   assert.is(cluster(roundTrip(q, get())), PRIMARY, "a write refused with a 5xx is not evidence");
 });
 
+test("5xx answers to writes extend a run of failures a read began (as Envoy's consecutive_5xx counts them), and never start one", async () => {
+  const r = await rig(floorConfig());
+  assert.is(read(r, 503), PRIMARY);
+  assert.is(write(r, 503), PRIMARY, "writes are never diverted");
+  assert.is(write(r, 500), PRIMARY);
+  assert.is(read(r), SHADOW, "a failed read and two 5xx writes after it eject");
+  const q = await rig(floorConfig());
+  assert.is(read(q, 503), PRIMARY);
+  assert.is(read(q, 200), PRIMARY, "a success ends the run");
+  assert.is(write(q, 503), PRIMARY);
+  assert.is(write(q, 503), PRIMARY);
+  assert.is(read(q, 503), PRIMARY);
+  assert.is(read(q, 503), PRIMARY, "refused writes after a success start nothing: two failed reads are a run of two");
+  assert.is(write(q, 502), PRIMARY);
+  assert.is(read(q), SHADOW, "then a 5xx write extends it: three");
+  const w = await rig(floorConfig(), { workers: 2 });
+  assert.is(read(w, 503), PRIMARY);
+  assert.is(write(w, 503), PRIMARY, "on the other worker: the run is proxy-wide");
+  assert.is(write(w, 503), PRIMARY);
+  assert.is(read(w), SHADOW);
+});
+
 test("hold_writes: writes are answered with a local 503 naming the reason, never forwarded; reads pass", async () => {
   const r = await rig(floorConfig({}, { hold_writes: "failover in progress \"orders\"" }));
   const s = r.host.newHttpStream();
@@ -346,15 +368,21 @@ test("property: over random answers, writes never go to the shadow, an unfit sha
     async (steps, fit0, n) => {
       const floor = { consecutive_failures: n, min_requests: 5, failure_share: 0.5, probe_fraction: 0.5, probe_successes: 2 };
       const r = await rig(floorConfig({ ...floor, shadow_fit: fit0 }), { seed: steps.length });
-      let fit = fit0, failuresSeen = 0;
+      // Failures that may count: failed reads, and 5xx answers to writes while a run a failed read began is unbroken.
+      let fit = fit0, failuresSeen = 0, run = false;
       for (const st of steps) {
         if (st.refit !== null) { fit = st.refit; r.host.reconfigure(floorConfig({ ...floor, shadow_fit: fit })); }
         const to = st.write ? write(r, st.status || 503) : read(r, st.status, 1);
-        if (st.write) assert.is(to, PRIMARY, "a write is never diverted");
-        else {
+        const failed = st.status === 0 || st.status >= 500;
+        if (st.write) {
+          assert.is(to, PRIMARY, "a write is never diverted");
+          if (failed && run) failuresSeen++;
+          if (!failed) run = false;
+        } else {
           if (!fit) assert.is(to, PRIMARY, "no read diverted while the shadow is unfit");
-          if (to === SHADOW) assert.ok(failuresSeen >= Math.min(n, 3), `diverted after ${failuresSeen} failed reads (a trigger needs ${n} in a row, or 3 of 5 reads)`);
-          if (st.status === 0 || st.status >= 500) failuresSeen++;
+          if (to === SHADOW) assert.ok(failuresSeen >= Math.min(n, 3), `diverted after ${failuresSeen} failures (a trigger needs ${n} in a row, or 3 of 5 requests)`);
+          if (failed) failuresSeen++;
+          run = failed;
         }
         r.clock.advance(st.advanceMs);
       }
