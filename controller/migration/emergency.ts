@@ -48,16 +48,24 @@ export function updateShadowFit(p: Pass): void {
   const h = p.inputs.health;
   if (h && (h.ejecting > 0 || (h.probeFailures ?? 0) > 0 || (h.requests > 0 && h.failures / h.requests >= p.policy.emergency.maxFailureShare / 2))) return;
   const why = shadowUnfit(p);
-  if (why === null) s.shadowFitSinceMs ??= p.now; else s.shadowFitSinceMs = null;
+  if (why === null) s.shadowFitSinceMs ??= p.now; else { s.shadowFitSinceMs = null; s.shadowVerifiedMs = null; }
   // The hold is hysteresis against a shadow that flaps across its limits: before any limit was ever
   // broken (a lag not measured yet is missing data, not a break), the first reading within the limits
   // is the evidence there is, and a primary that dies in the controller's first seconds still fails over.
   if (why !== null && why !== LAG_UNKNOWN) s.shadowUnfitSeen = true;
   const held = why === null ? p.now - s.shadowFitSinceMs! : 0;
-  const fit = why === null && (held >= p.policy.emergency.fitForMs || !s.shadowUnfitSeen);
+  // A step's verification that passed on the shadow taking reads, since its limits hold again, is
+  // stronger evidence than the hold (error rate, latency and consistency, each decided with
+  // confidence): the shadow is fit from then. Without it a primary that died mid-shift, its reads all
+  // on a verified shadow, was left unfailed-over because a noisy divergence reading 7 s earlier had
+  // restarted the hold (death-mid-shift seed 12: no write accepted after the death; reactive: 7 s).
+  const v = s.lastVerdict;
+  if (why === null && p.target === "shadow" && v !== null && v.outcome === "pass" && v.atMs >= s.shadowFitSinceMs!) s.shadowVerifiedMs ??= v.atMs;
+  const verified = why === null && (s.shadowVerifiedMs ?? null) !== null;
+  const fit = why === null && (held >= p.policy.emergency.fitForMs || !s.shadowUnfitSeen || verified);
   if (fit === s.shadowFit) return;
   p.publish(fit ? "the shadow is fit to serve the floor's reads" : `the shadow is not fit to serve the floor's reads: ${why}`, { shadowFit: fit });
-  p.event("risk", fit ? (s.shadowUnfitSeen ? `shadow fit for failover (limits held ${p.policy.emergency.fitForMs / 1000}s)` : "shadow fit for failover (within its limits, never outside them)") : `shadow unfit for failover: ${why}`, fit ? "info" : "warning");
+  p.event("risk", fit ? (s.shadowUnfitSeen ? (held >= p.policy.emergency.fitForMs ? `shadow fit for failover (limits held ${p.policy.emergency.fitForMs / 1000}s)` : `shadow fit for failover (within its limits, and a step's verification passed on it ${((p.now - s.shadowVerifiedMs!) / 1000).toFixed(1)} s ago)`) : "shadow fit for failover (within its limits, never outside them)") : `shadow unfit for failover: ${why}`, fit ? "info" : "warning");
 }
 
 /** Starts (or refuses) the emergency failover; true when this pass is done. */

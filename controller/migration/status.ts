@@ -49,6 +49,8 @@ export interface MigrationStatus {
   shadowFitSinceMs?: number | null;
   /** Whether the shadow has ever broken a fitness limit (from then on, fit again only after emergency.fitFor). */
   shadowUnfitSeen?: boolean;
+  /** When a step's verification passed on the shadow while it met those limits (null: not since its last break); ends the hold. */
+  shadowVerifiedMs?: number | null;
   /** Published to the filter: while set, writes are answered 503 with this reason. */
   holdWrites?: string | null;
   /** The emergency failover in progress (phase Failover), if any. */

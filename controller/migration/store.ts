@@ -67,6 +67,7 @@ const statusSchema = z.strictObject({
   shadowFit: z.boolean().optional(),
   shadowFitSinceMs: ms.nullable().optional(),
   shadowUnfitSeen: z.boolean().optional(),
+  shadowVerifiedMs: ms.nullable().optional(),
   holdWrites: z.string().nullable().optional(),
   emergency: z.strictObject({ sinceMs: ms, reason: z.string() }).nullable().optional(),
   epoch: z.number().int().min(1).optional(),

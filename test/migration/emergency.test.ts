@@ -156,6 +156,47 @@ test("a primary that dies mid-shift ends the shift at once: remaining steps skip
   assert.is(w.maxWriters, 1);
 });
 
+test("a step's verification that passed on the shadow ends the hold after a break: a primary that dies mid-shift is failed over, not left serving nothing", () => {
+  // death-mid-shift, seed 12 (a check beyond the benchmark's seeds): a noisy divergence reading while
+  // mirroring began restarted the hold; the shift then verified the shadow at every step, the primary
+  // died before the hold ended, and the failover was refused as to an unfit shadow: no write accepted.
+  const w = fitWorld(policy((p) => { p.emergency.fitForMs = 120_000; }));
+  const lag = w.knobs.lagS;
+  w.knobs.lagS = 30;
+  w.tick();
+  assert.is(w.status.shadowFit, false, "a break: unfit at once");
+  w.knobs.lagS = lag;
+  const brokeAt = w.now;
+  w.knobs.risk = 0.9;
+  assert.ok(w.run(120, (x) => x.status.shadowFit === true), `never fit again: ${w.status.phase} ${w.status.message}`);
+  assert.ok(w.now - brokeAt < 120_000, "before the hold ran out");
+  assert.is(w.status.phase, "Shifting");
+  assert.is(w.status.lastVerdict?.outcome, "pass");
+  assert.ok(w.events.some((e) => /shadow fit for failover \(within its limits, and a step's verification passed on it \d+\.\d s ago\)/.test(e.message)), "the reason is given");
+  // Later steps' verdicts start inconclusive (new data): the fitness stays.
+  assert.ok(w.run(120, (x) => x.status.shadowFit !== true || (x.status.phase === "Shifting" && x.status.stepIndex === 2)), w.status.message);
+  assert.is(w.status.shadowFit, true, `fit through the shift: ${w.status.message}`);
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false;
+  w.knobs.rps = 0;
+  w.tick();
+  assert.is(w.status.phase, "Failover", w.status.blockedReason ?? w.status.message);
+  assert.ok(w.run(30, (x) => x.status.phase === "Migrated"), `stalled in ${w.status.phase}: ${w.status.message}`);
+  assert.is(w.maxWriters, 1);
+  // A break clears it: after a new break, a verification from before does not count.
+  const v = new MigrationWorld(policy((p) => { p.emergency.fitForMs = 120_000; }));
+  v.knobs.health = PRIMARY_OK;
+  v.run(3);
+  v.knobs.lagS = 30;
+  v.tick();
+  v.knobs.lagS = lag;
+  v.run(30);
+  assert.is(v.status.shadowFit, false, "no verification: the hold applies");
+  v.knobs.health = PRIMARY_DEAD;
+  v.run(5);
+  assert.match(v.status.blockedReason ?? "", /the shadow is not fit to take over/);
+});
+
 test("a primary that dies after its fence, mid-drain, is promoted past once its lease ran out, not after the drain timeout", () => {
   const w = fitWorld(policy((p) => { p.promotion.drainTimeoutMs = 30_000; }));
   w.knobs.drainsWhenFenced = false; // the lag never reaches zero (a dead primary ships nothing)
