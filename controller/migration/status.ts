@@ -47,7 +47,7 @@ export interface MigrationStatus {
   shadowFit?: boolean;
   /** Since when the shadow has met the fitness limits without a break (null: it does not). */
   shadowFitSinceMs?: number | null;
-  /** Whether the shadow has ever broken a fitness limit (from then on, fit again only after emergency.fitFor). */
+  /** Whether the shadow has ever broken a fitness limit (from then on, fit again only after emergency.fitFor, or a passed verification). */
   shadowUnfitSeen?: boolean;
   /** When a step's verification passed on the shadow while it met those limits (null: not since its last break); ends the hold. */
   shadowVerifiedMs?: number | null;
