@@ -10,7 +10,8 @@
 // test set and, with the 11 shipped scenarios, a tuning set; INCIDENT_SET=tune|test|all (default all)
 // runs only that set, so the engine can be tuned without ever running the test set. Each set's worst
 // reduction and false migrations are reported, with when shadowmesh first reached AtRisk after the
-// first change (at_risk_after_first_change_s). A partial run writes results/incident-<set>.json.
+// first change (at_risk_after_first_change_s). A partial run writes results/incident-<set>.json;
+// INCIDENT_SEEDS (seedsFrom) runs other seeds.
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +21,19 @@ import { incidentStartS } from "./incident/run.js";
 import { MODES, type Mode } from "./incident/system.js";
 import { writeResult } from "./harness.js";
 
-const SEEDS = [1, 2, 3, 4, 5];
+/**
+ * INCIDENT_SEEDS=A-B or A,B,...: other seeds than 1-5, a check beyond the benchmark's (what data we do
+ * not have may look like); written to incident[-SET]-seeds-A-B.json, never over incident.json.
+ */
+function seedsFrom(v: string | undefined): number[] {
+  if (v === undefined) return [1, 2, 3, 4, 5];
+  const range = /^(\d+)-(\d+)$/.exec(v), list = /^\d+(,\d+)*$/.test(v);
+  const seeds = range ? Array.from({ length: Math.max(0, Number(range[2]) - Number(range[1]) + 1) }, (_, i) => Number(range[1]) + i) : list ? v.split(",").map(Number) : [];
+  if (seeds.length === 0 || seeds.some((x) => x < 1 || x > 1_000_000)) { console.error(`INCIDENT_SEEDS: ${JSON.stringify(v)} is not a range A-B or a list A,B,... of seeds from 1 to 1000000 (A <= B)`); process.exit(2); }
+  return seeds;
+}
+const SEEDS = seedsFrom(process.env.INCIDENT_SEEDS);
+const seedsSuffix = process.env.INCIDENT_SEEDS === undefined ? "" : `-seeds-${SEEDS[0]}-${SEEDS.at(-1)}`;
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "world", "scenarios");
 const realDir = path.join(dir, "real");
 /**
@@ -102,7 +115,7 @@ for (const [name, v] of Object.entries(atRiskAfter)) {
   atRiskAfterRule[name] = v === null ? null : Math.round((v + firstChangeS.get(name)! - rule) * 10) / 10;
 }
 // A partial run (INCIDENT_SET=tune or test) writes incident-tune.json / incident-test.json, never over the full incident.json.
-writeResult(wanted === "all" ? "incident" : `incident-${wanted}`, {
+writeResult(`${wanted === "all" ? "incident" : `incident-${wanted}`}${seedsSuffix}`, {
   worst_reduction_vs_reactive: worst?.reduction_vs_reactive ?? NaN,
   worst_reduction_vs_reactive_warned_30s: min(warned.map((r) => r.reduction_vs_reactive)) ?? NaN,
   scenarios_worse_than_reactive: degrading.concat(healthy).filter((r) => r.not_worse_than_reactive === false).length,
@@ -138,6 +151,7 @@ writeResult(wanted === "all" ? "incident" : `incident-${wanted}`, {
   worst_at_risk_after_first_change_s_shipped: shippedAtRisk.length === 0 || shippedAtRisk.some((v) => v === null) ? NaN : Math.max(...(shippedAtRisk as number[])),
 }, {
   set: wanted,
+  seed_list: SEEDS,
   split: { tune: scenarios.map((s) => s.name).filter((n) => setOf(n) === "tune"), test: [...TEST_SET] },
   at_risk_after_first_change_s: atRiskAfter,
   at_risk_after_first_change_s_by_10pct_rule: atRiskAfterRule,
@@ -150,8 +164,8 @@ writeResult(wanted === "all" ? "incident" : `incident-${wanted}`, {
   worst_case: worst ? { scenario: worst.scenario, seed: worst.seed, reduction_vs_reactive: worst.reduction_vs_reactive } : null,
   warning_s: Object.fromEntries(warningS),
   modes: MODES,
-  // Seed 1, in the shape earlier versions reported.
-  per_scenario: Object.fromEntries(results.filter((r) => r.seed === 1).map((r) => [r.scenario, { expect: r.expect, reduction_vs_reactive: r.reduction_vs_reactive, ...r.modes }])),
+  // Seed 1 (the first seed run), in the shape earlier versions reported.
+  per_scenario: Object.fromEntries(results.filter((r) => r.seed === SEEDS[0]).map((r) => [r.scenario, { expect: r.expect, reduction_vs_reactive: r.reduction_vs_reactive, ...r.modes }])),
   per_scenario_seed: results.map((r) => ({ scenario: r.scenario, seed: r.seed, expect: r.expect, reduction_vs_reactive: r.reduction_vs_reactive, not_worse_than_reactive: r.not_worse_than_reactive, ...r.modes })),
   method: "virtual clock; deciders are production code (controller core, filter .wasm on 4 worker VMs in the proxy-wasm host, data plane outlier detection and priority load); the component, network and time are simulated (benchmarks/incident/pair.ts, run.ts); reactive's database failover waits out the writer's lease (the policy's promotion.lease), reactive_unsafe promotes on the first ejection",
 });
