@@ -39,7 +39,8 @@ export function shadowUnfit(p: Pass, o: { lag: boolean } = { lag: true }): strin
 
 /**
  * Keeps status.shadowFit (published to the floor) current: unfit at once, fit again only after the limits
- * held for emergency.fitForMs (the first time, as soon as they hold). While the primary shows trouble the verdict is frozen: a dead primary makes
+ * held for emergency.fitForMs or a step's verification passed on the shadow (the first time, as soon as
+ * they hold). While the primary shows trouble the verdict is frozen: a dead primary makes
  * the shadow's measured lag grow (nothing arrives), which says nothing about the data the shadow has.
  */
 export function updateShadowFit(p: Pass): void {
@@ -53,19 +54,20 @@ export function updateShadowFit(p: Pass): void {
   // broken (a lag not measured yet is missing data, not a break), the first reading within the limits
   // is the evidence there is, and a primary that dies in the controller's first seconds still fails over.
   if (why !== null && why !== LAG_UNKNOWN) s.shadowUnfitSeen = true;
-  const held = why === null ? p.now - s.shadowFitSinceMs! : 0;
+  const held = why === null ? p.now - s.shadowFitSinceMs! : 0, heldLong = held >= p.policy.emergency.fitForMs;
   // A step's verification that passed on the shadow taking reads, since its limits hold again, is
   // stronger evidence than the hold (error rate, latency and consistency, each decided with
-  // confidence): the shadow is fit from then. Without it a primary that died mid-shift, its reads all
-  // on a verified shadow, was left unfailed-over because a noisy divergence reading 7 s earlier had
-  // restarted the hold (death-mid-shift seed 12: no write accepted after the death; reactive: 7 s).
+  // confidence): the shadow is fit from then until its next break (README: "Other seeds").
   const v = s.lastVerdict;
-  if (why === null && p.target === "shadow" && v !== null && v.outcome === "pass" && v.atMs >= s.shadowFitSinceMs!) s.shadowVerifiedMs ??= v.atMs;
-  const verified = why === null && (s.shadowVerifiedMs ?? null) !== null;
-  const fit = why === null && (held >= p.policy.emergency.fitForMs || !s.shadowUnfitSeen || verified);
+  if (why === null && p.target === "shadow" && v?.outcome === "pass" && v.atMs >= s.shadowFitSinceMs!) s.shadowVerifiedMs ??= v.atMs;
+  const verified = s.shadowVerifiedMs != null; // cleared by every break above
+  const fit = why === null && (heldLong || !s.shadowUnfitSeen || verified);
   if (fit === s.shadowFit) return;
   p.publish(fit ? "the shadow is fit to serve the floor's reads" : `the shadow is not fit to serve the floor's reads: ${why}`, { shadowFit: fit });
-  p.event("risk", fit ? (s.shadowUnfitSeen ? (held >= p.policy.emergency.fitForMs ? `shadow fit for failover (limits held ${p.policy.emergency.fitForMs / 1000}s)` : `shadow fit for failover (within its limits, and a step's verification passed on it ${((p.now - s.shadowVerifiedMs!) / 1000).toFixed(1)} s ago)`) : "shadow fit for failover (within its limits, never outside them)") : `shadow unfit for failover: ${why}`, fit ? "info" : "warning");
+  const because = !s.shadowUnfitSeen ? "within its limits, never outside them"
+    : heldLong ? `limits held ${p.policy.emergency.fitForMs / 1000}s`
+    : `within its limits, and a step's verification passed on it ${((p.now - s.shadowVerifiedMs!) / 1000).toFixed(1)} s ago`;
+  p.event("risk", fit ? `shadow fit for failover (${because})` : `shadow unfit for failover: ${why}`, fit ? "info" : "warning");
 }
 
 /** Starts (or refuses) the emergency failover; true when this pass is done. */

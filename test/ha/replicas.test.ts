@@ -143,11 +143,12 @@ ${kvPairYaml({ primaryPort: primary.port, shadowPort: shadow.port, shadowUrl: sh
     const d = await call<Described>(next, "getComponent", { name: "orders" });
     assert.ok(d.lastDecisions.some((x) => /resuming Shifting at step 2/.test(x.message)) || d.stepIndex >= 1, `${d.phase} ${d.stepIndex}: ${d.lastDecisions.map((x) => x.message).join(" | ")}`);
     let last: Described | null = null;
+    const said = (x: Described | null) => `${x?.phase} ${x?.message}; last verdict: ${x?.lastVerdict}; decisions: ${x?.lastDecisions.slice(-8).map((e) => e.message).join(" | ")}`;
     await until("Migrated", async () => {
       last = await call<Described>(next, "getComponent", { name: "orders" });
-      if (last.phase === "Paused" || last.phase === "RollingBack") throw new Error(`the new leader ${next.name} stopped the migration: ${last.phase} ${last.message}; last verdict: ${last.lastVerdict}; decisions: ${last.lastDecisions.slice(-8).map((x) => x.message).join(" | ")}`);
+      if (last.phase === "Paused" || last.phase === "RollingBack") throw new Error(`the new leader ${next.name} stopped the migration: ${said(last)}`);
       return last.phase === "Migrated";
-    }, 40_000, () => `${last?.phase} ${last?.message}; last verdict: ${(last as Described | null)?.lastVerdict}; decisions: ${(last as Described | null)?.lastDecisions.slice(-8).map((x) => x.message).join(" | ")}`);
+    }, 40_000, () => said(last));
     assert.is(shadow.role, "leader", "the shadow was promoted");
     // The actions carried the deciding leader's term: the promote came from the new leader's term.
     const term = (await readyz(next))?.ha?.term;

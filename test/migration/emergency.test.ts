@@ -183,7 +183,7 @@ test("a step's verification that passed on the shadow ends the hold after a brea
   assert.is(w.status.phase, "Failover", w.status.blockedReason ?? w.status.message);
   assert.ok(w.run(30, (x) => x.status.phase === "Migrated"), `stalled in ${w.status.phase}: ${w.status.message}`);
   assert.is(w.maxWriters, 1);
-  // A break clears it: after a new break, a verification from before does not count.
+  // Without a verification, the hold applies after a break.
   const v = new MigrationWorld(policy((p) => { p.emergency.fitForMs = 120_000; }));
   v.knobs.health = PRIMARY_OK;
   v.run(3);
