@@ -58,11 +58,13 @@ export function promotion(p: Pass): void {
         p.act("fence", "primary");
         return;
       }
-      // A retry after a failed promote waits an action timeout; the first attempt waits for the lease.
+      // The first attempt waits for the lease; a retry after a failed promote also waits notBeforeMs. A
+      // primary our fence reached (fenced, or stopped) takes no writes: its retry needs no lease.
       const granted = p.inputs.leaseGrantedUntilMs ?? null;
-      const safeAt = Math.max(granted === null ? 0 : granted + l.maxClockSkewMs, pr.notBeforeMs ?? 0);
-      if (p.now < safeAt) { p.wake(safeAt); p.block(`the primary cannot be fenced; promoting when its lease expires (${Math.ceil((safeAt - p.now) / 1000)}s)`); return; }
-      p.event("action", granted === null ? "the primary was never granted a lease: it cannot take writes" : `the primary's lease expired ${((p.now - granted) / 1000).toFixed(1)}s ago: it cannot take writes`);
+      const fenced = s.fenced === p.source;
+      const safeAt = Math.max(granted === null || fenced ? 0 : granted + l.maxClockSkewMs, pr.notBeforeMs ?? 0);
+      if (p.now < safeAt) { p.wake(safeAt); p.block(fenced ? `retrying the promotion in ${Math.ceil((safeAt - p.now) / 1000)}s (the primary is fenced)` : `the primary cannot be fenced; promoting when its lease expires (${Math.ceil((safeAt - p.now) / 1000)}s)`); return; }
+      p.event("action", fenced ? "the primary is fenced: it cannot take writes; promoting again" : granted === null ? "the primary was never granted a lease: it cannot take writes" : `the primary's lease expired ${((p.now - granted) / 1000).toFixed(1)}s ago: it cannot take writes`);
       emergencyPromote(p);
       return;
     }

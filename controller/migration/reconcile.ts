@@ -174,9 +174,11 @@ function awaitAction(p: Pass): boolean {
   if (a.kind === "unfence") { pause(p, `unfence ${a.side} ${why}; the side stays fenced until an operator acts`, "error"); return false; }
   if (p.s.emergency && p.s.promotion) {
     // The primary is down: a fence it cannot answer proves nothing, its lease will. A failed promote is
-    // retried; meanwhile writes are held again (they were sent to the shadow with the promote).
+    // retried; meanwhile writes are held again (they were sent to the shadow with the promote). Promoting
+    // is idempotent: one that failed is retried after up to 5 s, one that timed out (it already waited
+    // the action timeout, and may have finished) at once.
     if (a.kind === "promote") p.publish("the promotion failed: writes held again", { writeTarget: "primary", holdWrites: `the primary is down (${p.s.emergency.reason}); promoting the shadow failed, retrying` });
-    p.s.promotion = { stage: "lease", sinceMs: p.now, ...(a.kind === "promote" ? { notBeforeMs: p.now + Math.min(5_000, p.policy.promotion.actionTimeoutMs) } : {}) };
+    p.s.promotion = { stage: "lease", sinceMs: p.now, ...(a.kind === "promote" && !timedOut ? { notBeforeMs: p.now + Math.min(5_000, p.policy.promotion.actionTimeoutMs) } : {}) };
     if (a.kind === "fence") p.event("action", p.inputs.leaseEnforced === false ? `the primary cannot be fenced (${why}) and nothing enforces its lease: writes stay held, the fence is retried` : `the primary cannot be fenced (${why}); promoting once its lease has expired`, "warning");
     return true;
   }

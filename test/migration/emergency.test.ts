@@ -66,6 +66,31 @@ test("sudden death of a hung primary that its fence stops for good (STONITH): pr
   assert.is(w.maxWriters, 1);
 });
 
+test("a promote that times out after the fence stopped the primary is retried at once, not after the lease or a backoff; one that fails waits the backoff", () => {
+  for (const outcome of ["pending", "failed"] as const) {
+    const w = fitWorld(policy((p) => { p.promotion.actionTimeoutMs = 5_000; }));
+    w.knobs.health = PRIMARY_DEAD;
+    w.knobs.primaryReachable = false;
+    w.knobs.stonith = true;
+    w.knobs.drainsWhenFenced = false;
+    const lastGrant = w.leaseUntil.get("primary")!;
+    const promotes = () => w.actions.filter((a) => a.kind === "promote").length;
+    w.knobs.actionResult = outcome; // the standby does not answer the first promote in time, or refuses it
+    assert.ok(w.run(10, () => promotes() === 1), w.status.message);
+    const firstAt = w.now;
+    w.knobs.actionResult = "ok";
+    assert.ok(w.run(20, () => promotes() === 2), `${outcome}: no retry: ${w.status.message}`);
+    const retryAfter = w.now - firstAt;
+    if (outcome === "pending") assert.ok(retryAfter <= 5_000 + 1_000, `a timed-out promote retried ${retryAfter} ms after the first: it already waited the 5 s timeout`);
+    else assert.ok(retryAfter >= 5_000 && retryAfter <= 6_000, `a failed promote retried after ${retryAfter} ms (the 5 s backoff)`);
+    assert.ok(w.now < lastGrant + 500, `${outcome}: retried at ${w.now}, not after the lease that ran to ${lastGrant}`);
+    assert.ok(w.events.some((e) => /the primary is fenced: it cannot take writes; promoting again/.test(e.message)), "the event says why no lease is waited for");
+    w.run(5);
+    assert.is(w.status.phase, "Migrated", w.status.message);
+    assert.is(w.maxWriters, 1);
+  }
+});
+
 test("sudden death, unreachable primary: every read moves at once, writes held, promotion only after the lease ran out", () => {
   const w = fitWorld();
   const diedAt = w.now;
