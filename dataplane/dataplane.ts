@@ -212,6 +212,8 @@ export class EmbeddedDataPlane {
         throw new ResourceError(`extension config ${m.name}: Unable to create Wasm HTTP filter: ${(e as Error).message}`);
       }
     }
+    // Closed while the modules loaded: they must not start ticking after close() stopped the others.
+    if (this.closed) { for (const f of fresh.values()) f.host.shutdown(); return; }
     for (const [name, f] of fresh) {
       this.filters.get(name)?.host.shutdown();
       this.filters.set(name, f);
@@ -252,9 +254,12 @@ export class EmbeddedDataPlane {
     for (const f of l.model.filters) {
       if (f.kind === "wasm" && !f.discovered && !this.filters.has(f.name)) {
         const bytes = await readFile(this.o.resolveWasm ? this.o.resolveWasm(f.config.filename) : f.config.filename);
-        this.filters.set(f.name, { model: f.config, codeHash: "", host: await this.loadPlugin(f.config, bytes) });
+        const host = await this.loadPlugin(f.config, bytes);
+        if (this.closed) { host.shutdown(); return; } // closed while it loaded: no tick, no listener
+        this.filters.set(f.name, { model: f.config, codeHash: "", host });
       }
     }
+    if (this.closed) return;
     // l.runtime is read per request: an LDS update may change filters or routes in place.
     const server = http.createServer({ keepAlive: true, requestTimeout: 0 }, (req, res) => proxyRequest(this.proxy, l.runtime, req, res));
     server.keepAliveTimeout = 60_000;
@@ -263,6 +268,7 @@ export class EmbeddedDataPlane {
       server.once("error", reject);
       server.listen(l.model.port, l.model.address, () => resolve());
     });
+    if (this.closed) { await this.closeListener(l); return; } // closed while it bound
     l.port = (server.address() as { port: number }).port;
     this.o.log.info({ listener: l.model.name, address: `${l.model.address}:${l.port}` }, "listener warm and serving");
   }

@@ -49,6 +49,7 @@ export class Upstreams implements Callouts {
   private readonly random: () => number;
   private readonly agents = new Map<string, http.Agent>();
   private readonly grpcClients = new Map<string, grpc.Client>();
+  private closed = false;
   /** Outbound call counts, by cluster, for status and tests. */
   readonly calls = { http: 0, grpc: 0, failed: 0 };
 
@@ -166,6 +167,7 @@ export class Upstreams implements Callouts {
   }
 
   close(): void {
+    this.closed = true;
     for (const a of this.agents.values()) a.destroy();
     for (const c of this.grpcClients.values()) c.close();
     this.agents.clear();
@@ -176,8 +178,12 @@ export class Upstreams implements Callouts {
 
   hasUpstream(name: string): boolean { return this.clusters.has(name); }
 
+  /** A plugin's callout after close() fails at once instead of opening a connection (or a channel) nothing will close. */
+  private calloutTarget(cluster: string): Endpoint | undefined { return this.closed ? undefined : this.pick(cluster); }
+  private noTarget(cluster: string): string { return this.closed ? "the data plane is closed" : `no endpoint in cluster ${cluster}`; }
+
   httpCall(req: HttpCallRequest, reply: (res: HttpCallResponse | null) => void): () => void {
-    const ep = this.pick(req.cluster);
+    const ep = this.calloutTarget(req.cluster);
     this.calls.http++;
     if (!ep) { this.calls.failed++; queueMicrotask(() => reply(null)); return () => undefined; }
     const headers = toNodeHeaders(req.headers);
@@ -214,9 +220,9 @@ export class Upstreams implements Callouts {
   }
 
   grpcCall(req: GrpcCallRequest, reply: (res: GrpcResult) => void): () => void {
-    const ep = this.pick(req.upstream);
+    const ep = this.calloutTarget(req.upstream);
     this.calls.grpc++;
-    if (!ep) { this.calls.failed++; queueMicrotask(() => reply({ status: grpc.status.UNAVAILABLE, statusMessage: `no endpoint in cluster ${req.upstream}` })); return () => undefined; }
+    if (!ep) { this.calls.failed++; queueMicrotask(() => reply({ status: grpc.status.UNAVAILABLE, statusMessage: this.noTarget(req.upstream) })); return () => undefined; }
     const call = this.grpcClient(ep).makeUnaryRequest(`/${req.service}/${req.method}`, identity, identity, Buffer.from(req.message ?? new Uint8Array(0)), grpcMetadata(req), {},
       (err: grpc.ServiceError | null, res?: Buffer) => {
         if (err) { if (err.code !== grpc.status.CANCELLED) this.calls.failed++; reply({ status: err.code, statusMessage: err.details }); }
@@ -227,12 +233,12 @@ export class Upstreams implements Callouts {
 
   /** A bidirectional stream: messages both ways, then one close with the status (none after cancel, as Envoy). */
   grpcStream(req: GrpcCallRequest, events: GrpcStreamEvents): GrpcStreamSink {
-    const ep = this.pick(req.upstream);
+    const ep = this.calloutTarget(req.upstream);
     this.calls.grpc++;
     let done = false;
     if (!ep) {
       this.calls.failed++;
-      queueMicrotask(() => { if (!done) { done = true; events.close(grpc.status.UNAVAILABLE, `no endpoint in cluster ${req.upstream}`); } });
+      queueMicrotask(() => { if (!done) { done = true; events.close(grpc.status.UNAVAILABLE, this.noTarget(req.upstream)); } });
       return { send: () => undefined, close: () => undefined, cancel: () => { done = true; } };
     }
     const call = this.grpcClient(ep).makeBidiStreamRequest(`/${req.service}/${req.method}`, identity, identity, grpcMetadata(req), {});

@@ -121,6 +121,7 @@ test("the router's plugin configuration is one the filter accepts, and follows w
     assert.ok(snap.resources(TYPE.listener).has("ingress"));
     assert.ok(snap.resources(TYPE.extension).has("shadowmesh"));
     assert.ok(snap.resources(TYPE.cluster).has("shadowmesh-telemetry"));
+    host.shutdown();
   } finally { await cp.close(); }
 });
 
