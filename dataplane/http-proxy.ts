@@ -2,11 +2,13 @@
 // the HTTP filter chain (the Wasm filters, in order), route selection (virtual host by :authority,
 // first matching route; the route cache is consulted after the filters so a routing header set by a
 // filter is honoured, as Envoy clears the route cache on a header change), the upstream request on a
-// keep-alive pool with the body streamed through the filters, the response back through the filters
+// keep-alive pool with the body streamed through the filters (a filter may pause the request headers
+// and continue or answer them later), the response back through the filters
 // in reverse, the route timeout, and Envoy's local replies and response flags for what went wrong.
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { HeaderMap } from "../host/headers.js";
+import { StreamType } from "../host/abi.js";
 import type { HttpStream } from "../host/stream.js";
 import type { PluginHost } from "../host/plugin.js";
 import { routeCluster, selectRoute, selectVirtualHost, type RouteConfigModel } from "./resources.js";
@@ -103,118 +105,135 @@ export function proxyRequest(ctx: ProxyContext, l: ListenerRuntime, req: http.In
     respond(status, [["content-type", "text/plain"]], Buffer.from(bodyText), streams);
   };
 
-  // ---- request headers through the filter chain
-  for (const name of l.wasmFilters) {
-    const plugin = ctx.plugin(name);
-    if (!plugin) {
-      localReply(500, "filter_config_not_found", RESPONSE_FLAGS.NoFilterConfigFound, `filter config ${name} not found`);
-      return;
+  /** A filter's local response, through the filters before it (the newest stream is the one that answered). */
+  const answerLocally = (s: HttpStream) => {
+    const lr = s.localResponse!;
+    const hdrs: [string, string][] = [];
+    lr.headers.forEach((k, v) => hdrs.push([k, v]));
+    respond(lr.status, hdrs, Buffer.from(lr.body), streams.slice(0, streams.indexOf(s)));
+    finish();
+  };
+
+  // ---- request headers through the filter chain, from filter `from` on. A filter that pauses them
+  // (returns Pause) holds the request, and its body, until it continues the stream (the chain goes
+  // on from the next filter) or answers it with a local response, as Envoy's decodeHeaders
+  // StopIteration does. Both are deferred: they arrive inside the module's own host call.
+  const runFilters = (from: number): void => {
+    for (let i = from; i < l.wasmFilters.length; i++) {
+      const name = l.wasmFilters[i]!;
+      const plugin = ctx.plugin(name);
+      if (!plugin) {
+        localReply(500, "filter_config_not_found", RESPONSE_FLAGS.NoFilterConfigFound, `filter config ${name} not found`);
+        return;
+      }
+      const s = plugin.newHttpStream();
+      streams.push(s);
+      // Envoy's source.address attribute: the downstream peer as ip:port (IPv6 in brackets).
+      const ra = req.socket.remoteAddress;
+      if (ra) s.setProperty("source.address", ra.includes(":") ? `[${ra}]:${req.socket.remotePort}` : `${ra}:${req.socket.remotePort}`);
+      s.sendRequestHeaders(headers, !requestHasBody);
+      if (s.localResponse) { answerLocally(s); return; }
+      if (s.requestPaused) {
+        // The first of a continue and a local response settles the request; later ones change nothing.
+        const settle = (then: () => void) => {
+          s.onResume = undefined; s.onLocalResponse = undefined;
+          queueMicrotask(() => { if (!finished && !responseStarted) then(); });
+        };
+        s.onResume = (type) => { if (type === StreamType.HttpRequest) settle(() => runFilters(i + 1)); };
+        s.onLocalResponse = () => settle(() => answerLocally(s));
+        return;
+      }
     }
-    const s = plugin.newHttpStream();
-    streams.push(s);
-    // Envoy's source.address attribute: the downstream peer as ip:port (IPv6 in brackets).
-    const ra = req.socket.remoteAddress;
-    if (ra) s.setProperty("source.address", ra.includes(":") ? `[${ra}]:${req.socket.remotePort}` : `${ra}:${req.socket.remotePort}`);
-    s.sendRequestHeaders(headers, !requestHasBody);
-    if (s.localResponse) {
-      const lr = s.localResponse;
-      const hdrs: [string, string][] = [];
-      lr.headers.forEach((k, v) => hdrs.push([k, v]));
-      respond(lr.status, hdrs, Buffer.from(lr.body), streams.slice(0, -1));
-      finish();
-      return;
-    }
-    if (s.requestPaused) {
-      // A filter that holds request headers resumes with proxy_continue_stream; this data plane
-      // does not buffer whole requests for filters, so it answers as Envoy does when a filter never resumes.
-      localReply(500, "filter_paused_request_headers", 0, "a filter paused the request headers; the embedded data plane does not support that");
-      return;
-    }
-  }
+    forward();
+  };
 
   // ---- route (after the filters: they may have set the routing header)
-  const rc = ctx.routes(l.routeConfigName);
-  const vh = rc && selectVirtualHost(rc, headers.get(":authority") ?? "");
-  const route = vh && selectRoute(vh, headers.get(":path") ?? "/", (n) => headers.get(n));
-  if (!route) { localReply(404, "route_not_found", RESPONSE_FLAGS.NoRouteFound, ""); return; }
-  const clusterName = routeCluster(route.action, (n) => headers.get(n), ctx.random);
-  if (!clusterName || !ctx.upstreams.cluster(clusterName)) {
-    localReply(503, "cluster_not_found", RESPONSE_FLAGS.NoClusterFound, "");
-    return;
-  }
-  const ep = ctx.upstreams.pick(clusterName);
-  if (!ep) { localReply(503, "no_healthy_upstream", RESPONSE_FLAGS.NoHealthyUpstream, "no healthy upstream"); return; }
-  for (const s of streams) s.setProperty("xds.cluster_name", clusterName);
+  const forward = (): void => {
+    const rc = ctx.routes(l.routeConfigName);
+    const vh = rc && selectVirtualHost(rc, headers.get(":authority") ?? "");
+    const route = vh && selectRoute(vh, headers.get(":path") ?? "/", (n) => headers.get(n));
+    if (!route) { localReply(404, "route_not_found", RESPONSE_FLAGS.NoRouteFound, ""); return; }
+    const clusterName = routeCluster(route.action, (n) => headers.get(n), ctx.random);
+    if (!clusterName || !ctx.upstreams.cluster(clusterName)) {
+      localReply(503, "cluster_not_found", RESPONSE_FLAGS.NoClusterFound, "");
+      return;
+    }
+    const ep = ctx.upstreams.pick(clusterName);
+    if (!ep) { localReply(503, "no_healthy_upstream", RESPONSE_FLAGS.NoHealthyUpstream, "no healthy upstream"); return; }
+    for (const s of streams) s.setProperty("xds.cluster_name", clusterName);
 
-  // ---- upstream request
-  ctx.stats.upstreamRequests++;
-  const out = toNodeHeaders(headers);
-  out.host = headers.get(":authority") ?? "";
-  if (route.timeoutMs > 0) {
-    timer = setTimeout(() => {
-      flags |= RESPONSE_FLAGS.UpstreamRequestTimeout;
-      if (!responseStarted) ctx.upstreams.report(clusterName!, ep, "local_origin_error");
-      upstream?.destroy();
-      if (!responseStarted) localReply(504, "upstream_response_timeout", 0, "upstream request timeout");
-      else res.destroy();
-    }, route.timeoutMs);
-  }
-  upstream = http.request({ host: ep.address, port: ep.port, agent: ctx.upstreams.agent(ep), method: headers.get(":method"), path: headers.get(":path"), headers: out });
-  upstream.on("error", (e: NodeJS.ErrnoException) => {
-    if (finished || flags & RESPONSE_FLAGS.UpstreamRequestTimeout) return;
-    if (!responseStarted) {
-      ctx.upstreams.report(clusterName!, ep, "local_origin_error");
-      const refused = e.code === "ECONNREFUSED" || e.code === "EHOSTUNREACH" || e.code === "ENETUNREACH";
-      localReply(503, refused ? "upstream_reset_before_response_started{connection_failure}" : "upstream_reset_before_response_started{remote_reset}",
-        refused ? RESPONSE_FLAGS.UpstreamConnectionFailure : RESPONSE_FLAGS.UpstreamRemoteReset,
-        `upstream connect error or disconnect/reset before headers. reset reason: ${refused ? "connection failure" : "remote reset"}`);
-    } else {
-      flags |= RESPONSE_FLAGS.UpstreamRemoteReset;
-      res.destroy();
+    // ---- upstream request
+    ctx.stats.upstreamRequests++;
+    const out = toNodeHeaders(headers);
+    out.host = headers.get(":authority") ?? "";
+    if (route.timeoutMs > 0) {
+      timer = setTimeout(() => {
+        flags |= RESPONSE_FLAGS.UpstreamRequestTimeout;
+        if (!responseStarted) ctx.upstreams.report(clusterName!, ep, "local_origin_error");
+        upstream?.destroy();
+        if (!responseStarted) localReply(504, "upstream_response_timeout", 0, "upstream request timeout");
+        else res.destroy();
+      }, route.timeoutMs);
     }
-  });
-  upstream.on("response", (ur) => {
-    if (finished || responseStarted) { ur.resume(); return; }
-    responseStarted = true;
-    ctx.upstreams.report(clusterName!, ep, ur.statusCode ?? 502);
-    ctx.stats.responses[String(ur.statusCode)] = (ctx.stats.responses[String(ur.statusCode)] ?? 0) + 1;
-    const map = new HeaderMap([[":status", String(ur.statusCode ?? 502)]]);
-    for (let i = 0; i < ur.rawHeaders.length; i += 2) {
-      const k = ur.rawHeaders[i]!.toLowerCase();
-      if (!HOP_BY_HOP.has(k)) map.set(k, ur.rawHeaders[i + 1]!);
-    }
-    const noBody = req.method === "HEAD" || ur.statusCode === 204 || ur.statusCode === 304 || ur.headers["content-length"] === "0";
-    for (let i = streams.length - 1; i >= 0; i--) streams[i]!.sendResponseHeaders(map, noBody);
-    // The filters may change the body length: the client gets it chunked unless nothing can change it.
-    if (streams.length > 0) map.remove("content-length");
-    writeHead(map);
-    if (noBody) { ur.resume(); res.end(); return; }
-    const pass = (chunk: Buffer, eos: boolean): Buffer | null => {
+    upstream = http.request({ host: ep.address, port: ep.port, agent: ctx.upstreams.agent(ep), method: headers.get(":method"), path: headers.get(":path"), headers: out });
+    upstream.on("error", (e: NodeJS.ErrnoException) => {
+      if (finished || flags & RESPONSE_FLAGS.UpstreamRequestTimeout) return;
+      if (!responseStarted) {
+        ctx.upstreams.report(clusterName!, ep, "local_origin_error");
+        const refused = e.code === "ECONNREFUSED" || e.code === "EHOSTUNREACH" || e.code === "ENETUNREACH";
+        localReply(503, refused ? "upstream_reset_before_response_started{connection_failure}" : "upstream_reset_before_response_started{remote_reset}",
+          refused ? RESPONSE_FLAGS.UpstreamConnectionFailure : RESPONSE_FLAGS.UpstreamRemoteReset,
+          `upstream connect error or disconnect/reset before headers. reset reason: ${refused ? "connection failure" : "remote reset"}`);
+      } else {
+        flags |= RESPONSE_FLAGS.UpstreamRemoteReset;
+        res.destroy();
+      }
+    });
+    upstream.on("response", (ur) => {
+      if (finished || responseStarted) { ur.resume(); return; }
+      responseStarted = true;
+      ctx.upstreams.report(clusterName!, ep, ur.statusCode ?? 502);
+      ctx.stats.responses[String(ur.statusCode)] = (ctx.stats.responses[String(ur.statusCode)] ?? 0) + 1;
+      const map = new HeaderMap([[":status", String(ur.statusCode ?? 502)]]);
+      for (let i = 0; i < ur.rawHeaders.length; i += 2) {
+        const k = ur.rawHeaders[i]!.toLowerCase();
+        if (!HOP_BY_HOP.has(k)) map.set(k, ur.rawHeaders[i + 1]!);
+      }
+      const noBody = req.method === "HEAD" || ur.statusCode === 204 || ur.statusCode === 304 || ur.headers["content-length"] === "0";
+      for (let i = streams.length - 1; i >= 0; i--) streams[i]!.sendResponseHeaders(map, noBody);
+      // The filters may change the body length: the client gets it chunked unless nothing can change it.
+      if (streams.length > 0) map.remove("content-length");
+      writeHead(map);
+      if (noBody) { ur.resume(); res.end(); return; }
+      const pass = (chunk: Buffer, eos: boolean): Buffer | null => {
+        let data: Buffer | null = chunk;
+        for (let i = streams.length - 1; i >= 0; i--) {
+          const s = streams[i]!;
+          s.sendResponseBody(data ?? Buffer.alloc(0), eos);
+          data = released(s.forwardedResponseBody);
+        }
+        return data;
+      };
+      ur.on("data", (c: Buffer) => { const d = pass(c, false); if (d && d.length) res.write(d); });
+      ur.on("end", () => { const d = pass(Buffer.alloc(0), true); res.end(d && d.length ? d : undefined); });
+      ur.on("aborted", () => { flags |= RESPONSE_FLAGS.UpstreamConnectionTermination; res.destroy(); });
+    });
+
+    // ---- request body, streamed through the filters while the upstream has not answered
+    if (!requestHasBody) { upstream.end(); return; }
+    const passRequest = (chunk: Buffer, eos: boolean): Buffer | null => {
+      if (responseStarted) return chunk; // the upstream answered early: the filters are past the request
       let data: Buffer | null = chunk;
-      for (let i = streams.length - 1; i >= 0; i--) {
-        const s = streams[i]!;
-        s.sendResponseBody(data ?? Buffer.alloc(0), eos);
-        data = released(s.forwardedResponseBody);
+      for (const s of streams) {
+        s.sendRequestBody(data ?? Buffer.alloc(0), eos);
+        data = released(s.forwardedRequestBody);
       }
       return data;
     };
-    ur.on("data", (c: Buffer) => { const d = pass(c, false); if (d && d.length) res.write(d); });
-    ur.on("end", () => { const d = pass(Buffer.alloc(0), true); res.end(d && d.length ? d : undefined); });
-    ur.on("aborted", () => { flags |= RESPONSE_FLAGS.UpstreamConnectionTermination; res.destroy(); });
-  });
-
-  // ---- request body, streamed through the filters while the upstream has not answered
-  if (!requestHasBody) { upstream.end(); return; }
-  const passRequest = (chunk: Buffer, eos: boolean): Buffer | null => {
-    if (responseStarted) return chunk; // the upstream answered early: the filters are past the request
-    let data: Buffer | null = chunk;
-    for (const s of streams) {
-      s.sendRequestBody(data ?? Buffer.alloc(0), eos);
-      data = released(s.forwardedRequestBody);
-    }
-    return data;
+    req.on("data", (c: Buffer) => { const d = passRequest(c, false); if (d && d.length) upstream!.write(d); });
+    req.on("end", () => { const d = passRequest(Buffer.alloc(0), true); upstream!.end(d && d.length ? d : undefined); });
   };
-  req.on("data", (c: Buffer) => { const d = passRequest(c, false); if (d && d.length) upstream!.write(d); });
-  req.on("end", () => { const d = passRequest(Buffer.alloc(0), true); upstream!.end(d && d.length ? d : undefined); });
+
+  runFilters(0);
 }
 

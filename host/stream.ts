@@ -73,6 +73,8 @@ export class HttpStream {
   finished = false;
   /** Called when the module resumes a paused direction. */
   onResume?: (type: number) => void;
+  /** Called when the module sends a local response (e.g. from a later callback, while the request is paused). */
+  onLocalResponse?: () => void;
   private phase: Phase = "request_headers";
   private props: Map<string, PropertyValue>;
   private readonly startMono: number;
@@ -213,8 +215,9 @@ export class HttpStream {
   }
 
   resume(type: number): void {
-    if (type === StreamType.HttpRequest) this.request.resume();
-    if (type === StreamType.HttpResponse) this.response.resume();
+    const d = type === StreamType.HttpRequest ? this.request : type === StreamType.HttpResponse ? this.response : null;
+    if (!d?.paused) return; // continuing a stream that is not paused changes nothing (Envoy: a no-op)
+    d.resume();
     this.onResume?.(type);
   }
 
@@ -224,6 +227,7 @@ export class HttpStream {
 
   sendLocalResponse(status: number, details: string, body: Uint8Array, headers: HeaderMap, grpcStatus: number): void {
     this.localResponse = { status, details, body, headers, grpcStatus };
+    this.onLocalResponse?.();
   }
 
   onContextFinalized(): void { this.finished = true; }

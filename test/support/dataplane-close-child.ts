@@ -8,24 +8,12 @@ import { pack, TYPE } from "../../protocol/protos.js";
 import { buildWasmFilterConfig } from "../../controller/xds/resources.js";
 import { HeaderMap } from "../../host/headers.js";
 import { config, WASM_PATH } from "./filter.js";
+import { ordersCluster, wasmListener } from "./static-listener.js";
 
-const WASM = "envoy.extensions.filters.http.wasm.v3.Wasm";
 const filename = WASM_PATH.pathname;
 const node = { id: "close-race", cluster: "t" };
-
-const listener = pack("envoy.config.listener.v3.Listener", {
-  name: "ingress",
-  address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
-  filter_chains: [{ filters: [{ name: "hcm", typed_config: pack("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
-    stat_prefix: "ingress",
-    route_config: { name: "inline", virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "" }, route: { cluster: "orders" } }] }] },
-    http_filters: [
-      { name: "shadowmesh", typed_config: pack(WASM, { config: { name: "shadowmesh", root_id: "shadowmesh", vm_config: { vm_id: "shadowmesh", runtime: "envoy.wasm.runtime.v8", code: { local: { filename } } }, configuration: pack("google.protobuf.StringValue", { value: config() }), fail_open: true } }) },
-      { name: "envoy.filters.http.router", typed_config: pack("envoy.extensions.filters.http.router.v3.Router", {}) },
-    ],
-  }) }] }],
-});
-const cluster = pack("envoy.config.cluster.v3.Cluster", { name: "orders", type: "STATIC", connect_timeout: { seconds: 1 }, load_assignment: { cluster_name: "orders", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } }] }] } });
+const listener = wasmListener(filename, config());
+const cluster = ordersCluster(9);
 
 // 1. An inline filter: close() lands while the listener is opening (resolveWasm runs just before the load).
 const a: EmbeddedDataPlane = new EmbeddedDataPlane({ staticResources: { listeners: [listener], clusters: [cluster] }, node, log: silentLogger(), resolveWasm: (f) => { void a.close(); return f; } });
