@@ -3,8 +3,8 @@
 // first matching route; the route cache is consulted after the filters so a routing header set by a
 // filter is honoured, as Envoy clears the route cache on a header change), the upstream request on a
 // keep-alive pool with the body streamed through the filters (a filter may pause the request headers
-// and continue or answer them later), the response back through the filters
-// in reverse, the route timeout, and Envoy's local replies and response flags for what went wrong.
+// and continue or answer them later), the response back through the filters in reverse, the route
+// timeout, and Envoy's local replies and response flags for what went wrong.
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { HeaderMap } from "../host/headers.js";
