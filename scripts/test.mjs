@@ -62,17 +62,17 @@ const lanes = filter ? [[filter]] : [["\\.test\\.ts$", "-i", REAL_LANE], [`${REA
 const runLane = (args) => new Promise((resolve) => {
   const child = spawn(process.execPath, ["--import", "tsx", "node_modules/uvu/bin.js", "test", ...args],
     { env: { ...process.env, FORCE_COLOR: "0" }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "", stderr = "", lingered = false, finished = null;
+  let stdout = "", stderr = "", lingered = false, stopTimer = null;
   child.stdout.setEncoding("utf8").on("data", (d) => {
     stdout += d;
     // uvu's last line is its Duration. A lane still running 10 s later is held open by a handle a test
     // left behind (seen once: a proxy-wasm tick timer), not by a test: its results are in, so it is
     // stopped and that is said on its own line, instead of the suite hanging until CI's timeout.
-    if (finished === null && /Duration:\s+[\d.]+ms/.test(stdout)) finished = setTimeout(() => { lingered = true; child.kill("SIGKILL"); }, 10_000);
+    if (stopTimer === null && /Duration:\s+[\d.]+ms/.test(stdout)) stopTimer = setTimeout(() => { lingered = true; child.kill("SIGKILL"); }, 10_000);
   });
   child.stderr.setEncoding("utf8").on("data", (d) => { stderr += d; });
   child.on("close", (status) => {
-    if (finished) clearTimeout(finished);
+    if (stopTimer) clearTimeout(stopTimer);
     if (lingered) stderr += `\nlane ${args[0]}: every test finished, but the process did not exit within 10 s (a handle left open); stopped\n`;
     resolve({ status: lingered ? 0 : status, stdout, stderr });
   });
