@@ -72,6 +72,8 @@ export declare function proxy_get_shared_data(keyPtr: usize, keyLen: usize, retP
 export declare function proxy_set_shared_data(keyPtr: usize, keyLen: usize, valPtr: usize, valLen: usize, cas: u32): i32;
 @external("env", "proxy_set_effective_context")
 export declare function proxy_set_effective_context(ctx: u32): i32;
+@external("env", "proxy_continue_stream")
+export declare function proxy_continue_stream(streamType: i32): i32;
 @external("env", "proxy_define_metric")
 export declare function proxy_define_metric(kind: i32, namePtr: usize, nameLen: usize, retId: usize): i32;
 @external("env", "proxy_increment_metric")

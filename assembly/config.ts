@@ -62,6 +62,10 @@ export class ComponentConfig {
   floor: FloorConfig = new FloorConfig();
   /** hold_writes: the local 503's JSON body, built (and escaped) here; null when writes are not held. */
   holdBody: Bytes | null = null;
+  /** pause_writes_ms: while > 0 a planned write switch is under way and writes are held in the proxy up to this long (pause.ts). */
+  pauseWritesMs: u32 = 0;
+  /** The 503's JSON body for a write held past pauseWritesMs. */
+  pauseBody: Bytes = new Bytes("");
   /** Observed, not protected: requests are counted (callers, sketches) and left where the route sends them. */
   observe: bool = false;
 }
@@ -91,7 +95,7 @@ function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentC
   const cc = new ComponentConfig();
   cc.index = index;
   checkKeys(c, v, path, ["name", "authorities", "default", "primary_cluster", "shadow_cluster", "write_target",
-    "read_rule", "mirror", "shadow_weight_bp", "sticky", "routing_header", "floor", "hold_writes", "observe"]);
+    "read_rule", "mirror", "shadow_weight_bp", "sticky", "routing_header", "floor", "hold_writes", "pause_writes_ms", "observe"]);
   cc.name = getStr(c, v, path, "name", true, "");
   cc.salt = mix64(fnv1a(FNV_OFFSET, changetype<usize>(String.UTF8.encode(cc.name)), <usize>String.UTF8.byteLength(cc.name)));
   const auth = getStrList(c, v, path, "authorities", false);
@@ -180,9 +184,14 @@ function parseComponent(c: Ctx, v: JValue, path: string, index: i32): ComponentC
     const reason = getStr(c, v, path, "hold_writes", true, "");
     if (c.ok()) cc.holdBody = new Bytes("{\"error\":\"shadowmesh: writes held: " + jsonEscape(reason) + "\"}");
   }
+  cc.pauseWritesMs = <u32>getNum(c, v, path, "pause_writes_ms", 0, 60000, true, 0);
+  if (cc.pauseWritesMs > 0) {
+    cc.pauseBody = new Bytes("{\"error\":\"shadowmesh: writes held: " + jsonEscape(cc.name) + " is switching its writer and this write waited " +
+      cc.pauseWritesMs.toString() + " ms (pause_writes_ms)\"}");
+  }
   if (cc.observe && c.ok()) {
     // Observed only: nothing is split, mirrored, held or diverted.
-    const moving = ["shadow_cluster", "shadow_weight_bp", "mirror", "hold_writes", "sticky", "write_target"];
+    const moving = ["shadow_cluster", "shadow_weight_bp", "mirror", "hold_writes", "pause_writes_ms", "sticky", "write_target"];
     for (let i = 0; i < moving.length; i++) {
       if (v.get(moving[i]) !== null) { c.fail(fieldPath(path, moving[i]), "must not be set on an observed component (\"observe\": true records callers and latency only)"); break; }
     }

@@ -1,7 +1,7 @@
 // The shadowmesh HTTP filter's entry points, wired by index.ts (which resets the per-callback arena
 // on every entry): VM start and configuration here; the request path in routing.ts, the stream
 // table and recording in record.ts, mirroring and consistency in mirror.ts, the failover floor in
-// floor.ts, reports in telemetry.ts, callers in edges.ts, plugin-wide state in state.ts. Anything unexpected (a host call failing, a table
+// floor.ts, writes paused through a switch in pause.ts, reports in telemetry.ts, callers in edges.ts, plugin-wide state in state.ts. Anything unexpected (a host call failing, a table
 // full, a malformed map) leaves the request untouched and counts an error.
 import {
   BUFFER_PLUGIN_CONFIGURATION, LOG_ERROR, LOG_INFO, OK, arenaAlloc, getBufferBytes, getProperty, logString,
@@ -14,6 +14,7 @@ import { configureFloors } from "./floor";
 import { configGeneration, install, nodeId, rng, rootContextId, setNodeId, setWorkerId, statsList } from "./state";
 import { EdgeTable } from "./edges";
 import { initTelemetry, setTickPeriod, telemetryReconfigured } from "./telemetry";
+import { releasePaused } from "./pause";
 
 /** Distinct component names one VM keeps stats for over its life (four configurations' worth). */
 export const MAX_NAMES: i32 = 4 * MAX_COMPONENTS;
@@ -23,6 +24,7 @@ export { onRequestHeaders } from "./routing";
 export { onResponseHeaders, onResponseBody, onLog } from "./record";
 export { onHttpCallResponse } from "./mirror";
 export { onTick, onGrpcReceive, onGrpcClose } from "./telemetry";
+export { onRequestBody } from "./pause";
 
 const P_NODE_ID = new Bytes("node\0id");
 const P_WORKLOAD = new Bytes("node\0metadata\0WORKLOAD_NAME");
@@ -93,7 +95,9 @@ export function onConfigure(size: usize): bool {
   install(cfg, mapped, mappedIndex);
   telemetryReconfigured(rootContextId);
   configureFloors(cfg, mappedIndex);
-  setTickPeriod(cfg, monotonicNs());
+  const now = monotonicNs();
+  setTickPeriod(cfg, now);
+  releasePaused(now); // writes paused for a switch this configuration ends go on to its write target
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");
   return true;
 }

@@ -4,7 +4,8 @@
 // runtime's shadow stack tripled the cost of a sketch insert). Its collector does not scan the
 // stack, so it runs only here, after configure and tick, when no managed reference is on it;
 // the request path allocates nothing, so nothing else needs collecting.
-// Callbacks the filter has no use for (context create, request body/trailers, response trailers,
+// proxy_on_request_body keeps a paused write's body buffered (pause.ts).
+// Callbacks the filter has no use for (context create, request trailers, response trailers,
 // on_done, on_delete, queues) are not exported: every callback is optional, and each one exported costs a VM entry per request.
 import { arenaReset } from "./abi";
 import * as f from "./filter";
@@ -27,6 +28,10 @@ export function proxy_on_configure(root: u32, size: usize): bool {
 
 export function proxy_on_request_headers(ctx: u32, n: u32, eos: bool): i32 {
   enter(); const r = f.onRequestHeaders(ctx); leave(); return r;
+}
+
+export function proxy_on_request_body(ctx: u32, size: usize, eos: bool): i32 {
+  enter(); const r = f.onRequestBody(ctx); leave(); return r;
 }
 
 export function proxy_on_response_headers(ctx: u32, n: u32, eos: bool): i32 {

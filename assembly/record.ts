@@ -39,6 +39,8 @@ export const F_PROBE: u32 = 32;
 export const F_DIVERTED: u32 = 64;
 /** A request to an observed component: counted, never split; the floor does not watch it. */
 export const F_OBSERVED: u32 = 128;
+/** A write held through a planned write switch (pause.ts); it has no target until it is continued. */
+export const F_HELD: u32 = 256;
 
 export function slotOf(ctx: u32): i32 {
   const s = <i32>(ctx & STREAM_MASK);
@@ -99,7 +101,7 @@ export function onLog(ctx: u32): void {
   const flags = unchecked(sFlags[slot]);
   const status = unchecked(sStatus[slot]);
   unchecked(sCtx[slot] = 0);
-  if (si < 0) return;
+  if (si < 0 || (flags & F_HELD) != 0) return; // a write still held when its client left reached neither side
   const st = unchecked(statsList[si]);
   const t = unchecked(st.live.targets[(flags & F_SHADOW) != 0 ? T_SHADOW_LIVE : T_PRIMARY]);
   t.requests++;

@@ -1,8 +1,8 @@
 // The request path (proxy_on_request_headers): component lookup by :authority, the read rule, the
-// sticky weighted split, the routing header, the caller (edges.ts), and the hand-off to mirroring.
+// sticky weighted split, the routing header, the caller (edges.ts), held and paused writes (pause.ts), and the hand-off to mirroring.
 // One header-map read and one header write per request (none for an observed component); nothing allocated.
 import {
-  ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, PairReader, getHeaderPairs, proxy_replace_header_map_value,
+  ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, PairReader, getHeaderPairs, monotonicNs, proxy_replace_header_map_value,
   resultLen, resultPtr, sendLocalResponse, serializePairs,
 } from "./abi";
 import { Bytes, FNV_OFFSET, bytesEqualAny, fnv1a, mix64, withoutPort } from "./bytes";
@@ -13,6 +13,7 @@ import { F_DIVERTED, F_OBSERVED, F_PROBE, F_READ, F_SHADOW, claimSlot, sEdge, sF
 import { resolveCaller } from "./edges";
 import { FL_WRITES_HELD } from "./stats";
 import { config, internalError, rng, statsFor, statsIndexFor } from "./state";
+import { pauseWrite } from "./pause";
 
 const H_AUTHORITY = new Bytes(":authority");
 const H_METHOD = new Bytes(":method");
@@ -153,10 +154,17 @@ export function onRequestHeaders(ctx: u32): i32 {
     return ACTION_CONTINUE;
   }
 
+  // Paused writes (pause_writes_ms, during a planned write switch): held here until a configuration
+  // names the new write target (pause.ts); a marked write is held too (mirrors are reads).
+  const statsIdx = unchecked(statsIndexFor[ci]);
+  if (!isRead && comp.pauseWritesMs > 0) {
+    unchecked(sStats[slot] = statsIdx);
+    return pauseWrite(slot, ctx, comp, st, monotonicNs());
+  }
+
   // Target: mirrors (marked) keep going where they were sent and never fan out again; writes go to
   // the write target; reads follow the shadow weight, sticky by key when there is one, unless the
   // floor has ejected the primary (then they go to the shadow, but for probes).
-  const statsIdx = unchecked(statsIndexFor[ci]);
   let flags: u32 = 0;
   let toShadow: bool;
   if (marked) toShadow = isRead;

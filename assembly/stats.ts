@@ -41,11 +41,13 @@ export const FL_PROBE_FAILURES: i32 = 3;
 export const FL_READMISSIONS: i32 = 4;
 export const FL_UNFIT_SKIPS: i32 = 5;
 export const FL_WRITES_HELD: i32 = 6;
-export const FL_COUNT: i32 = 7;
+/** Writes held through a planned write switch (pause_writes_ms), however each ended. */
+export const FL_WRITES_PAUSED: i32 = 7;
+export const FL_COUNT: i32 = 8;
 
 const FLOOR_METRIC_NAMES: StaticArray<string> = [
   "floor.ejections", "floor.reads_diverted", "floor.probes", "floor.probe_failures",
-  "floor.readmissions", "floor.unfit_skips", "writes_held",
+  "floor.readmissions", "floor.unfit_skips", "writes_held", "writes_paused",
 ];
 
 export class TargetStats {
@@ -247,7 +249,8 @@ export class ComponentStats {
     for (let i = 0; i < FL_COUNT; i++) if (unchecked(c.floor[i]) != 0) anyFloor = true;
     if (anyFloor) {
       w.begin(7);
-      for (let i = 0; i < FL_COUNT; i++) w.uint(<u32>(i + 1), unchecked(c.floor[i]));
+      // Counters are fields 1-7 and 9 (writes_paused came after the ejected flag, field 8).
+      for (let i = 0; i < FL_COUNT; i++) w.uint(<u32>(i < FL_WRITES_PAUSED ? i + 1 : i + 2), unchecked(c.floor[i]));
       w.uint(8, this.ejected ? 1 : 0);
       w.end_();
     }

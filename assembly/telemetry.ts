@@ -16,6 +16,7 @@ import {
 import { Bytes } from "./bytes";
 import { bump } from "./stats";
 import { FLOOR_TICK_MS, anyFloor, pollFloors, tickFloors } from "./floor";
+import { anyPause, releasePaused } from "./pause";
 import { MULTIPLIER, RELATIVE_ACCURACY } from "./sketch";
 import { ProtoWriter } from "./proto";
 import { config, configGeneration, internalError, nodeId, statsList, takeErrors, workerId } from "./state";
@@ -72,7 +73,9 @@ let telemetryIndex: u64 = 0;
  * host that keeps its timer's phase across a new period would otherwise skip one).
  */
 export function setTickPeriod(cfg: PluginConfig, now: u64): void {
-  const fast = anyFloor(cfg); // interval_ms is at least 100, so FLOOR_TICK_MS is always shorter
+  // interval_ms is at least 100, so FLOOR_TICK_MS is always shorter. Paused writes need the fast
+  // tick too: their deadline is kept to within it.
+  const fast = anyFloor(cfg) || anyPause(cfg);
   proxy_set_tick_period_milliseconds(fast ? FLOOR_TICK_MS : cfg.telemetryIntervalMs);
   fastReportNs = fast ? <u64>cfg.telemetryIntervalMs * 1000000 : 0;
   telemetryBaseNs = now;
@@ -116,6 +119,7 @@ function endStream(here: u32, cancel: bool): void {
 /** The root context's tick; true when it was a report tick (the others only poll the floors). */
 export function onTick(root: u32): bool {
   const now = monotonicNs();
+  releasePaused(now);
   // With a floor the tick comes every FLOOR_TICK_MS (another worker's ejection is adopted within it);
   // the rest keeps the telemetry interval's grid from the configuration on (a tick late by up to half
   // a floor tick still counts for its interval).

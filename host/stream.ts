@@ -134,7 +134,16 @@ export class HttpStream {
     d.body = d.paused && d.body ? concat(d.body, data) : data;
     if (endOfStream) this.phase = d.endPhase;
     const a = this.run(d.onBody, d.body.length, endOfStream ? 1 : 0);
-    if (a === Action.Continue) d.release(); else d.paused = true;
+    if (a !== Action.Continue) { d.paused = true; return a; }
+    // Continue from a body callback continues headers the module paused too (Envoy's decodeData
+    // returning Continue after decodeHeaders' StopIteration): a filter that holds a request must
+    // also hold its body.
+    const headersHeld = !d.headersSent;
+    d.release();
+    if (headersHeld) {
+      d.headersSent = true;
+      this.onResume?.(d === this.request ? StreamType.HttpRequest : StreamType.HttpResponse);
+    }
     return a;
   }
 

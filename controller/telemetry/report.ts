@@ -33,14 +33,16 @@ export interface FloorTotals {
   readmissions: number;
   unfitSkips: number;
   writesHeld: number;
+  /** Writes held in the proxy through a planned write switch (proto writes_paused); 0 from filters before it. */
+  writesPaused: number;
   /** The floor was diverting reads when the report was sent (merged: any of the merged reports). */
   ejected: boolean;
 }
 
-export const FLOOR_COUNTERS = ["ejections", "readsDiverted", "probes", "probeFailures", "readmissions", "unfitSkips", "writesHeld"] as const;
+export const FLOOR_COUNTERS = ["ejections", "readsDiverted", "probes", "probeFailures", "readmissions", "unfitSkips", "writesHeld", "writesPaused"] as const;
 
 export function emptyFloor(): FloorTotals {
-  return { ejections: 0, readsDiverted: 0, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 0, ejected: false };
+  return { ejections: 0, readsDiverted: 0, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 0, writesPaused: 0, ejected: false };
 }
 
 /** Adds the floor counters of `from` into `into` (and ORs the state). */

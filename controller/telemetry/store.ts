@@ -56,6 +56,8 @@ export interface FloorSummary {
   probes: number;
   unfitSkips: number;
   writesHeld: number;
+  /** Writes the proxies held through a planned write switch. */
+  writesPaused: number;
 }
 
 export class ReportRejected extends Error {
@@ -279,14 +281,14 @@ export class TelemetryStore {
 
   /** Floor activity of a component's proxies between fromMs and toMs (wall ms). */
   floor(component: string, fromMs: number, toMs: number): FloorSummary {
-    const out: FloorSummary = { reporting: 0, ejecting: 0, ejections: 0, readsDiverted: 0, probes: 0, unfitSkips: 0, writesHeld: 0, nodesReporting: 0, nodesEjecting: 0 };
+    const out: FloorSummary = { reporting: 0, ejecting: 0, ejections: 0, readsDiverted: 0, probes: 0, unfitSkips: 0, writesHeld: 0, writesPaused: 0, nodesReporting: 0, nodesEjecting: 0 };
     const list = this.components.get(component);
     if (!list) return out;
     const latest = new Map<string, boolean>();
     for (const b of list) { // buckets are in time order: a later bucket's state wins
       if (b.startMs < fromMs || b.startMs >= toMs) continue;
       out.ejections += b.floor.ejections; out.readsDiverted += b.floor.readsDiverted; out.probes += b.floor.probes;
-      out.unfitSkips += b.floor.unfitSkips; out.writesHeld += b.floor.writesHeld;
+      out.unfitSkips += b.floor.unfitSkips; out.writesHeld += b.floor.writesHeld; out.writesPaused += b.floor.writesPaused;
       for (const [w, e] of b.proxies) latest.set(w, e);
     }
     out.reporting = latest.size;

@@ -172,7 +172,7 @@ export class ControllerFuzzer {
       component: name, targets: fc.array(target, { maxLength: 5 }),
       consistency: fc.record({ mirrored: u64, match: u64, statusMismatch: u64, bodyMismatch: u64, shadowError: u64, shadowTimeout: u64, skippedCap: u64, abandoned: u64 }, { requiredKeys: [] }),
       reads: u64, writes: u64, shadowWeightBp: fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.nat()),
-      floor: fc.record({ ejections: u64, readsDiverted: u64, probes: u64, probeFailures: u64, readmissions: u64, unfitSkips: u64, writesHeld: u64, ejected: fc.boolean() }, { requiredKeys: [] }),
+      floor: fc.record({ ejections: u64, readsDiverted: u64, probes: u64, probeFailures: u64, readmissions: u64, unfitSkips: u64, writesHeld: u64, writesPaused: u64, ejected: fc.boolean() }, { requiredKeys: [] }),
     }, { requiredKeys: [] });
     const typedReport = fc.record({
       nodeId: fc.oneof(fc.constantFrom("n1", "n2", "", "x".repeat(400)), fc.string({ maxLength: 20 })), workerId: u64, sequence: u64,

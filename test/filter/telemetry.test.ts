@@ -116,15 +116,15 @@ test("the floor's counters and state are reported; a failed report keeps its cou
   roundTrip(post());
   const failed = tickReports(r, { ok: false });
   const f0 = failed[0]!.components.get("orders")!.floor;
-  assert.equal(f0, { ejections: 1, readsDiverted: 4, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 1, ejected: true });
+  assert.equal(f0, { ejections: 1, readsDiverted: 4, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 1, writesPaused: 0, ejected: true });
   roundTrip(get());
   const next = tickReports(r);
-  assert.equal(next[0]!.components.get("orders")!.floor, { ejections: 1, readsDiverted: 5, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 1, ejected: true },
+  assert.equal(next[0]!.components.get("orders")!.floor, { ejections: 1, readsDiverted: 5, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 1, writesPaused: 0, ejected: true },
     "the failed report's counters plus the new diverted read");
   const idle = tickReports(r);
   const c = idle[0]!.components.get("orders");
   assert.ok(c, "an ejected component is reported even without traffic");
-  assert.equal(c!.floor, { ejections: 0, readsDiverted: 0, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 0, ejected: true });
+  assert.equal(c!.floor, { ejections: 0, readsDiverted: 0, probes: 0, probeFailures: 0, readmissions: 0, unfitSkips: 0, writesHeld: 0, writesPaused: 0, ejected: true });
   // The controller marks the shadow unfit: the floor stops diverting; one more report says so, then silence.
   r.host.reconfigure(config([component({ floor: { shadow_fit: false, base_ejection_ms: 60000 } })]));
   const unfit = tickReports(r);

@@ -83,6 +83,19 @@ test("header maps: non-ASCII names and values survive serialization both ways", 
   assert.is(s.requestHeadersMap!.get("x-out"), "żółw 🐢");
 });
 
+test("paused request headers: a body callback that returns Continue continues them too (Envoy's decodeData after StopIteration)", async () => {
+  const { host } = await probe({ return: { on_request_headers: 1 } });
+  const s = host.newHttpStream();
+  const resumed: number[] = [];
+  s.onResume = (t) => resumed.push(t);
+  assert.is(s.sendRequestHeaders([[":method", "POST"], [":path", "/"], [":authority", "svc"]], false), 1);
+  assert.ok(s.requestPaused);
+  assert.is(s.sendRequestBody("abc", true), 0);
+  assert.not.ok(s.requestPaused, "the headers went on with the body");
+  assert.equal(resumed, [0], "reported as the request continuing");
+  assert.is(Buffer.concat(s.forwardedRequestBody).toString(), "abc");
+});
+
 test("buffers: chunks per callback, Pause buffers until continue, set_buffer edits, availability and bounds", async () => {
   const { host } = await probe({
     on_request_body: [["get_buffer", 0, 0, 100], ["get_buffer_status", 0], ["get_buffer", 7, 0, 10], ["get_buffer", 42, 0, 1],

@@ -35,11 +35,11 @@ test("floor(): counters summed over the range, proxies counted once, the latest 
   store.ingest(report("b", 1, t0 + 1000, { probes: 3, probeFailures: 0, readmissions: 1, ejected: false }));
   store.ingest(report("c", 9, t0 + 1000, {}, "catalog"));
   const all = store.floor("orders", t0 - 1000, t0 + 2000);
-  assert.equal(all, { reporting: 3, ejecting: 1, ejections: 2, readsDiverted: 21, probes: 5, unfitSkips: 3, writesHeld: 5, nodesReporting: 2, nodesEjecting: 0 },
+  assert.equal(all, { reporting: 3, ejecting: 1, ejections: 2, readsDiverted: 21, probes: 5, unfitSkips: 3, writesHeld: 5, writesPaused: 0, nodesReporting: 2, nodesEjecting: 0 },
     "a/1 still ejected; b/1 re-admitted in its latest report; a/2 never ejected; node a is 1 of 2 workers ejecting, not a majority");
   const first = store.floor("orders", t0 - 1000, t0 + 500);
-  assert.equal(first, { reporting: 3, ejecting: 2, ejections: 2, readsDiverted: 14, probes: 2, unfitSkips: 3, writesHeld: 5, nodesReporting: 2, nodesEjecting: 1 }, "only the first second (node b: its one worker ejected)");
-  assert.equal(store.floor("orders", t0 + 5000, t0 + 9000), { reporting: 0, ejecting: 0, ejections: 0, readsDiverted: 0, probes: 0, unfitSkips: 0, writesHeld: 0, nodesReporting: 0, nodesEjecting: 0 });
+  assert.equal(first, { reporting: 3, ejecting: 2, ejections: 2, readsDiverted: 14, probes: 2, unfitSkips: 3, writesHeld: 5, writesPaused: 0, nodesReporting: 2, nodesEjecting: 1 }, "only the first second (node b: its one worker ejected)");
+  assert.equal(store.floor("orders", t0 + 5000, t0 + 9000), { reporting: 0, ejecting: 0, ejections: 0, readsDiverted: 0, probes: 0, unfitSkips: 0, writesHeld: 0, writesPaused: 0, nodesReporting: 0, nodesEjecting: 0 });
   assert.equal(store.floor("nothing", 0, Number.MAX_SAFE_INTEGER).reporting, 0);
   assert.is(store.floor("catalog", t0 - 1000, t0 + 2000).reporting, 1);
   assert.is(store.window("orders", t0 - 1000, t0 + 2000)!.floor.readsDiverted, 21, "window() carries the floor counters too");
