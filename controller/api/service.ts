@@ -174,7 +174,7 @@ export function describeComponent(deps: ApiDeps, name: string) {
     replicationLagS: opt(observed?.replicaLagS), mirroredCompared: c?.compared ?? 0, mirroredDiverged: c?.diverged ?? 0,
     message: s.message, blockedReason: s.blockedReason ?? "", pausedReason: s.paused?.reason ?? "", lastVerdict: s.lastVerdict?.summary ?? "",
     lastDecisions: deps.manager.events(name, 10).map(eventMessage),
-    shadowFit: s.shadowFit ?? false, writesHeld: s.holdWrites ?? "", epoch: s.epoch ?? 1, emergency: s.emergency?.reason ?? "",
+    shadowFit: s.shadowFit ?? false, writesHeld: s.holdWrites ?? "", writesPausedMs: s.pauseWritesMs ?? 0, epoch: s.epoch ?? 1, emergency: s.emergency?.reason ?? "",
     stateWarnings: [...(deps.stateWarnings?.() ?? [])],
     ...costMessage(deps.cost?.(name) ?? null),
   };

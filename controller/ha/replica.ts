@@ -31,7 +31,7 @@ export interface HaReplicaOptions extends LeadershipOptions {
 
 /** The part of an etcd key after `marker` (keys may come with or without the group's prefix). */
 const after = (k: string, marker: string) => k.slice(k.lastIndexOf(marker) + marker.length);
-const key = (r: Routes) => JSON.stringify([r.weights.primary, r.weights.shadow, r.mirrorFraction, r.writeTarget, r.shadowFit ?? false, r.holdWrites ?? null]);
+const key = (r: Routes) => JSON.stringify([r.weights.primary, r.weights.shadow, r.mirrorFraction, r.writeTarget, r.shadowFit ?? false, r.holdWrites ?? null, r.pauseWritesMs ?? 0]);
 
 /**
  * The leader's router: publishes on this replica, and verify() resolves once every live replica's

@@ -7,13 +7,15 @@ export function command(p: Pass, c: Command): CommandResult {
   const s = p.s;
   const ok = (reason: string): CommandResult => { p.event("command", `${c.kind} by ${c.by}${c.reason ? ` (${c.reason})` : ""}: ${reason}`); return { command: c, accepted: true, reason }; };
   const no = (reason: string): CommandResult => ({ command: c, accepted: false, reason });
-  const midPromotion = s.promotion !== null && s.promotion.stage !== "fence";
+  const midPromotion = s.promotion !== null && s.promotion.stage !== "fence" && s.promotion.stage !== "pause";
   if (s.phase === "Failover" && c.kind !== "rollback") return no(`the primary is down and the shadow is being promoted (stage ${s.promotion?.stage ?? "publish"}): ${c.kind} does not apply; rollback returns reads to the primary before the promotion`);
   switch (c.kind) {
     case "pause":
       if (s.phase === "Paused") return no("already paused");
       if (s.phase === "Healthy") return no("nothing is in progress");
       if (midPromotion) return no(`cannot pause during the promotion (stage ${s.promotion!.stage}): the writer is fenced`);
+      // Nothing is fenced yet: the promotion starts over on resume, and the proxies stop holding writes now.
+      if (s.promotion?.stage === "pause") cancelPromotion(p);
       pause(p, `paused by ${c.by}${c.reason ? `: ${c.reason}` : ""}`);
       return ok("paused");
     case "resume": {

@@ -96,7 +96,7 @@ export function emergency(p: Pass): boolean {
   s.stepSinceMs = null;
   s.approvals = { firstStep: false, full: false };
   p.enter("Failover", `the primary is down: ${why}; every read to the shadow now, writes held until it is promoted`, "error");
-  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_WEIGHT, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted` });
+  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_WEIGHT, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted`, pauseWritesMs: 0 });
   if (s.fenced === "primary") { s.promotion = { stage: "drain", sinceMs: p.now }; return true; }
   const a = s.pendingAction;
   if (a && a.kind === "fence" && a.side === "primary") { s.promotion = { stage: "fence", sinceMs: a.sinceMs }; return true; }

@@ -77,7 +77,7 @@ export class UnknownComponent extends Error {}
 export function routesOf(s: MigrationStatus): Routes {
   return {
     weights: { primary: TOTAL_WEIGHT - s.shadowWeightBp, shadow: s.shadowWeightBp }, mirrorFraction: s.mirrorFraction, writeTarget: s.writeTarget,
-    shadowFit: s.shadowFit ?? false, holdWrites: s.holdWrites ?? null,
+    shadowFit: s.shadowFit ?? false, holdWrites: s.holdWrites ?? null, pauseWritesMs: s.pauseWritesMs ?? 0,
   };
 }
 

@@ -69,8 +69,10 @@ export interface Policy {
    * primary that cannot be fenced is promoted past only once the last deadline granted to it, plus
    * maxClockSkewMs, has passed. leaseAtRiskMs: the shorter lease granted while the primary is at risk
    * (AtRisk, Preflight, Shifting): a predicted death then costs less write downtime (0: the full lease).
+   * pauseWritesMs: how long a proxy holds a write through a planned switch (fence, drain, promote, new
+   * write target) before answering it 503; 0: no pause, writes meanwhile meet the fenced writer.
    */
-  promotion: { drainTimeoutMs: number; actionTimeoutMs: number; leaseMs: number; maxClockSkewMs: number; leaseAtRiskMs: number };
+  promotion: { drainTimeoutMs: number; actionTimeoutMs: number; leaseMs: number; maxClockSkewMs: number; leaseAtRiskMs: number; pauseWritesMs: number };
   recovery: { mode: "stay" | "restore"; coolDownMs: number; maxReplicationLagS: number };
   emergency: EmergencySpec;
   /** null: off. */
@@ -83,7 +85,7 @@ export const DEFAULT_POLICY: Policy = {
   preflight: { maxReplicationLagS: 5, maxShadowErrorRate: 0.01, maxDivergence: 0.01, minCompared: 100, mirrorFraction: 0.05, timeoutMs: 600_000, mirrorMaxBytesPerS: 0 },
   verification: { errorRateSlack: 0.01, errorRateRatio: 1.5, latencyQuantile: 0.99, latencyRatio: 1.5, minRequests: 200, maxDivergence: 0.01, minCompared: 100, confidence: 0.95, maxWaitMs: 120_000 },
   gates: { approveFirstStep: false, approveFull: false },
-  promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 0, maxClockSkewMs: 500, leaseAtRiskMs: 0 },
+  promotion: { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 0, maxClockSkewMs: 500, leaseAtRiskMs: 0, pauseWritesMs: 5_000 },
   recovery: { mode: "stay", coolDownMs: 600_000, maxReplicationLagS: 5 },
   emergency: { enabled: true, windowMs: 5_000, maxFailureShare: 0.5, minRequests: 20, ejectingShare: 0.5, fitForMs: 10_000, probeFailures: 3 },
   fastPath: null,
@@ -122,7 +124,7 @@ const componentSchema = z.object({
     minRequests: z.number().int().min(1), maxDivergence: fraction, minCompared: z.number().int().min(1), confidence: z.number().min(0.5).lt(1), maxWait: duration,
   }).partial().strict().optional(),
   gates: z.object({ approveFirstStep: z.boolean(), approveFull: z.boolean() }).partial().strict().optional(),
-  promotion: z.object({ drainTimeout: duration, actionTimeout: duration, lease: duration, maxClockSkew: duration, leaseAtRisk: duration }).partial().strict().optional(),
+  promotion: z.object({ drainTimeout: duration, actionTimeout: duration, lease: duration, maxClockSkew: duration, leaseAtRisk: duration, pauseWrites: duration }).partial().strict().optional(),
   emergency: z.object({
     enabled: z.boolean(), window: duration, maxFailureShare: z.number().gt(0).max(1), minRequests: z.number().int().min(1),
     ejectingShare: z.number().gt(0).max(1), fitFor: duration, probeFailures: z.number().int().min(0),
@@ -172,7 +174,7 @@ function resolve(base: Policy, c: ComponentInput | null | undefined): Policy {
     p.promotion = {
       drainTimeoutMs: c.promotion.drainTimeout ?? p.promotion.drainTimeoutMs, actionTimeoutMs: c.promotion.actionTimeout ?? p.promotion.actionTimeoutMs,
       leaseMs: c.promotion.lease ?? p.promotion.leaseMs, maxClockSkewMs: c.promotion.maxClockSkew ?? p.promotion.maxClockSkewMs,
-      leaseAtRiskMs: c.promotion.leaseAtRisk ?? p.promotion.leaseAtRiskMs,
+      leaseAtRiskMs: c.promotion.leaseAtRisk ?? p.promotion.leaseAtRiskMs, pauseWritesMs: c.promotion.pauseWrites ?? p.promotion.pauseWritesMs,
     };
   }
   if (c.emergency) {
@@ -209,6 +211,7 @@ export function policyProblems(p: Policy): [(string | number)[], string][] {
   if (last && last.weightBp !== 10_000) out.push([["steps", p.steps.length - 1], `the last step must be 100 (the promotion), got ${last.weightBp / 100}`]);
   if (p.promotion.leaseMs > 0 && p.promotion.leaseMs < 1000) out.push([["promotion", "lease"], `must be at least 1s (renewed every third of it), got ${p.promotion.leaseMs}ms`]);
   if (p.promotion.leaseAtRiskMs > 0 && (p.promotion.leaseAtRiskMs < 1000 || p.promotion.leaseAtRiskMs > p.promotion.leaseMs)) out.push([["promotion", "leaseAtRisk"], `must be between 1s and promotion.lease (${p.promotion.leaseMs / 1000}s), got ${p.promotion.leaseAtRiskMs / 1000}s`]);
+  if (p.promotion.pauseWritesMs > 60_000 || !Number.isInteger(p.promotion.pauseWritesMs)) out.push([["promotion", "pauseWrites"], `must be a whole number of milliseconds up to 60s (a write held longer has usually been given up by its client), got ${p.promotion.pauseWritesMs}ms`]);
   if (p.fastPath && p.fastPath.risk < p.risk.enter) out.push([["fastPath", "risk"], `must be at or above risk.enter (${p.risk.enter}): the fast path is for high confidence`]);
   return out;
 }

@@ -1,4 +1,5 @@
-// The migration state machine's write move, stage by stage: fence the writer, drain (wait for zero
+// The migration state machine's write move, stage by stage: have the proxies hold writes (when the
+// policy pauses them), fence the writer, drain (wait for zero
 // replication lag), or when the writer cannot be fenced wait out its lease, then promote the replica and
 // switch the write target; in an emergency the same stages end in the emergency promotion. Pure, called
 // by reconcile() while status.promotion is set.
@@ -8,6 +9,12 @@ import { emergencyPromote } from "./emergency.js";
 export function promotion(p: Pass): void {
   const s = p.s, pr = s.promotion!;
   switch (pr.stage) {
+    case "pause":
+      // Every proxy ACKed the pause (awaitRollout): writes wait in the proxies from here on.
+      s.promotion = { stage: "fence", sinceMs: p.now };
+      p.event("step", `every proxy holds writes; fence the ${p.source} against writes`);
+      p.act("fence", p.source);
+      return;
     case "fence": return; // the fence action is outstanding (awaitAction moves on)
     case "drain": {
       const lag = p.inputs.replicaLagS;
@@ -70,7 +77,8 @@ export function promotion(p: Pass): void {
     }
     case "promote": return;
     case "switch":
-      if (s.writeTarget !== p.target || s.holdWrites) { p.publish(`write target -> ${p.target}`, { writeTarget: p.target, holdWrites: null }); return; }
+      // The same publish ends a pause: the writes the proxies held go on to the new target.
+      if (s.writeTarget !== p.target || s.holdWrites || s.pauseWritesMs) { p.publish(`write target -> ${p.target}${s.pauseWritesMs ? " (held writes go on to it)" : ""}`, { writeTarget: p.target, holdWrites: null, pauseWritesMs: 0 }); return; }
       s.promotion = null;
       s.approvals = { firstStep: false, full: false };
       if (s.direction === "forward") {

@@ -62,14 +62,14 @@ export class Pass {
   }
   unblock(): void { this.s.blockedReason = null; }
   private id(kind: string): string { return `${this.s.component}/${this.s.revision}/${kind}/${this.seq++}`; }
-  publish(purpose: string, change: Partial<Pick<MigrationStatus, "shadowWeightBp" | "mirrorFraction" | "writeTarget" | "shadowFit" | "holdWrites">>): void {
+  publish(purpose: string, change: Partial<Pick<MigrationStatus, "shadowWeightBp" | "mirrorFraction" | "writeTarget" | "shadowFit" | "holdWrites" | "pauseWritesMs">>): void {
     Object.assign(this.s, change);
     const id = this.id("publish");
     this.s.rollout = { id, purpose };
     // A later publish in the same pass replaces an earlier one: the proxies only need the last state.
     const prev = this.actions.findIndex((a) => a.kind === "publish");
     if (prev >= 0) this.actions.splice(prev, 1);
-    this.actions.push({ kind: "publish", id, shadowWeightBp: this.s.shadowWeightBp, mirrorFraction: this.s.mirrorFraction, writeTarget: this.s.writeTarget, shadowFit: this.s.shadowFit ?? false, holdWrites: this.s.holdWrites ?? null });
+    this.actions.push({ kind: "publish", id, shadowWeightBp: this.s.shadowWeightBp, mirrorFraction: this.s.mirrorFraction, writeTarget: this.s.writeTarget, shadowFit: this.s.shadowFit ?? false, holdWrites: this.s.holdWrites ?? null, pauseWritesMs: this.s.pauseWritesMs ?? 0 });
   }
   act(kind: ActionKind, side: Side): void {
     const id = this.id(kind);
@@ -93,7 +93,7 @@ export function reconcile(policy: Policy, prev: MigrationStatus, inputs: Reconci
   const s: MigrationStatus = structuredClone(prev);
   s.revision++;
   // Statuses stored before these fields existed.
-  s.shadowFit ??= false; s.shadowFitSinceMs ??= null; s.holdWrites ??= null; s.emergency ??= null; s.epoch ??= 1; s.leaseHolder ??= s.writeTarget;
+  s.shadowFit ??= false; s.shadowFitSinceMs ??= null; s.holdWrites ??= null; s.pauseWritesMs ??= 0; s.emergency ??= null; s.epoch ??= 1; s.leaseHolder ??= s.writeTarget;
   const p = new Pass(policy, s, inputs, nowMs);
   for (const c of inputs.commands) p.commandResults.push(command(p, c));
   // The primary down outranks everything else, including a publish not yet ACKed (it is superseded).
@@ -189,6 +189,7 @@ function awaitAction(p: Pass): boolean {
 /** Undoes a promotion that has not switched writes: lift the fence (the writer never changed). */
 export function cancelPromotion(p: Pass): void {
   p.s.promotion = null;
+  if (p.s.pauseWritesMs) p.publish(`writes flow again to the ${p.source} (the switch stopped)`, { pauseWritesMs: 0 });
   if (p.s.fenced === p.source) p.act("unfence", p.source);
 }
 
@@ -324,6 +325,14 @@ function shifting(p: Pass): void {
   }
   if (s.stepIndex >= p.lastStep) {
     p.unblock();
+    const pauseMs = p.policy.promotion.pauseWritesMs;
+    if (pauseMs > 0) {
+      // The proxies hold writes first (ACKed before the fence), so none reaches a writer that refuses it.
+      s.promotion = { stage: "pause", sinceMs: p.now };
+      p.event("step", `all reads on the ${p.target}; promoting it: the proxies hold writes (up to ${pauseMs / 1000}s each) while the ${p.source} is fenced and the ${p.target} promoted`);
+      p.publish(`hold writes for the switch to the ${p.target}`, { pauseWritesMs: pauseMs });
+      return;
+    }
     s.promotion = { stage: "fence", sinceMs: p.now };
     p.event("step", `all reads on the ${p.target}; promoting it: fence the ${p.source} against writes`);
     p.act("fence", p.source);

@@ -7,7 +7,8 @@ import type { Side } from "../xds/resources.js";
 export const PHASES = ["Healthy", "AtRisk", "Preflight", "Shifting", "Failover", "Migrated", "Restoring", "RollingBack", "Paused"] as const;
 export type Phase = (typeof PHASES)[number];
 /** lease: the primary could not be fenced; the promotion waits for its last lease deadline to pass. */
-export type PromotionStage = "fence" | "drain" | "lease" | "promote" | "switch";
+/** pause: the proxies are told to hold writes (promotion.pauseWrites) and must ACK before the fence. */
+export type PromotionStage = "pause" | "fence" | "drain" | "lease" | "promote" | "switch";
 
 export interface MigrationStatus {
   component: string;
@@ -53,6 +54,8 @@ export interface MigrationStatus {
   shadowVerifiedMs?: number | null;
   /** Published to the filter: while set, writes are answered 503 with this reason. */
   holdWrites?: string | null;
+  /** While > 0 a planned write switch runs and the proxies hold writes up to this long (the filter's pause_writes_ms). */
+  pauseWritesMs?: number;
   /** The emergency failover in progress (phase Failover), if any. */
   emergency?: { sinceMs: number; reason: string } | null;
   /** The writer's epoch: every promotion bumps it; the lease holder's lease carries it. */
@@ -64,7 +67,7 @@ export interface MigrationStatus {
 export type ActionKind = "fence" | "unfence" | "promote";
 
 export type Action =
-  | { kind: "publish"; id: string; shadowWeightBp: number; mirrorFraction: number; writeTarget: Side; shadowFit: boolean; holdWrites: string | null }
+  | { kind: "publish"; id: string; shadowWeightBp: number; mirrorFraction: number; writeTarget: Side; shadowFit: boolean; holdWrites: string | null; pauseWritesMs: number }
   | { kind: ActionKind; id: string; side: Side; epoch?: number };
 
 export interface SideSummary { requests: number; errorRate: number; latencyMs: number }

@@ -34,9 +34,11 @@ export interface TrafficRouter {
 
 /**
  * shadowFit: the filter's failover floor may divert reads to the shadow (default false);
- * holdWrites: while set, the filter answers writes 503 with this reason (an emergency failover).
+ * holdWrites: while set, the filter answers writes 503 with this reason (an emergency failover);
+ * pauseWritesMs: while > 0, the filter holds writes up to this long (a planned write switch) and
+ * continues them to the write target of the publish that ends the pause.
  */
-export interface Routes { weights: Weights; mirrorFraction: number; writeTarget: Side; shadowFit?: boolean; holdWrites?: string | null }
+export interface Routes { weights: Weights; mirrorFraction: number; writeTarget: Side; shadowFit?: boolean; holdWrites?: string | null; pauseWritesMs?: number }
 
 export class UnknownComponentError extends Error {}
 
@@ -72,7 +74,7 @@ export class XdsTrafficRouter implements TrafficRouter {
   private readonly weights = new Map<string, Weights>();
   private readonly mirrors = new Map<string, MirrorSettings>();
   private readonly writeTargets = new Map<string, Side>();
-  private readonly floors = new Map<string, { shadowFit: boolean; holdWrites: string | null }>();
+  private readonly floors = new Map<string, { shadowFit: boolean; holdWrites: string | null; pauseWritesMs: number }>();
   private readonly components = new Map<string, RouteSpec>();
   private seq = 0;
   private readonly group: string;
@@ -85,7 +87,7 @@ export class XdsTrafficRouter implements TrafficRouter {
       this.weights.set(c.name, { primary: TOTAL_WEIGHT, shadow: 0 });
       this.mirrors.set(c.name, { fraction: 0 });
       this.writeTargets.set(c.name, "primary");
-      this.floors.set(c.name, { shadowFit: false, holdWrites: null });
+      this.floors.set(c.name, { shadowFit: false, holdWrites: null, pauseWritesMs: 0 });
     }
   }
 
@@ -134,14 +136,18 @@ export class XdsTrafficRouter implements TrafficRouter {
     checkWeights(component, routes.weights);
     if (!(routes.mirrorFraction >= 0 && routes.mirrorFraction <= 1)) throw new RangeError(`${component}: mirror fraction must be between 0 and 1, got ${routes.mirrorFraction}`);
     if (routes.holdWrites !== undefined && routes.holdWrites !== null && (routes.holdWrites.length === 0 || routes.holdWrites.length > 256)) throw new RangeError(`${component}: holdWrites must be 1 to 256 characters, got ${routes.holdWrites.length}`);
+    if (routes.pauseWritesMs !== undefined && !(Number.isInteger(routes.pauseWritesMs) && routes.pauseWritesMs >= 0 && routes.pauseWritesMs <= 60_000)) throw new RangeError(`${component}: pauseWritesMs must be a whole number from 0 to 60000, got ${routes.pauseWritesMs}`);
     const prev = { w: this.weights.get(component)!, m: this.mirrors.get(component)!, t: this.writeTargets.get(component)!, f: this.floors.get(component)! };
     this.weights.set(component, { ...routes.weights });
     this.mirrors.set(component, { ...prev.m, fraction: routes.mirrorFraction });
     this.writeTargets.set(component, routes.writeTarget);
-    this.floors.set(component, { shadowFit: routes.shadowFit ?? prev.f.shadowFit, holdWrites: routes.holdWrites === undefined ? prev.f.holdWrites : routes.holdWrites });
+    this.floors.set(component, {
+      shadowFit: routes.shadowFit ?? prev.f.shadowFit, holdWrites: routes.holdWrites === undefined ? prev.f.holdWrites : routes.holdWrites,
+      pauseWritesMs: routes.pauseWritesMs ?? prev.f.pauseWritesMs,
+    });
     try {
       const f = this.floors.get(component)!;
-      return this.publish(`routes ${component} ${routes.weights.primary}/${routes.weights.shadow} mirror ${routes.mirrorFraction} writes ${routes.writeTarget}${f.holdWrites ? " (held)" : ""} shadow ${f.shadowFit ? "fit" : "unfit"}`);
+      return this.publish(`routes ${component} ${routes.weights.primary}/${routes.weights.shadow} mirror ${routes.mirrorFraction} writes ${routes.writeTarget}${f.holdWrites ? " (held)" : f.pauseWritesMs ? " (paused)" : ""} shadow ${f.shadowFit ? "fit" : "unfit"}`);
     } catch (e) {
       this.weights.set(component, prev.w);
       this.mirrors.set(component, prev.m);
@@ -195,6 +201,7 @@ export class XdsTrafficRouter implements TrafficRouter {
           // The floor's limits from the configuration; whether the shadow may take its reads is the engine's call.
           floor: { ...floorSettings, shadow_fit: fl.shadowFit },
           ...(fl.holdWrites ? { hold_writes: fl.holdWrites } : {}),
+          ...(fl.pauseWritesMs > 0 ? { pause_writes_ms: fl.pauseWritesMs } : {}),
         };
       })],
     });

@@ -181,6 +181,24 @@ test("a primary that dies mid-shift ends the shift at once: remaining steps skip
   assert.is(w.maxWriters, 1);
 });
 
+test("a primary that dies while the proxies hold writes for a planned switch: the failover's 503 hold replaces the pause", () => {
+  const w = fitWorld(policy((p) => { p.promotion.pauseWritesMs = 5_000; }));
+  w.knobs.risk = 0.9;
+  assert.ok(w.run(400, (x) => x.status.promotion?.stage === "pause" || x.status.promotion?.stage === "fence"), w.status.message);
+  assert.ok(w.status.pauseWritesMs! > 0);
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.primaryReachable = false;
+  w.knobs.rps = 0;
+  w.tick();
+  assert.is(w.status.phase, "Failover");
+  const p = publishes(w).at(-1)!;
+  assert.is(p.pauseWritesMs, 0, "the pause ends");
+  assert.match(p.holdWrites ?? "", /the primary is down/, "writes are answered 503 with the reason instead");
+  assert.ok(w.run(60, (x) => x.status.phase === "Migrated"), `stalled in ${w.status.phase}: ${w.status.message}`);
+  assert.is(w.maxWriters, 1);
+  assert.is(w.status.pauseWritesMs, 0);
+});
+
 test("a step's verification that passed on the shadow ends the hold after a break: a primary that dies mid-shift is failed over, not left serving nothing", () => {
   // death-mid-shift, seed 12 (a check beyond the benchmark's seeds): a noisy divergence reading while
   // mirroring began restarted the hold; the shift then verified the shadow at every step, the primary

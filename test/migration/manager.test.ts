@@ -85,7 +85,7 @@ test("a restart mid-shift resumes at the same step with the same weights, withou
     b.inputs.knobs.risk = 0.9;
     b.m.start();
     const first = b.router.calls[0]!;
-    assert.equal(first.value, { weights: { primary: 7500, shadow: 2500 }, mirrorFraction: before.mirrorFraction, writeTarget: "primary", shadowFit: before.shadowFit, holdWrites: null }, "re-published what it had");
+    assert.equal(first.value, { weights: { primary: 7500, shadow: 2500 }, mirrorFraction: before.mirrorFraction, writeTarget: "primary", shadowFit: before.shadowFit, holdWrites: null, pauseWritesMs: 0 }, "re-published what it had");
     const after = b.m.get("orders").status;
     assert.is(after.stepIndex, 2);
     assert.is(after.stepSinceMs, before.stepSinceMs, "the bake continues from where it was");

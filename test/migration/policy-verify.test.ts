@@ -59,7 +59,7 @@ function lat(n: number, ms: (i: number) => number): LatencySketch {
 
 test("emergency, fast path and lease settings resolve, and bad ones are refused by field", () => {
   const p = parsePolicy("defaults:\n  promotion: { lease: 20s, leaseAtRisk: 5s, maxClockSkew: 250ms }\n  emergency: { window: 3s, minRequests: 10 }\n  fastPath: { risk: 0.95 }\ncomponents:\n  orders: { fastPath: false }\n  cart: {}\n", "p.yaml");
-  assert.equal(p.defaults.promotion, { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 20_000, leaseAtRiskMs: 5_000, maxClockSkewMs: 250 });
+  assert.equal(p.defaults.promotion, { drainTimeoutMs: 60_000, actionTimeoutMs: 30_000, leaseMs: 20_000, leaseAtRiskMs: 5_000, maxClockSkewMs: 250, pauseWritesMs: 5_000 });
   assert.equal(p.defaults.emergency, { ...DEFAULT_POLICY.emergency, windowMs: 3_000, minRequests: 10 });
   assert.equal(p.defaults.fastPath, { risk: 0.95, bakeScale: 0.25, mergeSteps: true });
   assert.is(p.components.get("orders")!.fastPath, null, "fastPath: false turns it off");

@@ -21,10 +21,11 @@ test("full walk: Healthy -> AtRisk -> Preflight -> Shifting x5 -> Migrated -> Re
   w.knobs.risk = 0.9;
   assert.ok(w.run(600, (x) => x.status.phase === "Migrated"), `stuck in ${w.status.phase}: ${w.status.message}`);
   assert.equal(w.phases, ["Healthy", "AtRisk", "Preflight", "Shifting", "Migrated"]);
-  // Mirror on (weight 0), the five steps, then the write-target switch at 100%.
-  assert.equal(w.publishedWeights(), [0, 100, 500, 2500, 5000, 10000, 10000]);
-  const order = w.actions.filter((a) => a.kind !== "publish" || a.writeTarget === "shadow" && w.actions.indexOf(a) === w.actions.findIndex((b) => b.kind === "publish" && b.writeTarget === "shadow")).map((a) => `${a.kind}:${a.kind === "publish" ? a.writeTarget : a.side}`);
-  assert.equal(order, ["fence:primary", "promote:shadow", "publish:shadow"]);
+  // Mirror on (weight 0), the five steps, then at 100% the proxies hold writes, and the write-target switch ends that.
+  assert.equal(w.publishedWeights(), [0, 100, 500, 2500, 5000, 10000, 10000, 10000]);
+  const order = w.actions.filter((a) => a.kind !== "publish" || a.pauseWritesMs > 0 || a.writeTarget === "shadow" && w.actions.indexOf(a) === w.actions.findIndex((b) => b.kind === "publish" && b.writeTarget === "shadow"))
+    .map((a) => `${a.kind}:${a.kind === "publish" ? `${a.writeTarget}${a.pauseWritesMs ? ` paused ${a.pauseWritesMs}` : ""}` : a.side}`);
+  assert.equal(order, ["publish:primary paused 5000", "fence:primary", "promote:shadow", "publish:shadow"], "writes held before the fence; the switch ends the pause");
   assert.is(w.writesTo, "shadow");
   assert.is(w.status.fenced, "primary");
   assert.is(w.maxWriters, 1, "never two writers");
@@ -33,7 +34,9 @@ test("full walk: Healthy -> AtRisk -> Preflight -> Shifting x5 -> Migrated -> Re
   w.knobs.primaryRisk = 0.1;
   assert.ok(w.run(900, (x) => x.status.phase === "Healthy"), `stuck in ${w.status.phase}: ${w.status.message}`);
   assert.equal(w.phases, ["Healthy", "AtRisk", "Preflight", "Shifting", "Migrated", "Restoring", "Healthy"]);
-  assert.equal(w.publishedWeights().slice(7), [9900, 9500, 7500, 5000, 0, 0]);
+  assert.equal(w.publishedWeights().slice(8), [9900, 9500, 7500, 5000, 0, 0, 0]);
+  assert.equal(w.actions.filter((a) => a.kind === "publish" && a.pauseWritesMs > 0).map((a) => a.kind === "publish" && a.writeTarget), ["primary", "shadow"], "one pause each way, each while the old writer still had the writes");
+  assert.is(w.status.pauseWritesMs, 0, "no pause left behind");
   assert.is(w.writesTo, "primary");
   assert.is(w.status.fenced, "shadow");
   assert.is(w.maxWriters, 1, "never two writers on the way back either");
@@ -242,6 +245,53 @@ test("promotion stops safely when the lag does not drain: the fence is lifted, w
   assert.is(w.writable.primary, true, "unfenced");
   assert.is(w.writable.shadow, false);
   assert.is(w.writesTo, "primary");
+});
+
+test("writes held through the switch: the pause is ACKed before the fence and ends with the switch, or when the promotion stops", () => {
+  const w = atRisk(new MigrationWorld(policy((p) => { p.promotion.drainTimeoutMs = 20_000; p.promotion.pauseWritesMs = 3_000; })));
+  assert.ok(w.run(400, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 4 && x.status.rollout === null), w.status.message);
+  w.knobs.ack = "pending";
+  assert.ok(w.run(400, (x) => x.status.promotion?.stage === "pause"), w.status.message);
+  assert.is(w.status.pauseWritesMs, 3_000);
+  w.run(3);
+  assert.is(w.status.promotion?.stage, "pause", "waits for every proxy");
+  assert.is(w.writable.primary, true, "not fenced before every proxy holds writes");
+  w.knobs.ack = "acked";
+  w.reanswer();
+  w.knobs.drainsWhenFenced = false;
+  w.knobs.lagS = 3;
+  assert.ok(w.run(5, (x) => x.status.promotion?.stage === "drain"), w.status.message);
+  assert.is(w.writable.primary, false, "fenced once the pause was ACKed");
+  // The lag does not drain: the promotion stops, the fence is lifted and so is the pause.
+  assert.ok(w.run(60, (x) => x.status.phase === "Paused"));
+  const last = w.actions.filter((a) => a.kind === "publish").at(-1)!;
+  assert.is(last.kind === "publish" && last.pauseWritesMs, 0, "writes flow again");
+  assert.is(last.kind === "publish" && last.writeTarget, "primary");
+  assert.is(w.status.pauseWritesMs, 0);
+  w.tick();
+  assert.is(w.writable.primary, true);
+
+  // An operator's pause while the proxies are told to hold writes: nothing is fenced yet, so the
+  // promotion is dropped and the writes flow again; resumed, it starts over.
+  const op = atRisk(new MigrationWorld(policy((p) => { p.promotion.pauseWritesMs = 3_000; })));
+  assert.ok(op.run(400, (x) => x.status.phase === "Shifting" && x.status.stepIndex === 4 && x.status.rollout === null), op.status.message);
+  op.knobs.ack = "pending";
+  assert.ok(op.run(400, (x) => x.status.promotion?.stage === "pause"), op.status.message);
+  op.knobs.ack = "acked";
+  op.tick([{ kind: "pause", by }]);
+  assert.is(op.status.phase, "Paused");
+  assert.is(op.status.promotion, null);
+  assert.is(op.status.pauseWritesMs, 0, "the proxies stop holding writes");
+  assert.is(op.writable.primary, true);
+  op.tick([{ kind: "resume", by }]);
+  assert.ok(op.run(300, (x) => x.status.phase === "Migrated"), op.status.message);
+  assert.is(op.maxWriters, 1);
+
+  // Without a pause (0) the promotion fences at once, as before.
+  const off = atRisk(new MigrationWorld(policy((p) => { p.promotion.pauseWritesMs = 0; })));
+  assert.ok(off.run(300, (x) => x.status.phase === "Migrated"), off.status.message);
+  assert.not.ok(off.actions.some((a) => a.kind === "publish" && a.pauseWritesMs > 0));
+  assert.not.ok(off.events.some((e) => /hold writes/.test(e.message)));
 });
 
 test("commands: bad ones are refused with a reason; pause is refused once the writer is fenced", () => {

@@ -33,6 +33,16 @@ test("a phase that does not exist is refused with file, line and field", () => i
   assert.match(m, /"Migrxted"/);
 }));
 
+test("every promotion stage the reconciler writes loads back: a pause for the switch, a fence that stopped the primary; a bad pause is refused", () => inDir((dir) => {
+  const j = path.join(dir, "journal.jsonl");
+  writeFileSync(j, line(status({ phase: "Shifting", promotion: { stage: "pause", sinceMs: 2000 }, pauseWritesMs: 5000 }))
+    + line(status({ phase: "Failover", promotion: { stage: "drain", sinceMs: 3000, stopped: true }, pauseWritesMs: 0 })));
+  const st = new FileStateStore(dir).load().statuses.get("orders")!;
+  assert.equal(st.promotion, { stage: "drain", sinceMs: 3000, stopped: true });
+  writeFileSync(j, line(status({ pauseWritesMs: 61_000 })));
+  assert.match(loadError(dir), /journal.jsonl:1: status.pauseWritesMs: /);
+}));
+
 test("a weight out of 0..10000 bp, a mirror fraction over 1, a step under -1 and a zero epoch are refused", () => inDir((dir) => {
   const j = path.join(dir, "journal.jsonl");
   writeFileSync(j, line({ ...status(), shadowWeightBp: 99999 }));
