@@ -97,7 +97,7 @@ export function onConfigure(size: usize): bool {
   configureFloors(cfg, mappedIndex);
   const now = monotonicNs();
   setTickPeriod(cfg, now);
-  releasePaused(now); // writes paused for a switch this configuration ends go on to its write target
+  releasePaused(rootContextId, now); // writes paused for a switch this configuration ends go on to its write target
   logString(LOG_INFO, "shadowmesh: configuration accepted (" + cfg.components.length.toString() + " components, generation " + configGeneration.toString() + ")");
   return true;
 }

@@ -13,7 +13,7 @@ import { Bytes } from "./bytes";
 import { ComponentConfig, PluginConfig } from "./config";
 import { F_HELD, F_SHADOW, sFlags, sStats, slotOf } from "./record";
 import { ComponentStats, FL_WRITES_HELD, FL_WRITES_PAUSED } from "./stats";
-import { config, internalError, rootContextId, statsIndexFor, statsList } from "./state";
+import { config, internalError, statsIndexFor, statsList } from "./state";
 
 /** Writes one VM (one Envoy worker) holds at most; past it a write is answered 503 at once. */
 export const MAX_PAUSED: i32 = 1024;
@@ -73,10 +73,10 @@ function componentFor(si: i32): ComponentConfig | null {
 
 /**
  * Settles the held writes the configuration in force no longer pauses, and those past their deadline.
- * Called from proxy_on_configure and the tick (a root context's callback); the effective context goes
- * back to the root context afterwards.
+ * Called from proxy_on_configure and the tick of root context `root`; the effective context goes back
+ * to it afterwards (the tick's telemetry callouts belong to it).
  */
-export function releasePaused(now: u64): void {
+export function releasePaused(root: u32, now: u64): void {
   if (pausedCount == 0) return;
   let kept = 0;
   let switched = false;
@@ -117,5 +117,5 @@ export function releasePaused(now: u64): void {
     }
   }
   pausedCount = kept;
-  if (switched) proxy_set_effective_context(rootContextId);
+  if (switched) proxy_set_effective_context(root);
 }

@@ -119,7 +119,7 @@ function endStream(here: u32, cancel: bool): void {
 /** The root context's tick; true when it was a report tick (the others only poll the floors). */
 export function onTick(root: u32): bool {
   const now = monotonicNs();
-  releasePaused(now);
+  releasePaused(root, now);
   // With a floor the tick comes every FLOOR_TICK_MS (another worker's ejection is adopted within it);
   // the rest keeps the telemetry interval's grid from the configuration on (a tick late by up to half
   // a floor tick still counts for its interval).

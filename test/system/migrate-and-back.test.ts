@@ -62,6 +62,11 @@ test("no acknowledged write is lost across a migration to the shadow and back", 
     const missingOnShadow = [...acked].filter(([k, v]) => sys.shadow.get(k) !== v);
     assert.equal(missing.slice(0, 5), [], `${missing.length} acknowledged writes missing on the leader`);
     assert.equal(missingOnShadow.slice(0, 5), [], `${missingOnShadow.length} acknowledged writes missing on the follower`);
+    // The proxies held writes through each switch (promotion.pauseWrites) and sent them on to the new
+    // writer: counted by the filter, and none answered 503 by it.
+    const fl = sys.controller.telemetry.floor("orders", 0, Date.now() + 60_000);
+    assert.ok(fl.writesPaused > 0, `the proxies held writes through the switches (writes_paused ${fl.writesPaused})`);
+    assert.is(fl.writesHeld, 0, "none held past the bound");
     // Writes held by the fence are applied after the switch, not refused.
     assert.is(sys.primary.counters.refusedWrites + sys.shadow.counters.refusedWrites, 0, "no write was refused during the switchovers");
     const migrating = { failed: totals.failed - c1.failed, requests: totals.requests - c1.requests };
