@@ -67,6 +67,8 @@ test("emergency, fast path and lease settings resolve, and bad ones are refused 
   assert.is(DEFAULT_POLICY.fastPath, null, "off unless asked for");
   rejects("defaults:\n  promotion: { lease: 500ms }\n", /p\.yaml:\d+:\d+: defaults\.promotion\.lease: must be at least 1s/);
   rejects("defaults:\n  promotion: { lease: 10s, leaseAtRisk: 20s }\n", /defaults\.promotion\.leaseAtRisk: must be between 1s and promotion\.lease \(10s\), got 20s/);
+  rejects("defaults:\n  promotion: { pauseWrites: 2m }\n", /p\.yaml:\d+:\d+: defaults\.promotion\.pauseWrites: must be a whole number of milliseconds up to 60s .*got 120000ms/);
+  assert.is(parsePolicy("defaults:\n  promotion: { pauseWrites: 0s }\n", "p.yaml").defaults.promotion.pauseWritesMs, 0, "0 turns the pause off");
   rejects("defaults:\n  fastPath: { risk: 0.5 }\n", /defaults\.fastPath\.risk: must be at or above risk\.enter \(0\.7\)/);
   rejects("defaults:\n  emergency: { maxFailureShare: 0 }\n", /defaults\.emergency\.maxFailureShare/);
   rejects("defaults:\n  emergency: { ejectShare: 0.5 }\n", /defaults\.emergency.*ejectShare/);

@@ -117,6 +117,16 @@ test("the router's plugin configuration is one the filter accepts, and follows w
     const after = JSON.parse(cp.router.pluginConfig()).components[0];
     assert.equal([after.floor.shadow_fit, after.hold_writes, after.write_target], [true, undefined, "shadow"], "fitness kept when not given; the hold lifted");
     assert.throws(() => cp.router.setRoutes("a", { weights: { primary: 0, shadow: 10000 }, mirrorFraction: 0, writeTarget: "shadow", holdWrites: "" }), /holdWrites must be 1 to 256 characters/);
+    // A planned switch: writes paused (pause_writes_ms), lifted by the publish that moves the write target.
+    cp.router.setRoutes("a", { weights: { primary: 0, shadow: 10000 }, mirrorFraction: 0, writeTarget: "primary", pauseWritesMs: 5000 });
+    const pausing = JSON.parse(cp.router.pluginConfig()).components[0];
+    assert.equal([pausing.pause_writes_ms, pausing.write_target, pausing.hold_writes], [5000, "primary", undefined]);
+    assert.ok(host.reconfigure(cp.router.pluginConfig()), "the filter accepts it");
+    cp.router.setRoutes("a", { weights: { primary: 0, shadow: 10000 }, mirrorFraction: 0, writeTarget: "shadow" });
+    assert.is(JSON.parse(cp.router.pluginConfig()).components[0].pause_writes_ms, 5000, "kept when not given");
+    cp.router.setRoutes("a", { weights: { primary: 0, shadow: 10000 }, mirrorFraction: 0, writeTarget: "shadow", pauseWritesMs: 0 });
+    assert.is(JSON.parse(cp.router.pluginConfig()).components[0].pause_writes_ms, undefined, "0: no pause");
+    for (const bad of [-1, 60_001, 1.5]) assert.throws(() => cp.router.setRoutes("a", { weights: { primary: 0, shadow: 10000 }, mirrorFraction: 0, writeTarget: "shadow", pauseWritesMs: bad }), /pauseWritesMs must be a whole number from 0 to 60000/);
     const snap = cp.cache.getSnapshot("default")!;
     assert.ok(snap.resources(TYPE.listener).has("ingress"));
     assert.ok(snap.resources(TYPE.extension).has("shadowmesh"));
