@@ -1,9 +1,10 @@
-// Writes paused through a planned write switch (pause_writes_ms): while the controller fences the
-// old writer, promotes the new one and moves the write target, a write is held in the proxy
-// (request headers StopIteration, its body buffered) instead of reaching a writer that refuses it.
-// A new configuration without the pause continues each held write to the write target it names; one
-// with hold_writes (an emergency) answers it 503; a write held longer than pause_writes_ms, or past
-// MAX_PAUSED, is answered 503. Released from proxy_on_configure and from the tick, each stream made
+// Writes paused while the writer is switched (pause_writes_ms): while the controller fences the old
+// writer, promotes the new one and moves the write target (a planned switch, or a failover, which
+// also sets hold_writes), a write is held in the proxy (request headers StopIteration, its body
+// buffered) instead of reaching a writer that refuses it. A new configuration without the pause
+// continues each held write to the write target it names, or answers it 503 if it holds writes
+// without pausing them; a write held longer than pause_writes_ms, or past MAX_PAUSED, is answered 503
+// (with hold_writes' reason when set). Released from proxy_on_configure and from the tick, each stream made
 // current with proxy_set_effective_context. The request path pays only when a pause is configured.
 import {
   ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, proxy_continue_stream, proxy_replace_header_map_value,
@@ -87,7 +88,7 @@ export function releasePaused(root: u32, now: u64): void {
     const si = unchecked(sStats[slot]);
     const comp = componentFor(si);
     const late = now >= unchecked(pDeadline[i]);
-    if (comp !== null && comp.pauseWritesMs > 0 && comp.holdBody === null && !late) {
+    if (comp !== null && comp.pauseWritesMs > 0 && !late) {
       unchecked(pCtx[kept] = ctx);
       unchecked(pDeadline[kept] = unchecked(pDeadline[i]));
       kept++;
@@ -107,11 +108,11 @@ export function releasePaused(root: u32, now: u64): void {
       if (proxy_continue_stream(STREAM_REQUEST) != OK) internalError("could not continue a paused write");
       continue;
     }
-    // Held too long, writes held by an emergency, or the component gone: answered 503, never forwarded.
+    // Held too long, writes held (hold_writes) without a pause now, or the component gone: answered 503, never forwarded.
     unchecked(sFlags[slot] = 0);
     unchecked(sStats[slot] = -1);
     unchecked(st.live.floor[FL_WRITES_HELD]++);
-    const body = comp !== null && comp.holdBody !== null && !late ? comp.holdBody! : comp !== null ? comp.pauseBody : GONE_BODY;
+    const body = comp === null ? GONE_BODY : comp.holdBody !== null ? comp.holdBody! : comp.pauseBody;
     if (sendLocalResponse(503, PAUSED_DETAILS.ptr, PAUSED_DETAILS.len, body.ptr, body.len, changetype<usize>(PAUSED_HEADERS), <usize>PAUSED_HEADERS.byteLength) != OK) {
       internalError("could not answer a paused write");
     }

@@ -141,9 +141,10 @@ export function onRequestHeaders(ctx: u32): i32 {
   }
 
   // Held writes (hold_writes, during an emergency failover): answered here with a 503, never
-  // forwarded. A write carrying the mirror marker is held too (mirrors are reads: the marker is forged).
+  // forwarded; with pause_writes_ms as well they wait instead (below), and get that 503 past the bound.
+  // A write carrying the mirror marker is held too (mirrors are reads: the marker is forged).
   const held = comp.holdBody;
-  if (held !== null && !isRead) {
+  if (held !== null && !isRead && comp.pauseWritesMs == 0) {
     const hh = changetype<usize>(HELD_HEADERS);
     if (sendLocalResponse(503, HELD_DETAILS.ptr, HELD_DETAILS.len, held.ptr, held.len, hh, <usize>HELD_HEADERS.byteLength) == OK) {
       st.live.writes++;
@@ -154,8 +155,8 @@ export function onRequestHeaders(ctx: u32): i32 {
     return ACTION_CONTINUE;
   }
 
-  // Paused writes (pause_writes_ms, during a planned write switch): held here until a configuration
-  // names the new write target (pause.ts); a marked write is held too (mirrors are reads).
+  // Paused writes (pause_writes_ms, while the writer is switched, planned or in a failover): held here
+  // until a configuration names the new write target (pause.ts); a marked write is held too.
   const statsIdx = unchecked(statsIndexFor[ci]);
   if (!isRead && comp.pauseWritesMs > 0) {
     unchecked(sStats[slot] = statsIdx);

@@ -95,8 +95,8 @@ export function emergency(p: Pass): boolean {
   s.stepIndex = p.lastStep;
   s.stepSinceMs = null;
   s.approvals = { firstStep: false, full: false };
-  p.enter("Failover", `the primary is down: ${why}; every read to the shadow now, writes held until it is promoted`, "error");
-  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_WEIGHT, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted`, pauseWritesMs: 0 });
+  p.enter("Failover", `the primary is down: ${why}; every read to the shadow now, writes held${p.policy.promotion.pauseWritesMs > 0 ? ` (waiting in the proxies up to ${p.policy.promotion.pauseWritesMs / 1000}s each)` : ""} until it is promoted`, "error");
+  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_WEIGHT, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted`, pauseWritesMs: p.policy.promotion.pauseWritesMs });
   if (s.fenced === "primary") { s.promotion = { stage: "drain", sinceMs: p.now }; return true; }
   const a = s.pendingAction;
   if (a && a.kind === "fence" && a.side === "primary") { s.promotion = { stage: "fence", sinceMs: a.sinceMs }; return true; }
@@ -106,13 +106,18 @@ export function emergency(p: Pass): boolean {
 }
 
 /**
- * The emergency promotion: nobody can take writes now (the primary is fenced, or its lease ran out),
- * so the write target moves to the shadow in the same instant as the promote instead of after it:
- * writes that reach the shadow before it leads fail (or are forwarded to the fenced primary, which
- * holds them), as held ones would, and flow the moment it leads. A normal promotion keeps its order.
+ * The emergency promotion: nobody can take writes now (the primary is fenced, or its lease ran out).
+ * With writes paused in the proxies (promotion.pauseWrites) the switch follows the promote as in a
+ * planned move, and the held writes go on to the new leader. Without a pause (0) the write target moves
+ * to the shadow in the same instant as the promote instead of after it: writes that reach the shadow
+ * before it leads fail (or are forwarded to the fenced primary, which holds them), as held ones would,
+ * and flow the moment it leads.
  */
 export function emergencyPromote(p: Pass): void {
   p.s.promotion = { stage: "promote", sinceMs: p.now };
   p.act("promote", p.target);
+  // Writes wait in the proxies (promotion.pauseWrites): the switch after the promote sends them on to
+  // the new leader; moving the target now would send them to a shadow that does not lead yet.
+  if (p.s.pauseWritesMs) return;
   p.publish(`write target -> ${p.target} with its promotion (nobody can take writes meanwhile)`, { writeTarget: p.target, holdWrites: null });
 }

@@ -91,6 +91,28 @@ test("an emergency that holds writes answers the paused ones with its reason; a 
   assert.is(r.host.metricValue("shadowmesh.filter_errors") ?? 0, 0);
 });
 
+test("a failover holds writes with both hold_writes and pause_writes_ms: they wait, past the bound get its reason, and go on to the new leader", async () => {
+  const failover = (ms: number) => config([component({ shadow_weight_bp: 10000, hold_writes: "the primary is down (ejected)", pause_writes_ms: ms })]);
+  const r = await rig(failover(400));
+  const early = r.host.newHttpStream();
+  assert.is(early.sendRequestHeaders(post(), true), 1);
+  assert.is(early.localResponse, undefined, "waits instead of a 503");
+  r.clock.advance(420);
+  assert.is(early.localResponse?.status, 503, "past the bound");
+  assert.is(body(early), "shadowmesh: writes held: the primary is down (ejected)", "with the failover's reason");
+  early.complete();
+  const w = r.host.newHttpStream();
+  w.sendRequestHeaders(post(), true);
+  assert.ok(r.host.reconfigure(failover(400)), "the same failover again (a superseded publish)");
+  assert.ok(w.requestPaused, "still waiting");
+  assert.ok(r.host.reconfigure(switched()));
+  assert.is(w.requestHeadersMap!.get("x-shadowmesh-cluster"), SHADOW, "to the promoted shadow");
+  assert.is(w.localResponse, undefined);
+  assert.is(roundTrip(r, get()).requestHeadersMap!.get("x-shadowmesh-cluster"), SHADOW);
+  const t = totals(tickReports(r)).get("orders")!;
+  assert.equal([t.floor.writesPaused, t.floor.writesHeld], [2, 1]);
+});
+
 test("past MAX_PAUSED (1024 a worker) a write is answered 503 at once", async () => {
   const r = await rig(paused(5000));
   const held = [];

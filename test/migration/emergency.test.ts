@@ -181,7 +181,7 @@ test("a primary that dies mid-shift ends the shift at once: remaining steps skip
   assert.is(w.maxWriters, 1);
 });
 
-test("a primary that dies while the proxies hold writes for a planned switch: the failover's 503 hold replaces the pause", () => {
+test("a primary that dies while the proxies hold writes for a planned switch: the failover holds them on (with its reason), and the switch after the promote sends them to the new leader", () => {
   const w = fitWorld(policy((p) => { p.promotion.pauseWritesMs = 5_000; }));
   w.knobs.risk = 0.9;
   assert.ok(w.run(400, (x) => x.status.promotion?.stage === "pause" || x.status.promotion?.stage === "fence"), w.status.message);
@@ -192,11 +192,29 @@ test("a primary that dies while the proxies hold writes for a planned switch: th
   w.tick();
   assert.is(w.status.phase, "Failover");
   const p = publishes(w).at(-1)!;
-  assert.is(p.pauseWritesMs, 0, "the pause ends");
-  assert.match(p.holdWrites ?? "", /the primary is down/, "writes are answered 503 with the reason instead");
+  assert.is(p.pauseWritesMs, 5_000, "writes still wait in the proxies");
+  assert.match(p.holdWrites ?? "", /the primary is down/, "with the failover's reason (their 503 past the bound)");
   assert.ok(w.run(60, (x) => x.status.phase === "Migrated"), `stalled in ${w.status.phase}: ${w.status.message}`);
   assert.is(w.maxWriters, 1);
-  assert.is(w.status.pauseWritesMs, 0);
+  const last = publishes(w).at(-1)!;
+  assert.equal([last.writeTarget, last.pauseWritesMs, last.holdWrites], ["shadow", 0, null], "the switch ends both");
+});
+
+test("failover with writes paused: the write target moves after the promote succeeded, not with it; without a pause (0), with it", () => {
+  for (const pauseMs of [5_000, 0]) {
+    const w = fitWorld(policy((p) => { p.promotion.pauseWritesMs = pauseMs; }));
+    w.run(15);
+    w.knobs.health = PRIMARY_DEAD;
+    w.knobs.rps = 0;
+    assert.ok(w.run(60, (x) => x.status.phase === "Migrated"), `${pauseMs}: stalled in ${w.status.phase}: ${w.status.message}`);
+    const promoteAt = w.actions.findIndex((a) => a.kind === "promote");
+    const switchAt = w.actions.findIndex((a) => a.kind === "publish" && a.writeTarget === "shadow");
+    const failover = publishes(w).find((a) => a.holdWrites !== null)!;
+    assert.is(failover.pauseWritesMs, pauseMs, `${pauseMs}: the failover's publish pauses writes as the policy says`);
+    if (pauseMs > 0) assert.ok(switchAt > promoteAt && w.events.findIndex((e) => /promote shadow: done/.test(e.message)) >= 0, "switch after the promote");
+    else assert.is(switchAt, promoteAt + 1, "the switch published with the promote");
+    assert.is(w.maxWriters, 1);
+  }
 });
 
 test("a step's verification that passed on the shadow ends the hold after a break: a primary that dies mid-shift is failed over, not left serving nothing", () => {
