@@ -98,10 +98,14 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       else if (!r.read && deathMs !== null && t0 >= deathMs) writeAcceptedAt ??= nowMs();
       if (incidentS !== null && tAt >= incidentS) incidentLatencies.push(Math.min(nowMs() - t0, CLIENT_TIMEOUT_MS));
     };
-    clock.setTimer(CLIENT_TIMEOUT_MS, () => settle(true));
+    let stream: HttpStream | undefined;
+    clock.setTimer(CLIENT_TIMEOUT_MS, () => {
+      // The client gives up; a request the filter still holds ends with it (Envoy: a downstream reset), never forwarded.
+      if (!settled && stream?.requestPaused) { stream.onResume = undefined; stream.onLocalResponse = undefined; stream.complete(); }
+      settle(true);
+    });
     const headers = new HeaderMap([[":authority", "orders.svc"], [":path", `/kv/${r.key}`], [":method", r.read ? "GET" : "PUT"], [":scheme", "http"], ["x-user", r.user], ["x-request-id", `req-${totals.requests}`]]);
     if (!r.read) { headers.set("content-type", "text/plain"); headers.set("content-length", "24"); }
-    let stream: HttpStream | undefined;
     // The proxy worker the request runs on (without the filter, the one Envoy: 0).
     const worker = totals.requests % sut.workers;
     const plugin = sut.plugin;
@@ -127,27 +131,43 @@ export async function runIncident(scenario: Scenario, mode: Mode, o: RunOptions 
       settle(status >= 500);
       if (status === 200 && !r.read) acked.push(r.key);
     };
-    const cluster = sut.routeOf(headers);
-    const ep = cluster ? upstreams.pick(cluster) : undefined;
-    if (!cluster || !ep) { finish(503, "no healthy upstream", RESPONSE_FLAGS.NoHealthyUpstream); return; }
-    const side = sideOf(ep);
-    if (r.read && side === "shadow" && deathMs !== null && t0 >= deathMs) {
-      if (!divertedAt.has(worker)) divertedAt.set(worker, t0);
+    const answerLocally = (s: HttpStream) => { const local = s.localResponse!; s.complete(); settle(local.status >= 500); };
+    // A write the filter holds (a switch of the writer) goes on when the filter continues it, with the
+    // routing header it set then, or is answered by it later, as Envoy does (decodeHeaders StopIteration).
+    if (stream?.requestPaused) {
+      const held = stream;
+      const settleHeld = (then: () => void) => {
+        held.onResume = undefined; held.onLocalResponse = undefined;
+        queueMicrotask(() => { if (!settled) then(); });
+      };
+      held.onResume = () => settleHeld(() => forward());
+      held.onLocalResponse = () => settleHeld(() => answerLocally(held));
+      return;
     }
-    const sec = perSecond(tAt);
-    sec.total++;
-    if (side === "shadow") sec.toShadow++;
-    stream?.setProperty("xds.cluster_name", cluster);
-    pair.request(side, { write: !r.read, key: r.key }, (a: PairAnswer) => {
-      if ("refused" in a) {
-        upstreams.report(cluster, ep, "local_origin_error");
-        finish(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure", RESPONSE_FLAGS.UpstreamConnectionFailure);
-      } else {
-        upstreams.report(cluster, ep, a.status);
-        finish(a.status, a.body, 0);
+    forward();
+    function forward(): void {
+      const cluster = sut.routeOf(headers);
+      const ep = cluster ? upstreams.pick(cluster) : undefined;
+      if (!cluster || !ep) { finish(503, "no healthy upstream", RESPONSE_FLAGS.NoHealthyUpstream); return; }
+      const side = sideOf(ep);
+      if (r.read && side === "shadow" && deathMs !== null && t0 >= deathMs) {
+        if (!divertedAt.has(worker)) divertedAt.set(worker, t0);
       }
-      sut.answered();
-    });
+      const sec = perSecond(tAt);
+      sec.total++;
+      if (side === "shadow") sec.toShadow++;
+      stream?.setProperty("xds.cluster_name", cluster);
+      pair.request(side, { write: !r.read, key: r.key }, (a: PairAnswer) => {
+        if ("refused" in a) {
+          upstreams.report(cluster, ep, "local_origin_error");
+          finish(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure", RESPONSE_FLAGS.UpstreamConnectionFailure);
+        } else {
+          upstreams.report(cluster, ep, a.status);
+          finish(a.status, a.body, 0);
+        }
+        sut.answered();
+      });
+    }
   };
 
   const interval = 1000 / scenario.rateRps;
