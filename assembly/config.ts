@@ -62,7 +62,7 @@ export class ComponentConfig {
   floor: FloorConfig = new FloorConfig();
   /** hold_writes: the local 503's JSON body, built (and escaped) here; null when writes are not held. */
   holdBody: Bytes | null = null;
-  /** pause_writes_ms: while > 0 a planned write switch is under way and writes are held in the proxy up to this long (pause.ts). */
+  /** pause_writes_ms: while > 0 the writer is being switched (planned, or in a failover) and writes wait in the proxy up to this long (pause.ts). */
   pauseWritesMs: u32 = 0;
   /** The 503's JSON body for a write held past pauseWritesMs. */
   pauseBody: Bytes = new Bytes("");

@@ -1,8 +1,9 @@
 // The shadowmesh HTTP filter's entry points, wired by index.ts (which resets the per-callback arena
 // on every entry): VM start and configuration here; the request path in routing.ts, the stream
 // table and recording in record.ts, mirroring and consistency in mirror.ts, the failover floor in
-// floor.ts, writes paused through a switch in pause.ts, reports in telemetry.ts, callers in edges.ts, plugin-wide state in state.ts. Anything unexpected (a host call failing, a table
-// full, a malformed map) leaves the request untouched and counts an error.
+// floor.ts, writes paused while the writer is switched in pause.ts, reports in telemetry.ts, callers
+// in edges.ts, plugin-wide state in state.ts. Anything unexpected (a host call failing, a table full,
+// a malformed map) leaves the request untouched and counts an error.
 import {
   BUFFER_PLUGIN_CONFIGURATION, LOG_ERROR, LOG_INFO, OK, arenaAlloc, getBufferBytes, getProperty, logString,
   monotonicNs, randomU64, resultLen, resultPtr,

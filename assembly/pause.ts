@@ -4,8 +4,9 @@
 // buffered) instead of reaching a writer that refuses it. A new configuration without the pause
 // continues each held write to the write target it names, or answers it 503 if it holds writes
 // without pausing them; a write held longer than pause_writes_ms, or past MAX_PAUSED, is answered 503
-// (with hold_writes' reason when set). Released from proxy_on_configure and from the tick, each stream made
-// current with proxy_set_effective_context. The request path pays only when a pause is configured.
+// (with hold_writes' reason when set). Released from proxy_on_configure and from the tick, each stream
+// made current with proxy_set_effective_context. The request path pays only when a pause is
+// configured, but for one VM entry per request body chunk (proxy_on_request_body).
 import {
   ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, proxy_continue_stream, proxy_replace_header_map_value,
   proxy_set_effective_context, sendLocalResponse, serializePairs,

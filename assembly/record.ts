@@ -39,7 +39,7 @@ export const F_PROBE: u32 = 32;
 export const F_DIVERTED: u32 = 64;
 /** A request to an observed component: counted, never split; the floor does not watch it. */
 export const F_OBSERVED: u32 = 128;
-/** A write held through a planned write switch (pause.ts); it has no target until it is continued. */
+/** A write held in the proxy while the writer is switched (pause.ts); it has no target until it is continued. */
 export const F_HELD: u32 = 256;
 
 export function slotOf(ctx: u32): i32 {

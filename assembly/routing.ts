@@ -1,5 +1,6 @@
 // The request path (proxy_on_request_headers): component lookup by :authority, the read rule, the
-// sticky weighted split, the routing header, the caller (edges.ts), held and paused writes (pause.ts), and the hand-off to mirroring.
+// sticky weighted split, the routing header, the caller (edges.ts), held and paused writes (pause.ts),
+// and the hand-off to mirroring.
 // One header-map read and one header write per request (none for an observed component); nothing allocated.
 import {
   ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, PairReader, getHeaderPairs, monotonicNs, proxy_replace_header_map_value,

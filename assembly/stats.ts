@@ -41,7 +41,7 @@ export const FL_PROBE_FAILURES: i32 = 3;
 export const FL_READMISSIONS: i32 = 4;
 export const FL_UNFIT_SKIPS: i32 = 5;
 export const FL_WRITES_HELD: i32 = 6;
-/** Writes held through a planned write switch (pause_writes_ms), however each ended. */
+/** Writes held in the proxy while the writer was switched (pause_writes_ms), however each ended. */
 export const FL_WRITES_PAUSED: i32 = 7;
 export const FL_COUNT: i32 = 8;
 

@@ -142,7 +142,7 @@ export function controllerMetrics(s: ExpositionSources): ControllerMetrics {
   perComponent("shadowmesh_migration_step", "Index of the step in force (-1 before the first)", (c) => s.manager.get(c).status.stepIndex);
   perComponent("shadowmesh_shadow_fit", "1 while the filter's failover floor may divert reads to the shadow", (c) => (s.manager.get(c).status.shadowFit ? 1 : 0));
   perComponent("shadowmesh_writes_held", "1 while a failover holds writes (the filter answers them 503)", (c) => (s.manager.get(c).status.holdWrites ? 1 : 0));
-  perComponent("shadowmesh_writes_paused", "1 while a planned write switch runs and the proxies hold writes (up to promotion.pauseWrites each)", (c) => ((s.manager.get(c).status.pauseWritesMs ?? 0) > 0 ? 1 : 0));
+  perComponent("shadowmesh_writes_paused", "1 while the writer is switched (a planned move or a failover) and the proxies hold writes (up to promotion.pauseWrites each)", (c) => ((s.manager.get(c).status.pauseWritesMs ?? 0) > 0 ? 1 : 0));
   perComponent("shadowmesh_writer_epoch", "The writer's epoch (every promotion bumps it)", (c) => s.manager.get(c).status.epoch ?? 1);
   perComponent("shadowmesh_replication_lag_seconds", "The replica's lag the migration engine sees (absent when unknown)", (c) => s.manager.get(c).observed?.replicaLagS ?? null);
   new Gauge({ name: "shadowmesh_migration_phase", help: "1 for the phase each component is in", labelNames: ["component", "phase"], registers, collect() {

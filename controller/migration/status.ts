@@ -54,7 +54,7 @@ export interface MigrationStatus {
   shadowVerifiedMs?: number | null;
   /** Published to the filter: while set, writes are answered 503 with this reason. */
   holdWrites?: string | null;
-  /** While > 0 a planned write switch runs and the proxies hold writes up to this long (the filter's pause_writes_ms). */
+  /** While > 0 the writer is switched (a planned move or a failover) and the proxies hold writes up to this long (the filter's pause_writes_ms). */
   pauseWritesMs?: number;
   /** The emergency failover in progress (phase Failover), if any. */
   emergency?: { sinceMs: number; reason: string } | null;

@@ -33,7 +33,7 @@ export interface FloorTotals {
   readmissions: number;
   unfitSkips: number;
   writesHeld: number;
-  /** Writes held in the proxy through a planned write switch (proto writes_paused); 0 from filters before it. */
+  /** Writes held in the proxy while the writer was switched (proto writes_paused); 0 from filters before it. */
   writesPaused: number;
   /** The floor was diverting reads when the report was sent (merged: any of the merged reports). */
   ejected: boolean;

@@ -56,7 +56,7 @@ export interface FloorSummary {
   probes: number;
   unfitSkips: number;
   writesHeld: number;
-  /** Writes the proxies held through a planned write switch. */
+  /** Writes the proxies held while the writer was switched. */
   writesPaused: number;
 }
 

@@ -35,7 +35,7 @@ export interface TrafficRouter {
 /**
  * shadowFit: the filter's failover floor may divert reads to the shadow (default false);
  * holdWrites: while set, the filter answers writes 503 with this reason (an emergency failover);
- * pauseWritesMs: while > 0, the filter holds writes up to this long (a planned write switch) and
+ * pauseWritesMs: while > 0, the filter holds writes up to this long (the writer is switched) and
  * continues them to the write target of the publish that ends the pause.
  */
 export interface Routes { weights: Weights; mirrorFraction: number; writeTarget: Side; shadowFit?: boolean; holdWrites?: string | null; pauseWritesMs?: number }
