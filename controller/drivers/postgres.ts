@@ -96,7 +96,9 @@ export class PostgresDriver implements ComponentDriver {
   }
 
   private pool(s: PostgresSide): pg.Pool {
-    const p = new pg.Pool({ connectionString: s.url, ...(s.password !== undefined ? { password: s.password } : {}), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs, statement_timeout: this.timeoutMs, application_name: "shadowmesh" });
+    // Idle sessions are kept (idleTimeoutMillis 0): a fence must not need a new connection, since a
+    // primary whose slots a runaway pool took refuses one ("sorry, too many clients already").
+    const p = new pg.Pool({ connectionString: s.url, ...(s.password !== undefined ? { password: s.password } : {}), max: 2, idleTimeoutMillis: 0, connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs, statement_timeout: this.timeoutMs, application_name: "shadowmesh" });
     p.on("error", () => undefined); // an idle client whose server went away: the next query reconnects
     return p;
   }
@@ -194,13 +196,15 @@ export class PostgresDriver implements ComponentDriver {
     return { seconds, bytes: Number(bytes), drained: false };
   }
 
-  /** A probe write in a session of its own, rolled back: null if it was refused as read-only, else what happened. */
+  /**
+   * A probe write on one of the driver's own sessions (kept open: see pool()), rolled back: null if it
+   * was refused as read-only, else what happened. The reload applies default_transaction_read_only to
+   * every session, so a session opened before the fence proves it as well as a new one would.
+   */
   private async probeWrite(side: Side): Promise<string | null> {
-    const s = this.o[side];
-    const c = new pg.Client({ connectionString: s.url, ...(s.password !== undefined ? { password: s.password } : {}), connectionTimeoutMillis: this.timeoutMs, statement_timeout: this.timeoutMs, application_name: "shadowmesh-probe" });
-    c.on("error", () => undefined);
+    const c = await this.pools[side].connect().catch((e: Error) => { throw new Error(`${side} (${redact(this.o[side].url)}): ${e.message}`); });
+    let broken: Error | undefined;
     try {
-      await c.connect();
       await c.query("BEGIN");
       try {
         await c.query("CREATE TABLE shadowmesh_fence_probe (x int)");
@@ -208,8 +212,8 @@ export class PostgresDriver implements ComponentDriver {
       } catch (e) {
         if ((e as { code?: string }).code === READ_ONLY) return null;
         return `the probe write failed otherwise: ${(e as Error).message}`;
-      } finally { await c.query("ROLLBACK").catch(() => undefined); }
-    } finally { await c.end().catch(() => undefined); }
+      } finally { await c.query("ROLLBACK").catch((e: Error) => { broken = e; }); }
+    } finally { c.release(broken); }
   }
 
   async fence(side: Side, detail?: LeaseDetail): Promise<void | ActionOutcome> {
@@ -234,7 +238,8 @@ export class PostgresDriver implements ComponentDriver {
     await this.q(side, "ALTER SYSTEM SET default_transaction_read_only = on");
     await this.q(side, "SELECT pg_reload_conf()");
     // Sessions with a transaction open may have begun it read-write before the reload: end them.
-    await this.q(side, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL");
+    // (Not the driver's own other session, which a poll may be using: it never holds a write open.)
+    await this.q(side, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND application_name <> 'shadowmesh'");
     const deadline = this.o.nowMs() + (this.o.fenceVerifyMs ?? 3000);
     let why: string | null = "not probed";
     while ((why = await this.probeWrite(side)) !== null && this.o.nowMs() < deadline) await sleep(50);

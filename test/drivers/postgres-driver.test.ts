@@ -2,7 +2,8 @@
 // real signals from both sides; under a steady stream of acknowledged orders, fence (proven by a
 // refused probe write, an open write transaction ended), an exact drain, promote; every acknowledged
 // order is in the promoted database; the old primary rejoins as a standby of the new one (pg_rewind)
-// and a restore moves the writer back the same way. A two-writer checker samples both sides every
+// and a restore moves the writer back the same way; a primary with every connection slot taken is
+// still fenced. A two-writer checker samples both sides every
 // 100 ms throughout and must never see two writable sides. Skips (and says so) without PostgreSQL 15.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -154,6 +155,23 @@ whenAvailable("postgres driver", reason, NAME, async () => {
     const lost = w.acked.filter((id) => !ids.has(id));
     assert.equal(lost, [], `${w.acked.length} acknowledged orders, lost: ${lost.length}`);
     assert.ok(!(await primary.query("SELECT 1 FROM orders WHERE customer = 'open'")).rowCount, "the ended transaction's order was never acknowledged and is not there");
+    // A primary whose connection slots are all taken (a runaway pool, the connections fault) refuses
+    // new sessions; the fence still lands, on the driver's own session, kept open for this.
+    await d.health("primary");
+    const hogs: pg.Client[] = [];
+    let refusedWith = "";
+    while (hogs.length < 200) {
+      const c = new pg.Client({ connectionString: primary.conninfo() });
+      c.on("error", () => undefined);
+      try { await c.connect(); hogs.push(c); } catch (e) { refusedWith = (e as Error).message; break; }
+    }
+    try {
+      assert.match(refusedWith, /too many clients/, `the primary's slots are full after ${hogs.length} sessions`);
+      await d.fence("primary");
+      assert.equal((await d.health("primary")).detail, "read-only (fenced)", "fenced with every slot taken");
+    } finally { await Promise.all(hogs.map((c) => c.end().catch(() => undefined))); }
+    await d.unfence("primary");
+    await until("the primary writable again after unfence (each session takes the reload when idle)", async () => (await d!.health("primary")).writable);
     console.log(`postgres driver: ${w.acked.length} orders acknowledged, 0 lost; writes refused while moving: ${w.refused}; drain ${forward.drainMs} ms / ${back.drainMs} ms (lag at the fence ${forward.lagBytesAtFence} / ${back.lagBytesAtFence} bytes); checker ${r.samples} samples, 0 overlaps`);
   } finally {
     await w?.stop();
