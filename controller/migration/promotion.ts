@@ -1,8 +1,8 @@
 // The migration state machine's write move, stage by stage: have the proxies hold writes (when the
-// policy pauses them), fence the writer, drain (wait for zero
-// replication lag), or when the writer cannot be fenced wait out its lease, then promote the replica and
-// switch the write target; in an emergency the same stages end in the emergency promotion. Pure, called
-// by reconcile() while status.promotion is set.
+// policy pauses them), fence the writer, drain (wait for zero replication lag), or when the writer
+// cannot be fenced wait out its lease, then promote the replica and switch the write target; in an
+// emergency the same stages end in the emergency promotion. Pure, called by reconcile() while
+// status.promotion is set.
 import { abortPromotion, type Pass } from "./reconcile.js";
 import { emergencyPromote } from "./emergency.js";
 

@@ -15,7 +15,8 @@
 // Emergency path (Failover, in emergency.ts): prediction can miss, so when the primary is down (most proxies' failover
 // floors ejected it, or most of its requests failed over the policy's window) and the shadow is fit,
 // every read moves to the shadow in one publish, writes are held (they wait in the proxies up to
-// promotion.pauseWrites, then the filter answers 503 with the reason), and the shadow is promoted as soon as the primary provably cannot take writes: a fence
+// promotion.pauseWrites, then the filter answers 503 with the reason), and the shadow is promoted as
+// soon as the primary provably cannot take writes: a fence
 // that succeeded (then the usual drain), or, when it cannot be reached, the expiry of the last lease
 // deadline granted to it. Every promotion bumps the epoch. A primary that dies mid-shift ends the
 // shift this way: no bake, no comparison with a dead primary, no stall. The shadow's fitness (lag,
