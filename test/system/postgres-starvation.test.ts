@@ -48,14 +48,20 @@ for (const [fault, durationS] of [["connections", 32], ["locks", 34]] as const) 
   });
 }
 
-for (const [fault, durationS] of [["cpu", 26], ["io", 26]] as const) {
+// 40 s: a primary that starts failing late in the run is detected and moved before it ends (at 26 s,
+// a run whose risk crossed at 22.8 s, with the whole machine starved, ended 1 s into the shift).
+for (const [fault, durationS] of [["cpu", 40], ["io", 40]] as const) {
   whenAvailable(`postgres ${fault}`, base ?? (stress ? null : "stress-ng and taskset are missing (apt-get install -y stress-ng util-linux)"),
     `postgres ${fault}: tolerated while the primary copes (under 1 % failed), else detected or floored; 0 orders lost, never two writers`, async () => {
       const s = await run(fault, durationS);
-      const acted = s.events.some((e) => /Healthy -> (AtRisk|Failover)/.test(e.message)) && s.migrated && s.write_target === "shadow";
-      assert.ok(s.failed_ratio < 0.01 || acted, `failed ${s.failed_requests}/${s.requests} and the controller did not move the writes:\n${story(s)}`);
+      const detected = s.events.some((e) => /Healthy -> (AtRisk|Failover)/.test(e.message));
+      const acted = detected && s.migrated && s.write_target === "shadow";
+      // As for connections and locks: a shadow starved with it (the whole 2-core machine is) may fail a
+      // step's verification, and then the move rolls back instead of giving it the load.
+      const rolledBack = detected && s.events.some((e) => /-> RollingBack: verification failed/.test(e.message));
+      assert.ok(s.failed_ratio < 0.01 || acted || rolledBack, `failed ${s.failed_requests}/${s.requests} and the controller neither moved the writes nor rolled back on a failed verification:\n${story(s)}`);
       neverTwoWriters(s);
-      console.log(`postgres ${fault}: ${acted ? `moved at ${s.migrated_at_s} s` : "not moved"}, ${s.failed_requests}/${s.requests} failed, 0 of ${s.acknowledged_writes} orders lost, 0 overlaps`);
+      console.log(`postgres ${fault}: ${acted ? `moved at ${s.migrated_at_s} s` : rolledBack ? "detected, the shadow failed a step's verification and the move rolled back" : "not moved"}, ${s.failed_requests}/${s.requests} failed, 0 of ${s.acknowledged_writes} orders lost, 0 overlaps`);
     });
 }
 
