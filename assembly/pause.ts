@@ -26,8 +26,15 @@ const pDeadline = new StaticArray<u64>(MAX_PAUSED);
 /** Held writes (entries whose stream ended meanwhile are dropped at the next release). */
 export let pausedCount: i32 = 0;
 
-const PAUSED_HEADERS = serializePairs(["content-type", "x-shadowmesh-held"], ["application/json", "writes"]);
+// A held write's 503: its header map, and the access-log details (bodies are per component or cause).
+const HELD_HEADERS = serializePairs(["content-type", "x-shadowmesh-held"], ["application/json", "writes"]);
+export const HELD_DETAILS = new Bytes("shadowmesh_writes_held");
 const PAUSED_DETAILS = new Bytes("shadowmesh_writes_paused");
+
+/** Answers the current stream's write with the held-writes 503 (JSON `body`); false when the host refused. */
+export function answerHeld(details: Bytes, body: Bytes): bool {
+  return sendLocalResponse(503, details.ptr, details.len, body.ptr, body.len, changetype<usize>(HELD_HEADERS), <usize>HELD_HEADERS.byteLength) == OK;
+}
 const FULL_BODY = new Bytes("{\"error\":\"shadowmesh: writes held: too many writes are waiting for the write switch\"}");
 const GONE_BODY = new Bytes("{\"error\":\"shadowmesh: writes held: the component is no longer configured\"}");
 
@@ -40,7 +47,7 @@ export function pauseWrite(slot: i32, ctx: u32, comp: ComponentConfig, st: Compo
   if (pausedCount >= MAX_PAUSED) {
     unchecked(st.live.floor[FL_WRITES_HELD]++);
     unchecked(sStats[slot] = -1); // answered here: not a response of either side
-    if (sendLocalResponse(503, PAUSED_DETAILS.ptr, PAUSED_DETAILS.len, FULL_BODY.ptr, FULL_BODY.len, changetype<usize>(PAUSED_HEADERS), <usize>PAUSED_HEADERS.byteLength) != OK) {
+    if (!answerHeld(PAUSED_DETAILS, FULL_BODY)) {
       internalError("could not answer a write past the paused-writes limit");
       return ACTION_CONTINUE;
     }
@@ -114,9 +121,7 @@ export function releasePaused(root: u32, now: u64): void {
     unchecked(sStats[slot] = -1);
     unchecked(st.live.floor[FL_WRITES_HELD]++);
     const body = comp === null ? GONE_BODY : comp.holdBody !== null ? comp.holdBody! : comp.pauseBody;
-    if (sendLocalResponse(503, PAUSED_DETAILS.ptr, PAUSED_DETAILS.len, body.ptr, body.len, changetype<usize>(PAUSED_HEADERS), <usize>PAUSED_HEADERS.byteLength) != OK) {
-      internalError("could not answer a paused write");
-    }
+    if (!answerHeld(PAUSED_DETAILS, body)) internalError("could not answer a paused write");
   }
   pausedCount = kept;
   if (switched) proxy_set_effective_context(root);

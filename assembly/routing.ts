@@ -4,7 +4,7 @@
 // One header-map read and one header write per request (none for an observed component); nothing allocated.
 import {
   ACTION_CONTINUE, ACTION_PAUSE, MAP_REQUEST_HEADERS, OK, PairReader, getHeaderPairs, monotonicNs, proxy_replace_header_map_value,
-  resultLen, resultPtr, sendLocalResponse, serializePairs,
+  resultLen, resultPtr,
 } from "./abi";
 import { Bytes, FNV_OFFSET, bytesEqualAny, fnv1a, mix64, withoutPort } from "./bytes";
 import { PluginConfig, TOTAL_WEIGHT } from "./config";
@@ -14,16 +14,13 @@ import { F_DIVERTED, F_OBSERVED, F_PROBE, F_READ, F_SHADOW, claimSlot, sEdge, sF
 import { resolveCaller } from "./edges";
 import { FL_WRITES_HELD } from "./stats";
 import { config, internalError, rng, statsFor, statsIndexFor } from "./state";
-import { pauseWrite } from "./pause";
+import { HELD_DETAILS, answerHeld, pauseWrite } from "./pause";
 
 const H_AUTHORITY = new Bytes(":authority");
 const H_METHOD = new Bytes(":method");
 const H_PATH = new Bytes(":path");
 const H_COOKIE = new Bytes("cookie");
 
-// hold_writes: the local response's header map and access-log details (bodies are per component).
-const HELD_HEADERS = serializePairs(["content-type", "x-shadowmesh-held"], ["application/json", "writes"]);
-const HELD_DETAILS = new Bytes("shadowmesh_writes_held");
 
 /** The request header map of the current callback (mirroring copies from it). */
 const reader = new PairReader();
@@ -146,8 +143,7 @@ export function onRequestHeaders(ctx: u32): i32 {
   // A write carrying the mirror marker is held too (mirrors are reads: the marker is forged).
   const held = comp.holdBody;
   if (held !== null && !isRead && comp.pauseWritesMs == 0) {
-    const hh = changetype<usize>(HELD_HEADERS);
-    if (sendLocalResponse(503, HELD_DETAILS.ptr, HELD_DETAILS.len, held.ptr, held.len, hh, <usize>HELD_HEADERS.byteLength) == OK) {
+    if (answerHeld(HELD_DETAILS, held)) {
       st.live.writes++;
       unchecked(st.live.floor[FL_WRITES_HELD]++);
       return ACTION_PAUSE;
