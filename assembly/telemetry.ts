@@ -24,6 +24,8 @@ import { PluginConfig } from "./config";
 
 const TELEMETRY_SERVICE = new Bytes("shadowmesh.telemetry.v1.Telemetry");
 const TELEMETRY_METHOD = new Bytes("Report");
+/** FilterReport.features: the settings this build knows that a first-release filter would refuse. */
+const FEATURE_PAUSE_WRITES = new Bytes("pause_writes");
 const STREAM_METHOD = new Bytes("StreamReports");
 /** gRPC's UNIMPLEMENTED, and the host's (proxy_grpc_stream returning it: -1 - 12). */
 const GRPC_UNIMPLEMENTED: u32 = 12;
@@ -213,6 +215,7 @@ function encodeReport(windowEnd: u64): usize {
     }
     w.uint(7, errorsSent);
     w.uint(8, <u64>configGeneration);
+    w.bytes(9, FEATURE_PAUSE_WRITES.ptr, FEATURE_PAUSE_WRITES.len);
     if (!w.overflow) { reportSequence++; return w.length; }
     // Grow once to a bound that always fits: at tick time, never on the request path.
     reportCap = reportCap * 8;

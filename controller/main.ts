@@ -15,6 +15,7 @@ import { splitHostPort, type ControllerConfig } from "./config.js";
 import { DEFAULT_GROUP, SnapshotCache } from "./xds/cache.js";
 import { AdsServer } from "./xds/server.js";
 import { XdsTrafficRouter } from "./xds/router.js";
+import { TYPE } from "../protocol/protos.js";
 import type { TelemetryStore } from "./telemetry/store.js";
 import { addTelemetryService, telemetryServerCredentials } from "./telemetry/service.js";
 import { outlierLogger } from "./telemetry/feed.js";
@@ -132,6 +133,8 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
     ...(cfg.observe?.length ? { observed: cfg.observe } : {}),
     ...(cfg.impact?.callers ? { callers: filterCallers(cfg.impact.callers) } : {}),
+    // A setting an older filter would refuse goes out only once every proxy on ECDS reported knowing it.
+    lackingFeature: (group, feature) => telemetry.lackingFeature(ads.subscribers(group, TYPE.extension), feature),
   });
   router.start();
   // TLS from xds.tls; with clientCa the proxies must present a certificate signed by it (mTLS).

@@ -75,6 +75,8 @@ export interface DecodedReport {
   windowEndUnixNanos: bigint;
   filterErrors: number;
   configGeneration: number;
+  /** FilterReport.features: settings this filter build knows ("pause_writes"); none from an older one. */
+  features?: string[];
   components: Map<string, ComponentTotals>;
 }
 
@@ -115,7 +117,8 @@ export function decodeReport(bytes: Uint8Array): DecodedReport {
   const out: DecodedReport = {
     nodeId: msg.nodeId, workerId: BigInt(msg.workerId), sequence: n(msg.sequence),
     windowStartUnixNanos: BigInt(msg.windowStartUnixNanos), windowEndUnixNanos: BigInt(msg.windowEndUnixNanos),
-    filterErrors: n(msg.filterErrors), configGeneration: n(msg.configGeneration), components: new Map(),
+    filterErrors: n(msg.filterErrors), configGeneration: n(msg.configGeneration),
+    features: (msg.features as string[] | undefined) ?? [], components: new Map(),
   };
   (msg.components as any[]).forEach((c, ci) => {
     const where = `components[${ci}]`;

@@ -80,6 +80,9 @@ export interface StoreStats {
 }
 
 const MAX_NAME = 253;
+/** FilterReport.features: a handful of names like "pause_writes". */
+const MAX_FEATURES = 32;
+const FEATURE_RE = /^[a-z0-9_]{1,64}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*$/;
 /** A caller's name as the filter keeps it (128 bytes) with room for a longer one from another reporter. */
 const MAX_CALLER_NAME = 256;
@@ -87,6 +90,8 @@ const MAX_CALLER_NAME = 256;
 export class TelemetryStore {
   private readonly components = new Map<string, Bucket[]>();
   private readonly lastSeen = new Map<string, { sequence: number; endNs: bigint }>();
+  /** Per node, the features its newest report named (FilterReport.features); the newest maxProxies nodes. */
+  private readonly nodeFeatures = new Map<string, readonly string[]>();
   private readonly unknown = new Map<string, number>();
   private readonly recentOutliers: (ProxyOutlier & { component: string; startMs: number })[] = [];
   private readonly listeners: ((s: BucketSummary) => void)[] = [];
@@ -137,6 +142,9 @@ export class TelemetryStore {
     const endMs = Number(r.windowEndUnixNanos / 1_000_000n);
     const startMs = endMs - (endMs % this.o.bucketMs);
     this.remember(worker, r.sequence, r.windowEndUnixNanos);
+    this.nodeFeatures.delete(r.nodeId);
+    this.nodeFeatures.set(r.nodeId, r.features ?? []);
+    if (this.nodeFeatures.size > this.o.maxProxies) this.nodeFeatures.delete(this.nodeFeatures.keys().next().value!);
     if (startMs + this.o.bucketMs <= now - this.o.retentionMs) { this.stats.expired++; return "expired"; }
     this.stats.reports++;
     for (const [name, c] of r.components) {
@@ -160,6 +168,16 @@ export class TelemetryStore {
     }
     this.advance(now);
     return "merged";
+  }
+
+  /**
+   * Of `nodes`, those whose newest report did not name `feature` (an older filter), or that have not
+   * reported at all (not known to have it). Order kept.
+   */
+  lackingFeature(nodes: Iterable<string>, feature: string): string[] {
+    const out: string[] = [];
+    for (const n of nodes) if (!this.nodeFeatures.get(n)?.includes(feature)) out.push(n);
+    return out;
   }
 
   private remember(worker: string, sequence: number, endNs: bigint): void {
@@ -191,6 +209,9 @@ export class TelemetryStore {
     if (ahead > this.o.maxSkewMs) { this.stats.backfill++; throw bad(`window_end_unix_nanos is ${(ahead / 1000).toFixed(0)} s in the future (the limit for clock skew is ${this.o.maxSkewMs / 1000} s)`); }
     if (-ahead > this.o.maxAgeMs) { this.stats.backfill++; throw bad(`window_end_unix_nanos is ${(-ahead / 1000).toFixed(0)} s in the past (the limit is ${this.o.maxAgeMs / 1000} s): backfill is refused`); }
     if (!Number.isSafeInteger(r.filterErrors) || r.filterErrors < 0) throw bad(`filter_errors: ${r.filterErrors} is not a count`);
+    const features = r.features ?? [];
+    if (features.length > MAX_FEATURES) throw bad(`features: ${features.length} entries, at most ${MAX_FEATURES}`);
+    features.forEach((f, i) => { if (!FEATURE_RE.test(f)) throw bad(`features[${i}]: ${JSON.stringify(f.slice(0, 80))} is not a feature name (a-z, 0-9 and _, at most 64)`); });
     let fresh = 0;
     for (const [name, c] of r.components) {
       const where = `components[${name}]`;
