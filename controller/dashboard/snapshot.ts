@@ -95,7 +95,7 @@ export function snapshot(d: DashboardDeps) {
           phase: status.phase, direction: status.direction, stepIndex: status.stepIndex, steps: policy.steps.map((s) => s.weightBp / 100),
           shadowPercent: status.shadowWeightBp / 100, mirrorFraction: status.mirrorFraction, writeTarget: status.writeTarget, fenced: status.fenced,
           message: status.message, blockedReason: status.blockedReason, paused: status.paused, lastVerdict: status.lastVerdict,
-          phaseSinceMs: status.phaseSinceMs,
+          phaseSinceMs: status.phaseSinceMs, holdWrites: status.holdWrites ?? null, pauseWritesMs: status.pauseWritesMs ?? 0,
         },
         // The step plan: each step's share of reads for the side taking them (the shadow forward, the primary in reverse) and bake.
         plan: {

@@ -47,7 +47,9 @@ export const lagText = (v) => (v === null || v === undefined ? "–" : `${fmt(v,
 export const riskClass = (v, t) => (v === null || v === undefined ? "" : v >= t.enter ? "hot" : v > t.leave ? "warm" : "");
 
 /** The write target, and which side is fenced. */
-export const writesText = (s) => s.writeTarget + (s.fenced ? ` (${s.fenced} fenced)` : "");
+/** Where writes go, and while the writer is switched whether they wait in the proxies (pause) or are refused (hold). */
+export const writesText = (s) => s.writeTarget + (s.fenced ? ` (${s.fenced} fenced)` : "")
+  + (s.pauseWritesMs > 0 ? ` · waiting in the proxies (up to ${s.pauseWritesMs / 1000} s)` : s.holdWrites ? " · held (503)" : "");
 /** A risk value, or that there is no data for it. */
 export const riskText = (r) => (r?.noData ? "no data" : fmt(r?.risk));
 export function stepText(s) { return s.stepIndex < 0 ? "–" : `${s.stepIndex + 1}/${s.steps.length}`; }

@@ -33,4 +33,15 @@ test("at most 200 proxies, the problems first, with counts of every kind", () =>
   assert.is(snapshot({ ...deps, proxies: undefined } as DashboardDeps).proxies, null, "no xDS: no proxies view");
 });
 
+test("the writes tile says where writes go and, while the writer is switched, whether they wait in the proxies or are refused", async () => {
+  // views.js is the page's own module (plain browser JavaScript, no DOM needed for its text helpers).
+  const views = "../../controller/dashboard/views.js";
+  const { writesText } = (await import(views)) as { writesText: (s: Record<string, unknown>) => string };
+  assert.is(writesText({ writeTarget: "primary", fenced: null, holdWrites: null, pauseWritesMs: 0 }), "primary");
+  assert.is(writesText({ writeTarget: "primary", fenced: "primary", holdWrites: null, pauseWritesMs: 5000 }), "primary (primary fenced) · waiting in the proxies (up to 5 s)");
+  assert.is(writesText({ writeTarget: "primary", fenced: null, holdWrites: "the primary is down", pauseWritesMs: 0 }), "primary · held (503)");
+  assert.is(writesText({ writeTarget: "primary", fenced: null, holdWrites: "the primary is down", pauseWritesMs: 2500 }), "primary · waiting in the proxies (up to 2.5 s)", "a failover with the pause: they wait first");
+  assert.is(writesText({ writeTarget: "shadow", fenced: null }), "shadow", "a status from an older controller (no fields) reads as before");
+});
+
 test.run();
