@@ -42,11 +42,14 @@ export function formatComponents(list: any[], wide = false): string {
 }
 
 /** proxy-status: one row per proxy and resource type (wide: with the snapshot group and the NACKed version). */
+/** A proxy's filter features: "-" with no report from it (or from a controller before the field), "none" from an older filter. */
+const filterFeatures = (p: any): string => (!p.filterReported ? "-" : (p.filterFeatures ?? []).join(",") || "none");
+
 export function formatProxies(list: any[], wide = false): string {
   const rows = list.flatMap((p) => (p.resources.length ? p.resources : [{ type: "-", sent: "", acked: "", state: "no subscription", nackedVersion: "", error: "" }]).map((r: any) => [
-    p.node, ...(wide ? [p.group, p.delta ? "delta" : "sotw"] : []), r.type, r.sent || "-", r.acked || "-", r.state.toUpperCase(), ...(wide ? [r.nackedVersion || "-"] : []), r.error || "",
+    p.node, ...(wide ? [p.group, p.delta ? "delta" : "sotw", filterFeatures(p)] : []), r.type, r.sent || "-", r.acked || "-", r.state.toUpperCase(), ...(wide ? [r.nackedVersion || "-"] : []), r.error || "",
   ]));
-  return table(["PROXY", ...(wide ? ["GROUP", "PROTOCOL"] : []), "TYPE", "SENT", "ACKED", "STATE", ...(wide ? ["NACKED"] : []), "LAST ERROR"], rows);
+  return table(["PROXY", ...(wide ? ["GROUP", "PROTOCOL", "FILTER FEATURES"] : []), "TYPE", "SENT", "ACKED", "STATE", ...(wide ? ["NACKED"] : []), "LAST ERROR"], rows);
 }
 
 export function formatComponent(c: any): string {

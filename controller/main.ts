@@ -237,7 +237,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     if (leaderClient?.address !== l.api) { leaderClient?.client.close(); leaderClient = { address: l.api, client: controllerClient(l.api, null, leaderApiCredentials ??= replicaCredentials(cfg.api.tls)) }; }
     return leaderClient.client;
   };
-  addControllerApi(apiServer, { impact: { nowMs: () => wallMs(clock), view: (n) => impact.view(n), plan: (n, b) => impact.plan(n, b) }, proxies: () => ads.status(), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost, ...(replica ? { leaderApi, replica: replica.name } : {}) });
+  addControllerApi(apiServer, { impact: { nowMs: () => wallMs(clock), view: (n) => impact.view(n), plan: (n, b) => impact.plan(n, b) }, proxies: () => ads.status(), filterFeatures: (node) => telemetry.featuresOf(node), manager, engine, auth: { tokens: cfg.api.tokens, mtls: !!cfg.api.tls?.clientCa }, log, stateWarnings: () => [...(store.warnings ?? []), ...(riskState?.warnings ?? []), ...learnWarnings], learning: learningApi, cost, ...(replica ? { leaderApi, replica: replica.name } : {}) });
   const apiCreds = cfg.api.tls
     ? grpc.ServerCredentials.createSsl(cfg.api.tls.clientCa ? readFileSync(cfg.api.tls.clientCa) : null, [{ cert_chain: readFileSync(cfg.api.tls.cert), private_key: readFileSync(cfg.api.tls.key) }], !!cfg.api.tls.clientCa)
     : grpc.ServerCredentials.createInsecure();

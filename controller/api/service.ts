@@ -66,7 +66,7 @@ export interface ImpactApi { nowMs(): number; view: ImpactService["view"]; plan:
 
 export interface ApiDeps {
   impact?: ImpactApi;
-  manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[];
+  manager: MigrationManager; engine: RiskEngine; auth: ApiAuth; log: Logger; stateWarnings?: () => readonly string[]; learning?: LearningApi; cost?: (component: string) => ShadowCost | null; proxies?: () => StreamStatus[]; filterFeatures?: (node: string) => readonly string[] | null;
   /**
    * HA: on a follower, the leader's API (a client to it, null when no replica leads or this one
    * does): a command refused because this replica follows is passed on to it, with the caller's own
@@ -308,7 +308,7 @@ export function controllerHandlers(deps: ApiDeps): grpc.UntypedServiceImplementa
     GetModel: guard(() => modelMessage(needLearning().model())),
     ListProxies: guard(() => {
       if (!deps.proxies) throw fail(grpc.status.UNIMPLEMENTED, "this controller serves no xDS");
-      return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map(proxyView) };
+      return { proxies: deps.proxies().sort((a, b) => a.node.localeCompare(b.node) || a.id - b.id).map((st) => proxyView(st, deps.filterFeatures?.(st.node) ?? null)) };
     }),
     GetImpact: fromLeader("getImpact", () => impactMessage(needImpact().view(needImpact().nowMs()))),
     PlanShadows: fromLeader<{ budget?: number | null }, ReturnType<typeof planMessage>>("planShadows", (req) => {

@@ -170,6 +170,9 @@ export class TelemetryStore {
     return "merged";
   }
 
+  /** The features the node's newest report named; null when no report from it arrived (or it was evicted). */
+  featuresOf(node: string): readonly string[] | null { return this.nodeFeatures.get(node) ?? null; }
+
   /**
    * Of `nodes`, those whose newest report did not name `feature` (an older filter), or that have not
    * reported at all (not known to have it). Order kept.

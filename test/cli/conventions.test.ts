@@ -141,6 +141,16 @@ test("proxy-status: per proxy and resource type, sent, ACKed, NACKed with the er
     const j = JSON.parse((await run(["proxy-status", ...at(), "-o", "json"])).stdout) as { proxies: { node: string; resources: { type: string; state: string; error: string }[] }[] };
     const rds = j.proxies.find((p) => p.node === "proxy-a")!.resources.find((x) => x.type === "RDS")!;
     assert.equal([rds.state, rds.error], ["nacked", "route rejected: test"]);
+    // -o wide names what its filter reported knowing: "-" before any report from it.
+    assert.match((await run(["proxy-status", ...at(), "-o", "wide"])).stdout, /PROXY\s+GROUP\s+PROTOCOL\s+FILTER FEATURES\s+TYPE[\s\S]*proxy-a\s+\S+\s+sotw\s+-\s+CDS/);
+    const endNs = BigInt(Date.now()) * 1_000_000n;
+    const report = { nodeId: "proxy-a", workerId: 1n, windowStartUnixNanos: endNs - 1_000_000_000n, windowEndUnixNanos: endNs, filterErrors: 0, configGeneration: 1, components: new Map() };
+    ctl.telemetry.ingest({ ...report, sequence: 1 });
+    assert.match((await run(["proxy-status", ...at(), "-o", "wide"])).stdout, /proxy-a\s+\S+\s+sotw\s+none\s+CDS/, "an older filter: none");
+    ctl.telemetry.ingest({ ...report, sequence: 2, features: ["pause_writes"] });
+    assert.match((await run(["proxy-status", ...at(), "-o", "wide"])).stdout, /proxy-a\s+\S+\s+sotw\s+pause_writes\s+CDS/);
+    const a = (JSON.parse((await run(["proxy-status", ...at(), "-o", "json"])).stdout) as { proxies: { node: string; filterFeatures: string[]; filterReported: boolean }[] }).proxies.find((p) => p.node === "proxy-a")!;
+    assert.equal([a.filterFeatures, a.filterReported], [["pause_writes"], true]);
   } finally { s.close(); }
 });
 
