@@ -63,11 +63,11 @@ export function loadPolicies(cfg: ControllerConfig): Map<string, Policy> {
   return policies;
 }
 
-/** probes: each side's active health check (the scraper, for scrape targets with a side). */
-export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger; probes?: HealthProbes }): MigrationManager {
+/** probes: each side's active health check (the scraper, for scrape targets with a side); pauseBlockers: proxies that would refuse pause_writes_ms. */
+export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger; probes?: HealthProbes; pauseBlockers?: () => { lacking: string[]; more: number } }): MigrationManager {
   return new MigrationManager({
     clock: d.clock, router: d.router, store: d.store, actions: d.actions, log: d.log, policies: loadPolicies(cfg),
-    inputs: new TelemetryInputSource({ engine: core.engine, store: core.telemetry, ...(d.probes ? { probes: d.probes } : {}) }),
+    inputs: new TelemetryInputSource({ engine: core.engine, store: core.telemetry, ...(d.probes ? { probes: d.probes } : {}), ...(d.pauseBlockers ? { pauseBlockers: d.pauseBlockers } : {}) }),
   });
 }
 

@@ -15,7 +15,7 @@ import { splitHostPort, type ControllerConfig } from "./config.js";
 import { DEFAULT_GROUP, SnapshotCache } from "./xds/cache.js";
 import { AdsServer } from "./xds/server.js";
 import { XdsTrafficRouter } from "./xds/router.js";
-import { TYPE } from "../protocol/protos.js";
+import { PAUSE_WRITES_FEATURE, featureGap } from "./xds/features.js";
 import type { TelemetryStore } from "./telemetry/store.js";
 import { addTelemetryService, telemetryServerCredentials } from "./telemetry/service.js";
 import { outlierLogger } from "./telemetry/feed.js";
@@ -133,8 +133,6 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
     filterSettings: Object.fromEntries(cfg.components.filter((c) => c.filter).map((c) => [c.route.name, c.filter!])),
     ...(cfg.observe?.length ? { observed: cfg.observe } : {}),
     ...(cfg.impact?.callers ? { callers: filterCallers(cfg.impact.callers) } : {}),
-    // A setting an older filter would refuse goes out only once every proxy on ECDS reported knowing it.
-    lackingFeature: (group, feature) => telemetry.lackingFeature(ads.subscribers(group, TYPE.extension), feature),
   });
   router.start();
   // TLS from xds.tls; with clientCa the proxies must present a certificate signed by it (mTLS).
@@ -165,7 +163,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       return rejoins?.rejoining(c, side) ? Math.max(n ?? 0, 1) : n;
     },
   };
-  const manager = buildManager(cfg, core, { clock, router: replica ? replica.router() : router, store, actions: replica ? new TermActions(actions, () => replica.leadership.token, () => replica.store.confirmTerm()) : actions, log, probes });
+  const manager = buildManager(cfg, core, { clock, router: replica ? replica.router() : router, store, actions: replica ? new TermActions(actions, () => replica.leadership.token, () => replica.store.confirmTerm()) : actions, log, probes,
+    // Writes wait in the proxies through a switch only while none would refuse pause_writes_ms (an older filter).
+    pauseBlockers: featureGap({ ads, store: telemetry, group: DEFAULT_GROUP, clock }, PAUSE_WRITES_FEATURE) });
   rejoins = new RejoinWatcher(built.drivers, drivers, manager, clock, log);
   const rejoinWatcher = rejoins;
   const cost = (name: string) => { const { status, observed } = manager.get(name); return shadowCost(observed?.recent.mirror, drivers.status().find((d) => d.component === name), status.writeTarget); };

@@ -95,8 +95,10 @@ export function emergency(p: Pass): boolean {
   s.stepIndex = p.lastStep;
   s.stepSinceMs = null;
   s.approvals = { firstStep: false, full: false };
-  p.enter("Failover", `the primary is down: ${why}; every read to the shadow now, writes held${p.policy.promotion.pauseWritesMs > 0 ? ` (waiting in the proxies up to ${p.policy.promotion.pauseWritesMs / 1000}s each)` : ""} until it is promoted`, "error");
-  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_WEIGHT, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted`, pauseWritesMs: p.policy.promotion.pauseWritesMs });
+  const { ms: pauseMs, without } = p.writePause();
+  p.enter("Failover", `the primary is down: ${why}; every read to the shadow now, writes held${pauseMs > 0 ? ` (waiting in the proxies up to ${pauseMs / 1000}s each)` : ""} until it is promoted`, "error");
+  if (without) p.event("step", without, "warning");
+  p.publish("failover: every read to the shadow, writes held", { shadowWeightBp: TOTAL_WEIGHT, mirrorFraction: 0, holdWrites: `the primary is down (${why}); the shadow is being promoted`, pauseWritesMs: pauseMs });
   if (s.fenced === "primary") { s.promotion = { stage: "drain", sinceMs: p.now }; return true; }
   const a = s.pendingAction;
   if (a && a.kind === "fence" && a.side === "primary") { s.promotion = { stage: "fence", sinceMs: a.sinceMs }; return true; }

@@ -24,6 +24,8 @@ export interface TelemetryInputOptions {
   /** The latency quantile baselines record (match the policy's verification.latencyQuantile). */
   latencyQuantile?: number;
   probes?: HealthProbes;
+  /** Proxies that would refuse pause_writes_ms (xds/features.ts); absent: none. */
+  pauseBlockers?: () => { lacking: string[]; more: number };
 }
 
 /** The window `recent` covers by default (baselines, preflight shadow health, the dashboard's per-side rates). */
@@ -45,6 +47,7 @@ export class TelemetryInputSource implements InputSource {
       recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent), mirror: mirrorCost(recent, (this.o.recentMs ?? RECENT_MS) / 1000) },
       health: this.health(component, nowMs, policy.emergency.windowMs),
       shadowProbeFailures: this.o.probes?.probeFailures(component, "shadow") ?? null,
+      ...(this.o.pauseBlockers ? { pauseBlockedBy: this.o.pauseBlockers() } : {}),
       window: {
         primary: sample(side(since, "primary")), shadow: sample(side(since, "shadow")),
         consistency: consistency(since),

@@ -9,7 +9,7 @@
 // The fence comes before the promotion and the switch after it, so two sides never accept writes.
 // A weight is only advanced after every proxy ACKed the previous publish; a NACK pauses.
 // An inconclusive verification pauses; only a failed one rolls back.
-// This file holds the pass and the phases; status.ts the types it reads and returns, commands.ts the
+// This file holds the phases; pass.ts one pass's working state, status.ts the types it reads and returns, commands.ts the
 // operator commands, promotion.ts the write move stage by stage, emergency.ts the Failover path.
 //
 // Emergency path (Failover, in emergency.ts): prediction can miss, so when the primary is down (most proxies' failover
@@ -30,65 +30,10 @@ import { keepMirrorInBudget, mirrorShare, startMirror } from "./mirror.js";
 import { emergency, updateShadowFit } from "./emergency.js";
 import { promotion } from "./promotion.js";
 import { command } from "./commands.js";
+import { Pass } from "./pass.js";
 export * from "./status.js";
 
-const other = (s: Side): Side => (s === "primary" ? "shadow" : "primary");
-
-/** Everything one reconcile pass needs, so the phase handlers stay short. */
-export class Pass {
-  readonly events: MigrationEvent[] = [];
-  readonly actions: Action[] = [];
-  readonly commandResults: CommandResult[] = [];
-  private seq = 0;
-  wakeAtMs: number | null = null;
-  constructor(readonly policy: Policy, readonly s: MigrationStatus, readonly inputs: ReconcileInputs, readonly now: number) {}
-
-  event(kind: EventKind, message: string, severity: MigrationEvent["severity"] = "info"): void {
-    this.events.push({ atMs: this.now, component: this.s.component, kind, phase: this.s.phase, message, severity });
-    this.s.message = message;
-  }
-  enter(phase: Phase, why: string, severity: MigrationEvent["severity"] = "info"): void {
-    const from = this.s.phase;
-    this.s.phase = phase;
-    this.s.phaseSinceMs = this.now;
-    this.s.blockedReason = null;
-    this.event("phase", `${from} -> ${phase}: ${why}`, severity);
-  }
-  block(reason: string): void {
-    // Counts and seconds change every pass; only a different kind of wait is news.
-    const shape = (x: string | null) => x?.replace(/\d+(\.\d+)?/g, "#");
-    if (shape(this.s.blockedReason) === shape(reason)) { this.s.blockedReason = reason; return; }
-    this.s.blockedReason = reason;
-    this.event("blocked", reason, "warning");
-  }
-  unblock(): void { this.s.blockedReason = null; }
-  private id(kind: string): string { return `${this.s.component}/${this.s.revision}/${kind}/${this.seq++}`; }
-  publish(purpose: string, change: Partial<Pick<MigrationStatus, "shadowWeightBp" | "mirrorFraction" | "writeTarget" | "shadowFit" | "holdWrites" | "pauseWritesMs">>): void {
-    Object.assign(this.s, change);
-    const id = this.id("publish");
-    this.s.rollout = { id, purpose };
-    // A later publish in the same pass replaces an earlier one: the proxies only need the last state.
-    const prev = this.actions.findIndex((a) => a.kind === "publish");
-    if (prev >= 0) this.actions.splice(prev, 1);
-    this.actions.push({ kind: "publish", id, shadowWeightBp: this.s.shadowWeightBp, mirrorFraction: this.s.mirrorFraction, writeTarget: this.s.writeTarget, shadowFit: this.s.shadowFit ?? false, holdWrites: this.s.holdWrites ?? null, pauseWritesMs: this.s.pauseWritesMs ?? 0 });
-  }
-  act(kind: ActionKind, side: Side): void {
-    const id = this.id(kind);
-    this.s.pendingAction = { id, kind, side, sinceMs: this.now };
-    const epoch = kind === "promote" ? (this.s.epoch ?? 1) + 1 : undefined;
-    this.actions.push({ kind, id, side, ...(epoch !== undefined ? { epoch } : {}) });
-    this.event("action", `${kind} ${side}${epoch !== undefined ? ` (epoch ${epoch})` : ""}`);
-  }
-  wake(atMs: number): void { this.wakeAtMs = this.wakeAtMs === null ? atMs : Math.min(this.wakeAtMs, atMs); }
-  /** The risk is high enough for the policy's fast path. */
-  get fast(): boolean { const f = this.policy.fastPath, r = this.inputs.risk; return f !== null && r !== null && r >= f.risk; }
-  /** The target side's share of reads at step i of the current direction. */
-  targetShareBp(i: number): number { return i < 0 ? 0 : this.policy.steps[i]!.weightBp; }
-  shadowBpForStep(i: number): number { return this.s.direction === "forward" ? this.targetShareBp(i) : TOTAL_WEIGHT - this.targetShareBp(i); }
-  get target(): Side { return this.s.direction === "forward" ? "shadow" : "primary"; }
-  get source(): Side { return other(this.target); }
-  get lastStep(): number { return this.policy.steps.length - 1; }
-}
+export { Pass };
 
 export function reconcile(policy: Policy, prev: MigrationStatus, inputs: ReconcileInputs, nowMs: number): ReconcileResult {
   const s: MigrationStatus = structuredClone(prev);
@@ -326,7 +271,8 @@ function shifting(p: Pass): void {
   }
   if (s.stepIndex >= p.lastStep) {
     p.unblock();
-    const pauseMs = p.policy.promotion.pauseWritesMs;
+    const { ms: pauseMs, without } = p.writePause();
+    if (without) p.event("step", without, "warning");
     if (pauseMs > 0) {
       // The proxies hold writes first (ACKed before the fence), so none reaches a writer that refuses it.
       s.promotion = { stage: "pause", sinceMs: p.now };

@@ -89,6 +89,11 @@ export interface ReconcileInputs {
   health?: PrimaryHealth | null;
   /** The shadow's active health check: failed checks in a row (null: none configured). */
   shadowProbeFailures?: number | null;
+  /**
+   * Proxies that would refuse pause_writes_ms (their filter did not report knowing it; at most 20
+   * named, `more` the rest): while any, writes are not paused through a switch. Absent: none.
+   */
+  pauseBlockedBy?: { lacking: string[]; more: number } | null;
   /** The last lease deadline (wall ms) granted to status.leaseHolder; null when none was granted. */
   leaseGrantedUntilMs?: number | null;
   /**

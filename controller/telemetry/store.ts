@@ -90,8 +90,8 @@ const MAX_CALLER_NAME = 256;
 export class TelemetryStore {
   private readonly components = new Map<string, Bucket[]>();
   private readonly lastSeen = new Map<string, { sequence: number; endNs: bigint }>();
-  /** Per node, the features its newest report named (FilterReport.features); the newest maxProxies nodes. */
-  private readonly nodeFeatures = new Map<string, readonly string[]>();
+  /** Per node, the features its newest report named (FilterReport.features) and when it came (store ms); the newest maxProxies nodes. */
+  private readonly nodeFeatures = new Map<string, { features: readonly string[]; atMs: number }>();
   private readonly unknown = new Map<string, number>();
   private readonly recentOutliers: (ProxyOutlier & { component: string; startMs: number })[] = [];
   private readonly listeners: ((s: BucketSummary) => void)[] = [];
@@ -143,7 +143,7 @@ export class TelemetryStore {
     const startMs = endMs - (endMs % this.o.bucketMs);
     this.remember(worker, r.sequence, r.windowEndUnixNanos);
     this.nodeFeatures.delete(r.nodeId);
-    this.nodeFeatures.set(r.nodeId, r.features ?? []);
+    this.nodeFeatures.set(r.nodeId, { features: r.features ?? [], atMs: this.now() });
     if (this.nodeFeatures.size > this.o.maxProxies) this.nodeFeatures.delete(this.nodeFeatures.keys().next().value!);
     if (startMs + this.o.bucketMs <= now - this.o.retentionMs) { this.stats.expired++; return "expired"; }
     this.stats.reports++;
@@ -171,15 +171,12 @@ export class TelemetryStore {
   }
 
   /** The features the node's newest report named; null when no report from it arrived (or it was evicted). */
-  featuresOf(node: string): readonly string[] | null { return this.nodeFeatures.get(node) ?? null; }
+  featuresOf(node: string): readonly string[] | null { return this.nodeFeatures.get(node)?.features ?? null; }
 
-  /**
-   * Of `nodes`, those whose newest report did not name `feature` (an older filter), or that have not
-   * reported at all (not known to have it). Order kept.
-   */
-  lackingFeature(nodes: Iterable<string>, feature: string): string[] {
-    const out: string[] = [];
-    for (const n of nodes) if (!this.nodeFeatures.get(n)?.includes(feature)) out.push(n);
+  /** Nodes whose newest report, received within the last `withinMs`, did not name `feature` (an older filter). */
+  reportedWithout(feature: string, withinMs: number): string[] {
+    const since = this.now() - withinMs, out: string[] = [];
+    for (const [n, f] of this.nodeFeatures) if (f.atMs >= since && !f.features.includes(feature)) out.push(n);
     return out;
   }
 

@@ -65,16 +65,7 @@ export interface XdsTrafficRouterOptions {
   observed?: ObservedSpec[];
   /** The filter's `callers` setting (edges.ts); absent: callers are not recorded. */
   callers?: Record<string, unknown>;
-  /**
-   * Of the proxies taking the filter's configuration in `group`, those not known to have `feature`
-   * (FilterReport.features): an older filter refuses a field it does not know and NACKs the whole
-   * configuration, so such a field is left out while any proxy lacks it. Absent: every proxy has it.
-   */
-  lackingFeature?: (group: string, feature: string) => string[];
 }
-
-/** The filter feature (FilterReport.features) that pause_writes_ms needs. */
-export const PAUSE_WRITES_FEATURE = "pause_writes";
 
 export const FILTER_NAME = "shadowmesh";
 export const ENVOY_ROUTE_NAME = "shadowmesh-routes";
@@ -180,14 +171,6 @@ export class XdsTrafficRouter implements TrafficRouter {
   /** The plugin configuration (JSON) the filter receives over ECDS. */
   pluginConfig(): string {
     const t = this.opts.telemetry;
-    // Writes wait in the proxies only if every proxy knows pause_writes_ms; otherwise the switch goes on
-    // without the pause (writes fail fast during it, as before the setting existed), not NACKed.
-    const pausing = [...this.floors].filter(([, f]) => f.pauseWritesMs > 0).map(([n]) => n);
-    const lacking = pausing.length && this.opts.lackingFeature ? this.opts.lackingFeature(this.group, PAUSE_WRITES_FEATURE) : [];
-    if (lacking.length) {
-      this.opts.logger.warn({ components: pausing, proxies: lacking.slice(0, 5), count: lacking.length },
-        `writes are not paused through the switch: ${lacking.length} prox${lacking.length === 1 ? "y runs" : "ies run"} a filter without pause_writes_ms, or ${lacking.length === 1 ? "has" : "have"} not reported yet (roll out the new filter)`);
-    }
     return JSON.stringify({
       // stream: reports on one StreamReports stream per worker, which this controller serves (a filter
       // falls back to unary Report calls by itself if a stream is refused as unimplemented).
@@ -218,7 +201,7 @@ export class XdsTrafficRouter implements TrafficRouter {
           // The floor's limits from the configuration; whether the shadow may take its reads is the engine's call.
           floor: { ...floorSettings, shadow_fit: fl.shadowFit },
           ...(fl.holdWrites ? { hold_writes: fl.holdWrites } : {}),
-          ...(fl.pauseWritesMs > 0 && !lacking.length ? { pause_writes_ms: fl.pauseWritesMs } : {}),
+          ...(fl.pauseWritesMs > 0 ? { pause_writes_ms: fl.pauseWritesMs } : {}),
         };
       })],
     });

@@ -217,6 +217,23 @@ test("failover with writes paused: the write target moves after the promote succ
   }
 });
 
+test("a proxy that would refuse pause_writes_ms (an older filter): the failover holds writes without the pause, and says why", () => {
+  const w = fitWorld(policy((p) => { p.promotion.pauseWritesMs = 5_000; }));
+  w.knobs.pauseBlockedBy = { lacking: ["sidecar-old"], more: 0 };
+  w.knobs.health = PRIMARY_DEAD;
+  w.knobs.rps = 0;
+  w.tick();
+  assert.is(w.status.phase, "Failover");
+  const failover = publishes(w).find((a) => a.holdWrites !== null)!;
+  assert.is(failover.pauseWritesMs, 0, "not published: that proxy would NACK the whole configuration and keep its old routes");
+  assert.ok(w.events.some((e) => e.severity === "warning" && /writes are not paused through the switch: 1 proxy \(sidecar-old\) runs a filter that did not report knowing pause_writes_ms/.test(e.message)), "the event names the proxy");
+  assert.not.match(w.events.find((e) => /-> Failover/.test(e.message))!.message, /waiting in the proxies/);
+  assert.ok(w.run(60, (x) => x.status.phase === "Migrated"), `stalled in ${w.status.phase}: ${w.status.message}`);
+  const promoteAt = w.actions.findIndex((a) => a.kind === "promote");
+  assert.is(w.actions.findIndex((a) => a.kind === "publish" && a.writeTarget === "shadow"), promoteAt + 1, "as with no pause: the switch with the promote");
+  assert.is(w.maxWriters, 1);
+});
+
 test("a step's verification that passed on the shadow ends the hold after a break: a primary that dies mid-shift is failed over, not left serving nothing", () => {
   // death-mid-shift, seed 12 (a check beyond the benchmark's seeds): a noisy divergence reading while
   // mirroring began restarted the hold; the shift then verified the shadow at every step, the primary

@@ -43,6 +43,22 @@ test("full walk: Healthy -> AtRisk -> Preflight -> Shifting x5 -> Migrated -> Re
   assert.ok(w.events.some((e) => e.kind === "verification" && /passed/.test(e.message)));
 });
 
+test("a planned switch without the pause while a proxy would refuse pause_writes_ms (an older filter): fence at once, and say why", () => {
+  const w = atRisk(new MigrationWorld(policy((p) => { p.promotion.pauseWritesMs = 5_000; })));
+  w.knobs.pauseBlockedBy = { lacking: ["a", "b", "c", "d", "e", "f"], more: 2 };
+  assert.ok(w.run(600, (x) => x.status.phase === "Migrated"), `stuck in ${w.status.phase}: ${w.status.message}`);
+  assert.ok(w.actions.every((a) => a.kind !== "publish" || a.pauseWritesMs === 0), "no publish pauses writes");
+  assert.ok(w.events.some((e) => e.severity === "warning" && /writes are not paused through the switch: 8 proxies \(a, b, c, d, e, and 3 more\) run a filter/.test(e.message)), "named, with the count");
+  assert.equal(w.actions.filter((a) => a.kind !== "publish").map((a) => `${a.kind}:${a.side}`), ["fence:primary", "promote:shadow"]);
+  assert.is(w.maxWriters, 1);
+  // Once every proxy knows it (reported), the way back pauses again.
+  w.knobs.pauseBlockedBy = { lacking: [], more: 0 };
+  w.knobs.primaryRisk = 0.1;
+  assert.ok(w.run(900, (x) => x.status.phase === "Healthy"), `stuck in ${w.status.phase}: ${w.status.message}`);
+  assert.ok(w.actions.some((a) => a.kind === "publish" && a.pauseWritesMs === 5_000 && a.writeTarget === "shadow"), "the pause on the way back");
+  assert.is(w.maxWriters, 1);
+});
+
 test("the mirror's byte budget cuts the mirrored share to fit, and follows the traffic", () => {
   // 2000 reads/s at 500 bytes a mirrored read: 0.05 of reads would cost 50 kB/s; the budget is 20 kB/s.
   const w = atRisk(new MigrationWorld(policy((p) => { p.preflight.mirrorMaxBytesPerS = 20_000; p.preflight.minCompared = 50; })));

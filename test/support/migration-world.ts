@@ -28,6 +28,8 @@ export interface Knobs {
   health: PrimaryHealth | null;
   /** Whether actions reach the primary (false: dead, paused or partitioned: a fence fails). */
   primaryReachable: boolean;
+  /** Proxies that would refuse pause_writes_ms (an older filter); absent: none. */
+  pauseBlockedBy?: { lacking: string[]; more: number };
   /** Whether a fence the primary cannot answer stops it for good (a lease agent's STONITH): the action reports stopped. */
   stonith?: boolean;
   /** Bytes a mirrored read costs on the wire (0: the proxies report no mirror cost). */
@@ -61,6 +63,7 @@ export function observe(k: Knobs, s: MigrationStatus, now: number, writable: { p
   const compared = Math.round(secs * k.rps * (1 - shadowShare) * s.mirrorFraction);
   return {
     risk: k.risk, primaryRisk: k.primaryRisk, shadowRisk: k.shadowRisk ?? null, replicaLagS: k.drainsWhenFenced && !writable[writesTo] ? 0 : k.lagS, health: k.health,
+    ...(k.pauseBlockedBy ? { pauseBlockedBy: k.pauseBlockedBy } : {}),
     recent: {
       primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
       shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,
