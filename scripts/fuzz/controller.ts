@@ -177,6 +177,7 @@ export class ControllerFuzzer {
     const typedReport = fc.record({
       nodeId: fc.oneof(fc.constantFrom("n1", "n2", "", "x".repeat(400)), fc.string({ maxLength: 20 })), workerId: u64, sequence: u64,
       windowStartUnixNanos: near, windowEndUnixNanos: near, components: fc.array(component, { maxLength: 4 }), filterErrors: u64, configGeneration: fc.nat(),
+      features: fc.oneof(fc.array(fc.constantFrom("pause_writes", "", "Pause-Writes", "x".repeat(65)), { maxLength: 3 }), fc.array(fc.string({ maxLength: 8 }), { maxLength: 40 })),
     }, { requiredKeys: [] }).map((o) => ({ typed: o }));
     const md = fc.array(fc.tuple(fc.constantFrom("authorization", "x-shadowmesh-user", "x-other"), fc.oneof(fc.constantFrom(`Bearer ${TOKEN}`, "Bearer alice-token-0123456789", "Bearer x", "bearer  " + TOKEN, "Basic abc", ""), fc.string({ maxLength: 30 }))), { maxLength: 3 });
     const bytes = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 2048 }));
