@@ -24,8 +24,8 @@
 // filter, whose floor diverts reads only to a fit shadow.
 import type { Policy } from "./policy.js";
 import { verify, type Verdict } from "./verify.js";
-import { TOTAL_WEIGHT, type Side } from "../xds/resources.js";
-import type { Action, ActionKind, EventKind, Command, CommandResult, MigrationEvent, MigrationStatus, Phase, ReconcileInputs, ReconcileResult } from "./status.js";
+import { TOTAL_WEIGHT } from "../xds/resources.js";
+import type { MigrationEvent, MigrationStatus, Phase, ReconcileInputs, ReconcileResult } from "./status.js";
 import { keepMirrorInBudget, mirrorShare, startMirror } from "./mirror.js";
 import { emergency, updateShadowFit } from "./emergency.js";
 import { promotion } from "./promotion.js";
