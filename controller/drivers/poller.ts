@@ -64,8 +64,10 @@ export class DriverPoller implements HealthProbes {
       } catch (e) { errors.push(`${side} signals: ${(e as Error).message}`); }
     }
     try {
+      // Stamped when the measurement began: a drain after a fence trusts only a reading begun after it.
+      const begun = wallMs(this.clock);
       const lag = (st.lag = await t.driver.lag());
-      if (lag && lag.seconds !== null) fed += this.feed(t.component, undefined, t.lagSignal ?? "replication_lag_s", wallMs(this.clock), lag.drained ? 0 : lag.seconds) ? 1 : 0;
+      if (lag && lag.seconds !== null) fed += this.feed(t.component, undefined, t.lagSignal ?? "replication_lag_s", begun, lag.drained ? 0 : lag.seconds) ? 1 : 0;
     } catch (e) { st.lag = null; errors.push(`lag: ${(e as Error).message}`); }
     st.lastPollMs = wallMs(this.clock);
     st.lastError = errors.length ? errors.join("; ") : null;

@@ -38,12 +38,12 @@ export class TelemetryInputSource implements InputSource {
     // The risk and the lag as of the last tick, without building explanations (this runs every tick).
     const risk = this.o.engine.riskOf(component);
     const riskValue = risk && !risk.noData ? risk.risk : null;
-    const lag = this.o.engine.freshValue(component, "replication_lag");
+    const lagPoint = this.o.engine.freshPoint(component, "replication_lag"), lag = lagPoint?.value ?? null;
     const sr = this.o.engine.riskOf(shadowKey(component));
     const recent = this.o.store.window(component, nowMs - (this.o.recentMs ?? RECENT_MS), nowMs);
     const since = this.o.store.window(component, status.stepSinceMs ?? nowMs, nowMs);
     return {
-      risk: riskValue, primaryRisk: riskValue, replicaLagS: lag, shadowRisk: sr && !sr.noData ? sr.risk : null,
+      risk: riskValue, primaryRisk: riskValue, replicaLagS: lag, replicaLagAtMs: lagPoint?.tMs ?? null, shadowRisk: sr && !sr.noData ? sr.risk : null,
       recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent), mirror: mirrorCost(recent, (this.o.recentMs ?? RECENT_MS) / 1000) },
       health: this.health(component, nowMs, policy.emergency.windowMs),
       shadowProbeFailures: this.o.probes?.probeFailures(component, "shadow") ?? null,

@@ -17,8 +17,12 @@ export function promotion(p: Pass): void {
       return;
     case "fence": return; // the fence action is outstanding (awaitAction moves on)
     case "drain": {
-      const lag = p.inputs.replicaLagS;
-      if (lag !== null && lag <= 0) {
+      const lag = p.inputs.replicaLagS, at = p.inputs.replicaLagAtMs;
+      // Drained only by a reading measured after the fence (this stage began once it was done): one
+      // from before it misses what the writer acknowledged in between (seen: 2 orders lost in a
+      // failover whose last reading, 0, predated the fence by most of a second).
+      const measuredAfterFence = at === undefined || (at !== null && at >= pr.sinceMs);
+      if (lag !== null && lag <= 0 && measuredAfterFence) {
         if (s.emergency) { emergencyPromote(p); return; }
         s.promotion = { stage: "promote", sinceMs: p.now };
         p.act("promote", p.target);
@@ -50,7 +54,7 @@ export function promotion(p: Pass): void {
         abortPromotion(p, `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"})`);
         return;
       }
-      p.block(`fenced ${p.source}; waiting for replication lag to reach zero (now ${lag ?? "unknown"}s)`);
+      p.block(lag !== null && lag <= 0 && !measuredAfterFence ? `fenced ${p.source}; waiting for a replication lag reading measured after the fence` : `fenced ${p.source}; waiting for replication lag to reach zero (now ${lag ?? "unknown"}s)`);
       return;
     }
     case "lease": {

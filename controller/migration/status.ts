@@ -83,6 +83,12 @@ export interface ReconcileInputs {
   shadowRisk?: number | null;
   /** Replication lag of the replica (the side that is not the write target) behind the writer. */
   replicaLagS: number | null;
+  /**
+   * When that lag was measured (its source's stamp; the driver poller stamps the start of the
+   * measurement). The drain after a fence trusts only a reading measured after the fence: one from
+   * before it misses the writes acknowledged in between. Absent: not known, every reading counts.
+   */
+  replicaLagAtMs?: number | null;
   /** Each side's last minute, for baselines and the preflight health check (consistency: mirrored reads compared). */
   recent: { primary: SideSummary | null; shadow: SideSummary | null; consistency?: { compared: number; diverged: number }; mirror?: MirrorCost | null };
   /** The primary over the last policy.emergency.windowMs: its live requests and failures, and the proxies' floors. */

@@ -186,11 +186,14 @@ export class RiskEngine {
    * The newest value of the component's fresh signal of `kind` ("ok", or "warming": a measurement is
    * one before the detector has the history to score it), the largest if several (null: none).
    */
-  freshValue(component: string, kind: SignalKind): number | null {
+  freshValue(component: string, kind: SignalKind): number | null { return this.freshPoint(component, kind)?.value ?? null; }
+
+  /** freshValue() with its point's time stamp (as its source stamped it: when it was measured). */
+  freshPoint(component: string, kind: SignalKind): { value: number; tMs: number } | null {
     const c = this.components.get(component);
-    let v: number | null = null;
-    if (c) for (const s of c.list) if (s.spec.kind === kind && (this.state(s, c.updatedMs) === "ok" || this.state(s, c.updatedMs) === "warming") && (v === null || s.detector.lastValue > v)) v = s.detector.lastValue;
-    return v;
+    let best: Signal | null = null;
+    if (c) for (const s of c.list) if (s.spec.kind === kind && (this.state(s, c.updatedMs) === "ok" || this.state(s, c.updatedMs) === "warming") && (best === null || s.detector.lastValue > best.detector.lastValue)) best = s;
+    return best ? { value: best.detector.lastValue, tMs: best.detector.lastT } : null;
   }
 
   removeComponent(name: string): boolean { return this.components.delete(name); }

@@ -11,7 +11,8 @@ import { DriverActions } from "../../controller/drivers/driver.js";
 import { DriverPoller } from "../../controller/drivers/poller.js";
 import { RiskEngine, shadowKey, shadowSignals } from "../../controller/risk/engine.js";
 import type { SignalSpec } from "../../controller/risk/spec.js";
-import { ManualClock } from "../../host/clock.js";
+import { ManualClock, wallMs } from "../../host/clock.js";
+import { FakeDriver } from "../support/fake-driver.js";
 import { parseConfig } from "../../controller/config.js";
 import { ConfigError } from "../../controller/config.js";
 import { testControllerYaml } from "../support/controller-config.js";
@@ -73,6 +74,18 @@ test("poller: feeds the shadow's own signals to its scorer and the lag to the co
     assert.match(poller.status()[0]!.lastError ?? "", /^primary: /);
     assert.is(poller.probeFailures("orders", "shadow"), 0);
   } finally { await d.close(); await a.stop().catch(() => undefined); await b.stop(); }
+});
+
+test("poller: the lag is stamped when its measurement began, so a drain after a fence never counts a reading begun before it", async () => {
+  const clock = new ManualClock();
+  const engine = new RiskEngine({ clock });
+  engine.setComponent({ name: "orders", signals: [{ name: "replication_lag_s", kind: "replication_lag" } as SignalSpec] });
+  const d = new FakeDriver(clock, 700);
+  const poller = new DriverPoller([{ component: "orders", driver: d, intervalS: 1 }], engine, clock, silentLogger());
+  const before = wallMs(clock);
+  assert.is(await poller.poll(0), 1);
+  assert.is(wallMs(clock), before + 700, "the measurement took 700 ms");
+  assert.equal(engine.freshPoint("orders", "replication_lag"), { value: 0, tMs: before }, "stamped at its start, not its end");
 });
 
 test("config: a driver block is parsed; a password in the URL, two drivers, a driver with actions, an unset variable are refused by name", () => {

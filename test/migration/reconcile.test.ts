@@ -43,6 +43,25 @@ test("full walk: Healthy -> AtRisk -> Preflight -> Shifting x5 -> Migrated -> Re
   assert.ok(w.events.some((e) => e.kind === "verification" && /passed/.test(e.message)));
 });
 
+test("the drain after the fence trusts only a lag reading measured after it: one from before misses the writes acknowledged in between", () => {
+  // Readings 1.5 s old: the promote waits until one was measured after the fence was done.
+  const w = atRisk(new MigrationWorld(policy()));
+  w.knobs.lagMeasuredAt = (now) => now - 1500;
+  assert.ok(w.run(600, (x) => x.status.phase === "Migrated"), `stuck in ${w.status.phase}: ${w.status.message}`);
+  const fencedAt = w.events.find((e) => /^fence primary: done/.test(e.message))!.atMs;
+  const promotedAt = w.events.find((e) => /^promote shadow/.test(e.message))!.atMs;
+  assert.ok(promotedAt - fencedAt >= 1500, `promoted ${promotedAt - fencedAt} ms after the fence, on a reading from before it`);
+  assert.ok(w.events.some((e) => /waiting for a replication lag reading measured after the fence/.test(e.message)), "the wait is named");
+  assert.is(w.maxWriters, 1);
+  // A reading that never gets past the fence (the lag source stopped): never promoted on it; the drain times out.
+  const stuck = atRisk(new MigrationWorld(policy((p) => { p.promotion.drainTimeoutMs = 10_000; })));
+  let frozen = Infinity;
+  stuck.knobs.lagMeasuredAt = (now) => (["fence", "drain"].includes(stuck.status.promotion?.stage ?? "") ? (frozen = Math.min(frozen, now - 1)) : now);
+  assert.ok(stuck.run(600, (x) => x.events.some((e) => /replication lag did not reach zero in 10s/.test(e.message))), `${stuck.status.phase}: ${stuck.status.message}`);
+  assert.not.ok(stuck.actions.some((a) => a.kind === "promote"), "no promotion on a reading from before the fence");
+  assert.is(stuck.writesTo, "primary");
+});
+
 test("a planned switch without the pause while a proxy would refuse pause_writes_ms (an older filter): fence at once, and say why", () => {
   const w = atRisk(new MigrationWorld(policy((p) => { p.promotion.pauseWritesMs = 5_000; })));
   w.knobs.pauseBlockedBy = { lacking: ["a", "b", "c", "d", "e", "f"], more: 2 };

@@ -28,6 +28,8 @@ export interface Knobs {
   health: PrimaryHealth | null;
   /** Whether actions reach the primary (false: dead, paused or partitioned: a fence fails). */
   primaryReachable: boolean;
+  /** When the lag reading was measured, given the time now (absent: not stamped). */
+  lagMeasuredAt?: (now: number) => number;
   /** Proxies that would refuse pause_writes_ms (an older filter); absent: none. */
   pauseBlockedBy?: { lacking: string[]; more: number };
   /** Whether a fence the primary cannot answer stops it for good (a lease agent's STONITH): the action reports stopped. */
@@ -64,6 +66,7 @@ export function observe(k: Knobs, s: MigrationStatus, now: number, writable: { p
   return {
     risk: k.risk, primaryRisk: k.primaryRisk, shadowRisk: k.shadowRisk ?? null, replicaLagS: k.drainsWhenFenced && !writable[writesTo] ? 0 : k.lagS, health: k.health,
     ...(k.pauseBlockedBy ? { pauseBlockedBy: k.pauseBlockedBy } : {}),
+    ...(k.lagMeasuredAt ? { replicaLagAtMs: k.lagMeasuredAt(now) } : {}),
     recent: {
       primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
       shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,

@@ -160,16 +160,17 @@ class Hang extends Fault {
   override async stop(): Promise<void> { if (this.timer) clearTimeout(this.timer); this.signal("SIGCONT"); }
 }
 
-/** Starts one more stress-ng hog every 4 s, up to 8 (then the primary counts as failed); stop() ends them all. */
+/** Starts one more stress-ng hog every rampS seconds (4 by default), up to 8 (then the primary counts as failed); stop() ends them all. */
 abstract class Hogs extends Fault {
   private readonly hogs: ChildProcess[] = [];
   private timer: NodeJS.Timeout | null = null;
+  constructor(private readonly rampS: number) { super(); }
   protected abstract hogArgs(): string[];
   protected startHogs(): void {
     const add = () => {
       if (this.hogs.length >= 8) { this.failedAtMs ??= Date.now(); return; }
       this.hogs.push(spawn("stress-ng", [...this.hogArgs(), "--timeout", "600s", "--quiet"], { stdio: "ignore" }));
-      this.timer = setTimeout(add, 4000);
+      this.timer = setTimeout(add, this.rampS * 1000);
     };
     add();
   }
@@ -189,7 +190,7 @@ abstract class Hogs extends Fault {
  */
 class CpuStarve extends Hogs {
   readonly name = "cpu";
-  constructor(private readonly pair: PgPair) { super(); }
+  constructor(private readonly pair: PgPair, rampS: number) { super(rampS); }
   protected hogArgs(): string[] { return ["--cpu", "1", "--taskset", "0"]; }
   start(): void {
     const pid = this.pair.primary.postmasterPid();
@@ -213,8 +214,8 @@ class CpuStarve extends Hogs {
 class IoStarve extends Hogs {
   readonly name = "io";
   private readonly dir: string;
-  constructor(pair: PgPair) {
-    super();
+  constructor(pair: PgPair, rampS: number) {
+    super(rampS);
     this.dir = path.join(path.dirname(pair.primary.dataDir), "io-hogs");
   }
   protected hogArgs(): string[] { return ["--hdd", "1", "--hdd-bytes", "1g", "--temp-path", this.dir, "--taskset", "0"]; }
@@ -222,16 +223,17 @@ class IoStarve extends Hogs {
   override async stop(): Promise<void> { await super.stop(); rmSync(this.dir, { recursive: true, force: true }); }
 }
 
-export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS?: number; healAfterS?: number } = {}): PgFault {
+export function makeFault(name: PostgresFaultName, pair: PgPair, o: { fillMbPerS?: number; healAfterS?: number; rampS?: number } = {}): PgFault {
+  if (o.rampS !== undefined && !(o.rampS > 0)) throw new RangeError(`rampS must be a positive number of seconds, got ${o.rampS}`);
   switch (name) {
     case "partition": return new Partition(pair, o.healAfterS ?? 20);
     case "hang": return new Hang(pair, o.healAfterS ?? 20);
     case "cpu":
       if (spawnSync("sh", ["-c", "command -v stress-ng && command -v taskset"], { stdio: "ignore" }).status !== 0) throw new Error("the cpu fault needs stress-ng and taskset (apt-get install -y stress-ng util-linux)");
-      return new CpuStarve(pair);
+      return new CpuStarve(pair, o.rampS ?? 4);
     case "io":
       if (spawnSync("sh", ["-c", "command -v stress-ng"], { stdio: "ignore" }).status !== 0) throw new Error("the io fault needs stress-ng (apt-get install -y stress-ng)");
-      return new IoStarve(pair);
+      return new IoStarve(pair, o.rampS ?? 4);
     case "disk-fill": return new DiskFill(pair.primary.conninfo(), o.fillMbPerS ?? 1);
     case "crash": return new Crash(pair);
     case "connections": return new Connections(pair.primary.conninfo());

@@ -57,6 +57,8 @@ export interface PostgresDemoOptions {
   zones?: boolean;
   /** partition, hang: how long until the link comes back / the processes resume (default 20 s). */
   healAfterS?: number;
+  /** cpu, io: seconds between one more stress-ng hog and the next, up to 8 (default 4). */
+  rampS?: number;
   /** Ask for the way back (the rollback command: a restore once migrated) at this time, as an operator would. */
   restoreAtS?: number;
   onProgress?: (p: Progress) => void;
@@ -148,7 +150,7 @@ export async function runPostgresDemo(o: PostgresDemoOptions): Promise<PostgresD
   // The orders API beside each instance: in its zone (a process in the namespace) with zones, else in this process.
   const apis = zones ? [] : [new OrdersApi({ url: pair.primary.conninfo(), name: "zone-a" }), new OrdersApi({ url: pair.standby.conninfo(), name: "zone-b" })];
   const checker = new TwoWriterChecker([pair.primary, pair.standby], { intervalMs: 100 });
-  const filler = makeFault(faultName, pair, { ...(o.fillMbPerS !== undefined ? { fillMbPerS: o.fillMbPerS } : {}), ...(o.healAfterS !== undefined ? { healAfterS: o.healAfterS } : {}) });
+  const filler = makeFault(faultName, pair, { ...(o.fillMbPerS !== undefined ? { fillMbPerS: o.fillMbPerS } : {}), ...(o.healAfterS !== undefined ? { healAfterS: o.healAfterS } : {}), ...(o.rampS !== undefined ? { rampS: o.rampS } : {}) });
   const timers: NodeJS.Timeout[] = [];
   try {
     await createOrdersSchema(pair.primary.conninfo());
