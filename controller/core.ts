@@ -15,6 +15,7 @@ import { MigrationManager, type ActionRunner } from "./migration/manager.js";
 import type { StateStore } from "./migration/store.js";
 import { TelemetryInputSource, type HealthProbes } from "./migration/inputs.js";
 import type { TrafficRouter } from "./xds/router.js";
+import type { FeatureGap } from "./xds/features.js";
 
 export interface RiskCore { engine: RiskEngine; telemetry: TelemetryStore }
 
@@ -64,7 +65,7 @@ export function loadPolicies(cfg: ControllerConfig): Map<string, Policy> {
 }
 
 /** probes: each side's active health check (the scraper, for scrape targets with a side); pauseBlockers: proxies that would refuse pause_writes_ms. */
-export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger; probes?: HealthProbes; pauseBlockers?: () => { lacking: string[]; more: number } }): MigrationManager {
+export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger; probes?: HealthProbes; pauseBlockers?: () => FeatureGap }): MigrationManager {
   return new MigrationManager({
     clock: d.clock, router: d.router, store: d.store, actions: d.actions, log: d.log, policies: loadPolicies(cfg),
     inputs: new TelemetryInputSource({ engine: core.engine, store: core.telemetry, ...(d.probes ? { probes: d.probes } : {}), ...(d.pauseBlockers ? { pauseBlockers: d.pauseBlockers } : {}) }),

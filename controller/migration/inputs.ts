@@ -4,6 +4,7 @@
 // mirrored-read comparisons), and the primary's health over the emergency window (its failed live
 // requests, and how many proxies' failover floors ejected it). Missing data stays null or empty: the
 // reconciler treats it as unknown.
+import type { FeatureGap } from "../xds/features.js";
 import { shadowKey, type RiskEngine } from "../risk/engine.js";
 import type { TelemetryStore } from "../telemetry/store.js";
 import { addCounts, emptyTarget, type ComponentTotals, type TargetTotals } from "../telemetry/report.js";
@@ -25,7 +26,7 @@ export interface TelemetryInputOptions {
   latencyQuantile?: number;
   probes?: HealthProbes;
   /** Proxies that would refuse pause_writes_ms (xds/features.ts); absent: none. */
-  pauseBlockers?: () => { lacking: string[]; more: number };
+  pauseBlockers?: () => FeatureGap;
 }
 
 /** The window `recent` covers by default (baselines, preflight shadow health, the dashboard's per-side rates). */

@@ -1,6 +1,7 @@
 // The migration state machine's data: its status, its inputs, the actions it asks the shell for,
 // its events and operator commands, and a component's initial status. Types only (and one
 // constructor): the logic is reconcile.ts, the emergency path emergency.ts.
+import type { FeatureGap } from "../xds/features.js";
 import type { Baseline, TargetSample, Verdict } from "./verify.js";
 import type { Side } from "../xds/resources.js";
 
@@ -99,7 +100,7 @@ export interface ReconcileInputs {
    * Proxies that would refuse pause_writes_ms (their filter did not report knowing it; at most 20
    * named, `more` the rest): while any, writes are not paused through a switch. Absent: none.
    */
-  pauseBlockedBy?: { lacking: string[]; more: number } | null;
+  pauseBlockedBy?: FeatureGap | null;
   /** The last lease deadline (wall ms) granted to status.leaseHolder; null when none was granted. */
   leaseGrantedUntilMs?: number | null;
   /**

@@ -17,6 +17,7 @@ export const FEATURE_REPORT_WINDOW_MS = 60_000;
 /** At most this many nodes are named (the count says how many more). */
 const MAX_NAMED = 20;
 
+/** The proxies lacking a feature: at most MAX_NAMED named, `more` the rest. */
 export interface FeatureGap { lacking: string[]; more: number }
 
 export function featureGap(d: { ads: Pick<AdsServer, "subscribers">; store: Pick<TelemetryStore, "featuresOf" | "reportedWithout">; group: string; clock: Clock }, feature: string): () => FeatureGap {

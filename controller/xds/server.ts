@@ -260,13 +260,12 @@ export class AdsServer extends EventEmitter implements StreamHandlers {
   /** Nodes whose ACK/NACK history is held (bounded by MAX_ACK_LOG_NODES). */
   ackLogNodes(): number { return this.ackLog.size; }
 
-  /** Nodes of `group` with an open stream subscribed to `type` (wildcard, or naming `name` when given). */
-  subscribers(group: string, type: TypeUrl, name?: string): string[] {
+  /** Nodes of `group` with an open stream subscribed to `type` (wildcard, or naming a resource). */
+  subscribers(group: string, type: TypeUrl): string[] {
     const out = new Set<string>();
     for (const s of this.streams) {
-      if (!s.node || s.group !== group) continue;
-      const t = s.types.get(type);
-      if (t?.active && (t.wildcard ? true : name === undefined ? t.names.size > 0 : t.names.has(name))) out.add(s.node.id);
+      const t = s.node && s.group === group ? s.types.get(type) : undefined;
+      if (t?.active && (t.wildcard || t.names.size > 0)) out.add(s.node!.id);
     }
     return [...out];
   }

@@ -1,6 +1,7 @@
 // A simulated component for the pure migration reconciler: risk, lag, per-side error rates and
 // latencies are knobs; publishes are ACKed (or NACKed) as told; fence/promote act on a model of
 // which side accepts writes, so a test can assert that two writers never exist. Deterministic.
+import type { FeatureGap } from "../../controller/xds/features.js";
 import { reconcile, initialStatus, type Action, type Command, type MigrationEvent, type MigrationStatus, type PrimaryHealth, type ReconcileInputs } from "../../controller/migration/reconcile.js";
 import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
 import type { InputSource, Observed } from "../../controller/migration/manager.js";
@@ -31,7 +32,7 @@ export interface Knobs {
   /** When the lag reading was measured, given the time now (absent: not stamped). */
   lagMeasuredAt?: (now: number) => number;
   /** Proxies that would refuse pause_writes_ms (an older filter); absent: none. */
-  pauseBlockedBy?: { lacking: string[]; more: number };
+  pauseBlockedBy?: FeatureGap;
   /** Whether a fence the primary cannot answer stops it for good (a lease agent's STONITH): the action reports stopped. */
   stonith?: boolean;
   /** Bytes a mirrored read costs on the wire (0: the proxies report no mirror cost). */
