@@ -13,7 +13,7 @@ import { DEFAULT_KEEP_POINTS, RiskStateFile } from "./risk/persist.js";
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from "./migration/policy.js";
 import { MigrationManager, type ActionRunner } from "./migration/manager.js";
 import type { StateStore } from "./migration/store.js";
-import { TelemetryInputSource, type HealthProbes } from "./migration/inputs.js";
+import { TelemetryInputSource, type HealthProbes, type LagProbe } from "./migration/inputs.js";
 import type { TrafficRouter } from "./xds/router.js";
 import type { FeatureGap } from "./xds/features.js";
 
@@ -64,10 +64,10 @@ export function loadPolicies(cfg: ControllerConfig): Map<string, Policy> {
   return policies;
 }
 
-/** probes: each side's active health check (the scraper, for scrape targets with a side); pauseBlockers: proxies that would refuse pause_writes_ms. */
-export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger; probes?: HealthProbes; pauseBlockers?: () => FeatureGap }): MigrationManager {
+/** probes: each side's active health check (the scraper, for scrape targets with a side); pauseBlockers: proxies that would refuse pause_writes_ms; lag: reads the replication lag on demand (the drain after a fence). */
+export function buildManager(cfg: ControllerConfig, core: RiskCore, d: { clock: Clock; router: TrafficRouter; store: StateStore; actions: ActionRunner; log: Logger; probes?: HealthProbes; pauseBlockers?: () => FeatureGap; lag?: LagProbe }): MigrationManager {
   return new MigrationManager({
-    clock: d.clock, router: d.router, store: d.store, actions: d.actions, log: d.log, policies: loadPolicies(cfg),
+    clock: d.clock, router: d.router, store: d.store, actions: d.actions, log: d.log, policies: loadPolicies(cfg), ...(d.lag ? { lag: d.lag } : {}),
     inputs: new TelemetryInputSource({ engine: core.engine, store: core.telemetry, ...(d.probes ? { probes: d.probes } : {}), ...(d.pauseBlockers ? { pauseBlockers: d.pauseBlockers } : {}) }),
   });
 }

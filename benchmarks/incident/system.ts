@@ -247,7 +247,7 @@ function deployShadowmesh(ctx: SystemContext): Deployment {
       return { ok: true, status: 200, text: async () => body } as unknown as Response;
     };
     const scraper = new PrometheusScraper(cfg.scrape, core.engine, clock, scrapeFetch, log);
-    const manager = buildManager(cfg, core, { clock, router, store: new MemoryStateStore(), actions, log, probes: scraper });
+    const manager = buildManager(cfg, core, { clock, router, store: new MemoryStateStore(), actions, log, probes: scraper, lag: scraper });
     manager.on("event", (e: { kind: string; message: string; phase: string }) => {
       decisions.push({ t: tS(), what: `${e.kind}: ${e.message}` });
       if (atRiskS === null && e.kind === "phase" && PREDICTIVE_PHASES.has(e.phase)) atRiskS = tS();

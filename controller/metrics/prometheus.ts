@@ -165,25 +165,66 @@ export class PrometheusScraper {
   }
 
 
+  /** Fetches target i's exposition, or throws with the reason (its timeout named). */
+  private async fetchText(t: ScrapeTarget): Promise<string> {
+    const abort = new AbortController();
+    const timer = this.clock.setTimer(t.timeoutS * 1000, () => abort.abort());
+    try {
+      const res = await this.fetchFn(t.url, { signal: abort.signal });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return await res.text();
+    } catch (e) {
+      throw new Error(abort.signal.aborted ? `timed out after ${t.timeoutS} s` : (e as Error).message);
+    } finally {
+      this.clock.clearTimer(timer);
+    }
+  }
+
+  /**
+   * Reads the component's replication lag now, out of schedule (a write move's drain after its fence
+   * waits for a reading begun after the fence): each of its targets with a signal of kind
+   * replication_lag that is a plain gauge is fetched once, and only that signal is fed, stamped when
+   * the fetch began. Rates and quantiles are left to the scheduled scrapes (an extra scrape would
+   * shorten their interval). Nothing else of the target is fed and its status is not touched: a
+   * failure here is logged, and the scheduled scrape still runs. Resolves to the points fed.
+   */
+  async measureLag(component: string): Promise<number> {
+    const reads: Promise<number>[] = [];
+    for (const t of this.targets) {
+      if (t.component !== component) continue;
+      const lagSignals = t.signals.filter((s) => !s.rate && s.quantile === undefined && this.engine.kindOf(component, s.signal) === "replication_lag");
+      if (lagSignals.length === 0) continue;
+      reads.push((async () => {
+        const tMs = wallMs(this.clock);
+        let families: PromFamily[];
+        try { families = parsePrometheusTextFormat(await this.fetchText(t)); }
+        catch (e) { this.log.warn({ url: t.url, component, err: (e as Error).message }, "replication lag read failed"); return 0; }
+        let fed = 0;
+        for (const s of lagSignals) {
+          const v = extract(families, s, tMs, new Map());
+          if (typeof v === "string" || this.engine.check(component, s.signal, tMs, v) !== null) continue;
+          this.engine.observe(component, s.signal, tMs, v);
+          fed++;
+        }
+        return fed;
+      })());
+    }
+    return (await Promise.all(reads)).reduce((a, b) => a + b, 0);
+  }
+
   /** Scrapes target i once and feeds every signal it could read into the risk engine. */
   async scrape(i: number): Promise<number> {
     const t = this.targets[i]!, st = this.statuses[i]!;
     const tMs = wallMs(this.clock);
     st.lastAttemptMs = tMs;
-    const abort = new AbortController();
-    const timer = this.clock.setTimer(t.timeoutS * 1000, () => abort.abort());
     let text: string;
     try {
-      const res = await this.fetchFn(t.url, { signal: abort.signal });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      text = await res.text();
+      text = await this.fetchText(t);
     } catch (e) {
-      st.lastError = abort.signal.aborted ? `timed out after ${t.timeoutS} s` : (e as Error).message;
+      st.lastError = (e as Error).message;
       st.consecutiveFailures++;
       this.log.warn({ url: t.url, component: t.component, err: st.lastError }, "scrape failed");
       return 0;
-    } finally {
-      this.clock.clearTimer(timer);
     }
     st.consecutiveFailures = 0; // it answered: the process is up (what it says is checked below)
     // The scrape itself is an active probe of the path to that side: its round trip feeds a

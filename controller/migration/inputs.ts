@@ -16,6 +16,8 @@ import type { Side } from "../xds/resources.js";
 
 /** An active health check per side: failed checks in a row, null when the side has none. */
 export interface HealthProbes { probeFailures(component: string, side: Side): number | null }
+/** Measures a component's replication lag now, out of schedule, into the risk engine; resolves to the readings fed. */
+export interface LagProbe { measureLag(component: string): Promise<number> }
 
 export interface TelemetryInputOptions {
   engine: RiskEngine;

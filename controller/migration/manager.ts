@@ -18,6 +18,7 @@ import { parsePolicy, type Policy } from "./policy.js";
 import { TOTAL_WEIGHT, type Side } from "../xds/resources.js";
 import { initialStatus, reconcile, type Action, type ActionKind, type Command, type CommandResult, type EventKind, type MigrationEvent, type MigrationStatus, type ReconcileInputs } from "./reconcile.js";
 import type { StateStore, StoredState } from "./store.js";
+import type { LagProbe } from "./inputs.js";
 
 /** What the reconciler observes about a component (the metric-source seam). */
 export type Observed = Omit<ReconcileInputs, "rollout" | "action" | "commands" | "leaseGrantedUntilMs" | "leaseEnforced">;
@@ -56,6 +57,11 @@ export interface ManagerOptions {
   log: Logger;
   /** How long one verify() call waits for ACKs before it is asked again. */
   verifyTimeoutMs?: number;
+  /**
+   * Read at once when a write move's drain begins (its fence done): the drain counts only a lag
+   * measured after the fence, and without this waits for the next scheduled poll or scrape.
+   */
+  lag?: LagProbe;
 }
 
 interface Tracked {
@@ -260,6 +266,7 @@ export class MigrationManager extends EventEmitter {
     t.observed = this.o.inputs.gather(t.status.component, t.status, now, t.policy);
     const inputs: ReconcileInputs = { ...t.observed, rollout: t.rollout, action: t.action, commands, leaseGrantedUntilMs: t.lease.grantedUntil.get("primary") ?? null, leaseEnforced: this.o.actions.leaseEnforced?.(t.status.component, "primary") ?? true };
     const r = reconcile(t.policy, t.status, inputs, now);
+    const drainBegan = r.status.promotion?.stage === "drain" && t.status.promotion?.stage !== "drain";
     // Durable first: the status describing a traffic change is on disk before the change is made.
     const saved = this.o.store.save(r.status, r.events);
     t.status = r.status;
@@ -267,6 +274,7 @@ export class MigrationManager extends EventEmitter {
       this.emitEvents(r.events);
       for (const a of r.actions) this.apply(t, a);
       if (r.events.length || r.actions.length) this.emit("status", structuredClone(r.status));
+      if (drainBegan) this.measureLag(t, r.status.promotion!.sinceMs);
     });
     if (r.wakeAtMs !== null && (!t.wakeTimer || t.wakeTimer.atMs > r.wakeAtMs)) {
       const w = { atMs: r.wakeAtMs };
@@ -274,6 +282,16 @@ export class MigrationManager extends EventEmitter {
       this.o.clock.setTimer(Math.max(0, r.wakeAtMs - now), () => { if (t.wakeTimer === w && !this.stoppedReason) { t.wakeTimer = null; this.pass(t, []); } });
     }
     return r.commandResults;
+  }
+
+  /** The drain that began at `sinceMs` has a lag reading begun after its fence as soon as one can be taken, and is reconciled on it. */
+  private measureLag(t: Tracked, sinceMs: number): void {
+    if (!this.o.lag) return;
+    const component = t.status.component;
+    this.o.lag.measureLag(component).then((fed) => {
+      const pr = t.status.promotion;
+      if (fed > 0 && this.comps.get(component) === t && pr?.stage === "drain" && pr.sinceMs === sinceMs && !this.stoppedReason) this.pass(t, []);
+    }, (e: Error) => this.o.log.warn({ component }, `replication lag read after the fence failed: ${e.message}`));
   }
 
   /** During a failover every moment counts: an ACK or an action result is acted on at once, not at the next tick. */

@@ -147,7 +147,7 @@ export class ControllerFuzzer {
     };
     const core = buildRiskCore(cfg, f.clock, {});
     const scraper = new PrometheusScraper([], core.engine, f.clock, (() => Promise.reject(new Error("no network"))) as typeof fetch, f.log);
-    f.manager = buildManager(cfg, core, { clock: f.clock, router: f.router, store: new MemoryStateStore(), actions: new ConfiguredActions(new Map()), log: f.log, probes: scraper });
+    f.manager = buildManager(cfg, core, { clock: f.clock, router: f.router, store: new MemoryStateStore(), actions: new ConfiguredActions(new Map()), log: f.log, probes: scraper, lag: scraper });
     f.manager.start();
     f.api = controllerHandlers({ manager: f.manager, engine: core.engine, auth: { tokens: [TOKEN, { name: "alice", token: "alice-token-0123456789" }], mtls: false }, log: f.log });
     return f;

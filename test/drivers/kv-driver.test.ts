@@ -86,6 +86,14 @@ test("poller: the lag is stamped when its measurement began, so a drain after a 
   assert.is(await poller.poll(0), 1);
   assert.is(wallMs(clock), before + 700, "the measurement took 700 ms");
   assert.equal(engine.freshPoint("orders", "replication_lag"), { value: 0, tMs: before }, "stamped at its start, not its end");
+  // On demand (the drain after a fence): the lag alone, stamped the same way; a failing driver feeds nothing.
+  d.lag_ = { seconds: 0.3, bytes: 4096, drained: false };
+  const asked = wallMs(clock);
+  assert.is(await poller.measureLag("orders"), 1);
+  assert.equal(engine.freshPoint("orders", "replication_lag"), { value: 0.3, tMs: asked });
+  assert.is(await poller.measureLag("elsewhere"), 0, "no target of that component");
+  d.lag = () => Promise.reject(new Error("connection refused"));
+  assert.is(await poller.measureLag("orders"), 0);
 });
 
 test("config: a driver block is parsed; a password in the URL, two drivers, a driver with actions, an unset variable are refused by name", () => {

@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import http from "node:http";
-import { ManualClock } from "../../host/clock.js";
+import { ManualClock, wallMs } from "../../host/clock.js";
 import { RiskEngine } from "../../controller/risk/engine.js";
 import { PrometheusScraper, checkTargets, histogramQuantile } from "../../controller/metrics/prometheus.js";
 import { silentLogger } from "../../controller/log.js";
@@ -60,6 +60,43 @@ test("gauges, counter rates and histogram quantiles reach the risk engine; a mis
   assert.is(v("queue").state, "missing");
   assert.is(v("queue").value, null);
   assert.equal(scraper.status()[0]!.missing, { queue: "metric pg_queue_depth not in the response" });
+  ex.close();
+});
+
+test("measureLag reads only the lag gauge, stamped when it began, and leaves the rates, quantiles and status to the schedule", async () => {
+  let n = 0, lag = 2.5, status = 200;
+  const ex = await exporter(() => { n++; return { status, text: page(100 * n, 10 * n, lag, [["0.01", 100 * n], ["+Inf", 200 * n]]) }; });
+  const clock = new ManualClock();
+  const engine = new RiskEngine({ clock, staleAfterS: 30 });
+  engine.setComponent({ name: "pg", signals: [{ name: "cpu_user", kind: "cpu" }, { name: "lag_s", kind: "replication_lag" }, { name: "p90_ms", kind: "latency" }] });
+  engine.setComponent({ name: "other", signals: [{ name: "lag_s", kind: "replication_lag" }] });
+  const targets = checkTargets([
+    { component: "pg", url: ex.url, intervalS: 10, signals: [
+      { signal: "cpu_user", metric: "node_cpu_seconds_total", labels: { mode: "user" }, rate: true },
+      { signal: "lag_s", metric: "pg_replication_lag_seconds" },
+      { signal: "p90_ms", metric: "http_request_duration_seconds", quantile: 0.9, scale: 1000 },
+    ] },
+    { component: "other", url: ex.url, intervalS: 10, signals: [{ signal: "lag_s", metric: "pg_replication_lag_seconds" }] },
+  ]);
+  const scraper = new PrometheusScraper(targets, engine, clock, fetch as any, silentLogger());
+  await scraper.scrape(0);
+  const before = scraper.status()[0]!;
+  clock.advance(400);
+  lag = 0;
+  const at = wallMs(clock);
+  assert.is(await scraper.measureLag("pg"), 1, "the one lag signal of pg's one target");
+  assert.is(n, 2, "one fetch: the other component's target is not read");
+  assert.equal(engine.freshPoint("pg", "replication_lag"), { value: 0, tMs: at });
+  assert.equal(scraper.status()[0], before, "the target's status is the scheduled scrape's");
+  // The rate and the quantile still span the schedule's interval: the next scrape is their second.
+  clock.advance(9_600);
+  assert.is(await scraper.scrape(0), 3);
+  engine.tick();
+  assert.is(engine.get("pg")!.contributions.find((c) => c.signal === "cpu_user")!.value, 4, "two CPUs' user seconds (the counter read at the 1st and 3rd fetch) over the 10 s between the scheduled scrapes");
+  // A failed read feeds nothing, and is not a failed health check.
+  status = 503;
+  assert.is(await scraper.measureLag("pg"), 0);
+  assert.is(scraper.status()[0]!.consecutiveFailures, 0);
   ex.close();
 });
 

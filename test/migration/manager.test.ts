@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, appendFileSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ManualClock } from "../../host/clock.js";
+import { ManualClock, wallMs } from "../../host/clock.js";
 import { silentLogger } from "../../controller/log.js";
 import { FakeTrafficRouter } from "../support/fake-router.js";
 import { DEFAULT_POLICY, type Policy } from "../../controller/migration/policy.js";
@@ -174,6 +174,41 @@ test("a NACK from the proxies pauses with their error; resume publishes again", 
     const res = r.m.command("orders", { kind: "resume", by: "ops" });
     assert.ok(res.accepted);
     assert.is(r.router.calls.length, published + 1);
+  });
+});
+
+test("the drain after a fence reads the lag at once and promotes on it; without a probe it waits for the next reading", async () => {
+  for (const withProbe of [true, false]) await inStateDir(async (dir) => {
+    const clock = new ManualClock();
+    // The write move's fence is in flight (re-run at the start): the drain begins once it is done.
+    const st = { ...initialStatus("orders", 0), phase: "Shifting" as const, stepIndex: 4, shadowWeightBp: 10_000, promotion: { stage: "fence" as const, sinceMs: 0 }, pendingAction: { id: "orders/9/fence/0", kind: "fence" as const, side: "primary" as const, sinceMs: 0 } };
+    const seed = new FileStateStore(dir);
+    seed.save(st, []);
+    seed.close();
+    const inputs = new FakeInputSource();
+    inputs.knobs.risk = 0.9;
+    inputs.knobs.lagS = 0;
+    let measuredAt = wallMs(clock) - 500; // the last scheduled reading: 0, but from before the fence
+    inputs.knobs.lagMeasuredAt = () => measuredAt;
+    const probed: number[] = [];
+    const lag = { measureLag: async (component: string) => { assert.is(component, "orders"); probed.push(wallMs(clock)); measuredAt = wallMs(clock); return 1; } };
+    const actions = new FakeActions();
+    const m = new MigrationManager({ clock, router: new FakeTrafficRouter(), store: new FileStateStore(dir), inputs, actions, policies: new Map([["orders", policy()]]), log: silentLogger(), ...(withProbe ? { lag } : {}) });
+    m.start();
+    await new Promise((res) => setImmediate(res)); // the re-run fence is answered
+    clock.advance(1000);
+    const drainAt = wallMs(clock);
+    m.tick(); // the fence is done: the drain begins
+    await new Promise((res) => setImmediate(res));
+    const promoted = actions.calls.some((c) => c.kind === "promote");
+    if (withProbe) {
+      assert.equal(probed, [drainAt], "one read, as the drain began");
+      assert.ok(promoted, "promoted on that reading, without waiting for a tick");
+      assert.is(m.get("orders").status.promotion?.stage, "promote");
+    } else {
+      assert.not.ok(promoted, "no promote on the reading from before the fence");
+      assert.match(m.get("orders").status.blockedReason ?? "", /waiting for a replication lag reading measured after the fence/);
+    }
   });
 });
 
