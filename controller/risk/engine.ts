@@ -12,7 +12,10 @@
 //      reach high probability; one noisy metric tops out at a few per cent.
 //   4. Warm-up: a signal scores nothing until its detector has `minHistory` points.
 //   5. Smoothing: risk rises with a time constant of `riseTauS` and falls with `fallTauS`, so a
-//      single bad tick does not move it far and a recovering component does not flap.
+//      single bad tick does not move it far and a recovering component does not flap. An exhaustion
+//      forecast is the exception on the way up once two fits in a row stand for it: the risk is at
+//      least what the forecasts alone give (a fit already spans its window; one fit alone does not
+//      count: a seasonal rise can read as a ramp for a tick or two).
 //   6. Stale or missing data is a state, not a zero: it contributes nothing, is named in the
 //      explanation, and a component with no fresh signal reports `noData` instead of a low risk.
 import { wallMs, type Clock } from "../../host/clock.js";
@@ -122,6 +125,10 @@ interface Component {
   signals: Map<string, Signal>;
   list: Signal[];
   risk: number;
+  /** The probability smoothed by the rise and fall times; risk is this or the sustained forecast, the higher. */
+  smoothed: number;
+  /** The probability from the exhaustion forecasts alone on the last tick. */
+  lastForecast: number;
   probability: number;
   noData: boolean;
   updatedMs: number;
@@ -133,6 +140,8 @@ export class RiskEngine {
   private readonly components = new Map<string, Component>();
   private model: FailurePredictor;
   private readonly features = emptyFeatures();
+  /** The tick's features from the exhaustion forecasts alone (the trend views). */
+  private readonly forecastFeatures = emptyFeatures();
   // Detectors here run without alarm suppression (a persisting incident must keep its risk) and
   // with the level view at z = 6 (a sustained deviation keeps scoring until the median moves).
   private readonly o: Required<Omit<RiskEngineOptions, "predictor">>;
@@ -161,7 +170,7 @@ export class RiskEngine {
     }
     this.components.set(spec.name, {
       name: spec.name, signals, list: [...signals.values()],
-      risk: old?.risk ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0, features: old?.features ?? emptyFeatures(),
+      risk: old?.risk ?? 0, smoothed: old?.smoothed ?? 0, lastForecast: old?.lastForecast ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0, features: old?.features ?? emptyFeatures(),
     });
   }
 
@@ -271,7 +280,7 @@ export class RiskEngine {
         this.warmStart(sc.name, ss.name, ss.points);
         if (ss.lastSeenMs !== null) s.lastSeenMs = Math.min(ss.lastSeenMs, now);
       }
-      c.risk = sc.risk; c.probability = sc.probability; c.noData = sc.noData; c.updatedMs = Math.min(sc.updatedMs, now);
+      c.risk = c.smoothed = sc.risk; c.probability = sc.probability; c.noData = sc.noData; c.updatedMs = Math.min(sc.updatedMs, now);
     }
     return skipped;
   }
@@ -293,12 +302,14 @@ export class RiskEngine {
   tick(): void {
     const now = wallMs(this.o.clock);
     const exhaustion = kindIndex("exhaustion");
-    const f = this.features;
+    const f = this.features, g = this.forecastFeatures;
     for (const c of this.components.values()) {
       f.fill(0);
+      g.fill(0);
       let fresh = 0;
-      // The two strongest exhaustion forecasts: a second resource heading for its limit corroborates the first.
-      let t1 = 0, t2 = 0;
+      // The two strongest exhaustion forecasts (t: with resources newly at their limit; u: the forecasts
+      // alone): a second resource heading for its limit corroborates the first.
+      let t1 = 0, t2 = 0, u1 = 0, u2 = 0;
       for (const s of c.list) {
         const st = this.state(s, now);
         if (st === "stale" || st === "missing") continue;
@@ -312,7 +323,10 @@ export class RiskEngine {
         // exhaustion feature; CPU or latency heading for their limit is a concern of their own kind
         // (a saturated CPU slows, it does not crash), so their forecast weighs as that kind.
         if (!EXHAUSTING_KINDS.has(s.spec.kind)) { if (d.trendScore > f[s.kind]!) f[s.kind] = d.trendScore; }
-        else if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
+        else {
+          if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
+          if (d.trendScore > u1) { u2 = u1; u1 = d.trendScore; } else if (d.trendScore > u2) u2 = d.trendScore;
+        }
         // A resource newly at its limit is exhausted now, whatever its kind: near capacity (the
         // saturation view) and new there (the surprise views). A plateau the history knows is not new;
         // a surprise far from the limit is not exhaustion.
@@ -320,13 +334,22 @@ export class RiskEngine {
         if (at > t1) { t2 = t1; t1 = at; } else if (at > t2) t2 = at;
       }
       f[exhaustion] = 1 - (1 - t1) * (1 - t2);
+      g[exhaustion] = 1 - (1 - u1) * (1 - u2);
       c.noData = fresh === 0;
       c.features.set(f);
       const p = c.noData ? c.probability : this.predictor.predict(f);
       const dt = c.updatedMs ? Math.max(0, (now - c.updatedMs) / 1000) : Infinity;
-      const tau = p > c.risk ? this.o.riseTauS : this.o.fallTauS;
+      const tau = p > c.smoothed ? this.o.riseTauS : this.o.fallTauS;
       const a = dt === Infinity ? 1 : 1 - Math.exp(-dt / tau);
-      if (!c.noData) c.risk += a * (p - c.risk);
+      if (!c.noData) {
+        c.smoothed += a * (p - c.smoothed);
+        // An exhaustion forecast two fits in a row stand for is not waited out again: a fit already
+        // spans its window with its own uncertainty (trend.ts), so the rise time would count the same
+        // points twice. One fit alone is not enough (a seasonal rise read as a ramp for a tick or two).
+        const pf = Math.min(p, this.predictor.predict(g));
+        c.risk = Math.max(c.smoothed, Math.min(pf, c.lastForecast));
+        c.lastForecast = pf;
+      } else c.lastForecast = 0;
       c.probability = p;
       c.updatedMs = now;
     }

@@ -93,6 +93,27 @@ test("a disk filling towards capacity is forecast, explained as exhaustion, and 
   assert.ok(r.risk > 0.5, `risk ${r.risk}`);
 });
 
+test("an exhaustion forecast two fits in a row stand for raises the risk at once; one fit does not (other evidence waits out the rise time: the next test)", () => {
+  const clock = new ManualClock();
+  const e = new RiskEngine({ clock, riseTauS: 60, fallTauS: 600 });
+  e.setComponent(SPEC);
+  const h = healthy(mulberry32(12));
+  feed(e, clock, 0, 1200, h);
+  // The disk starts filling at 1 % a second: full in about a minute.
+  const seen: { forecast: number; risk: number; p: number }[] = [];
+  for (let s = 1200; s < 1240; s++) {
+    feed(e, clock, s, 1, (sig) => (sig === "disk_used" ? 60 + (s - 1200) + 0.1 * normal(mulberry32(s)) : h(sig)));
+    const r = e.get(SPEC.name)!;
+    const disk = r.contributions.find((c) => c.signal === "disk_used")!;
+    seen.push({ forecast: disk.view === "trend" ? disk.score : 0, risk: r.risk, p: r.probability });
+  }
+  const k = seen.findIndex((x) => x.forecast > 0.95);
+  assert.ok(k > 0, `the fill is forecast (${JSON.stringify(seen.slice(0, 12))})`);
+  assert.ok(seen[k]!.risk < 0.2, `one fit does not raise it: ${seen[k]!.risk} at the first forecast`);
+  assert.ok(seen[k + 1]!.forecast > 0.95 && seen[k + 1]!.risk > 0.6, `two fits do: ${JSON.stringify(seen[k + 1])}`);
+  assert.ok(seen[k + 1]!.risk <= seen[k + 1]!.p, "never above this tick's probability");
+});
+
 test("smoothing: the risk rises with riseTauS and falls with the slower fallTauS", () => {
   const clock = new ManualClock();
   const e = new RiskEngine({ clock, riseTauS: 10, fallTauS: 100 });
