@@ -11,12 +11,10 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import * as grpc from "@grpc/grpc-js";
 import { loadConfig, ConfigError, fsReason } from "./config.js";
-import { startController } from "./main.js";
 import { authMetadata, controllerClient, type ControllerClient } from "./api/service.js";
 import { durationMs, PolicyError } from "./migration/policy.js";
 import { BUILD } from "./build-info.js";
 import { PHASES } from "./migration/status.js";
-import { lintFile } from "./lint.js";
 import { formatComponent, formatComponents, formatImpact, formatModel, formatPlan, formatProxies, parseOutput, structured, time, type Output } from "./cli-format.js";
 
 type Opts = { address: string; token?: string; ca?: string; cert?: string; key?: string };
@@ -140,6 +138,9 @@ export function buildCli(): Command {
     .action(async (o: { config: string }) => {
       try {
         const cfg = loadConfig(o.config);
+        // Loaded here, not at the top: the controller's modules take most of a second or two to load,
+        // which every client command (status, wait, lint) would otherwise pay.
+        const { startController } = await import("./main.js");
         const c = await startController(cfg);
         process.stdout.write(`shadowmesh controller ready: xds ${cfg.listen.xds.replace(/:\d+$/, `:${c.ports.xds}`)}, telemetry :${c.ports.telemetry}, api :${c.ports.api}, http :${c.ports.http} (/metrics), components ${c.manager.components().join(", ")}\n`);
         const bye = () => { c.stop().then(() => process.exit(0)); };
@@ -153,7 +154,8 @@ export function buildCli(): Command {
 
   program.command("lint <files...>").description("check controller configurations, policies, Envoy bootstraps and Kubernetes/Istio manifests offline")
     .option("-o, --output <format>", "table or json", "table")
-    .action((files: string[], o: { output: string }) => {
+    .action(async (files: string[], o: { output: string }) => {
+      const { lintFile } = await import("./lint.js"); // its validators (Kubernetes, Envoy) load only for lint
       const results = files.map((f) => lintFile(f));
       if (o.output === "json") console.log(JSON.stringify(results, null, 2));
       else for (const r of results) {

@@ -52,11 +52,12 @@ step("build", process.execPath, ["scripts/build-wasm.mjs"]);
 step("type-check", process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"]);
 
 /**
- * Two lanes at once: the real-PostgreSQL system runs (test/system/postgres-*: minutes of wall clock
- * each, spent mostly waiting on the faults' timelines) beside every other file (CPU-bound). One
- * lane with a filter argument.
+ * Two lanes at once: the real-PostgreSQL runs (test/system/postgres-*: minutes of wall clock each,
+ * spent mostly waiting on the faults' timelines; and the PostgreSQL driver's own tests on real
+ * instances, about a minute together) beside every other file (CPU-bound). One lane with a filter
+ * argument.
  */
-const REAL_LANE = "^system[\\\\/]postgres-";
+const REAL_LANE = "^(system[\\\\/]postgres-|drivers[\\\\/](postgres-driver|pg-lease-agent|pg-promote))";
 const filter = process.argv[2];
 const lanes = filter ? [[filter]] : [["\\.test\\.ts$", "-i", REAL_LANE], [`${REAL_LANE}.*\\.test\\.ts$`]];
 const runLane = (args) => new Promise((resolve) => {

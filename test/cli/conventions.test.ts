@@ -38,51 +38,49 @@ test.before(async () => {
 test.after(async () => { await ctl.stop(); rmSync(dir, { recursive: true }); });
 
 test("--version prints package.json's version; completion bash names every command", async () => {
-  const v = await run(["--version"]);
+  // Independent invocations run at once (each is a process of its own).
+  const [v, c, z] = await Promise.all([run(["--version"]), run(["completion", "bash"]), run(["completion", "tcsh"])]);
   const version = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
   assert.match(v.stdout, new RegExp(`^shadowmesh ${version.replace(/\./g, "\\.")} \\(revision `));
-  const c = await run(["completion", "bash"]);
   assert.is(c.status, 0);
   for (const w of ["complete -F _shadowmesh shadowmesh", "proxy-status", "set-policy", "wait", "lint", "--output"]) assert.ok(c.stdout.includes(w), `completion has ${w}`);
-  const z = await run(["completion", "tcsh"]);
   assert.is(z.status, 1);
   assert.match(z.stderr, /completion: "tcsh" is not supported \(bash\)/);
 });
 
 test("status -o json|yaml|wide: the API's message for scripts, more columns for people; a bad format is named", async () => {
-  const j = await run(["status", ...at(), "-o", "json"]);
+  const [j, y, w, bad, m] = await Promise.all([
+    run(["status", ...at(), "-o", "json"]), run(["status", "orders", ...at(), "-o", "yaml"]), run(["status", ...at(), "-o", "wide"]),
+    run(["status", ...at(), "-o", "xml"]), run(["model", ...at(), "-o", "json"]),
+  ]);
   assert.is(j.status, 0, j.stderr);
   const list = JSON.parse(j.stdout) as { components: { name: string; phase: string }[] };
   assert.equal(list.components.map((c) => [c.name, c.phase]), [["orders", "Healthy"]]);
-  const y = await run(["status", "orders", ...at(), "-o", "yaml"]);
   assert.is((YAML.parse(y.stdout) as { name: string }).name, "orders");
-  const w = await run(["status", ...at(), "-o", "wide"]);
   assert.match(w.stdout.split("\n")[0]!, /COMPONENT\s+PHASE.*P\(FAIL\)\s+SHADOW-RISK\s+FIT\s+EPOCH\s+FENCED\s+HELD\s+STATUS/);
-  const bad = await run(["status", ...at(), "-o", "xml"]);
   assert.is(bad.status, 1);
   assert.match(bad.stderr, /-o\/--output: "xml" is not a format \(table, wide, json, yaml\)/);
-  const m = await run(["model", ...at(), "-o", "json"]);
   assert.is((JSON.parse(m.stdout) as { source: string }).source, "prior");
 });
 
 test("impact and plan --budget: nothing recorded yet is said so; the plan as a table or JSON; a bad budget is named", async () => {
-  const i = await run(["impact", ...at()]);
+  const budgets = ["abc", "-5", "1e3x"];
+  const [i, j, p, pj, missing, ...bads] = await Promise.all([
+    run(["impact", ...at()]), run(["impact", ...at(), "-o", "json"]), run(["plan", ...at(), "--budget", "250"]),
+    run(["plan", ...at(), "--budget", "250", "-o", "json"]), run(["plan", ...at()]), ...budgets.map((b) => run(["plan", ...at(), "--budget", b])),
+  ]);
   assert.is(i.status, 0, i.stderr);
   assert.match(i.stdout, /no callers recorded yet/);
-  const j = await run(["impact", ...at(), "-o", "json"]);
   assert.equal((JSON.parse(j.stdout) as { ranking: unknown[] }).ranking, []);
-  const p = await run(["plan", ...at(), "--budget", "250"]);
   assert.is(p.status, 0, p.stderr);
   assert.match(p.stdout, /COMPONENT\s+VERDICT\s+COST\/MONTH/);
   assert.match(p.stdout, /0 of 0 shadows chosen for 0\.00\/month of 250\.00/);
-  const pj = await run(["plan", ...at(), "--budget", "250", "-o", "json"]);
   assert.is((JSON.parse(pj.stdout) as { budget: number }).budget, 250);
-  for (const b of ["abc", "-5", "1e3x"]) {
-    const bad = await run(["plan", ...at(), "--budget", b]);
+  budgets.forEach((b, k) => {
+    const bad = bads[k]!;
     assert.is(bad.status, 1);
     assert.match(bad.stderr, new RegExp(`--budget: expected an amount a month \\(0 or more, e\\.g\\. 250\\), got "${b.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"`));
-  }
-  const missing = await run(["plan", ...at()]);
+  });
   assert.is(missing.status, 1);
   assert.match(missing.stderr, /required option '--budget <amount>'/);
 });
@@ -155,15 +153,17 @@ test("proxy-status: per proxy and resource type, sent, ACKed, NACKed with the er
 });
 
 test("wait --for phase=...: met at once, timed out with the phase it is in, a bad phase named", async () => {
-  const met = await run(["wait", "orders", ...at(), "--for", "phase=Healthy|Migrated", "--timeout", "5s"]);
+  const t0 = Date.now();
+  const [met, late, bad] = await Promise.all([
+    run(["wait", "orders", ...at(), "--for", "phase=Healthy|Migrated", "--timeout", "5s"]),
+    run(["wait", "orders", ...at(), "--for", "phase=Migrated", "--timeout", "1s"]),
+    run(["wait", "orders", ...at(), "--for", "phase=Done"]),
+  ]);
   assert.is(met.status, 0, met.stderr);
   assert.match(met.stdout, /orders: phase Healthy/);
-  const t0 = Date.now();
-  const late = await run(["wait", "orders", ...at(), "--for", "phase=Migrated", "--timeout", "1s"]);
   assert.is(late.status, 1);
   assert.match(late.stderr, /timed out after 1s waiting for orders to reach phase=Migrated: phase Healthy/);
   assert.ok(Date.now() - t0 < 10_000);
-  const bad = await run(["wait", "orders", ...at(), "--for", "phase=Done"]);
   assert.is(bad.status, 1);
   assert.match(bad.stderr, /--for: Done is not a phase/);
 });
