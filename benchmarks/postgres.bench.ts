@@ -19,7 +19,9 @@ if (why) { console.error(`postgres benchmark: SKIPPED: ${why}`); process.exit(0)
 const PLANNED = (fault: string): boolean => !["crash", "partition", "hang"].includes(fault);
 const DURATION_S = Number(process.env.PG_BENCH_DURATION_S ?? 70), FAULT_AT_S = 25;
 // PG_BENCH_FAULTS=a,b runs only those and keeps the other faults' results from the last run.
-const only = process.env.PG_BENCH_FAULTS?.split(",").filter(Boolean) ?? null;
+// Set but empty (PG_BENCH_FAULTS=) runs every fault, as unset does, rather than none.
+const listed = process.env.PG_BENCH_FAULTS?.split(",").filter(Boolean) ?? [];
+const only = listed.length ? listed : null;
 for (const f of only ?? []) if (!(POSTGRES_FAULTS as readonly string[]).includes(f)) { console.error(`PG_BENCH_FAULTS: ${f} is not a fault (${POSTGRES_FAULTS.join(", ")})`); process.exit(2); }
 const resultsFile = new URL("./results/postgres.json", import.meta.url);
 const kept: Record<string, Record<string, unknown>> = only && existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")).per_fault ?? {}) : {};
