@@ -31,7 +31,7 @@ for (const fault of POSTGRES_FAULTS) {
   if (only && !only.includes(fault)) { if (kept[fault]) perFault[fault] = kept[fault]!; continue; }
   const run = async (protection: Protection): Promise<PostgresDemoSummary> => {
     const s = await runPostgresDemo({ log: silentLogger(), fault, protection, durationS: DURATION_S, fillStartS: FAULT_AT_S, fillMbPerS: 1.5 });
-    console.error(`${fault} ${protection}: failed ${s.failed_requests}/${s.requests}, lost ${s.lost_writes}/${s.acknowledged_writes}, migrated ${s.migrated_at_s ?? "-"} s, failed at ${s.failed_at_s ?? "-"} s, write gap ${s.write_gap_max_ms} ms, overlaps ${s.two_writer_overlaps}`);
+    console.error(`${fault} ${protection}: failed ${s.failed_requests}/${s.requests}, lost ${s.lost_writes}/${s.acknowledged_writes}${s.writer_unreadable ? " (the writer could not be read at the end)" : ""}, migrated ${s.migrated_at_s ?? "-"} s, failed at ${s.failed_at_s ?? "-"} s, write gap ${s.write_gap_max_ms} ms, overlaps ${s.two_writer_overlaps}`);
     return s;
   };
   const none = await run("none");
@@ -41,8 +41,9 @@ for (const fault of POSTGRES_FAULTS) {
   perFault[fault] = {
     failed_none: none.failed_requests, failed_reactive: reactive.failed_requests, failed_shadowmesh: sm.failed_requests, requests: sm.requests,
     not_worse_than_reactive: sm.failed_requests <= reactive.failed_requests,
-    lost_writes_reactive: reactive.lost_writes, reactive_failed_over_at_s: reactive.migrated_at_s, write_gap_max_ms_reactive: reactive.write_gap_max_ms,
-    lost_writes_none: none.lost_writes, none_primary_unreadable_at_end: none.writer_unreadable, lost_writes_shadowmesh: sm.lost_writes, acknowledged_writes_shadowmesh: sm.acknowledged_writes,
+    // lost_writes_* counts every acknowledged order as lost when the side taking writes at the end cannot be read (its *_unreadable_at_end says so).
+    lost_writes_reactive: reactive.lost_writes, reactive_writer_unreadable_at_end: reactive.writer_unreadable, reactive_failed_over_at_s: reactive.migrated_at_s, write_gap_max_ms_reactive: reactive.write_gap_max_ms,
+    lost_writes_none: none.lost_writes, none_primary_unreadable_at_end: none.writer_unreadable, lost_writes_shadowmesh: sm.lost_writes, shadowmesh_writer_unreadable_at_end: sm.writer_unreadable, acknowledged_writes_shadowmesh: sm.acknowledged_writes,
     primary_failed_at_s_none: none.failed_at_s, migrated_at_s: sm.migrated_at_s,
     move_before_failure_s: sm.migrated_at_s !== null && fail !== null ? Math.round((fail - sm.migrated_at_s) * 10) / 10 : null,
     lag_bytes_at_fence: sm.lag_bytes_at_fence, lag_s_at_fence: sm.lag_s_at_fence,
