@@ -13,9 +13,9 @@
 //   4. Warm-up: a signal scores nothing until its detector has `minHistory` points.
 //   5. Smoothing: risk rises with a time constant of `riseTauS` and falls with `fallTauS`, so a
 //      single bad tick does not move it far and a recovering component does not flap. An exhaustion
-//      forecast is the exception on the way up once two fits in a row stand for it: the risk is at
-//      least what the forecasts alone give (a fit already spans its window; one fit alone does not
-//      count: a seasonal rise can read as a ramp for a tick or two).
+//      forecast is the exception on the way up once two fits in a row stand for it (fits on new
+//      points, not ticks): the risk is at least what the forecasts alone give (a fit already spans its
+//      window; one fit alone does not count: a seasonal rise can read as a ramp for a fit or two).
 //   6. Stale or missing data is a state, not a zero: it contributes nothing, is named in the
 //      explanation, and a component with no fresh signal reports `noData` instead of a low risk.
 import { wallMs, type Clock } from "../../host/clock.js";
@@ -118,6 +118,10 @@ interface Signal {
   staleAfterMs: number;
   lastSeenMs: number; // by the clock, when the point arrived
   recent: PointRing | null;
+  /** The trend score at the newest fit the ticks saw (when the detector had fitPoints points) and at the one before. */
+  lastFit: number;
+  priorFit: number;
+  fitPoints: number;
 }
 
 interface Component {
@@ -127,8 +131,7 @@ interface Component {
   risk: number;
   /** The probability smoothed by the rise and fall times; risk is this or the sustained forecast, the higher. */
   smoothed: number;
-  /** The probability from the exhaustion forecasts alone on the last tick. */
-  lastForecast: number;
+
   probability: number;
   noData: boolean;
   updatedMs: number;
@@ -140,7 +143,7 @@ export class RiskEngine {
   private readonly components = new Map<string, Component>();
   private model: FailurePredictor;
   private readonly features = emptyFeatures();
-  /** The tick's features from the exhaustion forecasts alone (the trend views). */
+  /** The tick's features from the exhaustion forecasts alone, each as two fits in a row stand for it. */
   private readonly forecastFeatures = emptyFeatures();
   // Detectors here run without alarm suppression (a persisting incident must keep its risk) and
   // with the level view at z = 6 (a sustained deviation keeps scoring until the median moves).
@@ -166,11 +169,11 @@ export class RiskEngine {
         ...(s.slo ? { slo: s.slo } : {}), saturation: true, ...(s.warnAt !== undefined ? { warnAt: s.warnAt } : {}),
         loadWeighted: RESOURCE_KINDS.has(s.kind), profile: true, volatility: VOLATILE_KINDS.has(s.kind),
       }));
-      signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity, recent: this.o.keepPoints > 0 ? new PointRing(this.o.keepPoints) : null });
+      signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity, recent: this.o.keepPoints > 0 ? new PointRing(this.o.keepPoints) : null, lastFit: 0, priorFit: 0, fitPoints: 0 });
     }
     this.components.set(spec.name, {
       name: spec.name, signals, list: [...signals.values()],
-      risk: old?.risk ?? 0, smoothed: old?.smoothed ?? 0, lastForecast: old?.lastForecast ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0, features: old?.features ?? emptyFeatures(),
+      risk: old?.risk ?? 0, smoothed: old?.smoothed ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0, features: old?.features ?? emptyFeatures(),
     });
   }
 
@@ -325,7 +328,11 @@ export class RiskEngine {
         if (!EXHAUSTING_KINDS.has(s.spec.kind)) { if (d.trendScore > f[s.kind]!) f[s.kind] = d.trendScore; }
         else {
           if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
-          if (d.trendScore > u1) { u2 = u1; u1 = d.trendScore; } else if (d.trendScore > u2) u2 = d.trendScore;
+          // The forecast this fit and the one before it stand for: a fit is new when the signal got a
+          // point, so ticks over one scrape (1 s ticks, 15 s scrapes) count as one fit.
+          if (d.points !== s.fitPoints) { s.priorFit = s.fitPoints ? s.lastFit : 0; s.lastFit = d.trendScore; s.fitPoints = d.points; }
+          const held = Math.min(d.trendScore, s.priorFit);
+          if (held > u1) { u2 = u1; u1 = held; } else if (held > u2) u2 = held;
         }
         // A resource newly at its limit is exhausted now, whatever its kind: near capacity (the
         // saturation view) and new there (the surprise views). A plateau the history knows is not new;
@@ -345,11 +352,9 @@ export class RiskEngine {
         c.smoothed += a * (p - c.smoothed);
         // An exhaustion forecast two fits in a row stand for is not waited out again: a fit already
         // spans its window with its own uncertainty (trend.ts), so the rise time would count the same
-        // points twice. One fit alone is not enough (a seasonal rise read as a ramp for a tick or two).
-        const pf = Math.min(p, this.predictor.predict(g));
-        c.risk = Math.max(c.smoothed, Math.min(pf, c.lastForecast));
-        c.lastForecast = pf;
-      } else c.lastForecast = 0;
+        // points twice. One fit alone is not enough (a busy hour read as a ramp for a fit or two).
+        c.risk = Math.max(c.smoothed, Math.min(p, this.predictor.predict(g)));
+      }
       c.probability = p;
       c.updatedMs = now;
     }

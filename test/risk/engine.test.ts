@@ -114,6 +114,27 @@ test("an exhaustion forecast two fits in a row stand for raises the risk at once
   assert.ok(seen[k + 1]!.risk <= seen[k + 1]!.p, "never above this tick's probability");
 });
 
+test("the forecast hold counts fits, not ticks: 1 s ticks over 5 s scrapes raise the risk at the second fit", () => {
+  const clock = new ManualClock();
+  const e = new RiskEngine({ clock, riseTauS: 60, fallTauS: 600 });
+  e.setComponent(SPEC);
+  const h = healthy(mulberry32(13));
+  feed(e, clock, 0, 1200, h);
+  // The disk scraped every 5 s (the other signals every second), filling 5 % a scrape.
+  const seen: { forecast: number; risk: number; fresh: boolean }[] = [];
+  for (let s = 1200; s < 1400; s++) {
+    const fresh = s % 5 === 0;
+    feed(e, clock, s, 1, (sig) => (sig === "disk_used" ? (fresh ? 40 + (s - 1200) + 0.1 * normal(mulberry32(s)) : undefined) : h(sig)));
+    const r = e.get(SPEC.name)!;
+    const disk = r.contributions.find((c) => c.signal === "disk_used")!;
+    seen.push({ forecast: disk.view === "trend" ? disk.score : 0, risk: r.risk, fresh });
+  }
+  const k = seen.findIndex((x) => x.forecast > 0.95);
+  assert.ok(k > 0 && seen[k]!.fresh, `the fill is forecast at a scrape (${k})`);
+  for (let j = k; j < k + 5; j++) assert.ok(seen[j]!.risk < 0.2, `one fit, seen on ${j - k + 1} ticks, does not raise it: ${seen[j]!.risk}`);
+  assert.ok(seen[k + 5]!.fresh && seen[k + 5]!.forecast > 0.95 && seen[k + 5]!.risk > 0.6, `the second fit does: ${JSON.stringify(seen[k + 5])}`);
+});
+
 test("smoothing: the risk rises with riseTauS and falls with the slower fallTauS", () => {
   const clock = new ManualClock();
   const e = new RiskEngine({ clock, riseTauS: 10, fallTauS: 100 });
