@@ -1,5 +1,5 @@
 // The risk engine: explanations name the signal that moved, a lone noisy metric does not raise the
-// risk, smoothing rises and falls at its time constants, stale and missing data are explicit states.
+// risk, smoothing rises and falls at its time constants (an exhaustion forecast two fits stand for rises at once), stale and missing data are explicit states.
 // Deterministic: a manual clock and seeded noise.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -93,20 +93,30 @@ test("a disk filling towards capacity is forecast, explained as exhaustion, and 
   assert.ok(r.risk > 0.5, `risk ${r.risk}`);
 });
 
-test("an exhaustion forecast two fits in a row stand for raises the risk at once; one fit does not (other evidence waits out the rise time: the next test)", () => {
+/**
+ * A disk filling 1 % a second after 1,200 s of healthy history, scraped every `every` seconds (the
+ * other signals every second, one tick a second, a 60 s rise time): per tick, the disk's forecast
+ * score (0 unless its view is the trend), the risk, the probability and whether the disk had a point.
+ */
+function fillingDisk(seed: number, every: number, from: number, seconds: number) {
   const clock = new ManualClock();
   const e = new RiskEngine({ clock, riseTauS: 60, fallTauS: 600 });
   e.setComponent(SPEC);
-  const h = healthy(mulberry32(12));
+  const h = healthy(mulberry32(seed));
   feed(e, clock, 0, 1200, h);
-  // The disk starts filling at 1 % a second: full in about a minute.
-  const seen: { forecast: number; risk: number; p: number }[] = [];
-  for (let s = 1200; s < 1240; s++) {
-    feed(e, clock, s, 1, (sig) => (sig === "disk_used" ? 60 + (s - 1200) + 0.1 * normal(mulberry32(s)) : h(sig)));
+  const seen: { forecast: number; risk: number; p: number; fresh: boolean }[] = [];
+  for (let s = 1200; s < 1200 + seconds; s++) {
+    const fresh = s % every === 0;
+    feed(e, clock, s, 1, (sig) => (sig === "disk_used" ? (fresh ? from + (s - 1200) + 0.1 * normal(mulberry32(s)) : undefined) : h(sig)));
     const r = e.get(SPEC.name)!;
     const disk = r.contributions.find((c) => c.signal === "disk_used")!;
-    seen.push({ forecast: disk.view === "trend" ? disk.score : 0, risk: r.risk, p: r.probability });
+    seen.push({ forecast: disk.view === "trend" ? disk.score : 0, risk: r.risk, p: r.probability, fresh });
   }
+  return seen;
+}
+
+test("an exhaustion forecast two fits in a row stand for raises the risk at once; one fit does not (other evidence waits out the rise time: the next tests)", () => {
+  const seen = fillingDisk(12, 1, 60, 40); // full in about a minute
   const k = seen.findIndex((x) => x.forecast > 0.95);
   assert.ok(k > 0, `the fill is forecast (${JSON.stringify(seen.slice(0, 12))})`);
   assert.ok(seen[k]!.risk < 0.2, `one fit does not raise it: ${seen[k]!.risk} at the first forecast`);
@@ -115,20 +125,7 @@ test("an exhaustion forecast two fits in a row stand for raises the risk at once
 });
 
 test("the forecast hold counts fits, not ticks: 1 s ticks over 5 s scrapes raise the risk at the second fit", () => {
-  const clock = new ManualClock();
-  const e = new RiskEngine({ clock, riseTauS: 60, fallTauS: 600 });
-  e.setComponent(SPEC);
-  const h = healthy(mulberry32(13));
-  feed(e, clock, 0, 1200, h);
-  // The disk scraped every 5 s (the other signals every second), filling 5 % a scrape.
-  const seen: { forecast: number; risk: number; fresh: boolean }[] = [];
-  for (let s = 1200; s < 1400; s++) {
-    const fresh = s % 5 === 0;
-    feed(e, clock, s, 1, (sig) => (sig === "disk_used" ? (fresh ? 40 + (s - 1200) + 0.1 * normal(mulberry32(s)) : undefined) : h(sig)));
-    const r = e.get(SPEC.name)!;
-    const disk = r.contributions.find((c) => c.signal === "disk_used")!;
-    seen.push({ forecast: disk.view === "trend" ? disk.score : 0, risk: r.risk, fresh });
-  }
+  const seen = fillingDisk(13, 5, 40, 200);
   const k = seen.findIndex((x) => x.forecast > 0.95);
   assert.ok(k > 0 && seen[k]!.fresh, `the fill is forecast at a scrape (${k})`);
   for (let j = k; j < k + 5; j++) assert.ok(seen[j]!.risk < 0.2, `one fit, seen on ${j - k + 1} ticks, does not raise it: ${seen[j]!.risk}`);
