@@ -18,16 +18,18 @@
 //      window; one fit alone does not count: a seasonal rise can read as a ramp for a fit or two).
 //   6. Stale or missing data is a state, not a zero: it contributes nothing, is named in the
 //      explanation, and a component with no fresh signal reports `noData` instead of a low risk.
+// The tick reads each signal's scores from packed rows (rows.ts), copied there after every point.
 import { wallMs, type Clock } from "../../host/clock.js";
 import { SeriesDetector, seriesOptions, type SignalView } from "./detectors/series.js";
 import type { ProfileState } from "./detectors/profile.js";
 import { FailurePredictor, emptyFeatures, excess, kindIndex, type SignalKind } from "./predictor.js";
 import { explain } from "./explain.js";
 import { EXHAUSTING_KINDS, RESOURCE_KINDS, VOLATILE_KINDS } from "./kinds.js";
+import { SignalRows, newlyAtLimit, type SignalState } from "./rows.js";
 import { RiskInputError, checkComponentSpec, type ComponentSpec, type SignalSpec } from "./spec.js";
 export { isShadowsOwn, shadowKey, shadowSignals } from "./kinds.js";
 
-export type SignalState = "ok" | "warming" | "stale" | "missing";
+export type { SignalState } from "./rows.js";
 
 export interface Contribution {
   signal: string;
@@ -108,26 +110,21 @@ class PointRing {
   }
 }
 
-/** How strongly a signal is newly at its limit: near capacity and surprising there (0 without a capacity). */
-const newlyAtLimit = (d: SeriesDetector): number => (d.opts.saturation ? Math.min(d.surpriseScore, d.saturationScore) : 0);
-
 interface Signal {
   spec: SignalSpec;
   detector: SeriesDetector;
   kind: number;
-  staleAfterMs: number;
-  lastSeenMs: number; // by the clock, when the point arrived
+  /** Its component's rows and its row there: what the tick reads (scores, when it was last seen, its fits). */
+  rows: SignalRows;
+  row: number;
   recent: PointRing | null;
-  /** The trend score at the newest fit the ticks saw (when the detector had fitPoints points) and at the one before. */
-  lastFit: number;
-  priorFit: number;
-  fitPoints: number;
 }
 
 interface Component {
   name: string;
   signals: Map<string, Signal>;
   list: Signal[];
+  rows: SignalRows;
   risk: number;
   /** The probability smoothed by the rise and fall times; risk is this or the sustained forecast, the higher. */
   smoothed: number;
@@ -159,9 +156,15 @@ export class RiskEngine {
     checkComponentSpec(spec);
     const old = this.components.get(spec.name);
     const signals = new Map<string, Signal>();
-    for (const s of spec.signals) {
+    const rows = new SignalRows(spec.signals.length);
+    for (const [row, s] of spec.signals.entries()) {
       const prev = old?.signals.get(s.name);
-      if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) { signals.set(s.name, prev); continue; }
+      if (prev && JSON.stringify(prev.spec) === JSON.stringify(s)) {
+        rows.copy(row, prev.rows, prev.row);
+        prev.rows = rows; prev.row = row;
+        signals.set(s.name, prev);
+        continue;
+      }
       const side = s.side ?? (s.kind === "app" ? "both" : "up");
       const detector = new SeriesDetector(seriesOptions({
         side, window: s.window ?? 128, seasonMs: (s.seasonS ?? 0) * 1000, capacity: s.capacity, exhaustion: s.exhaustion, restPoints: 0, levelZ: 6,
@@ -169,10 +172,12 @@ export class RiskEngine {
         ...(s.slo ? { slo: s.slo } : {}), saturation: true, ...(s.warnAt !== undefined ? { warnAt: s.warnAt } : {}),
         loadWeighted: RESOURCE_KINDS.has(s.kind), profile: true, volatility: VOLATILE_KINDS.has(s.kind),
       }));
-      signals.set(s.name, { spec: s, detector, kind: kindIndex(s.kind), staleAfterMs: (s.staleAfterS ?? this.o.staleAfterS) * 1000, lastSeenMs: -Infinity, recent: this.o.keepPoints > 0 ? new PointRing(this.o.keepPoints) : null, lastFit: 0, priorFit: 0, fitPoints: 0 });
+      const kind = kindIndex(s.kind);
+      rows.init(row, kind, EXHAUSTING_KINDS.has(s.kind), (s.staleAfterS ?? this.o.staleAfterS) * 1000);
+      signals.set(s.name, { spec: s, detector, kind, rows, row, recent: this.o.keepPoints > 0 ? new PointRing(this.o.keepPoints) : null });
     }
     this.components.set(spec.name, {
-      name: spec.name, signals, list: [...signals.values()],
+      name: spec.name, signals, list: [...signals.values()], rows,
       risk: old?.risk ?? 0, smoothed: old?.smoothed ?? 0, probability: old?.probability ?? 0, noData: old?.noData ?? true, updatedMs: old?.updatedMs ?? 0, features: old?.features ?? emptyFeatures(),
     });
   }
@@ -235,7 +240,8 @@ export class RiskEngine {
     if (typeof s === "string") throw new RiskInputError(s);
     s.detector.update(tMs, value);
     s.recent?.push(tMs, value);
-    s.lastSeenMs = wallMs(this.o.clock);
+    s.rows.sync(s.row, s.detector);
+    s.rows.setSeenMs(s.row, wallMs(this.o.clock));
   }
 
   /** Replays stored history into a signal's detectors (oldest first) so a restart does not re-learn from nothing. */
@@ -249,6 +255,7 @@ export class RiskEngine {
       s.recent?.push(t, v);
       n++;
     }
+    if (n > 0) s.rows.sync(s.row, s.detector);
     return n;
   }
 
@@ -257,7 +264,7 @@ export class RiskEngine {
     return { components: [...this.components.values()].map((c) => ({
       name: c.name, risk: c.risk, probability: c.probability, noData: c.noData, updatedMs: c.updatedMs,
       signals: c.list.map((s) => ({
-        name: s.spec.name, lastSeenMs: Number.isFinite(s.lastSeenMs) ? s.lastSeenMs : null, points: s.recent?.toArray() ?? [],
+        name: s.spec.name, lastSeenMs: Number.isFinite(s.rows.seenMs(s.row)) ? s.rows.seenMs(s.row) : null, points: s.recent?.toArray() ?? [],
         ...(s.detector.profile ? { profile: s.detector.profile.state() } : {}),
       })),
     })) };
@@ -281,7 +288,7 @@ export class RiskEngine {
         // The learnt profile first (it covers periods the kept points do not), then the points on top.
         if (ss.profile && s.detector.profile && !s.detector.profile.load(ss.profile, ss.points.at(-1)?.[0] ?? -Infinity)) skipped.push(`component ${sc.name}: signal ${ss.name}: its saved seasonal profile has another period or slot count (seasonS changed): it is re-learnt`);
         this.warmStart(sc.name, ss.name, ss.points);
-        if (ss.lastSeenMs !== null) s.lastSeenMs = Math.min(ss.lastSeenMs, now);
+        if (ss.lastSeenMs !== null) s.rows.setSeenMs(s.row, Math.min(ss.lastSeenMs, now));
       }
       c.risk = c.smoothed = sc.risk; c.probability = sc.probability; c.noData = sc.noData; c.updatedMs = Math.min(sc.updatedMs, now);
     }
@@ -294,12 +301,7 @@ export class RiskEngine {
     return c.signals.get(signal) ?? `component ${component}: unknown signal ${JSON.stringify(signal)} (configured: ${[...c.signals.keys()].join(", ") || "none"})`;
   }
 
-  private state(s: Signal, now: number): SignalState {
-    if (s.detector.points === 0) return "missing";
-    if (now - s.lastSeenMs > s.staleAfterMs) return "stale";
-    if (s.detector.points < this.o.minHistory) return "warming";
-    return "ok";
-  }
+  private state(s: Signal, now: number): SignalState { return s.rows.state(s.row, now, this.o.minHistory); }
 
   /** Recomputes every component's probability and smoothed risk. */
   tick(): void {
@@ -309,39 +311,7 @@ export class RiskEngine {
     for (const c of this.components.values()) {
       f.fill(0);
       g.fill(0);
-      let fresh = 0;
-      // The two strongest exhaustion forecasts (t: with resources newly at their limit; u: the forecasts
-      // alone): a second resource heading for its limit corroborates the first.
-      let t1 = 0, t2 = 0, u1 = 0, u2 = 0;
-      for (const s of c.list) {
-        const st = this.state(s, now);
-        if (st === "stale" || st === "missing") continue;
-        fresh++;
-        const d = s.detector;
-        // A warming signal has no history to be surprised by, but its limits hold from the first point.
-        const x = excess(st === "ok" ? d.riskScore : Math.max(d.burnScore, d.saturationScore));
-        if (x > f[s.kind]!) f[s.kind] = x;
-        if (st !== "ok") continue;
-        // A resource that fails when exhausted (memory, disk, a queue's bound) feeds the strong
-        // exhaustion feature; CPU or latency heading for their limit is a concern of their own kind
-        // (a saturated CPU slows, it does not crash), so their forecast weighs as that kind.
-        if (!EXHAUSTING_KINDS.has(s.spec.kind)) { if (d.trendScore > f[s.kind]!) f[s.kind] = d.trendScore; }
-        else {
-          if (d.trendScore > t1) { t2 = t1; t1 = d.trendScore; } else if (d.trendScore > t2) t2 = d.trendScore;
-          // The forecast this fit and the one before it stand for: a fit is new when the signal got a
-          // point, so ticks over one scrape (1 s ticks, 15 s scrapes) count as one fit.
-          if (d.points !== s.fitPoints) { s.priorFit = s.fitPoints ? s.lastFit : 0; s.lastFit = d.trendScore; s.fitPoints = d.points; }
-          const held = Math.min(d.trendScore, s.priorFit);
-          if (held > u1) { u2 = u1; u1 = held; } else if (held > u2) u2 = held;
-        }
-        // A resource newly at its limit is exhausted now, whatever its kind: near capacity (the
-        // saturation view) and new there (the surprise views). A plateau the history knows is not new;
-        // a surprise far from the limit is not exhaustion.
-        const at = excess(newlyAtLimit(d));
-        if (at > t1) { t2 = t1; t1 = at; } else if (at > t2) t2 = at;
-      }
-      f[exhaustion] = 1 - (1 - t1) * (1 - t2);
-      g[exhaustion] = 1 - (1 - u1) * (1 - u2);
+      const fresh = c.rows.features(now, this.o.minHistory, exhaustion, f, g);
       c.noData = fresh === 0;
       c.features.set(f);
       const p = c.noData ? c.probability : this.predictor.predict(f);

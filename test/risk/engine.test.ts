@@ -132,6 +132,28 @@ test("the forecast hold counts fits, not ticks: 1 s ticks over 5 s scrapes raise
   assert.ok(seen[k + 5]!.fresh && seen[k + 5]!.forecast > 0.95 && seen[k + 5]!.risk > 0.6, `the second fit does: ${JSON.stringify(seen[k + 5])}`);
 });
 
+test("a changed spec keeps each unchanged signal's scores, freshness and fits, wherever the signal now sits", () => {
+  const clock = new ManualClock();
+  const e = new RiskEngine({ clock, riseTauS: 60, fallTauS: 600 });
+  e.setComponent(SPEC);
+  const h = healthy(mulberry32(12));
+  feed(e, clock, 0, 1200, h);
+  const fill = (sig: string, s: number) => (sig === "disk_used" ? 60 + (s - 1200) + 0.1 * normal(mulberry32(s)) : h(sig));
+  const disk = () => e.get(SPEC.name)!.contributions.find((c) => c.signal === "disk_used")!;
+  let s = 1200;
+  for (; s < 1240 && !(disk().view === "trend" && disk().score > 0.95); s++) feed(e, clock, s, 1, fill);
+  assert.ok(s < 1240, "the fill is forecast");
+  assert.ok(e.get(SPEC.name)!.risk < 0.2, "one fit: not yet");
+  // The disk moves from the last row to the first, a new signal joins second; nothing else changes.
+  e.setComponent({ name: SPEC.name, signals: [SPEC.signals[4]!, { name: "conns", kind: "app" }, ...SPEC.signals.slice(0, 4)] });
+  const states = Object.fromEntries(e.get(SPEC.name)!.contributions.map((c) => [c.signal, c.state]));
+  assert.equal(states, { disk_used: "ok", conns: "missing", cpu: "ok", memory: "ok", p99_ms: "ok", errors: "ok" });
+  feed(e, clock, s, 1, fill);
+  const r = e.get(SPEC.name)!;
+  assert.ok(r.risk > 0.6, `the fit before the change counts as the first of two: risk ${r.risk}`);
+  assert.is(r.contributions[0]!.signal, "disk_used");
+});
+
 test("smoothing: the risk rises with riseTauS and falls with the slower fallTauS", () => {
   const clock = new ManualClock();
   const e = new RiskEngine({ clock, riseTauS: 10, fallTauS: 100 });
