@@ -13,6 +13,7 @@ import { SystemClock, wallMs, type Clock } from "../host/clock.js";
 import { createLogger } from "./log.js";
 import { splitHostPort, type ControllerConfig } from "./config.js";
 import { DEFAULT_GROUP, SnapshotCache } from "./xds/cache.js";
+import { TYPE } from "../protocol/protos.js";
 import { AdsServer } from "./xds/server.js";
 import { XdsTrafficRouter } from "./xds/router.js";
 import { PAUSE_WRITES_FEATURE, featureGap } from "./xds/features.js";
@@ -144,7 +145,8 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
   const etcd = cfg.ha ? etcdClient({ endpoints: cfg.ha.endpoints, callTimeoutMs: cfg.ha.callTimeoutMs }) : null;
   const telemetryHost = cfg.ha?.advertise ?? (/^(0\.0\.0\.0|\[?::\]?)$/.test(telemetryListen) ? os.hostname() : telemetryListen);
   const replica = cfg.ha && etcd ? new HaReplica({ client: etcd, prefix: cfg.ha.prefix, replica: cfg.ha.replica, ttlS: cfg.ha.leaseTtlS, log, nowMs: () => wallMs(clock), local: router, telemetryAddress: `${telemetryHost}:${telemetryPort}` }) : null;
-  if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), leading: () => replica.role === "leader", credentials: replicaCredentials(cfg.telemetry.tls), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log });
+  if (replica) forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), leading: () => replica.role === "leader", credentials: replicaCredentials(cfg.telemetry.tls), ...(cfg.telemetry.tokens[0] ? { token: cfg.telemetry.tokens[0] } : {}), log,
+    subscribers: { replica: replica.name, nodes: () => ads.subscribers(DEFAULT_GROUP, TYPE.extension) } });
   const store = replica?.store ?? opts.store ?? (cfg.stateDir ? new FileStateStore(cfg.stateDir) : new MemoryStateStore());
   // Each component's driver (drivers/): its actions, and for those that measure, health, signals and lag.
   const built = buildDrivers(cfg.components, clock);

@@ -8,6 +8,9 @@
 // to answer) the reports wait and the flush retries; once this replica leads, what waited is
 // dropped quietly (it was merged here). Bounded: at most MAX_QUEUED reports wait and one call
 // runs at a time (in order); past that, reports are dropped and counted.
+// Every SUBSCRIBERS_MS a follower also sends its filter subscribers (ECDS node ids, with or without
+// reports), so the leader's check of what the fleet's filters know counts a proxy connected here
+// before its first report (xds/features.ts).
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { telemetryClient } from "../telemetry/service.js";
@@ -16,6 +19,8 @@ export interface ForwardTarget { replica: string; telemetry: string }
 
 /** Per call: at most BATCH reports and BATCH_BYTES (well under gRPC's 4 MiB message limit). */
 const BATCH = 1000, BATCH_BYTES = 1 << 20, FLUSH_MS = 50, RETRY_MS = 200, MAX_QUEUED = 50_000;
+/** How often a follower sends its subscriber list (well inside the leader's one-minute window). */
+export const SUBSCRIBERS_MS = 5000;
 /**
  * One call at a time: a proxy's reports must reach the leader in the order they were merged here (its
  * store refuses a sequence below one it took), and concurrent calls were seen to overtake each other
@@ -23,7 +28,8 @@ const BATCH = 1000, BATCH_BYTES = 1 << 20, FLUSH_MS = 50, RETRY_MS = 200, MAX_QU
  */
 const MAX_IN_FLIGHT = 1;
 
-type BatchClient = grpc.Client & { ForwardReports(req: { reports: Buffer[] }, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { merged: number; refused: number }) => void): void };
+interface Batch { reports: Buffer[]; subscribers?: { replica: string; nodes: string[] } }
+type BatchClient = grpc.Client & { ForwardReports(req: Batch, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { merged: number; refused: number }) => void): void };
 
 export class TelemetryForwarder {
   private client: BatchClient | null = null;
@@ -31,14 +37,25 @@ export class TelemetryForwarder {
   private queue: Buffer[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly subsTimer: NodeJS.Timeout | null = null;
+  /** The subscriber list goes with the next call (at start, then every SUBSCRIBERS_MS, and again after a failed call). */
+  private subscribersDue: boolean;
   readonly stats = { forwarded: 0, merged: 0, refused: 0, failed: 0, dropped: 0, calls: 0 };
 
   /**
    * leader: the leader's telemetry port while this replica follows (null: none known, or this one
    * leads); leading: whether this replica leads (its reports need no forwarding); credentials: how the
-   * leader's telemetry port is reached (ha/credentials.ts; default plaintext).
+   * leader's telemetry port is reached (ha/credentials.ts; default plaintext); subscribers: this
+   * replica's name and its filter subscribers (none: no list is sent).
    */
-  constructor(private readonly o: { leader: () => ForwardTarget | null; leading?: () => boolean; token?: string; log: Logger; timeoutMs?: number; credentials?: grpc.ChannelCredentials }) {}
+  constructor(private readonly o: { leader: () => ForwardTarget | null; leading?: () => boolean; token?: string; log: Logger; timeoutMs?: number; credentials?: grpc.ChannelCredentials; subscribers?: { replica: string; nodes: () => string[] } }) {
+    this.subscribersDue = !!o.subscribers;
+    if (o.subscribers) {
+      this.subsTimer = setInterval(() => { this.subscribersDue = true; this.schedule(0); }, SUBSCRIBERS_MS);
+      this.subsTimer.unref?.();
+      this.schedule(FLUSH_MS);
+    }
+  }
 
   forward(raw: Buffer): void {
     if (this.o.leading?.()) return;
@@ -55,10 +72,10 @@ export class TelemetryForwarder {
   }
 
   private flush(): void {
-    if (this.o.leading?.()) { this.queue = []; return; } // it leads now: what waited was merged here
+    if (this.o.leading?.()) { this.queue = []; this.subscribersDue = false; return; } // it leads now: what waited was merged here
     const to = this.o.leader();
-    if (!to) { if (this.queue.length > 0) this.schedule(RETRY_MS); return; } // no leader known yet: wait, bounded
-    while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+    if (!to) { if (this.queue.length > 0 || this.subscribersDue) this.schedule(RETRY_MS); return; } // no leader known yet: wait, bounded
+    while ((this.queue.length > 0 || this.subscribersDue) && this.inFlight < MAX_IN_FLIGHT) {
       let n = 0, bytes = 0;
       while (n < this.queue.length && n < BATCH && (n === 0 || bytes + this.queue[n]!.length <= BATCH_BYTES)) bytes += this.queue[n++]!.length;
       const batch = this.queue.splice(0, n);
@@ -67,14 +84,18 @@ export class TelemetryForwarder {
       if (this.o.token) md.set("authorization", `Bearer ${this.o.token}`);
       this.inFlight++;
       this.stats.calls++;
-      this.client!.ForwardReports({ reports: batch }, md, { deadline: Date.now() + (this.o.timeoutMs ?? 5000) }, (e, r) => {
+      const req: Batch = { reports: batch };
+      if (this.subscribersDue && this.o.subscribers) { req.subscribers = { replica: this.o.subscribers.replica, nodes: this.o.subscribers.nodes() }; this.subscribersDue = false; }
+      this.client!.ForwardReports(req, md, { deadline: Date.now() + (this.o.timeoutMs ?? 5000) }, (e, r) => {
         this.inFlight--;
+        if (e && req.subscribers) this.subscribersDue = true; // the next call carries a fresh list
         if (!e) { this.stats.forwarded += batch.length; this.stats.merged += r?.merged ?? 0; this.stats.refused += r?.refused ?? 0; }
         else if (++this.stats.failed <= 5 || this.stats.failed % 1000 === 0) this.o.log.warn({ leader: to.replica, err: e.message, reports: batch.length, failed: this.stats.failed }, "cannot forward telemetry reports to the leader");
         if (this.queue.length > 0) this.flush();
+        else if (this.subscribersDue) this.schedule(RETRY_MS);
       });
     }
   }
 
-  close(): void { if (this.timer) clearTimeout(this.timer); this.client?.close(); this.client = null; }
+  close(): void { if (this.timer) clearTimeout(this.timer); if (this.subsTimer) clearInterval(this.subsTimer); this.client?.close(); this.client = null; }
 }

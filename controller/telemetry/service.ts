@@ -73,6 +73,8 @@ export interface TelemetryServiceDeps {
 type Call = grpc.ServerUnaryCall<Buffer, object>;
 /** Reports in one ForwardReports call (a follower sends at most this many at once). */
 export const MAX_FORWARD_BATCH = 5000;
+/** Node ids in one replica's subscriber list (a replica serves a share of the fleet). */
+export const MAX_REPLICA_SUBSCRIBERS = 100_000;
 
 /** Why a call is not authenticated, or null when it is (or when no credentials are configured). */
 export function telemetryAuthError(call: Call, auth: TelemetryAuth | undefined): string | null {
@@ -200,10 +202,19 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       call.on("end", () => { if (open) { open = false; call.end(); } });
     },
     /** A follower replica's batch: each report checked and merged like one from its proxy. */
-    ForwardReports(call: grpc.ServerUnaryCall<{ reports?: Uint8Array[] }, object>, cb: grpc.sendUnaryData<object>) {
+    ForwardReports(call: grpc.ServerUnaryCall<{ reports?: Uint8Array[]; subscribers?: { replica?: string; nodes?: string[] } | null }, object>, cb: grpc.sendUnaryData<object>) {
       if (denied(call as unknown as Call, cb, "ForwardReports")) return;
       const list = call.request.reports ?? [];
       if (list.length > MAX_FORWARD_BATCH) return fail(cb, grpc.status.INVALID_ARGUMENT, `ReportBatch: ${list.length} reports, at most ${MAX_FORWARD_BATCH}`);
+      const subs = call.request.subscribers;
+      if (subs) {
+        const nodes = subs.nodes ?? [];
+        const bad = !subs.replica ? "subscribers.replica: empty (the sending replica's name is required)"
+          : nodes.length > MAX_REPLICA_SUBSCRIBERS ? `subscribers.nodes: ${nodes.length} nodes, at most ${MAX_REPLICA_SUBSCRIBERS}`
+          : nodes.findIndex((n) => !n) >= 0 ? `subscribers.nodes[${nodes.findIndex((n) => !n)}]: empty node id` : null;
+        if (bad) return fail(cb, grpc.status.INVALID_ARGUMENT, `ReportBatch: ${bad}`);
+        d.store.setReplicaSubscribers(subs.replica!, nodes);
+      }
       let merged = 0, refused = 0;
       for (const bytes of list) {
         try { if (d.store.ingest(decodeReport(bytes), known) === "merged") merged++; else refused++; }

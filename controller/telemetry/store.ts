@@ -92,6 +92,7 @@ export class TelemetryStore {
   private readonly lastSeen = new Map<string, { sequence: number; endNs: bigint }>();
   /** Per node, the features its newest report named (FilterReport.features) and when it came (store ms); the newest maxProxies nodes. */
   private readonly nodeFeatures = new Map<string, { features: readonly string[]; atMs: number }>();
+  private readonly replicaSubs = new Map<string, { nodes: readonly string[]; atMs: number }>();
   private readonly unknown = new Map<string, number>();
   private readonly recentOutliers: (ProxyOutlier & { component: string; startMs: number })[] = [];
   private readonly listeners: ((s: BucketSummary) => void)[] = [];
@@ -172,6 +173,16 @@ export class TelemetryStore {
 
   /** The features the node's newest report named; null when no report from it arrived (or it was evicted). */
   featuresOf(node: string): readonly string[] | null { return this.nodeFeatures.get(node)?.features ?? null; }
+
+  /** A follower replica's filter subscribers (ECDS), replacing the list it sent before (HA: the leader counts them). */
+  setReplicaSubscribers(replica: string, nodes: readonly string[]): void { this.replicaSubs.set(replica, { nodes, atMs: this.now() }); }
+
+  /** The nodes in the lists replicas sent within the last `withinMs` (a replica gone that long no longer counts). */
+  replicaSubscribers(withinMs: number): string[] {
+    const since = this.now() - withinMs, out = new Set<string>();
+    for (const [r, l] of this.replicaSubs) { if (l.atMs < since) { this.replicaSubs.delete(r); continue; } for (const n of l.nodes) out.add(n); }
+    return [...out];
+  }
 
   /** Nodes whose newest report, received within the last `withinMs`, did not name `feature` (an older filter). */
   reportedWithout(feature: string, withinMs: number): string[] {

@@ -2,6 +2,7 @@
 // election or a slow etcd, and reach the leader in order once one is; a replica that leads forwards
 // nothing and drops what waited (it merged those itself). Before, a flush that found no leader
 // dropped every queued report (the HA benchmark lost ~60 % of the forwarded reports under load).
+// A follower also sends its filter subscribers, so the leader counts a proxy that has not reported.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as grpc from "@grpc/grpc-js";
@@ -72,6 +73,23 @@ test("a replica that leads forwards nothing; one that comes to lead drops what w
     await new Promise((r) => setTimeout(r, 400));
     assert.equal([f.stats.calls, f.stats.forwarded, f.stats.dropped], [0, 0, 0], JSON.stringify(f.stats));
     assert.is(leader.store.stats.reports, 0, "nothing reached the other port");
+  } finally { f.close(); leader.close(); }
+});
+
+test("a follower sends its filter subscribers to the leader with no report to carry them, then its newest list every few seconds", async () => {
+  const { clock } = await reports(1);
+  const leader = await leaderPort(clock);
+  let known = false, nodes = ["sidecar-a", "sidecar-b"];
+  const f = new TelemetryForwarder({ leader: () => (known ? { replica: "r0", telemetry: `127.0.0.1:${leader.port}` } : null), leading: () => false, log: silentLogger(), subscribers: { replica: "r1", nodes: () => nodes } });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(leader.store.replicaSubscribers(60_000), [], "no leader known yet");
+    known = true;
+    await until("the list to reach the leader", () => leader.store.replicaSubscribers(60_000).length === 2, 5000);
+    assert.equal(leader.store.replicaSubscribers(60_000), ["sidecar-a", "sidecar-b"]);
+    assert.equal([f.stats.forwarded, f.stats.calls], [0, 1], "one call, no reports in it");
+    nodes = ["sidecar-c"];
+    await until("the next list (every SUBSCRIBERS_MS)", () => leader.store.replicaSubscribers(60_000)[0] === "sidecar-c", 8000);
   } finally { f.close(); leader.close(); }
 });
 

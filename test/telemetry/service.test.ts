@@ -78,6 +78,16 @@ test("ForwardReports (a follower replica's batch): each report merged like its p
   const big = await forward(Array.from({ length: 5001 }, () => bytes));
   assert.is(big.err?.code, grpc.status.INVALID_ARGUMENT);
   assert.match(big.err!.details, /5001 reports, at most 5000/);
+  // The follower's subscriber list, with no reports: kept for the leader's feature check.
+  const subs = await s.callObj("ForwardReports", { reports: [], subscribers: { replica: "replica-b", nodes: ["on-b-1", "on-b-2"] } });
+  assert.is(subs.err, null);
+  assert.equal(s.store.replicaSubscribers(60_000), ["on-b-1", "on-b-2"]);
+  for (const [bad, why] of [[{ replica: "", nodes: ["x"] }, /subscribers\.replica: empty/], [{ replica: "r", nodes: ["a", ""] }, /subscribers\.nodes\[1\]: empty node id/]] as const) {
+    const r = await s.callObj("ForwardReports", { reports: [bytes], subscribers: bad });
+    assert.is(r.err?.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(r.err!.details, why);
+  }
+  assert.equal(s.store.replicaSubscribers(60_000), ["on-b-1", "on-b-2"], "a refused batch changes nothing");
   s.close();
 });
 

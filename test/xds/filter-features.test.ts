@@ -1,7 +1,8 @@
 // Version skew between the controller and the filter: which proxies would refuse pause_writes_ms
 // (xds/features.ts, as controller/main.ts wires it for the migration engine): an ECDS subscriber that
 // has not reported knowing it (FilterReport.features), and any node whose report of the last minute
-// did not name it (an HA leader merges every replica's reports). An older filter refuses a field it does
+// did not name it (an HA leader merges every replica's reports), and an HA follower's ECDS subscribers
+// that have not reported (the follower sends its list). An older filter refuses a field it does
 // not know and NACKs the whole configuration (shown here with the current filter on a misspelt field),
 // so without this a controller upgraded before the filter would leave every proxy on its old routes
 // through a failover.
@@ -70,6 +71,17 @@ test("the filter reports the features it knows; a proxy on ECDS that has not sai
     ingest("sidecar-1", [PAUSE_WRITES_FEATURE]);
     ingest("sidecar-2", [PAUSE_WRITES_FEATURE]);
     assert.equal(lacking(), [], "a report over a minute old no longer counts (the node is gone, or upgraded)");
+    // A proxy on another HA replica's ECDS that has not reported anywhere: that replica's list names it.
+    store.setReplicaSubscribers("replica-b", ["on-b", "sidecar-1"]);
+    assert.equal(lacking(), ["on-b"], "listed by its replica, no report yet");
+    ingest("on-b", [PAUSE_WRITES_FEATURE]);
+    assert.equal(lacking(), [], "its forwarded report names the feature");
+    store.setReplicaSubscribers("replica-b", ["on-b", "new-on-b"]);
+    assert.equal(lacking(), ["new-on-b"], "the replica's newest list replaces the last");
+    clock.advance(FEATURE_REPORT_WINDOW_MS);
+    ingest("sidecar-1", [PAUSE_WRITES_FEATURE]);
+    ingest("sidecar-2", [PAUSE_WRITES_FEATURE]);
+    assert.equal(lacking(), [], "a replica silent for a minute no longer counts");
     // Bad feature lists are refused by name.
     assert.throws(() => ingest("x", ["Pause-Writes"]), /features\[0\]: "Pause-Writes" is not a feature name/);
     assert.throws(() => ingest("x", Array.from({ length: 33 }, (_, i) => `f${i}`)), /features: 33 entries, at most 32/);
