@@ -39,6 +39,16 @@ const healthy = (rand: () => number) => (sig: string): number => {
   }
 };
 
+/** An engine with SPEC and `seconds` of healthy history (seeded), one tick a second. */
+function healthyEngine(seed: number, seconds: number, opts: { riseTauS?: number; fallTauS?: number } = {}) {
+  const clock = new ManualClock();
+  const e = new RiskEngine({ clock, ...opts });
+  e.setComponent(SPEC);
+  const h = healthy(mulberry32(seed));
+  feed(e, clock, 0, seconds, h);
+  return { clock, e, h };
+}
+
 test("healthy noise for an hour keeps the risk near the prior; an error and latency surge raises it and is explained", () => {
   const clock = new ManualClock();
   const e = new RiskEngine({ clock });
@@ -99,11 +109,7 @@ test("a disk filling towards capacity is forecast, explained as exhaustion, and 
  * score (0 unless its view is the trend), the risk, the probability and whether the disk had a point.
  */
 function fillingDisk(seed: number, every: number, from: number, seconds: number) {
-  const clock = new ManualClock();
-  const e = new RiskEngine({ clock, riseTauS: 60, fallTauS: 600 });
-  e.setComponent(SPEC);
-  const h = healthy(mulberry32(seed));
-  feed(e, clock, 0, 1200, h);
+  const { clock, e, h } = healthyEngine(seed, 1200, { riseTauS: 60, fallTauS: 600 });
   const seen: { forecast: number; risk: number; p: number; fresh: boolean }[] = [];
   for (let s = 1200; s < 1200 + seconds; s++) {
     const fresh = s % every === 0;
@@ -133,11 +139,7 @@ test("the forecast hold counts fits, not ticks: 1 s ticks over 5 s scrapes raise
 });
 
 test("a changed spec keeps each unchanged signal's scores, freshness and fits, wherever the signal now sits", () => {
-  const clock = new ManualClock();
-  const e = new RiskEngine({ clock, riseTauS: 60, fallTauS: 600 });
-  e.setComponent(SPEC);
-  const h = healthy(mulberry32(12));
-  feed(e, clock, 0, 1200, h);
+  const { clock, e, h } = healthyEngine(12, 1200, { riseTauS: 60, fallTauS: 600 });
   const fill = (sig: string, s: number) => (sig === "disk_used" ? 60 + (s - 1200) + 0.1 * normal(mulberry32(s)) : h(sig));
   const disk = () => e.get(SPEC.name)!.contributions.find((c) => c.signal === "disk_used")!;
   let s = 1200;
@@ -155,11 +157,7 @@ test("a changed spec keeps each unchanged signal's scores, freshness and fits, w
 });
 
 test("smoothing: the risk rises with riseTauS and falls with the slower fallTauS", () => {
-  const clock = new ManualClock();
-  const e = new RiskEngine({ clock, riseTauS: 10, fallTauS: 100 });
-  e.setComponent(SPEC);
-  const h = healthy(mulberry32(9));
-  feed(e, clock, 0, 600, h);
+  const { clock, e, h } = healthyEngine(9, 600, { riseTauS: 10, fallTauS: 100 });
   feed(e, clock, 600, 10, (sig) => (sig === "errors" ? 0.5 : sig === "p99_ms" ? 500 : h(sig)));
   const peak = e.get(SPEC.name)!;
   assert.ok(peak.probability > 0.9, `probability ${peak.probability}`);
