@@ -24,6 +24,7 @@ import { RiskEngine } from "../controller/risk/engine.js";
 import { FailurePredictor } from "../controller/risk/predictor.js";
 import { TelemetryForwarder } from "../controller/ha/forward.js";
 import { DEFAULT_SIGNALS } from "../controller/config.js";
+import { DEFAULT_GROUP } from "../controller/xds/cache.js";
 
 const [endpoints, name, prefix, streams, ttl] = process.argv.slice(2) as [string, string, string, string, string];
 const n = Number(streams);
@@ -41,7 +42,10 @@ addTelemetryService(telemetryServer, { store, engine, clock, log: logger, forwar
 const telemetryPort = await new Promise<number>((res, rej) => telemetryServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
 const client = etcdClient({ endpoints: endpoints.split(","), callTimeoutMs: 3000 });
 const replica = new HaReplica({ client, prefix, replica: name, ttlS: Number(ttl), log: logger, nowMs: () => Date.now(), local: router, telemetryAddress: `127.0.0.1:${telemetryPort}` });
-forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), leading: () => replica.role === "leader", log: logger });
+// As controller/main.ts wires it, with the follower's subscriber list every 5 s; the benchmark's
+// proxies take RDS only, so their RDS subscription stands in for ECDS (the same list, the same size).
+forwarder = new TelemetryForwarder({ leader: () => replica.leaderTarget(), leading: () => replica.role === "leader", log: logger,
+  subscribers: { replica: name, nodes: () => server.subscribers(DEFAULT_GROUP, TYPE.route) } });
 const manager = new MigrationManager({
   clock: new SystemClock(), router: replica.router(), store: replica.store, log: logger, policies: new Map([["orders", DEFAULT_POLICY]]),
   inputs: { gather: () => { throw new Error("the benchmark does not tick"); } }, actions: { run: async () => {} },
