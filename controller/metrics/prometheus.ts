@@ -142,6 +142,8 @@ export function extract(families: PromFamily[], s: ScrapeSignal, tMs: number, pr
 
 export class PrometheusScraper {
   private readonly prev = new Map<number, Previous>();
+  /** When the newest on-demand lag read fed each "component\u0000signal" (measureLag), by its fetch start. */
+  private readonly readOnDemandMs = new Map<string, number>();
   private readonly statuses: TargetStatus[];
   private loops: { stop(): void }[] = [];
 
@@ -204,6 +206,7 @@ export class PrometheusScraper {
           const v = extract(families, s, tMs, new Map());
           if (typeof v === "string" || this.engine.check(component, s.signal, tMs, v) !== null) continue;
           this.engine.observe(component, s.signal, tMs, v);
+          this.readOnDemandMs.set(`${component}\u0000${s.signal}`, tMs);
           fed++;
         }
         return fed;
@@ -246,6 +249,9 @@ export class PrometheusScraper {
       if (typeof v === "string") { st.missing[s.signal] = v; continue; }
       // The shadow's own signals (its CPU, its queue) go to the shadow's scorer; the pair's (its lag) to the component.
       const to = scorerFor(this.engine, t.component, t.side, s.signal);
+      // An on-demand lag read that began after this scrape and finished first fed a fresher value of
+      // this gauge: this older one is superseded, not an error.
+      if ((this.readOnDemandMs.get(`${to}\u0000${s.signal}`) ?? -Infinity) > tMs) continue;
       const err = this.engine.check(to, s.signal, tMs, v);
       if (err) { st.missing[s.signal] = err; continue; }
       this.engine.observe(to, s.signal, tMs, v);

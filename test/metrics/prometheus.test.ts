@@ -100,6 +100,39 @@ test("measureLag reads only the lag gauge, stamped when it began, and leaves the
   ex.close();
 });
 
+test("a scheduled scrape overtaken by an on-demand lag read feeds the rest and skips its older lag point without an error", async () => {
+  let lag = 3;
+  const ex = await exporter(() => ({ status: 200, text: page(100, 10, lag, [["+Inf", 1]]) }));
+  const clock = new ManualClock();
+  const engine = new RiskEngine({ clock, staleAfterS: 30 });
+  engine.setComponent({ name: "pg", signals: [{ name: "cpu_user", kind: "cpu" }, { name: "lag_s", kind: "replication_lag" }] });
+  const targets = checkTargets([{ component: "pg", url: ex.url, intervalS: 10, signals: [
+    { signal: "cpu_user", metric: "node_cpu_seconds_total", labels: { mode: "user" } },
+    { signal: "lag_s", metric: "pg_replication_lag_seconds" },
+  ] }]);
+  // The scheduled scrape's answer is held until the on-demand read has been fed.
+  let release: () => void = () => {}, holdNext = true;
+  const slowFetch = async (url: string, init: RequestInit) => {
+    if (holdNext) { holdNext = false; await new Promise<void>((r) => { release = r; }); }
+    return fetch(url, init);
+  };
+  const scraper = new PrometheusScraper(targets, engine, clock, slowFetch as any, silentLogger());
+  try {
+    const scheduled = scraper.scrape(0); // stamped now
+    clock.advance(400);
+    lag = 0;
+    const at = wallMs(clock);
+    assert.is(await scraper.measureLag("pg"), 1);
+    release();
+    assert.is(await scheduled, 1, "the CPU gauge is fed; its lag point, older than the one read on demand, is not");
+    assert.equal(scraper.status()[0]!.missing, {}, "and is no error");
+    assert.equal(engine.freshPoint("pg", "replication_lag"), { value: 0, tMs: at });
+    // The next scheduled scrape, begun after the read, feeds the lag again.
+    clock.advance(9_600);
+    assert.is(await scraper.scrape(0), 2);
+  } finally { ex.close(); }
+});
+
 test("a failing endpoint is an error in status() and its signals go stale", async () => {
   let status = 200;
   const ex = await exporter(() => ({ status, text: page(1, 1, 0.5, [["+Inf", 1]]) }));
