@@ -8,8 +8,8 @@
 // to answer) the reports wait and the flush retries; once this replica leads, what waited is
 // dropped quietly (it was merged here). Bounded: at most MAX_QUEUED reports wait and one call
 // runs at a time (in order); past that, reports are dropped and counted.
-// Every SUBSCRIBERS_MS a follower also sends its filter subscribers (ECDS node ids, with or without
-// reports), so the leader's check of what the fleet's filters know counts a proxy connected here
+// Every SUBSCRIBERS_MS a follower also sends its filter subscribers (ECDS node ids, in a call of its
+// own, at most 2 MiB of them), so the leader's check of what the fleet's filters know counts a proxy connected here
 // before its first report (xds/features.ts).
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -21,6 +21,8 @@ export interface ForwardTarget { replica: string; telemetry: string }
 const BATCH = 1000, BATCH_BYTES = 1 << 20, FLUSH_MS = 50, RETRY_MS = 200, MAX_QUEUED = 50_000;
 /** How often a follower sends its subscriber list (well inside the leader's one-minute window). */
 export const SUBSCRIBERS_MS = 5000;
+/** At most this many bytes of node ids in one list (the leader takes up to 100,000 ids). */
+const LIST_BYTES = 2 << 20;
 /**
  * One call at a time: a proxy's reports must reach the leader in the order they were merged here (its
  * store refuses a sequence below one it took), and concurrent calls were seen to overtake each other
@@ -38,8 +40,9 @@ export class TelemetryForwarder {
   private inFlight = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly subsTimer: NodeJS.Timeout | null = null;
-  /** The subscriber list goes with the next call (at start, then every SUBSCRIBERS_MS, and again after a failed call). */
+  /** The subscriber list is sent next (at start, then every SUBSCRIBERS_MS). */
   private subscribersDue: boolean;
+  private warnedCut = false;
   readonly stats = { forwarded: 0, merged: 0, refused: 0, failed: 0, dropped: 0, calls: 0 };
 
   /**
@@ -76,25 +79,38 @@ export class TelemetryForwarder {
     const to = this.o.leader();
     if (!to) { if (this.queue.length > 0 || this.subscribersDue) this.schedule(RETRY_MS); return; } // no leader known yet: wait, bounded
     while ((this.queue.length > 0 || this.subscribersDue) && this.inFlight < MAX_IN_FLIGHT) {
-      let n = 0, bytes = 0;
-      while (n < this.queue.length && n < BATCH && (n === 0 || bytes + this.queue[n]!.length <= BATCH_BYTES)) bytes += this.queue[n++]!.length;
-      const batch = this.queue.splice(0, n);
+      // The subscriber list goes in a call of its own: one that fails (too large, say) holds up no report.
+      const req: Batch = this.subscribersDue && this.o.subscribers ? { reports: [], subscribers: this.subscriberList() } : { reports: this.takeBatch() };
+      this.subscribersDue = false;
+      const batch = req.reports;
       if (this.address !== to.telemetry) { this.client?.close(); this.client = telemetryClient(to.telemetry, this.o.credentials) as unknown as BatchClient; this.address = to.telemetry; }
       const md = new grpc.Metadata();
       if (this.o.token) md.set("authorization", `Bearer ${this.o.token}`);
       this.inFlight++;
       this.stats.calls++;
-      const req: Batch = { reports: batch };
-      if (this.subscribersDue && this.o.subscribers) { req.subscribers = { replica: this.o.subscribers.replica, nodes: this.o.subscribers.nodes() }; this.subscribersDue = false; }
       this.client!.ForwardReports(req, md, { deadline: Date.now() + (this.o.timeoutMs ?? 5000) }, (e, r) => {
         this.inFlight--;
-        if (e && req.subscribers) this.subscribersDue = true; // the next call carries a fresh list
         if (!e) { this.stats.forwarded += batch.length; this.stats.merged += r?.merged ?? 0; this.stats.refused += r?.refused ?? 0; }
-        else if (++this.stats.failed <= 5 || this.stats.failed % 1000 === 0) this.o.log.warn({ leader: to.replica, err: e.message, reports: batch.length, failed: this.stats.failed }, "cannot forward telemetry reports to the leader");
-        if (this.queue.length > 0) this.flush();
-        else if (this.subscribersDue) this.schedule(RETRY_MS);
+        else if (++this.stats.failed <= 5 || this.stats.failed % 1000 === 0) this.o.log.warn({ leader: to.replica, err: e.message, reports: batch.length, subscribers: req.subscribers?.nodes.length, failed: this.stats.failed }, req.subscribers ? "cannot send this replica's filter subscribers to the leader (sent again in 5 s)" : "cannot forward telemetry reports to the leader");
+        if (this.queue.length > 0 || this.subscribersDue) this.flush();
       });
     }
+  }
+
+  /** The next batch of queued reports: up to BATCH reports and BATCH_BYTES. */
+  private takeBatch(): Buffer[] {
+    let n = 0, bytes = 0;
+    while (n < this.queue.length && n < BATCH && (n === 0 || bytes + this.queue[n]!.length <= BATCH_BYTES)) bytes += this.queue[n++]!.length;
+    return this.queue.splice(0, n);
+  }
+
+  /** This replica's subscribers, at most LIST_BYTES of node ids (under gRPC's 4 MiB message limit); logged when cut. */
+  private subscriberList(): { replica: string; nodes: string[] } {
+    const all = this.o.subscribers!.nodes(), nodes: string[] = [];
+    let bytes = 0;
+    for (const n of all) { if (bytes + n.length + 4 > LIST_BYTES) break; bytes += n.length + 4; nodes.push(n); }
+    if (nodes.length < all.length && !this.warnedCut) { this.warnedCut = true; this.o.log.warn({ sent: nodes.length, subscribers: all.length }, "this replica's filter subscriber list is over 2 MiB: the leader is sent the first ones only"); }
+    return { replica: this.o.subscribers!.replica, nodes };
   }
 
   close(): void { if (this.timer) clearTimeout(this.timer); if (this.subsTimer) clearInterval(this.subsTimer); this.client?.close(); this.client = null; }
