@@ -208,10 +208,10 @@ export function telemetryHandlers(d: TelemetryServiceDeps): grpc.UntypedServiceI
       if (list.length > MAX_FORWARD_BATCH) return fail(cb, grpc.status.INVALID_ARGUMENT, `ReportBatch: ${list.length} reports, at most ${MAX_FORWARD_BATCH}`);
       const subs = call.request.subscribers;
       if (subs) {
-        const nodes = subs.nodes ?? [];
+        const nodes = subs.nodes ?? [], empty = nodes.findIndex((n) => !n);
         const bad = !subs.replica ? "subscribers.replica: empty (the sending replica's name is required)"
           : nodes.length > MAX_REPLICA_SUBSCRIBERS ? `subscribers.nodes: ${nodes.length} nodes, at most ${MAX_REPLICA_SUBSCRIBERS}`
-          : nodes.findIndex((n) => !n) >= 0 ? `subscribers.nodes[${nodes.findIndex((n) => !n)}]: empty node id` : null;
+          : empty >= 0 ? `subscribers.nodes[${empty}]: empty node id` : null;
         if (bad) return fail(cb, grpc.status.INVALID_ARGUMENT, `ReportBatch: ${bad}`);
         d.store.setReplicaSubscribers(subs.replica!, nodes);
       }
