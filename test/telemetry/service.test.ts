@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ManualClock } from "../../host/clock.js";
 import { rig, config, component, get, roundTrip } from "../support/filter.js";
 import { TelemetryStore } from "../../controller/telemetry/store.js";
-import { addTelemetryService, telemetryClient } from "../../controller/telemetry/service.js";
+import { addTelemetryService, telemetryClient, MAX_REPLICA_SUBSCRIBERS } from "../../controller/telemetry/service.js";
 import { feedRisk, REQUEST_SIGNALS } from "../../controller/telemetry/feed.js";
 import { telemetryRoot, decodeReport } from "../../controller/telemetry/report.js";
 import { RiskEngine } from "../../controller/risk/engine.js";
@@ -82,7 +82,8 @@ test("ForwardReports (a follower replica's batch): each report merged like its p
   const subs = await s.callObj("ForwardReports", { reports: [], subscribers: { replica: "replica-b", nodes: ["on-b-1", "on-b-2"] } });
   assert.is(subs.err, null);
   assert.equal(s.store.replicaSubscribers(60_000), ["on-b-1", "on-b-2"]);
-  for (const [bad, why] of [[{ replica: "", nodes: ["x"] }, /subscribers\.replica: empty/], [{ replica: "r", nodes: ["a", ""] }, /subscribers\.nodes\[1\]: empty node id/]] as const) {
+  for (const [bad, why] of [[{ replica: "", nodes: ["x"] }, /subscribers\.replica: empty/], [{ replica: "r", nodes: ["a", ""] }, /subscribers\.nodes\[1\]: empty node id/],
+    [{ replica: "r", nodes: Array.from({ length: MAX_REPLICA_SUBSCRIBERS + 1 }, (_, i) => `n${i}`) }, new RegExp(`subscribers\\.nodes: ${MAX_REPLICA_SUBSCRIBERS + 1} nodes, at most ${MAX_REPLICA_SUBSCRIBERS}`)]] as const) {
     const r = await s.callObj("ForwardReports", { reports: [bytes], subscribers: bad });
     assert.is(r.err?.code, grpc.status.INVALID_ARGUMENT);
     assert.match(r.err!.details, why);
