@@ -165,8 +165,9 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       return rejoins?.rejoining(c, side) ? Math.max(n ?? 0, 1) : n;
     },
   };
-  // The drain after a fence reads the lag at once from every source that measures it directly.
-  const lag = { measureLag: async (c: string) => (await Promise.all([scraper.measureLag(c), drivers.measureLag(c)])).reduce((a, b) => a + b, 0) };
+  // The drain after a fence reads the lag at once from every source that measures it: scrape
+  // targets and drivers directly, PromQL from what Prometheus last sampled (stamped with that time).
+  const lag = { measureLag: async (c: string) => (await Promise.all([scraper.measureLag(c), drivers.measureLag(c), promql.measureLag(c)])).reduce((a, b) => a + b, 0) };
   const manager = buildManager(cfg, core, { clock, router: replica ? replica.router() : router, store, actions: replica ? new TermActions(actions, () => replica.leadership.token, () => replica.store.confirmTerm()) : actions, log, probes, lag,
     // Writes wait in the proxies through a switch only while none would refuse pause_writes_ms (an older filter).
     pauseBlockers: featureGap({ ads, store: telemetry, group: DEFAULT_GROUP, clock }, PAUSE_WRITES_FEATURE) });

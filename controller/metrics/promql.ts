@@ -5,21 +5,37 @@
 // series, several series, NaN, an HTTP or PromQL error: no point (the signal goes stale in the risk
 // engine) and the reason in status(), never a zero. With side: shadow the values feed the shadow's own
 // scorer, as a scrape target's do.
+// When a value was measured: an instant query answers with the newest sample Prometheus holds, which
+// it may have scraped up to a scrape interval before (longer for a target that stopped answering), and
+// stamps it with the query's time. A replication lag stamped so can pass for a reading taken after a
+// fence when it was taken before it, and the drain would promote on it (migration/promotion.ts). So a
+// point is stamped with its sample's time where that is known: from the signal's own `timestamp`
+// query when it has one (e.g. min(timestamp(pg_replication_lag_seconds))), else, for a replication
+// lag whose query is a plain selector, from timestamp(QUERY). An aggregate has no sample time in
+// PromQL (timestamp(max(x)) is the evaluation time), so a lag read by one without `timestamp` keeps
+// the query's time and start() warns about it. A sample already fed (the same one read again, or an
+// older one overtaken by an on-demand read) is skipped. measureLag() reads a component's lag out of
+// schedule, for the drain after a fence.
 import type { Logger } from "pino";
 import { repeatAfter, wallMs, type Clock } from "../../host/clock.js";
 import type { RiskEngine } from "../risk/engine.js";
 import { scorerFor } from "../risk/kinds.js";
 import type { Side } from "../xds/resources.js";
 
-export interface PromqlSignal { signal: string; query: string }
+export interface PromqlSignal {
+  signal: string;
+  query: string;
+  /** PromQL giving when the value was sampled (Unix seconds), e.g. min(timestamp(x)); absent: see the file comment. */
+  timestamp?: string;
+}
 export interface PromqlSource { component: string; url: string; intervalS: number; timeoutS: number; side?: Side; signals: PromqlSignal[]; bearerToken?: string }
 
 export interface PromqlStatus {
   component: string;
   url: string;
   lastAttemptMs: number | null;
-  /** Per signal: the last value read, or why there was none. */
-  signals: Record<string, { value: number | null; error: string | null }>;
+  /** Per signal: the last value read, or why there was none, and when Prometheus sampled it (absent: not known, stamped when queried). */
+  signals: Record<string, { value: number | null; error: string | null; sampledAtMs?: number }>;
 }
 
 export type QueryFetch = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
@@ -50,10 +66,11 @@ export function checkPromqlSources(list: unknown): PromqlSource[] {
     if (!Array.isArray(t.signals) || t.signals.length === 0) fail([i, "signals"], "must list at least one {signal, query}");
     const signals = t.signals.map((x: any, j: number) => {
       if (!x || typeof x !== "object") fail([i, "signals", j], "expected {signal, query}");
-      for (const k of Object.keys(x)) if (k !== "signal" && k !== "query") fail([i, "signals", j, k], "unknown field (allowed: signal, query)");
+      for (const k of Object.keys(x)) if (k !== "signal" && k !== "query" && k !== "timestamp") fail([i, "signals", j, k], "unknown field (allowed: signal, query, timestamp)");
       if (typeof x.signal !== "string" || !x.signal) fail([i, "signals", j, "signal"], "must be a non-empty string (a signal of the component)");
       if (typeof x.query !== "string" || !x.query.trim()) fail([i, "signals", j, "query"], "must be a PromQL expression");
-      return { signal: x.signal, query: x.query };
+      if (x.timestamp !== undefined && (typeof x.timestamp !== "string" || !x.timestamp.trim())) fail([i, "signals", j, "timestamp"], "must be a PromQL expression giving when the value was sampled, e.g. min(timestamp(my_metric))");
+      return { signal: x.signal, query: x.query, ...(x.timestamp !== undefined ? { timestamp: x.timestamp } : {}) };
     });
     return { component: t.component, url: url.toString().replace(/\/$/, ""), intervalS, timeoutS, signals, ...(t.side ? { side: t.side } : {}), ...(t.bearerTokenEnv ? { bearerTokenEnv: t.bearerTokenEnv } : {}) } as PromqlSource;
   });
@@ -77,9 +94,16 @@ export function valueOf(body: string): number | string {
   return Number.isFinite(v) ? v : `the query's value is ${String(raw)}, not a finite number`;
 }
 
+/** A plain vector selector (a metric name and/or label matchers, no function or operator): timestamp() of it is its sample's time. */
+export function isPlainSelector(query: string): boolean {
+  return /^\s*(?:[A-Za-z_:][A-Za-z0-9_:]*\s*(?:\{[^{}]*\})?|\{[^{}]*\})\s*$/.test(query);
+}
+
 export class PromqlSignalSource {
   private readonly statuses: PromqlStatus[];
   private loops: { stop(): void }[] = [];
+  /** Per source and signal, the stamp of the last point fed (a sample read again, or overtaken, is skipped). */
+  private readonly lastFedMs = new Map<string, number>();
 
   constructor(
     private readonly sources: PromqlSource[],
@@ -93,39 +117,97 @@ export class PromqlSignalSource {
 
   status(): PromqlStatus[] { return this.statuses.map((s) => ({ ...s, signals: { ...s.signals } })); }
 
-  /** Evaluates every signal of source i once; returns the points fed to the risk engine. */
-  async poll(i: number): Promise<number> {
+  /** The query that gives the signal's sample time, or null when it has none (stamped when queried). */
+  private timestampQuery(src: PromqlSource, s: PromqlSignal): string | null {
+    if (s.timestamp !== undefined) return s.timestamp;
+    return this.isLag(src, s) && isPlainSelector(s.query) ? `timestamp(${s.query})` : null;
+  }
+
+  private isLag(src: PromqlSource, s: PromqlSignal): boolean {
+    return this.engine.kindOf(scorerFor(this.engine, src.component, src.side, s.signal), s.signal) === "replication_lag";
+  }
+
+  /** One instant query at tMs: its one number, or why there is none. */
+  private async evaluate(src: PromqlSource, expr: string, tMs: number): Promise<number | string> {
+    const abort = new AbortController();
+    const timer = this.clock.setTimer(src.timeoutS * 1000, () => abort.abort());
+    try {
+      const url = `${src.url}/api/v1/query?query=${encodeURIComponent(expr)}&time=${(tMs / 1000).toFixed(3)}`;
+      const res = await this.fetchFn(url, { signal: abort.signal, headers: src.bearerToken ? { authorization: `Bearer ${src.bearerToken}` } : {} });
+      const body = await res.text();
+      // A PromQL error comes with 400/422 and a JSON body naming it: valueOf reports it.
+      if (!res.ok && !body.startsWith("{")) return `HTTP ${res.status}`;
+      return valueOf(body);
+    } catch (e) {
+      return abort.signal.aborted ? `timed out after ${src.timeoutS} s` : (e as Error).message;
+    } finally { this.clock.clearTimer(timer); }
+  }
+
+  /** The value and, where known, when it was sampled (clamped to the query's time), or why there is none. */
+  private async read(src: PromqlSource, s: PromqlSignal, tMs: number): Promise<{ v: number; atMs: number | null } | string> {
+    const tq = this.timestampQuery(src, s);
+    const [v, at] = await Promise.all([this.evaluate(src, s.query, tMs), tq === null ? null : this.evaluate(src, tq, tMs)]);
+    if (typeof v === "string") return v;
+    if (at === null) return { v, atMs: null };
+    if (typeof at === "string") return `timestamp query ${JSON.stringify(tq)}: ${at}`;
+    const atMs = Math.round(at * 1000);
+    // An explicit query that aggregates before timestamp() answers with the evaluation time.
+    if (s.timestamp !== undefined && atMs === Math.round(tMs)) return `timestamp query ${JSON.stringify(tq)} gives the evaluation time, not a sample's: take timestamp() of the selector, then aggregate (e.g. min(timestamp(my_metric)))`;
+    return { v, atMs: Math.min(atMs, tMs) };
+  }
+
+  /** Reads the given signals of source i at once and feeds what they gave; returns the points fed. */
+  private async readSignals(i: number, signals: PromqlSignal[], tMs: number): Promise<number> {
     const src = this.sources[i]!, st = this.statuses[i]!;
-    const tMs = wallMs(this.clock);
-    st.lastAttemptMs = tMs;
-    const answers = await Promise.all(src.signals.map(async (s) => {
-      const abort = new AbortController();
-      const timer = this.clock.setTimer(src.timeoutS * 1000, () => abort.abort());
-      try {
-        const url = `${src.url}/api/v1/query?query=${encodeURIComponent(s.query)}&time=${(tMs / 1000).toFixed(3)}`;
-        const res = await this.fetchFn(url, { signal: abort.signal, headers: src.bearerToken ? { authorization: `Bearer ${src.bearerToken}` } : {} });
-        const body = await res.text();
-        // A PromQL error comes with 400/422 and a JSON body naming it: valueOf reports it.
-        if (!res.ok && !body.startsWith("{")) return `HTTP ${res.status}`;
-        return valueOf(body);
-      } catch (e) {
-        return abort.signal.aborted ? `timed out after ${src.timeoutS} s` : (e as Error).message;
-      } finally { this.clock.clearTimer(timer); }
-    }));
+    const answers = await Promise.all(signals.map((s) => this.read(src, s, tMs)));
     let fed = 0;
-    src.signals.forEach((s, j) => {
-      const v = answers[j]!;
-      if (typeof v === "string") { st.signals[s.signal] = { value: null, error: v }; this.log.debug({ component: src.component, signal: s.signal, err: v }, "promql signal missing"); return; }
+    signals.forEach((s, j) => {
+      const a = answers[j]!;
+      if (typeof a === "string") { st.signals[s.signal] = { value: null, error: a }; this.log.debug({ component: src.component, signal: s.signal, err: a }, "promql signal missing"); return; }
+      const stamp = a.atMs ?? tMs;
+      const entry = { value: a.v, error: null, ...(a.atMs !== null ? { sampledAtMs: a.atMs } : {}) };
+      const key = `${i}\u0000${s.signal}`;
+      // The same sample read again, or one older than what an on-demand read already fed: nothing new.
+      if (stamp <= (this.lastFedMs.get(key) ?? -Infinity)) { if (stamp === this.lastFedMs.get(key)) st.signals[s.signal] = entry; return; }
       const to = scorerFor(this.engine, src.component, src.side, s.signal);
-      const err = this.engine.check(to, s.signal, tMs, v);
-      if (err) { st.signals[s.signal] = { value: v, error: err }; return; }
-      this.engine.observe(to, s.signal, tMs, v);
-      st.signals[s.signal] = { value: v, error: null };
+      const err = this.engine.check(to, s.signal, stamp, a.v);
+      if (err) { st.signals[s.signal] = { ...entry, error: err }; return; }
+      this.engine.observe(to, s.signal, stamp, a.v);
+      this.lastFedMs.set(key, stamp);
+      st.signals[s.signal] = entry;
       fed++;
     });
     return fed;
   }
 
-  start(): void { this.loops = this.sources.map((s, i) => repeatAfter(this.clock, s.intervalS * 1000, () => this.poll(i))); }
+  /** Evaluates every signal of source i once; returns the points fed to the risk engine. */
+  async poll(i: number): Promise<number> {
+    const tMs = wallMs(this.clock);
+    this.statuses[i]!.lastAttemptMs = tMs;
+    return this.readSignals(i, this.sources[i]!.signals, tMs);
+  }
+
+  /**
+   * Reads the component's replication lag now, out of schedule (the drain after a fence waits for a
+   * reading sampled after it): every source of the component evaluates its replication_lag signals
+   * once. Resolves to the points fed; what fails is in status(), as in a scheduled poll.
+   */
+  async measureLag(component: string): Promise<number> {
+    const tMs = wallMs(this.clock);
+    const reads = this.sources.map((src, i) => {
+      const lag = src.component === component ? src.signals.filter((s) => this.isLag(src, s)) : [];
+      return lag.length ? this.readSignals(i, lag, tMs) : Promise.resolve(0);
+    });
+    return (await Promise.all(reads)).reduce((a, b) => a + b, 0);
+  }
+
+  start(): void {
+    this.sources.forEach((src, i) => src.signals.forEach((s, j) => {
+      if (this.isLag(src, s) && this.timestampQuery(src, s) === null) {
+        this.log.warn({ component: src.component, signal: s.signal, query: s.query }, `promql[${i}].signals[${j}]: a replication lag read through an aggregate has no sample time, so it is stamped when queried and may be up to a Prometheus scrape interval older: the drain after a fence could take a reading from before the fence. Set timestamp (e.g. min(timestamp(SELECTOR))) or query a plain selector`);
+      }
+    }));
+    this.loops = this.sources.map((s, i) => repeatAfter(this.clock, s.intervalS * 1000, () => this.poll(i)));
+  }
   stop(): void { for (const l of this.loops) l.stop(); this.loops = []; }
 }
