@@ -7,6 +7,10 @@
 // A target scraped from the shadow (side: shadow) feeds the shadow's own scorer (shadowKey) with the
 // shadow's own signals (its CPU, memory, queue) and the component with the pair's (its replication lag).
 // Each scrape's round trip is also a network-latency point (probe_rtt_ms) for the side it reached.
+// A plain value (no rate, no quantile) whose series carry a timestamp (Prometheus's /federate, the
+// CloudWatch exporter, anything that exposes when it measured) is stamped with the oldest of them,
+// never later than the scrape: a replication lag an exporter measured minutes ago must not pass for a
+// reading taken after a fence. The same sample scraped again is not fed twice.
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
 import type { Logger } from "pino";
 import { repeatAfter, wallMs, type Clock } from "../../host/clock.js";
@@ -140,10 +144,29 @@ export function extract(families: PromFamily[], s: ScrapeSignal, tMs: number, pr
   return v * scale;
 }
 
+/**
+ * When a plain value was measured, if its series say (the text format's optional timestamp): the
+ * oldest matching series' time in ms, null when none carries one or the value is a rate or quantile
+ * (those are stamped with the scrapes they are computed between).
+ */
+export function sampleTimeOf(families: PromFamily[], s: ScrapeSignal): number | null {
+  if (s.rate || s.quantile !== undefined) return null;
+  const fam = families.find((f) => f.name === s.metric);
+  let at = Infinity;
+  for (const m of fam?.metrics ?? []) {
+    if (!matches(m, s.labels) || m.timestamp_ms === undefined) continue;
+    const t = Number(m.timestamp_ms);
+    if (Number.isFinite(t) && t < at) at = t;
+  }
+  return at === Infinity ? null : at;
+}
+
 export class PrometheusScraper {
   private readonly prev = new Map<number, Previous>();
   /** When the newest on-demand lag read fed each "component\u0000signal" (measureLag), by its fetch start. */
   private readonly readOnDemandMs = new Map<string, number>();
+  /** The newest sample time fed per "component\u0000signal", for values whose series carry one. */
+  private readonly sampledMs = new Map<string, number>();
   private readonly statuses: TargetStatus[];
   private loops: { stop(): void }[] = [];
 
@@ -186,7 +209,7 @@ export class PrometheusScraper {
    * Reads the component's replication lag now, out of schedule (a write move's drain after its fence
    * waits for a reading begun after the fence): each of its targets with a signal of kind
    * replication_lag that is a plain gauge is fetched once, and only that signal is fed, stamped when
-   * the fetch began. Rates and quantiles are left to the scheduled scrapes (an extra scrape would
+   * the fetch began (or with its sample's time, when its series carry one). Rates and quantiles are left to the scheduled scrapes (an extra scrape would
    * shorten their interval). Nothing else of the target is fed and its status is not touched: a
    * failure here is logged, and the scheduled scrape still runs. Resolves to the points fed.
    */
@@ -204,9 +227,11 @@ export class PrometheusScraper {
         let fed = 0;
         for (const s of lagSignals) {
           const v = extract(families, s, tMs, new Map());
-          if (typeof v === "string" || this.engine.check(component, s.signal, tMs, v) !== null) continue;
-          this.engine.observe(component, s.signal, tMs, v);
-          this.readOnDemandMs.set(`${component}\u0000${s.signal}`, tMs);
+          const key = `${component}\u0000${s.signal}`, p = this.stamp(families, s, tMs, key);
+          if (typeof v === "string" || p === null || this.engine.check(component, s.signal, p.at, v) !== null) continue;
+          this.engine.observe(component, s.signal, p.at, v);
+          this.readOnDemandMs.set(key, p.at);
+          if (p.sampled) this.sampledMs.set(key, p.at);
           fed++;
         }
         return fed;
@@ -250,14 +275,29 @@ export class PrometheusScraper {
       // The shadow's own signals (its CPU, its queue) go to the shadow's scorer; the pair's (its lag) to the component.
       const to = scorerFor(this.engine, t.component, t.side, s.signal);
       // An on-demand lag read that began after this scrape and finished first fed a fresher value of
-      // this gauge: this older one is superseded, not an error.
-      if ((this.readOnDemandMs.get(`${to}\u0000${s.signal}`) ?? -Infinity) > tMs) continue;
-      const err = this.engine.check(to, s.signal, tMs, v);
+      // this gauge, or this is a sample already fed: superseded, not an error.
+      const key = `${to}\u0000${s.signal}`, p = this.stamp(families, s, tMs, key);
+      if (p === null) continue;
+      const err = this.engine.check(to, s.signal, p.at, v);
       if (err) { st.missing[s.signal] = err; continue; }
-      this.engine.observe(to, s.signal, tMs, v);
+      this.engine.observe(to, s.signal, p.at, v);
+      if (p.sampled) this.sampledMs.set(key, p.at);
       fed++;
     }
     return fed;
+  }
+
+  /**
+   * A point's stamp: its sample's time when its series carry one (never after the fetch began at
+   * tMs), else tMs; null when it is nothing new (a sample already fed, or older than what an
+   * on-demand read fed).
+   */
+  private stamp(families: PromFamily[], s: ScrapeSignal, tMs: number, key: string): { at: number; sampled: boolean } | null {
+    const t = sampleTimeOf(families, s), sampled = t !== null;
+    const at = sampled ? Math.min(t, tMs) : tMs;
+    if ((this.readOnDemandMs.get(key) ?? -Infinity) > at) return null;
+    if (sampled && at <= (this.sampledMs.get(key) ?? -Infinity)) return null;
+    return { at, sampled };
   }
 
   start(): void { this.loops = this.targets.map((t, i) => repeatAfter(this.clock, t.intervalS * 1000, () => this.scrape(i))); }

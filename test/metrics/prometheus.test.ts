@@ -133,6 +133,45 @@ test("a scheduled scrape overtaken by an on-demand lag read feeds the rest and s
   } finally { ex.close(); }
 });
 
+test("a gauge whose series carry a timestamp (federation, the CloudWatch exporter) is stamped with the oldest, never after the scrape, and not fed twice", async () => {
+  const clock = new ManualClock();
+  let text = "";
+  const ex = await exporter(() => ({ status: 200, text }));
+  const engine = new RiskEngine({ clock, staleAfterS: 600 });
+  engine.setComponent({ name: "pg", signals: [{ name: "lag_s", kind: "replication_lag" }, { name: "conns", kind: "queue_depth" }] });
+  const targets = checkTargets([{ component: "pg", url: ex.url, intervalS: 10, signals: [
+    { signal: "lag_s", metric: "aws_rds_replica_lag_maximum", aggregate: "max" },
+    { signal: "conns", metric: "pg_connections" },
+  ] }]);
+  const scraper = new PrometheusScraper(targets, engine, clock, fetch as any, silentLogger());
+  const page = (lagA: number, tA: number, tB: number) => `# TYPE aws_rds_replica_lag_maximum gauge
+aws_rds_replica_lag_maximum{db="a"} ${lagA} ${tA}
+aws_rds_replica_lag_maximum{db="b"} 0 ${tB}
+# TYPE pg_connections gauge
+pg_connections 12
+`;
+  try {
+    const t0 = wallMs(clock);
+    text = page(0, t0 - 120_000, t0 - 60_000); // CloudWatch's minute-old datapoints
+    assert.is(await scraper.scrape(0), 2);
+    assert.equal(engine.freshPoint("pg", "replication_lag"), { value: 0, tMs: t0 - 120_000 }, "the oldest series' time, not the scrape's");
+    assert.is(engine.freshPoint("pg", "queue_depth")!.tMs, t0, "a series without a timestamp: the scrape's");
+    clock.advance(10_000);
+    assert.is(await scraper.scrape(0), 1, "the same lag samples again: only the connections are new");
+    assert.equal(scraper.status()[0]!.missing, {}, "and that is no error");
+    clock.advance(10_000);
+    text = page(0.5, t0 - 10_000, t0 + 3_600_000); // a series stamped in the future counts as the scrape's time at most
+    const t2 = wallMs(clock);
+    assert.is(await scraper.scrape(0), 2);
+    assert.equal(engine.freshPoint("pg", "replication_lag"), { value: 0.5, tMs: t0 - 10_000 });
+    text = page(0, t2 + 60_000, t2 + 60_000);
+    clock.advance(1000);
+    assert.is(await scraper.measureLag("pg"), 1);
+    assert.equal(engine.freshPoint("pg", "replication_lag"), { value: 0, tMs: t2 + 1000 }, "clamped to when the read began");
+    assert.is(await scraper.measureLag("pg"), 0, "read again on demand: nothing new");
+  } finally { ex.close(); }
+});
+
 test("a failing endpoint is an error in status() and its signals go stale", async () => {
   let status = 200;
   const ex = await exporter(() => ({ status, text: page(1, 1, 0.5, [["+Inf", 1]]) }));
