@@ -44,14 +44,19 @@ export function promotion(p: Pass): void {
       }
       if (Number.isFinite(leaseOutAt)) p.wake(Math.min(leaseOutAt, pr.sinceMs + p.policy.promotion.drainTimeoutMs));
       if (p.now - pr.sinceMs >= p.policy.promotion.drainTimeoutMs) {
+        // A lag of 0 from before the fence is not a drain: say that, not "did not reach zero (last 0)".
+        const drained = `${p.policy.promotion.drainTimeoutMs / 1000}s`;
+        const why = lag !== null && lag <= 0 && !measuredAfterFence
+          ? `no replication lag reading measured after the fence in ${drained} (the last, ${lag}, was measured ${((pr.sinceMs - at!) / 1000).toFixed(1)}s before it)`
+          : `replication lag did not reach zero in ${drained} (last ${lag ?? "unknown"})`;
         if (s.emergency) {
           // The fenced primary accepts no writes, so promoting is safe; what it had not shipped is the
           // asynchronous replication's loss (at most the lag the shadow was fit with).
-          p.event("action", `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"}); the primary is fenced and down: promoting`, "warning");
+          p.event("action", `${why}; the primary is fenced and down: promoting`, "warning");
           emergencyPromote(p);
           return;
         }
-        abortPromotion(p, `replication lag did not reach zero in ${p.policy.promotion.drainTimeoutMs / 1000}s (last ${lag ?? "unknown"})`);
+        abortPromotion(p, why);
         return;
       }
       p.block(lag !== null && lag <= 0 && !measuredAfterFence ? `fenced ${p.source}; waiting for a replication lag reading measured after the fence` : `fenced ${p.source}; waiting for replication lag to reach zero (now ${lag ?? "unknown"}s)`);
