@@ -209,9 +209,10 @@ export class PrometheusScraper {
    * Reads the component's replication lag now, out of schedule (a write move's drain after its fence
    * waits for a reading begun after the fence): each of its targets with a signal of kind
    * replication_lag that is a plain gauge is fetched once, and only that signal is fed, stamped when
-   * the fetch began (or with its sample's time, when its series carry one). Rates and quantiles are left to the scheduled scrapes (an extra scrape would
-   * shorten their interval). Nothing else of the target is fed and its status is not touched: a
-   * failure here is logged, and the scheduled scrape still runs. Resolves to the points fed.
+   * the fetch began (or with its sample's time, when its series carry one). Rates and quantiles are
+   * left to the scheduled scrapes (an extra scrape would shorten their interval). Nothing else of the
+   * target is fed and its status is not touched: a failure here is logged, and the scheduled scrape
+   * still runs. Resolves to the points fed.
    */
   async measureLag(component: string): Promise<number> {
     const reads: Promise<number>[] = [];
