@@ -39,7 +39,9 @@ test("no acknowledged write is lost across a migration to the shadow and back", 
     };
     cmd("promote");
     // Generous: correctness is checked here, not speed (seen at 45 s with a third load on the 2 cores).
-    await until("Migrated", () => phase() === "Migrated", 90_000);
+    await until("Migrated", () => phase() === "Migrated", 90_000).catch((e: Error) => {
+      throw new Error(`${e.message} (phase ${phase()}: ${m.get("orders").status.message}); last events: ${m.events("orders", 8).map((x) => x.message).join(" | ")}`);
+    });
     assert.is(sys.shadow.role, "leader", "the shadow node was promoted");
     assert.is(sys.primary.role, "follower", "the old primary follows the new leader");
     const writesBefore = sys.shadow.appliedSeq;
