@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DEFAULT_POLICY, loadPolicyFile, parsePolicy, PolicyError } from "../../controller/migration/policy.js";
-import { countAbove, normalQuantile, verify, wilson } from "../../controller/migration/verify.js";
+import { countAbove, normalQuantile, timeUniformZ, verify, wilson } from "../../controller/migration/verify.js";
+import { mulberry32 } from "../../host/random.js";
 import { LatencySketch } from "../../controller/telemetry/sketch.js";
 
 const rejects = (text: string, re: RegExp) =>
@@ -112,6 +113,30 @@ test("enough healthy data passes; a clear regression fails and names the check",
   assert.match(v.summary, /consistency diverging mirrored reads 150\/3000/);
 });
 
+test("checked at every tick of a step, a fault both sides share is called the target's own at most 1 - confidence of the time; a target twice as bad still fails", () => {
+  // A 30 s step looked at 10 times a second, as the reconciler does: 7 target and 4 source requests a
+  // tick. With one look's z at every look, the shared case failed 58 % of such steps (not 10 %).
+  const step = { ...spec, confidence: 0.9, minRequests: 30 };
+  const run = (seed: number, pt: number, pc: number): boolean => {
+    const rand = mulberry32(seed);
+    const t = { requests: 0, errors: 0, latency: null }, c = { requests: 0, errors: 0, latency: null };
+    for (let tick = 0; tick < 300; tick++) {
+      for (let i = 0; i < 7; i++) { t.requests++; if (rand() < pt) t.errors++; }
+      for (let i = 0; i < 4; i++) { c.requests++; if (rand() < pc) c.errors++; }
+      if (verify(step, { baseline, target: t, consistency: null, control: c }).outcome === "fail") return true;
+    }
+    return false;
+  };
+  const runs = 300;
+  let shared = 0, worse = 0;
+  for (let seed = 1; seed <= runs; seed++) { if (run(seed, 0.1, 0.1)) shared++; if (run(10_000 + seed, 0.2, 0.1)) worse++; }
+  assert.ok(shared / runs <= 0.1, `a shared 10 % error rate failed ${shared} of ${runs} steps`);
+  assert.is(worse, runs, "20 % against the source's 10 % fails every step");
+  // The bound itself: about 2.8-3.3 across two decades from rho at alpha 0.1, above one look's 1.28.
+  for (const t of [30, 300, 3000]) { const z = timeUniformZ(t, 30, 0.1); assert.ok(z > 2.7 && z < 3.3, `z ${z} at ${t}`); }
+  assert.throws(() => timeUniformZ(0, 30, 0.1), /need t > 0/);
+});
+
 test("a failure both sides share in the same window (a stalled host) is inconclusive; one the source does not share still fails", () => {
   // 30 % of the target's requests over 3x the baseline: a failure against the baseline alone.
   const slowTarget = { requests: 400, errors: 0, latency: lat(400, (i) => (i % 10 < 3 ? 200 : 12)) };
@@ -125,13 +150,18 @@ test("a failure both sides share in the same window (a stalled host) is inconclu
   assert.is(v.outcome, "fail", v.summary);
   assert.match(v.summary, /the source, in the same window, 0\/1600 = 0\.00%/);
   // An empty source is no control: the baseline alone decides. A small one still tells a clear
-  // regression (10 fast requests against 30 % slow) and, as slow, makes it inconclusive.
+  // regression (100 fast requests against 30 % slow) and, as slow, makes it inconclusive. 10 fast
+  // requests do not tell it at every look of a step (0 of 10 slow happens 3 % of the time at 30 %):
+  // inconclusive, with the z it showed and the z it needed.
   v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 0, errors: 0, latency: null } });
   assert.is(v.outcome, "fail", v.summary);
-  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 10, errors: 0, latency: lat(10, () => 12) } });
+  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 100, errors: 0, latency: lat(100, () => 12) } });
   assert.is(v.outcome, "fail", v.summary);
-  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 10, errors: 0, latency: lat(10, (i) => (i < 3 ? 200 : 12)) } });
+  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 100, errors: 0, latency: lat(100, (i) => (i % 10 < 3 ? 200 : 12)) } });
   assert.is(v.outcome, "inconclusive", v.summary);
+  v = verify(spec, { baseline, target: slowTarget, consistency: null, control: { requests: 10, errors: 0, latency: lat(10, () => 12) } });
+  assert.is(v.outcome, "inconclusive", v.summary);
+  assert.match(v.summary, /but the source is not clearly better in the same window \(requests slower than 30\.0 ms: 0\/10 = 0\.00%; z 2\.06, where every look of a step needs \d+\.\d\d\): not shown to be the target's own/);
   // Errors: the same rule. 10 % errors on both sides is shared; 10 % against 0.5 % is the target's.
   const erring = { requests: 400, errors: 40, latency: lat(400, () => 12) };
   v = verify(spec, { baseline, target: erring, consistency: null, control: { requests: 2000, errors: 220, latency: lat(2000, () => 12) } });
