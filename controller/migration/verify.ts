@@ -11,7 +11,7 @@
 // Otherwise it is inconclusive (more data, then a pause), never a pass.
 // A step checks again at every tick until it passes, fails or times out, so that test must hold at
 // every look, not at one: with a fixed z, two sides sharing one error rate come out "target worse" by
-// chance in about half of 30 s steps where the confidence promises 1 in 10 (simulated: 58 % at 10 looks
+// chance in about half of 30 s steps where the confidence promises 1 in 10 (simulated: 49-55 % at 10 looks
 // a second). Its z is a confidence sequence's (timeUniformZ), valid however often the step looks.
 import type { LatencySketch } from "../telemetry/sketch.js";
 import type { VerificationSpec } from "./policy.js";

@@ -115,7 +115,7 @@ test("enough healthy data passes; a clear regression fails and names the check",
 
 test("checked at every tick of a step, a fault both sides share is called the target's own at most 1 - confidence of the time; a target twice as bad still fails", () => {
   // A 30 s step looked at 10 times a second, as the reconciler does: 7 target and 4 source requests a
-  // tick. With one look's z at every look, the shared case failed 58 % of such steps (not 10 %).
+  // tick. With one look's z at every look, the shared case failed 147 of these 300 steps (not 30).
   const step = { ...spec, confidence: 0.9, minRequests: 30 };
   const run = (seed: number, pt: number, pc: number): boolean => {
     const rand = mulberry32(seed);
