@@ -27,7 +27,7 @@ whenAvailable("postgres disk fill", reason, NAME, async () => {
   assert.ok(s.acknowledged_writes > 500, `acknowledged ${s.acknowledged_writes}`);
   assert.ok(s.two_writer_samples > 200, `two-writer samples ${s.two_writer_samples}`);
   assert.is(s.two_writer_overlaps, 0, "two writable sides");
-  assert.ok(s.failed_ratio < 0.01, `failed ${s.failed_requests}/${s.requests}`);
+  assert.ok(s.failed_ratio < 0.01, `failed ${s.failed_requests}/${s.requests}:\n${story}`);
   assert.ok(s.events.some((e) => /rejoin primary: done/.test(e.message)), `no rejoin:\n${story}`);
   assert.ok(s.restored_at_s !== null && s.write_target === "primary", `not restored (writes on the ${s.write_target}):\n${story}`);
   console.log(`postgres disk fill: moved at ${s.migrated_at_s} s (filling from 10 s, disk ${s.disk_used_at_move} used), restored at ${s.restored_at_s} s, ${s.failed_requests}/${s.requests} failed, ${s.acknowledged_writes} orders acknowledged, 0 lost, ${s.two_writer_samples} two-writer samples, 0 overlaps`);
