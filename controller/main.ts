@@ -164,6 +164,7 @@ export async function startController(cfg: ControllerConfig, opts: { clock?: Clo
       const n = a === null ? b : b === null ? a : Math.max(a, b);
       return rejoins?.rejoining(c, side) ? Math.max(n ?? 0, 1) : n;
     },
+    writerAnsweredAtMs: (c: string) => drivers.writerAnsweredAtMs(c),
   };
   // The drain after a fence reads the lag at once from every source that measures it: scrape
   // targets and drivers directly, PromQL from what Prometheus last sampled (stamped with that time).

@@ -31,6 +31,8 @@ export interface DriverStatus {
 
 export class DriverPoller implements HealthProbes {
   private readonly statuses: DriverStatus[];
+  /** Per component, when its writer last answered a lag read itself (writerAnsweredAtMs). */
+  private readonly writerAnswered = new Map<string, number>();
   private loops: { stop(): void }[] = [];
 
   constructor(private readonly targets: DriverTarget[], private readonly engine: RiskEngine, private readonly clock: Clock, private readonly log: Logger) {
@@ -75,8 +77,18 @@ export class DriverPoller implements HealthProbes {
     const t = this.targets[i]!, st = this.statuses[i]!;
     const begun = wallMs(this.clock);
     const lag = (st.lag = await t.driver.lag());
+    // A reading in bytes came from the writer's own WAL position: the writer answered, it is alive.
+    if (lag && lag.bytes !== null) this.writerAnswered.set(t.component, Math.max(begun, this.writerAnswered.get(t.component) ?? -Infinity));
     return lag && lag.seconds !== null && this.feed(t.component, undefined, t.lagSignal ?? "replication_lag_s", begun, lag.drained ? 0 : lag.seconds) ? 1 : 0;
   }
+
+  /**
+   * When the component's writer last answered a lag read itself (its WAL position; by when the read
+   * began), null if never: proof that a fenced writer is alive and may still be shipping WAL, so its
+   * lease running out does not make it down (migration/promotion.ts). Drivers that read the lag from
+   * the replica alone (bytes null) give no such proof.
+   */
+  writerAnsweredAtMs(component: string): number | null { return this.writerAnswered.get(component) ?? null; }
 
   /**
    * Measures the component's lag now, out of schedule (the drain after a fence waits for a reading

@@ -15,7 +15,11 @@ import type { TargetSample } from "./verify.js";
 import type { Side } from "../xds/resources.js";
 
 /** An active health check per side: failed checks in a row, null when the side has none. */
-export interface HealthProbes { probeFailures(component: string, side: Side): number | null }
+export interface HealthProbes {
+  probeFailures(component: string, side: Side): number | null;
+  /** When the writer itself last answered a lag read (a driver that reads its WAL position); absent or null: no such proof. */
+  writerAnsweredAtMs?(component: string): number | null;
+}
 /** Measures a component's replication lag now, out of schedule, into the risk engine; resolves to the readings fed. */
 export interface LagProbe { measureLag(component: string): Promise<number> }
 
@@ -50,6 +54,7 @@ export class TelemetryInputSource implements InputSource {
       recent: { primary: this.summary(side(recent, "primary")), shadow: this.summary(side(recent, "shadow")), consistency: consistency(recent), mirror: mirrorCost(recent, (this.o.recentMs ?? RECENT_MS) / 1000) },
       health: this.health(component, nowMs, policy.emergency.windowMs),
       shadowProbeFailures: this.o.probes?.probeFailures(component, "shadow") ?? null,
+      writerAnsweredAtMs: this.o.probes?.writerAnsweredAtMs?.(component) ?? null,
       ...(this.o.pauseBlockers ? { pauseBlockedBy: this.o.pauseBlockers() } : {}),
       window: {
         primary: sample(side(since, "primary")), shadow: sample(side(since, "shadow")),

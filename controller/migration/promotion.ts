@@ -35,8 +35,13 @@ export function promotion(p: Pass): void {
       }
       // A fenced primary that is down ships nothing more: once the lease it held has run out (what the
       // lease rule would wait for an unfenced one), waiting for the drain only holds writes longer.
+      // One that answered a lag read itself since its fence is not down (a starved or slow primary the
+      // floor ejected): it may still be shipping WAL, and promoting past it would lose what it has not
+      // shipped. It is drained like a planned move's, up to drainTimeout.
       const granted = p.inputs.leaseGrantedUntilMs ?? null;
-      const leaseOutAt = s.emergency && granted !== null && p.policy.promotion.leaseMs > 0 ? granted + p.policy.promotion.maxClockSkewMs : Infinity;
+      const writerAt = p.inputs.writerAnsweredAtMs ?? null;
+      const answersSinceFence = writerAt !== null && writerAt >= pr.sinceMs;
+      const leaseOutAt = s.emergency && granted !== null && p.policy.promotion.leaseMs > 0 && !answersSinceFence ? granted + p.policy.promotion.maxClockSkewMs : Infinity;
       if (p.now >= leaseOutAt && p.now - pr.sinceMs < p.policy.promotion.drainTimeoutMs) {
         p.event("action", `the fenced primary is down and its lease expired ${((p.now - granted!) / 1000).toFixed(1)}s ago; replication lag is still ${lag ?? "unknown"}s and cannot drain from a dead primary: promoting`, "warning");
         emergencyPromote(p);

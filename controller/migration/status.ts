@@ -97,6 +97,12 @@ export interface ReconcileInputs {
   /** The shadow's active health check: failed checks in a row (null: none configured). */
   shadowProbeFailures?: number | null;
   /**
+   * When the writer itself last answered a lag read (its WAL position), by when the read began; null
+   * or absent: no such proof. A fenced writer that answered after its fence is alive and may still be
+   * shipping WAL: its lease running out does not let the emergency drain promote past it.
+   */
+  writerAnsweredAtMs?: number | null;
+  /**
    * Proxies that would refuse pause_writes_ms (their filter did not report knowing it; at most 20
    * named, `more` the rest): while any, writes are not paused through a switch. Absent: none.
    */

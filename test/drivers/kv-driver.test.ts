@@ -92,8 +92,15 @@ test("poller: the lag is stamped when its measurement began, so a drain after a 
   assert.is(await poller.measureLag("orders"), 1);
   assert.equal(engine.freshPoint("orders", "replication_lag"), { value: 0.3, tMs: asked });
   assert.is(await poller.measureLag("elsewhere"), 0, "no target of that component");
+  // A reading in bytes is the writer's own WAL position: proof it answered, by when the read began.
+  assert.is(poller.writerAnsweredAtMs("orders"), asked);
+  assert.is(poller.writerAnsweredAtMs("elsewhere"), null);
+  d.lag_ = { seconds: 0.3, bytes: null, drained: false }; // read from the replica alone: no proof
+  await poller.measureLag("orders");
+  assert.is(poller.writerAnsweredAtMs("orders"), asked, "unchanged");
   d.lag = () => Promise.reject(new Error("connection refused"));
   assert.is(await poller.measureLag("orders"), 0);
+  assert.is(poller.writerAnsweredAtMs("orders"), asked, "unchanged");
 });
 
 test("config: a driver block is parsed; a password in the URL, two drivers, a driver with actions, an unset variable are refused by name", () => {

@@ -297,6 +297,28 @@ test("a primary that dies after its fence, mid-drain, is promoted past once its 
   assert.is(w.maxWriters, 1);
 });
 
+test("a fenced primary the floor ejected but that still answers its lag read (starved, not dead) is drained, not promoted past when its lease runs out", () => {
+  // Seen on PostgreSQL (io fault): promoted 2.1 s after the ejection, at the lease's end, while the
+  // fenced primary was alive and still shipping WAL: 5 acknowledged orders lost.
+  const w = fitWorld(policy((p) => { p.promotion.drainTimeoutMs = 30_000; }));
+  w.knobs.drainsWhenFenced = false; // shipping, but not caught up yet
+  w.knobs.risk = 0.9;
+  assert.ok(w.run(200, (x) => /waiting for replication lag/.test(x.status.blockedReason ?? "")), w.status.message);
+  w.knobs.health = PRIMARY_DEAD; // its requests fail: the floor ejects it
+  w.knobs.writerAnsweredAt = (now) => now; // yet it answers the driver's WAL position query
+  w.tick();
+  assert.is(w.status.phase, "Failover");
+  const safeAt = w.leaseUntil.get("primary")! + w.policy.promotion.maxClockSkewMs;
+  w.run(40, (x) => x.now > safeAt + 3_000);
+  assert.not.ok(w.actions.some((a) => a.kind === "promote"), "not promoted past a primary that still answers, when its lease ran out");
+  assert.match(w.status.blockedReason ?? "", /waiting for replication lag to reach zero/);
+  w.knobs.drainsWhenFenced = true; // what it had left is shipped
+  assert.ok(w.run(20, (x) => x.actions.some((a) => a.kind === "promote")), w.status.message);
+  assert.not.ok(w.events.some((e) => /cannot drain from a dead primary/.test(e.message)), "promoted on the drain, not on the lease");
+  assert.ok(w.run(10, (x) => x.status.phase === "Migrated"), w.status.message);
+  assert.is(w.maxWriters, 1);
+});
+
 test("a flapping primary (down, back, down) fails over once and never ping-pongs", () => {
   const w = fitWorld(policy((p) => { p.recovery = { mode: "restore", coolDownMs: 60_000, maxReplicationLagS: 2 }; }));
   for (let cycle = 0; cycle < 6; cycle++) {

@@ -31,6 +31,8 @@ export interface Knobs {
   primaryReachable: boolean;
   /** When the lag reading was measured, given the time now (absent: not stamped). */
   lagMeasuredAt?: (now: number) => number;
+  /** When the writer itself last answered a lag read, given the time now (absent: no such proof). */
+  writerAnsweredAt?: (now: number) => number | null;
   /** Proxies that would refuse pause_writes_ms (an older filter); absent: none. */
   pauseBlockedBy?: FeatureGap;
   /** Whether a fence the primary cannot answer stops it for good (a lease agent's STONITH): the action reports stopped. */
@@ -68,6 +70,7 @@ export function observe(k: Knobs, s: MigrationStatus, now: number, writable: { p
     risk: k.risk, primaryRisk: k.primaryRisk, shadowRisk: k.shadowRisk ?? null, replicaLagS: k.drainsWhenFenced && !writable[writesTo] ? 0 : k.lagS, health: k.health,
     ...(k.pauseBlockedBy ? { pauseBlockedBy: k.pauseBlockedBy } : {}),
     ...(k.lagMeasuredAt ? { replicaLagAtMs: k.lagMeasuredAt(now) } : {}),
+    ...(k.writerAnsweredAt ? { writerAnsweredAtMs: k.writerAnsweredAt(now) } : {}),
     recent: {
       primary: { requests: 60 * k.rps, errorRate: k.primaryErrorRate, latencyMs: k.primaryLatencyMs },
       shadow: shadowShare > 0 || s.mirrorFraction > 0 ? { requests: 60 * k.rps * Math.max(shadowShare, s.mirrorFraction), errorRate: k.shadowErrorRate, latencyMs: k.shadowLatencyMs } : null,
