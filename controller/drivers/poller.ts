@@ -29,6 +29,9 @@ export interface DriverStatus {
   lastPollMs: number | null;
 }
 
+/** The least lag a reading that is not drained feeds (1 ms): above 0, so the drain waits for a drained one. */
+export const NOT_DRAINED_MIN_S = 0.001;
+
 export class DriverPoller implements HealthProbes {
   private readonly statuses: DriverStatus[];
   /** Per component, when its writer last answered a lag read itself (writerAnsweredAtMs). */
@@ -79,7 +82,10 @@ export class DriverPoller implements HealthProbes {
     const lag = (st.lag = await t.driver.lag());
     // A reading in bytes came from the writer's own WAL position: the writer answered, it is alive.
     if (lag && lag.bytes !== null) this.writerAnswered.set(t.component, Math.max(begun, this.writerAnswered.get(t.component) ?? -Infinity));
-    return lag && lag.seconds !== null && this.feed(t.component, undefined, t.lagSignal ?? "replication_lag_s", begun, lag.drained ? 0 : lag.seconds) ? 1 : 0;
+    // Not drained is never 0 s: a time estimate can read 0 (PostgreSQL's replay_lag is last reported
+    // on the standby's reply, and 0 once it had caught up) while bytes are still to ship, and the drain
+    // after a fence promotes on a lag of 0 (seen: 6 acknowledged orders lost on an io-starved primary).
+    return lag && lag.seconds !== null && this.feed(t.component, undefined, t.lagSignal ?? "replication_lag_s", begun, lag.drained ? 0 : Math.max(lag.seconds, NOT_DRAINED_MIN_S)) ? 1 : 0;
   }
 
   /**

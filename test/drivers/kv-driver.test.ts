@@ -8,7 +8,7 @@ import { silentLogger } from "../../controller/log.js";
 import { KvNode } from "../../world/sample/kv.js";
 import { KvDriver } from "../../controller/drivers/kv.js";
 import { DriverActions } from "../../controller/drivers/driver.js";
-import { DriverPoller } from "../../controller/drivers/poller.js";
+import { DriverPoller, NOT_DRAINED_MIN_S } from "../../controller/drivers/poller.js";
 import { RiskEngine, shadowKey, shadowSignals } from "../../controller/risk/engine.js";
 import type { SignalSpec } from "../../controller/risk/spec.js";
 import { ManualClock, wallMs } from "../../host/clock.js";
@@ -95,12 +95,18 @@ test("poller: the lag is stamped when its measurement began, so a drain after a 
   // A reading in bytes is the writer's own WAL position: proof it answered, by when the read began.
   assert.is(poller.writerAnsweredAtMs("orders"), asked);
   assert.is(poller.writerAnsweredAtMs("elsewhere"), null);
+  // Not drained but a time estimate of 0 (replay_lag as last reported): fed above 0, so no drain passes on it.
+  d.lag_ = { seconds: 0, bytes: 8192, drained: false };
+  const again = wallMs(clock);
+  assert.is(await poller.measureLag("orders"), 1);
+  assert.is(engine.freshPoint("orders", "replication_lag")!.value, NOT_DRAINED_MIN_S);
+  assert.is(poller.writerAnsweredAtMs("orders"), again);
   d.lag_ = { seconds: 0.3, bytes: null, drained: false }; // read from the replica alone: no proof
   await poller.measureLag("orders");
-  assert.is(poller.writerAnsweredAtMs("orders"), asked, "unchanged");
+  assert.is(poller.writerAnsweredAtMs("orders"), again, "unchanged");
   d.lag = () => Promise.reject(new Error("connection refused"));
   assert.is(await poller.measureLag("orders"), 0);
-  assert.is(poller.writerAnsweredAtMs("orders"), asked, "unchanged");
+  assert.is(poller.writerAnsweredAtMs("orders"), again, "unchanged");
 });
 
 test("config: a driver block is parsed; a password in the URL, two drivers, a driver with actions, an unset variable are refused by name", () => {
