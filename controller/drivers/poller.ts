@@ -82,9 +82,9 @@ export class DriverPoller implements HealthProbes {
     const lag = (st.lag = await t.driver.lag());
     // A reading in bytes came from the writer's own WAL position: the writer answered, it is alive.
     if (lag && lag.bytes !== null) this.writerAnswered.set(t.component, Math.max(begun, this.writerAnswered.get(t.component) ?? -Infinity));
-    // Not drained is never 0 s: a time estimate can read 0 (PostgreSQL's replay_lag is last reported
-    // on the standby's reply, and 0 once it had caught up) while bytes are still to ship, and the drain
-    // after a fence promotes on a lag of 0 (seen: 6 acknowledged orders lost on an io-starved primary).
+    // Not drained is never 0 s: a time estimate (PostgreSQL's replay_lag, else the time since the
+    // standby's last replayed commit, clamped at 0) can read 0 while bytes are still to ship, and the
+    // drain after a fence promotes on a lag of 0 (seen: 6 acknowledged orders lost on an io-starved primary).
     return lag && lag.seconds !== null && this.feed(t.component, undefined, t.lagSignal ?? "replication_lag_s", begun, lag.drained ? 0 : Math.max(lag.seconds, NOT_DRAINED_MIN_S)) ? 1 : 0;
   }
 
