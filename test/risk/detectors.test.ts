@@ -107,6 +107,34 @@ test("an accelerating leak: the forecast tightens steadily, never swinging back 
   assert.ok(scores[20]! > 0.9, `score at 70 s: ${scores[20]}`);
 });
 
+test("a ramp of whole units (connections against max_connections): a repeated count is not a stop; the forecast holds", () => {
+  // Connections out of 40, polled every 0.5 s: 4 then a runaway pool opening two sessions a second, a
+  // poll now and then landing between two of them (the count repeats, then catches up). Seen on a real
+  // PostgreSQL pair: a repeated count was "significantly slower" than a line the counts fit almost
+  // exactly, and the forecast fell to 0 for that tick.
+  const counts = [...Array(30).fill(4), 5, 5, 6, 7, 8, 10, 11, 12, 13, 13, 14, 15, 15, 16, 17, 18, 19, 20, 21, 22, 24, 25, 26, 27, 27, 28];
+  const t = new TrendDetector({ ...DEFAULT_TREND, capacity: 1 });
+  const late: number[] = [];
+  counts.forEach((c, i) => { const s = t.update(i * 500, c / 40); if (i >= 36) late.push(s); });
+  assert.ok(Math.min(...late) > 0.9, `from 3 s into the ramp every score is high: ${late.map((s) => s.toFixed(2)).join(" ")}`);
+  // Seeded family: a ramp of whole sessions, two a second, opened and polled with jitter. From 4 s into
+  // the ramp, the forecast stays at or above 0.5 (a repeated count stopped it on 158 of 7,624 ticks
+  // before the resolution floor, 7 after).
+  const rand = mulberry32(41);
+  let low = 0, ticks = 0;
+  for (let run = 0; run < 100; run++) {
+    const d = new TrendDetector({ ...DEFAULT_TREND, capacity: 1 });
+    const base = 4 + Math.floor(rand() * 6), start = 15 + rand() * 5;
+    for (let i = 0; i < 100; i++) {
+      const ts = i * 0.5 + (rand() - 0.5) * 0.2;
+      const used = Math.min(40, base + Math.max(0, ts > start ? Math.floor((ts - start) * 2 + rand() * 0.5) : 0));
+      const s = d.update(i * 500, used / 40);
+      if (ts > start + 4 && used < 40) { ticks++; if (s < 0.5) low++; }
+    }
+  }
+  assert.ok(low <= ticks * 0.005, `${low} of ${ticks} ticks under 0.5`);
+});
+
 test("spike: one point far outside the range scores near 1 by the value view; neighbours do not", () => {
   const rand = mulberry32(11);
   const v = Array.from({ length: 800 }, (_, i) => (i === 600 ? 160 : 100 + 3 * normal(rand)));

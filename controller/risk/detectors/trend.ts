@@ -91,6 +91,17 @@ export class TrendDetector {
   stalled = false;
   /** The ramp since a trend began inside the window, set by shape() when it returns RAMP. */
   private hinge: Segment | null = null;
+  /**
+   * The series' resolution: the smallest non-zero change between consecutive points seen (Infinity:
+   * none yet). Counts (connections, queue depth, blocks) move in whole units, so a fit's residuals
+   * cannot be told apart below it: the residual variance is floored at its quantisation noise,
+   * resolution^2 / 12 (a rounding error uniform over one unit). Without the floor, a ramp of whole
+   * connections fits a line almost exactly, and one repeated count (a poll between two new sessions)
+   * was a significant stop: the forecast fell to 0 for a tick in 12 % of the ticks of simulated
+   * quantised ramps. For a continuous series the floor is negligible.
+   */
+  private resolution = Infinity;
+  private lastX = NaN;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
@@ -101,6 +112,9 @@ export class TrendDetector {
 
   update(tMs: number, x: number): number {
     const cap = this.opts.points;
+    const change = Math.abs(x - this.lastX);
+    if (change > 0 && change < this.resolution) this.resolution = change;
+    this.lastX = x;
     this.t[this.head] = tMs / 1000;
     this.x[this.head] = x;
     this.head = (this.head + 1) % cap;
@@ -125,10 +139,13 @@ export class TrendDetector {
     // Centred, like the shape fits it is compared with (large values would otherwise round it up).
     for (let i = 0; i < n; i++) { const r = (this.x[i]! - mx) - slope * (this.t[i]! - t0 - mt); ssr += r * r; }
     this.slope = slope;
-    this.slopeSe = Math.sqrt(ssr / (n - 2) / stt);
+    this.slopeSe = Math.sqrt(Math.max(ssr / (n - 2), this.quantisation()) / stt);
     this.level = mx + slope * (0 - mt);
     this.lineSsr = ssr;
   }
+
+  /** The residual variance no fit can go below: the resolution's rounding noise (0 before any change). */
+  private quantisation(): number { return Number.isFinite(this.resolution) ? (this.resolution * this.resolution) / 12 : 0; }
 
   /** Slope, standard error and the line's level at the newest point, over the newest third of the window (at least 4 points; null: too few). */
   private recentSlope(): Segment | null {
@@ -152,7 +169,7 @@ export class TrendDetector {
     let ssr = 0;
     for (let k = from; k < n; k++) { const j = (oldest + k) % cap; const r = this.x[j]! - (mx + slope * (this.t[j]! - mt)); ssr += r * r; }
     const newest = this.t[(this.head - 1 + cap) % cap]!;
-    return { slope, se: Math.sqrt(ssr / Math.max(1, len - 2) / stt), level: mx + slope * (newest - mt), dof: len - 2 };
+    return { slope, se: Math.sqrt(Math.max(ssr / Math.max(1, len - 2), this.quantisation()) / stt), level: mx + slope * (newest - mt), dof: len - 2 };
   }
 
   /**
@@ -215,8 +232,9 @@ export class TrendDetector {
       const tk = F[timeBase + k]!;
       if (prevT - tk > eps) { distinct++; prevT = tk; }
     }
-    // Every SSR is floored so an exact fit does not make ln(0): a part in 1e12 of the spread.
-    const floor = 1e-12 * sxx + 1e-300;
+    // Every SSR is floored at the resolution's rounding noise over the window (a fit cannot be closer
+    // than the data can show), and so an exact fit does not make ln(0), at a part in 1e12 of the spread.
+    const floor = Math.max(n * this.quantisation(), 1e-12 * sxx + 1e-300);
     const bic = (ssr: number, k: number) => n * Math.log(Math.max(ssr, floor) / n) + k * Math.log(n);
     // The step: levels before and after each split, at least two points on either side.
     let stepSsr = Infinity;
