@@ -97,8 +97,8 @@ export class TrendDetector {
    * cannot be told apart below it: the residual variance is floored at its quantisation noise,
    * resolution^2 / 12 (a rounding error uniform over one unit). Without the floor, a ramp of whole
    * connections fits a line almost exactly, and one repeated count (a poll between two new sessions)
-   * was a significant stop: the forecast fell to 0 for a tick in 12 % of the ticks of simulated
-   * quantised ramps. For a continuous series the floor is negligible.
+   * was a significant stop: on seeded ramps of whole sessions polled with jitter the forecast fell
+   * under 0.5 on 158 of 7,624 ticks, 7 with the floor. For a continuous series the floor is negligible.
    */
   private resolution = Infinity;
   private lastX = NaN;
