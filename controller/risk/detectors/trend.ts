@@ -101,7 +101,6 @@ export class TrendDetector {
    * under 0.5 on 158 of 7,624 ticks, 7 with the floor. For a continuous series the floor is negligible.
    */
   private resolution = Infinity;
-  private lastX = NaN;
 
   constructor(readonly opts: TrendOptions) {
     if (!Number.isFinite(opts.capacity)) throw new RangeError(`trend capacity must be a finite number, got ${opts.capacity}`);
@@ -112,9 +111,10 @@ export class TrendDetector {
 
   update(tMs: number, x: number): number {
     const cap = this.opts.points;
-    const change = Math.abs(x - this.lastX);
-    if (change > 0 && change < this.resolution) this.resolution = change;
-    this.lastX = x;
+    if (this.n > 0) {
+      const change = Math.abs(x - this.x[(this.head - 1 + cap) % cap]!);
+      if (change > 0 && change < this.resolution) this.resolution = change;
+    }
     this.t[this.head] = tMs / 1000;
     this.x[this.head] = x;
     this.head = (this.head + 1) % cap;
