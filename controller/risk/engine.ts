@@ -355,7 +355,8 @@ export class RiskEngine {
         expected: Number.isFinite(expected) ? expected : null,
         score: live ? Math.max(own, d.trendScore) : own,
         view, exhaustionS: tte, utilisation, burn,
-        reason: explain(s.spec, st, view, d.points ? d.lastValue : NaN, expected, utilisation, burn, tte, d),
+        // The sentence takes the utilisation as it is (a value beyond a tiny capacity overflows to Infinity, which the field cannot carry).
+        reason: explain(s.spec, st, view, d.points ? d.lastValue : NaN, expected, Number.isNaN(d.utilisation) ? null : d.utilisation, burn, tte, d),
         contribution: Math.max(base, trend, atLimit), share: 0,
       };
     });

@@ -54,7 +54,10 @@ export function checkComponentSpec(spec: ComponentSpec): void {
     if (!s.name) throw new RiskInputError(`${where}.name: must not be empty`);
     if (seen.has(s.name)) throw new RiskInputError(`${where}.name: ${s.name} is listed twice`);
     if (!SIGNAL_KINDS.includes(s.kind)) throw new RiskInputError(`${where}.kind: ${s.kind} is not one of ${SIGNAL_KINDS.join(", ")}`);
-    if (s.capacity !== undefined && !Number.isFinite(s.capacity)) throw new RiskInputError(`${where}.capacity: must be a finite number`);
+    // As the configuration's schema: a capacity is where the resource runs out, a positive amount (a
+    // ceiling it rises to, or for exhaustion "down" the floor it falls to). Zero or less would make
+    // every point of a rising signal "exhausted now".
+    if (s.capacity !== undefined && !(Number.isFinite(s.capacity) && s.capacity > 0)) throw new RiskInputError(`${where}.capacity: must be a positive finite number, got ${s.capacity}`);
     if (s.horizonS !== undefined && !(Number.isFinite(s.horizonS) && s.horizonS > 0)) throw new RiskInputError(`${where}.horizonS: must be a positive number of seconds, got ${s.horizonS}`);
     if (s.warnAt !== undefined && !(s.warnAt > 0 && s.warnAt < 1)) throw new RiskInputError(`${where}.warnAt: must be between 0 and 1 (exclusive), got ${s.warnAt}`);
     if (s.warnAt !== undefined && s.capacity === undefined) throw new RiskInputError(`${where}.warnAt: needs a capacity`);
