@@ -26,6 +26,8 @@ export class Pass {
     this.s.phase = phase;
     this.s.phaseSinceMs = this.now;
     this.s.blockedReason = null;
+    // Where Resume returns to belongs to Paused alone: a rollback from a pause leaves it behind.
+    if (phase !== "Paused") this.s.paused = null;
     this.event("phase", `${from} -> ${phase}: ${why}`, severity);
   }
   block(reason: string): void {

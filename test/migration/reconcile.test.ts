@@ -343,6 +343,24 @@ test("commands: bad ones are refused with a reason; pause is refused once the wr
   assert.match(r.commandResults[0]!.reason, /cannot pause during the promotion/);
 });
 
+test("a rollback from a pause leaves no stale pause behind: RollingBack carries no paused, the pause it ends in says rolled back", () => {
+  // Found by the generated histories (reconcile-model.test.ts): paused kept {from: Preflight} through
+  // RollingBack, so a status read then said where a resume would go while nothing was paused.
+  const w = new MigrationWorld(policy());
+  w.tick([{ kind: "promote", by }]);
+  assert.is(w.status.phase, "Preflight");
+  w.tick([{ kind: "pause", by }]);
+  assert.equal(w.status.paused, { from: "Preflight", reason: "paused by test" });
+  w.knobs.ack = "pending";
+  w.tick([{ kind: "rollback", by }]);
+  assert.is(w.status.phase, "RollingBack");
+  assert.is(w.status.paused, null);
+  w.knobs.ack = "acked";
+  w.reanswer();
+  w.tick();
+  assert.equal([w.status.phase, w.status.paused], ["Paused", { from: "Healthy", reason: "rolled back" }]);
+});
+
 test("manual promote starts a migration from Healthy; rollback in Migrated restores to the primary, once it can take the reads back", () => {
   const w = new MigrationWorld(policy((p) => { p.recovery.mode = "stay"; }));
   w.run(5);
