@@ -34,7 +34,8 @@ if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) usage(`DATA_DIR ${
 
 const files = listCorpus(dataDir);
 if (files.length === 0) usage(`no CATEGORY/FILE.csv under ${dataDir}`);
-const windows = labels ? readWindows(labels) : {};
+let windows: Record<string, [string, string][]> = {};
+if (labels) { try { windows = readWindows(labels); } catch (e) { process.stderr.write(`nab: --score: ${(e as Error).message}\n`); process.exit(1); } }
 const scored: ScoredFile[] = [];
 const series: Series[] = [];
 let rows = 0;
@@ -55,7 +56,9 @@ for (const { key, file } of files) {
 const ms = performance.now() - t0;
 process.stderr.write(`nab: ${files.length} files, ${rows} rows in ${ms.toFixed(0)} ms -> ${outDir}\n`);
 if (labels) {
-  const r = scoreAllProfiles(scored);
+  let r;
+  // A window whose bounds are not rows of its file is named (file, window, bounds).
+  try { r = scoreAllProfiles(scored); } catch (e) { process.stderr.write(`nab: --score: ${(e as Error).message}\n`); process.exit(1); }
   const out: Record<string, unknown> = { standard: +r.standard.score.toFixed(2), reward_low_FP_rate: +r.reward_low_FP_rate.score.toFixed(2), reward_low_FN_rate: +r.reward_low_FN_rate.score.toFixed(2) };
   if (loco) {
     let l, argmax;

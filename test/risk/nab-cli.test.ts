@@ -58,6 +58,36 @@ test("bad input: a missing directory, a bad header and a bad value are refused w
   assert.match(r.stderr, /f\.csv:3: value "abc" is not a number/);
   writeFileSync(path.join(dir, "c/f.csv"), "time,v\n");
   assert.match(nab(dir, path.join(dir, "out")).stderr, /f\.csv:1: expected the header "timestamp,value"/);
+  // An empty value is missing data, not a 0.
+  writeFileSync(path.join(dir, "c/f.csv"), "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,\n");
+  const blank = nab(dir, path.join(dir, "out"));
+  assert.is(blank.status, 1);
+  assert.match(blank.stderr, /^nab: \S*f\.csv:3: value "" is not a number\n$/);
+});
+
+test("bad windows for --score: unreadable, not JSON, another shape, or bounds that are not rows: one line naming what is wrong", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "nab-"));
+  mkdirSync(path.join(dir, "c"));
+  writeFileSync(path.join(dir, "c/f.csv"), "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n");
+  const score = (json: string | null) => {
+    const w = path.join(dir, "w.json");
+    if (json !== null) writeFileSync(w, json);
+    return nab(dir, path.join(dir, "out"), "--score", json === null ? path.join(dir, "none.json") : w);
+  };
+  const cases: [string | null, RegExp][] = [
+    [null, /^nab: --score: \S*none\.json: cannot read the windows: ENOENT\n$/],
+    ["{bad", /^nab: --score: \S*w\.json: not JSON: /],
+    ["[]", /^nab: --score: \S*w\.json: expected an object of "CATEGORY\/FILE\.csv": \[\[start, end\], \.\.\.\], got an array\n$/],
+    ['{"c/f.csv": [["2024-01-01 00:00:00"]]}', /^nab: --score: \S*w\.json: c\/f\.csv\[0\]: expected \[start, end\] as two timestamps, got \["2024-01-01 00:00:00"\]\n$/],
+    ['{"c/f.csv": [["2024-01-01 00:00:00", "2024-01-01 00:07:00"]]}', /nab: --score: c\/f\.csv: window 0 \(2024-01-01 00:00:00 \.\. 2024-01-01 00:07:00\) does not match a row/],
+  ];
+  for (const [json, want] of cases) {
+    const r = score(json);
+    assert.is(r.status, 1, `${json}: exit ${r.status}`);
+    assert.match(r.stderr.replace(/^nab: \d+ files.*\n/m, ""), want);
+    assert.not.match(r.stderr, /\n\s+at /, `${json}: a stack trace`);
+  }
+  assert.is(score('{"c/f.csv": [["2024-01-01 00:00:00", "2024-01-01 00:05:00"]]}').status, 0, "good windows still score");
 });
 
 test.run();

@@ -23,7 +23,9 @@ export function readSeries(file: string, key: string): Series {
     if (line.trim() === "") continue;
     const comma = line.indexOf(",");
     if (comma < 0) throw new Error(`${file}:${i + 1}: expected "timestamp,value", got ${JSON.stringify(line)}`);
-    const v = Number(line.slice(comma + 1));
+    const raw = line.slice(comma + 1).trim();
+    // Number("") is 0: an empty value is missing data, not a zero.
+    const v = raw === "" ? NaN : Number(raw);
     if (!Number.isFinite(v)) throw new Error(`${file}:${i + 1}: value ${JSON.stringify(line.slice(comma + 1))} is not a number`);
     const ts = line.slice(0, comma);
     const t = parseTimestamp(ts);
@@ -46,6 +48,22 @@ export function listCorpus(dataDir: string): { key: string; file: string }[] {
   return out;
 }
 
+/**
+ * NAB's labels/combined_windows.json: {"CATEGORY/FILE.csv": [[start, end], ...], ...}, each bound a
+ * timestamp as the rows write it. A file that cannot be read, is not JSON or has another shape is
+ * refused with the file and what is wrong (the key and window where one is).
+ */
 export function readWindows(file: string): Record<string, [string, string][]> {
-  return JSON.parse(readFileSync(file, "utf8"));
+  let text: string;
+  try { text = readFileSync(file, "utf8"); } catch (e) { throw new Error(`${file}: cannot read the windows: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  let json: unknown;
+  try { json = JSON.parse(text); } catch (e) { throw new Error(`${file}: not JSON: ${(e as Error).message}`); }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new Error(`${file}: expected an object of "CATEGORY/FILE.csv": [[start, end], ...], got ${Array.isArray(json) ? "an array" : JSON.stringify(json)}`);
+  for (const [key, wins] of Object.entries(json)) {
+    if (!Array.isArray(wins)) throw new Error(`${file}: ${key}: expected a list of [start, end] windows, got ${JSON.stringify(wins)}`);
+    wins.forEach((w: unknown, i: number) => {
+      if (!Array.isArray(w) || w.length !== 2 || typeof w[0] !== "string" || typeof w[1] !== "string") throw new Error(`${file}: ${key}[${i}]: expected [start, end] as two timestamps, got ${JSON.stringify(w)}`);
+    });
+  }
+  return json as Record<string, [string, string][]>;
 }
