@@ -54,6 +54,12 @@ test("a CSV trace's slice and affine map: rows from_row.., value x scale + offse
   });
 });
 
+test("a trace between two values near the largest number stays finite (their difference overflowed to Infinity)", () => {
+  const s = parseScenario(JSON.stringify({ ...base, primary: { cpu: [[0, -1e308], [10, 1e308]] } }), "s.json");
+  assert.is(s.primary.trace("cpu").at(5), 0);
+  assert.ok(Math.abs(s.primary.trace("cpu").at(7.5) - 5e307) < 1e293);
+});
+
 test("history_s, season_s and first_change_s are read", () => {
   const s = parseScenario(JSON.stringify({ ...base, history_s: 40, season_s: 24, first_change_s: 55, primary: { cpu: [[0, 0.3]], fail_at_s: 90 } }), "s.json");
   assert.is(s.historyS, 40);
@@ -84,6 +90,11 @@ test("bad values are refused with FILE: field: reason", () => {
     const where = (re: RegExp) => (e: unknown) => e instanceof ScenarioError && re.test(e.message);
     assert.throws(() => load(csv({ from_row: 10 })), where(/s\d\.json: primary\.cpu\.from_row: 10 is past the last row of d\.csv \(it has 10 data rows, numbered from 0\)/));
     assert.throws(() => load(csv({ from_row: 7, rows: 4 })), where(/s\d\.json: primary\.cpu\.rows: 4 rows from row 7 run past the end of d\.csv \(it has 10 data rows\)/));
+    // A scale that overflows a row is refused at that row (it played Infinity before).
+    assert.throws(() => load(csv({ scale: 1e308 })), where(/s\d\.json: primary\.cpu: d\.csv data row 2: 2 x scale 1e\+308 \+ offset 0 is not a finite number/));
+    // An empty cell is missing data, not a 0 (it played 0 before).
+    writeFileSync(path.join(dir, "d.csv"), "timestamp,v\nt0,1\nt1,\nt2,3\n");
+    assert.throws(() => load(csv({})), where(/s\d\.json: primary\.cpu: .*d\.csv line 3, column v: "" is not a number/));
     assert.ok(dir.length > 0);
   });
 });

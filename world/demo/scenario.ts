@@ -61,7 +61,12 @@ export class Trace {
       const [t1, v1] = p[i]!;
       if (t <= t1) {
         const [t0, v0] = p[i - 1]!;
-        return t1 === t0 ? v1 : v0 + ((v1 - v0) * (t - t0)) / (t1 - t0);
+        if (t1 === t0) return v1;
+        const v = v0 + ((v1 - v0) * (t - t0)) / (t1 - t0);
+        // Between two values near the largest number the difference overflows: blend them instead.
+        if (Number.isFinite(v)) return v;
+        const f = (t - t0) / (t1 - t0);
+        return v0 * (1 - f) + v1 * f;
       }
     }
     return p.at(-1)![1];
@@ -100,7 +105,9 @@ function readCsvColumn(file: string, column: string, where: string): number[] {
   const col = header.indexOf(column);
   if (col < 0) throw new ScenarioError(`${where}.column: ${JSON.stringify(column)} is not a column of ${file} (columns: ${header.join(", ")})`);
   return lines.slice(1).map((l, i) => {
-    const v = Number(l.split(",")[col]);
+    const cell = l.split(",")[col];
+    // Number("") is 0: an empty cell is missing data, not a zero.
+    const v = cell === undefined || cell.trim() === "" ? NaN : Number(cell);
     if (!Number.isFinite(v)) throw new ScenarioError(`${where}: ${file} line ${i + 2}, column ${column}: ${JSON.stringify(l.split(",")[col])} is not a number`);
     return v;
   });
@@ -122,7 +129,10 @@ function buildSide(s: z.infer<typeof side> | undefined, dir: string, where: stri
       if (from >= all.length) throw new ScenarioError(`${w}.from_row: ${from} is past the last row of ${t.csv} (it has ${all.length} data rows, numbered from 0)`);
       if (t.rows !== undefined && from + t.rows > all.length) throw new ScenarioError(`${w}.rows: ${t.rows} rows from row ${from} run past the end of ${t.csv} (it has ${all.length} data rows)`);
       const values = all.slice(from, t.rows === undefined ? undefined : from + t.rows);
-      traces.set(name, new Trace(values.map((v, i) => [i * t.seconds_per_row, v * (t.scale ?? 1) + (t.offset ?? 0)] as const)));
+      const points = values.map((v, i) => [i * t.seconds_per_row, v * (t.scale ?? 1) + (t.offset ?? 0)] as const);
+      const bad = points.findIndex(([, v]) => !Number.isFinite(v));
+      if (bad >= 0) throw new ScenarioError(`${w}: ${t.csv} data row ${from + bad}: ${values[bad]} x scale ${t.scale ?? 1} + offset ${t.offset ?? 0} is not a finite number`);
+      traces.set(name, new Trace(points));
     }
     if (name === "error_rate") for (const [, v] of traces.get(name)!.points) if (v < 0 || v > 1) throw new ScenarioError(`${w}: error rates must be in [0, 1], got ${v}`);
   }
